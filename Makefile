@@ -1,0 +1,43 @@
+# Every target creates .venv when missing and installs what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_DEV := $(VENV)/.installed-dev
+STAMP_BENCH := $(VENV)/.installed-bench
+
+.PHONY: demo test lint bench bench-quick chaos clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+$(STAMP_BENCH): pyproject.toml $(STAMP_DEV)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+demo: $(STAMP_DEV)
+	$(BIN)/migrator demo
+
+test: $(STAMP_DEV)
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check migrator tests benchmarks
+	$(BIN)/ruff format --check migrator tests benchmarks
+	$(BIN)/mypy --strict migrator
+
+chaos: $(STAMP_DEV)
+	MIGRATOR_CHAOS_FULL=1 $(BIN)/python -m pytest -q tests/chaos
+
+bench: $(STAMP_BENCH)
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: $(STAMP_BENCH)
+	$(BIN)/python -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) .migrator .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,147 @@
+"""The whole exception tree of migrator.
+
+::
+
+    MigratorError
+    ├── PlanError               the user can fix it: file, key path, what was expected, a suggestion (exit 2)
+    ├── ConnectorError          platform, method, url, status, body excerpt — never a secret
+    │   ├── TransientError      timeouts, resets, 5xx: retried with backoff and jitter
+    │   │   └── RateLimitedError   429, with retry_after
+    │   ├── PermanentError      the step cannot go on (404 on a parent, 409 on a create-only write)
+    │   │   └── AuthError       401/403 after one refresh: the run stops cleanly
+    │   └── RecordRejected      one record refused (400 ModelState, a bulk row error): dead letter, run goes on
+    ├── JournalError            corrupt, foreign plan, newer schema
+    └── MigrationFailed         the runner's summary of what failed, per step
+
+Every message is written for a person: what was wrong, where, and what to do. No message ever carries a
+credential: connector errors hold a body *excerpt* that the transport has already redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "AuthError",
+    "ConnectorError",
+    "JournalError",
+    "MigrationFailed",
+    "MigratorError",
+    "PermanentError",
+    "PlanError",
+    "PlanProblem",
+    "RateLimitedError",
+    "RecordRejected",
+    "TransientError",
+]
+
+
+class MigratorError(Exception):
+    """Base of every error migrator raises on purpose."""
+
+    exit_code: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PlanProblem:
+    """One problem in a plan: where it is and what to do about it."""
+
+    file: str
+    path: str  # key path, e.g. "steps.learners.write.mode" or "steps[2].write.mode"
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PlanError(MigratorError):
+    """The plan is wrong in a way the user can fix. Carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[PlanProblem]) -> None:
+        self.problems: tuple[PlanProblem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems) or "invalid plan")
+
+    @classmethod
+    def single(
+        cls, file: str, path: str, message: str, line: int | None = None, column: int | None = None
+    ) -> PlanError:
+        return cls([PlanProblem(file, path, message, line, column)])
+
+
+class ConnectorError(MigratorError):
+    """A platform call failed. Holds where, never a secret."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        platform: str = "",
+        method: str = "",
+        url: str = "",
+        status: int | None = None,
+        body_excerpt: str = "",
+    ) -> None:
+        self.platform = platform
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body_excerpt = body_excerpt
+        parts = [message]
+        if method or url:
+            parts.append(f"({platform} {method} {url}".rstrip() + (f" → {status}" if status else "") + ")")
+        if body_excerpt:
+            parts.append(f"body: {body_excerpt}")
+        super().__init__(" ".join(parts))
+
+
+class TransientError(ConnectorError):
+    """Timeouts, connection resets, 5xx: worth retrying with backoff."""
+
+
+class RateLimitedError(TransientError):
+    """429 Too Many Requests; ``retry_after`` seconds when the server said so."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class PermanentError(ConnectorError):
+    """The step cannot go on: retrying will not help."""
+
+
+class AuthError(PermanentError):
+    """Credentials refused even after one refresh: the run stops cleanly."""
+
+
+class RecordRejected(ConnectorError):
+    """One record was refused by the target; it becomes a dead letter and the run goes on."""
+
+    def __init__(
+        self, message: str, *, fields: Mapping[str, Sequence[str]] | None = None, **kw: object
+    ) -> None:
+        self.fields: dict[str, list[str]] = {k: list(v) for k, v in (fields or {}).items()}
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class JournalError(MigratorError):
+    """The journal cannot be used: corrupt, written by another plan, or by a newer migrator."""
+
+
+class MigrationFailed(MigratorError):
+    """The runner's summary of what failed, per step."""
+
+    def __init__(self, failures: Mapping[str, str]) -> None:
+        self.failures = dict(failures)
+        lines = [f"step {step}: {why}" for step, why in self.failures.items()]
+        super().__init__("migration failed:\n" + "\n".join(lines))
