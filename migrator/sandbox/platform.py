@@ -79,6 +79,10 @@ class Platform(ABC):
     def server_error(self) -> web.StreamResponse:
         """The platform's 5xx answer (Velpic: 503 with internalCode 500)."""
 
+    def revoke_tokens(self, tenant: str) -> None:  # noqa: B027 - optional hook
+        """Invalidate every session/token issued to ``tenant`` (fault injection). Static-key platforms
+        (Velpic, aNewSpring) may regenerate the key instead; the default does nothing."""
+
     def table(self, tenant: str, entity: str) -> Table:
         return self.tables[tenant][entity]
 
