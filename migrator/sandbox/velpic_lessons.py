@@ -1,0 +1,253 @@
+"""Velpic emulator: lessons, lesson schedules (schedule, list, get, manual completion, certificate) and the
+embed player."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import time
+from typing import Any
+
+from aiohttp import web
+
+from migrator.sandbox.store import Record
+from migrator.sandbox.velpic_format import (
+    ACTIVE,
+    SCHEDULE_EXISTS,
+    ApiError,
+    bad_request,
+    int_list,
+    json_response,
+    page,
+    parse_date,
+    path_id,
+    read_object,
+    schedule_not_found,
+    user_date,
+)
+from migrator.sandbox.velpic_state import OPEN_STATUSES, SCHEDULE_STATUSES, VelpicTenant
+
+LESSON_STATES = ("active", "inactive", "never", "rendering", "error")
+PUBLISHED_STATES = frozenset({"active", "inactive"})  # "published or previously published"
+LESSON_HIDDEN = frozenset({"published", "chapterCount", "questionCount"})
+DETAIL_FIELDS = (
+    "lessonVersionId",
+    "lessonId",
+    "name",
+    "published",
+    "duration",
+    "status",
+    "inLibrary",
+    "version",
+)
+DAY = 86400.0
+
+
+# -- lessons --------------------------------------------------------------------------------------------------
+def _csv(request: web.Request, name: str) -> list[str]:
+    return [part.strip() for raw in request.query.getall(name, []) for part in raw.split(",") if part.strip()]
+
+
+def _lessons(t: VelpicTenant, request: web.Request) -> list[Record]:
+    needle = (request.query.get("q") or "").casefold()
+    try:
+        ids = {int(v) for v in _csv(request, "lessonIds")}
+    except ValueError:
+        raise bad_request(
+            f"lessonIds must be a comma-separated list of lesson ids, got {request.query_string!r}."
+        ) from None
+    states = _csv(request, "publishedStates")
+    for state in states:
+        if state not in LESSON_STATES:
+            raise bad_request(f"publishedStates must be among {', '.join(LESSON_STATES)}; got {state!r}.")
+    return [
+        lesson
+        for lesson in t.lessons
+        if (not needle or needle in lesson["name"].casefold())
+        and (not ids or lesson["lessonId"] in ids)
+        and (not states or lesson["status"] in states)
+    ]
+
+
+def _page_meta(
+    t: VelpicTenant, request: web.Request, items: list[Record]
+) -> tuple[list[Record], dict[str, Any]]:
+    start, max_results = t.paging(request.query)
+    results = list(page(items, start, max_results))
+    return results, t.meta(len(items), start, len(results))
+
+
+async def list_lessons(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    results, info = _page_meta(t, request, _lessons(t, request))
+    out = [{k: v for k, v in lesson.items() if k not in LESSON_HIDDEN} for lesson in results]
+    return json_response({"results": out, "meta": info})
+
+
+async def list_lesson_details(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    results, info = _page_meta(t, request, _lessons(t, request))
+    out = [{**{k: lesson[k] for k in DETAIL_FIELDS}, "clientId": lesson["clientId"]} for lesson in results]
+    stamp = user_date(t.now())
+    info = {**info, "id": "null", "createdDate": stamp, "modifiedDate": stamp}
+    return json_response(
+        {"results": out, "meta": info, "createdDate": stamp, "modifiedDate": stamp, "id": "null"}
+    )
+
+
+# -- scheduling -----------------------------------------------------------------------------------------------
+def add_months(ts: float, months: int) -> float:
+    tm = time.gmtime(ts)
+    month0 = tm.tm_mon - 1 + months
+    year, month = tm.tm_year + month0 // 12, month0 % 12 + 1
+    day = min(tm.tm_mday, calendar.monthrange(year, month)[1])
+    return float(calendar.timegm((year, month, day, tm.tm_hour, tm.tm_min, tm.tm_sec))) + ts % 1
+
+
+def _grace_end(t: VelpicTenant, body: Record, start: float) -> float:
+    period, unit = body.get("gracePeriod"), body.get("gracePeriodUnit")
+    if t.flag("grace_period_required", False) and (period is None or unit is None):
+        raise bad_request("gracePeriod and gracePeriodUnit are required.")
+    if period is None:
+        return start + float(t.opt("default_grace_days", 14)) * DAY
+    try:
+        amount = int(period)
+    except (TypeError, ValueError):
+        raise bad_request(f'gracePeriod must be a whole number such as "14", got {period!r}.') from None
+    if amount < 0:
+        raise bad_request(f"gracePeriod must not be negative, got {period!r}.")
+    if unit is None:
+        raise bad_request("gracePeriodUnit is required when gracePeriod is given (days or months).")
+    if unit == "days":
+        return start + amount * DAY
+    if unit == "months":
+        return add_months(start, amount)
+    raise bad_request(f"gracePeriodUnit must be days or months, got {unit!r}.")
+
+
+async def schedule_user(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    user = t.user(path_id(request, "userId"))
+    body = await read_object(request)
+    version_ids = int_list(body.get("lessonVersionIds"), "lessonVersionIds")
+    if not version_ids:
+        raise bad_request("lessonVersionIds must name at least one lesson version.")
+    lessons: list[Record] = []
+    for vid in version_ids:
+        lesson = t.lesson_by_version_id(vid)
+        if lesson is None:
+            raise bad_request(f"lessonVersionIds: no lesson version {vid} in this account.")
+        if lesson["status"] != "active":
+            raise bad_request(
+                f"Lesson version {vid} ({lesson['name']}) is {lesson['status']}; "
+                "only active lessons can be scheduled."
+            )
+        lessons.append(lesson)
+    now = t.now()
+    start = now if body.get("scheduleDate") is None else parse_date(body["scheduleDate"], "scheduleDate")
+    end = _grace_end(t, body, start)
+    taken = {s["lessonId"] for s in t.user_schedules(user["id"]) if s["status"] != "cancelled"}
+    for lesson in lessons:
+        if lesson["lessonId"] in taken:
+            raise ApiError(409, SCHEDULE_EXISTS)
+        taken.add(lesson["lessonId"])
+    status = "scheduled" if start > now else "due"
+    ids = [
+        t.create_schedule(user["id"], lesson, start=start, end=end, status=status)["id"] for lesson in lessons
+    ]
+    return json_response({"ids": ids})
+
+
+async def list_user_schedules(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    user = t.user(path_id(request, "userId"))
+    status = request.query.get("status") or "all"
+    if status != "all" and status not in SCHEDULE_STATUSES:
+        raise bad_request(f"status must be one of all, {', '.join(sorted(SCHEDULE_STATUSES))}; got {status!r}.")
+    start, max_results = t.paging(request.query)
+    items = [s for s in t.user_schedules(user["id"]) if status in ("all", s["status"])]
+    return json_response({"results": [t.schedule_item(s) for s in page(items, start, max_results)]})
+
+
+def _schedule(t: VelpicTenant, sid: int | None) -> Record:
+    rec = t.schedules.records.get(sid) if sid is not None else None
+    if rec is None:
+        raise schedule_not_found()
+    return rec
+
+
+async def get_schedule(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    return json_response(t.schedule_detail(_schedule(t, path_id(request, "lessonScheduleId"))))
+
+
+def _completion_lesson(t: VelpicTenant, body: Record) -> Record:
+    lesson_id, version_id = body.get("lessonId"), body.get("lessonVersionId")
+    if lesson_id is not None:
+        lesson = t.lessons.records.get(lesson_id) if isinstance(lesson_id, int) else None
+        what = f"lessonId {lesson_id!r}"
+    elif version_id is not None:
+        lesson = t.lesson_by_version_id(version_id)
+        what = f"lessonVersionId {version_id!r}"
+    else:
+        raise bad_request("lessonId or lessonVersionId is required.")
+    if lesson is None:
+        raise bad_request(f"{what} is not a lesson of this account.")
+    if lesson["status"] not in PUBLISHED_STATES:
+        raise bad_request(f"{what} ({lesson['name']}) has never been published ({lesson['status']}).")
+    return lesson
+
+
+async def complete_lesson(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    user = t.user(path_id(request, "userId"))
+    body = await read_object(request)
+    lesson = _completion_lesson(t, body)
+    completed = parse_date(body.get("completedDate"), "completedDate")
+    by = body.get("manuallyCompletedByUserId")
+    by_user = t.users.records.get(by) if isinstance(by, int) else None
+    if by_user is None or by_user["clientStatusId"] != ACTIVE:
+        raise bad_request(f"manuallyCompletedByUserId {by!r} must be the id of an active user of this account.")
+    mine = [s for s in t.user_schedules(user["id"]) if s["lessonId"] == lesson["lessonId"]]
+    open_ = [s for s in mine if s["status"] in OPEN_STATUSES]
+    if open_:
+        t.complete_schedule(open_[0], completed, by)
+        return json_response({"ids": [open_[0]["id"]]})
+    done = [s for s in mine if s["status"] == "completed"]
+    if done and t.opt("complete_again", "create") == "existing":
+        return json_response({"ids": [done[0]["id"]]})
+    end = completed + float(t.opt("default_grace_days", 14)) * DAY
+    rec = t.create_schedule(
+        user["id"], lesson, start=completed, end=end, status="completed", completed=completed, completed_by=by
+    )
+    return json_response({"ids": [rec["id"]]})
+
+
+async def certificate(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    rec = _schedule(t, path_id(request, "lessonScheduleId"))
+    if rec["status"] != "completed":
+        raise bad_request(
+            f"Lesson schedule {rec['id']} is {rec['status']}; only a completed schedule has a certificate."
+        )
+    text = f"Certificate of completion: schedule {rec['id']}, user {rec['userId']}, lesson {rec['lessonId']}"
+    pdf = f"%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    return web.Response(body=pdf.encode(), content_type="application/pdf")
+
+
+# -- embed player ---------------------------------------------------------------------------------------------
+def _embed(t: VelpicTenant, request: web.Request, raw: str | None) -> web.StreamResponse:
+    try:
+        sid: int | None = int(raw) if raw else None
+    except ValueError:
+        sid = None
+    rec = _schedule(t, sid)
+    if rec["status"] == "completed":
+        raise ApiError(400, {"internalCode": 837, "error": "This lesson schedule is completed"})
+    if rec["status"] == "cancelled":
+        raise ApiError(400, {"internalCode": 836, "error": "This lesson schedule is cancelled"})
+    token = hashlib.sha256(f"{t.name}:{rec['id']}".encode()).hexdigest()[:32]
+    return json_response(
+        {"embedUrl": f"{request.scheme}://{request.host}/velpic/#player/{rec['id']}?embed=true&token={token}"}
+    )
+
+
+async def embed_player(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    return _embed(t, request, request.query.get("lessonScheduleId"))
+
+
+async def embed_player_version(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    return _embed(t, request, request.match_info["lessonScheduleId"])
