@@ -1,0 +1,673 @@
+"""The journal: every effect of a run, in SQLite, so that a resumed run creates nothing twice.
+
+The only module that speaks SQL. One file per plan (default ``.migrator/<plan name>.sqlite``; the caller passes
+the path), in WAL mode with ``synchronous=NORMAL``: a commit survives a crash of the process (kill -9); a power
+cut may lose the last commits, never consistency. The file and its ``-wal``/``-shm`` companions are created
+readable by the owner only (0600).
+
+Writes happen per page and per batch, one transaction each, never per record:
+
+- ``mark_batch_sent(step, batch_id, records)`` before the write request (the ledger has each record *sent*);
+- ``mark_batch_done(step, batch_id, results, rejected)`` after it (ledger *done* with target id and action,
+  crosswalk, dead letters for the rejected);
+- ``mark_page_done(step, page_key)`` once a page's records are all in done batches (the runtime decides when).
+
+Reads for resume: :meth:`Journal.pages_done`, :meth:`Journal.settled_keys` (done or rejected records),
+:meth:`Journal.in_doubt` (batches *sent* but not *done*, with their records), :meth:`Journal.crosswalk` (a whole
+step as a dict, for fast mapping) and :meth:`Journal.crosswalk_lookup`, :meth:`Journal.dead_letters`,
+:meth:`Journal.step_counts` (``migrator status``), :meth:`Journal.integrity_check` and
+:meth:`Journal.check_plan` (has the plan changed since the last run?).
+
+Threading: calls are synchronous and short. Measured on the 2-core development VM with 500-record batches:
+``mark_batch_sent`` ≈ 3 ms, ``mark_batch_done`` ≈ 10 ms, ``mark_page_done`` ≈ 0.2 ms. Batch calls therefore
+belong in a worker thread (``anyio.to_thread.run_sync``) so the event loop keeps serving requests; page marks
+may be called directly. The connection is opened with ``check_same_thread=False`` and every call holds a
+lock, so calls from different threads are serialised.
+
+The ledger is keyed by (step, source key) — for one plan that is the same as keying it by idempotency key,
+which is a hash of (plan, step, source key) and is stored in every row — because source keys arrive roughly
+in order, so a batch touches a few neighbouring B-tree pages instead of one random page per record (hash keys
+made batch writes about six times slower).
+
+Secrets: the journal stores source keys, target ids, idempotency keys and reasons. Callers pass text that is
+already redacted; ``redact`` (a ``str → str`` hook) is applied once more to every reason and detail stored.
+
+Errors: a file that is not a journal (corrupt, or another program's database), a journal of another plan and
+a journal written by a newer migrator raise :class:`~migrator.errors.JournalError` saying what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, NamedTuple, Protocol
+
+from migrator.errors import JournalError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Action",
+    "DeadLetter",
+    "InDoubtBatch",
+    "Journal",
+    "LedgerRecord",
+    "PlanCheck",
+    "Rejection",
+    "SentRecord",
+    "StepCounts",
+    "WriteResult",
+    "default_journal_path",
+]
+
+SCHEMA_VERSION: Final = 1
+_APP_ID: Final = 0x4D475254  # "MGRT" in PRAGMA application_id: tells our files from any other SQLite file
+
+_SCHEMA: Final = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE runs (
+    id        INTEGER PRIMARY KEY,
+    started   REAL NOT NULL,
+    finished  REAL,
+    status    TEXT NOT NULL DEFAULT 'running',
+    plan_hash TEXT NOT NULL,
+    plan_name TEXT NOT NULL
+);
+CREATE TABLE pages (
+    step     TEXT NOT NULL,
+    page_key TEXT NOT NULL,
+    done_at  REAL NOT NULL,
+    records  INTEGER,
+    run_id   INTEGER,
+    PRIMARY KEY (step, page_key)
+) WITHOUT ROWID;
+CREATE TABLE batches (
+    step     TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    state    TEXT NOT NULL CHECK (state IN ('sent', 'done')),
+    sent_at  REAL NOT NULL,
+    done_at  REAL,
+    run_id   INTEGER,
+    PRIMARY KEY (step, batch_id)
+) WITHOUT ROWID;
+CREATE INDEX batches_state ON batches (step, state);
+CREATE TABLE records (
+    step         TEXT NOT NULL,
+    source_key   TEXT NOT NULL,
+    idem_key     TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('sent', 'done', 'rejected')),
+    batch_id     TEXT,
+    target_id    TEXT,
+    action       TEXT CHECK (action IS NULL OR action IN ('created', 'updated', 'unchanged')),
+    content_hash TEXT,
+    updated_at   REAL NOT NULL,
+    PRIMARY KEY (step, source_key)
+) WITHOUT ROWID;
+CREATE INDEX records_batch ON records (step, batch_id);
+CREATE TABLE crosswalk (
+    step       TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    target_id  TEXT NOT NULL,
+    PRIMARY KEY (step, source_key)
+) WITHOUT ROWID;
+CREATE TABLE dead_letters (
+    id         INTEGER PRIMARY KEY,
+    step       TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    idem_key   TEXT NOT NULL,
+    status     INTEGER,
+    reason     TEXT NOT NULL,
+    detail     TEXT,
+    run_id     INTEGER,
+    at         REAL NOT NULL
+);
+CREATE INDEX dead_letters_step ON dead_letters (step);
+CREATE INDEX dead_letters_idem ON dead_letters (idem_key);
+"""
+
+Action = Literal["created", "updated", "unchanged"]
+
+
+def default_journal_path(plan_name: str, base: str | os.PathLike[str] = ".") -> Path:
+    """``<base>/.migrator/<plan name>.sqlite``."""
+    return Path(base) / ".migrator" / f"{plan_name}.sqlite"
+
+
+# -- values in and out ------------------------------------------------------------------------------
+
+
+class LedgerRecord(Protocol):
+    """What ``mark_batch_sent`` needs of a record (``protocol.batching.Item`` and :class:`SentRecord` fit)."""
+
+    @property
+    def idem_key(self) -> str: ...
+
+    @property
+    def source_key(self) -> str: ...
+
+    @property
+    def content_hash(self) -> str | None: ...
+
+
+class SentRecord(NamedTuple):
+    idem_key: str
+    source_key: str
+    content_hash: str | None = None
+
+
+class WriteResult(NamedTuple):
+    """A record the target accepted: its id there (if it says) and what happened."""
+
+    idem_key: str
+    source_key: str
+    target_id: str | None
+    action: Action = "created"
+
+
+class Rejection(NamedTuple):
+    """A record the target refused: it becomes a dead letter."""
+
+    idem_key: str
+    source_key: str
+    reason: str
+    status: int | None = None
+    detail: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InDoubtBatch:
+    step: str
+    batch_id: str
+    sent_at: float
+    records: tuple[SentRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    step: str
+    source_key: str
+    idem_key: str
+    status: int | None
+    reason: str
+    detail: Any
+    run_id: int | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepCounts:
+    pages_done: int = 0
+    batches_sent: int = 0  # in doubt: sent, not done
+    batches_done: int = 0
+    records_sent: int = 0  # in doubt
+    records_done: int = 0
+    records_rejected: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    dead_letters: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCheck:
+    """``changed`` is true when the last run used another plan hash (``previous``); false on a first run."""
+
+    changed: bool
+    previous: str | None
+
+
+# -- the journal ------------------------------------------------------------------------------------
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 (no window in which it is readable by others)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)  # whatever the umask
+
+
+def _remove_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
+class Journal:
+    """An open journal. Create with :meth:`open`; close with :meth:`close` (or use it as a context manager)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        plan_name: str,
+        *,
+        clock: Callable[[], float],
+        redact: Callable[[str], str] | None,
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self.plan_name = plan_name
+        self._clock = clock
+        self._redact = redact or (lambda s: s)
+        self._lock = threading.Lock()
+        self.run_id: int | None = None
+
+    # -- opening ------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        plan_name: str,
+        *,
+        fresh: bool = False,
+        clock: Callable[[], float] = time.time,
+        redact: Callable[[str], str] | None = None,
+    ) -> Journal:
+        """Open the journal of ``plan_name`` at ``path``, creating it (0600) if missing.
+
+        ``fresh=True`` deletes an existing journal first (``--fresh``). Raises ``JournalError`` if the file is
+        not a migrator journal, belongs to another plan, or was written by a newer migrator.
+        """
+        p = Path(path)
+        if fresh:
+            _remove_files(p)
+        if not p.exists():
+            _create_private(p)
+        try:
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=10.0)
+        except sqlite3.Error as e:
+            raise JournalError(f"cannot open the journal {p}: {e}. Check the path and its permissions.") from e
+        try:
+            cls._prepare(conn, p, plan_name, clock)
+        except BaseException:
+            conn.close()
+            raise
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{p}{suffix}", 0o600)
+        return cls(conn, p, plan_name, clock=clock, redact=redact)
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection, p: Path, plan_name: str, clock: Callable[[], float]) -> None:
+        what_to_do = (
+            "move it away, start over with --fresh, or give this run another journal with --journal PATH"
+        )
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as e:
+            raise JournalError(f"{p} is not a readable migrator journal ({e}): {what_to_do}.") from e
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"the journal {p} was written by a newer migrator (schema {version}; this one reads up to "
+                f"{SCHEMA_VERSION}): upgrade migrator, or use another journal with --journal PATH."
+            )
+        if version == 0 and not tables:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('plan_name', ?), ('created', ?)",
+                    (plan_name, repr(clock())),
+                )
+                conn.execute(f"PRAGMA application_id = {_APP_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise JournalError(f"cannot create the journal {p}: {e}. {what_to_do}.") from e
+        elif app_id != _APP_ID or version == 0:
+            raise JournalError(f"{p} is an SQLite file but not a migrator journal: {what_to_do}.")
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA cache_size = -32768")  # 32 MiB of page cache
+            row = conn.execute("SELECT value FROM meta WHERE key = 'plan_name'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise JournalError(f"{p} is not a readable migrator journal ({e}): {what_to_do}.") from e
+        owner = row[0] if row else None
+        if owner != plan_name:
+            raise JournalError(
+                f"the journal {p} belongs to plan {owner!r}, not {plan_name!r}: give this plan its own journal "
+                "with --journal PATH, or discard that one with --fresh."
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction: all of it is visible after, or none of it."""
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # -- runs ---------------------------------------------------------------------------------------
+
+    def check_plan(self, plan_hash: str) -> PlanCheck:
+        """Compare ``plan_hash`` with the hash of the last run (before :meth:`begin_run` of this one)."""
+        rows = self._read("SELECT plan_hash FROM runs ORDER BY id DESC LIMIT 1")
+        if not rows:
+            return PlanCheck(False, None)
+        previous: str = rows[0][0]
+        return PlanCheck(previous != plan_hash, previous)
+
+    def begin_run(self, plan_hash: str) -> int:
+        """Record the start of a run; returns its id (also kept as ``run_id`` and stamped on what it writes)."""
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO runs (started, status, plan_hash, plan_name) VALUES (?, 'running', ?, ?)",
+                (self._clock(), plan_hash, self.plan_name),
+            )
+            run_id = cur.lastrowid
+        assert run_id is not None
+        self.run_id = run_id
+        return run_id
+
+    def finish_run(self, status: str, run_id: int | None = None) -> None:
+        """Mark the run finished with ``status`` (e.g. ``done``, ``failed``, ``interrupted``)."""
+        rid = run_id if run_id is not None else self.run_id
+        if rid is None:
+            raise ValueError("finish_run: no run was begun")
+        with self._tx() as cur:
+            cur.execute("UPDATE runs SET finished = ?, status = ? WHERE id = ?", (self._clock(), status, rid))
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self._read("SELECT id, started, finished, status, plan_hash, plan_name FROM runs ORDER BY id")
+        keys = ("id", "started", "finished", "status", "plan_hash", "plan_name")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def mark_page_done(self, step: str, page_key: str, records: int | None = None) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO pages (step, page_key, done_at, records, run_id) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (step, page_key) DO UPDATE SET done_at = excluded.done_at, "
+                "records = excluded.records, run_id = excluded.run_id",
+                (step, page_key, self._clock(), records, self.run_id),
+            )
+
+    def mark_batch_sent(self, step: str, batch_id: str, records: Iterable[LedgerRecord]) -> None:
+        """Before the request: the batch is *sent*, each of its records *sent* in the ledger (one transaction).
+
+        A record already done (a delta run sending changed content) goes back to *sent*; its target id stays.
+        """
+        now = self._clock()
+        rows = [(r.idem_key, step, str(r.source_key), batch_id, r.content_hash, now) for r in records]
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO batches (step, batch_id, state, sent_at, run_id) VALUES (?, ?, 'sent', ?, ?) "
+                "ON CONFLICT (step, batch_id) DO UPDATE SET state = 'sent', sent_at = excluded.sent_at, "
+                "done_at = NULL, run_id = excluded.run_id",
+                (step, batch_id, now, self.run_id),
+            )
+            cur.executemany(
+                "INSERT INTO records (idem_key, step, source_key, state, batch_id, content_hash, updated_at) "
+                "VALUES (?, ?, ?, 'sent', ?, ?, ?) "
+                "ON CONFLICT (step, source_key) DO UPDATE SET state = 'sent', batch_id = excluded.batch_id, "
+                "content_hash = excluded.content_hash, updated_at = excluded.updated_at",
+                rows,
+            )
+
+    def mark_batch_done(
+        self,
+        step: str,
+        batch_id: str,
+        results: Iterable[WriteResult],
+        rejected: Iterable[Rejection] = (),
+    ) -> int:
+        """After the response: results → ledger *done* and crosswalk; rejections → *rejected* and dead letters.
+
+        One transaction. Returns how many of the batch's records are still *sent* (the response said nothing
+        about them); the caller should reject them or resolve them as in doubt.
+        """
+        now = self._clock()
+        done_rows: list[tuple[Any, ...]] = []
+        walk_rows: list[tuple[str, str, str]] = []
+        for r in results:
+            target = None if r.target_id is None else str(r.target_id)
+            done_rows.append((target, r.action, now, step, str(r.source_key)))
+            if target is not None:
+                walk_rows.append((step, r.source_key, target))
+        rej_rows: list[tuple[Any, ...]] = []
+        dead_rows: list[tuple[Any, ...]] = []
+        for j in rejected:
+            rej_rows.append((now, step, str(j.source_key)))
+            detail = None if j.detail is None else self._redact(_to_json(j.detail))
+            dead_rows.append(
+                (step, j.source_key, j.idem_key, j.status, self._redact(j.reason), detail, self.run_id, now)
+            )
+        with self._tx() as cur:
+            self._write_results(cur, done_rows, walk_rows)
+            cur.executemany(
+                "UPDATE records SET state = 'rejected', updated_at = ? WHERE step = ? AND source_key = ?",
+                rej_rows,
+            )
+            cur.executemany(
+                "INSERT INTO dead_letters (step, source_key, idem_key, status, reason, detail, run_id, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                dead_rows,
+            )
+            cur.execute(
+                "UPDATE batches SET state = 'done', done_at = ? WHERE step = ? AND batch_id = ?",
+                (now, step, batch_id),
+            )
+            if cur.rowcount == 0:
+                raise ValueError(
+                    f"step {step!r}: batch {batch_id} was never marked sent; call mark_batch_sent before the "
+                    "request and mark_batch_done after it"
+                )
+            left = cur.execute(
+                "SELECT count(*) FROM records WHERE step = ? AND batch_id = ? AND state = 'sent'",
+                (step, batch_id),
+            ).fetchone()[0]
+        return int(left)
+
+    def _write_results(
+        self, cur: sqlite3.Cursor, done_rows: list[tuple[Any, ...]], walk_rows: list[tuple[str, str, str]]
+    ) -> None:
+        cur.executemany(
+            "UPDATE records SET state = 'done', target_id = coalesce(?, target_id), action = ?, updated_at = ? "
+            "WHERE step = ? AND source_key = ?",
+            done_rows,
+        )
+        self._write_crosswalk(cur, walk_rows)
+
+    def _write_crosswalk(self, cur: sqlite3.Cursor, walk_rows: list[tuple[str, str, str]]) -> None:
+        cur.executemany(
+            "INSERT INTO crosswalk (step, source_key, target_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (step, source_key) DO UPDATE SET target_id = excluded.target_id",
+            walk_rows,
+        )
+
+    # -- reads for resume ---------------------------------------------------------------------------
+
+    def pages_done(self, step: str) -> set[str]:
+        return {r[0] for r in self._read("SELECT page_key FROM pages WHERE step = ?", (step,))}
+
+    def keys_in_state(self, step: str, *states: Literal["sent", "done", "rejected"]) -> set[str]:
+        marks = ", ".join("?" for _ in states)
+        sql = f"SELECT idem_key FROM records WHERE step = ? AND state IN ({marks})"
+        return {r[0] for r in self._read(sql, (step, *states))}
+
+    def settled_keys(self, step: str) -> set[str]:
+        """Idempotency keys of the step's records that need no write: done or rejected."""
+        return self.keys_in_state(step, "done", "rejected")
+
+    def done_hashes(self, step: str) -> dict[str, str | None]:
+        """Done records' content hashes (for a delta run: an unchanged hash needs no write)."""
+        rows = self._read(
+            "SELECT idem_key, content_hash FROM records WHERE step = ? AND state = 'done'", (step,)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def record(self, step: str, source_key: str) -> dict[str, Any] | None:
+        """One ledger row, for status and tests."""
+        rows = self._read(
+            "SELECT idem_key, step, source_key, state, batch_id, target_id, action, content_hash "
+            "FROM records WHERE step = ? AND source_key = ?",
+            (step, str(source_key)),
+        )
+        if not rows:
+            return None
+        keys = ("idem_key", "step", "source_key", "state", "batch_id", "target_id", "action", "content_hash")
+        return dict(zip(keys, rows[0], strict=True))
+
+    def in_doubt(self, step: str | None = None) -> list[InDoubtBatch]:
+        """Batches *sent* but not *done* (of ``step``, or all), each with its records still *sent*."""
+        sql = "SELECT step, batch_id, sent_at FROM batches WHERE state = 'sent'"
+        args: tuple[str, ...] = ()
+        if step is not None:
+            sql += " AND step = ?"
+            args = (step,)
+        out: list[InDoubtBatch] = []
+        for b_step, b_id, sent_at in self._read(sql + " ORDER BY sent_at, batch_id", args):
+            recs = self._read(
+                "SELECT idem_key, source_key, content_hash FROM records "
+                "WHERE step = ? AND batch_id = ? AND state = 'sent' ORDER BY idem_key",
+                (b_step, b_id),
+            )
+            out.append(InDoubtBatch(b_step, b_id, sent_at, tuple(SentRecord(*r) for r in recs)))
+        return out
+
+    def crosswalk(self, step: str) -> dict[str, str]:
+        """The step's whole crosswalk, source key → target id."""
+        rows = self._read("SELECT source_key, target_id FROM crosswalk WHERE step = ?", (step,))
+        return {r[0]: r[1] for r in rows}
+
+    def crosswalk_lookup(self, step: str, source_key: str) -> str | None:
+        rows = self._read(
+            "SELECT target_id FROM crosswalk WHERE step = ? AND source_key = ?", (step, str(source_key))
+        )
+        return rows[0][0] if rows else None
+
+    def dead_letters(self, step: str | None = None) -> list[DeadLetter]:
+        sql = "SELECT step, source_key, idem_key, status, reason, detail, run_id, at FROM dead_letters"
+        args: tuple[str, ...] = ()
+        if step is not None:
+            sql += " WHERE step = ?"
+            args = (step,)
+        out = []
+        for s, sk, ik, status, reason, detail, run_id, at in self._read(sql + " ORDER BY id", args):
+            out.append(
+                DeadLetter(
+                    s, sk, ik, status, reason, None if detail is None else json.loads(detail), run_id, at
+                )
+            )
+        return out
+
+    def step_counts(self) -> dict[str, StepCounts]:
+        """Per step: pages, batches and records by state, actions, dead letters (for ``migrator status``)."""
+        acc: dict[str, dict[str, int]] = {}
+
+        def put(step: str, field: str, n: int) -> None:
+            acc.setdefault(step, {})[field] = acc.get(step, {}).get(field, 0) + int(n)
+
+        for step, n in self._read("SELECT step, count(*) FROM pages GROUP BY step"):
+            put(step, "pages_done", n)
+        for step, state, n in self._read("SELECT step, state, count(*) FROM batches GROUP BY step, state"):
+            put(step, f"batches_{state}", n)
+        for step, state, n in self._read("SELECT step, state, count(*) FROM records GROUP BY step, state"):
+            put(step, f"records_{state}", n)
+        for step, action, n in self._read(
+            "SELECT step, action, count(*) FROM records WHERE state = 'done' AND action IS NOT NULL "
+            "GROUP BY step, action"
+        ):
+            put(step, action, n)
+        for step, n in self._read("SELECT step, count(*) FROM dead_letters GROUP BY step"):
+            put(step, "dead_letters", n)
+        return {step: StepCounts(**fields) for step, fields in sorted(acc.items())}
+
+    # -- checks -------------------------------------------------------------------------------------
+
+    def integrity_check(self) -> list[str]:
+        """Problems found (empty when sound): SQLite's own check, then the ledger's invariants."""
+        problems: list[str] = []
+        try:
+            result = [r[0] for r in self._read("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as e:
+            return [f"sqlite: {e}"]
+        if result != ["ok"]:
+            problems.extend(f"sqlite: {line}" for line in result)
+            return problems
+        checks: tuple[tuple[str, str], ...] = (
+            (
+                "records still sent in a batch marked done (the response said nothing about them)",
+                "SELECT count(*) FROM records r JOIN batches b ON b.step = r.step AND b.batch_id = r.batch_id "
+                "WHERE r.state = 'sent' AND b.state = 'done'",
+            ),
+            (
+                "records sent in a batch the journal does not know",
+                "SELECT count(*) FROM records r WHERE r.state = 'sent' AND NOT EXISTS "
+                "(SELECT 1 FROM batches b WHERE b.step = r.step AND b.batch_id = r.batch_id)",
+            ),
+            (
+                "done records with a target id missing from, or different in, the crosswalk",
+                "SELECT count(*) FROM records r WHERE r.state = 'done' AND r.target_id IS NOT NULL "
+                "AND NOT EXISTS "
+                "(SELECT 1 FROM crosswalk c WHERE c.step = r.step AND c.source_key = r.source_key "
+                "AND c.target_id = r.target_id)",
+            ),
+            (
+                "done records without an action",
+                "SELECT count(*) FROM records WHERE state = 'done' AND action IS NULL",
+            ),
+            (
+                "rejected records without a dead letter",
+                "SELECT count(*) FROM records r WHERE r.state = 'rejected' AND NOT EXISTS "
+                "(SELECT 1 FROM dead_letters d WHERE d.idem_key = r.idem_key)",
+            ),
+            (
+                "batches marked done without a done time",
+                "SELECT count(*) FROM batches WHERE state = 'done' AND done_at IS NULL",
+            ),
+            (
+                "idempotency keys shared by more than one record",
+                "SELECT count(*) FROM (SELECT idem_key FROM records GROUP BY idem_key HAVING count(*) > 1)",
+            ),
+        )
+        for label, sql in checks:
+            n = self._read(sql)[0][0]
+            if n:
+                problems.append(f"ledger: {n} {label}")
+        return problems
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

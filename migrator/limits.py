@@ -1,0 +1,329 @@
+"""Endpoint rate budgets: even pacing, a hard sliding-window cap, Retry-After pauses and AIMD on 429.
+
+Requirement: for a budget "N/T", never more than N requests in any window of length T, measured at send time
+(the moment :meth:`EndpointLimiter.acquire` returns) — from the very first request, so a server counting fixed
+windows never sees a burst of N at the start plus N more in its next window.
+
+Why not ``aiolimiter`` alone: ``AsyncLimiter(N, T)`` is a leaky bucket that starts empty, so it admits a burst
+of N at once and then N more over the next T (up to 2N in the first window); ``AsyncLimiter(1, T/N)`` paces
+evenly but reads the asyncio loop's clock and schedules its own timers, so its time cannot be injected, and its
+rate cannot be changed while in use, which AIMD needs. So this module is a small token scheduler instead:
+
+- **Pacing**: each acquisition reserves the next free slot, one interval (``1/rate``) after the previous slot.
+  Reservation is synchronous (no await between reading and advancing the state), so concurrent tasks get
+  distinct slots in FIFO order, then sleep until theirs. Even pacing, no burst.
+- **Sliding-window log guard**: the last N slot times are kept; a slot is never earlier than the N-th previous
+  slot plus the window. Pacing alone satisfies this; the guard makes the cap exact whatever AIMD, pauses or
+  floating-point rounding do. Memory: N floats per limited endpoint.
+- **Margin**: ``margin`` seconds widen the enforced window (T + margin) to absorb late wake-ups and network
+  jitter between our send and the server's count. **Reserve**: a fraction 0 ≤ r < 1 of the budget left for
+  the customer's own traffic; the cap becomes ⌊N·(1−r)⌋ per window (a fractional budget below 1 becomes one
+  request per T/(N·(1−r))).
+- **Retry-After**: :meth:`EndpointLimiter.on_rate_limited` pauses every user of the endpoint until the time
+  given; a task already holding a slot inside the pause reserves again after it.
+- **AIMD**: a 429 multiplies the pacing rate by ``decrease``, once per congestion episode (429s for requests
+  sent before the last cut, or at its very moment, do not cut again); every ``successes`` successes add
+  ``increase`` × the reference rate, never above the configured budget. With no configured budget an
+  endpoint starts unlimited (bounded only by the connection's concurrency); its first 429 sets the rate to
+  ``decrease`` × the rate observed over the last ``observe_window`` seconds, and AIMD goes on from there.
+
+Time is injected: ``clock()`` returns monotonic seconds and ``sleep(seconds)`` waits; tests use a virtual clock.
+A slot reserved by a task that is then cancelled stays in the log; that only makes the limiter more cautious.
+
+Use from the transport, per request (concurrency first, then the rate slot, then send)::
+
+    async with limits.permit("GET /user") as permit:
+        response = await send(...)
+        permit.rate_limited(retry_after) if response.status == 429 else permit.ok()
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+
+from migrator.plan.rates import Rate, parse_rate
+
+__all__ = [
+    "AimdPolicy",
+    "ConnectionLimits",
+    "EndpointLimiter",
+    "Permit",
+    "Rate",
+    "RateBudgets",
+    "parse_budget",
+]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[object]]
+
+
+def parse_budget(text: str, *, where: str = "budget") -> Rate:
+    """``"5000/hour"``, ``"20/second"``, ``"300/minute"``, ``"50/s"`` → :class:`Rate`; ``ValueError`` that
+    names ``where`` (e.g. ``"connections.velpic.budget"``) and the expected form otherwise."""
+    try:
+        return parse_rate(text)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class AimdPolicy:
+    """How the pacing rate reacts to 429s (multiplicative decrease) and successes (additive increase)."""
+
+    decrease: float = 0.5
+    increase: float = 0.05  # fraction of the reference rate (the budget, or the rate observed at the first 429)
+    successes: int = 10  # successes in a row before each increase
+    min_rate: float = 1 / 60  # requests per second: never slower than one a minute
+    observe_window: float = 10.0  # seconds of sends used to estimate the rate an unlimited endpoint reached
+
+    def __post_init__(self) -> None:
+        if not 0 < self.decrease < 1:
+            raise ValueError(f"AimdPolicy.decrease must be between 0 and 1 (exclusive); got {self.decrease}")
+        if self.increase <= 0 or self.successes < 1 or self.min_rate <= 0 or self.observe_window <= 0:
+            raise ValueError(
+                "AimdPolicy.increase, successes, min_rate and observe_window must be positive; got "
+                f"{self.increase}, {self.successes}, {self.min_rate}, {self.observe_window}"
+            )
+
+
+class EndpointLimiter:
+    """The budget of one endpoint, shared by every step that calls it."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        budget: Rate | None,
+        *,
+        reserve: float = 0.0,
+        margin: float = 0.0,
+        aimd: AimdPolicy | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        if not 0.0 <= reserve < 1.0:
+            raise ValueError(
+                f"endpoint {endpoint!r}: reserve must be a fraction from 0 up to (not including) 1"
+            )
+        if margin < 0:
+            raise ValueError(f"endpoint {endpoint!r}: margin must be 0 or more seconds; got {margin}")
+        self.endpoint = endpoint
+        self.budget = budget
+        self.reserve = reserve
+        self.margin = margin
+        self._aimd = aimd or AimdPolicy()
+        self._clock = clock
+        self._sleep = sleep
+        self._cap: int | None = None
+        self._window = 0.0
+        self._max_rate: float | None = None
+        if budget is not None:
+            effective = budget.count * (1.0 - reserve)
+            cap = max(1, math.floor(effective))
+            self._cap = cap
+            self._window = budget.per_seconds * (cap / min(effective, cap)) + margin
+            self._max_rate = cap / self._window
+        self._rate: float | None = self._max_rate  # None: unlimited (pacing off)
+        self._reference = self._max_rate
+        self._log: deque[float] = deque(maxlen=self._cap)  # last `cap` slot times, oldest first
+        self._recent: deque[float] = deque()  # slot times within observe_window, for an unlimited endpoint
+        self._last_slot = -math.inf
+        self._paused_until = -math.inf
+        self._last_cut = -math.inf
+        self._successes = 0
+
+    # -- state, for progress and tests -------------------------------------------------------------
+
+    @property
+    def rate(self) -> float | None:
+        """Current pacing rate in requests per second; ``None`` while unlimited."""
+        return self._rate
+
+    @property
+    def max_rate(self) -> float | None:
+        """The configured ceiling (after reserve and margin), requests per second; ``None`` if unconfigured."""
+        return self._max_rate
+
+    @property
+    def cap(self) -> tuple[int, float] | None:
+        """The hard guard: at most ``n`` sends in any window of ``seconds``; ``None`` if unconfigured."""
+        return None if self._cap is None else (self._cap, self._window)
+
+    @property
+    def paused_until(self) -> float:
+        return self._paused_until
+
+    # -- acquiring ---------------------------------------------------------------------------------
+
+    async def acquire(self) -> float:
+        """Wait for this endpoint's next send slot; returns the send time (pass it to ``on_success`` etc.)."""
+        while True:
+            now = self._clock()
+            slot = self._reserve(now)
+            if slot > now:
+                await self._sleep(slot - now)
+            if self._clock() < self._paused_until:
+                continue  # a Retry-After arrived while we waited: queue again behind the pause
+            return slot
+
+    def _reserve(self, now: float) -> float:
+        t = max(now, self._paused_until)
+        if self._rate is not None:
+            t = max(t, self._last_slot + 1.0 / self._rate)
+        if self._cap is not None and len(self._log) >= self._cap:
+            oldest = self._log[0]
+            earliest = oldest + self._window
+            while earliest - oldest < self._window:  # rounding: keep the guard exact
+                earliest = math.nextafter(earliest, math.inf)
+            t = max(t, earliest)
+        self._last_slot = t
+        if self._cap is not None:
+            self._log.append(t)
+        if self._max_rate is None:
+            self._recent.append(t)
+            horizon = t - self._aimd.observe_window
+            while self._recent and self._recent[0] <= horizon:
+                self._recent.popleft()
+        return t
+
+    # -- feedback ----------------------------------------------------------------------------------
+
+    def on_success(self, sent_at: float | None = None) -> None:
+        """A request sent at ``sent_at`` succeeded (any answer but 429): count towards an additive increase."""
+        if self._rate is None or self._reference is None:
+            return
+        if sent_at is not None and sent_at <= self._last_cut:
+            return  # sent before the last cut: says nothing about the new rate
+        self._successes += 1
+        if self._successes < self._aimd.successes:
+            return
+        self._successes = 0
+        rate = self._rate + self._aimd.increase * self._reference
+        self._rate = rate if self._max_rate is None else min(rate, self._max_rate)
+
+    def on_rate_limited(self, retry_after: float | None = None, sent_at: float | None = None) -> None:
+        """A request sent at ``sent_at`` got 429: pause everyone for ``retry_after`` s and cut the rate."""
+        now = self._clock()
+        if retry_after is not None and retry_after > 0:
+            self._paused_until = max(self._paused_until, now + retry_after)
+        self._successes = 0
+        if sent_at is not None and sent_at <= self._last_cut:
+            return  # one cut per congestion episode
+        self._last_cut = now
+        if self._rate is None:
+            observed = self._observed_rate(now)
+            self._reference = observed
+            self._rate = max(self._aimd.min_rate, observed * self._aimd.decrease)
+        else:
+            self._rate = max(self._aimd.min_rate, self._rate * self._aimd.decrease)
+
+    def _observed_rate(self, now: float) -> float:
+        horizon = now - self._aimd.observe_window
+        sends = [t for t in self._recent if t > horizon]
+        if not sends:
+            return self._aimd.min_rate
+        span = max(now - sends[0], 1.0)
+        return max(self._aimd.min_rate, len(sends) / span)
+
+    def __repr__(self) -> str:
+        rate = "unlimited" if self._rate is None else f"{self._rate:.3g}/s"
+        return f"<EndpointLimiter {self.endpoint!r} {rate} budget={self.budget}>"
+
+
+class RateBudgets:
+    """The endpoint limiters of one connection (a budget counts per endpoint *and* credential).
+
+    ``configure`` an endpoint's budget before first use; an endpoint never configured gets an unlimited,
+    AIMD-discovering limiter on first use. Every step using an endpoint shares its limiter.
+    """
+
+    def __init__(
+        self,
+        *,
+        default: Rate | str | None = None,
+        endpoints: Mapping[str, Rate | str] | None = None,
+        reserve: float = 0.0,
+        margin: float = 0.0,
+        aimd: AimdPolicy | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        if not 0.0 <= reserve < 1.0:
+            raise ValueError(f"budget reserve must be a fraction from 0 up to (not including) 1; got {reserve}")
+        self._default = self._rate(default, "budget.default")
+        self._per_endpoint = {k: self._rate(v, f"budget.endpoints.{k!r}") for k, v in (endpoints or {}).items()}
+        self._reserve = reserve
+        self._margin = margin
+        self._aimd = aimd
+        self._clock = clock
+        self._sleep = sleep
+        self._limiters: dict[str, EndpointLimiter] = {}
+
+    @staticmethod
+    def _rate(value: Rate | str | None, where: str) -> Rate | None:
+        if value is None or isinstance(value, Rate):
+            return value
+        return parse_budget(value, where=where)
+
+    def limiter(self, endpoint: str) -> EndpointLimiter:
+        """The (shared) limiter of ``endpoint``, created on first use."""
+        lim = self._limiters.get(endpoint)
+        if lim is None:
+            budget = self._per_endpoint.get(endpoint, self._default)
+            lim = EndpointLimiter(
+                endpoint,
+                budget,
+                reserve=self._reserve,
+                margin=self._margin,
+                aimd=self._aimd,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+            self._limiters[endpoint] = lim
+        return lim
+
+    @property
+    def limiters(self) -> Mapping[str, EndpointLimiter]:
+        return dict(self._limiters)
+
+
+@dataclass(slots=True)
+class Permit:
+    """One admitted request: report how it went."""
+
+    limiter: EndpointLimiter
+    sent_at: float
+    reported: bool = False
+
+    def ok(self) -> None:
+        self.reported = True
+        self.limiter.on_success(self.sent_at)
+
+    def rate_limited(self, retry_after: float | None = None) -> None:
+        self.reported = True
+        self.limiter.on_rate_limited(retry_after, self.sent_at)
+
+
+class ConnectionLimits:
+    """Concurrency (at most ``concurrency`` requests in flight on the connection) plus its endpoint budgets."""
+
+    def __init__(self, budgets: RateBudgets, *, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1; got {concurrency}")
+        self.budgets = budgets
+        self.concurrency = concurrency
+        self._capacity = anyio.CapacityLimiter(concurrency)
+
+    @asynccontextmanager
+    async def permit(self, endpoint: str) -> AsyncIterator[Permit]:
+        """Hold a concurrency slot, then wait for the endpoint's rate slot; yields the :class:`Permit`."""
+        async with self._capacity:
+            limiter = self.budgets.limiter(endpoint)
+            sent_at = await limiter.acquire()
+            yield Permit(limiter, sent_at)

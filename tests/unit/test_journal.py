@@ -1,0 +1,333 @@
+"""The journal on a temporary SQLite file: round trips, resume reads, crash consistency, refusals, integrity."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import JournalError
+from migrator.journal import (
+    SCHEMA_VERSION,
+    Journal,
+    Rejection,
+    SentRecord,
+    StepCounts,
+    WriteResult,
+    default_journal_path,
+)
+from migrator.protocol.batching import batches, make_item
+from migrator.protocol.keys import idempotency_key
+
+PLAN = "acme"
+
+
+def recs(step: str, *keys: str) -> list[SentRecord]:
+    return [SentRecord(idempotency_key(PLAN, step, k), k, f"h{k}") for k in keys]
+
+
+@pytest.fixture
+def jpath(tmp_path: Path) -> Path:
+    return default_journal_path(PLAN, tmp_path)
+
+
+@pytest.fixture
+def journal(jpath: Path) -> Journal:
+    j = Journal.open(jpath, PLAN, clock=lambda: 1000.0)
+    j.begin_run("hash-1")
+    return j
+
+
+def test_default_path(tmp_path: Path) -> None:
+    assert default_journal_path("p", tmp_path) == tmp_path / ".migrator" / "p.sqlite"
+
+
+def test_files_are_private(journal: Journal, jpath: Path) -> None:
+    journal.mark_batch_sent("s", "b1", recs("s", "1"))  # something in the WAL
+    for suffix in ("", "-wal", "-shm"):
+        mode = stat.S_IMODE(os.stat(f"{jpath}{suffix}").st_mode)
+        assert mode == 0o600, f"{suffix or 'db'}: {oct(mode)}"
+    assert stat.S_IMODE(os.stat(jpath.parent).st_mode) == 0o700
+    assert journal._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_batch_round_trip_ledger_crosswalk_dead_letters(journal: Journal) -> None:
+    r = recs("learners", "1", "2", "3")
+    journal.mark_batch_sent("learners", "b1", r)
+    assert journal.keys_in_state("learners", "sent") == {x.idem_key for x in r}
+    assert [b.batch_id for b in journal.in_doubt("learners")] == ["b1"]
+    left = journal.mark_batch_done(
+        "learners",
+        "b1",
+        [WriteResult(r[0].idem_key, "1", "T1", "created"), WriteResult(r[1].idem_key, "2", 22, "updated")],  # type: ignore[arg-type]
+        [Rejection(r[2].idem_key, "3", "email invalid", 400, {"user.Email": ["bad"]})],
+    )
+    assert left == 0
+    assert journal.in_doubt() == []
+    assert journal.settled_keys("learners") == {x.idem_key for x in r}
+    assert journal.keys_in_state("learners", "done") == {r[0].idem_key, r[1].idem_key}
+    assert journal.crosswalk("learners") == {"1": "T1", "2": "22"}
+    assert journal.crosswalk_lookup("learners", "2") == "22"
+    assert journal.crosswalk_lookup("learners", "3") is None
+    assert journal.done_hashes("learners") == {r[0].idem_key: "h1", r[1].idem_key: "h2"}
+    rec = journal.record("learners", "1")
+    assert rec is not None
+    assert (rec["state"], rec["target_id"], rec["action"], rec["batch_id"]) == ("done", "T1", "created", "b1")
+    (dead,) = journal.dead_letters("learners")
+    assert (dead.source_key, dead.idem_key, dead.status, dead.reason) == (
+        "3",
+        r[2].idem_key,
+        400,
+        "email invalid",
+    )
+    assert dead.detail == {"user.Email": ["bad"]}
+    assert dead.run_id == journal.run_id
+    assert journal.step_counts() == {
+        "learners": StepCounts(
+            batches_done=1, records_done=2, records_rejected=1, created=1, updated=1, dead_letters=1
+        )
+    }
+    assert journal.integrity_check() == []
+
+
+def test_items_from_batching_go_straight_into_the_ledger(journal: Journal) -> None:
+    items = [
+        make_item(idempotency_key(PLAN, "s", i), str(i), {"i": i}, lambda p: repr(p).encode()) for i in range(5)
+    ]
+    (batch,) = batches("s", items, max_count=10)
+    journal.mark_batch_sent("s", batch.batch_id, batch.items)
+    (doubt,) = journal.in_doubt("s")
+    assert doubt.batch_id == batch.batch_id
+    assert sorted(x.source_key for x in doubt.records) == ["0", "1", "2", "3", "4"]
+    assert {x.content_hash for x in doubt.records} == {i.content_hash for i in items}
+
+
+def test_pages_done_round_trip(journal: Journal) -> None:
+    journal.mark_page_done("s", "startIndex=0&maxResults=100", 100)
+    journal.mark_page_done("s", "startIndex=100&maxResults=100")
+    journal.mark_page_done("s", "startIndex=100&maxResults=100")  # idempotent
+    journal.mark_page_done("t", "all")
+    assert journal.pages_done("s") == {"startIndex=0&maxResults=100", "startIndex=100&maxResults=100"}
+    assert journal.step_counts()["s"].pages_done == 2
+
+
+def test_resume_reads_after_reopening(journal: Journal, jpath: Path) -> None:
+    r = recs("s", "1", "2", "3", "4")
+    journal.mark_batch_sent("s", "b1", r[:2])
+    journal.mark_batch_done(
+        "s", "b1", [WriteResult(x.idem_key, x.source_key, f"T{x.source_key}") for x in r[:2]]
+    )
+    journal.mark_batch_sent("s", "b2", r[2:])  # crash before the response
+    journal.mark_page_done("s", "p1")
+    journal.close()
+    j = Journal.open(jpath, PLAN)
+    assert j.pages_done("s") == {"p1"}
+    assert j.settled_keys("s") == {r[0].idem_key, r[1].idem_key}
+    (doubt,) = j.in_doubt("s")
+    assert doubt.batch_id == "b2"
+    assert set(doubt.records) == set(r[2:])
+    assert j.crosswalk("s") == {"1": "T1", "2": "T2"}
+    counts = j.step_counts()["s"]
+    assert (counts.batches_sent, counts.records_sent, counts.records_done) == (1, 2, 2)
+    # the in-doubt batch is resent and completes
+    j.mark_batch_sent("s", "b2", r[2:])
+    j.mark_batch_done("s", "b2", [WriteResult(x.idem_key, x.source_key, f"T{x.source_key}") for x in r[2:]])
+    assert j.in_doubt() == []
+    assert j.integrity_check() == []
+
+
+def test_records_left_without_a_result_are_counted_and_reported(journal: Journal) -> None:
+    r = recs("s", "1", "2")
+    journal.mark_batch_sent("s", "b1", r)
+    assert journal.mark_batch_done("s", "b1", [WriteResult(r[0].idem_key, "1", "T1")]) == 1
+    assert any("still sent in a batch marked done" in p for p in journal.integrity_check())
+
+
+def test_done_without_sent_is_refused_and_rolled_back(journal: Journal) -> None:
+    r = recs("s", "1")
+    with pytest.raises(ValueError, match="never marked sent"):
+        journal.mark_batch_done("s", "nope", [WriteResult(r[0].idem_key, "1", "T1")])
+    assert journal.crosswalk("s") == {}
+
+
+def test_a_failed_transaction_leaves_nothing_of_the_batch(journal: Journal) -> None:
+    r = recs("s", "1", "2")
+    journal.mark_batch_sent("s", "b1", r)
+    bad = [WriteResult(r[0].idem_key, "1", "T1"), WriteResult(r[1].idem_key, "2", "T2", "exploded")]  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        journal.mark_batch_done("s", "b1", bad)
+    assert journal.crosswalk("s") == {}
+    assert journal.keys_in_state("s", "sent") == {r[0].idem_key, r[1].idem_key}
+    assert [b.batch_id for b in journal.in_doubt("s")] == ["b1"]
+
+
+def test_a_killed_process_mid_transaction_commits_nothing(jpath: Path) -> None:
+    """A real crash: the child dies (os._exit) between the ledger update and the commit."""
+    setup = Journal.open(jpath, PLAN)
+    setup.begin_run("h")
+    r = recs("s", "1", "2")
+    setup.mark_batch_sent("s", "b1", r)
+    setup.close()
+    child = textwrap.dedent(
+        f"""
+        import os
+        from migrator.journal import Journal, WriteResult
+        def die(self, cur, rows):
+            os._exit(9)
+        Journal._write_crosswalk = die
+        j = Journal.open({str(jpath)!r}, {PLAN!r})
+        done = [WriteResult({r[0].idem_key!r}, "1", "T1"), WriteResult({r[1].idem_key!r}, "2", "T2")]
+        j.mark_batch_done("s", "b1", done)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=False)
+    assert proc.returncode == 9, proc.stderr
+    j = Journal.open(jpath, PLAN)
+    assert j.keys_in_state("s", "done") == set()
+    assert j.keys_in_state("s", "sent") == {r[0].idem_key, r[1].idem_key}
+    assert [b.batch_id for b in j.in_doubt("s")] == ["b1"]
+    assert j.integrity_check() == []
+
+
+def test_an_open_transaction_is_invisible_to_another_reader(journal: Journal, jpath: Path) -> None:
+    r = recs("s", "1")
+    journal.mark_batch_sent("s", "b1", r)
+    reader = Journal.open(jpath, PLAN)
+    with journal._tx() as cur:
+        journal._write_results(cur, [("T1", "created", 1.0, "s", "1")], [("s", "1", "T1")])
+        assert reader.crosswalk("s") == {}
+        assert reader.keys_in_state("s", "done") == set()
+    assert reader.crosswalk("s") == {"1": "T1"}
+
+
+def test_plan_hash_change_detection(journal: Journal) -> None:
+    assert journal.check_plan("hash-1").changed is False
+    check = journal.check_plan("hash-2")
+    assert check.changed is True
+    assert check.previous == "hash-1"
+    journal.finish_run("done")
+    journal.begin_run("hash-2")
+    assert journal.check_plan("hash-2").changed is False
+    assert [(r["status"], r["plan_hash"]) for r in journal.runs()] == [
+        ("done", "hash-1"),
+        ("running", "hash-2"),
+    ]
+
+
+def test_first_run_has_no_plan_change(jpath: Path) -> None:
+    j = Journal.open(jpath, PLAN)
+    assert j.check_plan("x").changed is False
+    assert j.check_plan("x").previous is None
+
+
+def test_journal_of_another_plan_is_refused(journal: Journal, jpath: Path) -> None:
+    journal.close()
+    with pytest.raises(JournalError) as info:
+        Journal.open(jpath, "other-plan")
+    msg = str(info.value)
+    assert "'acme'" in msg and "'other-plan'" in msg and "--journal" in msg and "--fresh" in msg
+
+
+def test_newer_schema_is_refused(journal: Journal, jpath: Path) -> None:
+    journal._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    journal.close()
+    with pytest.raises(JournalError, match=r"newer migrator .*upgrade migrator"):
+        Journal.open(jpath, PLAN)
+
+
+def test_corrupt_file_is_refused_with_advice(jpath: Path) -> None:
+    jpath.parent.mkdir(parents=True)
+    jpath.write_bytes(b"this is not a database at all" * 200)
+    with pytest.raises(JournalError, match=r"not a readable migrator journal.*--fresh"):
+        Journal.open(jpath, PLAN)
+
+
+def test_foreign_sqlite_file_is_refused(jpath: Path) -> None:
+    jpath.parent.mkdir(parents=True)
+    conn = sqlite3.connect(jpath)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalError, match="not a migrator journal"):
+        Journal.open(jpath, PLAN)
+
+
+def test_fresh_starts_over(journal: Journal, jpath: Path) -> None:
+    journal.mark_page_done("s", "p1")
+    journal.close()
+    j = Journal.open(jpath, PLAN, fresh=True)
+    assert j.pages_done("s") == set()
+    assert j.runs() == []
+    assert stat.S_IMODE(os.stat(jpath).st_mode) == 0o600
+
+
+def test_corrupt_pages_are_found_by_integrity_check(journal: Journal, jpath: Path) -> None:
+    for n in range(20):
+        r = recs("s", *(f"{n}-{i}" for i in range(50)))
+        journal.mark_batch_sent("s", f"b{n}", r)
+        journal.mark_batch_done(
+            "s", f"b{n}", [WriteResult(x.idem_key, x.source_key, "T" + x.source_key) for x in r]
+        )
+    journal._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    journal.close()
+    data = bytearray(jpath.read_bytes())
+    page = 4096
+    assert len(data) > 6 * page
+    for n in range(3, len(data) // page):  # scribble over the b-tree page headers after the schema pages
+        for i in range(n * page, n * page + 12):
+            data[i] = 0x5A
+    jpath.write_bytes(bytes(data))
+    try:
+        j = Journal.open(jpath, PLAN)
+    except JournalError:
+        return  # refused at open: also a correct answer
+    assert j.integrity_check() != []
+
+
+def test_ledger_invariants_are_checked(journal: Journal) -> None:
+    r = recs("s", "1")
+    journal.mark_batch_sent("s", "b1", r)
+    journal.mark_batch_done("s", "b1", [WriteResult(r[0].idem_key, "1", "T1")])
+    journal._conn.execute("DELETE FROM crosswalk")
+    journal._conn.execute("UPDATE records SET state = 'rejected'")
+    problems = journal.integrity_check()
+    assert any("rejected records without a dead letter" in p for p in problems)
+    journal._conn.execute("UPDATE records SET state = 'done'")
+    assert any("missing from, or different in, the crosswalk" in p for p in journal.integrity_check())
+
+
+def test_reasons_and_details_go_through_redact(jpath: Path) -> None:
+    secret = "s3cr3t-token"
+    j = Journal.open(jpath, PLAN, redact=lambda s: s.replace(secret, "***"))
+    j.begin_run("h")
+    r = recs("s", "1")
+    j.mark_batch_sent("s", "b1", r)
+    j.mark_batch_done("s", "b1", [], [Rejection(r[0].idem_key, "1", f"bad token {secret}", 401, {"h": secret})])
+    (dead,) = j.dead_letters()
+    assert secret not in dead.reason and "***" in dead.reason
+    assert dead.detail == {"h": "***"}
+    j.close()
+    assert secret.encode() not in b"".join(
+        Path(f"{jpath}{s}").read_bytes() for s in ("", "-wal") if Path(f"{jpath}{s}").exists()
+    )
+
+
+def test_delta_resend_of_a_done_record_keeps_its_target_id(journal: Journal) -> None:
+    r = recs("s", "1")
+    journal.mark_batch_sent("s", "b1", r)
+    journal.mark_batch_done("s", "b1", [WriteResult(r[0].idem_key, "1", "T1")])
+    changed = [SentRecord(r[0].idem_key, "1", "h-new")]
+    journal.mark_batch_sent("s", "b2", changed)
+    assert journal.done_hashes("s") == {}
+    journal.mark_batch_done("s", "b2", [WriteResult(r[0].idem_key, "1", None, "updated")])
+    rec = journal.record("s", "1")
+    assert rec is not None
+    assert (rec["target_id"], rec["action"], rec["content_hash"]) == ("T1", "updated", "h-new")
+    assert journal.integrity_check() == []

@@ -1,0 +1,351 @@
+"""Endpoint rate budgets on a virtual clock: the sliding-window cap, pacing, reserve, AIMD, Retry-After."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections.abc import Awaitable, Callable
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from migrator.limits import (
+    AimdPolicy,
+    ConnectionLimits,
+    EndpointLimiter,
+    RateBudgets,
+    parse_budget,
+)
+from migrator.plan.rates import Rate
+
+
+class SequentialClock:
+    """One task: sleeping just moves time forward."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += seconds
+
+
+class VirtualTime:
+    """Many tasks: time jumps to the earliest sleeper once every task is blocked."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._seq = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        event = anyio.Event()
+        heapq.heappush(self._sleepers, (self.now + max(seconds, 0.0), next(self._seq), event))
+        await event.wait()
+
+    async def run(self, main: Callable[[], Awaitable[None]]) -> None:
+        finished = False
+
+        async def runner() -> None:
+            nonlocal finished
+            await main()
+            finished = True
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner)
+            idle = 0
+            while True:
+                await anyio.wait_all_tasks_blocked()
+                if finished:
+                    break
+                if not self._sleepers:  # a finished task's callbacks may still be pending: let them run
+                    idle += 1
+                    assert idle < 100, "deadlock: every task waits and nobody sleeps"
+                    await anyio.lowlevel.checkpoint()
+                    continue
+                idle = 0
+                wake, _, event = heapq.heappop(self._sleepers)
+                self.now = max(self.now, wake)
+                event.set()
+
+
+def assert_window(times: list[float], n: int, window: float) -> None:
+    """Never more than ``n`` sends in any window of length ``window`` (half-open, as servers count)."""
+    s = sorted(times)
+    for i in range(len(s) - n):
+        assert s[i + n] - s[i] >= window, f"{n + 1} sends within {s[i + n] - s[i]:.6f}s < {window}s at #{i}"
+
+
+def limiter(budget: str | None, clock: SequentialClock | VirtualTime, **kw: object) -> EndpointLimiter:
+    return EndpointLimiter(
+        "GET /user",
+        None if budget is None else parse_budget(budget),
+        clock=clock.clock,
+        sleep=clock.sleep,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+# -- the window property --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("budget", "n", "window"), [("20/second", 20, 1.0), ("300/minute", 300, 60.0)])
+async def test_never_more_than_n_in_any_window_and_evenly_paced(budget: str, n: int, window: float) -> None:
+    vt = SequentialClock()
+    lim = limiter(budget, vt)
+    times = [await lim.acquire() for _ in range(5000)]
+    assert_window(times, n, window)
+    # no initial burst: the k-th send is not earlier than k intervals
+    interval = window / n
+    assert all(t >= k * interval - 1e-9 for k, t in enumerate(times))
+    # and not slower than the budget allows (virtual time, not wall time)
+    assert times[-1] == pytest.approx((len(times) - 1) * interval, rel=1e-6)
+    # a fixed-window server counting [k·T, (k+1)·T) sees at most n per window
+    counts: dict[int, int] = {}
+    for t in times:
+        counts[int(t // window)] = counts.get(int(t // window), 0) + 1
+    assert max(counts.values()) <= n
+
+
+async def test_window_property_with_many_concurrent_tasks() -> None:
+    vt = VirtualTime()
+    lim = limiter("50/second", vt)
+    times: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(60):
+            times.append(await lim.acquire())
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(40):
+                tg.start_soon(worker)
+
+    await vt.run(main)
+    assert len(times) == 2400
+    assert len(set(times)) == 2400  # distinct slots
+    assert_window(times, 50, 1.0)
+
+
+async def test_window_holds_under_429s_pauses_and_recovery() -> None:
+    vt = VirtualTime()
+    lim = limiter("10/second", vt, aimd=AimdPolicy(successes=3, increase=0.2))
+    rng = random.Random(7)
+    times: list[float] = []
+    cuts = 0
+
+    async def worker() -> None:
+        nonlocal cuts
+        for _ in range(100):
+            sent = await lim.acquire()
+            times.append(sent)
+            if rng.random() < 0.05:
+                cuts += 1
+                lim.on_rate_limited(retry_after=rng.choice([None, 0.5, 2.0]), sent_at=sent)
+            else:
+                lim.on_success(sent)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(15):
+                tg.start_soon(worker)
+
+    await vt.run(main)
+    assert cuts > 10
+    assert len(times) == 1500
+    assert_window(times, 10, 1.0)
+    assert lim.rate is not None
+    assert lim.rate <= 10.0
+
+
+@pytest.mark.parametrize(
+    ("budget", "reserve", "margin", "n", "window"),
+    [
+        ("100/second", 0.2, 0.0, 80, 1.0),
+        ("100/second", 0.25, 0.0, 75, 1.0),
+        ("10/second", 0.0, 0.5, 10, 1.5),
+        ("0.5/second", 0.0, 0.0, 1, 2.0),
+        ("5000/hour", 0.5, 0.0, 2500, 3600.0),
+    ],
+)
+async def test_reserve_and_margin_lower_the_cap(
+    budget: str, reserve: float, margin: float, n: int, window: float
+) -> None:
+    vt = SequentialClock()
+    lim = limiter(budget, vt, reserve=reserve, margin=margin)
+    assert lim.cap == (n, pytest.approx(window))
+    times = [await lim.acquire() for _ in range(3 * n + 5)]
+    assert_window(times, n, window)
+    assert times[n] >= window - 1e-9  # the (n+1)-th send waits a whole window after the first
+
+
+def test_bad_reserve_or_margin_is_refused() -> None:
+    vt = SequentialClock()
+    with pytest.raises(ValueError, match="reserve"):
+        limiter("10/second", vt, reserve=1.0)
+    with pytest.raises(ValueError, match="margin"):
+        limiter("10/second", vt, margin=-1.0)
+
+
+# -- AIMD and Retry-After -------------------------------------------------------------------------------------
+
+
+async def test_aimd_cuts_once_per_episode_and_recovers_to_the_budget() -> None:
+    vt = SequentialClock()
+    lim = limiter("20/second", vt, aimd=AimdPolicy(decrease=0.5, increase=0.1, successes=5))
+    assert lim.rate == 20.0
+    sent = await lim.acquire()
+    inflight = await lim.acquire()
+    lim.on_rate_limited(sent_at=sent)
+    assert lim.rate == 10.0
+    lim.on_rate_limited(sent_at=inflight)  # sent before the cut: same episode
+    assert lim.rate == 10.0
+    lim.on_success(inflight)  # says nothing about the new rate
+    after = await lim.acquire()
+    assert after - inflight == pytest.approx(0.1)  # paced at the new rate
+    lim.on_rate_limited(sent_at=after)
+    assert lim.rate == 5.0
+    for _ in range(4):
+        lim.on_success(await lim.acquire())
+    assert lim.rate == 5.0
+    lim.on_success(await lim.acquire())
+    assert lim.rate == pytest.approx(7.0)  # + 0.1 × 20 after 5 successes
+    for _ in range(200):
+        lim.on_success(await lim.acquire())
+    assert lim.rate == 20.0  # never above the budget
+
+
+async def test_rate_never_drops_below_min_rate() -> None:
+    vt = SequentialClock()
+    lim = limiter("20/second", vt, aimd=AimdPolicy(min_rate=1.0))
+    for _ in range(20):
+        lim.on_rate_limited(sent_at=await lim.acquire())
+    assert lim.rate == 1.0
+
+
+async def test_retry_after_pauses_every_user_of_the_endpoint() -> None:
+    vt = SequentialClock()
+    budgets = RateBudgets(default="100/second", clock=vt.clock, sleep=vt.sleep)
+    a = budgets.limiter("GET /user")
+    sent = await a.acquire()
+    a.on_rate_limited(retry_after=30.0, sent_at=sent)
+    assert a.paused_until == pytest.approx(30.0)
+    other = await budgets.limiter("GET /group").acquire()  # another endpoint is not paused
+    assert other < 30.0
+    assert budgets.limiter("GET /user") is a  # every step shares it
+    assert await budgets.limiter("GET /user").acquire() >= 30.0
+
+
+async def test_task_holding_a_slot_inside_a_new_pause_waits_for_the_pause() -> None:
+    vt = VirtualTime()
+    lim = limiter("1/second", vt)
+    got: dict[str, float] = {}
+
+    async def early() -> None:
+        got["early"] = await lim.acquire()  # slot 0
+
+    async def late() -> None:
+        got["late"] = await lim.acquire()  # slot 1.0, reserved before the pause
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(early)
+            tg.start_soon(late)
+            await anyio.wait_all_tasks_blocked()
+            lim.on_rate_limited(retry_after=10.0, sent_at=0.0)
+
+    await vt.run(main)
+    assert got["early"] == 0.0
+    assert got["late"] >= 10.0
+
+
+async def test_unconfigured_endpoint_starts_unlimited_then_discovers_a_rate() -> None:
+    vt = SequentialClock()
+    lim = limiter(None, vt, aimd=AimdPolicy(decrease=0.5, observe_window=10.0))
+    assert lim.rate is None and lim.max_rate is None and lim.cap is None
+    times = []
+    for _ in range(1000):  # 1000 requests in 4 virtual seconds: only the concurrency bounds them
+        times.append(await lim.acquire())
+        vt.now += 0.004
+    assert vt.sleeps == 0
+    lim.on_rate_limited(retry_after=1.0, sent_at=times[-1])
+    # observed 1000 sends over the last 4 s (≈ 250/s) → half of it
+    assert lim.rate == pytest.approx(125.0, rel=0.01)
+    paced = [await lim.acquire() for _ in range(10)]
+    assert paced[0] >= times[-1] + 0.004 + 1.0 - 1e-9  # after the Retry-After
+    assert all(b - a == pytest.approx(1 / 125.0, rel=0.02) for a, b in itertools.pairwise(paced))
+    for t in paced:
+        lim.on_success(t)
+    assert lim.rate > 125.0  # recovering additively, no ceiling configured
+
+
+# -- parsing, registry, concurrency ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "per"),
+    [("5000/hour", 5000, 3600.0), ("20/second", 20, 1.0), ("300/minute", 300, 60.0), ("50/s", 50, 1.0)],
+)
+def test_parse_budget(text: str, count: float, per: float) -> None:
+    assert parse_budget(text) == Rate(count, per)
+
+
+@pytest.mark.parametrize("text", ["fast", "20", "20/fortnight", "0/second", "-5/second", "/hour"])
+def test_parse_budget_errors_say_where_and_the_expected_form(text: str) -> None:
+    with pytest.raises(ValueError, match=r"connections\.velpic\.budget") as info:
+        parse_budget(text, where="connections.velpic.budget")
+    assert repr(text) in str(info.value)
+
+
+def test_budgets_per_endpoint_override_the_default() -> None:
+    b = RateBudgets(default="20/second", endpoints={"POST /bulkUserImport": "2/second"}, reserve=0.5)
+    assert b.limiter("GET /user").max_rate == pytest.approx(10.0)
+    assert b.limiter("POST /bulkUserImport").max_rate == pytest.approx(1.0)
+    assert set(b.limiters) == {"GET /user", "POST /bulkUserImport"}
+    with pytest.raises(ValueError, match=r"budget\.default"):
+        RateBudgets(default="lots")
+
+
+async def test_connection_concurrency_is_bounded_separately() -> None:
+    vt = VirtualTime()
+    limits = ConnectionLimits(RateBudgets(clock=vt.clock, sleep=vt.sleep), concurrency=3)
+    inflight = peak = 0
+
+    async def request() -> None:
+        nonlocal inflight, peak
+        async with limits.permit("GET /user") as permit:
+            inflight += 1
+            peak = max(peak, inflight)
+            await vt.sleep(1.0)  # the response takes a second
+            inflight -= 1
+            permit.ok()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(request)
+
+    await vt.run(main)
+    assert peak == 3
+    assert vt.now == pytest.approx(4.0)  # 10 requests, 3 at a time, unlimited rate
+
+
+async def test_permit_reports_a_429_to_its_limiter() -> None:
+    vt = SequentialClock()
+    limits = ConnectionLimits(RateBudgets(default="10/second", clock=vt.clock, sleep=vt.sleep), concurrency=2)
+    async with limits.permit("GET /user") as permit:
+        permit.rate_limited(retry_after=5.0)
+    lim = limits.budgets.limiter("GET /user")
+    assert lim.rate == 5.0
+    assert lim.paused_until == 5.0
+    with pytest.raises(ValueError, match="concurrency"):
+        ConnectionLimits(limits.budgets, concurrency=0)
