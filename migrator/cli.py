@@ -1,11 +1,96 @@
-"""Command line: argv and the environment are read here and nowhere else."""
+"""Command line: argv and the environment are read here and nowhere else.
+
+Each command is one module in :mod:`migrator.commands` (or elsewhere) with ``add_arguments(parser)`` and
+``run(args) -> int``; add a command by adding a line to :data:`COMMANDS`. Lazy commands are imported only when
+chosen, so a missing or broken module does not break the others. ``args.environ`` carries the environment.
+
+Exit codes: 0 ok, 2 plan error (or bad usage), 1 any other failure. No traceback unless ``MIGRATOR_DEBUG=1``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import os
 import sys
+import traceback
+from dataclasses import dataclass
+from types import ModuleType
+
+from migrator import __version__
+from migrator.errors import MigratorError
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    module: str
+    help: str
+    lazy: bool = False
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("validate", "migrator.commands.validate", "check a plan and list every problem"),
+    Command("explain", "migrator.commands.explain", "show the task graph, budgets and estimates of a plan"),
+    Command("schema", "migrator.commands.schema", "print the plan JSON Schema"),
+    Command("run", "migrator.commands.run", "run or resume a migration", lazy=True),
+    Command("sandbox", "migrator.sandbox.cli", "run the emulated platform APIs on 127.0.0.1", lazy=True),
+)
+
+
+def _chosen(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+    """The parser, and the command modules loaded for it (lazy ones only when ``argv`` chooses them)."""
+    parser = argparse.ArgumentParser(
+        prog="migrator", description="Async, resumable bulk migration for training platforms."
+    )
+    parser.add_argument("--version", action="version", version=f"migrator {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen(argv)
+    modules: dict[str, ModuleType] = {}
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        if cmd.lazy and cmd.name != chosen:
+            continue
+        module = importlib.import_module(cmd.module)
+        module.add_arguments(p)
+        modules[cmd.name] = module
+    return parser, modules
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    print(f"migrator: not yet implemented: {' '.join(args)}", file=sys.stderr)
-    return 1
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    environ = dict(os.environ)
+    debug = environ.get("MIGRATOR_DEBUG", "") not in ("", "0")
+    try:
+        parser, modules = build_parser(args_list)
+    except ImportError as err:
+        name = _chosen(args_list)
+        print(f"migrator {name}: not available in this installation ({err})", file=sys.stderr)
+        return 1
+    args = parser.parse_args(args_list)
+    args.environ = environ
+    try:
+        result: int = modules[args.command].run(args)
+        return result
+    except MigratorError as err:
+        print(str(err), file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("migrator: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as err:
+        if debug:
+            traceback.print_exc()
+        print(
+            f"migrator: internal error: {type(err).__name__}: {err} (set MIGRATOR_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1

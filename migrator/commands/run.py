@@ -1,0 +1,151 @@
+"""``migrator run PLAN``: run (or resume) a migration. Exit 0 done, 3 done with rejected records, 2 plan
+error, 1 failure (the journal is consistent: run again to resume)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.errors import PlanError
+from migrator.graph import compile_graph
+from migrator.journal import Journal, default_journal_path
+from migrator.logging import Redactor, configure_logging
+from migrator.plan.env import resolve_connections, secret_values
+from migrator.plan.load import LoadedPlan, load_plan
+from migrator.runtime.progress import ProgressDisplay
+from migrator.runtime.runner import RunOptions, RunSummary, run_plan
+
+__all__ = ["add_arguments", "journal_path", "plan_hash", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_plan_arguments(parser)
+    parser.add_argument("--journal", metavar="PATH", help="journal file (default .migrator/<plan name>.sqlite)")
+    parser.add_argument("--fresh", action="store_true", help="delete the journal and start over")
+    parser.add_argument(
+        "--allow-plan-change", action="store_true", help="resume although the plan changed since the last run"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="read and map everything, write nothing")
+    parser.add_argument(
+        "--log-file", metavar="PATH", help="JSONL log (default .migrator/<plan name>.log.jsonl)"
+    )
+    parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+
+
+def plan_hash(loaded: LoadedPlan) -> str:
+    """A stable hash of what the plan says (not of its formatting, nor of any resolved secret)."""
+    return hashlib.blake2b(msgspec.json.encode(loaded.plan), digest_size=16).hexdigest()
+
+
+def journal_path(args: argparse.Namespace, plan_name: str) -> Path:
+    return Path(args.journal) if args.journal else default_journal_path(plan_name)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_plan(args.plan)
+    graph = compile_graph(loaded)
+    connections = resolve_connections(loaded.plan, environment(args), loaded.file)
+    redactor = Redactor(secret_values(connections))
+    name = graph.name
+    log_file = Path(args.log_file) if args.log_file else default_journal_path(name).with_suffix(".log.jsonl")
+    configure_logging(redactor=redactor, log_file=log_file)
+
+    journal = Journal.open(journal_path(args, name), name, fresh=args.fresh, redact=redactor.text)
+    try:
+        digest = plan_hash(loaded)
+        check = journal.check_plan(digest)
+        if check.changed and not args.allow_plan_change and not args.dry_run:
+            raise PlanError.single(
+                loaded.file,
+                "",
+                f"the plan changed since the last run of this journal ({journal.path}). Resume with "
+                "--allow-plan-change if the change is safe (records already written stay as they are), or "
+                "start over with --fresh",
+            )
+        journal.begin_run(digest)
+        options = RunOptions(dry_run=args.dry_run, verify_tls=not args.insecure)
+        display = ProgressDisplay(plain=True if args.plain else None)
+        summary = _run_with_signals(loaded, graph, connections, journal, redactor, options, display)
+        status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")
+        journal.finish_run(status)
+    finally:
+        journal.close()
+    _print_summary(summary, journal.path, log_file)
+    if not summary.ok:
+        return 1
+    return 3 if summary.rejected else 0
+
+
+def _run_with_signals(*a: Any) -> RunSummary:
+    """First Ctrl-C: stop cleanly (in-flight requests are abandoned; the journal stays consistent because
+    every write to it is one transaction). Second Ctrl-C: exit at once."""
+    loaded, graph, connections, journal, redactor, options, display = a
+    interrupted = {"n": 0}
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted["n"] += 1
+        if interrupted["n"] >= 2:
+            print(
+                "\nmigrator: stopped at once; the journal is consistent, `migrator run` resumes",
+                file=sys.stderr,
+            )
+            os._exit(130)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with display:
+
+            async def main() -> RunSummary:
+                return await run_plan(
+                    loaded.plan,
+                    graph,
+                    connections=connections,
+                    journal=journal,
+                    redactor=redactor,
+                    options=options,
+                    on_progress=display.update,
+                )
+
+            return anyio.run(main)
+    except KeyboardInterrupt:
+        journal.finish_run("interrupted")
+        print("\nmigrator: interrupted; the journal is consistent, `migrator run` resumes", file=sys.stderr)
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_summary(summary: RunSummary, journal: Path, log_file: Path) -> None:
+    took = summary.finished_at - summary.started_at
+    print(f"plan {summary.plan}: {'done' if summary.ok else 'NOT done'} in {_duration(took)}")
+    for outcome in summary.steps.values():
+        c = outcome.counters
+        line = (
+            f"  {outcome.name:<20} {outcome.status:<8} read {c.read:>9,}  created {c.created:>9,}  "
+            f"updated {c.updated:>9,}  skipped {c.skipped:>9,}  rejected {c.rejected:>7,}"
+        )
+        print(line)
+        if outcome.error:
+            print(f"    {outcome.error}")
+    if summary.stopped:
+        print(f"  stopped: {summary.stopped}")
+    print(f"journal: {journal}\nlog: {log_file}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))

@@ -1,0 +1,212 @@
+"""The runner: owns the run's top task group, one transport per connection, and the step schedule.
+
+A step starts when the steps it depends on are done (crosswalk references and ``after``); independent steps
+run at the same time. A step that fails (too many rejected records, an unreadable page) does not stop
+independent steps; the steps that depend on it are skipped and the summary says why. An ``AuthError`` stops
+the whole run cleanly: the journal is consistent, and the next ``migrator run`` resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+
+from migrator.connectors.catalog import CATALOG
+from migrator.connectors.registry import make_auth, make_reader, make_writer
+from migrator.errors import AuthError, MigratorError
+from migrator.graph import StepNode, TaskGraph
+from migrator.journal import Journal
+from migrator.limits import ConnectionLimits, RateBudgets
+from migrator.logging import Redactor
+from migrator.plan.env import ResolvedConnection
+from migrator.plan.model import Budget, Connection, Plan
+from migrator.plan.rates import Rate, parse_rate
+from migrator.runtime.stages import StepCounters, StepSpec, run_step
+from migrator.transport import Transport
+
+__all__ = ["RunOptions", "RunSummary", "StepOutcome", "run_plan"]
+
+log = structlog.get_logger("migrator.runtime")
+
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    verify_tls: bool = True
+    write_concurrency: int | None = None
+    read_concurrency: int | None = None
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    status: str  # done | failed | skipped
+    counters: StepCounters
+    error: str = ""
+
+
+@dataclass
+class RunSummary:
+    plan: str
+    steps: dict[str, StepOutcome] = field(default_factory=dict)
+    transports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    stopped: str = ""  # why the run stopped early (auth), else ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.stopped and all(s.status == "done" for s in self.steps.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(s.counters.rejected for s in self.steps.values())
+
+
+def _budgets(conn: Connection, platform: str, clock: Callable[[], float]) -> RateBudgets:
+    spec = CATALOG[platform]
+    default: Rate | None = spec.budget
+    endpoints: dict[str, str] = {}
+    reserve = 0.0
+    if isinstance(conn.budget, str):
+        default = parse_rate(conn.budget)
+    elif isinstance(conn.budget, Budget):
+        reserve = conn.budget.reserve
+        endpoints = dict(conn.budget.endpoints)
+        if conn.budget.default is not None:
+            default = parse_rate(conn.budget.default)
+    window = default.per_seconds if default is not None else 1.0
+    # a 1% wider window absorbs late wake-ups and jitter between our send and the server's count
+    return RateBudgets(default=default, endpoints=endpoints, reserve=reserve, margin=0.01 * window, clock=clock)
+
+
+async def run_plan(
+    plan: Plan,
+    graph: TaskGraph,
+    *,
+    connections: Mapping[str, ResolvedConnection],
+    journal: Journal,
+    redactor: Redactor,
+    options: RunOptions = RunOptions(),
+    on_progress: Callable[[str, StepCounters], None] | None = None,
+) -> RunSummary:
+    summary = RunSummary(plan=graph.name, started_at=time.time())
+    async with AsyncExitStack() as stack:
+        transports: dict[str, Transport] = {}
+        for name, resolved in connections.items():
+            conn = plan.connections[name]
+            concurrency = conn.concurrency or plan.defaults.concurrency or DEFAULT_CONCURRENCY
+            limits = ConnectionLimits(
+                _budgets(conn, resolved.platform, time.monotonic), concurrency=concurrency
+            )
+            transport = Transport(
+                name=name,
+                platform=resolved.platform,
+                base_url=resolved.base_url or "",
+                auth=make_auth(resolved.platform, resolved.credentials),
+                limits=limits,
+                redactor=redactor,
+                timeout=conn.timeout,
+                verify_tls=options.verify_tls,
+            )
+            transports[name] = await stack.enter_async_context(transport)
+
+        done_events = {name: anyio.Event() for name in graph.order}
+        for name in graph.order:
+            summary.steps[name] = StepOutcome(name, "pending", StepCounters())
+
+        async def run_one(node: StepNode) -> None:
+            outcome = summary.steps[node.name]
+            try:
+                for dep in node.depends_on:
+                    await done_events[dep].wait()
+                failed = [d for d in node.depends_on if summary.steps[d].status != "done"]
+                if failed:
+                    outcome.status = "skipped"
+                    outcome.error = f"skipped: step(s) {', '.join(failed)} did not finish"
+                    return
+                outcome.status = "running"
+                spec = _step_spec(
+                    plan,
+                    graph,
+                    node,
+                    transports=transports,
+                    journal=journal,
+                    options=options,
+                    counters=outcome.counters,
+                    on_progress=on_progress,
+                )
+                log.info("step_started", step=node.name)
+                await run_step(spec)
+                outcome.status = "done"
+                log.info("step_done", step=node.name, **outcome.counters.as_dict())
+            except AuthError as error:
+                outcome.status = "failed"
+                outcome.error = redactor.text(str(error))
+                summary.stopped = outcome.error
+                raise
+            except MigratorError as error:
+                outcome.status = "failed"
+                outcome.error = redactor.text(str(error))
+                log.warning("step_failed", step=node.name, error=outcome.error)
+            finally:
+                done_events[node.name].set()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for name in graph.order:
+                    tg.start_soon(run_one, graph.steps[name])
+        except* AuthError:
+            pass
+        for name, t in transports.items():
+            summary.transports[name] = t.stats.as_dict()
+    summary.finished_at = time.time()
+    return summary
+
+
+def _step_spec(
+    plan: Plan,
+    graph: TaskGraph,
+    node: StepNode,
+    *,
+    transports: Mapping[str, Transport],
+    journal: Journal,
+    options: RunOptions,
+    counters: StepCounters,
+    on_progress: Callable[[str, StepCounters], None] | None,
+) -> StepSpec:
+    step = plan.steps[node.name]
+    source = transports[node.read.connection]
+    target = transports[node.write.connection]
+    assert node.mapping is not None
+    referenced = {ref for _, ref in node.mapping.references}
+    page_size = node.page_size or 100
+    write_conc = options.write_concurrency or max(1, min(target.limits.concurrency, 8))
+    read_conc = options.read_concurrency or max(1, min(source.limits.concurrency, 8))
+    writer = make_writer(node.write.platform, step.write.entity, node.mode, node.match)
+    return StepSpec(
+        plan_name=graph.name,
+        name=node.name,
+        reader=make_reader(node.read.platform, step.read.entity, step.read.filter, page_size, node.name),
+        writer=writer,
+        source=source,
+        target=target,
+        mapping=node.mapping,
+        batch=min(node.batch, writer.max_batch) if not node.per_record else max(1, min(node.batch, 50)),
+        journal=journal,
+        crosswalks={ref: journal.crosswalk(ref) for ref in referenced},
+        max_rejected=node.max_rejected,
+        read_concurrency=read_conc,
+        write_concurrency=write_conc,
+        dry_run=options.dry_run,
+        counters=counters,
+        on_progress=on_progress,
+    )

@@ -1,0 +1,411 @@
+"""One step's pipeline: fetch pages → map → batch → write, joined by bounded memory object streams.
+
+Memory stays flat: at most a few pages and a few batches are in flight whatever the record count, and a slow
+or rate-limited target slows the reads. Everything durable goes through the journal, per page and per batch:
+
+- a record already *done* or *rejected* in the ledger is skipped (resume);
+- a batch is *sent* in the journal before its request and *done* after it;
+- a record still *sent* from an earlier run is in doubt: an idempotent writer (merge, upsert, update) just
+  sends it again; a create-only writer first looks it up on the target by its match key and creates it only
+  if it is missing;
+- a page is marked done once every record read from it is settled, so a resumed run does not fetch it again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import orjson
+import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from migrator.connectors.base import Request, RowResult, SourceReader, TargetWriter, WriteItem
+from migrator.errors import MigratorError, TransientError
+from migrator.journal import Action, Journal, Rejection, SentRecord, WriteResult
+from migrator.plan.mapping import CompiledMap, MappingError
+from migrator.protocol.batching import batch_id as make_batch_id
+from migrator.protocol.keys import content_hash, idempotency_key
+from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
+from migrator.transport import Transport
+
+__all__ = ["StepCounters", "StepFailed", "StepSpec", "run_step"]
+
+log = structlog.get_logger("migrator.runtime")
+
+
+class StepFailed(MigratorError):
+    """The step stopped: too many rejected records, or an error the step cannot go past."""
+
+
+@dataclass
+class StepCounters:
+    """Live counts for progress and the summary."""
+
+    read: int = 0
+    skipped: int = 0
+    written: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    pages: int = 0
+    total: int | None = None
+    in_doubt_resolved: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class StepSpec:
+    """Everything one step needs, built by the runner."""
+
+    plan_name: str
+    name: str
+    reader: SourceReader
+    writer: TargetWriter
+    source: Transport
+    target: Transport
+    mapping: CompiledMap
+    batch: int
+    journal: Journal
+    crosswalks: Mapping[str, Mapping[str, str]]
+    max_rejected: int | None = None
+    read_concurrency: int = 4
+    write_concurrency: int = 4
+    dry_run: bool = False
+    counters: StepCounters = field(default_factory=StepCounters)
+    on_progress: Callable[[str, StepCounters], None] | None = None
+
+
+@dataclass
+class _Batch:
+    items: list[WriteItem]
+    pages: list[str]
+    hashes: list[str]
+
+
+class _PageTracker:
+    """Counts unsettled records per page; marks a page done in the journal when it reaches zero."""
+
+    def __init__(self, spec: StepSpec) -> None:
+        self.spec = spec
+        self.pending: dict[str, int] = {}
+
+    def opened(self, page_key: str, count: int) -> None:
+        self.pending[page_key] = self.pending.get(page_key, 0) + count
+        self.settle(page_key, 0)
+
+    def settle(self, page_key: str, count: int = 1) -> None:
+        left = self.pending.get(page_key, 0) - count
+        self.pending[page_key] = left
+        if left <= 0:
+            del self.pending[page_key]
+            if not self.spec.dry_run:
+                self.spec.journal.mark_page_done(self.spec.name, page_key)
+
+
+async def run_step(spec: StepSpec) -> StepCounters:
+    """Run one step to the end (or raise ``StepFailed``)."""
+    journal = spec.journal
+    settled = journal.settled_keys(spec.name)
+    in_doubt = journal.keys_in_state(spec.name, "sent")
+    done_pages = journal.pages_done(spec.name)
+    tracker = _PageTracker(spec)
+    counters = spec.counters
+    counters.started_at = anyio.current_time()
+
+    def resolve(step: str, key: Any) -> Any:
+        walk = spec.crosswalks.get(step)
+        return None if walk is None else walk.get(str(key))
+
+    page_send, page_recv = anyio.create_memory_object_stream[tuple[str, list[dict[str, Any]]]](4)
+    batch_send, batch_recv = anyio.create_memory_object_stream[_Batch](spec.write_concurrency)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_fetch, spec, done_pages, page_send)
+        tg.start_soon(_map_and_batch, spec, settled, tracker, resolve, page_recv, batch_send)
+        async with batch_recv:
+            for _ in range(spec.write_concurrency):
+                tg.start_soon(_write_worker, spec, in_doubt, tracker, batch_recv.clone())
+    counters.finished_at = anyio.current_time()
+    _report(spec)
+    return counters
+
+
+def _report(spec: StepSpec) -> None:
+    if spec.on_progress is not None:
+        spec.on_progress(spec.name, spec.counters)
+
+
+# -- fetch ----------------------------------------------------------------------------------------------------
+async def _fetch(
+    spec: StepSpec, done_pages: set[str], out: ObjectSendStream[tuple[str, list[dict[str, Any]]]]
+) -> None:
+    reader = spec.reader
+    pager = reader.paginator()
+    counters = spec.counters
+
+    async def get(page: PageRequest) -> list[dict[str, Any]]:
+        response = await spec.source.send(reader.page_request(page))
+        if response.status not in (200, 204):
+            raise StepFailed(
+                f"step {spec.name}: reading page {page.page_key} failed with HTTP {response.status}: "
+                f"{spec.source.redactor.text(response.text(200))}"
+            )
+        decoded = reader.decode_page(response) if response.status == 200 else None
+        records = [] if decoded is None else decoded.records
+        outcome = pager.receive(page, decoded if decoded is not None else _EMPTY)
+        if decoded is not None and decoded.total is not None:
+            counters.total = decoded.total
+        counters.pages += 1
+        if page.page_key not in done_pages:
+            await out.send((page.page_key, records))
+        return_outcomes.append(outcome)
+        return records
+
+    return_outcomes: list[Any] = []
+    async with out:
+        request: PageRequest | None = pager.start(done_pages)
+        while request is not None:
+            return_outcomes.clear()
+            await get(request)
+            outcome = return_outcomes[0]
+            request = None
+            if isinstance(outcome, NextPage):
+                request = outcome.request
+            elif isinstance(outcome, RemainingPages):
+                todo = [r for r in outcome.requests if r.page_key not in done_pages]
+                for r in outcome.requests:
+                    if r.page_key in done_pages:
+                        pager.receive(r, _EMPTY_SKIPPED)
+                await _fetch_many(todo, get, spec.read_concurrency)
+
+
+async def _fetch_many(pages: list[PageRequest], get: Callable[[PageRequest], Any], concurrency: int) -> None:
+    """Fetch planned pages with at most ``concurrency`` in flight, in order of index."""
+    send, recv = anyio.create_memory_object_stream[PageRequest](math.inf)
+    for page in pages:
+        send.send_nowait(page)
+    send.close()
+
+    async def worker(stream: ObjectReceiveStream[PageRequest]) -> None:
+        async with stream:
+            async for page in stream:
+                await get(page)
+
+    async with anyio.create_task_group() as tg, recv:
+        for _ in range(max(1, concurrency)):
+            tg.start_soon(worker, recv.clone())
+
+
+@dataclass(frozen=True)
+class _EmptyPage:
+    records: list[Any]
+    total: int | None = None
+
+
+_EMPTY = _EmptyPage([])
+_EMPTY_SKIPPED = _EmptyPage([])
+
+
+# -- map and batch --------------------------------------------------------------------------------------------
+async def _map_and_batch(  # noqa: PLR0917
+    spec: StepSpec,
+    settled: set[str],
+    tracker: _PageTracker,
+    resolve: Callable[[str, Any], Any],
+    pages: ObjectReceiveStream[tuple[str, list[dict[str, Any]]]],
+    out: ObjectSendStream[_Batch],
+) -> None:
+    key_field = spec.reader.key_field
+    counters = spec.counters
+    batch = _Batch([], [], [])
+    rejected_now: list[tuple[str, Rejection]] = []
+    async with pages, out:
+        async for page_key, records in pages:
+            tracker.opened(page_key, len(records))
+            for record in records:
+                counters.read += 1
+                source_key = str(record.get(key_field, ""))
+                idem = idempotency_key(spec.plan_name, spec.name, source_key)
+                if idem in settled:
+                    counters.skipped += 1
+                    tracker.settle(page_key)
+                    continue
+                try:
+                    payload = spec.mapping(record, resolve)
+                except MappingError as error:
+                    rejected_now.append(
+                        (page_key, Rejection(idem, source_key, str(error), None, {error.field: [error.reason]}))
+                    )
+                    continue
+                item = WriteItem(idem, source_key, payload)
+                prepared = spec.writer.prepare(item)
+                if isinstance(prepared, RowResult):
+                    rejected_now.append(
+                        (
+                            page_key,
+                            Rejection(
+                                idem, source_key, prepared.reason, prepared.status, dict(prepared.fields)
+                            ),
+                        )
+                    )
+                    continue
+                batch.items.append(prepared)
+                batch.pages.append(page_key)
+                batch.hashes.append(content_hash(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)))
+                if len(batch.items) >= spec.batch:
+                    await out.send(batch)
+                    batch = _Batch([], [], [])
+            if rejected_now:
+                _reject(spec, tracker, rejected_now)
+                rejected_now = []
+            _report(spec)
+        if batch.items:
+            await out.send(batch)
+
+
+def _reject(spec: StepSpec, tracker: _PageTracker, rejected: list[tuple[str, Rejection]]) -> None:
+    """Records refused before any request (mapping or target rules): dead letters, one journal transaction."""
+    if not spec.dry_run:
+        rows = [r for _, r in rejected]
+        bid = "local-" + make_batch_id(spec.name, [r.idem_key for r in rows])
+        spec.journal.mark_batch_sent(spec.name, bid, [SentRecord(r.idem_key, r.source_key) for r in rows])
+        spec.journal.mark_batch_done(spec.name, bid, [], rows)
+    spec.counters.rejected += len(rejected)
+    for page_key, _ in rejected:
+        tracker.settle(page_key)
+    _check_rejections(spec)
+
+
+def _check_rejections(spec: StepSpec) -> None:
+    limit = spec.max_rejected
+    if limit is not None and spec.counters.rejected > limit:
+        raise StepFailed(
+            f"step {spec.name}: {spec.counters.rejected} records rejected, more than on_error.max_rejected = "
+            f"{limit}. See the dead letters (`migrator status`, errors.csv), fix the plan or the data, "
+            "then run again: done records are not written twice."
+        )
+
+
+# -- write ----------------------------------------------------------------------------------------------------
+async def _write_worker(
+    spec: StepSpec, in_doubt: set[str], tracker: _PageTracker, batches: ObjectReceiveStream[_Batch]
+) -> None:
+    async with batches:
+        async for batch in batches:
+            await _write_batch(spec, in_doubt, tracker, batch)
+            _report(spec)
+
+
+async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker, batch: _Batch) -> None:
+    writer = spec.writer
+    page_of = {it.idem_key: p for it, p in zip(batch.items, batch.pages, strict=True)}
+    hash_of = {it.idem_key: h for it, h in zip(batch.items, batch.hashes, strict=True)}
+    if spec.dry_run:
+        spec.counters.written += len(batch.items)
+        for it in batch.items:
+            tracker.settle(page_of[it.idem_key])
+        return
+
+    # in doubt from an earlier run, create-only: look the record up before creating it again
+    items = batch.items
+    found: list[tuple[WriteItem, str]] = []
+    if not writer.idempotent and in_doubt:
+        remaining: list[WriteItem] = []
+        for it in items:
+            target_id = await _lookup(spec, it) if it.idem_key in in_doubt else None
+            if target_id is not None:
+                found.append((it, target_id))
+            else:
+                remaining.append(it)
+        items = remaining
+
+    bid = make_batch_id(spec.name, [it.idem_key for it in batch.items])
+    spec.journal.mark_batch_sent(
+        spec.name, bid, [SentRecord(it.idem_key, it.source_key, hash_of[it.idem_key]) for it in batch.items]
+    )
+    results: list[WriteResult] = [
+        WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in found
+    ]
+    spec.counters.in_doubt_resolved += len(found)
+    rejections: list[Rejection] = []
+    queue = list(items)
+    one_by_one = False
+    while queue:
+        pending: list[WriteItem] = []
+        calls = [req for it in queue for req in writer.requests([it])] if one_by_one else writer.requests(queue)
+        for request, sent in calls:
+            for it, row in zip(sent, await _send_write(spec, request, sent), strict=True):
+                if row.ok:
+                    results.append(WriteResult(it.idem_key, it.source_key, row.target_id, _action(row)))
+                elif row.action == "pending" and not one_by_one:
+                    pending.append(it)
+                else:
+                    reason = spec.target.redactor.text(row.reason or "the target refused the record")
+                    rejections.append(
+                        Rejection(it.idem_key, it.source_key, reason, row.status, dict(row.fields))
+                    )
+        # an all-or-nothing call refused without naming a row: isolate it by writing one by one
+        one_by_one = len(pending) == len(queue)
+        queue = pending
+    spec.journal.mark_batch_done(spec.name, bid, results, rejections)
+    c = spec.counters
+    c.written += len(results)
+    c.created += sum(1 for r in results if r.action == "created")
+    c.updated += sum(1 for r in results if r.action == "updated")
+    c.rejected += len(rejections)
+    for it in batch.items:
+        tracker.settle(page_of[it.idem_key])
+    if rejections:
+        _check_rejections(spec)
+
+
+def _action(row: RowResult) -> Action:
+    return "updated" if row.action == "updated" else "unchanged" if row.action == "unchanged" else "created"
+
+
+async def _send_write(spec: StepSpec, request: Request, items: list[WriteItem]) -> list[RowResult]:
+    """Send one write call. For a create-only writer, a transient failure leaves the outcome unknown: look the
+    records up before trying again, so that a lost response never creates a record twice."""
+    writer = spec.writer
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            response = await spec.target.send(request, retry_transient=writer.idempotent)
+            return writer.decode(response, items)
+        except (TransientError, ValueError) as error:
+            if writer.idempotent or attempts >= 6:
+                if isinstance(error, ValueError):
+                    raise StepFailed(f"step {spec.name}: unreadable write response: {error}") from None
+                raise
+            log.info("write_in_doubt", step=spec.name, endpoint=request.endpoint, error=type(error).__name__)
+            rows: list[RowResult] = []
+            missing: list[WriteItem] = []
+            for it in items:
+                target_id = await _lookup(spec, it)
+                if target_id is None:
+                    missing.append(it)
+                else:
+                    rows.append(RowResult(it.idem_key, ok=True, target_id=target_id, action="created"))
+            if not missing:
+                spec.counters.in_doubt_resolved += len(rows)
+                return rows
+            if len(missing) != len(items):
+                return rows + [RowResult(it.idem_key, ok=False, action="pending") for it in missing]
+            await anyio.sleep(min(0.05 * 2**attempts, 2.0))
+
+
+async def _lookup(spec: StepSpec, item: WriteItem) -> str | None:
+    request = spec.writer.lookup_request(item)
+    if request is None:
+        return None
+    response = await spec.target.send(request)
+    return spec.writer.decode_lookup(response, item)

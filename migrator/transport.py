@@ -1,0 +1,261 @@
+"""The only engine module that imports aiohttp: executes connector ``Request`` values.
+
+One ``Transport`` per connection: one ``ClientSession`` (keep-alive pool sized to the connection's
+concurrency), auth (static headers, or a session token fetched once, refreshed before it runs out and once
+on 401), endpoint rate budgets and concurrency (``limits.ConnectionLimits``), retry with backoff and jitter
+(``protocol.retry``), and the mapping of every aiohttp exception and error status to ``errors.py``.
+
+What the transport raises: ``TransientError`` (connection reset, timeout, 5xx; after retries),
+``RateLimitedError`` (429 after retries), ``AuthError`` (credentials refused after one refresh). Every other
+status is handed back as a ``Response`` for the connector to decode (a 400 is a record's rejection, a 404 a
+missing record). No message carries a credential: URLs hold none, and body excerpts go through the redactor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote_plus
+
+import aiohttp
+import anyio
+import orjson
+import structlog
+
+from migrator.connectors.base import Auth, Request, Response, Token
+from migrator.errors import AuthError, RateLimitedError, TransientError
+from migrator.limits import ConnectionLimits
+from migrator.logging import Redactor
+from migrator.protocol.retry import RetryPolicy, parse_retry_after, retrying
+
+__all__ = ["Transport", "TransportStats"]
+
+log = structlog.get_logger("migrator.transport")
+
+#: refresh a token this many seconds before it runs out
+REFRESH_MARGIN = 120.0
+
+
+@dataclass
+class TransportStats:
+    """Counts for the run report: requests and statuses per endpoint, retries, 429s."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    rate_limited: int = 0
+    token_refreshes: int = 0
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "statuses": dict(self.statuses),
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "token_refreshes": self.token_refreshes,
+            "errors": self.errors,
+        }
+
+
+class Transport:
+    def __init__(
+        self,
+        *,
+        name: str,
+        platform: str,
+        base_url: str,
+        auth: Auth,
+        limits: ConnectionLimits,
+        redactor: Redactor,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        verify_tls: bool = True,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
+    ) -> None:
+        self.name = name
+        self.platform = platform
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.limits = limits
+        self.redactor = redactor
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.verify_tls = verify_tls
+        self.stats = TransportStats()
+        self._clock = clock
+        self._sleep = sleep
+        self._token: Token | None = None
+        self._token_lock = anyio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        redactor.add(*auth.secrets())
+
+    async def __aenter__(self) -> Transport:
+        connector = aiohttp.TCPConnector(
+            limit=self.limits.concurrency + 2, ssl=self.verify_tls, keepalive_timeout=30
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            raise_for_status=False,
+            auto_decompress=True,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            with anyio.CancelScope(shield=True):
+                await self._session.close()
+            self._session = None
+
+    # -- public ---------------------------------------------------------------------------------------------
+    async def send(self, request: Request, *, retry_transient: bool = True) -> Response:
+        """Execute ``request`` with auth, budgets and retries. ``retry_transient=False`` (a create-only write
+        whose outcome would be unknown after a reset) retries only 429s, which the server did not process."""
+        policy = self.retry if retry_transient else RetryPolicy(max_attempts=1)
+
+        async def attempt() -> Response:
+            return await self._with_auth(request)
+
+        def on_retry(n: int, error: BaseException, delay: float) -> None:
+            self.stats.retries += 1
+            log.info(
+                "request_retry",
+                connection=self.name,
+                endpoint=request.endpoint,
+                attempt=n,
+                delay=round(delay, 3),
+                error=type(error).__name__,
+            )
+
+        if retry_transient:
+            return await retrying(attempt, policy, sleep=self._sleep, on_retry=on_retry)
+        # retry 429s only
+        while True:
+            try:
+                return await attempt()
+            except RateLimitedError as error:
+                delay = error.retry_after if error.retry_after is not None else 1.0
+                on_retry(1, error, delay)
+                await self._sleep(delay)
+
+    def current_token(self) -> Token | None:
+        return self._token
+
+    # -- auth -----------------------------------------------------------------------------------------------
+    async def _ensure_token(self, *, force: bool = False) -> Token | None:
+        token_request = self.auth.token_request()
+        if token_request is None:
+            return None
+        async with self._token_lock:
+            now = self._clock()
+            token = self._token
+            fresh = token is not None and (token.expires_at is None or token.expires_at - REFRESH_MARGIN > now)
+            if fresh and not force:
+                return token
+            response = await self._raw(token_request, {})
+            if response.status >= 500:
+                raise TransientError(
+                    "token endpoint failed",
+                    platform=self.platform,
+                    method="POST",
+                    url=token_request.path,
+                    status=response.status,
+                )
+            self._token = self.auth.decode_token(response, self._clock())
+            self.redactor.add(self._token.value)
+            self.stats.token_refreshes += 1
+            log.info("token_obtained", connection=self.name)
+            return self._token
+
+    async def _with_auth(self, request: Request) -> Response:
+        token = await self._ensure_token()
+        response = await self._raw(request, self.auth.headers(token))
+        if response.status == 401 and self.auth.token_request() is not None:
+            if self._token is token:  # nobody refreshed it meanwhile
+                token = await self._ensure_token(force=True)
+            else:
+                token = self._token
+            response = await self._raw(request, self.auth.headers(token))
+        if response.status == 401 or (response.status == 403 and self._is_invalid_key(response)):
+            raise AuthError(
+                "the platform refused the credentials (after one token refresh). Check the connection's "
+                "credentials in your env file; the run stopped cleanly and `migrator run` resumes it",
+                platform=self.platform,
+                method=request.method,
+                url=request.path,
+                status=response.status,
+                body_excerpt=self.redactor.text(response.text(200)),
+            )
+        return response
+
+    @staticmethod
+    def _is_invalid_key(response: Response) -> bool:
+        """Velpic answers a bad AccessKey with 403 + internalCode 806."""
+        return b"806" in response.body[:200]
+
+    # -- the wire -------------------------------------------------------------------------------------------
+    async def _raw(self, request: Request, auth_headers: Any) -> Response:
+        assert self._session is not None, "Transport used outside `async with`"
+        url = self.base_url + request.path
+        headers = dict(auth_headers)
+        headers.update(request.headers)
+        data: bytes | aiohttp.FormData | None = None
+        if request.json is not None:
+            data = orjson.dumps(request.json)
+            headers["Content-Type"] = "application/json"
+        elif request.form is not None:
+            data = "&".join(f"{_q(k)}={_q(v)}" for k, v in request.form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.stats.requests[request.endpoint] += 1
+        async with self.limits.permit(request.endpoint) as permit:
+            try:
+                async with self._session.request(
+                    request.method, url, params=list(request.params) or None, data=data, headers=headers
+                ) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                permit.ok()
+                self.stats.errors += 1
+                kind = "timed out" if isinstance(error, asyncio.TimeoutError) else "connection failed"
+                raise TransientError(
+                    f"{kind}: {type(error).__name__}",
+                    platform=self.platform,
+                    method=request.method,
+                    url=request.path,
+                ) from None
+            self.stats.statuses[str(status)] += 1
+            if status == 429:
+                retry_after = parse_retry_after(resp_headers.get("retry-after"))
+                permit.rate_limited(retry_after)
+                self.stats.rate_limited += 1
+                raise RateLimitedError(
+                    "rate limited (429)",
+                    retry_after=retry_after,
+                    platform=self.platform,
+                    method=request.method,
+                    url=request.path,
+                    status=429,
+                )
+            permit.ok()
+        if status >= 500:
+            raise TransientError(
+                "server error",
+                platform=self.platform,
+                method=request.method,
+                url=request.path,
+                status=status,
+                body_excerpt=self.redactor.text(body[:200].decode("utf-8", "replace")),
+            )
+        return Response(status, body, resp_headers)
+
+
+def _q(value: str) -> str:
+    return quote_plus(value)

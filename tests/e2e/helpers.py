@@ -1,0 +1,78 @@
+"""Helpers for end-to-end tests: the real CLI in a subprocess against a sandbox over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from migrator.sandbox.app import SandboxThread
+
+ROOT = Path(__file__).resolve().parents[2]
+PLANS = ROOT / "plans"
+
+
+def write_env(sandbox: SandboxThread, path: Path) -> Path:
+    lines = [f"{k}={v}" for k, v in sandbox.sandbox.env().items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def migrator(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m migrator ARGS`` in ``cwd``; the environment holds no credential (they come from files)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VELPIC_", "ACCESSPLANIT_", "ONEFILE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "migrator", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def post_json(url: str, body: Any) -> Any:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+        return json.loads(raw) if raw else None
+
+
+def records(base_url: str, platform: str, tenant: str, entity: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(
+        f"{base_url}/_sandbox/records/{platform}/{tenant}/{entity}", timeout=60
+    ) as resp:
+        return [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+
+
+def entity_stats(base_url: str, platform: str, tenant: str, entity: str) -> dict[str, int]:
+    stats: dict[str, int] = get_json(f"{base_url}/_sandbox/stats")["records"][platform][tenant][entity]
+    return stats
+
+
+def run_plan(plan: Path | str, tmp: Path, env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return migrator(
+        "run",
+        str(plan),
+        "--env-file",
+        str(env_file),
+        "--journal",
+        str(tmp / "journal.sqlite"),
+        "--log-file",
+        str(tmp / "run.log.jsonl"),
+        "--plain",
+        *extra,
+        cwd=tmp,
+    )
