@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="rehearse against `migrator sandbox --time-scale X` (budgets X× larger, tokens X× shorter)",
+    )
 
 
 def plan_hash(loaded: LoadedPlan) -> str:
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 "start over with --fresh",
             )
         journal.begin_run(digest)
-        options = RunOptions(dry_run=args.dry_run, verify_tls=not args.insecure)
+        options = RunOptions(dry_run=args.dry_run, verify_tls=not args.insecure, time_scale=args.time_scale)
         display = ProgressDisplay(plain=True if args.plain else None)
         summary = _run_with_signals(loaded, graph, connections, journal, redactor, options, display)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")

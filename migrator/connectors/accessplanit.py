@@ -9,14 +9,31 @@ PAGE NUMBER) + ``$count=true`` → ``totalCount``, so pages after the first are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from migrator.connectors.base import Action, Page, Request, Response, RowResult, Token, WriteItem
+from migrator.connectors.base import (
+    Action,
+    EngineSupportError,
+    Page,
+    Request,
+    Response,
+    RowResult,
+    Token,
+    WriteItem,
+)
 from migrator.errors import AuthError
 from migrator.protocol.pagination import PageRequest, Paginator, make_paginator
 
-__all__ = ["AccessPlanItAuth", "AccessPlanItReader", "AccessPlanItWriter", "odata_literal"]
+__all__ = [
+    "AccessPlanItAuth",
+    "AccessPlanItReader",
+    "AccessPlanItWriter",
+    "make_auth",
+    "make_reader",
+    "make_writer",
+    "odata_literal",
+]
 
 
 def odata_literal(value: Any) -> str:
@@ -82,11 +99,17 @@ class AccessPlanItReader:
 
     key_field = "ID"
 
-    def __init__(self, module: str, filters: Mapping[str, Any], page_size: int, step: str) -> None:
+    def __init__(
+        self, module: str, filters: Mapping[str, Any], page_size: int, step: str, fields: Collection[str] = ()
+    ) -> None:
         self.module = module
         self.path = f"/{module}"
         expr = filter_expression(filters)
         self.params: tuple[tuple[str, str], ...] = (("$filter", expr),) if expr else ()
+        # without $select the API answers a default field set: ask for every field the map reads
+        top = list(dict.fromkeys(["ID", *(f.split(".")[0] for f in fields)]))
+        if fields:
+            self.params += (("$select", ",".join(top)),)
         self.page_size = page_size
         self.step = step
 
@@ -181,3 +204,23 @@ class AccessPlanItWriter:
             return None
         results = (response.json() or {}).get("results") or []
         return str(results[0]["ID"]) if len(results) == 1 else None
+
+
+def make_auth(credentials: Mapping[str, str]) -> AccessPlanItAuth:
+    return AccessPlanItAuth(
+        username=credentials.get("username"),
+        password=credentials.get("password"),
+        api_key=credentials.get("api_key"),
+    )
+
+
+def make_reader(
+    entity: str, filters: Mapping[str, Any], page_size: int, step: str, fields: Collection[str] = ()
+) -> AccessPlanItReader:
+    return AccessPlanItReader(entity, filters, page_size, step, fields)
+
+
+def make_writer(entity: str, mode: str, match: str | None) -> AccessPlanItWriter:
+    if mode not in ("upsert", "create", "update"):
+        raise EngineSupportError(f"accessplanit cannot write {entity!r} in mode {mode!r}")
+    return AccessPlanItWriter(entity, mode, match)

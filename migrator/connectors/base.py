@@ -18,6 +18,8 @@ from migrator.protocol.pagination import PageRequest, Paginator
 __all__ = [
     "Action",
     "Auth",
+    "EngineSupportError",
+    "NestedReader",
     "Page",
     "Request",
     "Response",
@@ -27,6 +29,11 @@ __all__ = [
     "Token",
     "WriteItem",
 ]
+
+
+class EngineSupportError(Exception):
+    """The plan asks for something the catalog knows but this engine's connectors do not serve yet."""
+
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 #: ``pending``: the target did not process this row (another row sank an all-or-nothing call): send it again.
@@ -94,7 +101,13 @@ class Page:
 
 
 class SourceReader(Protocol):
-    """Reads one entity page by page."""
+    """Reads one entity page by page.
+
+    A nested entity (read once per record of a parent, e.g. Velpic lesson schedules per user) pages through
+    the parent with these methods and also has ``children(parent) -> Request | None`` and
+    ``decode_children(response, parent) -> list[record]``; the fetch stage expands each parent page into the
+    children of its records (see ``NestedReader``).
+    """
 
     key_field: str
 
@@ -103,6 +116,12 @@ class SourceReader(Protocol):
     def page_request(self, page: PageRequest) -> Request: ...
 
     def decode_page(self, response: Response) -> Page: ...
+
+
+class NestedReader(SourceReader, Protocol):
+    def children(self, parent: Mapping[str, Any]) -> Request | None: ...
+
+    def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)

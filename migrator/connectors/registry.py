@@ -1,58 +1,62 @@
-"""Which connector class serves which (platform, entity, mode): the engine's single entry point."""
+"""Which connector serves which platform: the engine's single entry point to the connector modules.
+
+Each platform module (``velpic.py``, ``accessplanit.py``, ``accessplanit_v1.py``, ``onefile.py``,
+``anewspring.py``, ``files.py``) exports three factories::
+
+    make_auth(credentials: Mapping[str, str]) -> Auth
+    make_reader(entity, filters, page_size, step, fields) -> SourceReader   # fields: source fields the map uses
+    make_writer(entity, mode, match) -> TargetWriter
+
+and raises ``EngineSupportError`` for an entity or mode it does not serve. Modules are imported on first use.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import importlib
+from collections.abc import Collection, Mapping
+from types import ModuleType
+from typing import Any, cast
 
-from migrator.connectors.accessplanit import AccessPlanItAuth, AccessPlanItReader, AccessPlanItWriter
-from migrator.connectors.base import Auth, SourceReader, TargetWriter
-from migrator.connectors.velpic import (
-    READ_PATHS,
-    VelpicAuth,
-    VelpicBulkUsers,
-    VelpicGroupWriter,
-    VelpicReader,
-    VelpicUserWriter,
-)
+from migrator.connectors.base import Auth, EngineSupportError, SourceReader, TargetWriter
 
-__all__ = ["EngineSupportError", "make_auth", "make_reader", "make_writer"]
+__all__ = ["PLATFORM_MODULES", "EngineSupportError", "make_auth", "make_reader", "make_writer"]
+
+PLATFORM_MODULES: Mapping[str, str] = {
+    "velpic": "migrator.connectors.velpic",
+    "accessplanit": "migrator.connectors.accessplanit",
+    "accessplanit_v1": "migrator.connectors.accessplanit_v1",
+    "onefile": "migrator.connectors.onefile",
+    "anewspring": "migrator.connectors.anewspring",
+    "files": "migrator.connectors.files",
+}
 
 
-class EngineSupportError(Exception):
-    """The plan asks for something the catalog knows but this engine cannot run yet."""
+def _module(platform: str) -> ModuleType:
+    name = PLATFORM_MODULES.get(platform)
+    if name is None:
+        raise EngineSupportError(f"no connector for platform {platform!r}")
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name == name:
+            raise EngineSupportError(f"the engine has no connector for platform {platform!r} yet") from None
+        raise
 
 
 def make_auth(platform: str, credentials: Mapping[str, str]) -> Auth:
-    if platform == "velpic":
-        return VelpicAuth(credentials["access_key"])
-    if platform == "accessplanit":
-        return AccessPlanItAuth(
-            username=credentials.get("username"),
-            password=credentials.get("password"),
-            api_key=credentials.get("api_key"),
-        )
-    raise EngineSupportError(f"the engine cannot connect to platform {platform!r} yet")
+    return cast(Auth, _module(platform).make_auth(credentials))
 
 
 def make_reader(
-    platform: str, entity: str, filters: Mapping[str, Any], page_size: int, step: str
+    platform: str,
+    entity: str,
+    filters: Mapping[str, Any],
+    page_size: int,
+    step: str,
+    fields: Collection[str] = (),
 ) -> SourceReader:
-    if platform == "velpic" and entity in READ_PATHS:
-        return VelpicReader(entity, filters, page_size, step)
-    if platform == "accessplanit":
-        return AccessPlanItReader(entity, filters, page_size, step)
-    raise EngineSupportError(f"the engine cannot read {platform} {entity!r} yet")
+    return cast(SourceReader, _module(platform).make_reader(entity, filters, page_size, step, fields))
 
 
 def make_writer(platform: str, entity: str, mode: str, match: str | None) -> TargetWriter:
-    if platform == "velpic":
-        if entity == "user" and mode == "bulk":
-            return VelpicBulkUsers(match)
-        if entity == "user" and mode in ("create", "update"):
-            return VelpicUserWriter(mode, match)
-        if entity == "group" and mode in ("create", "update"):
-            return VelpicGroupWriter(mode)
-    if platform == "accessplanit" and mode in ("upsert", "create", "update"):
-        return AccessPlanItWriter(entity, mode, match)
-    raise EngineSupportError(f"the engine cannot write {platform} {entity!r} in mode {mode!r} yet")
+    return cast(TargetWriter, _module(platform).make_writer(entity, mode, match))

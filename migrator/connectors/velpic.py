@@ -9,10 +9,19 @@ one by one (``POST /user``, ``PUT /user/{id}``), groups (``POST /group``, update
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from migrator.connectors.base import Action, Page, Request, Response, RowResult, Token, WriteItem
+from migrator.connectors.base import (
+    Action,
+    EngineSupportError,
+    Page,
+    Request,
+    Response,
+    RowResult,
+    Token,
+    WriteItem,
+)
 from migrator.errors import PlanError, PlanProblem
 from migrator.protocol.pagination import PageRequest, Paginator, make_paginator
 
@@ -24,6 +33,9 @@ __all__ = [
     "VelpicGroupWriter",
     "VelpicReader",
     "VelpicUserWriter",
+    "make_auth",
+    "make_reader",
+    "make_writer",
     "validate_user",
 ]
 
@@ -327,3 +339,27 @@ class VelpicGroupWriter:
             if str(group.get("name", "")).strip().casefold() == want:
                 return str(group["id"])
         return None
+
+
+def make_auth(credentials: Mapping[str, str]) -> VelpicAuth:
+    return VelpicAuth(credentials["access_key"])
+
+
+def make_reader(
+    entity: str, filters: Mapping[str, Any], page_size: int, step: str, fields: Collection[str] = ()
+) -> VelpicReader:
+    if entity not in READ_PATHS:
+        raise EngineSupportError(f"the Velpic connector cannot read {entity!r} yet")
+    return VelpicReader(entity, filters, page_size, step)
+
+
+def make_writer(
+    entity: str, mode: str, match: str | None
+) -> VelpicBulkUsers | VelpicUserWriter | VelpicGroupWriter:
+    if entity == "user" and mode == "bulk":
+        return VelpicBulkUsers(match)
+    if entity == "user" and mode in ("create", "update"):
+        return VelpicUserWriter(mode, match)
+    if entity == "group" and mode in ("create", "update"):
+        return VelpicGroupWriter(mode)
+    raise EngineSupportError(f"the Velpic connector cannot write {entity!r} in mode {mode!r} yet")

@@ -43,6 +43,8 @@ class RunOptions:
     verify_tls: bool = True
     write_concurrency: int | None = None
     read_concurrency: int | None = None
+    #: rehearsal against ``migrator sandbox --time-scale X``: budgets X times larger, tokens X times shorter
+    time_scale: float = 1.0
 
 
 @dataclass
@@ -71,7 +73,7 @@ class RunSummary:
         return sum(s.counters.rejected for s in self.steps.values())
 
 
-def _budgets(conn: Connection, platform: str, clock: Callable[[], float]) -> RateBudgets:
+def _budgets(conn: Connection, platform: str, clock: Callable[[], float], time_scale: float) -> RateBudgets:
     spec = CATALOG[platform]
     default: Rate | None = spec.budget
     endpoints: dict[str, str] = {}
@@ -83,9 +85,15 @@ def _budgets(conn: Connection, platform: str, clock: Callable[[], float]) -> Rat
         endpoints = dict(conn.budget.endpoints)
         if conn.budget.default is not None:
             default = parse_rate(conn.budget.default)
+    rates = {k: parse_rate(v) for k, v in endpoints.items()}
+    if time_scale != 1.0:
+        default = None if default is None else Rate(default.count, default.per_seconds / time_scale)
+        rates = {k: Rate(r.count, r.per_seconds / time_scale) for k, r in rates.items()}
     window = default.per_seconds if default is not None else 1.0
     # a 1% wider window absorbs late wake-ups and jitter between our send and the server's count
-    return RateBudgets(default=default, endpoints=endpoints, reserve=reserve, margin=0.01 * window, clock=clock)
+    return RateBudgets(
+        default=default, endpoints=dict(rates), reserve=reserve, margin=0.01 * window, clock=clock
+    )
 
 
 async def run_plan(
@@ -104,9 +112,8 @@ async def run_plan(
         for name, resolved in connections.items():
             conn = plan.connections[name]
             concurrency = conn.concurrency or plan.defaults.concurrency or DEFAULT_CONCURRENCY
-            limits = ConnectionLimits(
-                _budgets(conn, resolved.platform, time.monotonic), concurrency=concurrency
-            )
+            budgets = _budgets(conn, resolved.platform, time.monotonic, options.time_scale)
+            limits = ConnectionLimits(budgets, concurrency=concurrency)
             transport = Transport(
                 name=name,
                 platform=resolved.platform,
@@ -116,6 +123,7 @@ async def run_plan(
                 redactor=redactor,
                 timeout=conn.timeout,
                 verify_tls=options.verify_tls,
+                time_scale=options.time_scale,
             )
             transports[name] = await stack.enter_async_context(transport)
 
@@ -195,7 +203,14 @@ def _step_spec(
     return StepSpec(
         plan_name=graph.name,
         name=node.name,
-        reader=make_reader(node.read.platform, step.read.entity, step.read.filter, page_size, node.name),
+        reader=make_reader(
+            node.read.platform,
+            step.read.entity,
+            step.read.filter,
+            page_size,
+            node.name,
+            (*node.mapping.source_fields, *([step.read.key] if step.read.key else [])),
+        ),
         writer=writer,
         source=source,
         target=target,

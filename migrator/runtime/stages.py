@@ -23,7 +23,7 @@ import orjson
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from migrator.connectors.base import Request, RowResult, SourceReader, TargetWriter, WriteItem
+from migrator.connectors.base import NestedReader, Request, RowResult, SourceReader, TargetWriter, WriteItem
 from migrator.errors import MigratorError, TransientError
 from migrator.journal import Action, Journal, Rejection, SentRecord, WriteResult
 from migrator.plan.mapping import CompiledMap, MappingError
@@ -165,6 +165,8 @@ async def _fetch(
             counters.total = decoded.total
         counters.pages += 1
         if page.page_key not in done_pages:
+            if hasattr(reader, "children"):
+                records = await _expand(spec, reader, records)
             await out.send((page.page_key, records))
         return_outcomes.append(outcome)
         return records
@@ -204,6 +206,33 @@ async def _fetch_many(pages: list[PageRequest], get: Callable[[PageRequest], Any
             tg.start_soon(worker, recv.clone())
 
 
+async def _expand(spec: StepSpec, reader: Any, parents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A nested read: the children of every parent record of one page, fetched concurrently, in parent order."""
+    nested: NestedReader = reader
+    out: list[list[dict[str, Any]]] = [[] for _ in parents]
+    limiter = anyio.Semaphore(max(1, spec.read_concurrency))
+
+    async def one(i: int, parent: dict[str, Any]) -> None:
+        request = nested.children(parent)
+        if request is None:
+            return
+        async with limiter:
+            response = await spec.source.send(request)
+        if response.status in (204, 404):
+            return
+        if response.status != 200:
+            raise StepFailed(
+                f"step {spec.name}: reading {request.path} failed with HTTP {response.status}: "
+                f"{spec.source.redactor.text(response.text(200))}"
+            )
+        out[i] = nested.decode_children(response, parent)
+
+    async with anyio.create_task_group() as tg:
+        for i, parent in enumerate(parents):
+            tg.start_soon(one, i, parent)
+    return [child for children in out for child in children]
+
+
 @dataclass(frozen=True)
 class _EmptyPage:
     records: list[Any]
@@ -215,7 +244,7 @@ _EMPTY_SKIPPED = _EmptyPage([])
 
 
 # -- map and batch --------------------------------------------------------------------------------------------
-async def _map_and_batch(  # noqa: PLR0917
+async def _map_and_batch(
     spec: StepSpec,
     settled: set[str],
     tracker: _PageTracker,
