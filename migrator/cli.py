@@ -36,6 +36,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("explain", "migrator.commands.explain", "show the task graph, budgets and estimates of a plan"),
     Command("schema", "migrator.commands.schema", "print the plan JSON Schema"),
     Command("run", "migrator.commands.run", "run or resume a migration", lazy=True),
+    Command("status", "migrator.commands.status", "what the journal says about a plan's runs", lazy=True),
+    Command("demo", "migrator.commands.demo", "run the demo migration against the built-in sandbox", lazy=True),
     Command("sandbox", "migrator.sandbox.cli", "run the emulated platform APIs on 127.0.0.1", lazy=True),
 )
 

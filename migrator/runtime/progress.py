@@ -49,7 +49,7 @@ class ProgressDisplay:
     def update(self, step: str, c: StepCounters) -> None:
         settled = c.written + c.rejected + c.skipped
         elapsed = max(1e-6, time.monotonic() - self._start(step))
-        rate = c.written / elapsed
+        rate = c.written / elapsed if elapsed >= 1.0 else 0.0
         detail = f"read {c.read:,} written {c.written:,} rejected {c.rejected:,} {rate:,.0f}/s"
         if self._progress is not None:
             task = self._tasks.get(step)
