@@ -93,6 +93,7 @@ class Transport:
         self._clock = clock
         self._sleep = sleep
         self._token: Token | None = None
+        self._margin = REFRESH_MARGIN
         self._token_lock = anyio.Lock()
         self._session: aiohttp.ClientSession | None = None
         redactor.add(*auth.secrets())
@@ -157,8 +158,7 @@ class Transport:
         async with self._token_lock:
             now = self._clock()
             token = self._token
-            margin = REFRESH_MARGIN / self.time_scale
-            fresh = token is not None and (token.expires_at is None or token.expires_at - margin > now)
+            fresh = token is not None and (token.expires_at is None or token.expires_at - self._margin > now)
             if fresh and not force:
                 return token
             response = await self._raw(token_request, {})
@@ -175,6 +175,8 @@ class Transport:
             if token.expires_at is not None and self.time_scale != 1.0:  # a rehearsal on a compressed clock
                 token = Token(token.value, issued + (token.expires_at - issued) / self.time_scale)
             self._token = token
+            if token.expires_at is not None:  # refresh 2 min early, or at 90% of a short lifetime
+                self._margin = min(REFRESH_MARGIN / self.time_scale, 0.1 * (token.expires_at - issued))
             self.redactor.add(self._token.value)
             self.stats.token_refreshes += 1
             log.info("token_obtained", connection=self.name)

@@ -95,43 +95,55 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_with_signals(*a: Any) -> RunSummary:
-    """First Ctrl-C: stop cleanly (in-flight requests are abandoned; the journal stays consistent because
-    every write to it is one transaction). Second Ctrl-C: exit at once."""
+    """First Ctrl-C: cancel the run (in-flight requests are abandoned; the journal stays consistent because
+    every write to it is one transaction) and exit 130. Second Ctrl-C: exit at once."""
     loaded, graph, connections, journal, redactor, options, display = a
-    interrupted = {"n": 0}
 
-    def on_sigint(signum: int, frame: object) -> None:
-        interrupted["n"] += 1
-        if interrupted["n"] >= 2:
-            print(
-                "\nmigrator: stopped at once; the journal is consistent, `migrator run` resumes",
-                file=sys.stderr,
-            )
-            os._exit(130)
-        raise KeyboardInterrupt
+    async def main() -> RunSummary | None:
+        async with anyio.create_task_group() as tg:
+            result: list[RunSummary] = []
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        with display:
-
-            async def main() -> RunSummary:
-                return await run_plan(
-                    loaded.plan,
-                    graph,
-                    connections=connections,
-                    journal=journal,
-                    redactor=redactor,
-                    options=options,
-                    on_progress=display.update,
+            async def migrate() -> None:
+                result.append(
+                    await run_plan(
+                        loaded.plan,
+                        graph,
+                        connections=connections,
+                        journal=journal,
+                        redactor=redactor,
+                        options=options,
+                        on_progress=display.update,
+                    )
                 )
+                tg.cancel_scope.cancel()
 
-            return anyio.run(main)
-    except KeyboardInterrupt:
+            async def watch_signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    count = 0
+                    async for _ in signals:
+                        count += 1
+                        if count == 1:
+                            print("\nmigrator: stopping… (Ctrl-C again to exit at once)", file=sys.stderr)
+                            tg.cancel_scope.cancel()
+                        else:
+                            print(_STOPPED, file=sys.stderr)
+                            os._exit(130)
+
+            tg.start_soon(watch_signals)
+            tg.start_soon(migrate)
+        return result[0] if result else None
+
+    with display:
+        summary = anyio.run(main)
+    if summary is None:
         journal.finish_run("interrupted")
-        print("\nmigrator: interrupted; the journal is consistent, `migrator run` resumes", file=sys.stderr)
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        journal.close()
+        print(_STOPPED, file=sys.stderr)
+        raise SystemExit(130)
+    return summary
+
+
+_STOPPED = "migrator: interrupted; the journal is consistent, `migrator run` resumes"
 
 
 def _print_summary(summary: RunSummary, journal: Path, log_file: Path) -> None:
