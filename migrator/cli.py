@@ -38,6 +38,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("run", "migrator.commands.run", "run or resume a migration", lazy=True),
     Command("status", "migrator.commands.status", "what the journal says about a plan's runs", lazy=True),
     Command("demo", "migrator.commands.demo", "run the demo migration against the built-in sandbox", lazy=True),
+    Command("report", "migrator.commands.report", "write the CSV and HTML reports from the journal", lazy=True),
+    Command(
+        "verify", "migrator.commands.verify", "reconcile the target with the source and journal", lazy=True
+    ),
     Command("sandbox", "migrator.sandbox.cli", "run the emulated platform APIs on 127.0.0.1", lazy=True),
 )
 

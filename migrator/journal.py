@@ -18,6 +18,13 @@ step as a dict, for fast mapping) and :meth:`Journal.crosswalk_lookup`, :meth:`J
 :meth:`Journal.step_counts` (``migrator status``), :meth:`Journal.integrity_check` and
 :meth:`Journal.check_plan` (has the plan changed since the last run?).
 
+Reads for reports: :meth:`Journal.done_records`, :meth:`Journal.crosswalk_rows`, :meth:`Journal.open_rejections`
+(the latest dead letter of each record still rejected), :meth:`Journal.batch_completions` (throughput), and
+:meth:`Journal.save_run_stats` / :meth:`Journal.run_stats` (a JSON object per run: the runner's summary).
+
+Schema versions: 1 (the ledger), 2 (adds ``run_stats``). Opening an older journal upgrades it in place, in one
+transaction (``_MIGRATIONS``); a newer one is refused.
+
 Threading: calls are synchronous and short. Measured on the 2-core development VM with 500-record batches:
 ``mark_batch_sent`` ≈ 3 ms, ``mark_batch_done`` ≈ 10 ms, ``mark_page_done`` ≈ 0.2 ms. Batch calls therefore
 belong in a worker thread (``anyio.to_thread.run_sync``) so the event loop keeps serving requests; page marks
@@ -66,7 +73,7 @@ __all__ = [
     "default_journal_path",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 _APP_ID: Final = 0x4D475254  # "MGRT" in PRAGMA application_id: tells our files from any other SQLite file
 
 _SCHEMA: Final = """
@@ -132,7 +139,23 @@ CREATE TABLE dead_letters (
 );
 CREATE INDEX dead_letters_step ON dead_letters (step);
 CREATE INDEX dead_letters_idem ON dead_letters (idem_key);
+CREATE TABLE run_stats (
+    run_id   INTEGER PRIMARY KEY,
+    saved_at REAL NOT NULL,
+    stats    TEXT NOT NULL
+);
 """
+
+#: What each schema version adds to the one before it; opening an older journal applies them in order.
+_MIGRATIONS: Final[Mapping[int, str]] = {
+    2: """
+CREATE TABLE IF NOT EXISTS run_stats (
+    run_id   INTEGER PRIMARY KEY,
+    saved_at REAL NOT NULL,
+    stats    TEXT NOT NULL
+);
+""",
+}
 
 Action = Literal["created", "updated", "unchanged"]
 
@@ -334,6 +357,8 @@ class Journal:
                 raise JournalError(f"cannot create the journal {p}: {e}. {what_to_do}.") from e
         elif app_id != _APP_ID or version == 0:
             raise JournalError(f"{p} is an SQLite file but not a migrator journal: {what_to_do}.")
+        elif version < SCHEMA_VERSION:
+            Journal._migrate(conn, p, version)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -349,6 +374,25 @@ class Journal:
                 f"the journal {p} belongs to plan {owner!r}, not {plan_name!r}: give this plan its own journal "
                 "with --journal PATH, or discard that one with --fresh."
             )
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, p: Path, version: int) -> None:
+        """Bring a journal of an older schema up to :data:`SCHEMA_VERSION`, one transaction."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise JournalError(
+                f"cannot upgrade the journal {p} from schema {version} to {SCHEMA_VERSION}: {e}. Check that "
+                "the file is writable, or start over with --fresh."
+            ) from e
 
     def close(self) -> None:
         with self._lock:
@@ -613,6 +657,66 @@ class Journal:
         for step, n in self._read("SELECT step, count(*) FROM dead_letters GROUP BY step"):
             put(step, "dead_letters", n)
         return {step: StepCounts(**fields) for step, fields in sorted(acc.items())}
+
+    # -- reads for reports --------------------------------------------------------------------------
+
+    def save_run_stats(self, run_id: int, stats: Mapping[str, Any]) -> None:
+        """Keep a run's statistics (a JSON object; see ``docs/reports.md`` for its shape), replacing any
+        saved before for that run. Text in it goes through ``redact`` like every reason."""
+        text = self._redact(_to_json(stats))
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO run_stats (run_id, saved_at, stats) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET saved_at = excluded.saved_at, stats = excluded.stats",
+                (run_id, self._clock(), text),
+            )
+
+    def run_stats(self) -> dict[int, dict[str, Any]]:
+        """Every saved run's statistics, by run id (ascending)."""
+        rows = self._read("SELECT run_id, stats FROM run_stats ORDER BY run_id")
+        out: dict[int, dict[str, Any]] = {}
+        for run_id, text in rows:
+            value = json.loads(text)
+            out[int(run_id)] = value if isinstance(value, dict) else {}
+        return out
+
+    def done_records(self, step: str | None = None) -> list[tuple[str, str, str | None, str | None]]:
+        """``(step, source key, target id, action)`` of every *done* record (of ``step``, or all), in order."""
+        sql = "SELECT step, source_key, target_id, action FROM records WHERE state = 'done'"
+        args: tuple[str, ...] = ()
+        if step is not None:
+            sql += " AND step = ?"
+            args = (step,)
+        return [(s, k, t, a) for s, k, t, a in self._read(sql + " ORDER BY step, source_key", args)]
+
+    def crosswalk_rows(self) -> list[tuple[str, str, str]]:
+        """``(step, source key, target id)`` of the whole crosswalk, in order."""
+        rows = self._read("SELECT step, source_key, target_id FROM crosswalk ORDER BY step, source_key")
+        return [(s, k, t) for s, k, t in rows]
+
+    def open_rejections(self) -> list[DeadLetter]:
+        """The latest dead letter of every record still *rejected* (one that a later run wrote is left out)."""
+        rows = self._read(
+            "SELECT d.step, d.source_key, d.idem_key, d.status, d.reason, d.detail, d.run_id, d.at "
+            "FROM dead_letters d JOIN records r ON r.step = d.step AND r.source_key = d.source_key "
+            "WHERE r.state = 'rejected' AND d.id = "
+            "(SELECT max(d2.id) FROM dead_letters d2 WHERE d2.step = d.step AND d2.source_key = d.source_key) "
+            "ORDER BY d.step, d.source_key"
+        )
+        return [
+            DeadLetter(s, sk, ik, status, reason, None if detail is None else json.loads(detail), run_id, at)
+            for s, sk, ik, status, reason, detail, run_id, at in rows
+        ]
+
+    def batch_completions(self) -> list[tuple[str, float, int]]:
+        """``(step, done_at, records done)`` per finished batch, in time order (for throughput charts)."""
+        rows = self._read(
+            "SELECT b.step, b.done_at, count(r.source_key) FROM batches b "
+            "JOIN records r ON r.step = b.step AND r.batch_id = b.batch_id AND r.state = 'done' "
+            "WHERE b.state = 'done' AND b.done_at IS NOT NULL "
+            "GROUP BY b.step, b.batch_id ORDER BY b.done_at"
+        )
+        return [(str(s), float(t), int(n)) for s, t, n in rows]
 
     # -- checks -------------------------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
             plain=args.plain,
             insecure=False,
             time_scale=1.0,
+            report_dir=str(out / "report"),
         )
         code = run_command.run(ns)
     verdict = {0: "done", 3: "done, with rejected records (dirty source data: see the dead letters)"}

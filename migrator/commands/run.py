@@ -22,8 +22,9 @@ from migrator.journal import Journal, default_journal_path
 from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
+from migrator.report import default_report_dir, write_reports
 from migrator.runtime.progress import ProgressDisplay
-from migrator.runtime.runner import RunOptions, RunSummary, run_plan
+from migrator.runtime.runner import RunOptions, RunSummary, run_plan, summary_stats
 
 __all__ = ["add_arguments", "journal_path", "plan_hash", "run"]
 
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-file", metavar="PATH", help="JSONL log (default .migrator/<plan name>.log.jsonl)"
     )
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    parser.add_argument("--report-dir", metavar="DIR", help="reports folder (default .migrator/<plan>-report)")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     parser.add_argument(
         "--time-scale",
@@ -80,15 +82,24 @@ def run(args: argparse.Namespace) -> int:
                 "--allow-plan-change if the change is safe (records already written stay as they are), or "
                 "start over with --fresh",
             )
-        journal.begin_run(digest)
+        if not args.dry_run:
+            journal.begin_run(digest)
         options = RunOptions(dry_run=args.dry_run, verify_tls=not args.insecure, time_scale=args.time_scale)
         display = ProgressDisplay(plain=True if args.plain else None)
         summary = _run_with_signals(loaded, graph, connections, journal, redactor, options, display)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")
-        journal.finish_run(status)
+        if not args.dry_run:
+            journal.finish_run(status)
+            assert journal.run_id is not None
+            journal.save_run_stats(journal.run_id, summary_stats(summary, loaded.plan))
+            entities = {name: step.write.entity for name, step in loaded.plan.steps.items()}
+            report_dir = Path(args.report_dir) if args.report_dir else default_report_dir(name)
+            write_reports(journal, report_dir, name, entities=entities)
     finally:
         journal.close()
-    _print_summary(summary, journal.path, log_file)
+    _print_summary(summary, journal.path, log_file, dry_run=args.dry_run)
+    if not args.dry_run:
+        print(f"report: {report_dir / 'report.html'}")
     if not summary.ok:
         return 1
     return 3 if summary.rejected else 0
@@ -146,14 +157,16 @@ def _run_with_signals(*a: Any) -> RunSummary:
 _STOPPED = "migrator: interrupted; the journal is consistent, `migrator run` resumes"
 
 
-def _print_summary(summary: RunSummary, journal: Path, log_file: Path) -> None:
+def _print_summary(summary: RunSummary, journal: Path, log_file: Path, *, dry_run: bool = False) -> None:
     took = summary.finished_at - summary.started_at
-    print(f"plan {summary.plan}: {'done' if summary.ok else 'NOT done'} in {_duration(took)}")
+    what = "dry run (nothing written)" if dry_run else "done" if summary.ok else "NOT done"
+    print(f"plan {summary.plan}: {what} in {_duration(took)}")
+    words = ("would create", "would update", "would reject") if dry_run else ("created", "updated", "rejected")
     for outcome in summary.steps.values():
         c = outcome.counters
         line = (
-            f"  {outcome.name:<20} {outcome.status:<8} read {c.read:>9,}  created {c.created:>9,}  "
-            f"updated {c.updated:>9,}  skipped {c.skipped:>9,}  rejected {c.rejected:>7,}"
+            f"  {outcome.name:<20} {outcome.status:<8} read {c.read:>9,}  {words[0]} {c.created:>9,}  "
+            f"{words[1]} {c.updated:>9,}  skipped {c.skipped:>9,}  {words[2]} {c.rejected:>7,}"
         )
         print(line)
         if outcome.error:

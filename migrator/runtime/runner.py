@@ -27,10 +27,11 @@ from migrator.logging import Redactor
 from migrator.plan.env import ResolvedConnection
 from migrator.plan.model import Budget, Connection, Plan
 from migrator.plan.rates import Rate, parse_rate
+from migrator.runtime.dryrun import target_match_index
 from migrator.runtime.stages import StepCounters, StepSpec, run_step
 from migrator.transport import Transport
 
-__all__ = ["RunOptions", "RunSummary", "StepOutcome", "run_plan"]
+__all__ = ["RunOptions", "RunSummary", "StepOutcome", "budget_strings", "run_plan", "summary_stats"]
 
 log = structlog.get_logger("migrator.runtime")
 
@@ -60,6 +61,7 @@ class RunSummary:
     plan: str
     steps: dict[str, StepOutcome] = field(default_factory=dict)
     transports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    budgets: dict[str, dict[str, str]] = field(default_factory=dict)
     started_at: float = 0.0
     finished_at: float = 0.0
     stopped: str = ""  # why the run stopped early (auth), else ""
@@ -96,6 +98,38 @@ def _budgets(conn: Connection, platform: str, clock: Callable[[], float], time_s
     )
 
 
+def budget_strings(conn: Connection, platform: str) -> dict[str, str]:
+    """The connection's budgets as stated (plan, else catalog), for reports: ``{"default": "5000/hour", …}``."""
+    out: dict[str, str] = {}
+    default = CATALOG[platform].budget
+    if isinstance(conn.budget, str):
+        out["default"] = conn.budget
+    elif isinstance(conn.budget, Budget):
+        if conn.budget.default is not None:
+            out["default"] = conn.budget.default
+        elif default is not None:
+            out["default"] = str(default)
+        out.update(conn.budget.endpoints)
+    elif default is not None:
+        out["default"] = str(default)
+    return out
+
+
+def summary_stats(summary: RunSummary, plan: Plan) -> dict[str, Any]:
+    """The run statistics kept in the journal for reports (shape in ``docs/reports.md``)."""
+    return {
+        "steps": {
+            name: {"status": o.status, "error": o.error, **o.counters.as_dict()}
+            for name, o in summary.steps.items()
+        },
+        "transports": summary.transports,
+        "budgets": summary.budgets,
+        "entities": {name: step.write.entity for name, step in plan.steps.items()},
+        "started_at": summary.started_at,
+        "finished_at": summary.finished_at,
+    }
+
+
 async def run_plan(
     plan: Plan,
     graph: TaskGraph,
@@ -113,6 +147,7 @@ async def run_plan(
             conn = plan.connections[name]
             concurrency = conn.concurrency or plan.defaults.concurrency or DEFAULT_CONCURRENCY
             budgets = _budgets(conn, resolved.platform, time.monotonic, options.time_scale)
+            summary.budgets[name] = budget_strings(conn, resolved.platform)
             limits = ConnectionLimits(budgets, concurrency=concurrency)
             transport = Transport(
                 name=name,
@@ -128,6 +163,7 @@ async def run_plan(
             transports[name] = await stack.enter_async_context(transport)
 
         done_events = {name: anyio.Event() for name in graph.order}
+        dry_seen: dict[str, set[str]] = {}
         for name in graph.order:
             summary.steps[name] = StepOutcome(name, "pending", StepCounters())
 
@@ -153,6 +189,15 @@ async def run_plan(
                     on_progress=on_progress,
                 )
                 log.info("step_started", step=node.name)
+                spec.dry_seen = dry_seen
+                if options.dry_run:
+                    spec.dry_index = await target_match_index(
+                        spec.target,
+                        node.write.platform,
+                        plan.steps[node.name].write.entity,
+                        spec.writer,
+                        node.name,
+                    )
                 await run_step(spec)
                 outcome.status = "done"
                 log.info("step_done", step=node.name, **outcome.counters.as_dict())

@@ -30,11 +30,15 @@ from migrator.plan.mapping import CompiledMap, MappingError
 from migrator.protocol.batching import batch_id as make_batch_id
 from migrator.protocol.keys import content_hash, idempotency_key
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
+from migrator.runtime.dryrun import match_value
 from migrator.transport import Transport
 
 __all__ = ["StepCounters", "StepFailed", "StepSpec", "run_step"]
 
 log = structlog.get_logger("migrator.runtime")
+
+#: what a crosswalk reference resolves to in a dry run when the referenced record would have been created
+DRY_RUN_ID = "0"
 
 
 class StepFailed(MigratorError):
@@ -79,6 +83,11 @@ class StepSpec:
     read_concurrency: int = 4
     write_concurrency: int = 4
     dry_run: bool = False
+    #: dry run: case-folded match values on the target (None: create vs update cannot be told)
+    dry_index: set[str] | None = None
+    #: dry run: source keys each step would have written (shared by the steps of the run), so a crosswalk
+    #: reference to a record that a dry run did not really create resolves to a stand-in id
+    dry_seen: dict[str, set[str]] = field(default_factory=dict)
     counters: StepCounters = field(default_factory=StepCounters)
     on_progress: Callable[[str, StepCounters], None] | None = None
 
@@ -122,7 +131,10 @@ async def run_step(spec: StepSpec) -> StepCounters:
 
     def resolve(step: str, key: Any) -> Any:
         walk = spec.crosswalks.get(step)
-        return None if walk is None else walk.get(str(key))
+        found = None if walk is None else walk.get(str(key))
+        if found is None and spec.dry_run and str(key) in spec.dry_seen.get(step, ()):
+            return DRY_RUN_ID
+        return found
 
     page_send, page_recv = anyio.create_memory_object_stream[tuple[str, list[dict[str, Any]]]](4)
     batch_send, batch_recv = anyio.create_memory_object_stream[_Batch](spec.write_concurrency)
@@ -286,6 +298,8 @@ async def _map_and_batch(
                         )
                     )
                     continue
+                if spec.dry_run:
+                    spec.dry_seen.setdefault(spec.name, set()).add(source_key)
                 batch.items.append(prepared)
                 batch.pages.append(page_key)
                 batch.hashes.append(content_hash(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)))
@@ -338,8 +352,16 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
     page_of = {it.idem_key: p for it, p in zip(batch.items, batch.pages, strict=True)}
     hash_of = {it.idem_key: h for it, h in zip(batch.items, batch.hashes, strict=True)}
     if spec.dry_run:
-        spec.counters.written += len(batch.items)
+        c = spec.counters
+        c.written += len(batch.items)
         for it in batch.items:
+            value = match_value(writer, it)
+            if spec.dry_index is not None and value is not None and value in spec.dry_index:
+                c.updated += 1
+            elif spec.dry_index is not None:
+                c.created += 1
+                if value is not None:
+                    spec.dry_index.add(value)
             tracker.settle(page_of[it.idem_key])
         return
 

@@ -1,0 +1,47 @@
+"""``migrator report PLAN``: the success / error / crosswalk CSVs and the HTML report, from the journal only.
+
+Writes into ``--out DIR`` (default ``.migrator/<plan name>-report/``), files readable by the owner only.
+Exit 0 when written, 2 for a plan error, 1 when there is no journal to report on.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from migrator.errors import JournalError
+from migrator.journal import Journal, default_journal_path
+from migrator.plan.load import load_plan
+from migrator.report import default_report_dir, write_reports
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("plan", metavar="PLAN", help="plan file (.toml, .yaml/.yml or .json)")
+    parser.add_argument("--out", metavar="DIR", help="where to write (default .migrator/<plan name>-report/)")
+    parser.add_argument("--journal", metavar="PATH", help="journal file (default .migrator/<plan name>.sqlite)")
+
+
+def existing_journal(path: Path, plan_name: str) -> Journal:
+    """Open a journal that must already exist (a report or a verify never starts a new one)."""
+    if not path.exists():
+        raise JournalError(
+            f"no journal at {path} for plan {plan_name!r}: run the plan first (`migrator run`), or point to "
+            "its journal with --journal PATH"
+        )
+    return Journal.open(path, plan_name)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_plan(args.plan)
+    name = loaded.plan.plan.name
+    path = Path(args.journal) if args.journal else default_journal_path(name)
+    entities = {step: s.write.entity for step, s in loaded.plan.steps.items()}
+    out = Path(args.out) if args.out else default_report_dir(name)
+    with existing_journal(path, name) as journal:
+        written = write_reports(journal, out, name, entities=entities)
+    print(f"report of plan {name} (journal {path}):")
+    for p in written:
+        print(f"  {p}")
+    return 0

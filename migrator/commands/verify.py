@@ -1,0 +1,89 @@
+"""``migrator verify PLAN``: read both sides and reconcile them (see :mod:`migrator.verify` for the rules).
+
+Writes ``verify.csv`` (step, source key, target id, status, field, expected, actual) into ``--out DIR``
+(default ``.migrator/<plan name>-report/``) and prints a summary. Exit 0 when the target matches (no missing,
+no different record; with ``--strict`` no extra either), 1 otherwise, 2 for a plan error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import anyio
+
+from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.commands.report import existing_journal
+from migrator.graph import compile_graph
+from migrator.journal import default_journal_path
+from migrator.logging import Redactor
+from migrator.plan.env import resolve_connections, secret_values
+from migrator.plan.load import load_plan
+from migrator.report import default_report_dir, to_csv, write_private
+from migrator.verify import VERIFY_HEADER, VerifyResult, verify_plan, verify_rows
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_plan_arguments(parser)
+    parser.add_argument("--journal", metavar="PATH", help="journal file (default .migrator/<plan name>.sqlite)")
+    parser.add_argument("--out", metavar="DIR", help="where verify.csv goes (default .migrator/<plan>-report/)")
+    parser.add_argument("--strict", action="store_true", help="extra target records fail the verification too")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="verify against `migrator sandbox --time-scale X` (budgets X× larger)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_plan(args.plan)
+    graph = compile_graph(loaded)
+    connections = resolve_connections(loaded.plan, environment(args), loaded.file)
+    redactor = Redactor(secret_values(connections))
+    name = graph.name
+    path = Path(args.journal) if args.journal else default_journal_path(name)
+    with existing_journal(path, name) as journal:
+
+        async def main() -> VerifyResult:
+            return await verify_plan(
+                loaded.plan,
+                graph,
+                connections=connections,
+                journal=journal,
+                redactor=redactor,
+                time_scale=args.time_scale,
+                verify_tls=not args.insecure,
+            )
+
+        result = anyio.run(main)
+    out = Path(args.out) if args.out else default_report_dir(name)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    csv_path = out / "verify.csv"
+    write_private(csv_path, to_csv(VERIFY_HEADER, verify_rows(result.findings)))
+    ok = result.ok(strict=args.strict)
+    _print_summary(name, result, csv_path, ok=ok, strict=args.strict)
+    return 0 if ok else 1
+
+
+def _print_summary(name: str, result: VerifyResult, csv_path: Path, *, ok: bool, strict: bool) -> None:
+    print(f"verify {name}: {'OK, the target matches' if ok else 'the target does NOT match'}")
+    for step, c in result.steps.items():
+        print(
+            f"  step {step:<18} source {c.source:>8,}  migrated {c.migrated:>8,}  matched {c.matched:>8,}  "
+            f"different {c.different:>6,}  missing {c.missing:>6,}  rejected {c.rejected:>6,}"
+        )
+    for e in result.entities:
+        extra = "extra" if strict else "extra (informational)"
+        print(
+            f"  target {e.connection}.{e.entity:<12} records {e.target:>8,}  migrated {e.mapped:>8,}  "
+            f"{extra} {e.extra:>6,}"
+        )
+    print(
+        f"missing {result.count('missing'):,}, different {result.count('different'):,}, "
+        f"extra {result.count('extra'):,}, rejected {result.count('rejected'):,}; details: {csv_path}"
+    )

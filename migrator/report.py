@@ -1,0 +1,220 @@
+"""Reports a customer can sign off: success / error / crosswalk CSVs and a self-contained HTML page.
+
+Everything comes from the journal (the ledger, the crosswalk, the dead letters, finished batches) and the run
+statistics the runner saves in it (:meth:`~migrator.journal.Journal.save_run_stats`); nothing is fetched.
+The journal holds no secret (reasons are redacted before they are stored), so neither do the reports.
+
+- :func:`success_rows`, :func:`error_rows`, :func:`crosswalk_table`, :func:`to_csv` — pure: journal values →
+  rows → bytes for a spreadsheet: UTF-8 with a BOM (Excel then reads the accents right), RFC 4180 quoting with
+  CRLF line ends, and the formula-injection guard: a cell starting with ``=``, ``+``, ``-`` or ``@`` (or a
+  tab/CR, which some spreadsheets strip before looking) is prefixed with a single quote.
+- :func:`collect` — one read of the journal into a :class:`ReportData`; :func:`render_html` (in
+  :mod:`migrator.report_html`) turns it into one HTML string with inline CSS and an inline SVG chart.
+- :func:`write_reports` — the only I/O: writes ``success.csv``, ``errors.csv``, ``crosswalk.csv`` and
+  ``report.html`` into a directory (0700), each file 0600, and returns their paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from migrator.journal import DeadLetter, Journal
+from migrator.report_html import ReportData, render
+
+__all__ = [
+    "CROSSWALK_HEADER",
+    "ERRORS_HEADER",
+    "SUCCESS_HEADER",
+    "ReportData",
+    "collect",
+    "crosswalk_table",
+    "default_report_dir",
+    "error_rows",
+    "flatten_detail",
+    "guard_cell",
+    "render_html",
+    "success_rows",
+    "to_csv",
+    "top_reasons",
+    "write_private",
+    "write_reports",
+]
+
+SUCCESS_HEADER = ("step", "source_key", "target_id", "action")
+ERRORS_HEADER = ("step", "source_key", "status", "reason", "detail")
+CROSSWALK_HEADER = ("entity", "step", "source_id", "target_id")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def default_report_dir(plan_name: str, base: str | os.PathLike[str] = ".") -> Path:
+    """``<base>/.migrator/<plan name>-report/``."""
+    return Path(base) / ".migrator" / f"{plan_name}-report"
+
+
+# -- CSV -----------------------------------------------------------------------------------------------------
+
+
+def guard_cell(value: Any) -> str:
+    """A cell as text, with a leading quote when a spreadsheet would take it for a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """RFC 4180 (CRLF, fields quoted when they hold a quote, comma or line break), UTF-8 with BOM."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([guard_cell(v) for v in row])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def flatten_detail(detail: Any) -> str:
+    """Field-level detail for one cell: ``{"Email": ["bad", "taken"]}`` → ``Email: bad; Email: taken``.
+
+    ModelState-like mappings (field → message or list of messages) are flattened in key order; anything else
+    is written as text.
+    """
+    if detail is None:
+        return ""
+    if isinstance(detail, Mapping):
+        parts: list[str] = []
+        for key in sorted(detail, key=str):
+            messages = detail[key]
+            items = messages if isinstance(messages, list | tuple) else [messages]
+            for message in items:
+                text = flatten_detail(message) if isinstance(message, Mapping) else str(message)
+                parts.append(f"{key}: {text}" if key not in ("", None) else text)
+        return "; ".join(parts)
+    if isinstance(detail, list | tuple):
+        return "; ".join(flatten_detail(d) for d in detail)
+    return str(detail)
+
+
+def success_rows(done: Iterable[tuple[str, str, str | None, str | None]]) -> list[tuple[str, str, str, str]]:
+    """``(step, source key, target id, action)`` per done record."""
+    return [(step, key, target or "", action or "") for step, key, target, action in done]
+
+
+def error_rows(rejections: Iterable[DeadLetter]) -> list[tuple[str, str, str, str, str]]:
+    """``(step, source key, status, reason, detail)`` per record still rejected."""
+    return [
+        (d.step, d.source_key, "" if d.status is None else str(d.status), d.reason, flatten_detail(d.detail))
+        for d in rejections
+    ]
+
+
+def crosswalk_table(
+    rows: Iterable[tuple[str, str, str]], entities: Mapping[str, str]
+) -> list[tuple[str, str, str, str]]:
+    """``(entity, step, source id, target id)``; the entity is the step's write entity (else the step)."""
+    return [(entities.get(step, step), step, source, target) for step, source, target in rows]
+
+
+def top_reasons(rejections: Iterable[DeadLetter], limit: int = 10) -> list[tuple[str, str, int]]:
+    """The most frequent ``(step, reason)`` pairs of the records still rejected, with their counts."""
+    counts = Counter((d.step, d.reason) for d in rejections)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(step, reason, n) for (step, reason), n in ranked[:limit]]
+
+
+# -- the report's data ---------------------------------------------------------------------------------------
+
+
+def collect(
+    journal: Journal,
+    plan_name: str,
+    *,
+    entities: Mapping[str, str] | None = None,
+    rejections: Sequence[DeadLetter] | None = None,
+    now: float | None = None,
+) -> ReportData:
+    """Read what the HTML report needs from the journal."""
+    stats = journal.run_stats()
+    open_rejections = list(rejections) if rejections is not None else journal.open_rejections()
+    return ReportData(
+        plan=plan_name,
+        generated_at=time.time() if now is None else now,
+        runs=journal.runs(),
+        run_stats=stats,
+        step_counts=journal.step_counts(),
+        entities=dict(_entities(entities, stats)),
+        completions=journal.batch_completions(),
+        reasons=top_reasons(open_rejections),
+        rejected=len(open_rejections),
+    )
+
+
+def _entities(given: Mapping[str, str] | None, stats: Mapping[int, Mapping[str, Any]]) -> Mapping[str, str]:
+    """Step → write entity: as given, else from the latest run stats that name them (``"entities"``)."""
+    if given:
+        return given
+    for run_id in sorted(stats, reverse=True):
+        named = stats[run_id].get("entities")
+        if isinstance(named, dict) and named:
+            return {str(k): str(v) for k, v in named.items()}
+    return {}
+
+
+def render_html(data: ReportData) -> str:
+    """The whole report as one self-contained HTML document."""
+    return render(data)
+
+
+# -- files ---------------------------------------------------------------------------------------------------
+
+
+def write_private(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` readable by the owner only (0600, whatever the umask)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_reports(
+    journal: Journal,
+    out_dir: str | os.PathLike[str],
+    plan_name: str,
+    *,
+    entities: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write ``success.csv``, ``errors.csv``, ``crosswalk.csv`` and ``report.html`` into ``out_dir``.
+
+    ``entities`` maps each step to its write entity (the crosswalk's first column); without it they come
+    from the run statistics (key ``"entities"``), else the step name is used. Returns the paths written.
+    """
+    out = Path(out_dir)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    rejections = journal.open_rejections()
+    data = collect(journal, plan_name, entities=entities, rejections=rejections)
+    files = {
+        "success.csv": to_csv(SUCCESS_HEADER, success_rows(journal.done_records())),
+        "errors.csv": to_csv(ERRORS_HEADER, error_rows(rejections)),
+        "crosswalk.csv": to_csv(CROSSWALK_HEADER, crosswalk_table(journal.crosswalk_rows(), data.entities)),
+        "report.html": render_html(data).encode("utf-8"),
+    }
+    written: list[Path] = []
+    for name, content in files.items():
+        path = out / name
+        write_private(path, content)
+        written.append(path)
+    return written

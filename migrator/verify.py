@@ -1,0 +1,509 @@
+"""``migrator verify``: read both sides and reconcile them against the journal's crosswalk.
+
+For each step: read the source records (the step's own read, filters included), map each one with the step's
+compiled map (crosswalk references resolved from the journal) and the target writer's ``prepare`` (the wire
+form the target was sent), read the target's records of the step's write entity, and compare each migrated
+record's mapped fields with the target record at its crosswalk target id.
+
+Rules (pure, :func:`values_equal` and :func:`compare_record`):
+
+- a list is compared as a **set**: ``[{"id": 5}, {"id": 6}]`` (Velpic ``groups``) and ``[6, 5]`` are the
+  same; an element that is an object with an ``id`` counts as that id, any other object as its sorted JSON;
+- numbers and strings are compared as text (``123`` equals ``"123"``: ids and employee numbers cross types);
+  booleans only equal booleans; ``None`` equals ``""`` (an empty field);
+- strings are compared **exactly**, except an email field (its name contains ``email``) whose map expression
+  lowercases it (``| lower``): compared case-insensitively;
+- a field the target never returns (write-only, e.g. Velpic ``sendWelcomeEmail``, ``password``:
+  :data:`WRITE_ONLY_FIELDS`) is not compared; any other mapped field absent from the target record is
+  ``different`` with an empty actual value.
+
+Statuses in ``verify.csv``:
+
+- ``missing``: a source record with no target record — not in the crosswalk (never migrated, or added to the
+  source since), or its crosswalk target id is not on the target any more;
+- ``different``: one row per differing field, with the expected (mapped) and actual (target) values;
+- ``extra``: a target record of the entity that no crosswalk entry of any step writing that entity points to.
+  Informational (a target that held records before the migration lists them all); ``--strict`` fails on them;
+- ``rejected``: a source record the journal holds as rejected (a dead letter; see ``errors.csv``).
+  Informational: it is already reported, and a fix goes through ``migrator run``.
+
+Only ``missing`` and ``different`` fail a verification (and ``extra`` with ``strict``).
+
+Reads go through the engine's :class:`~migrator.transport.Transport` with the plan's rate budgets
+(:func:`migrator.runtime.runner._budgets`) and the connection's concurrency, as a run does. Target reads of
+entities that hide records by default ask for all of them (:data:`TARGET_READ_FILTERS`: Velpic users,
+``activeValue=all``, so an inactivated user is ``different``-free but present, not ``missing``).
+Everything read is held in memory (two dicts per step): about 1–2 KB per record.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import anyio
+
+from migrator.connectors.base import NestedReader, Page, RowResult, SourceReader, WriteItem
+from migrator.connectors.catalog import entity_spec
+from migrator.connectors.registry import make_auth, make_reader, make_writer
+from migrator.errors import PermanentError
+from migrator.graph import TaskGraph
+from migrator.journal import Journal
+from migrator.limits import ConnectionLimits
+from migrator.logging import Redactor
+from migrator.plan.env import ResolvedConnection
+from migrator.plan.mapping import MappingError, parse_value
+from migrator.plan.model import Plan
+from migrator.protocol.keys import idempotency_key
+from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
+from migrator.runtime.runner import DEFAULT_CONCURRENCY, _budgets
+from migrator.transport import Transport
+
+__all__ = [
+    "TARGET_READ_FILTERS",
+    "VERIFY_HEADER",
+    "WRITE_ONLY_FIELDS",
+    "EntityCounts",
+    "Finding",
+    "StepCheck",
+    "StepCounts",
+    "VerifyResult",
+    "casefold_fields",
+    "compare_record",
+    "find_extras",
+    "reconcile_step",
+    "values_equal",
+    "verify_plan",
+    "verify_rows",
+]
+
+Status = Literal["missing", "extra", "different", "rejected"]
+VERIFY_HEADER: Final = ("step", "source_key", "target_id", "status", "field", "expected", "actual")
+
+#: Fields a target accepts but never returns: not compared.
+WRITE_ONLY_FIELDS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
+    ("velpic", "user"): frozenset({"sendWelcomeEmail", "password"}),
+}
+#: Filters for reading a target entity whole (the default read hides some records).
+TARGET_READ_FILTERS: Final[Mapping[tuple[str, str], Mapping[str, Any]]] = {
+    ("velpic", "user"): {"activeValue": "all"},
+}
+
+_ABSENT: Final = object()
+
+
+# -- pure rules ----------------------------------------------------------------------------------------------
+
+
+def _element(value: Any) -> str:
+    if isinstance(value, Mapping):
+        if "id" in value:
+            return _scalar(value["id"])
+        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, list | tuple):
+        return json.dumps(sorted(_element(v) for v in value))
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def values_equal(expected: Any, actual: Any, *, casefold: bool = False) -> bool:
+    """One field by the rules above."""
+    if actual is _ABSENT:
+        return False
+    if isinstance(expected, list | tuple) or isinstance(actual, list | tuple):
+        left = (
+            expected if isinstance(expected, list | tuple) else ([] if expected in (None, "") else [expected])
+        )
+        right = actual if isinstance(actual, list | tuple) else ([] if actual in (None, "") else [actual])
+        return {_element(v) for v in left} == {_element(v) for v in right}
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual or (expected in (None, "") and actual in (None, ""))
+    a, b = _scalar(expected), _scalar(actual)
+    return a.casefold() == b.casefold() if casefold else a == b
+
+
+def show(value: Any) -> str:
+    """A value as one CSV cell."""
+    if value is _ABSENT:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(sorted((_element(v) for v in value), key=lambda s: (len(s), s)))
+    return _scalar(value)
+
+
+def compare_record(
+    expected: Mapping[str, Any],
+    actual: Mapping[str, Any],
+    *,
+    casefold: Iterable[str] = (),
+    skip: Iterable[str] = (),
+) -> list[tuple[str, str, str]]:
+    """``(field, expected, actual)`` for every mapped field of ``expected`` that ``actual`` does not match."""
+    fold, skipped = set(casefold), set(skip)
+    out: list[tuple[str, str, str]] = []
+    for name, want in expected.items():
+        if name in skipped:
+            continue
+        got = actual.get(name, _ABSENT)
+        if not values_equal(want, got, casefold=name in fold):
+            out.append((name, show(want), show(got)))
+    return out
+
+
+def casefold_fields(mapping: Mapping[str, Any]) -> frozenset[str]:
+    """Email fields (name contains ``email``) whose map expression lowercases them."""
+    out: set[str] = set()
+    for name, raw in mapping.items():
+        if "email" not in name.casefold() or not isinstance(raw, str):
+            continue
+        try:
+            expr = parse_value(raw)
+        except Exception:  # a plan that compiled parses; be lenient anyway
+            continue
+        if any(call.name == "lower" for call in expr.transforms):
+            out.add(name)
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    step: str
+    source_key: str
+    target_id: str
+    status: Status
+    field: str = ""
+    expected: str = ""
+    actual: str = ""
+
+
+@dataclass
+class StepCounts:
+    source: int = 0  # records the source read returned
+    migrated: int = 0  # of those, in the crosswalk
+    matched: int = 0  # migrated and every field equal
+    different: int = 0  # records with at least one different field
+    missing: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class EntityCounts:
+    connection: str
+    entity: str
+    steps: tuple[str, ...]
+    target: int = 0  # records on the target
+    mapped: int = 0  # of those, pointed to by a crosswalk entry
+    extra: int = 0
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """What one step's comparison needs: per source key, the expected payload (``None``: not mappable)."""
+
+    step: str
+    expected: Mapping[str, Mapping[str, Any] | None]
+    crosswalk: Mapping[str, str]
+    targets: Mapping[str, Mapping[str, Any]]
+    rejected: frozenset[str] = frozenset()
+    casefold: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()
+
+
+def reconcile_step(check: StepCheck) -> tuple[StepCounts, list[Finding]]:
+    """Compare one step's source records with the target records at their crosswalk ids."""
+    counts = StepCounts(source=len(check.expected))
+    findings: list[Finding] = []
+    for key, payload in check.expected.items():
+        target_id = check.crosswalk.get(key)
+        if target_id is None:
+            if key in check.rejected:
+                counts.rejected += 1
+                findings.append(Finding(check.step, key, "", "rejected"))
+            else:
+                counts.missing += 1
+                findings.append(Finding(check.step, key, "", "missing"))
+            continue
+        counts.migrated += 1
+        actual = check.targets.get(target_id)
+        if actual is None:
+            counts.missing += 1
+            findings.append(Finding(check.step, key, target_id, "missing"))
+            continue
+        if payload is None:
+            # mapped before, unmappable now (e.g. a referenced record left the crosswalk): nothing to compare
+            counts.matched += 1
+            continue
+        diffs = compare_record(payload, actual, casefold=check.casefold, skip=check.skip)
+        if diffs:
+            counts.different += 1
+            findings.extend(Finding(check.step, key, target_id, "different", f, e, a) for f, e, a in diffs)
+        else:
+            counts.matched += 1
+    return counts, findings
+
+
+def find_extras(targets: Mapping[str, Any], mapped: Iterable[str], step: str) -> list[Finding]:
+    """Target records no crosswalk entry points to (reported under the first step writing the entity)."""
+    known = set(mapped)
+    return [Finding(step, "", tid, "extra") for tid in targets if tid not in known]
+
+
+@dataclass
+class VerifyResult:
+    steps: dict[str, StepCounts] = field(default_factory=dict)
+    entities: list[EntityCounts] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        if status == "extra":
+            return sum(e.extra for e in self.entities)
+        return sum(getattr(s, status) for s in self.steps.values())
+
+    def ok(self, *, strict: bool = False) -> bool:
+        bad = self.count("missing") + self.count("different") + (self.count("extra") if strict else 0)
+        return bad == 0
+
+
+def verify_rows(findings: Iterable[Finding]) -> list[tuple[str, ...]]:
+    return [(f.step, f.source_key, f.target_id, f.status, f.field, f.expected, f.actual) for f in findings]
+
+
+# -- reading (I/O through the transport) ---------------------------------------------------------------------
+
+
+async def read_all(
+    transport: Transport, reader: SourceReader, *, concurrency: int, what: str
+) -> list[dict[str, Any]]:
+    """Every record of one entity, page by page (planned pages concurrently), nested reads expanded."""
+    pager = reader.paginator()
+    limiter = anyio.Semaphore(max(1, concurrency))
+
+    async def get(page: PageRequest) -> tuple[list[dict[str, Any]], Any]:
+        request = reader.page_request(page)
+        async with limiter:
+            response = await transport.send(request)
+        if response.status not in (200, 204):
+            raise PermanentError(
+                f"verify: reading {what} failed; check the connection's credentials and the plan's read",
+                platform=transport.platform,
+                method=request.method,
+                url=request.path,
+                status=response.status,
+                body_excerpt=transport.redactor.text(response.text(200)),
+            )
+        decoded = reader.decode_page(response) if response.status == 200 else Page([])
+        outcome = pager.receive(page, decoded)
+        records = list(decoded.records)
+        if hasattr(reader, "children"):
+            records = await _expand(transport, reader, records, limiter, what)
+        return records, outcome
+
+    out: list[dict[str, Any]] = []
+    request: PageRequest | None = pager.start(())
+    while request is not None:
+        records, outcome = await get(request)
+        out.extend(records)
+        request = None
+        if isinstance(outcome, NextPage):
+            request = outcome.request
+        elif isinstance(outcome, RemainingPages):
+            pages = await _get_many(outcome.requests, get)
+            out.extend(r for recs in pages for r in recs)
+    return out
+
+
+async def _get_many(
+    requests: Sequence[PageRequest],
+    get: Callable[[PageRequest], Awaitable[tuple[list[dict[str, Any]], Any]]],
+) -> list[list[dict[str, Any]]]:
+    """Planned pages, fetched concurrently (the caller's semaphore bounds them), in page order."""
+    pages: list[list[dict[str, Any]]] = [[] for _ in requests]
+
+    async def one(i: int, page: PageRequest) -> None:
+        pages[i] = (await get(page))[0]
+
+    async with anyio.create_task_group() as tg:
+        for i, page in enumerate(requests):
+            tg.start_soon(one, i, page)
+    return pages
+
+
+async def _expand(
+    transport: Transport, reader: Any, parents: list[dict[str, Any]], limiter: anyio.Semaphore, what: str
+) -> list[dict[str, Any]]:
+    nested: NestedReader = reader
+    out: list[list[dict[str, Any]]] = [[] for _ in parents]
+
+    async def one(i: int, parent: dict[str, Any]) -> None:
+        request = nested.children(parent)
+        if request is None:
+            return
+        async with limiter:
+            response = await transport.send(request)
+        if response.status in (204, 404):
+            return
+        if response.status != 200:
+            raise PermanentError(
+                f"verify: reading {what} failed",
+                platform=transport.platform,
+                method=request.method,
+                url=request.path,
+                status=response.status,
+                body_excerpt=transport.redactor.text(response.text(200)),
+            )
+        out[i] = nested.decode_children(response, parent)
+
+    async with anyio.create_task_group() as tg:
+        for i, parent in enumerate(parents):
+            tg.start_soon(one, i, parent)
+    return [c for children in out for c in children]
+
+
+def _expected(
+    plan: Plan,
+    graph: TaskGraph,
+    step: str,
+    records: Sequence[Mapping[str, Any]],
+    key_field: str,
+    journal: Journal,
+) -> dict[str, dict[str, Any] | None]:
+    """Source key → the payload the target was sent for it (``None`` when it cannot be mapped now)."""
+    node = graph.steps[step]
+    assert node.mapping is not None
+    spec = plan.steps[step]
+    walks = {ref: journal.crosswalk(ref) for _, ref in node.mapping.references}
+
+    def resolve(ref: str, key: str) -> str | None:
+        return walks.get(ref, {}).get(str(key))
+
+    writer = make_writer(node.write.platform, spec.write.entity, node.mode, node.match)
+    out: dict[str, dict[str, Any] | None] = {}
+    for record in records:
+        key = str(record.get(key_field, ""))
+        try:
+            payload = node.mapping(record, resolve)
+        except MappingError:
+            out[key] = None
+            continue
+        prepared = writer.prepare(WriteItem(idempotency_key(graph.name, step, key), key, payload))
+        out[key] = None if isinstance(prepared, RowResult) else dict(prepared.payload)
+    return out
+
+
+async def verify_plan(
+    plan: Plan,
+    graph: TaskGraph,
+    *,
+    connections: Mapping[str, ResolvedConnection],
+    journal: Journal,
+    redactor: Redactor,
+    time_scale: float = 1.0,
+    verify_tls: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> VerifyResult:
+    """Read both sides of every step (within the plan's budgets) and reconcile them."""
+    result = VerifyResult()
+    async with AsyncExitStack() as stack:
+        transports: dict[str, Transport] = {}
+        used = {n.read.connection for n in graph.steps.values()} | {
+            n.write.connection for n in graph.steps.values()
+        }
+        for name in sorted(used):
+            resolved, conn = connections[name], plan.connections[name]
+            concurrency = conn.concurrency or plan.defaults.concurrency or DEFAULT_CONCURRENCY
+            budgets = _budgets(conn, resolved.platform, clock, time_scale)
+            transport = Transport(
+                name=name,
+                platform=resolved.platform,
+                base_url=resolved.base_url or "",
+                auth=make_auth(resolved.platform, resolved.credentials),
+                limits=ConnectionLimits(budgets, concurrency=concurrency),
+                redactor=redactor,
+                timeout=conn.timeout,
+                verify_tls=verify_tls,
+                time_scale=time_scale,
+            )
+            transports[name] = await stack.enter_async_context(transport)
+
+        # the target side, once per (connection, entity), indexed by id
+        groups: dict[tuple[str, str], list[str]] = {}
+        for name in graph.order:
+            node = graph.steps[name]
+            groups.setdefault((node.write.connection, plan.steps[name].write.entity), []).append(name)
+        targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        for (conn_name, entity), steps in groups.items():
+            platform = connections[conn_name].platform
+            spec = entity_spec(platform, entity)
+            if spec is None or spec.read is None:
+                raise PermanentError(
+                    f"verify: {platform} {entity} cannot be read back, so step(s) {', '.join(steps)} cannot be "
+                    "verified; leave them out of the plan you verify"
+                )
+            reader = make_reader(
+                platform,
+                entity,
+                TARGET_READ_FILTERS.get((platform, entity), {}),
+                spec.read.paging.max_size or spec.read.paging.default_size or 100,
+                steps[0],
+                (),
+            )
+            transport = transports[conn_name]
+            records = await read_all(
+                transport, reader, concurrency=transport.limits.concurrency, what=f"target {entity}"
+            )
+            targets[(conn_name, entity)] = {str(r.get(reader.key_field)): r for r in records}
+
+        # the source side, step by step
+        for name in graph.order:
+            node = graph.steps[name]
+            step = plan.steps[name]
+            assert node.mapping is not None
+            reader = make_reader(
+                node.read.platform,
+                step.read.entity,
+                step.read.filter,
+                node.page_size or 100,
+                name,
+                (*node.mapping.source_fields, *([step.read.key] if step.read.key else [])),
+            )
+            transport = transports[node.read.connection]
+            records = await read_all(
+                transport, reader, concurrency=transport.limits.concurrency, what=f"step {name} source"
+            )
+            group = (node.write.connection, step.write.entity)
+            rejected = frozenset(d.source_key for d in journal.open_rejections() if d.step == name)
+            check = StepCheck(
+                step=name,
+                expected=_expected(plan, graph, name, records, reader.key_field, journal),
+                crosswalk=journal.crosswalk(name),
+                targets=targets[group],
+                rejected=rejected,
+                casefold=casefold_fields(step.map),
+                skip=WRITE_ONLY_FIELDS.get((node.write.platform, step.write.entity), frozenset()),
+            )
+            counts, findings = reconcile_step(check)
+            result.steps[name] = counts
+            result.findings.extend(findings)
+
+    for (conn_name, entity), steps in groups.items():
+        recs = targets[(conn_name, entity)]
+        mapped = {tid for s in steps for tid in journal.crosswalk(s).values()}
+        extras = find_extras(recs, mapped, steps[0])
+        result.entities.append(
+            EntityCounts(conn_name, entity, tuple(steps), len(recs), len(recs) - len(extras), len(extras))
+        )
+        result.findings.extend(extras)
+    return result

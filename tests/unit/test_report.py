@@ -1,0 +1,243 @@
+"""Reports: CSV cells for a spreadsheet, field-level detail, throughput buckets, budgets, the HTML page, files
+written 0600, a planted secret-like reason escaped in HTML and quoted in CSV, the journal schema upgrade."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.journal import SCHEMA_VERSION, Journal, Rejection, SentRecord, WriteResult
+from migrator.report import (
+    collect,
+    flatten_detail,
+    guard_cell,
+    render_html,
+    to_csv,
+    top_reasons,
+    write_reports,
+)
+from migrator.report_html import budget_rows, step_rows, throughput_buckets
+
+
+def _parse(data: bytes) -> list[list[str]]:
+    assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 BOM expected"
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+33 6 12", "'+33 6 12"),
+        ("-5", "'-5"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=cmd", "'\t=cmd"),
+        ("plain", "plain"),
+        ("a=b", "a=b"),
+        ("", ""),
+        (None, ""),
+        (42, "42"),
+    ],
+)
+def test_guard_cell(value: Any, cell: str) -> None:
+    assert guard_cell(value) == cell
+
+
+def test_csv_is_rfc4180_with_bom_and_crlf() -> None:
+    rows = [("a,b", 'say "hi"', "two\nlines", "é")]
+    data = to_csv(("x", "y", "z", "w"), rows)
+    assert data.count(b"\r\n") == 2  # one after the header, one after the row (the inner \n is quoted)
+    assert b'"a,b","say ""hi""","two\nlines",\xc3\xa9\r\n' in data
+    assert _parse(data) == [["x", "y", "z", "w"], ["a,b", 'say "hi"', "two\nlines", "é"]]
+
+
+@pytest.mark.parametrize(
+    ("detail", "text"),
+    [
+        (None, ""),
+        (
+            {"Email": ["is invalid", "is taken"], "FirstName": ["required"]},
+            "Email: is invalid; Email: is taken; FirstName: required",
+        ),
+        ({"roles": "bad"}, "roles: bad"),
+        ({"": ["whole row"]}, "whole row"),
+        (["a", "b"], "a; b"),
+        ("text", "text"),
+    ],
+)
+def test_flatten_detail(detail: Any, text: str) -> None:
+    assert flatten_detail(detail) == text
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        ([], (0.0, 1.0, [])),
+        ([("s", 100.0, 5)], (100.0, 1.0, [5])),
+        ([("s", 100.0, 5), ("s", 100.4, 3), ("s", 102.0, 1)], (100.0, 1.0, [8, 0, 1])),
+        # 200 s span with at most 48 buckets → 5 s buckets
+        ([("a", 0.0, 1), ("b", 200.0, 2), ("a", 4.9, 1)], (0.0, 5.0, [2] + [0] * 39 + [2])),
+    ],
+)
+def test_throughput_buckets(
+    points: list[tuple[str, float, int]], expected: tuple[float, float, list[int]]
+) -> None:
+    assert throughput_buckets(points) == expected
+
+
+def test_budget_rows_compare_average_rate_with_budget() -> None:
+    stats = {
+        "transports": {
+            "target": {"requests": {"/bulkUserImport": 10, "/group": 40}},
+            "source": {"requests": {"/user": 7}},
+        },
+        "budgets": {"target": {"/bulkUserImport": "1/second", "default": "20/second"}},
+    }
+    rows = budget_rows(stats, 20.0)
+    assert rows == [
+        ("source", "/user", 7, "", 0.35, None),
+        ("target", "/bulkUserImport", 10, "1/second", 0.5, 0.5),
+        ("target", "/group", 40, "20/second", 2.0, 0.1),
+    ]
+    assert budget_rows({}, 10.0) == []
+
+
+def test_step_rows_mix_last_run_and_ledger(tmp_path: Path) -> None:
+    j = _journal(tmp_path)
+    stats = {
+        "steps": {"users": {"status": "done", "read": 9, "skipped": 2, "started_at": 5.0, "finished_at": 7.5}}
+    }
+    rows = step_rows(j.step_counts(), stats)
+    assert rows == [("users", "done", 9, 3, 0, 1, 1, 2, 2.5, 4)]
+    j.close()
+
+
+def _journal(tmp_path: Path, reason: str = "firstName is required") -> Journal:
+    """A journal with one run: users u1 u2 created, u3 unchanged, u4 u5 rejected, u5 written by a later run."""
+    clock = iter(float(t) for t in range(1000, 2000))
+    j = Journal.open(tmp_path / "j.sqlite", "p", clock=lambda: next(clock))
+    run = j.begin_run("h")
+    j.mark_batch_sent("users", "b1", [SentRecord(f"k{i}", f"u{i}") for i in range(1, 6)])
+    j.mark_batch_done(
+        "users",
+        "b1",
+        [
+            WriteResult("k1", "u1", "501"),
+            WriteResult("k2", "u2", "502"),
+            WriteResult("k3", "u3", "503", "unchanged"),
+        ],
+        [
+            Rejection("k4", "u4", reason, 400, {"FirstName": [reason]}),
+            Rejection("k5", "u5", "bad email", 400, None),
+        ],
+    )
+    j.mark_batch_sent("users", "b2", [SentRecord("k5", "u5")])
+    j.mark_batch_done("users", "b2", [WriteResult("k5", "u5", "505")])
+    j.finish_run("done")
+    j.save_run_stats(
+        run,
+        {
+            "steps": {
+                "users": {
+                    "status": "done",
+                    "read": 5,
+                    "created": 3,
+                    "rejected": 1,
+                    "started_at": 1.0,
+                    "finished_at": 3.0,
+                }
+            },
+            "transports": {
+                "target": {
+                    "requests": {"/bulkUserImport": 2},
+                    "statuses": {"200": 2},
+                    "retries": 1,
+                    "rate_limited": 1,
+                }
+            },
+            "budgets": {"target": {"/bulkUserImport": "10/second"}},
+        },
+    )
+    return j
+
+
+def test_journal_reads_for_reports(tmp_path: Path) -> None:
+    j = _journal(tmp_path)
+    assert j.done_records() == [
+        ("users", "u1", "501", "created"),
+        ("users", "u2", "502", "created"),
+        ("users", "u3", "503", "unchanged"),
+        ("users", "u5", "505", "created"),
+    ]
+    assert [(d.source_key, d.reason) for d in j.open_rejections()] == [("u4", "firstName is required")]
+    assert [(s, n) for s, _, n in j.batch_completions()] == [("users", 3), ("users", 1)]
+    assert j.crosswalk_rows()[0] == ("users", "u1", "501")
+    assert j.run_stats()[1]["budgets"] == {"target": {"/bulkUserImport": "10/second"}}
+    assert top_reasons(j.open_rejections()) == [("users", "firstName is required", 1)]
+    j.close()
+
+
+def test_write_reports_files_and_contents(tmp_path: Path) -> None:
+    j = _journal(tmp_path)
+    written = write_reports(j, tmp_path / "out", "p", entities={"users": "user"})
+    j.close()
+    assert [p.name for p in written] == ["success.csv", "errors.csv", "crosswalk.csv", "report.html"]
+    for p in written:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    success = _parse((tmp_path / "out" / "success.csv").read_bytes())
+    assert success[0] == ["step", "source_key", "target_id", "action"]
+    assert success[1:] == [
+        ["users", "u1", "501", "created"],
+        ["users", "u2", "502", "created"],
+        ["users", "u3", "503", "unchanged"],
+        ["users", "u5", "505", "created"],
+    ]
+    errors = _parse((tmp_path / "out" / "errors.csv").read_bytes())
+    assert errors[1:] == [["users", "u4", "400", "firstName is required", "FirstName: firstName is required"]]
+    walk = _parse((tmp_path / "out" / "crosswalk.csv").read_bytes())
+    assert walk[0] == ["entity", "step", "source_id", "target_id"]
+    assert walk[1] == ["user", "users", "u1", "501"]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<svg" in page and page.count('class="bar"') == 2
+    assert "/bulkUserImport" in page and "10/second" in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # no external asset
+    assert "<script" not in page and "<link" not in page
+
+
+def test_planted_secret_like_reason_is_escaped_in_html_and_quoted_in_csv(tmp_path: Path) -> None:
+    planted = '=HYPERLINK("http://x/?k=sk_live_PLANTED") <script>alert("sk_live_PLANTED")</script>, "q"'
+    j = _journal(tmp_path, reason=planted)
+    written = write_reports(j, tmp_path / "out", "p")
+    data = collect(j, "p")
+    j.close()
+    page = written[3].read_text()
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&quot;sk_live_PLANTED&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;" in render_html(data)
+    errors = _parse(written[1].read_bytes())
+    assert errors[1][3] == "'" + planted  # formula guard, and the quotes and comma survive RFC 4180 quoting
+    assert errors[1][4] == f"FirstName: {planted}"
+
+
+def test_v1_journal_is_upgraded_with_run_stats(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    j = Journal.open(path, "p")
+    j.begin_run("h")
+    j.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE run_stats")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    j = Journal.open(path, "p")
+    assert j._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    j.save_run_stats(1, {"steps": {}})
+    assert j.run_stats() == {1: {"steps": {}}}
+    assert [r["id"] for r in j.runs()] == [1]
+    j.close()

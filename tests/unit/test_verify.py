@@ -1,0 +1,126 @@
+"""Reconciliation rules (tables): value equality, per-record comparison, email case, and step outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from migrator.verify import (
+    EntityCounts,
+    Finding,
+    StepCheck,
+    StepCounts,
+    VerifyResult,
+    casefold_fields,
+    compare_record,
+    find_extras,
+    reconcile_step,
+    values_equal,
+    verify_rows,
+)
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "casefold", "equal"),
+    [
+        ("Ann", "Ann", False, True),
+        ("Ann", "ann", False, False),
+        ("ann@x.io", "ANN@x.io", True, True),
+        ("Ann ", "Ann", False, False),  # strings exactly: no trimming
+        (123, "123", False, True),  # numbers and strings as text
+        ("7", 7.0, False, True),
+        (True, "true", False, False),  # booleans only equal booleans
+        (False, False, False, True),
+        ("", None, False, True),  # empty
+        (
+            [{"id": 5}, {"id": 6}],
+            [{"id": 6, "name": "B"}, {"id": 5, "name": "A"}],
+            False,
+            True,
+        ),  # groups: id sets
+        ([{"id": 5}], [{"id": 5}, {"id": 7}], False, False),
+        ([6], [6], False, True),
+        ([3, 6], [6, 3], False, True),
+        ([], None, False, True),
+        ([6], 6, False, True),
+        ([{"a": 1}], [{"a": 1}], False, True),
+        ([{"a": 1}], [{"a": 2}], False, False),
+    ],
+)
+def test_values_equal(expected: Any, actual: Any, casefold: bool, equal: bool) -> None:
+    assert values_equal(expected, actual, casefold=casefold) is equal
+
+
+def test_compare_record_lists_each_differing_field() -> None:
+    expected = {
+        "firstName": "Ann",
+        "emailAddress": "ann@x.io",
+        "groups": [{"id": 5}, {"id": 6}],
+        "roles": [6],
+        "sendWelcomeEmail": False,
+        "phoneNumber": "1",
+    }
+    actual = {"firstName": "Anne", "emailAddress": "ANN@x.io", "groups": [{"id": 5}], "roles": [6]}
+    diffs = compare_record(expected, actual, casefold={"emailAddress"}, skip={"sendWelcomeEmail"})
+    assert diffs == [("firstName", "Ann", "Anne"), ("groups", "5, 6", "5"), ("phoneNumber", "1", "")]
+
+
+def test_casefold_only_for_email_fields_the_plan_lowercases() -> None:
+    mapping = {
+        "emailAddress": "emailAddress | trim | lower",
+        "Email2": "Mail",
+        "lastName": "lastName | lower",
+        "supervisorEmail": "'X@Y.io'",
+    }
+    assert casefold_fields(mapping) == frozenset({"emailAddress"})
+
+
+def test_reconcile_step_outcomes() -> None:
+    check = StepCheck(
+        step="users",
+        expected={
+            "1": {"firstName": "Ann", "groups": [{"id": 50}]},  # matches
+            "2": {"firstName": "Bob"},  # changed on the target
+            "3": {"firstName": "Cy"},  # never migrated: missing
+            "4": {"firstName": "Di"},  # crosswalk id no longer on the target: missing
+            "5": None,  # rejected by the writer's rules, a dead letter
+        },
+        crosswalk={"1": "101", "2": "102", "4": "104"},
+        targets={
+            "101": {"firstName": "Ann", "groups": [{"id": 50}]},
+            "102": {"firstName": "Robert"},
+            "999": {},
+        },
+        rejected=frozenset({"5"}),
+    )
+    counts, findings = reconcile_step(check)
+    assert counts == StepCounts(source=5, migrated=3, matched=1, different=1, missing=2, rejected=1)
+    assert findings == [
+        Finding("users", "2", "102", "different", "firstName", "Bob", "Robert"),
+        Finding("users", "3", "", "missing"),
+        Finding("users", "4", "104", "missing"),
+        Finding("users", "5", "", "rejected"),
+    ]
+    assert find_extras(check.targets, check.crosswalk.values(), "users") == [
+        Finding("users", "", "999", "extra")
+    ]
+    assert verify_rows(findings[:1]) == [("users", "2", "102", "different", "firstName", "Bob", "Robert")]
+
+
+@pytest.mark.parametrize(
+    ("missing", "different", "extra", "strict", "ok"),
+    [
+        (0, 0, 0, False, True),
+        (0, 0, 3, False, True),  # extra is informational …
+        (0, 0, 3, True, False),  # … unless strict
+        (1, 0, 0, False, False),
+        (0, 1, 0, False, False),
+    ],
+)
+def test_result_ok(missing: int, different: int, extra: int, strict: bool, ok: bool) -> None:
+    result = VerifyResult(
+        steps={"s": StepCounts(missing=missing, different=different, rejected=4)},
+        entities=[EntityCounts("target", "user", ("s",), extra=extra)],
+    )
+    assert result.ok(strict=strict) is ok
