@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
             insecure=False,
             time_scale=1.0,
             report_dir=str(out / "report"),
+            retry_rejected=False,
+            delta=False,
+            step=[],
         )
         code = run_command.run(ns)
     verdict = {0: "done", 3: "done, with rejected records (dirty source data: see the dead letters)"}

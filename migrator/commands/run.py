@@ -38,6 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="read and map everything, write nothing")
     parser.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="write only the dead letters again, after a fix of the plan or data (a changed plan is accepted)",
+    )
+    parser.add_argument(
+        "--delta",
+        action="store_true",
+        help="cutover pass: write only new records and those whose mapped content changed since written",
+    )
+    parser.add_argument(
+        "--step", action="append", default=[], metavar="STEP", help="only this step (repeatable)"
+    )
+    parser.add_argument(
         "--log-file", metavar="PATH", help="JSONL log (default .migrator/<plan name>.log.jsonl)"
     )
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
@@ -74,7 +87,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         digest = plan_hash(loaded)
         check = journal.check_plan(digest)
-        if check.changed and not args.allow_plan_change and not args.dry_run:
+        unknown = [s for s in args.step if s not in loaded.plan.steps]
+        if unknown:
+            raise PlanError.single(
+                loaded.file,
+                "steps",
+                f"--step {unknown[0]!r} is not a step of this plan: {', '.join(graph.order)}",
+            )
+        if args.retry_rejected and args.delta:
+            raise PlanError.single(
+                loaded.file, "", "--retry-rejected and --delta are separate passes: pick one"
+            )
+        allow_change = args.allow_plan_change or args.dry_run or args.retry_rejected
+        if check.changed and not allow_change:
             raise PlanError.single(
                 loaded.file,
                 "",
@@ -84,7 +109,14 @@ def run(args: argparse.Namespace) -> int:
             )
         if not args.dry_run:
             journal.begin_run(digest)
-        options = RunOptions(dry_run=args.dry_run, verify_tls=not args.insecure, time_scale=args.time_scale)
+        selection = "retry_rejected" if args.retry_rejected else "delta" if args.delta else "normal"
+        options = RunOptions(
+            dry_run=args.dry_run,
+            verify_tls=not args.insecure,
+            time_scale=args.time_scale,
+            selection=selection,
+            only_steps=tuple(args.step),
+        )
         display = ProgressDisplay(plain=True if args.plain else None)
         summary = _run_with_signals(loaded, graph, connections, journal, redactor, options, display)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")
@@ -124,6 +156,7 @@ def _run_with_signals(*a: Any) -> RunSummary:
                         redactor=redactor,
                         options=options,
                         on_progress=display.update,
+                        base_dir=Path(loaded.file).parent,
                     )
                 )
                 tg.cancel_scope.cancel()

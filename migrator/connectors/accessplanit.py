@@ -32,6 +32,8 @@ __all__ = [
     "make_auth",
     "make_reader",
     "make_writer",
+    "match_filter",
+    "model_state_rejection",
     "odata_literal",
 ]
 
@@ -39,6 +41,17 @@ __all__ = [
 def odata_literal(value: Any) -> str:
     """A single-quoted OData literal; a quote inside is doubled (``O'Brien`` → ``'O''Brien'``)."""
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def match_fields(match: str | None) -> tuple[str, ...]:
+    """``"Email"`` → ``("Email",)``; a compound key ``"UserID,CourseDateID"`` (a booking is one user on one
+    course date) → ``("UserID", "CourseDateID")``."""
+    return tuple(f.strip() for f in (match or "").split(",") if f.strip())
+
+
+def match_filter(fields: Sequence[str], payload: Mapping[str, Any]) -> str:
+    """``UserID eq 'josm1' and CourseDateID eq '1001'``: the ``$upsert``/``$filter`` that finds a record."""
+    return " and ".join(f"{f} eq {odata_literal(payload.get(f))}" for f in fields)
 
 
 def filter_expression(filters: Mapping[str, Any]) -> str:
@@ -125,7 +138,7 @@ class AccessPlanItReader:
         return Page(list(body.get("results") or []), total if isinstance(total, int) else None)
 
 
-def _rejection(item: WriteItem, response: Response) -> RowResult:
+def model_state_rejection(item: WriteItem, response: Response) -> RowResult:
     fields: dict[str, list[str]] = {}
     reason = response.text()
     try:
@@ -147,26 +160,29 @@ class AccessPlanItWriter:
     """One record per call: upsert, create or update of one module."""
 
     max_batch = 50
+    id_field = "ID"
 
     def __init__(self, module: str, mode: str, match: str | None) -> None:
         self.module = module
         self.mode = mode
         self.match = match
+        self.keys = match_fields(match)
         self.idempotent = mode in ("upsert", "update")
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         payload = {k: v for k, v in item.payload.items() if v is not None or k == "ID"}
         problems: dict[str, list[str]] = {}
-        if self.mode in ("upsert", "create") and self.match:
-            value = item.payload.get(self.match)
-            if value is None or value == "":
-                problems[self.match] = [f"{self.match} is the match key of this step and must not be empty"]
+        if self.mode in ("upsert", "create"):
+            for key in self.keys:
+                value = item.payload.get(key)
+                if value is None or value == "":
+                    problems[key] = [f"{key} is (part of) the match key of this step and must not be empty"]
         if self.mode == "update" and not payload.get("ID"):
             problems["ID"] = ["update needs the target ID (map ID through a crosswalk)"]
         if problems:
             reason = "; ".join(m for msgs in problems.values() for m in msgs)
             return RowResult(item.idem_key, ok=False, action="rejected", reason=reason, fields=problems)
-        match_value = None if not self.match else str(item.payload.get(self.match))
+        match_value = match_filter(self.keys, payload) if self.keys else None
         return WriteItem(item.idem_key, item.source_key, payload, match_value)
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
@@ -174,7 +190,7 @@ class AccessPlanItWriter:
         path = f"/{self.module}"
         for it in items:
             if self.mode == "upsert":
-                params = (("$upsert", f"{self.match} eq {odata_literal(it.match_value)}"),)
+                params = (("$upsert", str(it.match_value)),)
                 req = Request("POST", path, path, params=params, json=it.payload, is_write=True)
             elif self.mode == "update":
                 body = {k: v for k, v in it.payload.items() if k != "ID"}
@@ -191,12 +207,12 @@ class AccessPlanItWriter:
             target_id = body.get("ID", item.payload.get("ID"))
             action: Action = "created" if response.status == 201 else "updated"
             return [RowResult(item.idem_key, ok=True, target_id=str(target_id), action=action)]
-        return [_rejection(item, response)]
+        return [model_state_rejection(item, response)]
 
     def lookup_request(self, item: WriteItem) -> Request | None:
-        if not self.match or item.match_value is None:
+        if not self.keys or item.match_value is None:
             return None
-        params = (("$filter", f"{self.match} eq {odata_literal(item.match_value)}"), ("$top", "2"))
+        params = (("$filter", item.match_value), ("$top", "2"))
         return Request("GET", f"/{self.module}", f"/{self.module}", params=params)
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
+from migrator.errors import MigratorError
 from migrator.protocol.pagination import PageRequest, Paginator
 
 __all__ = [
@@ -31,8 +32,10 @@ __all__ = [
 ]
 
 
-class EngineSupportError(Exception):
+class EngineSupportError(MigratorError):
     """The plan asks for something the catalog knows but this engine's connectors do not serve yet."""
+
+    exit_code = 2
 
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]

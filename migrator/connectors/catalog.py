@@ -202,6 +202,19 @@ VELPIC = PlatformSpec(
             fields=frozenset({"userId", "lessonVersionIds", "scheduleDate", "gracePeriod", "gracePeriodUnit"}),
         ),
         EntitySpec(
+            # a manual completion (completion history): POST /lesson_schedule/{userId}/complete_lesson
+            "lesson_completion",
+            writes=_writes(
+                create=WriteSpec(
+                    _ep("POST", "/lesson_schedule/{userId}/complete_lesson"),
+                    match_keys=("lessonId", "lessonVersionId"),
+                ),
+            ),
+            fields=frozenset(
+                {"userId", "lessonId", "lessonVersionId", "completedDate", "manuallyCompletedByUserId"}
+            ),
+        ),
+        EntitySpec(
             "ilt_session",
             read=ReadSpec(_ep("GET", "/ilt_session"), _VELPIC_PAGING, key="id"),
             writes=_writes(
@@ -288,6 +301,7 @@ ACCESSPLANIT = PlatformSpec(
     entities=_entities(
         _apit_v2_module("user", _APIT_USER_FIELDS),
         _apit_v2_module("company", _APIT_COMPANY_FIELDS),
+        _apit_v2_module("course", None),
         _apit_v2_module("coursedate", None),
         _apit_v2_module("coursetemplate", None),
         _apit_v2_module("usercoursedate", None),
@@ -317,8 +331,18 @@ ACCESSPLANIT_V1 = PlatformSpec(
     budget=_APIT_HOURLY,
     budget_source="5000/hour per endpoint (v1 document)",
     entities=_entities(
-        _apit_v1_feed("user", "/users", "UserID", _APIT_USER_FIELDS | {"UserID"}),  # key name ASSUMED
+        # v1 names the user key UserID (ASSUMED), the e-mail EmailAddress and the birth date DateOfBirth (the
+        # v1 document's ModelState example "user.DateOfBirth"); the v2 names are accepted too.
+        _apit_v1_feed(
+            "user", "/users", "UserID", _APIT_USER_FIELDS | {"UserID", "EmailAddress", "DateOfBirth"}
+        ),
         _apit_v1_feed("company", "/companies", "CompanyID", _APIT_COMPANY_FIELDS | {"CompanyID"}),
+        EntitySpec(  # read by following each company's CompanyGroups link (HATEOAS)
+            "companygroup",
+            read=ReadSpec(
+                _ep("GET", "/companies/{id}/companygroups"), _APIT_V1_PAGING, key="Key", parent="company"
+            ),
+        ),
     ),
 )
 
@@ -361,8 +385,9 @@ _ONEFILE_USER_FIELDS = frozenset(
         "LearnerStatusID",
     }
 )
-_ONEFILE_ALL = "*"  # the 300/minute limit covers the whole API
+_ONEFILE_ALL = "*"  # the 300/minute limit covers the whole API: every OneFile request draws from budget "*"
 _ONEFILE_UNPAGED = Paging("none")
+_ONEFILE_REF_FIELDS = frozenset({"ID", "OrganisationID", "Name", "MISID"})
 
 ONEFILE = PlatformSpec(
     name="onefile",
@@ -375,6 +400,7 @@ ONEFILE = PlatformSpec(
         EntitySpec(
             "user",
             # Paged search: pages from 1, size capped at 100 (ASSUMED); no totals: read until a short page/204.
+            # The filter is the search body: {OrganisationID, Role?, FirstName?, LastName?, MISID?}.
             read=ReadSpec(
                 _ep("POST", "/User/Search/{pageNumber}/{pageSize}", _ONEFILE_ALL),
                 Paging("page", default_size=100, max_size=100, first=1, knows_total=False),
@@ -382,12 +408,16 @@ ONEFILE = PlatformSpec(
                 required_filters=("OrganisationID",),
             ),
             writes=_writes(
+                # create: mandatory fields per Role checked before sending; in-doubt lookup by MISID or Email
                 create=WriteSpec(_ep("POST", "/User", _ONEFILE_ALL), match_keys=("MISID", "Email")),
                 update=WriteSpec(
                     _ep("POST", "/User/{id}", _ONEFILE_ALL), match_keys=("ID",), match_required=True
                 ),
             ),
             fields=_ONEFILE_USER_FIELDS,
+        ),
+        EntitySpec(
+            "customer", read=ReadSpec(_ep("GET", "/Customer", _ONEFILE_ALL), _ONEFILE_UNPAGED, key="ID")
         ),
         EntitySpec(
             "classroom",
@@ -397,6 +427,17 @@ ONEFILE = PlatformSpec(
                 key="ID",
                 required_filters=("OrganisationID",),
             ),
+            # The API cannot create or change a classroom. ``update`` only FINDS the existing classroom of
+            # OrganisationID whose Name (or MISID) equals the mapped one, so the step's crosswalk maps each
+            # source record to that classroom's ID (a missing one is a dead letter: create it in OneFile).
+            writes=_writes(
+                update=WriteSpec(
+                    _ep("POST", "/Classroom/Search", _ONEFILE_ALL),
+                    match_keys=("Name", "MISID"),
+                    match_required=True,
+                )
+            ),
+            fields=_ONEFILE_REF_FIELDS,
         ),
         EntitySpec(
             "placement",
@@ -407,13 +448,24 @@ ONEFILE = PlatformSpec(
                 required_filters=("OrganisationID",),
             ),
             writes=_writes(
-                create=WriteSpec(_ep("POST", "/Placement", _ONEFILE_ALL), match_keys=("MISID", "Name"))
+                create=WriteSpec(_ep("POST", "/Placement", _ONEFILE_ALL), match_keys=("MISID", "Name")),
+                # as for classrooms: find the existing placement by Name (or MISID); nothing is changed
+                update=WriteSpec(
+                    _ep("POST", "/Placement/Search", _ONEFILE_ALL),
+                    match_keys=("Name", "MISID"),
+                    match_required=True,
+                ),
             ),
-            fields=frozenset({"OrganisationID", "Name", "MISID", "Active", "Address"}),
+            fields=frozenset({"ID", "OrganisationID", "Name", "MISID", "Active", "Address"}),
         ),
         EntitySpec(
             "organisation",
-            read=ReadSpec(_ep("POST", "/Organisation/Search", _ONEFILE_ALL), _ONEFILE_UNPAGED, key="ID"),
+            read=ReadSpec(
+                _ep("POST", "/Organisation/Search", _ONEFILE_ALL),
+                _ONEFILE_UNPAGED,
+                key="ID",
+                required_filters=("CustomerID",),  # the document's body: {"CustomerID": 2070}
+            ),
         ),
     ),
 )
@@ -472,12 +524,16 @@ ANEWSPRING = PlatformSpec(
     entities=_entities(
         EntitySpec(
             "user",
-            read=ReadSpec(_ep("GET", "/getUsers"), Paging("none"), key="id"),  # no paging: one full list
+            # getUsers answers every user at once (no paging) with {id, uid, name, login, email, active}; when
+            # the map reads any other field the connector also calls getUser/{id} per user. Key: the generated
+            # ``uid`` (users created in the UI have no external ``id``).
+            read=ReadSpec(_ep("GET", "/getUsers"), Paging("none"), key="uid"),
             writes=_writes(
                 # Addressed by external ID: the match key is always the userID path parameter.
                 upsert=WriteSpec(
                     _ep("POST", "/addOrUpdateUser/{userID}"), match_keys=("userID",), match_required=True
                 ),
+                # 409 = the ID (or login) exists; in-doubt batches are resolved with userExists/{userID}
                 create=WriteSpec(_ep("POST", "/addUser/{userID}"), match_keys=("userID",)),
                 update=WriteSpec(
                     _ep("POST", "/updateUser/{userID}"), match_keys=("userID",), match_required=True
@@ -486,8 +542,15 @@ ANEWSPRING = PlatformSpec(
             fields=_ANS_USER_FIELDS,
         ),
         EntitySpec(
+            # aNewSpring has no call that lists groups: the distinct ``company`` values of the users (read with
+            # getUser per user), one record {name} each, e.g. to become target groups.
+            "company",
+            read=ReadSpec(_ep("GET", "/getUser/{userID}"), Paging("none"), key="name", parent="user"),
+        ),
+        EntitySpec(
             "group",  # no getGroups call: write only
             writes=_writes(
+                # 409 = the group exists: done, with that ID
                 create=WriteSpec(_ep("POST", "/addGroup/{groupID}"), match_keys=("groupID",)),
                 update=WriteSpec(
                     _ep("POST", "/updateGroup/{groupID}"), match_keys=("groupID",), match_required=True
@@ -496,9 +559,29 @@ ANEWSPRING = PlatformSpec(
             fields=frozenset({"groupID", "type", "name", "parent"}),
         ),
         EntitySpec(
+            # one record per (group, user); a batch is sent as one addGroupUsers per group with repeated
+            # ``user`` and ignoreDuplicates=true, so sending it again is safe
+            "group_member",
+            writes=_writes(
+                create=WriteSpec(
+                    _ep("POST", "/addGroupUsers/{groupID}"),
+                    per_record=False,
+                    max_batch=200,  # ASSUMED: no documented limit
+                    default_batch=100,
+                    match_keys=("groupID",),
+                )
+            ),
+            fields=frozenset({"groupID", "user"}),
+        ),
+        EntitySpec(
             "subscription",
-            writes=_writes(create=WriteSpec(_ep("POST", "/subscribe/{userID}/{courseID}"))),
-            fields=frozenset({"userID", "courseID"}),
+            # read once per user: getSubscriptions/{userID}; key "<user uid>|<course id>"
+            read=ReadSpec(_ep("GET", "/getSubscriptions/{userID}"), Paging("none"), key="key", parent="user"),
+            # 409 = already subscribed: done; in-doubt batches are resolved with isSubscribed
+            writes=_writes(
+                create=WriteSpec(_ep("POST", "/subscribe/{userID}/{courseID}"), match_keys=("courseID",))
+            ),
+            fields=frozenset({"userID", "courseID", "startDate"}),
         ),
         EntitySpec("template", read=ReadSpec(_ep("GET", "/getTemplates"), Paging("none"), key="id")),
     ),
@@ -508,18 +591,23 @@ ANEWSPRING = PlatformSpec(
 
 FILES = PlatformSpec(
     name="files",
-    title="CSV files in a directory",
+    title="CSV or JSONL files in a directory",
     credentials=(),
     needs_base_url=False,
     open_entities=True,
     budget_source="local files: no requests",
     entities=_entities(
         EntitySpec(
-            "*",  # template: entity = file name without .csv
+            "*",  # template: entity = file name without .csv / .jsonl
             read=ReadSpec(_ep("READ", "{entity}.csv", ""), Paging("file"), key="id"),
             writes=_writes(
+                # match: the field that makes a row unique in the file (a re-run appends nothing twice)
                 create=WriteSpec(
-                    _ep("WRITE", "{entity}.csv", ""), per_record=False, max_batch=100_000, default_batch=1000
+                    _ep("WRITE", "{entity}.csv", ""),
+                    per_record=False,
+                    max_batch=100_000,
+                    default_batch=1000,
+                    match_keys=(ANY_FIELD,),
                 )
             ),
         ),

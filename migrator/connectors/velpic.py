@@ -4,6 +4,12 @@ Reads page with ``startIndex``/``maxResults`` + ``meta.totalResultCount`` (concu
 Writes: users through ``POST /bulkUserImport`` (``mergeType``; rows are pre-validated so one bad row does not
 sink a batch of 500, and ``roles`` is always sent because the import resets omitted roles to TRAINEE), users
 one by one (``POST /user``, ``PUT /user/{id}``), groups (``POST /group``, update ``POST /group/{id}``).
+
+Lesson schedules are read per user (a nested read: the paginator pages ``GET /user``, each user's schedules
+come from ``GET /user/{userId}/lesson_schedule?status=…``, which has no meta); a user is scheduled with
+``POST /user/{userId}/lesson_schedule`` (409 "already exists" = unchanged, so a resend is safe) and a
+completion is recorded with its date by ``POST /lesson_schedule/{userId}/complete_lesson`` (the entity
+``lesson_completion``; create-only: a completion in doubt is looked up among the user's completed schedules).
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ __all__ = [
     "VALID_ROLES",
     "VelpicAuth",
     "VelpicBulkUsers",
+    "VelpicCompletionWriter",
     "VelpicGroupWriter",
     "VelpicReader",
+    "VelpicScheduleReader",
+    "VelpicScheduleWriter",
     "VelpicUserWriter",
     "make_auth",
     "make_reader",
@@ -42,6 +51,13 @@ __all__ = [
 VALID_ROLES = frozenset({3, 4, 5, 6, 7, 8})
 MERGE_TYPES = ("none", "email", "empNo", "userName")
 READ_PATHS: Mapping[str, str] = {"user": "/user", "group": "/group", "lesson": "/lesson"}
+KEY_FIELDS: Mapping[str, str] = {"user": "id", "group": "id", "lesson": "lessonId"}
+SCHEDULE_STATUSES = ("all", "scheduled", "due", "overdue", "completed", "cancelled")
+#: filters of a lesson-schedule read that go to each user's schedule list; the others filter the users
+SCHEDULE_FILTERS = frozenset({"status"})
+SCHEDULES_ENDPOINT = "/user/{userId}/lesson_schedule"
+COMPLETE_ENDPOINT = "/lesson_schedule/{userId}/complete_lesson"
+_MERGE_FIELD = {"email": "emailAddress", "empNo": "employeeNumber", "userName": "userName"}
 _ROW = re.compile(r"users\[(\d+)\]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -68,10 +84,9 @@ class VelpicAuth:
 class VelpicReader:
     """``GET /user``, ``/group``, ``/lesson`` with filters as query parameters."""
 
-    key_field = "id"
-
     def __init__(self, entity: str, filters: Mapping[str, Any], page_size: int, step: str) -> None:
         self.path = READ_PATHS[entity]
+        self.key_field = KEY_FIELDS[entity]
         self.filters = tuple((k, _param(v)) for k, v in filters.items())
         self.page_size = page_size
         self.step = step
@@ -87,6 +102,51 @@ class VelpicReader:
         meta = body.get("meta") or {}
         total = meta.get("totalResultCount")
         return Page(list(body.get("results") or []), total if isinstance(total, int) else None)
+
+
+class VelpicScheduleReader(VelpicReader):
+    """Lesson schedules, per user: pages ``GET /user`` (with the user filters) and asks each user's
+    ``GET /user/{userId}/lesson_schedule?status=…`` (``status`` from the filter, default ``all``).
+
+    The schedule list has no ``meta`` and a user holds few schedules, so each user's list is one request
+    without ``maxResults`` (absent = no limit, [AMBIG]/[ASSUMED] in the reference §1.3). Each schedule is
+    given ``userId`` from its parent when the list leaves it out.
+    """
+
+    def __init__(self, filters: Mapping[str, Any], page_size: int, step: str) -> None:
+        user_filters = {k: v for k, v in filters.items() if k not in SCHEDULE_FILTERS}
+        super().__init__("user", user_filters, page_size, step)
+        self.key_field = "id"
+        status = str(filters.get("status", "all"))
+        if status not in SCHEDULE_STATUSES:
+            raise PlanError(
+                [
+                    PlanProblem(
+                        "",
+                        "read.filter.status",
+                        f"lesson schedule status must be one of {', '.join(SCHEDULE_STATUSES)}",
+                    )
+                ]
+            )
+        self.status = status
+
+    def children(self, parent: Mapping[str, Any]) -> Request | None:
+        user_id = parent.get("id")
+        if user_id is None or user_id == "":
+            return None
+        return Request(
+            "GET", f"/user/{user_id}/lesson_schedule", SCHEDULES_ENDPOINT, params=(("status", self.status),)
+        )
+
+    def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
+        body = response.json() or {}
+        results = body.get("results") if isinstance(body, dict) else body
+        out: list[dict[str, Any]] = []
+        for item in results or []:
+            record = dict(item)
+            record.setdefault("userId", parent.get("id"))
+            out.append(record)
+        return out
 
 
 def _param(value: Any) -> str:
@@ -182,6 +242,7 @@ class VelpicBulkUsers:
             )
         self.merge = merge
         self.idempotent = merge != "none"
+        self.match_field = _MERGE_FIELD.get(merge)
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         user = normalise_user(item.payload)
@@ -253,6 +314,7 @@ class VelpicUserWriter:
         self.mode = mode
         self.match = match or "email"
         self.idempotent = mode == "update"
+        self.match_field = _MERGE_FIELD.get(self.match, self.match)
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         user = normalise_user(item.payload)
@@ -290,6 +352,8 @@ class VelpicGroupWriter:
     """``POST /group`` (create; in-doubt lookup by exact name) or ``POST /group/{id}`` (update)."""
 
     max_batch = 50
+
+    match_field = "name"
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -341,6 +405,155 @@ class VelpicGroupWriter:
         return None
 
 
+def _id_list(value: Any) -> list[int] | None:
+    """``5``, ``"5"``, ``[5, "6"]`` → ``[5, 6]``; None when a value is not a whole number."""
+    items = value if isinstance(value, list) else [value]
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, bool):
+            return None
+        try:
+            out.append(int(str(item).strip()))
+        except ValueError:
+            return None
+    return out
+
+
+def _schedules(response: Response) -> list[dict[str, Any]]:
+    if response.status != 200:
+        return []
+    body = response.json() or {}
+    return [dict(r) for r in (body.get("results") or []) if isinstance(r, dict)]
+
+
+def _ids_result(item: WriteItem, response: Response, action: Action) -> RowResult:
+    body = response.json() or {}
+    ids = body.get("ids") if isinstance(body, dict) else None
+    target = str(ids[0]) if isinstance(ids, list) and ids else None
+    return RowResult(item.idem_key, ok=True, target_id=target, action=action)
+
+
+class VelpicScheduleWriter:
+    """``POST /user/{userId}/lesson_schedule`` with ``lessonVersionIds`` (one user per call).
+
+    A lesson the user already holds a schedule of answers 409 ``Lesson Schedule already exists``: that
+    is ``unchanged`` (so a resend is safe: the writer is idempotent), and the existing schedule's id is not
+    known from the answer.
+    """
+
+    mode = "create"
+    max_batch = 50
+    idempotent = True
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        body = dict(item.payload)
+        problems: dict[str, list[str]] = {}
+        if body.get("userId") in (None, ""):
+            problems["userId"] = ["userId is required (map the user through a crosswalk)"]
+        versions = (
+            _id_list(body.get("lessonVersionIds")) if body.get("lessonVersionIds") not in (None, []) else []
+        )
+        if not versions:
+            problems["lessonVersionIds"] = ["lessonVersionIds must be a non-empty list of lesson version ids"]
+        else:
+            body["lessonVersionIds"] = versions
+        if "gracePeriod" in body:
+            body["gracePeriod"] = str(body["gracePeriod"])
+            if body.get("gracePeriodUnit") not in ("days", "months"):
+                problems["gracePeriodUnit"] = ["gracePeriodUnit (days or months) is required with gracePeriod"]
+        if problems:
+            return _rejected(item, problems)
+        return WriteItem(item.idem_key, item.source_key, body, str(body["userId"]))
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        out: list[tuple[Request, list[WriteItem]]] = []
+        for it in items:
+            body = {k: v for k, v in it.payload.items() if k != "userId"}
+            path = f"/user/{it.payload['userId']}/lesson_schedule"
+            out.append((Request("POST", path, SCHEDULES_ENDPOINT, json=body, is_write=True), [it]))
+        return out
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        item = items[0]
+        if response.status == 200:
+            return [_ids_result(item, response, "created")]
+        if response.status == 409 and "already exists" in _error_text(response):
+            return [RowResult(item.idem_key, ok=True, target_id=None, action="unchanged")]
+        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        user = item.payload.get("userId")
+        path = f"/user/{user}/lesson_schedule"
+        return Request("GET", path, SCHEDULES_ENDPOINT, params=(("status", "all"),))
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        want = set(item.payload.get("lessonVersionIds") or [])
+        for schedule in _schedules(response):
+            if schedule.get("lessonVersionId") in want and schedule.get("status") != "cancelled":
+                return str(schedule.get("id"))
+        return None
+
+
+class VelpicCompletionWriter:
+    """``POST /lesson_schedule/{userId}/complete_lesson``: a completion with its date (completion history).
+
+    Body: ``lessonId`` or ``lessonVersionId``, ``completedDate`` and ``manuallyCompletedByUserId`` (an active
+    user of the account). Create-only: completing again may create a second completed schedule, so a
+    completion in doubt is first looked up among the user's completed schedules.
+    """
+
+    mode = "create"
+    max_batch = 50
+    idempotent = False
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        body = dict(item.payload)
+        problems: dict[str, list[str]] = {}
+        for name in ("userId", "completedDate", "manuallyCompletedByUserId"):
+            if body.get(name) in (None, ""):
+                problems[name] = [f"{name} is required"]
+        lesson = [k for k in ("lessonId", "lessonVersionId") if body.get(k) not in (None, "")]
+        if not lesson:
+            problems["lessonId"] = ["one of lessonId or lessonVersionId is required"]
+        for name in (*lesson, "manuallyCompletedByUserId"):
+            if body.get(name) in (None, ""):
+                continue
+            ids = _id_list(body[name])
+            if ids is None or len(ids) != 1:
+                problems.setdefault(name, []).append(f"{name} must be one whole number; got {body[name]!r}")
+            else:
+                body[name] = ids[0]
+        if problems:
+            return _rejected(item, problems)
+        return WriteItem(item.idem_key, item.source_key, body, str(body["userId"]))
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        out: list[tuple[Request, list[WriteItem]]] = []
+        for it in items:
+            body = {k: v for k, v in it.payload.items() if k != "userId"}
+            path = f"/lesson_schedule/{it.payload['userId']}/complete_lesson"
+            out.append((Request("POST", path, COMPLETE_ENDPOINT, json=body, is_write=True), [it]))
+        return out
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        item = items[0]
+        if response.status == 200:
+            return [_ids_result(item, response, "created")]
+        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        path = f"/user/{item.payload.get('userId')}/lesson_schedule"
+        return Request("GET", path, SCHEDULES_ENDPOINT, params=(("status", "completed"),))
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        for schedule in _schedules(response):
+            for key in ("lessonVersionId", "lessonId"):
+                want = item.payload.get(key)
+                if want is not None and schedule.get(key) == want:
+                    return str(schedule.get("id"))
+        return None
+
+
 def make_auth(credentials: Mapping[str, str]) -> VelpicAuth:
     return VelpicAuth(credentials["access_key"])
 
@@ -348,6 +561,8 @@ def make_auth(credentials: Mapping[str, str]) -> VelpicAuth:
 def make_reader(
     entity: str, filters: Mapping[str, Any], page_size: int, step: str, fields: Collection[str] = ()
 ) -> VelpicReader:
+    if entity == "lesson_schedule":
+        return VelpicScheduleReader(filters, page_size, step)
     if entity not in READ_PATHS:
         raise EngineSupportError(f"the Velpic connector cannot read {entity!r} yet")
     return VelpicReader(entity, filters, page_size, step)
@@ -355,7 +570,11 @@ def make_reader(
 
 def make_writer(
     entity: str, mode: str, match: str | None
-) -> VelpicBulkUsers | VelpicUserWriter | VelpicGroupWriter:
+) -> VelpicBulkUsers | VelpicUserWriter | VelpicGroupWriter | VelpicScheduleWriter | VelpicCompletionWriter:
+    if entity == "lesson_schedule" and mode == "create":
+        return VelpicScheduleWriter()
+    if entity == "lesson_completion" and mode == "create":
+        return VelpicCompletionWriter()
     if entity == "user" and mode == "bulk":
         return VelpicBulkUsers(match)
     if entity == "user" and mode in ("create", "update"):

@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 import structlog
 
+from migrator.connectors.base import SourceReader, TargetWriter
 from migrator.connectors.catalog import CATALOG
-from migrator.connectors.registry import make_auth, make_reader, make_writer
+from migrator.connectors.files import make_source, make_target
+from migrator.connectors.registry import EngineSupportError, make_auth, make_reader, make_writer
 from migrator.errors import AuthError, MigratorError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
@@ -28,6 +31,7 @@ from migrator.plan.env import ResolvedConnection
 from migrator.plan.model import Budget, Connection, Plan
 from migrator.plan.rates import Rate, parse_rate
 from migrator.runtime.dryrun import target_match_index
+from migrator.runtime.localfiles import LocalReader, LocalWriter
 from migrator.runtime.stages import StepCounters, StepSpec, run_step
 from migrator.transport import Transport
 
@@ -46,6 +50,10 @@ class RunOptions:
     read_concurrency: int | None = None
     #: rehearsal against ``migrator sandbox --time-scale X``: budgets X times larger, tokens X times shorter
     time_scale: float = 1.0
+    #: "normal", "retry_rejected" (only dead letters) or "delta" (only changed records)
+    selection: str = "normal"
+    #: run only these steps (empty: all); the others are left as they are
+    only_steps: tuple[str, ...] = ()
 
 
 @dataclass
@@ -98,6 +106,12 @@ def _budgets(conn: Connection, platform: str, clock: Callable[[], float], time_s
     )
 
 
+def _files_dir(plan: Plan, connection: str, base_dir: Path) -> Path:
+    """A files connection's directory; a relative ``path`` is relative to the plan file, like table files."""
+    path = Path(plan.connections[connection].path or ".")
+    return path if path.is_absolute() else base_dir / path
+
+
 def budget_strings(conn: Connection, platform: str) -> dict[str, str]:
     """The connection's budgets as stated (plan, else catalog), for reports: ``{"default": "5000/hour", …}``."""
     out: dict[str, str] = {}
@@ -139,7 +153,9 @@ async def run_plan(
     redactor: Redactor,
     options: RunOptions = RunOptions(),
     on_progress: Callable[[str, StepCounters], None] | None = None,
+    base_dir: Path = Path(),
 ) -> RunSummary:
+    """Run every step of ``graph``; ``base_dir`` is the plan file's folder (relative files paths)."""
     summary = RunSummary(plan=graph.name, started_at=time.time())
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}
@@ -172,6 +188,10 @@ async def run_plan(
             try:
                 for dep in node.depends_on:
                     await done_events[dep].wait()
+                if options.only_steps and node.name not in options.only_steps:
+                    outcome.status = "done"
+                    outcome.error = "not selected (--step)"
+                    return
                 failed = [d for d in node.depends_on if summary.steps[d].status != "done"]
                 if failed:
                     outcome.status = "skipped"
@@ -187,6 +207,7 @@ async def run_plan(
                     options=options,
                     counters=outcome.counters,
                     on_progress=on_progress,
+                    base_dir=base_dir,
                 )
                 log.info("step_started", step=node.name)
                 spec.dry_seen = dry_seen
@@ -235,6 +256,7 @@ def _step_spec(
     options: RunOptions,
     counters: StepCounters,
     on_progress: Callable[[str, StepCounters], None] | None,
+    base_dir: Path,
 ) -> StepSpec:
     step = plan.steps[node.name]
     source = transports[node.read.connection]
@@ -244,18 +266,38 @@ def _step_spec(
     page_size = node.page_size or 100
     write_conc = options.write_concurrency or max(1, min(target.limits.concurrency, 8))
     read_conc = options.read_concurrency or max(1, min(source.limits.concurrency, 8))
-    writer = make_writer(node.write.platform, step.write.entity, node.mode, node.match)
-    return StepSpec(
-        plan_name=graph.name,
-        name=node.name,
-        reader=make_reader(
+    writer: TargetWriter
+    if node.write.platform == "files":
+        target_dir = _files_dir(plan, step.write.to, base_dir)
+        writer = LocalWriter(make_target(target_dir, step.write.entity, key=node.match), node.match)
+    else:
+        writer = make_writer(node.write.platform, step.write.entity, node.mode, node.match)
+    update_writer = None
+    if options.selection == "delta" and node.mode == "create" and node.write.platform != "files":
+        try:
+            update_writer = make_writer(node.write.platform, step.write.entity, "update", node.match)
+        except EngineSupportError:
+            update_writer = None  # changed records of this entity cannot be updated: they are left as they are
+    reader: SourceReader | LocalReader
+    if node.read.platform == "files":
+        key = step.read.key or "id"
+        source_dir = _files_dir(plan, step.read.from_, base_dir)
+        reader = LocalReader(make_source(source_dir, step.read.entity, key=key, chunk=page_size))
+    else:
+        reader = make_reader(
             node.read.platform,
             step.read.entity,
             step.read.filter,
             page_size,
             node.name,
             (*node.mapping.source_fields, *([step.read.key] if step.read.key else [])),
-        ),
+        )
+        if step.read.key:
+            reader.key_field = step.read.key
+    return StepSpec(
+        plan_name=graph.name,
+        name=node.name,
+        reader=reader,  # type: ignore[arg-type]
         writer=writer,
         source=source,
         target=target,
@@ -267,6 +309,8 @@ def _step_spec(
         read_concurrency=read_conc,
         write_concurrency=write_conc,
         dry_run=options.dry_run,
+        selection=options.selection,
+        update_writer=update_writer,
         counters=counters,
         on_progress=on_progress,
     )

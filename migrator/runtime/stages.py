@@ -31,6 +31,7 @@ from migrator.protocol.batching import batch_id as make_batch_id
 from migrator.protocol.keys import content_hash, idempotency_key
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.dryrun import match_value
+from migrator.runtime.localfiles import LocalReader, LocalWriter
 from migrator.transport import Transport
 
 __all__ = ["StepCounters", "StepFailed", "StepSpec", "run_step"]
@@ -83,6 +84,10 @@ class StepSpec:
     read_concurrency: int = 4
     write_concurrency: int = 4
     dry_run: bool = False
+    #: "normal" (records not yet settled), "retry_rejected" (only the dead letters), "delta" (changed content)
+    selection: str = "normal"
+    #: delta on a create-only step: the writer that updates a changed record at its crosswalk target id
+    update_writer: TargetWriter | None = None
     #: dry run: case-folded match values on the target (None: create vs update cannot be told)
     dry_index: set[str] | None = None
     #: dry run: source keys each step would have written (shared by the steps of the run), so a crosswalk
@@ -94,9 +99,52 @@ class StepSpec:
 
 @dataclass
 class _Batch:
-    items: list[WriteItem]
-    pages: list[str]
-    hashes: list[str]
+    writer: TargetWriter
+    items: list[WriteItem] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Selection:
+    """Which records this run writes, from the journal's ledger.
+
+    ``normal``: every record not yet done or rejected. ``retry_rejected``: only the rejected ones (after the
+    plan or the data was fixed). ``delta``: records whose mapped content changed since it was written, and new
+    ones (compared by content hash); rejected ones are left to ``retry_rejected``.
+    """
+
+    mode: str
+    settled: set[str]
+    rejected: set[str]
+    hashes: dict[str, str | None]
+    own_walk: dict[str, str]
+
+    @classmethod
+    def load(cls, spec: StepSpec) -> _Selection:
+        j = spec.journal
+        if spec.selection == "retry_rejected":
+            return cls(spec.selection, set(), j.keys_in_state(spec.name, "rejected"), {}, {})
+        if spec.selection == "delta":
+            walk = j.crosswalk(spec.name) if spec.update_writer is not None else {}
+            return cls(
+                spec.selection, set(), j.keys_in_state(spec.name, "rejected"), j.done_hashes(spec.name), walk
+            )
+        return cls(spec.selection, j.settled_keys(spec.name), set(), {}, {})
+
+    def skip_before_mapping(self, idem: str) -> bool:
+        if self.mode == "normal":
+            return idem in self.settled
+        if self.mode == "retry_rejected":
+            return idem not in self.rejected
+        return idem in self.rejected
+
+    def unchanged(self, idem: str, digest: str) -> bool:
+        return self.mode == "delta" and self.hashes.get(idem, "") == digest
+
+    def existing_target(self, idem: str, source_key: str) -> str | None:
+        """Delta, create-only step: the target id of a changed record written before (it is updated)."""
+        return self.own_walk.get(source_key) if idem in self.hashes else None
 
 
 class _PageTracker:
@@ -122,9 +170,10 @@ class _PageTracker:
 async def run_step(spec: StepSpec) -> StepCounters:
     """Run one step to the end (or raise ``StepFailed``)."""
     journal = spec.journal
-    settled = journal.settled_keys(spec.name)
+    selection = _Selection.load(spec)
     in_doubt = journal.keys_in_state(spec.name, "sent")
-    done_pages = journal.pages_done(spec.name)
+    # retry and delta runs read every page again: the records they write are on pages marked done
+    done_pages = journal.pages_done(spec.name) if spec.selection == "normal" else set()
     tracker = _PageTracker(spec)
     counters = spec.counters
     counters.started_at = anyio.current_time()
@@ -141,7 +190,7 @@ async def run_step(spec: StepSpec) -> StepCounters:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(_fetch, spec, done_pages, page_send)
-        tg.start_soon(_map_and_batch, spec, settled, tracker, resolve, page_recv, batch_send)
+        tg.start_soon(_map_and_batch, spec, selection, tracker, resolve, page_recv, batch_send)
         async with batch_recv:
             for _ in range(spec.write_concurrency):
                 tg.start_soon(_write_worker, spec, in_doubt, tracker, batch_recv.clone())
@@ -160,8 +209,14 @@ async def _fetch(
     spec: StepSpec, done_pages: set[str], out: ObjectSendStream[tuple[str, list[dict[str, Any]]]]
 ) -> None:
     reader = spec.reader
-    pager = reader.paginator()
     counters = spec.counters
+    if isinstance(reader, LocalReader):
+        async with out:
+            async for page_key, records in reader.pages(done_pages):
+                counters.pages += 1
+                await out.send((page_key, records))
+        return
+    pager = reader.paginator()
 
     async def get(page: PageRequest) -> list[dict[str, Any]]:
         response = await spec.source.send(reader.page_request(page))
@@ -258,7 +313,7 @@ _EMPTY_SKIPPED = _EmptyPage([])
 # -- map and batch --------------------------------------------------------------------------------------------
 async def _map_and_batch(
     spec: StepSpec,
-    settled: set[str],
+    selection: _Selection,
     tracker: _PageTracker,
     resolve: Callable[[str, Any], Any],
     pages: ObjectReceiveStream[tuple[str, list[dict[str, Any]]]],
@@ -266,7 +321,7 @@ async def _map_and_batch(
 ) -> None:
     key_field = spec.reader.key_field
     counters = spec.counters
-    batch = _Batch([], [], [])
+    open_batches: dict[int, _Batch] = {}
     rejected_now: list[tuple[str, Rejection]] = []
     async with pages, out:
         async for page_key, records in pages:
@@ -275,42 +330,46 @@ async def _map_and_batch(
                 counters.read += 1
                 source_key = str(record.get(key_field, ""))
                 idem = idempotency_key(spec.plan_name, spec.name, source_key)
-                if idem in settled:
+                if selection.skip_before_mapping(idem):
                     counters.skipped += 1
                     tracker.settle(page_key)
                     continue
                 try:
                     payload = spec.mapping(record, resolve)
                 except MappingError as error:
-                    rejected_now.append(
-                        (page_key, Rejection(idem, source_key, str(error), None, {error.field: [error.reason]}))
-                    )
+                    reason = Rejection(idem, source_key, str(error), None, {error.field: [error.reason]})
+                    rejected_now.append((page_key, reason))
                     continue
-                item = WriteItem(idem, source_key, payload)
-                prepared = spec.writer.prepare(item)
+                digest = content_hash(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
+                if selection.unchanged(idem, digest):
+                    counters.skipped += 1
+                    tracker.settle(page_key)
+                    continue
+                writer = spec.writer
+                target_id = selection.existing_target(idem, source_key)
+                if target_id is not None and spec.update_writer is not None:
+                    writer = spec.update_writer
+                    payload = {**payload, getattr(writer, "id_field", "id"): target_id}
+                prepared = writer.prepare(WriteItem(idem, source_key, payload))
                 if isinstance(prepared, RowResult):
-                    rejected_now.append(
-                        (
-                            page_key,
-                            Rejection(
-                                idem, source_key, prepared.reason, prepared.status, dict(prepared.fields)
-                            ),
-                        )
+                    reason = Rejection(
+                        idem, source_key, prepared.reason, prepared.status, dict(prepared.fields)
                     )
+                    rejected_now.append((page_key, reason))
                     continue
                 if spec.dry_run:
                     spec.dry_seen.setdefault(spec.name, set()).add(source_key)
+                batch = open_batches.setdefault(id(writer), _Batch(writer))
                 batch.items.append(prepared)
                 batch.pages.append(page_key)
-                batch.hashes.append(content_hash(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)))
+                batch.hashes.append(digest)
                 if len(batch.items) >= spec.batch:
-                    await out.send(batch)
-                    batch = _Batch([], [], [])
+                    await out.send(open_batches.pop(id(writer)))
             if rejected_now:
                 _reject(spec, tracker, rejected_now)
                 rejected_now = []
             _report(spec)
-        if batch.items:
+        for batch in open_batches.values():
             await out.send(batch)
 
 
@@ -348,7 +407,7 @@ async def _write_worker(
 
 
 async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker, batch: _Batch) -> None:
-    writer = spec.writer
+    writer = batch.writer
     page_of = {it.idem_key: p for it, p in zip(batch.items, batch.pages, strict=True)}
     hash_of = {it.idem_key: h for it, h in zip(batch.items, batch.hashes, strict=True)}
     if spec.dry_run:
@@ -371,7 +430,7 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
     if not writer.idempotent and in_doubt:
         remaining: list[WriteItem] = []
         for it in items:
-            target_id = await _lookup(spec, it) if it.idem_key in in_doubt else None
+            target_id = await _lookup(spec, writer, it) if it.idem_key in in_doubt else None
             if target_id is not None:
                 found.append((it, target_id))
             else:
@@ -389,11 +448,21 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
     rejections: list[Rejection] = []
     queue = list(items)
     one_by_one = False
+    if isinstance(writer, LocalWriter):
+        rows = await writer.write_local(queue)
+        for it, row in zip(queue, rows, strict=True):
+            if row.ok:
+                results.append(WriteResult(it.idem_key, it.source_key, row.target_id, _action(row)))
+            else:
+                rejections.append(
+                    Rejection(it.idem_key, it.source_key, row.reason, row.status, dict(row.fields))
+                )
+        queue = []
     while queue:
         pending: list[WriteItem] = []
         calls = [req for it in queue for req in writer.requests([it])] if one_by_one else writer.requests(queue)
         for request, sent in calls:
-            for it, row in zip(sent, await _send_write(spec, request, sent), strict=True):
+            for it, row in zip(sent, await _send_write(spec, writer, request, sent), strict=True):
                 if row.ok:
                     results.append(WriteResult(it.idem_key, it.source_key, row.target_id, _action(row)))
                 elif row.action == "pending" and not one_by_one:
@@ -422,10 +491,11 @@ def _action(row: RowResult) -> Action:
     return "updated" if row.action == "updated" else "unchanged" if row.action == "unchanged" else "created"
 
 
-async def _send_write(spec: StepSpec, request: Request, items: list[WriteItem]) -> list[RowResult]:
+async def _send_write(
+    spec: StepSpec, writer: TargetWriter, request: Request, items: list[WriteItem]
+) -> list[RowResult]:
     """Send one write call. For a create-only writer, a transient failure leaves the outcome unknown: look the
     records up before trying again, so that a lost response never creates a record twice."""
-    writer = spec.writer
     attempts = 0
     while True:
         attempts += 1
@@ -441,7 +511,7 @@ async def _send_write(spec: StepSpec, request: Request, items: list[WriteItem]) 
             rows: list[RowResult] = []
             missing: list[WriteItem] = []
             for it in items:
-                target_id = await _lookup(spec, it)
+                target_id = await _lookup(spec, writer, it)
                 if target_id is None:
                     missing.append(it)
                 else:
@@ -454,9 +524,9 @@ async def _send_write(spec: StepSpec, request: Request, items: list[WriteItem]) 
             await anyio.sleep(min(0.05 * 2**attempts, 2.0))
 
 
-async def _lookup(spec: StepSpec, item: WriteItem) -> str | None:
-    request = spec.writer.lookup_request(item)
+async def _lookup(spec: StepSpec, writer: TargetWriter, item: WriteItem) -> str | None:
+    request = writer.lookup_request(item)
     if request is None:
         return None
     response = await spec.target.send(request)
-    return spec.writer.decode_lookup(response, item)
+    return writer.decode_lookup(response, item)

@@ -1,0 +1,146 @@
+"""Velpic connector, remaining entities: lessons, lesson schedules per user, scheduling, completions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from migrator.connectors.base import Response, RowResult, WriteItem
+from migrator.connectors.velpic import (
+    VelpicCompletionWriter,
+    VelpicScheduleReader,
+    VelpicScheduleWriter,
+    make_reader,
+    make_writer,
+)
+from migrator.errors import PlanError
+
+
+def _resp(status: int, body: Any) -> Response:
+    return Response(status, json.dumps(body).encode())
+
+
+def _prepared(writer: Any, payload: dict[str, Any]) -> WriteItem:
+    out = writer.prepare(WriteItem("k1", "s1", payload))
+    assert isinstance(out, WriteItem), out
+    return out
+
+
+def test_lesson_reader_keys_on_lesson_id() -> None:
+    assert make_reader("lesson", {}, 100, "lessons").key_field == "lessonId"
+
+
+def test_schedule_reader_pages_users_and_asks_each_user_with_the_status_filter() -> None:
+    reader = make_reader("lesson_schedule", {"status": "completed", "activeValue": "all"}, 50, "s")
+    assert isinstance(reader, VelpicScheduleReader)
+    page = reader.paginator().first()
+    first = reader.page_request(page)
+    assert (first.path, dict(first.params)) == (
+        "/user",
+        {"activeValue": "all", "startIndex": "0", "maxResults": "50"},
+    )
+    child = reader.children({"id": 1000007})
+    assert child is not None
+    assert (child.method, child.path, child.endpoint, child.params) == (
+        "GET",
+        "/user/1000007/lesson_schedule",
+        "/user/{userId}/lesson_schedule",
+        (("status", "completed"),),
+    )
+    assert reader.children({"id": None}) is None
+    kids = reader.decode_children(_resp(200, {"results": [{"id": 5, "lessonName": "X"}]}), {"id": 9})
+    assert kids == [{"id": 5, "lessonName": "X", "userId": 9}]
+    assert reader.key_field == "id"
+
+
+def test_schedule_reader_refuses_an_unknown_status() -> None:
+    with pytest.raises(PlanError, match="status must be one of"):
+        make_reader("lesson_schedule", {"status": "done"}, 50, "s")
+
+
+def test_schedule_writer_posts_version_ids_and_treats_409_as_unchanged() -> None:
+    writer = make_writer("lesson_schedule", "create", "userId")
+    assert isinstance(writer, VelpicScheduleWriter) and writer.idempotent
+    item = _prepared(
+        writer, {"userId": 50000001, "lessonVersionIds": ["5201"], "gracePeriod": 14, "gracePeriodUnit": "days"}
+    )
+    ((request, sent),) = writer.requests([item])
+    assert (request.method, request.path, request.endpoint) == (
+        "POST",
+        "/user/50000001/lesson_schedule",
+        "/user/{userId}/lesson_schedule",
+    )
+    assert request.json == {"lessonVersionIds": [5201], "gracePeriod": "14", "gracePeriodUnit": "days"}
+    created = writer.decode(_resp(200, {"ids": [77]}), sent)
+    assert [(r.ok, r.action, r.target_id) for r in created] == [(True, "created", "77")]
+    again = writer.decode(_resp(409, {"error": "Lesson Schedule already exists"}), sent)
+    assert [(r.ok, r.action) for r in again] == [(True, "unchanged")]
+    bad = writer.decode(_resp(400, {"internalCode": 400, "error": "lesson version 9 is not active"}), sent)
+    assert not bad[0].ok and "not active" in bad[0].reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"lessonVersionIds": [1]}, "userId"),
+        ({"userId": 1, "lessonVersionIds": []}, "lessonVersionIds"),
+        ({"userId": 1, "lessonVersionIds": ["x"]}, "lessonVersionIds"),
+        ({"userId": 1, "lessonVersionIds": [1], "gracePeriod": 3}, "gracePeriodUnit"),
+    ],
+)
+def test_schedule_writer_rejects_before_sending(payload: dict[str, Any], field: str) -> None:
+    out = VelpicScheduleWriter().prepare(WriteItem("k", "s", payload))
+    assert isinstance(out, RowResult) and field in out.fields
+
+
+def test_schedule_lookup_finds_a_live_schedule_of_the_version() -> None:
+    writer = VelpicScheduleWriter()
+    item = _prepared(writer, {"userId": 3, "lessonVersionIds": [5201]})
+    request = writer.lookup_request(item)
+    assert request is not None and request.path == "/user/3/lesson_schedule"
+    body = {
+        "results": [
+            {"id": 1, "lessonVersionId": 5201, "status": "cancelled"},
+            {"id": 2, "lessonVersionId": 5201, "status": "due"},
+        ]
+    }
+    assert writer.decode_lookup(_resp(200, body), item) == "2"
+    assert writer.decode_lookup(_resp(200, {"results": []}), item) is None
+
+
+def test_completion_writer_sends_the_completed_date_and_is_create_only() -> None:
+    writer = make_writer("lesson_completion", "create", "lessonVersionId")
+    assert isinstance(writer, VelpicCompletionWriter) and not writer.idempotent
+    item = _prepared(
+        writer,
+        {
+            "userId": 50000002,
+            "lessonVersionId": "5203",
+            "completedDate": "2024-01-10T00:00:00.000Z",
+            "manuallyCompletedByUserId": 50000002,
+        },
+    )
+    ((request, sent),) = writer.requests([item])
+    assert (request.method, request.path, request.endpoint) == (
+        "POST",
+        "/lesson_schedule/50000002/complete_lesson",
+        "/lesson_schedule/{userId}/complete_lesson",
+    )
+    assert request.json == {
+        "lessonVersionId": 5203,
+        "completedDate": "2024-01-10T00:00:00.000Z",
+        "manuallyCompletedByUserId": 50000002,
+    }
+    assert writer.decode(_resp(200, {"ids": [9]}), sent)[0].target_id == "9"
+    lookup = writer.lookup_request(item)
+    assert lookup is not None and lookup.params == (("status", "completed"),)
+    found = {"results": [{"id": 4, "lessonVersionId": 5201}, {"id": 8, "lessonVersionId": 5203}]}
+    assert writer.decode_lookup(_resp(200, found), item) == "8"
+
+
+def test_completion_writer_needs_a_lesson_a_date_and_a_completer() -> None:
+    out = VelpicCompletionWriter().prepare(WriteItem("k", "s", {"userId": 1}))
+    assert isinstance(out, RowResult)
+    assert {"lessonId", "completedDate", "manuallyCompletedByUserId"} <= set(out.fields)
