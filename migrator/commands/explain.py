@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
+
+import anyio
 
 from migrator.commands._plan_args import add_plan_arguments, environment
 from migrator.errors import PlanError
 from migrator.estimate import format_duration
 from migrator.graph import EndpointUse, PlanEstimate, StepNode, TaskGraph, compile_graph, estimate_graph
+from migrator.logging import Redactor
 from migrator.plan.decode import did_you_mean
-from migrator.plan.env import env_references
-from migrator.plan.load import load_plan
+from migrator.plan.env import env_references, resolve_connections, secret_values
+from migrator.plan.load import LoadedPlan, load_plan
+from migrator.runtime.probe import probe_counts
 
 __all__ = ["add_arguments", "parse_counts", "render_json", "render_text", "run"]
 
@@ -33,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="number of records STEP will read (repeatable); steps without a count are 'unknown'",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="ask each source for its record count (one small request per step; needs the env vars)",
+    )
+    parser.add_argument("--time-scale", type=float, default=1.0, help=argparse.SUPPRESS)
 
 
 def parse_counts(items: list[str], steps: list[str]) -> dict[str, int]:
@@ -56,14 +67,43 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_plan(args.plan)
     graph = compile_graph(loaded)
     counts = parse_counts(args.count, list(graph.order))
-    estimate = estimate_graph(graph, counts)
     env = environment(args)
+    probed: dict[str, int | None] = {}
+    if args.probe:
+        probed = _probe(loaded, graph, env, args.time_scale)
+        counts = {**{k: v for k, v in probed.items() if v is not None}, **counts}  # --count wins
+    estimate = estimate_graph(graph, counts)
     missing = sorted({var for _, var in env_references(loaded.plan) if var not in env})
     if args.format == "json":
-        print(json.dumps(render_json(graph, estimate, missing), indent=2))
+        data = render_json(graph, estimate, missing)
+        if args.probe:
+            data["probed"] = probed
+        print(json.dumps(data, indent=2))
     else:
+        if args.probe:
+            found = ", ".join(f"{k}={v:,}" if v is not None else f"{k}=unknown" for k, v in probed.items())
+            print(f"probed counts: {found}")
         print(render_text(graph, estimate, missing))
     return 0
+
+
+def _probe(
+    loaded: LoadedPlan, graph: TaskGraph, env: dict[str, str], time_scale: float
+) -> dict[str, int | None]:
+    connections = resolve_connections(loaded.plan, env, loaded.file)
+    redactor = Redactor(secret_values(connections))
+
+    async def main() -> dict[str, int | None]:
+        return await probe_counts(
+            loaded.plan,
+            graph,
+            connections,
+            redactor,
+            base_dir=Path(loaded.file).parent,
+            time_scale=time_scale,
+        )
+
+    return anyio.run(main)
 
 
 # ---------------------------------------------------------------- rendering

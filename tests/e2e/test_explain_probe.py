@@ -1,0 +1,47 @@
+"""`migrator explain --probe` asks the sources for their counts and estimates with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from migrator.sandbox.app import SandboxThread
+from migrator.sandbox.config import SandboxConfig
+from tests.e2e.helpers import PLANS, migrator, records, write_env
+
+
+def test_probe_uses_the_sources_real_counts(tmp_path: Path) -> None:
+    with SandboxThread(SandboxConfig(seed=13, scale=180, platforms=("velpic",), default_limits=False)) as sb:
+        env = write_env(sb, tmp_path / "sb.env")
+        result = migrator(
+            "explain",
+            str(PLANS / "demo.toml"),
+            "--env-file",
+            str(env),
+            "--probe",
+            "--format",
+            "json",
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        groups = len(records(sb.base_url, "velpic", "source", "group"))
+        users = len(records(sb.base_url, "velpic", "source", "user"))  # the demo reads activeValue = all
+        assert data["probed"] == {"groups": groups, "users": users}
+        text = json.dumps(data)
+        assert f'"records": {users}' in text or f'"count": {users}' in text
+
+        # an explicit --count wins over the probe
+        forced = migrator(
+            "explain",
+            str(PLANS / "demo.toml"),
+            "--env-file",
+            str(env),
+            "--probe",
+            "--count",
+            "users=7",
+            "--format",
+            "json",
+            cwd=tmp_path,
+        )
+        assert '"records": 7' in forced.stdout or '"count": 7' in forced.stdout
