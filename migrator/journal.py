@@ -73,7 +73,7 @@ __all__ = [
     "default_journal_path",
 ]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 _APP_ID: Final = 0x4D475254  # "MGRT" in PRAGMA application_id: tells our files from any other SQLite file
 
 _SCHEMA: Final = """
@@ -104,6 +104,7 @@ CREATE TABLE batches (
     sent_at  REAL NOT NULL,
     done_at  REAL,
     run_id   INTEGER,
+    keys     TEXT,
     PRIMARY KEY (step, batch_id)
 ) WITHOUT ROWID;
 CREATE INDEX batches_state ON batches (step, state);
@@ -154,6 +155,9 @@ CREATE TABLE IF NOT EXISTS run_stats (
     saved_at REAL NOT NULL,
     stats    TEXT NOT NULL
 );
+""",
+    3: """
+ALTER TABLE batches ADD COLUMN keys TEXT
 """,
 }
 
@@ -383,7 +387,11 @@ class Journal:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
-                        conn.execute(statement)
+                        try:
+                            conn.execute(statement)
+                        except sqlite3.OperationalError as e:
+                            if "duplicate column" not in str(e):  # a column an older build already added
+                                raise
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.Error as e:
@@ -468,25 +476,21 @@ class Journal:
             )
 
     def mark_batch_sent(self, step: str, batch_id: str, records: Iterable[LedgerRecord]) -> None:
-        """Before the request: the batch is *sent*, each of its records *sent* in the ledger (one transaction).
+        """Before the request: the batch is *sent*, with its records (one row, one transaction).
 
-        A record already done (a delta run sending changed content) goes back to *sent*; its target id stays.
+        The batch row carries its records (idempotency key, source key, content hash) as one JSON value, so
+        marking a batch sent costs one insert whatever its size; its records are *sent* (in doubt) until
+        :meth:`mark_batch_done`. A record already done (a delta run sending changed content) stays done with its
+        target id, and is in doubt as well while the batch is.
         """
-        now = self._clock()
-        rows = [(r.idem_key, step, str(r.source_key), batch_id, r.content_hash, now) for r in records]
+        keys = json.dumps([[r.idem_key, str(r.source_key), r.content_hash] for r in records])
         with self._tx() as cur:
             cur.execute(
-                "INSERT INTO batches (step, batch_id, state, sent_at, run_id) VALUES (?, ?, 'sent', ?, ?) "
-                "ON CONFLICT (step, batch_id) DO UPDATE SET state = 'sent', sent_at = excluded.sent_at, "
-                "done_at = NULL, run_id = excluded.run_id",
-                (step, batch_id, now, self.run_id),
-            )
-            cur.executemany(
-                "INSERT INTO records (idem_key, step, source_key, state, batch_id, content_hash, updated_at) "
-                "VALUES (?, ?, ?, 'sent', ?, ?, ?) "
-                "ON CONFLICT (step, source_key) DO UPDATE SET state = 'sent', batch_id = excluded.batch_id, "
-                "content_hash = excluded.content_hash, updated_at = excluded.updated_at",
-                rows,
+                "INSERT INTO batches (step, batch_id, state, sent_at, run_id, keys) "
+                "VALUES (?, ?, 'sent', ?, ?, ?) ON CONFLICT (step, batch_id) DO UPDATE SET state = 'sent', "
+                "sent_at = excluded.sent_at, "
+                "done_at = NULL, run_id = excluded.run_id, keys = excluded.keys",
+                (step, batch_id, self._clock(), self.run_id, keys),
             )
 
     def mark_batch_done(
@@ -498,29 +502,44 @@ class Journal:
     ) -> int:
         """After the response: results → ledger *done* and crosswalk; rejections → *rejected* and dead letters.
 
-        One transaction. Returns how many of the batch's records are still *sent* (the response said nothing
-        about them); the caller should reject them or resolve them as in doubt.
+        One transaction. Returns how many of the batch's records the call said nothing about; they stay *sent*
+        in the ledger (``integrity_check`` reports them) — the caller should reject them or resolve them.
         """
         now = self._clock()
-        done_rows: list[tuple[Any, ...]] = []
-        walk_rows: list[tuple[str, str, str]] = []
-        for r in results:
-            target = None if r.target_id is None else str(r.target_id)
-            done_rows.append((target, r.action, now, step, str(r.source_key)))
-            if target is not None:
-                walk_rows.append((step, r.source_key, target))
-        rej_rows: list[tuple[Any, ...]] = []
-        dead_rows: list[tuple[Any, ...]] = []
-        for j in rejected:
-            rej_rows.append((now, step, str(j.source_key)))
-            detail = None if j.detail is None else self._redact(_to_json(j.detail))
-            dead_rows.append(
-                (step, j.source_key, j.idem_key, j.status, self._redact(j.reason), detail, self.run_id, now)
-            )
         with self._tx() as cur:
+            row = cur.execute(
+                "SELECT keys FROM batches WHERE step = ? AND batch_id = ?", (step, batch_id)
+            ).fetchone()
+            if row is None:
+                raise ValueError(
+                    f"step {step!r}: batch {batch_id} was never marked sent; call mark_batch_sent before the "
+                    "request and mark_batch_done after it"
+                )
+            sent = {sk: (ik, h) for ik, sk, h in (json.loads(row[0]) if row[0] else [])}
+            done_rows: list[tuple[Any, ...]] = []
+            walk_rows: list[tuple[str, str, str]] = []
+            for r in results:
+                key = str(r.source_key)
+                target = None if r.target_id is None else str(r.target_id)
+                digest = sent.pop(key, (None, None))[1]
+                done_rows.append((step, key, r.idem_key, batch_id, target, r.action, digest, now))
+                if target is not None:
+                    walk_rows.append((step, key, target))
+            rej_rows: list[tuple[Any, ...]] = []
+            dead_rows: list[tuple[Any, ...]] = []
+            for j in rejected:
+                key = str(j.source_key)
+                digest = sent.pop(key, (None, None))[1]
+                rej_rows.append((step, key, j.idem_key, batch_id, digest, now))
+                detail = None if j.detail is None else self._redact(_to_json(j.detail))
+                dead_rows.append(
+                    (step, j.source_key, j.idem_key, j.status, self._redact(j.reason), detail, self.run_id, now)
+                )
             self._write_results(cur, done_rows, walk_rows)
             cur.executemany(
-                "UPDATE records SET state = 'rejected', updated_at = ? WHERE step = ? AND source_key = ?",
+                "INSERT INTO records (step, source_key, idem_key, state, batch_id, content_hash, updated_at) "
+                "VALUES (?, ?, ?, 'rejected', ?, ?, ?) ON CONFLICT (step, source_key) DO UPDATE SET "
+                "state = 'rejected', batch_id = excluded.batch_id, updated_at = excluded.updated_at",
                 rej_rows,
             )
             cur.executemany(
@@ -528,27 +547,29 @@ class Journal:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 dead_rows,
             )
+            # records the call said nothing about stay *sent* (in doubt), visibly
+            cur.executemany(
+                "INSERT INTO records (step, source_key, idem_key, state, batch_id, content_hash, updated_at) "
+                "VALUES (?, ?, ?, 'sent', ?, ?, ?) ON CONFLICT (step, source_key) DO UPDATE SET "
+                "state = 'sent', batch_id = excluded.batch_id, updated_at = excluded.updated_at",
+                [(step, sk, ik, batch_id, h, now) for sk, (ik, h) in sent.items()],
+            )
             cur.execute(
-                "UPDATE batches SET state = 'done', done_at = ? WHERE step = ? AND batch_id = ?",
+                "UPDATE batches SET state = 'done', done_at = ?, keys = NULL WHERE step = ? AND batch_id = ?",
                 (now, step, batch_id),
             )
-            if cur.rowcount == 0:
-                raise ValueError(
-                    f"step {step!r}: batch {batch_id} was never marked sent; call mark_batch_sent before the "
-                    "request and mark_batch_done after it"
-                )
-            left = cur.execute(
-                "SELECT count(*) FROM records WHERE step = ? AND batch_id = ? AND state = 'sent'",
-                (step, batch_id),
-            ).fetchone()[0]
-        return int(left)
+        return len(sent)
 
     def _write_results(
         self, cur: sqlite3.Cursor, done_rows: list[tuple[Any, ...]], walk_rows: list[tuple[str, str, str]]
     ) -> None:
         cur.executemany(
-            "UPDATE records SET state = 'done', target_id = coalesce(?, target_id), action = ?, updated_at = ? "
-            "WHERE step = ? AND source_key = ?",
+            "INSERT INTO records (step, source_key, idem_key, state, batch_id, target_id, action, "
+            "content_hash, updated_at) VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?) "
+            "ON CONFLICT (step, source_key) DO UPDATE SET "
+            "state = 'done', batch_id = excluded.batch_id, target_id = coalesce(excluded.target_id, "
+            "records.target_id), action = excluded.action, content_hash = coalesce(excluded.content_hash, "
+            "records.content_hash), updated_at = excluded.updated_at",
             done_rows,
         )
         self._write_crosswalk(cur, walk_rows)
@@ -566,9 +587,14 @@ class Journal:
         return {r[0] for r in self._read("SELECT page_key FROM pages WHERE step = ?", (step,))}
 
     def keys_in_state(self, step: str, *states: Literal["sent", "done", "rejected"]) -> set[str]:
+        """Idempotency keys of ``step``'s records in these states; *sent* = in a batch sent but not done."""
         marks = ", ".join("?" for _ in states)
         sql = f"SELECT idem_key FROM records WHERE step = ? AND state IN ({marks})"
-        return {r[0] for r in self._read(sql, (step, *states))}
+        keys = {r[0] for r in self._read(sql, (step, *states))}
+        if "sent" in states:
+            for (blob,) in self._read("SELECT keys FROM batches WHERE step = ? AND state = 'sent'", (step,)):
+                keys.update(ik for ik, _, _ in json.loads(blob or "[]"))
+        return keys
 
     def settled_keys(self, step: str) -> set[str]:
         """Idempotency keys of the step's records that need no write: done or rejected."""
@@ -594,20 +620,16 @@ class Journal:
         return dict(zip(keys, rows[0], strict=True))
 
     def in_doubt(self, step: str | None = None) -> list[InDoubtBatch]:
-        """Batches *sent* but not *done* (of ``step``, or all), each with its records still *sent*."""
-        sql = "SELECT step, batch_id, sent_at FROM batches WHERE state = 'sent'"
+        """Batches *sent* but not *done* (of ``step``, or all), each with its records."""
+        sql = "SELECT step, batch_id, sent_at, keys FROM batches WHERE state = 'sent'"
         args: tuple[str, ...] = ()
         if step is not None:
             sql += " AND step = ?"
             args = (step,)
         out: list[InDoubtBatch] = []
-        for b_step, b_id, sent_at in self._read(sql + " ORDER BY sent_at, batch_id", args):
-            recs = self._read(
-                "SELECT idem_key, source_key, content_hash FROM records "
-                "WHERE step = ? AND batch_id = ? AND state = 'sent' ORDER BY idem_key",
-                (b_step, b_id),
-            )
-            out.append(InDoubtBatch(b_step, b_id, sent_at, tuple(SentRecord(*r) for r in recs)))
+        for b_step, b_id, sent_at, blob in self._read(sql + " ORDER BY sent_at, batch_id", args):
+            recs = sorted(SentRecord(ik, sk, h) for ik, sk, h in json.loads(blob or "[]"))
+            out.append(InDoubtBatch(b_step, b_id, sent_at, tuple(recs)))
         return out
 
     def crosswalk(self, step: str) -> dict[str, str]:
@@ -649,6 +671,8 @@ class Journal:
             put(step, f"batches_{state}", n)
         for step, state, n in self._read("SELECT step, state, count(*) FROM records GROUP BY step, state"):
             put(step, f"records_{state}", n)
+        for step, blob in self._read("SELECT step, keys FROM batches WHERE state = 'sent'"):
+            put(step, "records_sent", len(json.loads(blob or "[]")))
         for step, action, n in self._read(
             "SELECT step, action, count(*) FROM records WHERE state = 'done' AND action IS NOT NULL "
             "GROUP BY step, action"
@@ -688,6 +712,25 @@ class Journal:
             sql += " AND step = ?"
             args = (step,)
         return [(s, k, t, a) for s, k, t, a in self._read(sql + " ORDER BY step, source_key", args)]
+
+    def _iter(self, sql: str, args: Sequence[Any] = (), chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """Rows of a read, fetched ``chunk`` at a time (reports over millions of records stay small)."""
+        cur = self._conn.execute(sql, tuple(args))
+        try:
+            while rows := cur.fetchmany(chunk):
+                yield from rows
+        finally:
+            cur.close()
+
+    def iter_done_records(self) -> Iterator[tuple[str, str, str | None, str | None]]:
+        """``done_records()`` as a stream."""
+        sql = "SELECT step, source_key, target_id, action FROM records WHERE state = 'done' "
+        sql += "ORDER BY step, source_key"
+        yield from self._iter(sql)
+
+    def iter_crosswalk_rows(self) -> Iterator[tuple[str, str, str]]:
+        """``crosswalk_rows()`` as a stream."""
+        yield from self._iter("SELECT step, source_key, target_id FROM crosswalk ORDER BY step, source_key")
 
     def crosswalk_rows(self) -> list[tuple[str, str, str]]:
         """``(step, source key, target id)`` of the whole crosswalk, in order."""

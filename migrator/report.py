@@ -173,6 +173,26 @@ def render_html(data: ReportData) -> str:
 # -- files ---------------------------------------------------------------------------------------------------
 
 
+def write_csv_private(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """``to_csv`` streamed straight into ``path`` (0600): memory stays flat whatever the row count."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow([guard_cell(v) for v in row])
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
 def write_private(path: Path, content: bytes) -> None:
     """Write ``content`` to ``path`` readable by the owner only (0600, whatever the umask)."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -206,15 +226,13 @@ def write_reports(
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     rejections = journal.open_rejections()
     data = collect(journal, plan_name, entities=entities, rejections=rejections)
-    files = {
-        "success.csv": to_csv(SUCCESS_HEADER, success_rows(journal.done_records())),
-        "errors.csv": to_csv(ERRORS_HEADER, error_rows(rejections)),
-        "crosswalk.csv": to_csv(CROSSWALK_HEADER, crosswalk_table(journal.crosswalk_rows(), data.entities)),
-        "report.html": render_html(data).encode("utf-8"),
-    }
-    written: list[Path] = []
-    for name, content in files.items():
-        path = out / name
-        write_private(path, content)
-        written.append(path)
+    success = (
+        (step, key, target or "", action or "") for step, key, target, action in journal.iter_done_records()
+    )
+    walk = ((data.entities.get(step, step), step, src, dst) for step, src, dst in journal.iter_crosswalk_rows())
+    write_csv_private(out / "success.csv", SUCCESS_HEADER, success)
+    write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
+    write_csv_private(out / "crosswalk.csv", CROSSWALK_HEADER, walk)
+    write_private(out / "report.html", render_html(data).encode("utf-8"))
+    written = [out / name for name in ("success.csv", "errors.csv", "crosswalk.csv", "report.html")]
     return written

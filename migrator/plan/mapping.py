@@ -294,6 +294,8 @@ def _source_fn(expr: Expression, fld: str) -> Callable[[Record, Resolve], Any]:
     src = expr.source
     if isinstance(src, Literal):
         constant = src.value
+        if isinstance(constant, list) and all(isinstance(v, str | int | float | bool) for v in constant):
+            return lambda record, resolve: list(constant)  # a fresh list of immutable values: no deepcopy
         if isinstance(constant, list | dict):
             return lambda record, resolve: copy.deepcopy(constant)
         return lambda record, resolve: constant

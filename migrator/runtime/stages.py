@@ -438,8 +438,12 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         items = remaining
 
     bid = make_batch_id(spec.name, [it.idem_key for it in batch.items])
-    spec.journal.mark_batch_sent(
-        spec.name, bid, [SentRecord(it.idem_key, it.source_key, hash_of[it.idem_key]) for it in batch.items]
+    # journal writes run in a worker thread (SQLite releases the GIL) and are not cancelled half-way
+    await anyio.to_thread.run_sync(
+        spec.journal.mark_batch_sent,
+        spec.name,
+        bid,
+        [SentRecord(it.idem_key, it.source_key, hash_of[it.idem_key]) for it in batch.items],
     )
     results: list[WriteResult] = [
         WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in found
@@ -475,7 +479,7 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         # an all-or-nothing call refused without naming a row: isolate it by writing one by one
         one_by_one = len(pending) == len(queue)
         queue = pending
-    spec.journal.mark_batch_done(spec.name, bid, results, rejections)
+    await anyio.to_thread.run_sync(spec.journal.mark_batch_done, spec.name, bid, results, rejections)
     c = spec.counters
     c.written += len(results)
     c.created += sum(1 for r in results if r.action == "created")

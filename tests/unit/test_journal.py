@@ -201,7 +201,7 @@ def test_an_open_transaction_is_invisible_to_another_reader(journal: Journal, jp
     journal.mark_batch_sent("s", "b1", r)
     reader = Journal.open(jpath, PLAN)
     with journal._tx() as cur:
-        journal._write_results(cur, [("T1", "created", 1.0, "s", "1")], [("s", "1", "T1")])
+        journal._write_results(cur, [("s", "1", r[0].idem_key, "b1", "T1", "created", None, 1.0)], [("s", "1", "T1")])
         assert reader.crosswalk("s") == {}
         assert reader.keys_in_state("s", "done") == set()
     assert reader.crosswalk("s") == {"1": "T1"}
@@ -325,7 +325,10 @@ def test_delta_resend_of_a_done_record_keeps_its_target_id(journal: Journal) -> 
     journal.mark_batch_done("s", "b1", [WriteResult(r[0].idem_key, "1", "T1")])
     changed = [SentRecord(r[0].idem_key, "1", "h-new")]
     journal.mark_batch_sent("s", "b2", changed)
-    assert journal.done_hashes("s") == {}
+    # still done with its old content (a crash now: the next delta sees the hash differ and sends it again),
+    # and in doubt while its new batch is
+    assert journal.done_hashes("s") == {r[0].idem_key: r[0].content_hash}
+    assert journal.keys_in_state("s", "sent") == {r[0].idem_key}
     journal.mark_batch_done("s", "b2", [WriteResult(r[0].idem_key, "1", None, "updated")])
     rec = journal.record("s", "1")
     assert rec is not None

@@ -1,0 +1,136 @@
+"""Crash matrix: every example plan that runs against the sandbox, SIGKILLed at seeded random points (while the
+target fills, during the journal's own commits, during a token refresh, right after a write whose response the
+sandbox dropped), each kill followed by a resume. The final target equals what a clean single run gives on a
+second sandbox with the same seed (records compared with sandbox ids mapped through natural keys), with 0
+duplicates, 0 missing, the same dead letters, and a journal that passes its integrity check.
+
+``make test``: 3 kills per plan; ``make chaos`` (``MIGRATOR_CHAOS_FULL=1``): 20 kills per plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.journal import Journal
+from migrator.plan.load import load_plan
+from migrator.sandbox.app import SandboxThread
+from migrator.sandbox.config import SandboxConfig
+from tests.chaos.harness import (
+    FULL,
+    TIME_SCALE,
+    diff,
+    duplicates,
+    journal_problems,
+    kill_loop,
+    record_figures,
+    run,
+    sandbox_today,
+    target_count,
+    target_state,
+    write_env,
+)
+from tests.e2e.helpers import PLANS
+
+KILLS = 20 if FULL else 3
+SCALE = 120 if FULL else 60
+#: short token and session lifetimes (sandbox seconds; a real 0.3 s at the time scale): refreshes mid-run
+SHORT_TOKENS = {"accessplanit.token_ttl": 30, "onefile.session_ttl": 30}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    plan: str
+    platforms: tuple[str, ...]
+    tokens: bool  # does the run hold expiring tokens (accessplanit, OneFile)?
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        base = ("progress", "journal_commit", "lost_response")
+        return (*base[:2], "token_refresh", base[2]) if self.tokens else base
+
+
+SCENARIOS = (
+    Scenario("velpic-to-velpic", ("velpic",), False),
+    Scenario("accessplanit-to-velpic", ("velpic", "accessplanit"), True, SHORT_TOKENS),
+    Scenario("velpic-to-accessplanit", ("velpic", "accessplanit"), True, SHORT_TOKENS),
+    Scenario("accessplanit-v1-to-v2", ("accessplanit",), True, SHORT_TOKENS),
+    Scenario("anewspring-to-velpic", ("anewspring", "velpic"), False),
+    Scenario("velpic-to-anewspring", ("anewspring", "velpic"), False),
+    Scenario("onefile-to-velpic", ("onefile", "velpic"), True, SHORT_TOKENS),
+    Scenario("velpic-to-onefile", ("onefile", "velpic"), True, SHORT_TOKENS),
+    Scenario("csv-to-accessplanit", ("accessplanit",), True, SHORT_TOKENS),
+)
+
+
+def _faults(platforms: tuple[str, ...]) -> str:
+    """Some latency everywhere (so kills land mid-run) and 4% of writes whose response is lost."""
+    return ";".join(f"{p}:latency=1-6ms;{p}:methods=POST|PUT|PATCH,lose_rate=0.04" for p in platforms)
+
+
+def _config(s: Scenario, faults: str) -> SandboxConfig:
+    options = {k: v for k, v in s.options.items() if k.split(".")[0] in s.platforms}
+    return SandboxConfig(
+        seed=31,
+        scale=SCALE,
+        platforms=s.platforms,
+        default_limits=False,
+        time_scale=TIME_SCALE,
+        faults=faults,
+        options=options,
+    )
+
+
+def _dead_letters(plan: Path, tmp: Path) -> list[tuple[str, str]]:
+    name = load_plan(str(plan)).plan.plan.name
+    with Journal.open(tmp / "journal.sqlite", name) as journal:
+        return sorted((d.step, d.source_key) for d in journal.open_rejections())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.plan for s in SCENARIOS])
+def test_plan_survives_kills_and_equals_a_clean_run(scenario: Scenario, tmp_path: Path) -> None:
+    plan = PLANS / f"{scenario.plan}.toml"
+
+    clean_dir = tmp_path / "clean"
+    clean_dir.mkdir()
+    with SandboxThread(_config(scenario, "")) as clean_sb:
+        today = sandbox_today(clean_sb)
+        env = write_env(clean_sb, clean_dir / "sandbox.env")
+        clean = run(plan, clean_dir, env)
+        assert clean.returncode in (0, 3), clean.stdout + clean.stderr
+        expected = target_state(clean_sb, scenario.platforms, today)
+        total = target_count(clean_sb)
+    assert total > 0, "the clean run wrote nothing: the scenario proves nothing"
+    expected_dead = _dead_letters(plan, clean_dir)
+
+    chaos_dir = tmp_path / "chaos"
+    chaos_dir.mkdir()
+    with SandboxThread(_config(scenario, _faults(scenario.platforms))) as sb:
+        env = write_env(sb, chaos_dir / "sandbox.env")
+        kills = kill_loop(
+            sb, plan, chaos_dir, env, kills=KILLS, total=total, seed=f"crash:{scenario.plan}", kinds=scenario.kinds
+        )
+        final = run(plan, chaos_dir, env)
+        assert final.returncode in (0, 3), final.stdout + final.stderr
+        assert "Traceback" not in final.stderr
+        assert duplicates(sb, scenario.platforms) == {}
+        actual = target_state(sb, scenario.platforms, today)
+        lost = sb.sandbox.state.stats.faults.get("lost", 0)
+    assert actual == expected, diff(actual, expected)
+    assert _dead_letters(plan, chaos_dir) == expected_dead
+    assert journal_problems(plan, chaos_dir) == []
+    # most kills must land mid-run, or the matrix proves little
+    assert kills.landed >= max(1, (KILLS * 2) // 3), kills
+    record_figures(
+        "crash",
+        plan=scenario.plan,
+        kills_attempted=kills.attempted,
+        kills_landed=kills.landed,
+        by_kind=kills.by_kind,
+        responses_lost=lost,
+        records_compared=sum(len(v) for v in expected.values()),
+    )
