@@ -51,7 +51,7 @@ from migrator.connectors.base import NestedReader, Page, RowResult, SourceReader
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_auth, make_reader, make_writer
 from migrator.errors import PermanentError
-from migrator.graph import TaskGraph
+from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
 from migrator.limits import ConnectionLimits
 from migrator.logging import Redactor
@@ -458,7 +458,9 @@ async def verify_plan(
                 TARGET_READ_FILTERS.get((platform, entity), {}),
                 spec.read.paging.max_size or spec.read.paging.default_size or 100,
                 steps[0],
-                (),
+                # every field the steps write, and the key: without a field list accessplanit answers its
+                # default field set, and unlisted fields would all look different
+                sorted({spec.read.key} | {f for s in steps for f in _mapped_fields(graph.steps[s])}),
             )
             transport = transports[conn_name]
             records = await read_all(
@@ -507,3 +509,7 @@ async def verify_plan(
         )
         result.findings.extend(extras)
     return result
+
+
+def _mapped_fields(node: StepNode) -> tuple[str, ...]:
+    return node.mapping.fields if node.mapping is not None else ()

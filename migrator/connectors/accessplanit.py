@@ -167,6 +167,7 @@ class AccessPlanItWriter:
         self.mode = mode
         self.match = match
         self.keys = match_fields(match)
+        self.match_fields = self.keys  # for dry runs: the fields that find a record on the target
         self.idempotent = mode in ("upsert", "update")
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:

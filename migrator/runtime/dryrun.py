@@ -25,23 +25,36 @@ log = structlog.get_logger("migrator.runtime")
 _READ_ALL: dict[tuple[str, str], dict[str, Any]] = {("velpic", "user"): {"activeValue": "all"}}
 
 
-def match_value(writer: TargetWriter, item: WriteItem) -> str | None:
+def _match_fields(writer: TargetWriter) -> tuple[str, ...]:
+    """``match_fields`` (several, e.g. accessplanit ``UserID,CourseDateID``) or ``match_field`` of a writer."""
+    fields = getattr(writer, "match_fields", None)
+    if fields:
+        return tuple(fields)
     field = getattr(writer, "match_field", None)
-    if not field:
+    return (field,) if field else ()
+
+
+def _key(values: list[Any]) -> str | None:
+    if any(v in (None, "") for v in values):
         return None
-    value = item.payload.get(field)
-    return None if value in (None, "") else str(value).strip().casefold()
+    return "\x1f".join(str(v).strip().casefold() for v in values)
+
+
+def match_value(writer: TargetWriter, item: WriteItem) -> str | None:
+    fields = _match_fields(writer)
+    return _key([item.payload.get(f) for f in fields]) if fields else None
 
 
 async def target_match_index(
     transport: Transport, platform: str, entity: str, writer: TargetWriter, step: str
 ) -> set[str] | None:
     """The case-folded match values of every record of ``entity`` on the target, or None if unknowable."""
-    field = getattr(writer, "match_field", None)
-    if not field:
+    fields = _match_fields(writer)
+    if not fields:
         return None
     try:
-        reader = make_reader(platform, entity, _READ_ALL.get((platform, entity), {}), 100, f"{step}:dry-run")
+        filters = _READ_ALL.get((platform, entity), {})
+        reader = make_reader(platform, entity, filters, 100, f"{step}:dry-run", fields)
     except EngineSupportError:
         return None
     index: set[str] = set()
@@ -53,9 +66,9 @@ async def target_match_index(
         decoded = reader.decode_page(response) if response.status == 200 else None
         records = decoded.records if decoded is not None else []
         for record in records:
-            value = record.get(field)
-            if value not in (None, ""):
-                index.add(str(value).strip().casefold())
+            value = _key([record.get(f) for f in fields])
+            if value is not None:
+                index.add(value)
         outcome = pager.receive(page, decoded if decoded is not None else _Empty())
         if isinstance(outcome, NextPage):
             queue.append(outcome.request)

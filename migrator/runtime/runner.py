@@ -264,7 +264,7 @@ def _step_spec(
     assert node.mapping is not None
     referenced = {ref for _, ref in node.mapping.references}
     page_size = node.page_size or 100
-    write_conc = options.write_concurrency or max(1, min(target.limits.concurrency, 8))
+    write_conc = options.write_concurrency or step.concurrency or max(1, min(target.limits.concurrency, 8))
     read_conc = options.read_concurrency or max(1, min(source.limits.concurrency, 8))
     writer: TargetWriter
     if node.write.platform == "files":

@@ -225,7 +225,14 @@ async def _fetch(
                 f"step {spec.name}: reading page {page.page_key} failed with HTTP {response.status}: "
                 f"{spec.source.redactor.text(response.text(200))}"
             )
-        decoded = reader.decode_page(response) if response.status == 200 else None
+        try:
+            decoded = reader.decode_page(response) if response.status == 200 else None
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise StepFailed(
+                f"step {spec.name}: page {page.page_key} of the source could not be read "
+                f"({type(error).__name__}: {spec.source.redactor.text(str(error))[:200]}); the answer began: "
+                f"{spec.source.redactor.text(response.text(120))!r}. Run again to retry; done pages are kept."
+            ) from None
         records = [] if decoded is None else decoded.records
         outcome = pager.receive(page, decoded if decoded is not None else _EMPTY)
         if decoded is not None and decoded.total is not None:
@@ -419,7 +426,7 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
                 c.updated += 1
             elif spec.dry_index is not None:
                 c.created += 1
-                if value is not None:
+                if value is not None and DRY_RUN_ID not in value.split("\x1f"):  # a stand-in id matches nothing
                     spec.dry_index.add(value)
             tracker.settle(page_of[it.idem_key])
         return

@@ -14,7 +14,8 @@ template (``api/v2/user/{userId}``), anchored at the end and at a segment bounda
 
 Settings (see ``SETTINGS``): ``rate=20/s`` (also ``/m``, ``/h`` or ``/<duration>``), ``window=sliding|fixed``,
 ``per=credential|endpoint|all``, ``latency=50ms`` or ``latency=20-80ms``, ``error_rate=0.05``,
-``reset_rate=0.01``, ``stall_rate=0.01``, ``stall=30s``, ``lose_rate=0.1`` (writes only), ``burst=5``,
+``reset_rate=0.01``, ``stall_rate=0.01``, ``stall=30s``, ``lose_rate=0.1`` (writes only), ``garble_rate=0.01``,
+``html_rate=0.01``, ``truncate_rate=0.1`` (writes only), ``burst=5``,
 ``burst_rate=0.01``, ``retry_after=2s``, ``no_retry_after=true``, ``methods=POST|PUT``.
 
 Determinism: every rule owns a ``random.Random`` seeded from (seed, rule text), and draws in a fixed order,
@@ -45,6 +46,9 @@ SETTINGS: dict[str, str] = {
     "stall_rate": "fraction of requests held for `stall` before being handled (0..1)",
     "stall": "how long a stalled request is held (default 30s)",
     "lose_rate": "fraction of writes (POST/PUT/PATCH/DELETE) handled, then dropped before any response byte",
+    "garble_rate": "fraction of requests handled, then answered with a malformed (cut) JSON body (0..1)",
+    "html_rate": "fraction of requests answered 200 with a proxy's HTML error page; the handler does not run",
+    "truncate_rate": "fraction of writes handled, then answered without the last row of the answer's list",
     "burst": "number of consecutive 429s in a burst",
     "burst_rate": "chance that a burst starts at a request (default: one burst, at the first request)",
     "retry_after": "Retry-After of burst 429s, in sandbox time (default 1s)",
@@ -95,6 +99,9 @@ class Rule:
     stall_rate: float = 0.0
     stall: float = 30.0
     lose_rate: float = 0.0
+    garble_rate: float = 0.0
+    html_rate: float = 0.0
+    truncate_rate: float = 0.0
     burst: int = 0
     burst_rate: float | None = None
     retry_after: float = 1.0
@@ -376,6 +383,9 @@ THROTTLED = "throttled"  # a burst 429
 RESET = "reset"  # connection reset before the handler
 ERROR = "error"  # platform 5xx
 LOSE = "lose"  # handler runs, then the connection is dropped before any response byte
+GARBLE = "garble"  # handler runs, then its body is cut in half (malformed JSON)
+HTML = "html"  # 200 with an HTML error page instead of the handler's answer (the handler does not run)
+TRUNCATE = "truncate"  # a write is handled, then the last row of the answer's list is removed
 
 
 @dataclass(slots=True)
@@ -484,12 +494,25 @@ class FaultEngine:
             if rule.stall_rate and rng.random() < rule.stall_rate and decision.stall == 0.0:
                 decision.stall = rule.stall
                 decision.rule = decision.rule or rule.text
-            for action, rate in ((RESET, rule.reset_rate), (ERROR, rule.error_rate)):
+            for action, rate in (
+                (RESET, rule.reset_rate),
+                (ERROR, rule.error_rate),
+                (HTML, rule.html_rate),
+                (GARBLE, rule.garble_rate),
+            ):
                 if rate and rng.random() < rate and decision.action == PASS:
                     decision.action = action
                     decision.rule = rule.text
             if is_write and rule.lose_rate and rng.random() < rule.lose_rate and decision.action == PASS:
                 decision.action = LOSE
+                decision.rule = rule.text
+            if (
+                is_write
+                and rule.truncate_rate
+                and rng.random() < rule.truncate_rate
+                and decision.action == PASS
+            ):
+                decision.action = TRUNCATE
                 decision.rule = rule.text
         return decision
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,7 +17,19 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from migrator.sandbox.clock import Clock
-from migrator.sandbox.faults import ERROR, LOSE, PASS, RATE_LIMITED, RESET, THROTTLED, Decision, FaultEngine
+from migrator.sandbox.faults import (
+    ERROR,
+    GARBLE,
+    HTML,
+    LOSE,
+    PASS,
+    RATE_LIMITED,
+    RESET,
+    THROTTLED,
+    TRUNCATE,
+    Decision,
+    FaultEngine,
+)
 from migrator.sandbox.platform import Platform
 from migrator.sandbox.stats import Stats
 
@@ -54,6 +67,33 @@ def drop_connection(request: web.BaseRequest, *, reset: bool) -> None:
             with contextlib.suppress(OSError):  # the socket may already be gone
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
+
+
+HTML_ERROR_PAGE = (
+    "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    "<body><h1>Bad Gateway</h1><p>The upstream server is temporarily unavailable.</p></body></html>"
+)
+
+
+def garbled(body: bytes) -> bytes:
+    """A body cut in half: what a proxy that gave up mid-response forwards. Never valid JSON."""
+    return body[: len(body) // 2] + b"\x00{" if body else b"{"
+
+
+def without_last_row(body: bytes) -> bytes | None:
+    """The JSON body with the last element of its row list removed (the top-level array, else the first
+    non-empty list in the top-level object); None when there is no such list."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    rows = data if isinstance(data, list) else None
+    if isinstance(data, dict):
+        rows = next((v for v in data.values() if isinstance(v, list) and v), None)
+    if not rows:
+        return None
+    rows.pop()
+    return json.dumps(data).encode()
 
 
 def fault_middleware(state: FaultState, *, sleep: Sleep = asyncio.sleep) -> Middleware:
@@ -100,6 +140,22 @@ def fault_middleware(state: FaultState, *, sleep: Sleep = asyncio.sleep) -> Midd
             response = platform.server_error()
             stats.request(name, method, route, response.status)
             return response
+        if action == HTML:
+            stats.fault("html")
+            stats.request(name, method, route, 200)
+            return web.Response(status=200, text=HTML_ERROR_PAGE, content_type="text/html")
+        if action in (GARBLE, TRUNCATE):
+            response = await call(request, handler, name, route)
+            body = response.body if isinstance(response, web.Response) else None
+            if not isinstance(body, bytes):
+                return response
+            new = garbled(body) if action == GARBLE else without_last_row(body)
+            if new is None:
+                return response
+            stats.fault("garbled" if action == GARBLE else "truncated")
+            answer = web.Response(status=response.status, body=new, headers=response.headers)
+            answer.headers.popall("Content-Length", None)
+            return answer
         if action == LOSE:
             with contextlib.suppress(web.HTTPException):
                 await handler(request)  # the write takes effect ...

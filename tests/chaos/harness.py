@@ -61,7 +61,9 @@ def run_args(plan: Path, tmp: Path, env_file: Path, *extra: str) -> list[str]:
     ]
 
 
-def run(plan: Path, tmp: Path, env_file: Path, *extra: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run(
+    plan: Path, tmp: Path, env_file: Path, *extra: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         run_args(plan, tmp, env_file, *extra),
         cwd=tmp,
@@ -153,6 +155,7 @@ def kill_loop(
     total: int,
     seed: str,
     kinds: Iterable[str] = KILL_KINDS,
+    log: KillLog | None = None,
 ) -> KillLog:
     """Start the run and SIGKILL it at a seeded point, ``kills`` times; each next start is the resume.
 
@@ -161,13 +164,14 @@ def kill_loop(
     ``lost_response``: right after the sandbox drops a write's response."""
     rng = random.Random(seed)
     kinds = tuple(kinds)
-    log = KillLog()
-    for i in range(kills):
-        kind = kinds[i % len(kinds)]
-        share = rng.uniform(0.05, 0.95)
+    log = log if log is not None else KillLog()
+    # progress kills at rising shares of the work, so that each lands before the end
+    shares = iter(sorted(rng.uniform(0.05, 0.9) for _ in range(kills)))
+    for _ in range(kills):
+        kind = kinds[log.attempted % len(kinds)]
+        share = next(shares)
         nth = rng.randint(1, 6)
-        log.attempted += 1
-        base_count, base_tokens, base_lost = target_count(sb), tokens_issued(sb), faults_seen(sb, "lost")
+        base_tokens, base_lost = tokens_issued(sb), faults_seen(sb, "lost")
         wal, growths = _wal_size(tmp), 0
         proc = subprocess.Popen(
             run_args(plan, tmp, env_file),
@@ -180,7 +184,7 @@ def kill_loop(
         fired = False
         while proc.poll() is None and time.monotonic() < deadline:
             if kind == "progress":
-                fired = target_count(sb) - base_count >= share * total
+                fired = target_count(sb) >= share * total
             elif kind == "journal_commit":
                 size = _wal_size(tmp)
                 if size != wal:
@@ -196,6 +200,7 @@ def kill_loop(
                 break
             time.sleep(0.002)
         code = proc.wait(timeout=120)
+        log.attempted += 1
         log.exits.append(code)
         if fired and code == -signal.SIGKILL:
             log.landed += 1
@@ -324,9 +329,10 @@ def diff(a: dict[str, list[str]], b: dict[str, list[str]]) -> str:
         if left != right:
             only_a = sorted(set(left) - set(right))[:2]
             only_b = sorted(set(right) - set(left))[:2]
-            lines.append(f"{key}: {len(left)} vs {len(right)} records; only in first {only_a}; only in second {only_b}")
+            lines.append(
+                f"{key}: {len(left)} vs {len(right)} records; only in first {only_a}; only in second {only_b}"
+            )
     return "\n".join(lines)
-
 
 
 def record_figures(suite: str, **figures: Any) -> None:

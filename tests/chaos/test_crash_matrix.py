@@ -22,6 +22,7 @@ from migrator.sandbox.config import SandboxConfig
 from tests.chaos.harness import (
     FULL,
     TIME_SCALE,
+    KillLog,
     diff,
     duplicates,
     journal_problems,
@@ -33,10 +34,12 @@ from tests.chaos.harness import (
     target_state,
     write_env,
 )
-from tests.e2e.helpers import PLANS
+from tests.e2e.helpers import PLANS, post_json
 
-KILLS = 20 if FULL else 3
-SCALE = 120 if FULL else 60
+#: kills per plan = ROUNDS × KILLS_PER_ROUND; each round starts from a re-seeded sandbox and a new journal
+ROUNDS, KILLS_PER_ROUND = (4, 5) if FULL else (1, 3)
+KILLS = ROUNDS * KILLS_PER_ROUND
+SCALE = 150 if FULL else 60
 #: short token and session lifetimes (sandbox seconds; a real 0.3 s at the time scale): refreshes mid-run
 SHORT_TOKENS = {"accessplanit.token_ttl": 30, "onefile.session_ttl": 30}
 
@@ -107,30 +110,44 @@ def test_plan_survives_kills_and_equals_a_clean_run(scenario: Scenario, tmp_path
     assert total > 0, "the clean run wrote nothing: the scenario proves nothing"
     expected_dead = _dead_letters(plan, clean_dir)
 
-    chaos_dir = tmp_path / "chaos"
-    chaos_dir.mkdir()
+    log = KillLog()
+    lost = 0
     with SandboxThread(_config(scenario, _faults(scenario.platforms))) as sb:
-        env = write_env(sb, chaos_dir / "sandbox.env")
-        kills = kill_loop(
-            sb, plan, chaos_dir, env, kills=KILLS, total=total, seed=f"crash:{scenario.plan}", kinds=scenario.kinds
-        )
-        final = run(plan, chaos_dir, env)
-        assert final.returncode in (0, 3), final.stdout + final.stderr
-        assert "Traceback" not in final.stderr
-        assert duplicates(sb, scenario.platforms) == {}
-        actual = target_state(sb, scenario.platforms, today)
-        lost = sb.sandbox.state.stats.faults.get("lost", 0)
-    assert actual == expected, diff(actual, expected)
-    assert _dead_letters(plan, chaos_dir) == expected_dead
-    assert journal_problems(plan, chaos_dir) == []
+        for round_no in range(ROUNDS):
+            if round_no:
+                post_json(f"{sb.base_url}/_sandbox/reset", {})
+            chaos_dir = tmp_path / f"chaos-{round_no}"
+            chaos_dir.mkdir()
+            env = write_env(sb, chaos_dir / "sandbox.env")
+            seed = f"crash:{scenario.plan}:{round_no}"
+            kill_loop(
+                sb,
+                plan,
+                chaos_dir,
+                env,
+                kills=KILLS_PER_ROUND,
+                total=total,
+                seed=seed,
+                kinds=scenario.kinds,
+                log=log,
+            )
+            final = run(plan, chaos_dir, env)
+            assert final.returncode in (0, 3), final.stdout + final.stderr
+            assert "Traceback" not in final.stderr
+            assert duplicates(sb, scenario.platforms) == {}
+            actual = target_state(sb, scenario.platforms, today)
+            lost += sb.sandbox.state.stats.faults.get("lost", 0)
+            assert actual == expected, f"round {round_no}:\n" + diff(actual, expected)
+            assert _dead_letters(plan, chaos_dir) == expected_dead
+            assert journal_problems(plan, chaos_dir) == []
     # most kills must land mid-run, or the matrix proves little
-    assert kills.landed >= max(1, (KILLS * 2) // 3), kills
+    assert log.landed >= max(1, KILLS // 2), log
     record_figures(
         "crash",
         plan=scenario.plan,
-        kills_attempted=kills.attempted,
-        kills_landed=kills.landed,
-        by_kind=kills.by_kind,
+        kills_attempted=log.attempted,
+        kills_landed=log.landed,
+        by_kind=log.by_kind,
         responses_lost=lost,
         records_compared=sum(len(v) for v in expected.values()),
     )

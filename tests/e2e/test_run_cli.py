@@ -117,3 +117,29 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert result.returncode in (0, 3), result.stdout + result.stderr
     assert "plan demo-velpic-to-velpic: done" in result.stdout
     assert (tmp_path / "demo" / "journal.sqlite").exists()
+
+
+def test_dry_run_tells_creates_updates_and_rejects_and_writes_nothing(
+    sandbox: SandboxThread, tmp_path: Path
+) -> None:
+    env = write_env(sandbox, tmp_path / "sb.env")
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN % {"dob": "'1990-01-01'"})
+    before = entity_stats(sandbox.base_url, "accessplanit", "target", "user")
+    dry = run_plan(plan, tmp_path, env, "--dry-run")
+    assert dry.returncode in (0, 3), dry.stdout + dry.stderr
+    assert "dry run (nothing written)" in dry.stdout
+    assert entity_stats(sandbox.base_url, "accessplanit", "target", "user") == before
+    source = records(sandbox.base_url, "velpic", "source", "user")
+    emails = {u["emailAddress"].lower() for u in source if u["emailAddress"]}
+    on_target = {
+        u["Email"].lower() for u in records(sandbox.base_url, "accessplanit", "target", "user") if u["Email"]
+    }
+    no_email = sum(1 for u in source if not u["emailAddress"])
+    line = next(x for x in dry.stdout.splitlines() if x.strip().startswith("users"))
+    words = line.split()
+    assert int(words[words.index("create") + 1].replace(",", "")) == len(emails - on_target)
+    assert int(words[words.index("update") + 1].replace(",", "")) == len(source) - no_email - len(
+        emails - on_target
+    )
+    assert int(words[words.index("reject") + 1].replace(",", "")) == no_email
