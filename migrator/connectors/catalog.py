@@ -187,6 +187,13 @@ VELPIC = PlatformSpec(
             ),
             fields=frozenset({"groupId", "userIds"}),
         ),
+        EntitySpec(
+            "group_supervisor",
+            writes=_writes(
+                create=WriteSpec(_ep("POST", "/group/{groupId}/add_supervisors"), match_keys=("groupId",)),
+            ),
+            fields=frozenset({"groupId", "userIds"}),
+        ),
         EntitySpec("lesson", read=ReadSpec(_ep("GET", "/lesson"), _VELPIC_PAGING, key="lessonId")),
         EntitySpec(
             "lesson_schedule",
@@ -212,27 +219,6 @@ VELPIC = PlatformSpec(
             ),
             fields=frozenset(
                 {"userId", "lessonId", "lessonVersionId", "completedDate", "manuallyCompletedByUserId"}
-            ),
-        ),
-        EntitySpec(
-            "ilt_session",
-            read=ReadSpec(_ep("GET", "/ilt_session"), _VELPIC_PAGING, key="id"),
-            writes=_writes(
-                create=WriteSpec(_ep("POST", "/ilt_session")),
-                update=WriteSpec(_ep("PATCH", "/ilt_session/{id}"), match_keys=("id",), match_required=True),
-            ),
-            fields=frozenset(
-                {
-                    "id",
-                    "lessonId",
-                    "startDatetime",
-                    "endDatetime",
-                    "location",
-                    "instructorId",
-                    "notes",
-                    "statusId",
-                    "numberOfPlaces",
-                }
             ),
         ),
     ),

@@ -554,6 +554,66 @@ class VelpicCompletionWriter:
         return None
 
 
+class VelpicMemberWriter:
+    """``POST /group/{groupId}/add_members`` (or ``add_supervisors``): a record maps ``groupId`` and ``userIds``
+    (one id or a list). Adding a member twice changes nothing, so a resend is safe. The "target id" kept in the
+    crosswalk is ``"<groupId>:<userId,…>"`` (a membership has no id of its own)."""
+
+    mode = "create"
+    max_batch = 50
+    idempotent = True
+
+    def __init__(self, action: str = "add_members") -> None:
+        self.action = action
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        group = item.payload.get("groupId")
+        raw = item.payload.get("userIds")
+        users = raw if isinstance(raw, list) else [raw]
+        problems: dict[str, list[str]] = {}
+        if group in (None, ""):
+            problems["groupId"] = ["groupId is required (map it through the groups' crosswalk)"]
+        try:
+            ids = [int(u) for u in users if u not in (None, "")]
+        except (TypeError, ValueError):
+            ids = []
+            problems["userIds"] = [f"userIds must be Velpic user ids, got {raw!r}"]
+        if not ids and "userIds" not in problems:
+            problems["userIds"] = ["userIds is required (map it through the users' crosswalk)"]
+        if problems:
+            return _rejected(item, problems)
+        return WriteItem(item.idem_key, item.source_key, {"groupId": int(str(group)), "userIds": ids})
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        endpoint = f"/group/{{groupId}}/{self.action}"
+        return [
+            (
+                Request(
+                    "POST",
+                    f"/group/{it.payload['groupId']}/{self.action}",
+                    endpoint,
+                    json={"userIds": it.payload["userIds"]},
+                    is_write=True,
+                ),
+                [it],
+            )
+            for it in items
+        ]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        item = items[0]
+        if response.status == 200:
+            users = ",".join(str(u) for u in item.payload["userIds"])
+            return [RowResult(item.idem_key, ok=True, target_id=f"{item.payload['groupId']}:{users}")]
+        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        return None
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        return None
+
+
 def make_auth(credentials: Mapping[str, str]) -> VelpicAuth:
     return VelpicAuth(credentials["access_key"])
 
@@ -570,7 +630,14 @@ def make_reader(
 
 def make_writer(
     entity: str, mode: str, match: str | None
-) -> VelpicBulkUsers | VelpicUserWriter | VelpicGroupWriter | VelpicScheduleWriter | VelpicCompletionWriter:
+) -> (
+    VelpicBulkUsers
+    | VelpicUserWriter
+    | VelpicGroupWriter
+    | VelpicScheduleWriter
+    | VelpicCompletionWriter
+    | VelpicMemberWriter
+):
     if entity == "lesson_schedule" and mode == "create":
         return VelpicScheduleWriter()
     if entity == "lesson_completion" and mode == "create":
@@ -581,4 +648,8 @@ def make_writer(
         return VelpicUserWriter(mode, match)
     if entity == "group" and mode in ("create", "update"):
         return VelpicGroupWriter(mode)
+    if entity == "group_member" and mode == "create":
+        return VelpicMemberWriter("add_members")
+    if entity == "group_supervisor" and mode == "create":
+        return VelpicMemberWriter("add_supervisors")
     raise EngineSupportError(f"the Velpic connector cannot write {entity!r} in mode {mode!r} yet")

@@ -144,3 +144,23 @@ def test_completion_writer_needs_a_lesson_a_date_and_a_completer() -> None:
     out = VelpicCompletionWriter().prepare(WriteItem("k", "s", {"userId": 1}))
     assert isinstance(out, RowResult)
     assert {"lessonId", "completedDate", "manuallyCompletedByUserId"} <= set(out.fields)
+
+
+def test_member_writer_adds_members_per_group_and_rejects_missing_ids() -> None:
+    writer = make_writer("group_member", "create", None)
+    ok = writer.prepare(WriteItem("k1", "s1", {"groupId": "12", "userIds": ["5", 6]}))
+    assert isinstance(ok, WriteItem) and ok.payload == {"groupId": 12, "userIds": [5, 6]}
+    [(request, items)] = writer.requests([ok])
+    assert (request.method, request.path, request.endpoint) == (
+        "POST",
+        "/group/12/add_members",
+        "/group/{groupId}/add_members",
+    )
+    assert request.json == {"userIds": [5, 6]}
+    [row] = writer.decode(Response(200, b""), items)
+    assert row.ok and row.target_id == "12:5,6"
+    missing = writer.prepare(WriteItem("k2", "s2", {"userIds": [5]}))
+    assert isinstance(missing, RowResult) and not missing.ok and "groupId" in missing.fields
+    supervisors = make_writer("group_supervisor", "create", None)
+    [(request, _)] = supervisors.requests([ok])
+    assert request.path == "/group/12/add_supervisors"
