@@ -110,12 +110,18 @@ def run(args: argparse.Namespace) -> int:
         if not args.dry_run:
             journal.begin_run(digest)
         selection = "retry_rejected" if args.retry_rejected else "delta" if args.delta else "normal"
+        finished = [r["started"] for r in journal.runs() if r["status"] == "done"]
+        if args.delta and not finished:
+            raise PlanError.single(
+                loaded.file, "", "--delta needs a completed run of this plan first: run it without --delta"
+            )
         options = RunOptions(
             dry_run=args.dry_run,
             verify_tls=not args.insecure,
             time_scale=args.time_scale,
             selection=selection,
             only_steps=tuple(args.step),
+            delta_since=max(finished) if finished else None,
         )
         display = ProgressDisplay(plain=True if args.plain else None)
         summary = _run_with_signals(loaded, graph, connections, journal, redactor, options, display)

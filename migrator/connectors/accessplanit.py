@@ -9,6 +9,7 @@ PAGE NUMBER) + ``$count=true`` → ``totalCount``, so pages after the first are 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,10 @@ __all__ = [
     "model_state_rejection",
     "odata_literal",
 ]
+
+
+#: modules whose records carry a modification date (the vendor demo's user model: ``DateUpdated``)
+_MODIFIED_FIELD = {"user": "DateUpdated"}
 
 
 def odata_literal(value: Any) -> str:
@@ -125,6 +130,20 @@ class AccessPlanItReader:
             self.params += (("$select", ",".join(top)),)
         self.page_size = page_size
         self.step = step
+
+    def changed_since(self, when: float) -> bool:
+        """Delta runs: read only records modified after ``when`` (epoch seconds), where the module has a
+        modification date and the filter can take one more ``and`` clause (``$filter`` has no parentheses, so a
+        filter with ``or`` is left whole). Returns whether the read was narrowed."""
+        field = _MODIFIED_FIELD.get(self.module.lower())
+        current = dict(self.params).get("$filter", "")
+        if field is None or " or " in f" {current.lower()} ":
+            return False
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
+        clause = f"{field} gt {odata_literal(stamp)}"
+        expr = f"{current} and {clause}" if current else clause
+        self.params = (("$filter", expr), *((k, v) for k, v in self.params if k != "$filter"))
+        return True
 
     def paginator(self) -> Paginator:
         return make_paginator("accessplanit_v2_page", page_size=self.page_size, step=self.step)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -128,3 +129,63 @@ def test_delta_writes_exactly_the_changed_records(tmp_path: Path) -> None:
         again = run_plan(plan, tmp_path, env, "--delta")
         assert again.returncode == 0
         assert entity_stats(base, "velpic", "target", "user") == after
+
+
+def _apit_token(base: str, env: dict[str, str]) -> str:
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "username": env["ACCESSPLANIT_SOURCE_USERNAME"],
+            "password": env["ACCESSPLANIT_SOURCE_PASSWORD"],
+        }
+    ).encode()
+    req = urllib.request.Request(env["ACCESSPLANIT_V2_BASE_URL"] + "/token", data=form, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return str(json.loads(resp.read())["access_token"])
+
+
+def test_delta_reads_only_what_changed_where_the_source_has_a_modified_date(tmp_path: Path) -> None:
+    scale = "200"
+    config = SandboxConfig(seed=47, scale=120, platforms=("accessplanit", "velpic"), time_scale=float(scale))
+    plan = PLANS / "accessplanit-to-velpic.toml"
+    with SandboxThread(config) as sb:
+        base = sb.base_url
+        env_map = sb.sandbox.env()
+        env = write_env(sb, tmp_path / "sb.env")
+        first = run_plan(plan, tmp_path, env, "--time-scale", scale)
+        assert first.returncode in (0, 3), first.stdout + first.stderr
+        before = entity_stats(base, "velpic", "target", "user")
+        user_reads = _user_reads(base)
+
+        token = _apit_token(base, env_map)
+        active = [u for u in records(base, "accessplanit", "source", "user") if u.get("Status") == "Active"]
+        changed = [u for u in active if u.get("Email")][:10]
+        for u in changed:
+            req = urllib.request.Request(
+                f"{env_map['ACCESSPLANIT_V2_BASE_URL']}/user/{u['ID']}",
+                data=json.dumps({"Surname": u["Surname"] + "-Changed"}).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                method="PUT",
+            )
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                assert resp.status == 200
+
+        delta = run_plan(plan, tmp_path, env, "--delta", "--time-scale", scale)
+        assert delta.returncode in (0, 3), delta.stdout + delta.stderr
+        after = entity_stats(base, "velpic", "target", "user")
+        assert after["updates"] - before["updates"] == 10
+        assert after["creates"] == before["creates"]
+        users_line = next(x for x in delta.stdout.splitlines() if x.strip().startswith("users"))
+        assert users_line.split()[users_line.split().index("read") + 1] == "10"  # only the changed ones read
+        assert _user_reads(base) - user_reads == 1  # one page: the read was narrowed by DateUpdated
+        log = (tmp_path / "run.log.jsonl").read_text()
+        assert '"narrowed_by_modified_date":true' in log.replace(" ", "")
+
+
+def _user_reads(base: str) -> int:
+    stats = get_json(base + "/_sandbox/stats")
+    return sum(
+        r["count"]
+        for r in stats["requests"]
+        if r["platform"] == "accessplanit" and r["method"] == "GET" and r["route"].endswith("/user")
+    )
