@@ -221,6 +221,51 @@ VELPIC = PlatformSpec(
                 {"userId", "lessonId", "lessonVersionId", "completedDate", "manuallyCompletedByUserId"}
             ),
         ),
+        EntitySpec(
+            # instructor-led training sessions (§1.5 "ILT sessions"); dates 2018-05-19T01:00:06.000+0800
+            "ilt_session",
+            read=ReadSpec(_ep("GET", "/ilt_session"), _VELPIC_PAGING, key="id"),
+            writes=_writes(
+                # in doubt: looked up among the instructor's sessions by lessonId + startDatetime
+                create=WriteSpec(_ep("POST", "/ilt_session"), match_keys=("startDatetime",)),
+                update=WriteSpec(
+                    _ep("PATCH", "/ilt_session/{iltSessionId}"), match_keys=("id",), match_required=True
+                ),
+            ),
+            fields=frozenset(
+                {
+                    "id",
+                    "lessonId",
+                    "startDatetime",
+                    "endDatetime",
+                    "location",
+                    "instructorId",
+                    "notes",
+                    "statusId",
+                    "numberOfPlaces",
+                }
+            ),
+        ),
+        EntitySpec(
+            # users registered to a session (they must hold a schedule of its lesson); twice = no-op
+            "ilt_registration",
+            writes=_writes(
+                create=WriteSpec(
+                    _ep("POST", "/ilt_session/{iltSessionId}/bulk_register"), match_keys=("sessionId",)
+                ),
+            ),
+            fields=frozenset({"sessionId", "userIds"}),
+        ),
+        EntitySpec(
+            # attendance and results: attendees = [{id (the ATTENDEE id), passed, attended}]
+            "ilt_attendance",
+            writes=_writes(
+                create=WriteSpec(
+                    _ep("POST", "/ilt_session/{iltSessionId}/save_progress"), match_keys=("sessionId",)
+                ),
+            ),
+            fields=frozenset({"sessionId", "attendees"}),
+        ),
     ),
 )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from migrator.connectors.base import (
@@ -38,13 +39,21 @@ __all__ = [
     "VelpicBulkUsers",
     "VelpicCompletionWriter",
     "VelpicGroupWriter",
+    "VelpicIltAttendanceWriter",
+    "VelpicIltRegistrationWriter",
+    "VelpicIltSessionReader",
+    "VelpicIltSessionWriter",
     "VelpicReader",
     "VelpicScheduleReader",
     "VelpicScheduleWriter",
     "VelpicUserWriter",
+    "attendee_ids",
+    "attendees_request",
     "make_auth",
     "make_reader",
     "make_writer",
+    "parse_ilt_date",
+    "validate_ilt_session",
     "validate_user",
 ]
 
@@ -614,6 +623,370 @@ class VelpicMemberWriter:
         return None
 
 
+# ---------------------------------------------------------------- ILT sessions (reference §1.5 "ILT sessions")
+
+ILT_SESSION_ENDPOINT = "/ilt_session"
+ILT_PATCH_ENDPOINT = "/ilt_session/{iltSessionId}"
+ILT_REGISTER_ENDPOINT = "/ilt_session/{iltSessionId}/bulk_register"
+ILT_ATTENDEES_ENDPOINT = "/ilt_session/{iltSessionId}/attendees"
+ILT_PROGRESS_ENDPOINT = "/ilt_session/{iltSessionId}/save_progress"
+#: the ILT date format of the document, e.g. ``2018-05-19T01:00:06.000+0800``
+ILT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+_ILT_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}$")
+_ILT_STATUSES = (1, 2, 3)
+
+
+def parse_ilt_date(value: Any) -> datetime | None:
+    """``2018-05-19T01:00:06.000+0800`` → an aware datetime; None when the text is not in that format."""
+    if not isinstance(value, str) or not _ILT_DATE.match(value):
+        return None
+    try:
+        return datetime.strptime(value, ILT_DATE_FORMAT)
+    except ValueError:
+        return None
+
+
+def _one_id(body: dict[str, Any], name: str, problems: dict[str, list[str]], *, required: bool) -> None:
+    """Check ``body[name]`` is one whole number (normalised to int in place); a missing value is a problem
+    only when ``required``."""
+    value = body.get(name)
+    if value in (None, ""):
+        body.pop(name, None)
+        if required:
+            problems.setdefault(name, []).append(f"{name} is required")
+        return
+    ids = _id_list(value)
+    if ids is None or len(ids) != 1:
+        problems.setdefault(name, []).append(f"{name} must be one whole number; got {value!r}")
+    else:
+        body[name] = ids[0]
+
+
+def validate_ilt_session(body: dict[str, Any], mode: str) -> dict[str, list[str]]:
+    """Problems Velpic would refuse in an ILT session create (``mode="create"``) or ``PATCH`` body; ids are
+    normalised to ints in place. Empty when the body is fine."""
+    problems: dict[str, list[str]] = {}
+    _one_id(body, "instructorId", problems, required=True)
+    location = body.get("location")
+    if not isinstance(location, str) or not location.strip():
+        problems["location"] = ["location is required (the place of the session, as text)"]
+    if body.get("notes") is not None and not isinstance(body["notes"], str):
+        problems["notes"] = [f"notes must be text; got {body['notes']!r}"]
+    if mode == "create":
+        _one_id(body, "lessonId", problems, required=False)
+        dates: dict[str, datetime] = {}
+        for name in ("startDatetime", "endDatetime"):
+            value = body.get(name)
+            if value in (None, ""):
+                problems[name] = [f"{name} is required"]
+                continue
+            parsed = parse_ilt_date(value)
+            if parsed is None:
+                problems[name] = [
+                    f"{name} must be an ILT date like 2018-05-19T01:00:06.000+0800; got {value!r} "
+                    "(map it with date('%Y-%m-%dT%H:%M:%S.000+0000') from a UTC source date)"
+                ]
+            else:
+                dates[name] = parsed
+        if len(dates) == 2 and dates["endDatetime"] < dates["startDatetime"]:
+            problems["endDatetime"] = ["endDatetime must not be before startDatetime"]
+    else:
+        _one_id(body, "id", problems, required=True)
+        if "id" in problems:
+            problems["id"] = ["update needs the target ILT session id (map id through a crosswalk)"]
+        _one_id(body, "numberOfPlaces", problems, required=False)
+        if "statusId" in body and body["statusId"] not in _ILT_STATUSES:
+            problems["statusId"] = [
+                f"statusId must be 1 (active), 2 (completed) or 3 (cancelled); got {body['statusId']!r}"
+            ]
+    return problems
+
+
+class VelpicIltSessionReader(VelpicReader):
+    """``GET /ilt_session`` paged with ``startIndex``/``maxResults`` + meta; filters ``lessonScheduleId``,
+    ``state``, ``status``, ``instructorId`` as query parameters."""
+
+    def __init__(self, filters: Mapping[str, Any], page_size: int, step: str) -> None:
+        self.path = ILT_SESSION_ENDPOINT
+        self.key_field = "id"
+        self.filters = tuple((k, _param(v)) for k, v in filters.items())
+        self.page_size = page_size
+        self.step = step
+
+
+class VelpicIltSessionWriter:
+    """``POST /ilt_session`` (create) or ``PATCH /ilt_session/{id}`` (update), one session per call.
+
+    Create body: ``lessonId, startDatetime*, endDatetime*, location*, instructorId*, notes``; dates in the ILT
+    format ``2018-05-19T01:00:06.000+0800`` (checked in ``prepare``: a wrong date is a rejection with the
+    reason, not a 400). The answer is the list-item shape with the new ``id``. Create-only: a session in
+    doubt is looked up among the instructor's sessions (``GET /ilt_session?instructorId=``) by ``lessonId``
+    and the same start instant (Velpic answers dates in the account's zone, so the text may differ).
+    Update body: ``instructorId*, location*, statusId, notes, numberOfPlaces`` (the record's ``id`` is the
+    path).
+    """
+
+    max_batch = 50
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.idempotent = mode == "update"
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        body = dict(item.payload)
+        problems = validate_ilt_session(body, self.mode)
+        if problems:
+            return _rejected(item, problems)
+        return WriteItem(item.idem_key, item.source_key, body, item.match_value)
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        out: list[tuple[Request, list[WriteItem]]] = []
+        for it in items:
+            if self.mode == "update":
+                body = {k: v for k, v in it.payload.items() if k != "id"}
+                path = f"/ilt_session/{it.payload['id']}"
+                out.append((Request("PATCH", path, ILT_PATCH_ENDPOINT, json=body, is_write=True), [it]))
+            else:
+                req = Request("POST", "/ilt_session", ILT_SESSION_ENDPOINT, json=it.payload, is_write=True)
+                out.append((req, [it]))
+        return out
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        item = items[0]
+        if response.status == 200:
+            body = response.json() or {}
+            target = body.get("id") if isinstance(body, dict) else None
+            if target is None and self.mode == "update":
+                target = item.payload.get("id")
+            action: Action = "updated" if self.mode == "update" else "created"
+            return [
+                RowResult(
+                    item.idem_key, ok=True, target_id=None if target is None else str(target), action=action
+                )
+            ]
+        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        instructor = item.payload.get("instructorId")
+        if self.mode != "create" or instructor in (None, ""):
+            return None
+        # no maxResults: absent = no limit (reference §1.3 [ASSUMED]); an instructor holds few sessions
+        return Request("GET", "/ilt_session", ILT_SESSION_ENDPOINT, params=(("instructorId", str(instructor)),))
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        if response.status != 200:
+            return None
+        start = parse_ilt_date(item.payload.get("startDatetime"))
+        lesson = item.payload.get("lessonId")
+        body = response.json() or {}
+        for session in body.get("results") or [] if isinstance(body, dict) else []:
+            if not isinstance(session, dict) or session.get("lessonId") != lesson:
+                continue
+            if start is not None and parse_ilt_date(session.get("startDatetime")) == start:
+                return str(session.get("id"))
+        return None
+
+
+def _session_id(body: dict[str, Any], problems: dict[str, list[str]]) -> None:
+    _one_id(body, "sessionId", problems, required=False)
+    if body.get("sessionId") is None and "sessionId" not in problems:
+        problems["sessionId"] = ["sessionId is required (map it through the ILT sessions' crosswalk)"]
+
+
+class VelpicIltRegistrationWriter:
+    """``POST /ilt_session/{sessionId}/bulk_register`` ``{userIds}``: a record maps ``sessionId`` and
+    ``userIds`` (one id or a list), like ``VelpicMemberWriter``. The users must already hold a schedule of
+    the session's lesson: a refusal (4xx) is a rejection with Velpic's reason. Registering a registered user
+    again changes nothing (no second attendee), so a resend is safe. The "target id" kept in the crosswalk is
+    ``"<sessionId>:<userId,…>"`` (a registration has no id of its own in the answer)."""
+
+    mode = "create"
+    max_batch = 50
+    idempotent = True
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        body = dict(item.payload)
+        problems: dict[str, list[str]] = {}
+        _session_id(body, problems)
+        raw = body.get("userIds")
+        users = [u for u in (raw if isinstance(raw, list) else [raw]) if u not in (None, "")]
+        ids = _id_list(users) if users else []
+        if ids is None:
+            problems["userIds"] = [f"userIds must be Velpic user ids; got {raw!r}"]
+        elif not ids:
+            problems["userIds"] = ["userIds is required (map it through the users' crosswalk)"]
+        if problems or ids is None:
+            return _rejected(item, problems)
+        return WriteItem(item.idem_key, item.source_key, {"sessionId": body["sessionId"], "userIds": ids})
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        return [
+            (
+                Request(
+                    "POST",
+                    f"/ilt_session/{it.payload['sessionId']}/bulk_register",
+                    ILT_REGISTER_ENDPOINT,
+                    json={"userIds": it.payload["userIds"]},
+                    is_write=True,
+                ),
+                [it],
+            )
+            for it in items
+        ]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        item = items[0]
+        if response.status == 200:
+            users = ",".join(str(u) for u in item.payload["userIds"])
+            return [RowResult(item.idem_key, ok=True, target_id=f"{item.payload['sessionId']}:{users}")]
+        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        return None
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        return None
+
+
+def attendees_request(session_id: int | str) -> Request:
+    """``GET /ilt_session/{id}/attendees`` (every attendee: no ``maxResults`` = no limit)."""
+    return Request("GET", f"/ilt_session/{session_id}/attendees", ILT_ATTENDEES_ENDPOINT)
+
+
+def attendee_ids(response: Response) -> dict[int, int]:
+    """User id → attendee id, from a ``GET /ilt_session/{id}/attendees`` answer (empty on an error)."""
+    if response.status != 200:
+        return {}
+    body = response.json() or {}
+    out: dict[int, int] = {}
+    for row in body.get("results") or [] if isinstance(body, dict) else []:
+        if isinstance(row, dict) and isinstance(row.get("userId"), int) and isinstance(row.get("id"), int):
+            out[row["userId"]] = row["id"]
+    return out
+
+
+class VelpicIltAttendanceWriter:
+    """``POST /ilt_session/{sessionId}/save_progress`` ``{attendees:[{id, passed, attended}]}``: a record
+    maps ``sessionId`` and ``attendees``, a list of ``{id, passed, attended}`` where ``id`` is the ATTENDEE id
+    (``GET /ilt_session/{id}/attendees``, see ``attendee_ids``), not the user id. Saving the same progress
+    again changes nothing, so a resend is safe.
+
+    A record may instead map ``sessionId``, ``userId`` and ``passed``/``attended`` (what a source such as
+    accessplanit bookings holds): the writer then reads the session's attendees before writing
+    (``pre_lookups`` / ``apply_pre_lookups``, a hook the write stage calls) and turns the user id into the
+    attendee id; a user not registered to the session is a rejection with that reason.
+    """
+
+    mode = "create"
+    max_batch = 50
+    idempotent = True
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        body = dict(item.payload)
+        problems: dict[str, list[str]] = {}
+        _session_id(body, problems)
+        if "attendees" not in body and "userId" in body:  # by user: the attendee id is looked up before writing
+            _one_id(body, "userId", problems, required=True)
+            for flag in ("passed", "attended"):
+                if flag in body and not isinstance(body[flag], bool):
+                    problems.setdefault(flag, []).append(f"{flag} must be true or false; got {body[flag]!r}")
+            if problems:
+                return _rejected(item, problems)
+            flags = {k: body[k] for k in ("passed", "attended") if k in body}
+            return WriteItem(
+                item.idem_key,
+                item.source_key,
+                {"sessionId": body["sessionId"], "userId": body["userId"], "flags": flags},
+            )
+        raw = body.get("attendees")
+        rows = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
+        attendees: list[dict[str, Any]] = []
+        for row in rows:
+            entry: dict[str, Any] = dict(row) if isinstance(row, dict) else {}
+            sub: dict[str, list[str]] = {}
+            _one_id(entry, "id", sub, required=True)
+            for flag in ("passed", "attended"):
+                if flag in entry and not isinstance(entry[flag], bool):
+                    sub[flag] = [f"{flag} must be true or false; got {entry[flag]!r}"]
+            if sub or not isinstance(row, dict):
+                problems.setdefault("attendees", []).append(
+                    f"each attendee needs id (the attendee id, not the user id) and boolean passed/attended; "
+                    f"got {row!r}"
+                )
+                continue
+            attendees.append({k: entry[k] for k in ("id", "passed", "attended") if k in entry})
+        if not attendees and "attendees" not in problems:
+            problems["attendees"] = ["attendees is required: a list of {id, passed, attended}"]
+        if problems:
+            return _rejected(item, problems)
+        return WriteItem(
+            item.idem_key, item.source_key, {"sessionId": body["sessionId"], "attendees": attendees}
+        )
+
+    def pre_lookups(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        """One ``GET /ilt_session/{id}/attendees`` per session of the records given by user id."""
+        by_session: dict[int, list[WriteItem]] = {}
+        for it in items:
+            if "userId" in it.payload:
+                by_session.setdefault(int(it.payload["sessionId"]), []).append(it)
+        return [(attendees_request(session), its) for session, its in by_session.items()]
+
+    def apply_pre_lookups(
+        self, items: Sequence[WriteItem], answers: Sequence[tuple[Response, list[WriteItem]]]
+    ) -> list[WriteItem | RowResult]:
+        """Records by user id → records by attendee id (or a rejection when the user is not registered)."""
+        resolved: dict[str, WriteItem | RowResult] = {}
+        for response, its in answers:
+            ids = attendee_ids(response)
+            for it in its:
+                attendee = ids.get(int(it.payload["userId"]))
+                if attendee is None:
+                    reason = (
+                        f"user {it.payload['userId']} is not registered to ILT session "
+                        f"{it.payload['sessionId']}: register them first (an ilt_registration step)"
+                    )
+                    resolved[it.idem_key] = _rejected(it, {"userId": [reason]}, response.status)
+                else:
+                    payload = {
+                        "sessionId": it.payload["sessionId"],
+                        "attendees": [{"id": attendee, **it.payload["flags"]}],
+                    }
+                    resolved[it.idem_key] = WriteItem(it.idem_key, it.source_key, payload)
+        return [resolved.get(it.idem_key, it) for it in items]
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        return [
+            (
+                Request(
+                    "POST",
+                    f"/ilt_session/{it.payload['sessionId']}/save_progress",
+                    ILT_PROGRESS_ENDPOINT,
+                    json={"attendees": it.payload["attendees"]},
+                    is_write=True,
+                ),
+                [it],
+            )
+            for it in items
+        ]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        item = items[0]
+        if response.status == 200:
+            ids = ",".join(str(a["id"]) for a in item.payload["attendees"])
+            return [
+                RowResult(
+                    item.idem_key, ok=True, target_id=f"{item.payload['sessionId']}:{ids}", action="updated"
+                )
+            ]
+        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        return None
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        return None
+
+
 def make_auth(credentials: Mapping[str, str]) -> VelpicAuth:
     return VelpicAuth(credentials["access_key"])
 
@@ -623,6 +996,8 @@ def make_reader(
 ) -> VelpicReader:
     if entity == "lesson_schedule":
         return VelpicScheduleReader(filters, page_size, step)
+    if entity == "ilt_session":
+        return VelpicIltSessionReader(filters, page_size, step)
     if entity not in READ_PATHS:
         raise EngineSupportError(f"the Velpic connector cannot read {entity!r} yet")
     return VelpicReader(entity, filters, page_size, step)
@@ -637,7 +1012,16 @@ def make_writer(
     | VelpicScheduleWriter
     | VelpicCompletionWriter
     | VelpicMemberWriter
+    | VelpicIltSessionWriter
+    | VelpicIltRegistrationWriter
+    | VelpicIltAttendanceWriter
 ):
+    if entity == "ilt_session" and mode in ("create", "update"):
+        return VelpicIltSessionWriter(mode)
+    if entity == "ilt_registration" and mode == "create":
+        return VelpicIltRegistrationWriter()
+    if entity == "ilt_attendance" and mode == "create":
+        return VelpicIltAttendanceWriter()
     if entity == "lesson_schedule" and mode == "create":
         return VelpicScheduleWriter()
     if entity == "lesson_completion" and mode == "create":
