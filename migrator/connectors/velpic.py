@@ -563,17 +563,58 @@ class VelpicCompletionWriter:
         return None
 
 
-class VelpicMemberWriter:
-    """``POST /group/{groupId}/add_members`` (or ``add_supervisors``): a record maps ``groupId`` and ``userIds``
-    (one id or a list). Adding a member twice changes nothing, so a resend is safe. The "target id" kept in the
-    crosswalk is ``"<groupId>:<userId,…>"`` (a membership has no id of its own)."""
+class _UserIdsWriter:
+    """Shared by writers whose record is one parent (a group, an ILT session) and a list of ``userIds``
+    posted as ``{"userIds": […]}`` to ``path`` (``{}`` = the parent id). The call has no id of its own: the
+    "target id" kept in the crosswalk is ``"<parent id>:<userId,…>"``. A resend changes nothing."""
 
     mode = "create"
     max_batch = 50
     idempotent = True
+    parent_key = ""
+    path = ""
+    endpoint = ""
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        return [
+            (
+                Request(
+                    "POST",
+                    self.path.format(it.payload[self.parent_key]),
+                    self.endpoint,
+                    json={"userIds": it.payload["userIds"]},
+                    is_write=True,
+                ),
+                [it],
+            )
+            for it in items
+        ]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        item = items[0]
+        if response.status == 200:
+            users = ",".join(str(u) for u in item.payload["userIds"])
+            return [RowResult(item.idem_key, ok=True, target_id=f"{item.payload[self.parent_key]}:{users}")]
+        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        return None
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        return None
+
+
+class VelpicMemberWriter(_UserIdsWriter):
+    """``POST /group/{groupId}/add_members`` (or ``add_supervisors``): a record maps ``groupId`` and ``userIds``
+    (one id or a list). Adding a member twice changes nothing, so a resend is safe. The "target id" kept in the
+    crosswalk is ``"<groupId>:<userId,…>"`` (a membership has no id of its own)."""
+
+    parent_key = "groupId"
 
     def __init__(self, action: str = "add_members") -> None:
         self.action = action
+        self.path = f"/group/{{}}/{action}"
+        self.endpoint = f"/group/{{groupId}}/{action}"
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         group = item.payload.get("groupId")
@@ -592,35 +633,6 @@ class VelpicMemberWriter:
         if problems:
             return _rejected(item, problems)
         return WriteItem(item.idem_key, item.source_key, {"groupId": int(str(group)), "userIds": ids})
-
-    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
-        endpoint = f"/group/{{groupId}}/{self.action}"
-        return [
-            (
-                Request(
-                    "POST",
-                    f"/group/{it.payload['groupId']}/{self.action}",
-                    endpoint,
-                    json={"userIds": it.payload["userIds"]},
-                    is_write=True,
-                ),
-                [it],
-            )
-            for it in items
-        ]
-
-    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
-        item = items[0]
-        if response.status == 200:
-            users = ",".join(str(u) for u in item.payload["userIds"])
-            return [RowResult(item.idem_key, ok=True, target_id=f"{item.payload['groupId']}:{users}")]
-        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
-
-    def lookup_request(self, item: WriteItem) -> Request | None:
-        return None
-
-    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
-        return None
 
 
 # ---------------------------------------------------------------- ILT sessions (reference §1.5 "ILT sessions")
@@ -793,16 +805,16 @@ def _session_id(body: dict[str, Any], problems: dict[str, list[str]]) -> None:
         problems["sessionId"] = ["sessionId is required (map it through the ILT sessions' crosswalk)"]
 
 
-class VelpicIltRegistrationWriter:
+class VelpicIltRegistrationWriter(_UserIdsWriter):
     """``POST /ilt_session/{sessionId}/bulk_register`` ``{userIds}``: a record maps ``sessionId`` and
     ``userIds`` (one id or a list), like ``VelpicMemberWriter``. The users must already hold a schedule of
     the session's lesson: a refusal (4xx) is a rejection with Velpic's reason. Registering a registered user
     again changes nothing (no second attendee), so a resend is safe. The "target id" kept in the crosswalk is
     ``"<sessionId>:<userId,…>"`` (a registration has no id of its own in the answer)."""
 
-    mode = "create"
-    max_batch = 50
-    idempotent = True
+    parent_key = "sessionId"
+    path = "/ilt_session/{}/bulk_register"
+    endpoint = ILT_REGISTER_ENDPOINT
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         body = dict(item.payload)
@@ -818,34 +830,6 @@ class VelpicIltRegistrationWriter:
         if problems or ids is None:
             return _rejected(item, problems)
         return WriteItem(item.idem_key, item.source_key, {"sessionId": body["sessionId"], "userIds": ids})
-
-    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
-        return [
-            (
-                Request(
-                    "POST",
-                    f"/ilt_session/{it.payload['sessionId']}/bulk_register",
-                    ILT_REGISTER_ENDPOINT,
-                    json={"userIds": it.payload["userIds"]},
-                    is_write=True,
-                ),
-                [it],
-            )
-            for it in items
-        ]
-
-    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
-        item = items[0]
-        if response.status == 200:
-            users = ",".join(str(u) for u in item.payload["userIds"])
-            return [RowResult(item.idem_key, ok=True, target_id=f"{item.payload['sessionId']}:{users}")]
-        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
-
-    def lookup_request(self, item: WriteItem) -> Request | None:
-        return None
-
-    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
-        return None
 
 
 def attendees_request(session_id: int | str) -> Request:

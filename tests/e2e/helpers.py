@@ -62,8 +62,9 @@ def entity_stats(base_url: str, platform: str, tenant: str, entity: str) -> dict
     return stats
 
 
-def run_plan(plan: Path | str, tmp: Path, env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return migrator(
+def run_args(plan: Path | str, tmp: Path, env_file: Path, *extra: str) -> list[str]:
+    """``migrator run`` arguments with the test's journal and log in ``tmp``."""
+    return [
         "run",
         str(plan),
         "--env-file",
@@ -74,5 +75,20 @@ def run_plan(plan: Path | str, tmp: Path, env_file: Path, *extra: str) -> subpro
         str(tmp / "run.log.jsonl"),
         "--plain",
         *extra,
+    ]
+
+
+def start_run(plan: Path | str, tmp: Path, env_file: Path, *, quiet: bool = False) -> subprocess.Popen[str]:
+    """``migrator run`` started in the background (for kills and signals); output piped unless ``quiet``."""
+    out = subprocess.DEVNULL if quiet else subprocess.PIPE
+    return subprocess.Popen(
+        [sys.executable, "-m", "migrator", *run_args(plan, tmp, env_file)],
         cwd=tmp,
+        stdout=out,
+        stderr=out,
+        text=True,
     )
+
+
+def run_plan(plan: Path | str, tmp: Path, env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return migrator(*run_args(plan, tmp, env_file, *extra), cwd=tmp)

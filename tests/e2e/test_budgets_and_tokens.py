@@ -4,14 +4,12 @@ a failed request reaching the ledger."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import entity_stats, get_json, post_json, records, run_plan, write_env
+from tests.e2e.helpers import entity_stats, get_json, post_json, records, run_plan, start_run, write_env
 
 VELPIC_PLAN = """
 [plan]
@@ -129,26 +127,7 @@ def test_token_expiring_early_is_renewed_once_on_401(tmp_path: Path) -> None:
         env = write_env(sb, tmp_path / "sb.env")
         plan = tmp_path / "plan.toml"
         plan.write_text(APIT_PLAN)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "migrator",
-                "run",
-                str(plan),
-                "--env-file",
-                str(env),
-                "--journal",
-                str(tmp_path / "journal.sqlite"),
-                "--log-file",
-                str(tmp_path / "run.log.jsonl"),
-                "--plain",
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_run(plan, tmp_path, env)
         advanced = 0
         deadline = time.monotonic() + 60
         while proc.poll() is None and advanced < 2 and time.monotonic() < deadline:

@@ -4,8 +4,6 @@ either way the next `migrator run` resumes and the target ends with every record
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 from migrator.journal import Journal
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, entity_stats, records, run_plan, write_env
+from tests.e2e.helpers import PLANS, entity_stats, records, run_plan, start_run, write_env
 
 
 @pytest.mark.parametrize("signals", [1, 2])
@@ -30,26 +28,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path: Path, signals: int) 
     with SandboxThread(config) as sb:
         env = write_env(sb, tmp_path / "sb.env")
         journal = tmp_path / "journal.sqlite"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "migrator",
-                "run",
-                str(plan),
-                "--env-file",
-                str(env),
-                "--journal",
-                str(journal),
-                "--log-file",
-                str(tmp_path / "run.log.jsonl"),
-                "--plain",
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_run(plan, tmp_path, env)
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
             if entity_stats(sb.base_url, "velpic", "target", "user")["count"] > 0:

@@ -8,17 +8,15 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import entity_stats, records, run_plan, write_env
+from tests.e2e.helpers import entity_stats, records, run_plan, start_run, write_env
 
 CREATE_ONLY = """
 [plan]
@@ -93,31 +91,15 @@ def sandbox() -> Iterator[SandboxThread]:
         yield sb
 
 
-def _kill_loop(plan: Path, tmp: Path, env: Path, count_target: callable, total: int, kills: int) -> int:  # type: ignore[valid-type]
+def _kill_loop(
+    plan: Path, tmp: Path, env: Path, count_target: Callable[[], int], total: int, kills: int
+) -> int:
     """Start the run, SIGKILL it once the target holds a random share of the records; repeat. Returns kills."""
     rng = random.Random(4242)
     points = sorted(rng.uniform(0.05, 0.95) for _ in range(kills))
     done_kills = 0
     for share in points:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "migrator",
-                "run",
-                str(plan),
-                "--env-file",
-                str(env),
-                "--journal",
-                str(tmp / "journal.sqlite"),
-                "--log-file",
-                str(tmp / "run.log.jsonl"),
-                "--plain",
-            ],
-            cwd=tmp,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = start_run(plan, tmp, env, quiet=True)
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
             if count_target() >= share * total:
