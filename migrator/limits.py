@@ -117,7 +117,9 @@ class EndpointLimiter:
         self.budget = budget
         self.reserve = reserve
         self.margin = margin
-        self._aimd = aimd or AimdPolicy()
+        # a 429 under a configured budget means our count and the server's disagree by a little (jitter): cut
+        # gently; with no budget the rate is being discovered: cut hard
+        self._aimd = aimd or (AimdPolicy(decrease=0.9, increase=0.02) if budget is not None else AimdPolicy())
         self._clock = clock
         self._sleep = sleep
         self._cap: int | None = None
@@ -191,6 +193,24 @@ class EndpointLimiter:
             while self._recent and self._recent[0] <= horizon:
                 self._recent.popleft()
         return t
+
+    def record_send(self, slot: float, actual: float) -> None:
+        """The request reserved at ``slot`` actually left at ``actual`` (later, when its task woke up late).
+
+        The window guard then counts the real send time: a late request pushes the ones ``cap`` places after it
+        back by its delay, so the server never sees ``cap + 1`` requests within its window because of our own
+        event-loop lag."""
+        if self._cap is None or actual <= slot:
+            return
+        log = self._log
+        for i in range(len(log) - 1, -1, -1):
+            if log[i] == slot:
+                log[i] = actual
+                for j in range(i + 1, len(log)):  # keep the log ordered
+                    if log[j] >= log[j - 1]:
+                        break
+                    log[j] = log[j - 1]
+                break
 
     # -- feedback ----------------------------------------------------------------------------------
 
@@ -288,6 +308,10 @@ class RateBudgets:
             self._limiters[endpoint] = lim
         return lim
 
+    def clock(self) -> float:
+        """The limiters' clock (monotonic seconds)."""
+        return self._clock()
+
     @property
     def limiters(self) -> Mapping[str, EndpointLimiter]:
         return dict(self._limiters)
@@ -300,6 +324,10 @@ class Permit:
     limiter: EndpointLimiter
     sent_at: float
     reported: bool = False
+
+    def sent(self, at: float) -> None:
+        """Tell the limiter when the request really left (see ``EndpointLimiter.record_send``)."""
+        self.limiter.record_send(self.sent_at, at)
 
     def ok(self) -> None:
         self.reported = True

@@ -223,6 +223,7 @@ class Transport:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         self.stats.requests[request.endpoint] += 1
         async with self.limits.permit(request.endpoint) as permit:
+            permit.sent(self.limits.budgets.clock())
             try:
                 async with self._session.request(
                     request.method, url, params=list(request.params) or None, data=data, headers=headers
