@@ -62,10 +62,13 @@ def default_report_dir(plan_name: str, base: str | os.PathLike[str] = ".") -> Pa
 # -- CSV -----------------------------------------------------------------------------------------------------
 
 
+_FORMULA_FIRST = frozenset(ch for prefix in _FORMULA_START for ch in prefix[:1])
+
+
 def guard_cell(value: Any) -> str:
     """A cell as text, with a leading quote when a spreadsheet would take it for a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    return "'" + text if text[:1] in _FORMULA_FIRST else text
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:

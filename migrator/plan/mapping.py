@@ -301,6 +301,9 @@ def _source_fn(expr: Expression, fld: str) -> Callable[[Record, Resolve], Any]:
         return lambda record, resolve: constant
     if isinstance(src, FieldRef):
         path = src.path
+        if len(path) == 1:  # the common case, a top-level field: one dict lookup
+            name = path[0]
+            return lambda record, resolve: record.get(name) if isinstance(record, Mapping) else None
         return lambda record, resolve: _get(record, path)
     if isinstance(src, Concat):
         parts = src.parts
