@@ -32,9 +32,14 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("validate", "migrator.commands.validate", "check a plan and list every problem"),
-    Command("explain", "migrator.commands.explain", "show the task graph, budgets and estimates of a plan"),
-    Command("schema", "migrator.commands.schema", "print the plan JSON Schema"),
+    Command("validate", "migrator.commands.validate", "check a plan and list every problem", lazy=True),
+    Command(
+        "explain",
+        "migrator.commands.explain",
+        "show the task graph, budgets and estimates of a plan",
+        lazy=True,
+    ),
+    Command("schema", "migrator.commands.schema", "print the plan JSON Schema", lazy=True),
     Command("run", "migrator.commands.run", "run or resume a migration", lazy=True),
     Command("status", "migrator.commands.status", "what the journal says about a plan's runs", lazy=True),
     Command("demo", "migrator.commands.demo", "run the demo migration against the built-in sandbox", lazy=True),

@@ -39,6 +39,18 @@ class AccessPlanItPlatform(Platform):
         self.v2 = V2Api(self.auth, self.data)
         self.v1 = V1Api(self.auth, self.data)
 
+    def reinitialise(self, ctx: Context) -> None:
+        """Routes are bound to ``self.auth`` (token endpoint), ``self.v1`` and ``self.v2``: keep those objects
+        across a reset and give them the fresh state (otherwise tokens would come from the old store and
+        writes land in the old records, invisible to ``/_sandbox/stats``)."""
+        kept = (self.auth, self.v1, self.v2)
+        super().reinitialise(ctx)
+        for old, fresh in zip(kept, (self.auth, self.v1, self.v2), strict=True):
+            vars(old).clear()
+            vars(old).update(vars(fresh))
+        self.auth, self.v1, self.v2 = kept
+        self.v1.auth = self.v2.auth = self.auth
+
     @property
     def credentials(self) -> dict[str, Credentials]:
         return self.auth.credentials

@@ -109,8 +109,7 @@ class SandboxState:
         self.config.seed, self.config.scale, self.config.dirty = seed, scale, dirty
         self.ctx.seed = seed
         for platform in self.platforms.values():
-            vars(platform).clear()
-            type(platform).__init__(platform, self.ctx)
+            platform.reinitialise(self.ctx)
         self.seed_platforms()
         self.stats.clear()
         self.engine = self._engine(self.config.faults, self.config.default_limits)

@@ -83,6 +83,13 @@ class Platform(ABC):
         """Invalidate every session/token issued to ``tenant`` (fault injection). Static-key platforms
         (Velpic, aNewSpring) may regenerate the key instead; the default does nothing."""
 
+    def reinitialise(self, ctx: Context) -> None:
+        """Back to a fresh state for ``POST /_sandbox/reset``. Routes stay bound to this object, so it is
+        re-initialised in place (attributes cleared, ``__init__`` run again); a platform whose routes are
+        bound to helper objects overrides this to keep those objects and give them the fresh state."""
+        vars(self).clear()
+        type(self).__init__(self, ctx)
+
     def table(self, tenant: str, entity: str) -> Table:
         return self.tables[tenant][entity]
 
