@@ -39,6 +39,11 @@ made batch writes about six times slower).
 Secrets: the journal stores source keys, target ids, idempotency keys and reasons. Callers pass text that is
 already redacted; ``redact`` (a ``str → str`` hook) is applied once more to every reason and detail stored.
 
+Storage: before anything else, :meth:`Journal.open` writes (and syncs, and removes) a 1 MiB probe file beside
+the journal, so that a full disk, a file-size limit or a folder that cannot be written fails the run at once,
+with a ``JournalError`` naming the folder — before any request reaches a platform — instead of after records
+were written to a target but not journaled.
+
 Errors: a file that is not a journal (corrupt, or another program's database), a journal of another plan and
 a journal written by a newer migrator raise :class:`~migrator.errors.JournalError` saying what to do.
 """
@@ -46,6 +51,7 @@ a journal written by a newer migrator raise :class:`~migrator.errors.JournalErro
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -105,6 +111,7 @@ CREATE TABLE batches (
     done_at  REAL,
     run_id   INTEGER,
     keys     TEXT,
+    done_count INTEGER,
     PRIMARY KEY (step, batch_id)
 ) WITHOUT ROWID;
 CREATE INDEX batches_state ON batches (step, state);
@@ -157,7 +164,8 @@ CREATE TABLE IF NOT EXISTS run_stats (
 );
 """,
     3: """
-ALTER TABLE batches ADD COLUMN keys TEXT
+ALTER TABLE batches ADD COLUMN keys TEXT;
+ALTER TABLE batches ADD COLUMN done_count INTEGER
 """,
 }
 
@@ -263,6 +271,36 @@ def _create_private(path: Path) -> None:
     os.chmod(path, 0o600)  # whatever the umask
 
 
+#: bytes the storage probe writes beside the journal: room for the next batches' journal writes
+PROBE_BYTES: Final = 1 << 20
+
+
+def _probe_storage(path: Path) -> None:
+    """Raise ``JournalError`` unless the journal's folder takes a ``PROBE_BYTES`` write (made, synced, removed).
+
+    Catches a full disk (ENOSPC, also at fsync), a file-size limit (a short write or EFBIG), a read-only or
+    immutable folder, and a parent that is not a folder — all before the run touches any platform."""
+    probe = path.with_name(path.name + "-probe")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if os.write(fd, bytes(PROBE_BYTES)) < PROBE_BYTES:
+                raise OSError(errno.ENOSPC, "no room for a 1 MiB write (disk full or a file size limit)")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise JournalError(
+            f"the journal {path} cannot be written in {path.parent}: {e.strerror or e}. Nothing was sent to "
+            "any platform. Free some space or make that folder writable, or point --journal at a folder "
+            "that is, then run again."
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+
+
 def _remove_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):
@@ -307,6 +345,7 @@ class Journal:
         not a migrator journal, belongs to another plan, or was written by a newer migrator.
         """
         p = Path(path)
+        _probe_storage(p)
         if fresh:
             _remove_files(p)
         if not p.exists():
@@ -368,7 +407,7 @@ class Journal:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA cache_size = -32768")  # 32 MiB of page cache
+            conn.execute("PRAGMA cache_size = -8192")  # 8 MiB of page cache: memory stays flat at millions
             row = conn.execute("SELECT value FROM meta WHERE key = 'plan_name'").fetchone()
         except sqlite3.DatabaseError as e:
             raise JournalError(f"{p} is not a readable migrator journal ({e}): {what_to_do}.") from e
@@ -475,6 +514,19 @@ class Journal:
                 (step, page_key, self._clock(), records, self.run_id),
             )
 
+    def mark_pages_done(self, step: str, page_keys: Sequence[str]) -> None:
+        """Several pages done, one transaction (the runtime collects them and writes them per batch)."""
+        if not page_keys:
+            return
+        now = self._clock()
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO pages (step, page_key, done_at, records, run_id) VALUES (?, ?, ?, NULL, ?) "
+                "ON CONFLICT (step, page_key) DO UPDATE SET done_at = excluded.done_at, "
+                "run_id = excluded.run_id",
+                [(step, key, now, self.run_id) for key in page_keys],
+            )
+
     def mark_batch_sent(self, step: str, batch_id: str, records: Iterable[LedgerRecord]) -> None:
         """Before the request: the batch is *sent*, with its records (one row, one transaction).
 
@@ -555,8 +607,9 @@ class Journal:
                 [(step, sk, ik, batch_id, h, now) for sk, (ik, h) in sent.items()],
             )
             cur.execute(
-                "UPDATE batches SET state = 'done', done_at = ?, keys = NULL WHERE step = ? AND batch_id = ?",
-                (now, step, batch_id),
+                "UPDATE batches SET state = 'done', done_at = ?, keys = NULL, done_count = ? "
+                "WHERE step = ? AND batch_id = ?",
+                (now, len(done_rows), step, batch_id),
             )
         return len(sent)
 
@@ -732,6 +785,33 @@ class Journal:
         """``crosswalk_rows()`` as a stream."""
         yield from self._iter("SELECT step, source_key, target_id FROM crosswalk ORDER BY step, source_key")
 
+    def iter_report_rows(
+        self, kind: Literal["success", "crosswalk"], entities: Mapping[str, str] | None = None
+    ) -> Iterator[tuple[str, ...]]:
+        """Rows of ``success.csv`` / ``crosswalk.csv``, as text cells already guarded against spreadsheet
+        formulas (a leading ``'`` before ``= + - @`` tab or CR), computed by SQLite so that writing a report
+        over millions of records is a stream, at C speed."""
+
+        def guard(column: str) -> str:
+            text = f"coalesce({column}, '')"
+            first = "('=', '+', '-', '@', char(9), char(13))"
+            return f"CASE WHEN substr({text}, 1, 1) IN {first} THEN char(39) || {text} ELSE {text} END"
+
+        if kind == "success":
+            cols = ", ".join(guard(c) for c in ("step", "source_key", "target_id", "action"))
+            yield from self._iter(f"SELECT {cols} FROM records WHERE state = 'done' ORDER BY step, source_key")
+            return
+        names = dict(entities or {})
+        entity = "step"
+        args: list[str] = []
+        if names:
+            entity = "CASE step " + " ".join("WHEN ? THEN ?" for _ in names) + " ELSE step END"
+            for step, name in names.items():
+                args += [step, name]
+        cols = ", ".join(guard(c) for c in ("entity", "step", "source_key", "target_id"))
+        inner = f"SELECT ({entity}) AS entity, step, source_key, target_id FROM crosswalk"
+        yield from self._iter(f"SELECT {cols} FROM ({inner}) ORDER BY step, source_key", args)
+
     def crosswalk_rows(self) -> list[tuple[str, str, str]]:
         """``(step, source key, target id)`` of the whole crosswalk, in order."""
         rows = self._read("SELECT step, source_key, target_id FROM crosswalk ORDER BY step, source_key")
@@ -754,10 +834,9 @@ class Journal:
     def batch_completions(self) -> list[tuple[str, float, int]]:
         """``(step, done_at, records done)`` per finished batch, in time order (for throughput charts)."""
         rows = self._read(
-            "SELECT b.step, b.done_at, count(r.source_key) FROM batches b "
-            "JOIN records r ON r.step = b.step AND r.batch_id = b.batch_id AND r.state = 'done' "
-            "WHERE b.state = 'done' AND b.done_at IS NOT NULL "
-            "GROUP BY b.step, b.batch_id ORDER BY b.done_at"
+            "SELECT b.step, b.done_at, coalesce(b.done_count, (SELECT count(*) FROM records r "
+            "WHERE r.step = b.step AND r.batch_id = b.batch_id AND r.state = 'done')) FROM batches b "
+            "WHERE b.state = 'done' AND b.done_at IS NOT NULL ORDER BY b.done_at"
         )
         return [(str(s), float(t), int(n)) for s, t, n in rows]
 

@@ -176,8 +176,11 @@ def render_html(data: ReportData) -> str:
 # -- files ---------------------------------------------------------------------------------------------------
 
 
-def write_csv_private(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """``to_csv`` streamed straight into ``path`` (0600): memory stays flat whatever the row count."""
+def write_csv_private(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], *, guarded: bool = False
+) -> None:
+    """``to_csv`` streamed straight into ``path`` (0600): memory stays flat whatever the row count.
+    ``guarded``: the rows' cells are text already guarded (``Journal.iter_report_rows``)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -186,8 +189,11 @@ def write_csv_private(path: Path, header: Sequence[str], rows: Iterable[Sequence
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
             writer.writerow(header)
-            for row in rows:
-                writer.writerow([guard_cell(v) for v in row])
+            if guarded:
+                writer.writerows(rows)
+            else:
+                for row in rows:
+                    writer.writerow([guard_cell(v) for v in row])
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
@@ -229,13 +235,11 @@ def write_reports(
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     rejections = journal.open_rejections()
     data = collect(journal, plan_name, entities=entities, rejections=rejections)
-    success = (
-        (step, key, target or "", action or "") for step, key, target, action in journal.iter_done_records()
-    )
-    walk = ((data.entities.get(step, step), step, src, dst) for step, src, dst in journal.iter_crosswalk_rows())
-    write_csv_private(out / "success.csv", SUCCESS_HEADER, success)
+    success = journal.iter_report_rows("success")
+    walk = journal.iter_report_rows("crosswalk", data.entities)
+    write_csv_private(out / "success.csv", SUCCESS_HEADER, success, guarded=True)
     write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
-    write_csv_private(out / "crosswalk.csv", CROSSWALK_HEADER, walk)
+    write_csv_private(out / "crosswalk.csv", CROSSWALK_HEADER, walk, guarded=True)
     write_private(out / "report.html", render_html(data).encode("utf-8"))
     written = [out / name for name in ("success.csv", "errors.csv", "crosswalk.csv", "report.html")]
     return written

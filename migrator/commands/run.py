@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import msgspec
@@ -55,7 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     parser.add_argument("--report-dir", metavar="DIR", help="reports folder (default .migrator/<plan>-report)")
-    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates (loopback hosts only, unless --insecure-confirm)",
+    )
+    parser.add_argument(
+        "--insecure-confirm",
+        action="store_true",
+        help="allow --insecure for a host that is not on this machine (its traffic can then be intercepted)",
+    )
     parser.add_argument(
         "--time-scale",
         type=float,
@@ -78,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_plan(args.plan)
     graph = compile_graph(loaded)
     connections = resolve_connections(loaded.plan, environment(args), loaded.file)
+    if args.insecure and not args.insecure_confirm:
+        _refuse_remote_insecure(loaded.file, connections)
     redactor = Redactor(secret_values(connections))
     name = graph.name
     log_file = Path(args.log_file) if args.log_file else default_journal_path(name).with_suffix(".log.jsonl")
@@ -141,6 +154,35 @@ def run(args: argparse.Namespace) -> int:
     if not summary.ok:
         return 1
     return 3 if summary.rejected else 0
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_remote_insecure(file: str, connections: Any) -> None:
+    """``--insecure`` turns TLS verification off: only for hosts on this machine unless confirmed."""
+    for name, conn in connections.items():
+        base_url = getattr(conn, "base_url", None)
+        if not base_url:
+            continue
+        host = urlsplit(base_url).hostname or ""
+        if not _is_loopback(host):
+            raise PlanError.single(
+                file,
+                f"connections.{name}.base_url",
+                f"--insecure would turn TLS certificate checks off for {host!r}, which is not this machine: "
+                "anyone on the way could read the credentials. Fix the certificate (or trust its CA), or add "
+                "--insecure-confirm if you really mean it",
+            )
 
 
 def _run_with_signals(*a: Any) -> RunSummary:

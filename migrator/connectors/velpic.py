@@ -19,6 +19,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from migrator.connectors.base import (
     Action,
     EngineSupportError,
@@ -174,7 +176,10 @@ def _ids(value: Any) -> list[dict[str, int]]:
         raw = item.get("id") if isinstance(item, dict) else item
         if raw is None or raw == "":
             continue
-        out.append({"id": int(raw)})
+        try:
+            out.append({"id": int(raw)})
+        except (TypeError, ValueError, OverflowError):
+            out.append({"id": raw})  # not a whole number: ``validate_user`` rejects the record
     return out
 
 
@@ -200,6 +205,12 @@ def validate_user(user: Mapping[str, Any], *, require_roles: bool) -> dict[str, 
     email = user.get("emailAddress")
     if isinstance(email, str) and email.strip() and not _EMAIL.match(email.strip()):
         problems.setdefault("emailAddress", []).append(f"not an email address: {email!r}")
+    for name in ("groups", "groupsSupervised"):
+        refs = user.get(name)
+        bad = [g.get("id") for g in refs if isinstance(g, dict)] if isinstance(refs, list) else [refs]
+        bad = [ref for ref in bad if isinstance(ref, bool) or not isinstance(ref, int)]
+        if refs is not None and bad:
+            problems.setdefault(name, []).append(f"not a Velpic group id: {bad[0]!r}")
     roles = user.get("roles")
     if roles is None:
         if require_roles:
@@ -229,6 +240,20 @@ def _error_text(response: Response) -> str:
     if isinstance(body, dict):
         return str(body.get("error") or body.get("message") or body.get("reason") or body)
     return response.text()
+
+
+class _Imported(msgspec.Struct):
+    id: int | str
+    createdDate: str | None = None
+    modifiedDate: str | None = None
+
+
+_IMPORTED = msgspec.json.Decoder(list[_Imported])
+
+
+def _imported_result(item: WriteItem, user: _Imported) -> RowResult:
+    created = user.createdDate is not None and user.createdDate == user.modifiedDate
+    return RowResult(item.idem_key, ok=True, target_id=str(user.id), action="created" if created else "updated")
 
 
 def _user_result(item: WriteItem, user: Mapping[str, Any]) -> RowResult:
@@ -267,11 +292,15 @@ class VelpicBulkUsers:
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         if response.status == 200:
-            users = response.json()
-            if not isinstance(users, list) or len(users) != len(items):
-                got = len(users) if isinstance(users, list) else type(users).__name__
-                raise ValueError(f"bulkUserImport answered {got} rows for {len(items)} sent")
-            return [_user_result(it, u) for it, u in zip(items, users, strict=True)]
+            try:  # only id and the two dates are read: msgspec skips the rest of each user without building it
+                users = _IMPORTED.decode(response.body)
+            except msgspec.ValidationError as error:
+                raise ValueError(
+                    f"bulkUserImport answered something else than a list of users: {error}"
+                ) from None
+            if len(users) != len(items):
+                raise ValueError(f"bulkUserImport answered {len(users)} rows for {len(items)} sent")
+            return [_imported_result(it, u) for it, u in zip(items, users, strict=True)]
         text = _error_text(response)
         match = _ROW.search(text)
         if response.status == 400 and match and int(match.group(1)) < len(items):

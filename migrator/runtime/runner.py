@@ -269,8 +269,9 @@ def _step_spec(
     assert node.mapping is not None
     referenced = {ref for _, ref in node.mapping.references}
     page_size = node.page_size or 100
-    write_conc = options.write_concurrency or step.concurrency or max(1, min(target.limits.concurrency, 8))
-    read_conc = options.read_concurrency or max(1, min(source.limits.concurrency, 8))
+    # as many batches and pages in flight as the connection allows (its `concurrency`, default 8)
+    write_conc = options.write_concurrency or step.concurrency or target.limits.concurrency
+    read_conc = options.read_concurrency or source.limits.concurrency
     writer: TargetWriter
     if node.write.platform == "files":
         target_dir = _files_dir(plan, step.write.to, base_dir)

@@ -24,7 +24,7 @@ import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from migrator.connectors.base import NestedReader, Request, RowResult, SourceReader, TargetWriter, WriteItem
-from migrator.errors import MigratorError, TransientError
+from migrator.errors import AuthError, MigratorError, TransientError
 from migrator.journal import Action, Journal, Rejection, SentRecord, WriteResult
 from migrator.plan.mapping import CompiledMap, MappingError
 from migrator.protocol.batching import batch_id as make_batch_id
@@ -148,11 +148,19 @@ class _Selection:
 
 
 class _PageTracker:
-    """Counts unsettled records per page; marks a page done in the journal when it reaches zero."""
+    """Counts unsettled records per page; a page whose count reaches zero is done. Done pages are written to
+    the journal together (``flush``, after each page mapped and each batch written): a page marked a little
+    later is only read again after a crash, its records skipped as settled."""
 
     def __init__(self, spec: StepSpec) -> None:
         self.spec = spec
         self.pending: dict[str, int] = {}
+        self.done: list[str] = []
+
+    async def flush(self) -> None:
+        if self.done and not self.spec.dry_run:
+            keys, self.done = self.done, []
+            await anyio.to_thread.run_sync(self.spec.journal.mark_pages_done, self.spec.name, keys)
 
     def opened(self, page_key: str, count: int) -> None:
         self.pending[page_key] = self.pending.get(page_key, 0) + count
@@ -163,8 +171,7 @@ class _PageTracker:
         self.pending[page_key] = left
         if left <= 0:
             del self.pending[page_key]
-            if not self.spec.dry_run:
-                self.spec.journal.mark_page_done(self.spec.name, page_key)
+            self.done.append(page_key)
 
 
 async def run_step(spec: StepSpec) -> StepCounters:
@@ -188,15 +195,48 @@ async def run_step(spec: StepSpec) -> StepCounters:
     page_send, page_recv = anyio.create_memory_object_stream[tuple[str, list[dict[str, Any]]]](4)
     batch_send, batch_recv = anyio.create_memory_object_stream[_Batch](spec.write_concurrency)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_fetch, spec, done_pages, page_send)
-        tg.start_soon(_map_and_batch, spec, selection, tracker, resolve, page_recv, batch_send)
-        async with batch_recv:
-            for _ in range(spec.write_concurrency):
-                tg.start_soon(_write_worker, spec, in_doubt, tracker, batch_recv.clone())
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_fetch, spec, done_pages, page_send)
+            tg.start_soon(_map_and_batch, spec, selection, tracker, resolve, page_recv, batch_send)
+            async with batch_recv:
+                for _ in range(spec.write_concurrency):
+                    tg.start_soon(_write_worker, spec, in_doubt, tracker, batch_recv.clone())
+    except BaseExceptionGroup as group:
+        raise _step_error(spec, group) from None
+    await tracker.flush()
     counters.finished_at = anyio.current_time()
     _report(spec)
     return counters
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for error in group.exceptions:
+        out.extend(_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])
+    return out
+
+
+def _step_error(spec: StepSpec, group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error a failed step raises, out of its task group's exception group: the runner tells an
+    ``AuthError`` (stop the run) from any other ``MigratorError`` (this step failed) only on a bare error.
+    An answer a connector could not read (malformed JSON, an HTML page with status 200, fewer rows than
+    records) becomes a ``StepFailed`` that says so; cancellation and anything else not an ``Exception`` pass
+    through as the group."""
+    leaves = _leaves(group)
+    if any(not isinstance(e, Exception) for e in leaves):
+        return group
+    for kind in (AuthError, MigratorError):
+        for error in leaves:
+            if isinstance(error, kind):
+                return error
+    error = leaves[0]
+    log.warning("step_unreadable_answer", step=spec.name, error=type(error).__name__)
+    detail = spec.target.redactor.text(str(error))[:200]
+    return StepFailed(
+        f"step {spec.name}: a platform answer could not be read ({type(error).__name__}: {detail}). The "
+        "journal is consistent: run again to resume (records in doubt are checked before being written again)"
+    )
 
 
 def _report(spec: StepSpec) -> None:
@@ -375,6 +415,7 @@ async def _map_and_batch(
             if rejected_now:
                 _reject(spec, tracker, rejected_now)
                 rejected_now = []
+            await tracker.flush()
             _report(spec)
         for batch in open_batches.values():
             await out.send(batch)
@@ -410,6 +451,7 @@ async def _write_worker(
     async with batches:
         async for batch in batches:
             await _write_batch(spec, in_doubt, tracker, batch)
+            await tracker.flush()
             _report(spec)
 
 
@@ -531,7 +573,12 @@ async def _send_write(
                 spec.counters.in_doubt_resolved += len(rows)
                 return rows
             if len(missing) != len(items):
-                return rows + [RowResult(it.idem_key, ok=False, action="pending") for it in missing]
+                # in the order of ``items``: the caller pairs rows with the records it sent by position
+                by_key = {row.idem_key: row for row in rows}
+                return [
+                    by_key.get(it.idem_key) or RowResult(it.idem_key, ok=False, action="pending")
+                    for it in items
+                ]
             await anyio.sleep(min(0.05 * 2**attempts, 2.0))
 
 

@@ -15,7 +15,7 @@ template (``api/v2/user/{userId}``), anchored at the end and at a segment bounda
 Settings (see ``SETTINGS``): ``rate=20/s`` (also ``/m``, ``/h`` or ``/<duration>``), ``window=sliding|fixed``,
 ``per=credential|endpoint|all``, ``latency=50ms`` or ``latency=20-80ms``, ``error_rate=0.05``,
 ``reset_rate=0.01``, ``stall_rate=0.01``, ``stall=30s``, ``lose_rate=0.1`` (writes only), ``garble_rate=0.01``,
-``html_rate=0.01``, ``truncate_rate=0.1`` (writes only), ``burst=5``,
+``html_rate=0.01``, ``echo_rate=0.01``, ``truncate_rate=0.1`` (writes only), ``burst=5``,
 ``burst_rate=0.01``, ``retry_after=2s``, ``no_retry_after=true``, ``methods=POST|PUT``.
 
 Determinism: every rule owns a ``random.Random`` seeded from (seed, rule text), and draws in a fixed order,
@@ -49,6 +49,7 @@ SETTINGS: dict[str, str] = {
     "garble_rate": "fraction of requests handled, then answered with a malformed (cut) JSON body (0..1)",
     "html_rate": "fraction of requests answered 200 with a proxy's HTML error page; the handler does not run",
     "truncate_rate": "fraction of writes handled, then answered without the last row of the answer's list",
+    "echo_rate": "fraction of requests answered 400 with a body that echoes the request's headers (0..1)",
     "burst": "number of consecutive 429s in a burst",
     "burst_rate": "chance that a burst starts at a request (default: one burst, at the first request)",
     "retry_after": "Retry-After of burst 429s, in sandbox time (default 1s)",
@@ -102,6 +103,7 @@ class Rule:
     garble_rate: float = 0.0
     html_rate: float = 0.0
     truncate_rate: float = 0.0
+    echo_rate: float = 0.0
     burst: int = 0
     burst_rate: float | None = None
     retry_after: float = 1.0
@@ -385,6 +387,7 @@ ERROR = "error"  # platform 5xx
 LOSE = "lose"  # handler runs, then the connection is dropped before any response byte
 GARBLE = "garble"  # handler runs, then its body is cut in half (malformed JSON)
 HTML = "html"  # 200 with an HTML error page instead of the handler's answer (the handler does not run)
+ECHO = "echo"  # 400 whose body echoes the request headers (credentials included): redaction must hold
 TRUNCATE = "truncate"  # a write is handled, then the last row of the answer's list is removed
 
 
@@ -499,6 +502,7 @@ class FaultEngine:
                 (ERROR, rule.error_rate),
                 (HTML, rule.html_rate),
                 (GARBLE, rule.garble_rate),
+                (ECHO, rule.echo_rate),
             ):
                 if rate and rng.random() < rate and decision.action == PASS:
                     decision.action = action

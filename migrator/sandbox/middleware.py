@@ -18,6 +18,7 @@ from aiohttp.typedefs import Middleware
 
 from migrator.sandbox.clock import Clock
 from migrator.sandbox.faults import (
+    ECHO,
     ERROR,
     GARBLE,
     HTML,
@@ -144,6 +145,11 @@ def fault_middleware(state: FaultState, *, sleep: Sleep = asyncio.sleep) -> Midd
             stats.fault("html")
             stats.request(name, method, route, 200)
             return web.Response(status=200, text=HTML_ERROR_PAGE, content_type="text/html")
+        if action == ECHO:
+            stats.fault("echoed")
+            stats.request(name, method, route, 400)
+            echoed = {"message": "The request is invalid.", "request_headers": dict(request.headers)}
+            return web.json_response(echoed, status=400)
         if action in (GARBLE, TRUNCATE):
             response = await call(request, handler, name, route)
             body = response.body if isinstance(response, web.Response) else None

@@ -35,7 +35,7 @@ def clean_env() -> dict[str, str]:
     return {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("VELPIC_", "ACCESSPLANIT_", "ONEFILE_", "ANEWSPRING_", "MIGRATOR_DEBUG"))
+        if not k.startswith(("VELPIC_", "ACCESSPLANIT_", "ONEFILE_", "ANEWSPRING_"))
     }
 
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from migrator.sandbox.config import PLATFORM_NAMES, SandboxConfig
-from migrator.sandbox.faults import GARBLE, HTML, PASS, TRUNCATE, FaultEngine, parse_spec
+from migrator.sandbox.faults import ECHO, GARBLE, HTML, PASS, TRUNCATE, FaultEngine, parse_spec
 from migrator.sandbox.middleware import garbled, without_last_row
 from tests.conftest import FAKES, MakeSandbox
 
@@ -36,7 +36,8 @@ def test_settings_parse() -> None:
         ("fake:html_rate=1", "POST", HTML),
         ("fake:truncate_rate=1", "POST", TRUNCATE),
         ("fake:truncate_rate=1", "GET", PASS),  # only writes lose rows
-        ("fake:html_rate=1,garble_rate=1", "GET", HTML),  # the first that fires decides
+        ("fake:html_rate=1,garble_rate=1", "GET", HTML),
+        ("fake:echo_rate=1", "GET", ECHO),  # the first that fires decides
     ],
 )
 def test_decisions(spec: str, method: str, action: str) -> None:
@@ -79,6 +80,15 @@ async def test_clients_see_each_body_fault(make_sandbox: MakeSandbox) -> None:
             assert resp.content_type == "text/html"
             assert "<html>" in await resp.text()
         assert sb.state.stats.faults == {"garbled": 1, "html": 1}
+
+
+async def test_echo_answers_400_with_the_request_headers(make_sandbox: MakeSandbox) -> None:
+    config = SandboxConfig(seed=7, scale=5, default_limits=False, faults="fake:echo_rate=1")
+    async with make_sandbox(config, platform_classes=FAKES) as sb, aiohttp.ClientSession() as http:
+        async with http.get(sb.url("/fake/api/items"), headers=SRC) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["request_headers"]["X-Key"] == SRC["X-Key"]
+        assert sb.state.stats.faults == {"echoed": 1}
 
 
 async def test_truncated_write_takes_effect_but_its_answer_misses_a_row(make_sandbox: MakeSandbox) -> None:

@@ -1,0 +1,183 @@
+"""Secrets: runs with known credentials — a good run with short-lived tokens, a run whose target answers 400
+with a body that echoes the request headers (the credentials), and a run with a wrong password (AuthError) —
+then every log, journal (+ -wal/-shm), report, error CSV, stdout and stderr is scanned for the credentials
+and for every token the sandbox issued: 0 hits. Also: files are private (0600), TLS checks are on unless
+``--insecure``, which is refused for a host that is not this machine, and the sandbox binds to loopback."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from migrator.cli import build_parser
+from migrator.sandbox.app import SandboxThread
+from migrator.sandbox.config import SandboxConfig
+from tests.chaos.harness import clean_env, issued_secrets, record_figures, run, write_env
+from tests.e2e.helpers import PLANS
+
+SECRET_NAMES = ("ACCESS_KEY", "PASSWORD", "API_KEY", "CUSTOMER_TOKEN")
+
+
+def _credentials(env_file: Path) -> set[str]:
+    out = set()
+    for line in env_file.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name.endswith(SECRET_NAMES) and len(value) >= 6:
+            out.add(value)
+    return out
+
+
+def _scan(secrets: set[str], texts: dict[str, bytes]) -> list[str]:
+    return [f"{where}: {s[:4]}…" for where, data in texts.items() for s in secrets if s.encode() in data]
+
+
+def _outputs(tmp: Path, *runs: subprocess.CompletedProcess[str]) -> dict[str, bytes]:
+    """Every file the runs wrote (journal and its -wal/-shm, log, reports, error CSVs) and their output."""
+    texts = {str(p): p.read_bytes() for p in tmp.rglob("*") if p.is_file() and p.suffix != ".env"}
+    for i, done in enumerate(runs):
+        texts[f"run {i} stdout"] = done.stdout.encode()
+        texts[f"run {i} stderr"] = done.stderr.encode()
+    return texts
+
+
+def _plan_copy(tmp: Path) -> Path:
+    (tmp / "data").symlink_to(PLANS / "data")
+    path = tmp / "plan.toml"
+    path.write_text((PLANS / "velpic-to-accessplanit.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    return path
+
+
+def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
+    config = SandboxConfig(
+        seed=3,
+        scale=40,
+        platforms=("velpic", "accessplanit"),
+        default_limits=False,
+        time_scale=100.0,
+        options={"accessplanit.token_ttl": 30},
+        # a careless server: some user writes answered 400 with the request's headers (bearer token) echoed
+        faults="accessplanit/api/v2/user:methods=POST,echo_rate=0.2",
+    )
+    plan = _plan_copy(tmp_path)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        good = run(plan, tmp_path, env)
+        assert good.returncode == 3, good.stdout + good.stderr  # the echoed 400s are dead letters
+        assert sb.sandbox.state.stats.faults.get("echoed", 0) > 0
+        # wrong password: the run stops with an AuthError that names no secret
+        wrong = tmp_path / "wrong.env"
+        wrong.write_text(
+            env.read_text().replace(
+                "ACCESSPLANIT_TARGET_PASSWORD=", "ACCESSPLANIT_TARGET_PASSWORD=wrong-Pa55word-"
+            )
+        )
+        bad_dir = tmp_path / "bad"
+        bad_dir.mkdir()
+        (bad_dir / "data").symlink_to(PLANS / "data")
+        bad = run(plan, bad_dir, wrong)
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        assert "credentials" in (bad.stdout + bad.stderr)
+        assert "Traceback" not in bad.stderr
+        secrets = _credentials(env) | _credentials(wrong) | issued_secrets(sb)
+    assert len(issued_secrets(sb)) >= 4  # tokens were issued (and refreshed): they are part of the scan
+    texts = _outputs(tmp_path, good, bad)
+    assert any(p.endswith("-wal") or p.endswith(".sqlite") for p in texts)
+    assert any(p.endswith(".csv") for p in texts)
+    hits = _scan(secrets, texts)
+    assert hits == []
+    # the scan can fail: a planted secret is found (the shortest: no other secret hides inside it)
+    planted = min(secrets, key=len)
+    assert _scan(secrets, {"planted": b"x" + planted.encode()}) == ["planted: " + planted[:4] + "…"]
+    record_figures("secrets", secrets=len(secrets), files_scanned=len(texts), leaks=len(hits))
+
+
+def test_journal_and_report_files_are_private(tmp_path: Path) -> None:
+    config = SandboxConfig(seed=3, scale=10, platforms=("velpic",), default_limits=False)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        done = run(PLANS / "velpic-to-velpic.toml", tmp_path, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    files = [tmp_path / "journal.sqlite", *(tmp_path / "report").iterdir()]
+    files += [p for p in (tmp_path / "journal.sqlite-wal", tmp_path / "journal.sqlite-shm") if p.exists()]
+    assert len(files) >= 3
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in files if p.is_file()}
+    assert modes and all(m == 0o600 for m in modes.values()), modes
+
+
+def test_tls_verification_is_on_unless_asked() -> None:
+    parser, _ = build_parser(["run", "plan.toml"])
+    assert parser.parse_args(["run", "plan.toml"]).insecure is False
+    assert parser.parse_args(["run", "plan.toml", "--insecure"]).insecure is True
+
+
+def _remote_plan(tmp: Path, host: str) -> Path:
+    plan = tmp / "remote.toml"
+    plan.write_text(
+        (PLANS / "velpic-to-velpic.toml").read_text(encoding="utf-8").replace("${VELPIC_BASE_URL}", host)
+    )
+    (tmp / "remote.env").write_text("VELPIC_SOURCE_ACCESS_KEY=k1\nVELPIC_TARGET_ACCESS_KEY=k2\n")
+    return plan
+
+
+def _cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrator", *args],
+        cwd=tmp,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_insecure_is_refused_for_a_remote_host_unless_confirmed(tmp_path: Path) -> None:
+    # example.invalid never resolves: if the refusal did not happen first, the run would fail differently
+    plan = _remote_plan(tmp_path, "https://lms.example.invalid/api/v2")
+    common = (
+        "run",
+        str(plan),
+        "--env-file",
+        str(tmp_path / "remote.env"),
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+    )
+    refused = _cli(tmp_path, *common, "--insecure")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--insecure" in refused.stderr and "lms.example.invalid" in refused.stderr
+    assert "--insecure-confirm" in refused.stderr
+    assert not (tmp_path / "j.sqlite").exists()  # refused before anything was opened
+    # confirmed: let through to the run (which opens its journal, then would try the host: stopped there)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "migrator", *common, "--insecure", "--insecure-confirm"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and not (tmp_path / "j.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    _, err = proc.communicate(timeout=30)
+    assert (tmp_path / "j.sqlite").exists(), err
+    assert b"--insecure-confirm" not in err
+
+
+def test_insecure_is_allowed_for_loopback(tmp_path: Path) -> None:
+    config = SandboxConfig(seed=3, scale=5, platforms=("velpic",), default_limits=False)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        done = run(PLANS / "velpic-to-velpic.toml", tmp_path, env, "--insecure")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_sandbox_binds_to_loopback_unless_remote_is_allowed(tmp_path: Path) -> None:
+    refused = _cli(tmp_path, "sandbox", "--host", "0.0.0.0", "--port", "0")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--allow-remote" in refused.stderr
+    parser, _ = build_parser(["sandbox"])
+    assert parser.parse_args(["sandbox"]).host == "127.0.0.1"
