@@ -1,0 +1,254 @@
+"""Turn the scenarios' results into ``results.json`` (the schema of issue #7, nothing more) and ``RESULTS.md``
+(a table per scenario with every contender, ratios, the targets, machine and date, and what limits it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+FINDINGS = HERE / "what_limits_it.md"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def results_json(
+    date: str, machine: dict[str, Any], s: dict[str, dict[str, Any]], quick: bool
+) -> dict[str, Any]:
+    """Exactly ``{"date", "machine", "scenarios": {...}}`` as issue #7 states it."""
+    scenarios: dict[str, Any] = {}
+    for key in ("throughput", "latency"):
+        if key in s:
+            fig = s[key]["figures"]
+            scenarios[key] = {n: fig.get(n) for n in ("raw", "dlt", "naive", "migrator")}
+    if "rate_limited" in s:
+        r = s["rate_limited"]
+        scenarios["rate_limited"] = {
+            "physical_limit_s": r["physical_limit_s"],
+            "migrator_s": r["migrator_s"] if r["valid"] else None,
+            "responses_429": r["responses_429"],
+        }
+    if "memory" in s:
+        m = s["memory"]
+        scenarios["memory"] = {"rss_100k_mb": m["rss_100k_mb"]}
+        if not quick or m["rss_1m_mb"] is not None:
+            scenarios["memory"]["rss_1m_mb"] = m["rss_1m_mb"]
+    if "resume" in s:
+        r = s["resume"]
+        scenarios["resume"] = {
+            "records_written_twice": r["records_written_twice"] if r["valid"] else None,
+            "in_flight_bound": r["in_flight_bound"],
+            "extra_s": r["extra_s"] if r["valid"] else None,
+        }
+    if "journal" in s:
+        j = s["journal"]
+        scenarios["journal"] = {"on_rec_s": j["on_rec_s"], "memory_rec_s": j["memory_rec_s"]}
+    return {"date": date, "machine": machine, "scenarios": scenarios}
+
+
+def targets(s: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for every target issue #7 sets; met is None when the scenario did not run."""
+    out: list[tuple[str, str, bool | None]] = []
+
+    def fig(key: str, name: str) -> float | None:
+        return s.get(key, {}).get("figures", {}).get(name)
+
+    for key, n, raw_min, dlt_min in (("throughput", "1", 0.8, 5.0), ("latency", "2", 0.9, 12.0)):
+        vs_raw = _ratio(fig(key, "migrator"), fig(key, "raw"))
+        vs_dlt = _ratio(fig(key, "migrator"), fig(key, "dlt"))
+        out.append(
+            (f"{n}: migrator ≥ {raw_min}× raw", _x(vs_raw), None if vs_raw is None else vs_raw >= raw_min)
+        )
+        out.append(
+            (f"{n}: migrator ≥ {dlt_min:g}× dlt", _x(vs_dlt), None if vs_dlt is None else vs_dlt >= dlt_min)
+        )
+    r = s.get("rate_limited")
+    if r:
+        over = r["migrator_s"] / r["physical_limit_s"] - 1 if r["physical_limit_s"] else None
+        met = None if over is None or not r["valid"] else over <= 0.03 and r["responses_429"] == 0
+        out.append(
+            (
+                "3: within 3% of requests ÷ budget, 0 × 429",
+                f"{r['migrator_s']} s vs {r['physical_limit_s']} s ({_pct(over)}), {r['responses_429']} × 429",
+                met,
+            )
+        )
+    m = s.get("memory")
+    if m:
+        a, b = m["rss_100k_mb"], m["rss_1m_mb"]
+        if b is not None and a:
+            out.append(("4: peak RSS at 1M ≤ 200 MB", f"{b} MB", b <= 200))
+            out.append(("4: RSS at 1M ≤ 1.3× the 100k figure", f"{b / a:.2f}×", b <= 1.3 * a))
+        elif a is not None:
+            out.append(("4: peak RSS at 100k ≤ 200 MB (1M not run)", f"{a} MB", a <= 200))
+    r = s.get("resume")
+    if r:
+        out.append(
+            (
+                "5: written twice ≤ in-flight batches",
+                f"{r['records_written_twice']} ≤ {r['in_flight_bound']}, extra {r['extra_s']} s",
+                r["valid"] and r["records_written_twice"] <= r["in_flight_bound"],
+            )
+        )
+    j = s.get("journal")
+    if j and j["on_rec_s"] and j["memory_rec_s"]:
+        cost = 1 - j["on_rec_s"] / j["memory_rec_s"]
+        out.append(("6: the journal costs ≤ 10%", _pct(cost), cost <= 0.10))
+    return out
+
+
+def _x(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}×"
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:+.1f}%"
+
+
+def _n(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def results_md(
+    date: str, machine: dict[str, Any], s: dict[str, dict[str, Any]], quick: bool, took: float, engine: str
+) -> str:
+    lines = [
+        "# Benchmarks: migrator side by side with its peers",
+        "",
+        f"Written by `python -m benchmarks.run{' --quick' if quick else ''}` on {date} "
+        f"({'QUICK mode: scenarios at a tenth of the size' if quick else 'full run'}; the whole run took "
+        f"{took / 60:.1f} min). Every scenario starts `python -m migrator sandbox` in its own process; every "
+        "contender runs as its own process against it, the target tenant reset before each; a figure counts "
+        "only when the target then holds exactly the expected users with 0 duplicates (`/_sandbox/stats`). "
+        "Wall time is the whole process, interpreter start-up included.",
+        "",
+        f"Engine measured: commit {engine}.",
+        "",
+        f"Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['ram_gb']} GB RAM, Python "
+        f"{machine['python']}, {machine['os']}; load average at start {machine['load_at_start']} "
+        "(other engineers were running tests on the same machine).",
+        "",
+        "## Targets (issue #7)",
+        "",
+        "| Target | Measured | Met |",
+        "|---|---|---|",
+    ]
+    for name, measured, met in targets(s):
+        lines.append(f"| {name} | {measured} | {'—' if met is None else ('yes' if met else '**NO**')} |")
+    for key in ("throughput", "latency"):
+        if key not in s:
+            continue
+        sc = s[key]
+        raw = sc["figures"].get("raw")
+        lines += [
+            "",
+            f"## {sc['title']}: {sc['users']:,} Velpic users → Velpic target, page 100, bulk 500"
+            + (f", faults `{sc['faults']}`" if sc["faults"] else ", no latency"),
+            "",
+            "| Contender | Wall s | Records/s | × raw | migrator × this | Target count / dups / updates "
+            "| Note |",
+            "|---|---:|---:|---:|---:|---|---|",
+        ]
+        mig = sc["figures"].get("migrator")
+        for row in sc["rows"]:
+            t = row["target"]
+            lines.append(
+                f"| {row['contender']} | {row['seconds']:.2f} | {_n(row['rec_s'])} "
+                f"| {_x(_ratio(row['rec_s'], raw))} "
+                f"| {_x(_ratio(mig, row['rec_s']))} | {_n(t.get('count'))} / {_n(t.get('duplicates'))} / "
+                f"{_n(t.get('updates'))} | {'' if row['valid'] else 'NO VALID FIGURE '}{row['note']} |"
+            )
+    r = s.get("rate_limited")
+    if r:
+        lines += [
+            "",
+            f"## 3 · rate-limited: {r['users']:,} users → accessplanit v2 `$upsert`, {r['rate']} req/s on the "
+            "sandbox and in the plan",
+            "",
+            "| Upserts sent | Physical limit (requests ÷ budget) | migrator wall | migrator step | × limit "
+            "| 429s |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {r['requests']:,} | {r['physical_limit_s']:.2f} s | {r['migrator_s']:.2f} s | "
+            f"{_n(r['migrator_step_s'])} s | {_x(_ratio(r['migrator_s'], r['physical_limit_s']))} | "
+            f"{r['responses_429']} |",
+        ]
+        if r["note"]:
+            lines.append(f"\nNo valid figure: {r['note']}")
+    m = s.get("memory")
+    if m:
+        lines += [
+            "",
+            "## 4 · memory: peak RSS of the migrator process (VmHWM), Velpic → Velpic",
+            "",
+            "| Users | Peak RSS MB | Wall s | Records/s | Note |",
+            "|---:|---:|---:|---:|---|",
+        ]
+        for row in m["rows"]:
+            lines.append(
+                f"| {row['users']:,} | {_n(row['peak_rss_mb'])} | {row['seconds']:.2f} | {_n(row['rec_s'])} | "
+                f"{'' if row['valid'] else 'NO VALID FIGURE '}{row['note']} |"
+            )
+    r = s.get("resume")
+    if r:
+        lines += [
+            "",
+            f"## 5 · resume: {r['users']:,} users, SIGKILL at ~50%, then `migrator run` again",
+            "",
+            "| Uninterrupted s | Killed after s (users on target) | Resume s | Extra s | Written twice | "
+            "In-flight bound |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {r['single_s']:.2f} | {r['killed_s']:.2f} ({r['killed_at_count']:,}) | {r['resumed_s']:.2f} | "
+            f"{r['extra_s']:.2f} | {r['records_written_twice']:,} | {r['in_flight_bound']:,} |",
+        ]
+        if r["note"] or not r["valid"]:
+            lines.append(f"\nNo valid figure: {r['note'] or 'see the run log'} (target {r['target']})")
+    j = s.get("journal")
+    if j:
+        cost = (
+            None
+            if not (j["on_rec_s"] and j["memory_rec_s"])
+            else f"{(1 - j['on_rec_s'] / j['memory_rec_s']) * 100:+.1f}%"
+        )
+        lines += [
+            "",
+            f"## 6 · journal cost: {j['users']:,} users (scenario 1's route), best of {len(j['runs']['disk'])}",
+            "",
+            "| Journal | Records/s (best) | Runs |",
+            "|---|---:|---|",
+            f"| file on disk | {_n(j['on_rec_s'])} | {', '.join(_n(v) for v in j['runs']['disk'])} |",
+            f"| tmpfs (`/dev/shm`) | {_n(j['memory_rec_s'])} "
+            f"| {', '.join(_n(v) for v in j['runs']['memory'])} |",
+            "",
+            f"Cost of the disk journal: {cost or '—'}.",
+        ]
+    lines += ["", "## What limits it", ""]
+    if FINDINGS.exists():
+        lines.append(FINDINGS.read_text().strip())
+    else:
+        lines.append("(no profile yet)")
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "`make bench` (everything, ~15–25 min, ~8 GB RAM for the 1M sandbox) or `make bench-quick` (1–3 at a "
+        "tenth of the size plus the small versions of 4–6, < 5 min). One scenario: `python -m benchmarks.run "
+        "--only throughput,latency` (results of scenarios not run are then left out of the files).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(
+    date: str, machine: dict[str, Any], s: dict[str, dict[str, Any]], quick: bool, took: float, engine: str
+) -> None:
+    (HERE / "results.json").write_text(json.dumps(results_json(date, machine, s, quick), indent=2) + "\n")
+    (HERE / "RESULTS.md").write_text(results_md(date, machine, s, quick, took, engine))
