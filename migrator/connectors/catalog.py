@@ -264,7 +264,7 @@ VELPIC = PlatformSpec(
                     _ep("POST", "/ilt_session/{iltSessionId}/save_progress"), match_keys=("sessionId",)
                 ),
             ),
-            fields=frozenset({"sessionId", "attendees"}),
+            fields=frozenset({"sessionId", "attendees", "userId", "passed", "attended"}),
         ),
     ),
 )

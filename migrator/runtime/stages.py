@@ -499,6 +499,7 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
     ]
     spec.counters.in_doubt_resolved += len(found)
     rejections: list[Rejection] = []
+    items = await _pre_lookups(spec, writer, items, rejections)
     queue = list(items)
     one_by_one = False
     if isinstance(writer, LocalWriter):
@@ -538,6 +539,25 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         tracker.settle(page_of[it.idem_key])
     if rejections:
         _check_rejections(spec)
+
+
+async def _pre_lookups(
+    spec: StepSpec, writer: TargetWriter, items: list[WriteItem], rejections: list[Rejection]
+) -> list[WriteItem]:
+    """A writer that must read before it writes (Velpic ILT attendance: user id → attendee id) names the
+    reads (``pre_lookups``) and turns their answers into the records to write or rejections."""
+    plan_reads = getattr(writer, "pre_lookups", None)
+    if plan_reads is None or not items:
+        return items
+    answers = [(await spec.target.send(request), its) for request, its in plan_reads(items)]
+    out: list[WriteItem] = []
+    for row in writer.apply_pre_lookups(items, answers):  # type: ignore[attr-defined]
+        if isinstance(row, RowResult):
+            source_key = next(it.source_key for it in items if it.idem_key == row.idem_key)
+            rejections.append(Rejection(row.idem_key, source_key, row.reason, row.status, dict(row.fields)))
+        else:
+            out.append(row)
+    return out
 
 
 def _action(row: RowResult) -> Action:

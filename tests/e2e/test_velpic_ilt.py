@@ -104,6 +104,20 @@ def test_coursedates_to_ilt_sessions(sandbox: SandboxThread, tmp_path: Path) -> 
     assert all(a["lessonScheduleId"] is not None for a in attendees)
     assert rejected["registrations"] == len(bookings) - len(migrated) > 0
     assert rejected["sessions"] == rejected["users"] == rejected["instructors"] == 0
+    # attendance: every completed booking of a migrated user is saved as attended and passed, through the
+    # attendee id the writer looked up; the others keep no result
+    completed = {
+        f"{session_of[b['CourseDateID']]}:{user_of[b['UserID']]}"
+        for b in migrated
+        if b["Status"] == "Completed"
+    }
+    assert completed
+    for a in attendees:
+        done = a["sessionUserKey"] in completed
+        assert (bool(a.get("attended")), bool(a.get("passed"))) == (done, done), a
+    assert rejected["attendance"] == sum(
+        1 for b in bookings if b["Status"] == "Completed" and b["UserID"] not in user_of
+    )
 
     entities = ("user", "lesson_schedule", "ilt_session", "ilt_attendee")
     before = {e: entity_stats(base, "velpic", "target", e) for e in entities}
