@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from migrator.errors import PlanError, PlanProblem
 from migrator.plan.decode import INVALID, decode, did_you_mean, join_path
 from migrator.plan.env import is_reference
@@ -64,6 +62,8 @@ def _parse_syntax(text: str, file: str) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise PlanError.single(file, "", f"JSON syntax error: {err.msg}", err.lineno, err.colno) from None
+    import yaml  # noqa: PLC0415 - only YAML plans pay for it
+
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:

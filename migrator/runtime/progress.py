@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING, TextIO
 
 from migrator.runtime.stages import StepCounters
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 __all__ = ["ProgressDisplay"]
 
@@ -26,7 +26,16 @@ class ProgressDisplay:
         self._last: dict[str, float] = {}
         self._tasks: dict[str, TaskID] = {}
         self._progress: Progress | None = None
-        if not self.plain:
+        if not self.plain:  # rich is imported only for a terminal: plain runs start faster
+            from rich.console import Console  # noqa: PLC0415
+            from rich.progress import (  # noqa: PLC0415
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("[bold]{task.fields[step]:<18}"),
                 BarColumn(),
