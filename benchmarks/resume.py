@@ -7,15 +7,17 @@ uninterrupted run, measured in the same scenario."""
 from __future__ import annotations
 
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Sandbox
 from benchmarks.contenders import run_contender
 
-#: the runner writes with min(connection concurrency, 8) workers; the plan's batch is 500
-WRITE_CONCURRENCY = 8
-BATCH = 500
+#: the runner writes with as many workers as the target connection's concurrency, a batch each
+_PLAN = tomllib.loads((Path(__file__).parent / "plans" / "velpic-users.toml").read_text())
+WRITE_CONCURRENCY = int(_PLAN["connections"]["target"].get("concurrency", 8))
+BATCH = int(_PLAN["steps"]["users"]["write"]["batch"])
 
 
 def resume(workdir: Path, *, users: int, log: Any) -> dict[str, Any]:
