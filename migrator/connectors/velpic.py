@@ -471,6 +471,25 @@ def _ids_result(item: WriteItem, response: Response, action: Action) -> RowResul
     return RowResult(item.idem_key, ok=True, target_id=target, action=action)
 
 
+def _per_user_posts(
+    items: Sequence[WriteItem], path: str, endpoint: str
+) -> list[tuple[Request, list[WriteItem]]]:
+    """One ``POST path.format(userId)`` per record, with the record's fields but ``userId`` as the body."""
+    return [
+        (
+            Request(
+                "POST",
+                path.format(it.payload["userId"]),
+                endpoint,
+                json={k: v for k, v in it.payload.items() if k != "userId"},
+                is_write=True,
+            ),
+            [it],
+        )
+        for it in items
+    ]
+
+
 class VelpicScheduleWriter:
     """``POST /user/{userId}/lesson_schedule`` with ``lessonVersionIds`` (one user per call).
 
@@ -504,12 +523,7 @@ class VelpicScheduleWriter:
         return WriteItem(item.idem_key, item.source_key, body, str(body["userId"]))
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
-        out: list[tuple[Request, list[WriteItem]]] = []
-        for it in items:
-            body = {k: v for k, v in it.payload.items() if k != "userId"}
-            path = f"/user/{it.payload['userId']}/lesson_schedule"
-            out.append((Request("POST", path, SCHEDULES_ENDPOINT, json=body, is_write=True), [it]))
-        return out
+        return _per_user_posts(items, "/user/{}/lesson_schedule", SCHEDULES_ENDPOINT)
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         item = items[0]
@@ -566,12 +580,7 @@ class VelpicCompletionWriter:
         return WriteItem(item.idem_key, item.source_key, body, str(body["userId"]))
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
-        out: list[tuple[Request, list[WriteItem]]] = []
-        for it in items:
-            body = {k: v for k, v in it.payload.items() if k != "userId"}
-            path = f"/lesson_schedule/{it.payload['userId']}/complete_lesson"
-            out.append((Request("POST", path, COMPLETE_ENDPOINT, json=body, is_write=True), [it]))
-        return out
+        return _per_user_posts(items, "/lesson_schedule/{}/complete_lesson", COMPLETE_ENDPOINT)
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         item = items[0]

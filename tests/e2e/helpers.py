@@ -13,6 +13,28 @@ from typing import Any
 from migrator.sandbox.app import SandboxThread
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: plan text shared by the tests' own plans: Velpic source → accessplanit target (`velpic`, `apit`) ...
+VELPIC_TO_APIT = """[connections.velpic]
+platform = "velpic"
+base_url = "${VELPIC_BASE_URL}"
+access_key = "${VELPIC_SOURCE_ACCESS_KEY}"
+[connections.apit]
+platform = "accessplanit"
+base_url = "${ACCESSPLANIT_V2_BASE_URL}"
+username = "${ACCESSPLANIT_TARGET_USERNAME}"
+password = "${ACCESSPLANIT_TARGET_PASSWORD}"
+"""
+#: ... and Velpic source tenant → Velpic target tenant (`source`, `target`)
+VELPIC_TO_VELPIC = """[connections.source]
+platform = "velpic"
+base_url = "${VELPIC_BASE_URL}"
+access_key = "${VELPIC_SOURCE_ACCESS_KEY}"
+[connections.target]
+platform = "velpic"
+base_url = "${VELPIC_BASE_URL}"
+access_key = "${VELPIC_TARGET_ACCESS_KEY}"
+"""
 PLANS = ROOT / "plans"
 
 

@@ -9,20 +9,25 @@ from pathlib import Path
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import entity_stats, get_json, post_json, records, run_plan, start_run, write_env
+from tests.e2e.helpers import (
+    VELPIC_TO_APIT,
+    VELPIC_TO_VELPIC,
+    entity_stats,
+    get_json,
+    post_json,
+    records,
+    run_plan,
+    start_run,
+    write_env,
+)
 
-VELPIC_PLAN = """
+VELPIC_PLAN = (
+    """
 [plan]
 name = "budget-velpic"
-[connections.source]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_SOURCE_ACCESS_KEY}"
-[connections.target]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_TARGET_ACCESS_KEY}"
-concurrency = 8
+"""
+    + VELPIC_TO_VELPIC
+    + """concurrency = 8
 %(budget)s
 [steps.users]
 read  = { from = "source", entity = "user", page_size = 50, filter = { activeValue = "all" } }
@@ -33,6 +38,7 @@ map.emailAddress = "emailAddress"
 map.employeeNumber = "employeeNumber"
 map.roles = [6]
 """
+)
 
 
 def _velpic_run(tmp_path: Path, budget: str) -> tuple[int, dict, int]:
@@ -66,19 +72,13 @@ def test_unstated_budget_is_discovered_and_the_run_completes(tmp_path: Path) -> 
     assert stats["rate_limited"] > 0
 
 
-APIT_PLAN = """
+APIT_PLAN = (
+    """
 [plan]
 name = "token-expiry"
-[connections.velpic]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_SOURCE_ACCESS_KEY}"
-[connections.apit]
-platform = "accessplanit"
-base_url = "${ACCESSPLANIT_V2_BASE_URL}"
-username = "${ACCESSPLANIT_TARGET_USERNAME}"
-password = "${ACCESSPLANIT_TARGET_PASSWORD}"
-budget = "1000000/hour"
+"""
+    + VELPIC_TO_APIT
+    + """budget = "1000000/hour"
 concurrency = 4
 [steps.users]
 read  = { from = "velpic", entity = "user", page_size = 50, filter = { activeValue = "all" } }
@@ -87,6 +87,7 @@ map.Forenames = "firstName | trim"
 map.Surname = "lastName | trim"
 map.Email = "emailAddress | lower"
 """
+)
 
 
 def _apit_sandbox(options: dict[str, object]) -> SandboxThread:

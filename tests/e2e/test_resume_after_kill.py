@@ -16,20 +16,23 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import entity_stats, records, run_plan, start_run, write_env
+from tests.e2e.helpers import (
+    VELPIC_TO_APIT,
+    VELPIC_TO_VELPIC,
+    entity_stats,
+    records,
+    run_plan,
+    start_run,
+    write_env,
+)
 
-CREATE_ONLY = """
+CREATE_ONLY = (
+    """
 [plan]
 name = "kill-create-only"
-[connections.source]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_SOURCE_ACCESS_KEY}"
-[connections.target]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_TARGET_ACCESS_KEY}"
-concurrency = 6
+"""
+    + VELPIC_TO_VELPIC
+    + """concurrency = 6
 [steps.groups]
 read  = { from = "source", entity = "group", page_size = 5 }
 write = { to = "target", entity = "group", mode = "create", match = "name" }
@@ -45,20 +48,15 @@ map.roles = [6]
 map.groups = "groups.id -> groups | as_object('id')"
 map.sendWelcomeEmail = false
 """
+)
 
-UPSERT = """
+UPSERT = (
+    """
 [plan]
 name = "kill-upsert"
-[connections.velpic]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_SOURCE_ACCESS_KEY}"
-[connections.apit]
-platform = "accessplanit"
-base_url = "${ACCESSPLANIT_V2_BASE_URL}"
-username = "${ACCESSPLANIT_TARGET_USERNAME}"
-password = "${ACCESSPLANIT_TARGET_PASSWORD}"
-budget = "100000/hour"
+"""
+    + VELPIC_TO_APIT
+    + """budget = "100000/hour"
 concurrency = 6
 [steps.companies]
 read  = { from = "velpic", entity = "group", page_size = 5 }
@@ -73,6 +71,7 @@ map.Email = "emailAddress | lower"
 map.ExternalID = "'vu-' + id"
 map.MainCompanyID = "groups.0.id -> companies"
 """
+)
 
 FAULTS = (
     "velpic/user:methods=POST,latency=15ms,lose_rate=0.08;"

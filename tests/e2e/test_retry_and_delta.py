@@ -11,21 +11,15 @@ from pathlib import Path
 from migrator.journal import Journal
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, entity_stats, get_json, records, run_plan, write_env
+from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, entity_stats, get_json, records, run_plan, write_env
 
-PLAN = """
+PLAN = (
+    """
 [plan]
 name = "retry-rejected"
-[connections.velpic]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_SOURCE_ACCESS_KEY}"
-[connections.apit]
-platform = "accessplanit"
-base_url = "${ACCESSPLANIT_V2_BASE_URL}"
-username = "${ACCESSPLANIT_TARGET_USERNAME}"
-password = "${ACCESSPLANIT_TARGET_PASSWORD}"
-budget = "1000000/hour"
+"""
+    + VELPIC_TO_APIT
+    + """budget = "1000000/hour"
 [steps.users]
 read  = { from = "velpic", entity = "user", page_size = 40, filter = { activeValue = "all" } }
 write = { to = "apit", entity = "user", mode = "upsert", match = "%(match)s" }
@@ -34,6 +28,7 @@ map.Surname = "lastName | trim"
 map.Email = "emailAddress | lower"
 map.ExternalID = "'vu-' + id"
 """
+)
 
 
 def _user_posts(base: str) -> int:
