@@ -24,7 +24,15 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path: Path, signals: int) 
         default_limits=False,
         faults="velpic/bulkUserImport:latency=150ms",
     )
-    plan = PLANS / "velpic-to-velpic.toml"
+    # the example plan with small batches on two connections' worth of writers: the run lasts a few seconds
+    text = (PLANS / "velpic-to-velpic.toml").read_text()
+    text = text.replace("batch = 500", "batch = 20").replace(
+        'access_key = "${VELPIC_TARGET_ACCESS_KEY}"',
+        'access_key = "${VELPIC_TARGET_ACCESS_KEY}"\nconcurrency = 2',
+    )
+    assert "batch = 20" in text and "concurrency = 2" in text
+    plan = tmp_path / "velpic-to-velpic.toml"
+    plan.write_text(text)
     with SandboxThread(config) as sb:
         env = write_env(sb, tmp_path / "sb.env")
         journal = tmp_path / "journal.sqlite"
