@@ -10,6 +10,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +21,10 @@ import msgspec
 
 from migrator.commands._plan_args import add_plan_arguments, environment
 from migrator.errors import PlanError
-from migrator.graph import compile_graph
+from migrator.graph import TaskGraph, compile_graph
 from migrator.journal import Journal, default_journal_path
 from migrator.logging import Redactor, configure_logging
-from migrator.plan.env import resolve_connections, secret_values
+from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
 from migrator.report import default_report_dir, write_reports
 from migrator.runtime.progress import ProgressDisplay
@@ -137,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
             delta_since=max(finished) if finished else None,
         )
         display = ProgressDisplay(plain=True if args.plain else None)
-        summary = _run_with_signals(loaded, graph, connections, journal, redactor, options, display)
+        run = _Run(loaded, graph, connections, journal, redactor, options, display)
+        summary = _run_with_signals(run)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")
         if not args.dry_run:
             journal.finish_run(status)
@@ -185,10 +188,31 @@ def _refuse_remote_insecure(file: str, connections: Any) -> None:
             )
 
 
-def _run_with_signals(*a: Any) -> RunSummary:
+@dataclass(frozen=True)
+class _Run:
+    """What one ``migrator run`` works with, resolved by ``run``."""
+
+    loaded: LoadedPlan
+    graph: TaskGraph
+    connections: Mapping[str, ResolvedConnection]
+    journal: Journal
+    redactor: Redactor
+    options: RunOptions
+    display: ProgressDisplay
+
+
+def _run_with_signals(r: _Run) -> RunSummary:
     """First Ctrl-C: cancel the run (in-flight requests are abandoned; the journal stays consistent because
     every write to it is one transaction) and exit 130. Second Ctrl-C: exit at once."""
-    loaded, graph, connections, journal, redactor, options, display = a
+    loaded, graph, connections, journal, redactor, options, display = (
+        r.loaded,
+        r.graph,
+        r.connections,
+        r.journal,
+        r.redactor,
+        r.options,
+        r.display,
+    )
 
     async def main() -> RunSummary | None:
         async with anyio.create_task_group() as tg:
