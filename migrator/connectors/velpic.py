@@ -323,6 +323,14 @@ class VelpicBulkUsers:
         return _first_id(response)
 
 
+def _one_written(item: WriteItem, response: Response, action: Action) -> RowResult:
+    """The result of a one-record write whose 200 answer carries the record's ``id``."""
+    if response.status == 200:
+        body = response.json() or {}
+        return RowResult(item.idem_key, ok=True, target_id=str(body.get("id")), action=action)
+    return _rejected(item, {"row": [_error_text(response)]}, response.status)
+
+
 def _user_lookup(item: WriteItem, merge: str) -> Request | None:
     user = item.payload
     if merge in ("email", "none") and user.get("emailAddress"):
@@ -372,12 +380,7 @@ class VelpicUserWriter:
         return out
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
-        item = items[0]
-        if response.status == 200:
-            body = response.json() or {}
-            action: Action = "updated" if self.mode == "update" else "created"
-            return [RowResult(item.idem_key, ok=True, target_id=str(body.get("id")), action=action)]
-        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+        return [_one_written(items[0], response, "updated" if self.mode == "update" else "created")]
 
     def lookup_request(self, item: WriteItem) -> Request | None:
         return _user_lookup(item, "email" if self.match == "emailAddress" else self.match)
@@ -420,12 +423,7 @@ class VelpicGroupWriter:
         return out
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
-        item = items[0]
-        if response.status == 200:
-            body = response.json() or {}
-            action: Action = "updated" if self.mode == "update" else "created"
-            return [RowResult(item.idem_key, ok=True, target_id=str(body.get("id")), action=action)]
-        return [_rejected(item, {"row": [_error_text(response)]}, response.status)]
+        return [_one_written(items[0], response, "updated" if self.mode == "update" else "created")]
 
     def lookup_request(self, item: WriteItem) -> Request | None:
         name = item.payload.get("name")
