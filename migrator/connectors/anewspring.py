@@ -214,6 +214,26 @@ def form_pairs(payload: Mapping[str, Any], skip: Collection[str] = ()) -> tuple[
     return tuple(pairs)
 
 
+def _posts_by_id(
+    items: Sequence[WriteItem], endpoint: str, id_field: str
+) -> list[tuple[Request, list[WriteItem]]]:
+    """One form POST per record to ``endpoint`` with ``{id_field}`` filled from the record (and left out of
+    the form)."""
+    return [
+        (
+            Request(
+                "POST",
+                endpoint.replace("{" + id_field + "}", _seg(it.payload[id_field])),
+                endpoint,
+                form=form_pairs(it.payload, skip=(id_field,)),
+                is_write=True,
+            ),
+            [it],
+        )
+        for it in items
+    ]
+
+
 def _reason(response: Response) -> str:
     """The plain-text error (or ``{"message"}`` under ``_formatErrors``), without the leading status code."""
     text = response.body[:400].decode("utf-8", "replace").strip()
@@ -278,12 +298,7 @@ class ANewSpringUserWriter:
         return WriteItem(item.idem_key, item.source_key, payload, user_id)
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
-        out: list[tuple[Request, list[WriteItem]]] = []
-        for it in items:
-            path = self.endpoint.replace("{userID}", _seg(it.payload["userID"]))
-            form = form_pairs(it.payload, skip=("userID",))
-            out.append((Request("POST", path, self.endpoint, form=form, is_write=True), [it]))
-        return out
+        return _posts_by_id(items, self.endpoint, "userID")
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         item = items[0]
@@ -335,12 +350,7 @@ class ANewSpringGroupWriter:
         return WriteItem(item.idem_key, item.source_key, group, group_id)
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
-        out: list[tuple[Request, list[WriteItem]]] = []
-        for it in items:
-            path = self.endpoint.replace("{groupID}", _seg(it.payload["groupID"]))
-            form = form_pairs(it.payload, skip=("groupID",))
-            out.append((Request("POST", path, self.endpoint, form=form, is_write=True), [it]))
-        return out
+        return _posts_by_id(items, self.endpoint, "groupID")
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         item = items[0]
