@@ -30,7 +30,7 @@ from migrator.connectors.base import (
     Request,
     Response,
     RowResult,
-    Token,
+    StaticKeyAuth,
     WriteItem,
 )
 from migrator.protocol.pagination import PageRequest, Paginator, make_paginator
@@ -68,25 +68,15 @@ def _seg(value: Any) -> str:
     return quote(str(value), safe="")
 
 
-class ANewSpringAuth:
+class ANewSpringAuth(StaticKeyAuth):
     """A static ``X-API-Key`` header."""
+
+    header = "X-API-Key"
 
     def __init__(self, api_key: str) -> None:
         if not api_key:
             raise ValueError("aNewSpring needs api_key")
-        self._key = api_key
-
-    def token_request(self) -> Request | None:
-        return None
-
-    def decode_token(self, response: Response, now: float) -> Token:  # pragma: no cover - static key
-        return Token(self._key, None)
-
-    def headers(self, token: Token | None) -> Mapping[str, str]:
-        return {"X-API-Key": self._key}
-
-    def secrets(self) -> Sequence[str]:
-        return [self._key]
+        super().__init__(api_key)
 
 
 def _json_list(response: Response, key: str) -> list[dict[str, Any]]:

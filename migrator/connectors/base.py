@@ -26,6 +26,7 @@ __all__ = [
     "Response",
     "RowResult",
     "SourceReader",
+    "StaticKeyAuth",
     "TargetWriter",
     "Token",
     "WriteItem",
@@ -95,6 +96,28 @@ class Auth(Protocol):
 
     def secrets(self) -> Sequence[str]:
         """Every credential value, for the log redactor."""
+
+
+class StaticKeyAuth:
+    """A key that never expires, sent in one header on every request (Velpic ``AccessKey``, aNewSpring
+    ``X-API-Key``): no token request."""
+
+    header = ""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def token_request(self) -> Request | None:
+        return None
+
+    def decode_token(self, response: Response, now: float) -> Token:  # pragma: no cover - static key
+        return Token(self._key, None)
+
+    def headers(self, token: Token | None) -> Mapping[str, str]:
+        return {self.header: self._key}
+
+    def secrets(self) -> Sequence[str]:
+        return [self._key]
 
 
 @dataclass(frozen=True, slots=True)

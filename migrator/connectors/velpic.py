@@ -28,7 +28,7 @@ from migrator.connectors.base import (
     Request,
     Response,
     RowResult,
-    Token,
+    StaticKeyAuth,
     WriteItem,
 )
 from migrator.errors import PlanError, PlanProblem
@@ -73,23 +73,10 @@ _ROW = re.compile(r"users\[(\d+)\]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class VelpicAuth:
+class VelpicAuth(StaticKeyAuth):
     """A static ``AccessKey`` header."""
 
-    def __init__(self, access_key: str) -> None:
-        self._key = access_key
-
-    def token_request(self) -> Request | None:
-        return None
-
-    def decode_token(self, response: Response, now: float) -> Token:  # pragma: no cover - static key
-        return Token(self._key, None)
-
-    def headers(self, token: Token | None) -> Mapping[str, str]:
-        return {"AccessKey": self._key}
-
-    def secrets(self) -> Sequence[str]:
-        return [self._key]
+    header = "AccessKey"
 
 
 class VelpicReader:
