@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple, Protocol
 
+import orjson
+
 from migrator.errors import JournalError
 
 __all__ = [
@@ -535,7 +537,7 @@ class Journal:
         :meth:`mark_batch_done`. A record already done (a delta run sending changed content) stays done with its
         target id, and is in doubt as well while the batch is.
         """
-        keys = json.dumps([[r.idem_key, str(r.source_key), r.content_hash] for r in records])
+        keys = orjson.dumps([[r.idem_key, str(r.source_key), r.content_hash] for r in records]).decode()
         with self._tx() as cur:
             cur.execute(
                 "INSERT INTO batches (step, batch_id, state, sent_at, run_id, keys) "
@@ -567,7 +569,7 @@ class Journal:
                     f"step {step!r}: batch {batch_id} was never marked sent; call mark_batch_sent before the "
                     "request and mark_batch_done after it"
                 )
-            sent = {sk: (ik, h) for ik, sk, h in (json.loads(row[0]) if row[0] else [])}
+            sent = {sk: (ik, h) for ik, sk, h in (orjson.loads(row[0]) if row[0] else [])}
             done_rows: list[tuple[Any, ...]] = []
             walk_rows: list[tuple[str, str, str]] = []
             for r in results:
@@ -646,7 +648,7 @@ class Journal:
         keys = {r[0] for r in self._read(sql, (step, *states))}
         if "sent" in states:
             for (blob,) in self._read("SELECT keys FROM batches WHERE step = ? AND state = 'sent'", (step,)):
-                keys.update(ik for ik, _, _ in json.loads(blob or "[]"))
+                keys.update(ik for ik, _, _ in orjson.loads(blob or "[]"))
         return keys
 
     def settled_keys(self, step: str) -> set[str]:
@@ -681,7 +683,7 @@ class Journal:
             args = (step,)
         out: list[InDoubtBatch] = []
         for b_step, b_id, sent_at, blob in self._read(sql + " ORDER BY sent_at, batch_id", args):
-            recs = sorted(SentRecord(ik, sk, h) for ik, sk, h in json.loads(blob or "[]"))
+            recs = sorted(SentRecord(ik, sk, h) for ik, sk, h in orjson.loads(blob or "[]"))
             out.append(InDoubtBatch(b_step, b_id, sent_at, tuple(recs)))
         return out
 
@@ -725,7 +727,7 @@ class Journal:
         for step, state, n in self._read("SELECT step, state, count(*) FROM records GROUP BY step, state"):
             put(step, f"records_{state}", n)
         for step, blob in self._read("SELECT step, keys FROM batches WHERE state = 'sent'"):
-            put(step, "records_sent", len(json.loads(blob or "[]")))
+            put(step, "records_sent", len(orjson.loads(blob or "[]")))
         for step, action, n in self._read(
             "SELECT step, action, count(*) FROM records WHERE state = 'done' AND action IS NOT NULL "
             "GROUP BY step, action"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import os
 import time
 from collections import Counter
@@ -187,13 +188,17 @@ def write_csv_private(
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
-            writer = csv.writer(f, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+            # rows are formatted into a buffer and written 5,000 at a time: one encode per chunk, not per row
+            buf = io.StringIO()
+            writer = csv.writer(buf, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
             writer.writerow(header)
-            if guarded:
-                writer.writerows(rows)
-            else:
-                for row in rows:
-                    writer.writerow([guard_cell(v) for v in row])
+            chunk = iter(rows if guarded else ([guard_cell(v) for v in row] for row in rows))
+            while block := list(itertools.islice(chunk, 5000)):
+                writer.writerows(block)
+                f.write(buf.getvalue())
+                buf.seek(0)
+                buf.truncate()
+            f.write(buf.getvalue())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:

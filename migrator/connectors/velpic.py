@@ -55,6 +55,7 @@ __all__ = [
     "make_reader",
     "make_writer",
     "parse_ilt_date",
+    "plainly_valid",
     "validate_ilt_session",
     "validate_user",
 ]
@@ -182,6 +183,29 @@ def normalise_user(payload: Mapping[str, Any]) -> dict[str, Any]:
     return user
 
 
+def plainly_valid(user: Mapping[str, Any], *, require_roles: bool) -> bool:
+    """The common case in one pass, without building anything: the names and the email are there and well
+    formed, roles (when present) a non-empty list of valid role ids, and nothing for ``normalise_user`` to do
+    (no group references, ``employeeNumber`` already text or absent). True implies ``normalise_user(user) ==
+    user`` and ``validate_user(user) == {}``; False means: normalise and validate in full."""
+    first, last, email = user.get("firstName"), user.get("lastName"), user.get("emailAddress")
+    if type(first) is not str or type(last) is not str or type(email) is not str:
+        return False
+    if not first.strip() or not last.strip() or not _EMAIL.match(email.strip()):
+        return False
+    if "groups" in user or "groupsSupervised" in user:
+        return False
+    number = user.get("employeeNumber")
+    if number is not None and type(number) is not str:
+        return False
+    roles = user.get("roles")
+    if roles is None:
+        return not require_roles and "roles" not in user
+    if type(roles) is not list or not roles:
+        return False
+    return all(type(r) is int and r in VALID_ROLES for r in roles)
+
+
 def validate_user(user: Mapping[str, Any], *, require_roles: bool) -> dict[str, list[str]]:
     """Problems Velpic would refuse (or silently mishandle), by field. Empty when the row is fine."""
     problems: dict[str, list[str]] = {}
@@ -238,9 +262,9 @@ class _Imported(msgspec.Struct):
 _IMPORTED = msgspec.json.Decoder(list[_Imported])
 
 
-def _imported_result(item: WriteItem, user: _Imported) -> RowResult:
-    created = user.createdDate is not None and user.createdDate == user.modifiedDate
-    return RowResult(item.idem_key, ok=True, target_id=str(user.id), action="created" if created else "updated")
+def _created_or_updated(created: str | None, modified: str | None) -> Action:
+    """A user whose creation and last modification dates are equal was created by this call."""
+    return "created" if created is not None and created == modified else "updated"
 
 
 def _user_result(item: WriteItem, user: Mapping[str, Any]) -> RowResult:
@@ -266,6 +290,8 @@ class VelpicBulkUsers:
         self.match_field = _MERGE_FIELD.get(merge)
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        if plainly_valid(item.payload, require_roles=True):
+            return item
         user = normalise_user(item.payload)
         problems = validate_user(user, require_roles=True)
         if problems:
@@ -287,7 +313,10 @@ class VelpicBulkUsers:
                 ) from None
             if len(users) != len(items):
                 raise ValueError(f"bulkUserImport answered {len(users)} rows for {len(items)} sent")
-            return [_imported_result(it, u) for it, u in zip(items, users, strict=True)]
+            return [
+                RowResult(it.idem_key, True, str(u.id), _created_or_updated(u.createdDate, u.modifiedDate))
+                for it, u in zip(items, users, strict=True)
+            ]
         text = _error_text(response)
         match = _ROW.search(text)
         if response.status == 400 and match and int(match.group(1)) < len(items):

@@ -37,6 +37,7 @@ from migrator.plan.expr import (
     Literal,
     parse,
 )
+from migrator.plan.mapcode import generate
 
 __all__ = [
     "TRANSFORMS",
@@ -92,8 +93,15 @@ class CompiledMap:
     references: tuple[tuple[str, str], ...]  # (target field, referenced step)
     source_fields: tuple[str, ...]
     _fns: tuple[tuple[str, Callable[[Record, Resolve], Any]], ...] = field(repr=False)
+    #: the whole map as one generated function (``migrator.plan.mapcode``); set by ``compile_map``
+    _fast: Callable[[Record, Resolve], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, record: Record, resolve: Resolve) -> dict[str, Any]:
+        fast = self._fast
+        return fast(record, resolve) if fast is not None else self.each_field(record, resolve)
+
+    def each_field(self, record: Record, resolve: Resolve) -> dict[str, Any]:
+        """The map, one compiled closure per field (what the generated function must equal)."""
         out: dict[str, Any] = {}
         for name, fn in self._fns:
             value = fn(record, resolve)
@@ -358,6 +366,7 @@ def compile_map(
     """Compile a step's map. Returns ``(compiled, [])`` or ``(None, problems)`` listing every bad entry."""
     problems: list[MapProblem] = []
     fns: list[tuple[str, Callable[[Record, Resolve], Any]]] = []
+    entries: list[tuple[str, Expression, Callable[[Record, Resolve], Any], list[_Fn]]] = []
     refs: list[tuple[str, str]] = []
     sources: list[str] = []
     for fld, raw in mapping.items():
@@ -378,19 +387,18 @@ def compile_map(
             sources.append(src.dotted)
         elif isinstance(src, Concat):
             sources.extend(p.dotted for p in src.parts if isinstance(p, FieldRef))
-        fns.append((fld, _chain(_source_fn(expr, fld), expr.transforms, tables, fld)))
+        steps = [TRANSFORMS[c.name][2](c.args, tables, fld) for c in expr.transforms]
+        closure = _chain(_source_fn(expr, fld), steps)
+        fns.append((fld, closure))
+        entries.append((fld, expr, closure, steps))
     if problems:
         return None, problems
-    return CompiledMap(tuple(mapping), tuple(refs), tuple(dict.fromkeys(sources)), tuple(fns)), []
+    compiled = CompiledMap(tuple(mapping), tuple(refs), tuple(dict.fromkeys(sources)), tuple(fns))
+    object.__setattr__(compiled, "_fast", generate(entries, compiled.each_field))
+    return compiled, []
 
 
-def _chain(
-    source: Callable[[Record, Resolve], Any],
-    calls: tuple[Call, ...],
-    tables: Mapping[str, LookupTable],
-    fld: str,
-) -> Callable[[Record, Resolve], Any]:
-    steps = [TRANSFORMS[c.name][2](c.args, tables, fld) for c in calls]
+def _chain(source: Callable[[Record, Resolve], Any], steps: list[_Fn]) -> Callable[[Record, Resolve], Any]:
     if not steps:
         return source
 

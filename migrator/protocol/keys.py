@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["KEY_BYTES", "content_hash", "idempotency_key", "stable_digest"]
+__all__ = ["KEY_BYTES", "content_hash", "idempotency_key", "record_key_function", "stable_digest"]
 
 KEY_BYTES = 10
 _PERSON = (
@@ -57,6 +58,23 @@ def idempotency_key(plan: str, step: str, source_key: str | int) -> str:
     h.update(len(raw).to_bytes(8, "big"))
     h.update(raw)
     return str(h.hexdigest())
+
+
+def record_key_function(plan: str, step: str) -> Callable[[str], str]:
+    """``idempotency_key(plan, step, ·)`` for one step's records, as one fast function of the source key text
+    (the engine calls it once per record)."""
+    if not plan or not step:
+        raise ValueError("an idempotency key needs a plan name and a step name")
+    copy = _step_hasher(plan, step).copy
+
+    def key(source_key: str) -> str:
+        h = copy()
+        raw = source_key.encode("utf-8")
+        h.update(len(raw).to_bytes(8, "big"))
+        h.update(raw)
+        return str(h.hexdigest())
+
+    return key
 
 
 def content_hash(encoded: bytes) -> str:

@@ -14,6 +14,7 @@ or rate-limited target slows the reads. Everything durable goes through the jour
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,7 @@ from migrator.errors import AuthError, MigratorError, TransientError
 from migrator.journal import Action, Journal, Rejection, SentRecord, WriteResult
 from migrator.plan.mapping import CompiledMap, MappingError
 from migrator.protocol.batching import batch_id as make_batch_id
-from migrator.protocol.keys import content_hash, idempotency_key
+from migrator.protocol.keys import content_hash, record_key_function
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.dryrun import match_value
 from migrator.runtime.localfiles import LocalReader, LocalWriter
@@ -370,33 +371,41 @@ async def _map_and_batch(
     counters = spec.counters
     open_batches: dict[int, _Batch] = {}
     rejected_now: list[tuple[str, Rejection]] = []
+    # the per-record loop is the engine's hot path: everything it calls is looked up once, here
+    key_of = record_key_function(spec.plan_name, spec.name)
+    mapping, batch_size, dry_run = spec.mapping, spec.batch, spec.dry_run
+    normal, delta = selection.mode == "normal", selection.mode == "delta"
+    settled, skip = selection.settled, selection.skip_before_mapping
+    update_writer = spec.update_writer
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
     async with pages, out:
         async for page_key, records in pages:
             tracker.opened(page_key, len(records))
+            counters.read += len(records)
             for record in records:
-                counters.read += 1
                 source_key = str(record.get(key_field, ""))
-                idem = idempotency_key(spec.plan_name, spec.name, source_key)
-                if selection.skip_before_mapping(idem):
+                idem = key_of(source_key)
+                if (idem in settled) if normal else skip(idem):
                     counters.skipped += 1
                     tracker.settle(page_key)
                     continue
                 try:
-                    payload = spec.mapping(record, resolve)
+                    payload = mapping(record, resolve)
                 except MappingError as error:
                     reason = Rejection(idem, source_key, str(error), None, {error.field: [error.reason]})
                     rejected_now.append((page_key, reason))
                     continue
-                digest = content_hash(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
-                if selection.unchanged(idem, digest):
-                    counters.skipped += 1
-                    tracker.settle(page_key)
-                    continue
+                digest = content_hash(dumps(payload, option=sort_keys))
                 writer = spec.writer
-                target_id = selection.existing_target(idem, source_key)
-                if target_id is not None and spec.update_writer is not None:
-                    writer = spec.update_writer
-                    payload = {**payload, getattr(writer, "id_field", "id"): target_id}
+                if delta:
+                    if selection.unchanged(idem, digest):
+                        counters.skipped += 1
+                        tracker.settle(page_key)
+                        continue
+                    target_id = selection.existing_target(idem, source_key)
+                    if target_id is not None and update_writer is not None:
+                        writer = update_writer
+                        payload = {**payload, getattr(writer, "id_field", "id"): target_id}
                 prepared = writer.prepare(WriteItem(idem, source_key, payload))
                 if isinstance(prepared, RowResult):
                     reason = Rejection(
@@ -404,13 +413,15 @@ async def _map_and_batch(
                     )
                     rejected_now.append((page_key, reason))
                     continue
-                if spec.dry_run:
+                if dry_run:
                     spec.dry_seen.setdefault(spec.name, set()).add(source_key)
-                batch = open_batches.setdefault(id(writer), _Batch(writer))
+                batch = open_batches.get(id(writer))
+                if batch is None:
+                    batch = open_batches[id(writer)] = _Batch(writer)
                 batch.items.append(prepared)
                 batch.pages.append(page_key)
                 batch.hashes.append(digest)
-                if len(batch.items) >= spec.batch:
+                if len(batch.items) >= batch_size:
                     await out.send(open_batches.pop(id(writer)))
             if rejected_now:
                 _reject(spec, tracker, rejected_now)
@@ -457,9 +468,8 @@ async def _write_worker(
 
 async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker, batch: _Batch) -> None:
     writer = batch.writer
-    page_of = {it.idem_key: p for it, p in zip(batch.items, batch.pages, strict=True)}
-    hash_of = {it.idem_key: h for it, h in zip(batch.items, batch.hashes, strict=True)}
     if spec.dry_run:
+        page_of = {it.idem_key: p for it, p in zip(batch.items, batch.pages, strict=True)}
         c = spec.counters
         c.written += len(batch.items)
         for it in batch.items:
@@ -492,7 +502,7 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         spec.journal.mark_batch_sent,
         spec.name,
         bid,
-        [SentRecord(it.idem_key, it.source_key, hash_of[it.idem_key]) for it in batch.items],
+        [SentRecord(it.idem_key, it.source_key, h) for it, h in zip(batch.items, batch.hashes, strict=True)],
     )
     results: list[WriteResult] = [
         WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in found
@@ -506,7 +516,7 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         rows = await writer.write_local(queue)
         for it, row in zip(queue, rows, strict=True):
             if row.ok:
-                results.append(WriteResult(it.idem_key, it.source_key, row.target_id, _action(row)))
+                results.append(_done(it, row))
             else:
                 rejections.append(
                     Rejection(it.idem_key, it.source_key, row.reason, row.status, dict(row.fields))
@@ -518,7 +528,11 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         for request, sent in calls:
             for it, row in zip(sent, await _send_write(spec, writer, request, sent), strict=True):
                 if row.ok:
-                    results.append(WriteResult(it.idem_key, it.source_key, row.target_id, _action(row)))
+                    results.append(
+                        WriteResult(
+                            it.idem_key, it.source_key, row.target_id, _ACTION.get(row.action, "created")
+                        )
+                    )
                 elif row.action == "pending" and not one_by_one:
                     pending.append(it)
                 else:
@@ -531,12 +545,13 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         queue = pending
     await anyio.to_thread.run_sync(spec.journal.mark_batch_done, spec.name, bid, results, rejections)
     c = spec.counters
+    actions = Counter(r.action for r in results)
     c.written += len(results)
-    c.created += sum(1 for r in results if r.action == "created")
-    c.updated += sum(1 for r in results if r.action == "updated")
+    c.created += actions["created"]
+    c.updated += actions["updated"]
     c.rejected += len(rejections)
-    for it in batch.items:
-        tracker.settle(page_of[it.idem_key])
+    for page_key, settled in Counter(batch.pages).items():
+        tracker.settle(page_key, settled)
     if rejections:
         _check_rejections(spec)
 
@@ -560,8 +575,13 @@ async def _pre_lookups(
     return out
 
 
-def _action(row: RowResult) -> Action:
-    return "updated" if row.action == "updated" else "unchanged" if row.action == "unchanged" else "created"
+def _done(item: WriteItem, row: RowResult) -> WriteResult:
+    """A written record's ledger entry; any other success than updated or unchanged counts as created."""
+    return WriteResult(item.idem_key, item.source_key, row.target_id, _ACTION.get(row.action, "created"))
+
+
+#: a row's action as the ledger keeps it
+_ACTION: Mapping[str, Action] = {"created": "created", "updated": "updated", "unchanged": "unchanged"}
 
 
 async def _send_write(

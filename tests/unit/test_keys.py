@@ -57,3 +57,14 @@ def test_key_shape_and_unicode() -> None:
 def test_empty_plan_or_step_is_refused() -> None:
     with pytest.raises(ValueError, match="plan name and a step"):
         idempotency_key("", "s", "1")
+
+
+def test_the_engines_key_function_gives_the_same_keys() -> None:
+    from migrator.protocol.keys import record_key_function
+
+    key = record_key_function("acme", "learners")
+    assert key("42") == "9edb5e9ccc9633e6faf7" == idempotency_key("acme", "learners", "42")
+    assert [key(s) for s in ("", "é", "a|b")] == [
+        idempotency_key("acme", "learners", s) for s in ("", "é", "a|b")
+    ]
+    assert record_key_function("acme", "other")("42") != key("42")
