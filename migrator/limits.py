@@ -1,8 +1,8 @@
 """Endpoint rate budgets: even pacing, a hard sliding-window cap, Retry-After pauses and AIMD on 429.
 
-Requirement: for a budget "N/T", never more than N requests in any window of length T, measured at send time
-(the moment :meth:`EndpointLimiter.acquire` returns) — from the very first request, so a server counting fixed
-windows never sees a burst of N at the start plus N more in its next window.
+Requirement: for a budget "N/T", the server never sees more than N requests in any window of length T —
+from the very first request, so a server counting fixed windows never sees a burst of N at the start plus N
+more in its next window — whenever within its request's flight the server takes its count.
 
 Why not ``aiolimiter`` alone: ``AsyncLimiter(N, T)`` is a leaky bucket that starts empty, so it admits a burst
 of N at once and then N more over the next T (up to 2N in the first window); ``AsyncLimiter(1, T/N)`` paces
@@ -12,13 +12,22 @@ rate cannot be changed while in use, which AIMD needs. So this module is a small
 - **Pacing**: each acquisition reserves the next free slot, one interval (``1/rate``) after the previous slot.
   Reservation is synchronous (no await between reading and advancing the state), so concurrent tasks get
   distinct slots in FIFO order, then sleep until theirs. Even pacing, no burst.
-- **Sliding-window log guard**: the last N slot times are kept; a slot is never earlier than the N-th previous
-  slot plus the window. Pacing alone satisfies this; the guard makes the cap exact whatever AIMD, pauses or
-  floating-point rounding do. Memory: N floats per limited endpoint.
-- **Margin**: ``margin`` seconds widen the enforced window (T + margin) to absorb late wake-ups and network
-  jitter between our send and the server's count. **Reserve**: a fraction 0 ≤ r < 1 of the budget left for
-  the customer's own traffic; the cap becomes ⌊N·(1−r)⌋ per window (a fractional budget below 1 becomes one
-  request per T/(N·(1−r))).
+- **Sliding-window guard on answer times**: a server counts a request at some moment between our send and
+  its answer reaching us; a loaded server (a GC pause, a busy event loop, another process on the CPU) counts
+  some requests tens of ms after we sent them, which squeezes the gaps it sees. So each request occupies the
+  window from its send until its answer (``answered``; a request still in flight occupies it for as long as
+  it flies), and a request is sent only when fewer than N others could still fall within one window before
+  it: at most N−1 previous requests answered after ``now − (T + margin)`` or still in flight. Whatever the
+  server's delay, any N+1 requests then span at least T between the first one's count and the last one's.
+  The check and the send are one synchronous step, so tasks that wake out of order stay within the cap. A
+  request admitted by :meth:`EndpointLimiter.acquire` (no answer reported) occupies the window at its send
+  time only; :meth:`EndpointLimiter.record_send` moves that to when it really left. The cost: each window
+  lasts T + margin + a round trip, which on loopback is ~0.3% of a 1 s window and nothing on hourly budgets.
+  Memory: one float per request answered within the last window.
+- **Margin**: ``margin`` seconds widen the enforced window (T + margin) for what the answer times cannot
+  cover (clock rounding, a server clock running a little fast). **Reserve**: a fraction 0 ≤ r < 1 of the
+  budget left for the customer's own traffic; the cap becomes ⌊N·(1−r)⌋ per window (a fractional budget below
+  1 becomes one request per T/(N·(1−r))).
 - **Retry-After**: :meth:`EndpointLimiter.on_rate_limited` pauses every user of the endpoint until the time
   given; a task already holding a slot inside the pause reserves again after it.
 - **AIMD**: a 429 multiplies the pacing rate by ``decrease``, once per congestion episode (429s for requests
@@ -28,12 +37,14 @@ rate cannot be changed while in use, which AIMD needs. So this module is a small
   ``decrease`` × the rate observed over the last ``observe_window`` seconds, and AIMD goes on from there.
 
 Time is injected: ``clock()`` returns monotonic seconds and ``sleep(seconds)`` waits; tests use a virtual clock.
-A slot reserved by a task that is then cancelled stays in the log; that only makes the limiter more cautious.
+A slot reserved by a task that is then cancelled is skipped; that only makes the limiter more cautious.
 
 Use from the transport, per request (concurrency first, then the rate slot, then send)::
 
     async with limits.permit("GET /user") as permit:
-        response = await send(...)
+        async with session.request(...) as response:
+            permit.answered()  # the first byte of the answer is back: the server has counted the request
+            ...
         permit.rate_limited(retry_after) if response.status == 429 else permit.ok()
 """
 
@@ -51,6 +62,7 @@ import anyio
 from migrator.plan.rates import Rate, parse_rate
 
 __all__ = [
+    "Admission",
     "AimdPolicy",
     "ConnectionLimits",
     "EndpointLimiter",
@@ -133,8 +145,11 @@ class EndpointLimiter:
             self._max_rate = cap / self._window
         self._rate: float | None = self._max_rate  # None: unlimited (pacing off)
         self._reference = self._max_rate
-        self._log: deque[float] = deque(maxlen=self._cap)  # last `cap` slot times, oldest first
-        self._recent: deque[float] = deque()  # slot times within observe_window, for an unlimited endpoint
+        # the window guard: answer times within the last window (ascending) and requests still in flight
+        self._ends: deque[float] = deque()
+        self._in_flight = 0
+        self._answer: anyio.Event | None = None  # set when an answer arrives; created by the first waiter
+        self._recent: deque[float] = deque()  # send times within observe_window, for an unlimited endpoint
         self._last_slot = -math.inf
         self._paused_until = -math.inf
         self._last_cut = -math.inf
@@ -161,55 +176,114 @@ class EndpointLimiter:
     def paused_until(self) -> float:
         return self._paused_until
 
+    @property
+    def in_flight(self) -> int:
+        """Requests admitted under the window guard whose answer has not been reported yet."""
+        return self._in_flight
+
     # -- acquiring ---------------------------------------------------------------------------------
 
-    async def acquire(self) -> float:
-        """Wait for this endpoint's next send slot; returns the send time (pass it to ``on_success`` etc.)."""
+    async def admit(self) -> Admission:
+        """Wait for this endpoint's next send slot and for room in the window; the request then counts as in
+        flight until :meth:`answered` (pass the returned :class:`Admission`)."""
+        slot = self._reserve(self._clock())
         while True:
             now = self._clock()
-            slot = self._reserve(now)
-            if slot > now:
-                await self._sleep(slot - now)
-            if self._clock() < self._paused_until:
-                continue  # a Retry-After arrived while we waited: queue again behind the pause
-            return slot
+            if slot < self._paused_until:  # a Retry-After arrived while we waited: queue again behind it
+                slot = self._reserve(now)
+            until = slot
+            if self._cap is not None:
+                earliest = self._earliest(now)
+                if earliest is None:  # the window is full of requests still in flight: wait for an answer
+                    if self._answer is None:
+                        self._answer = anyio.Event()
+                    await self._answer.wait()
+                    continue
+                until = max(until, earliest)
+            if until > now:
+                await self._sleep(until - now)
+                continue
+            return self._admitted(now)
+
+    async def acquire(self) -> float:
+        """Wait for this endpoint's next send slot; returns the send time (pass it to ``on_success`` etc.).
+
+        The request occupies the window at its send time only (no answer to wait for): callers that can report
+        the answer use :meth:`admit` and :meth:`answered`, which keep the cap whatever the server's delay."""
+        admission = await self.admit()
+        self.answered(admission, admission.sent_at)
+        return admission.sent_at
+
+    def answered(self, admission: Admission, at: float | None = None) -> None:
+        """The answer to ``admission``'s request arrived at ``at`` (default: now), or it failed or was
+        abandoned then. Only the first report counts."""
+        if not admission.open:
+            return
+        admission.open = False
+        if self._cap is None:
+            return
+        self._in_flight -= 1
+        self._insert_end(self._clock() if at is None else max(at, admission.sent_at))
+        if self._answer is not None:
+            self._answer.set()
+            self._answer = None
 
     def _reserve(self, now: float) -> float:
+        """The next pacing slot (not before a pause); advances the pacing state, so call once per slot."""
         t = max(now, self._paused_until)
         if self._rate is not None:
             t = max(t, self._last_slot + 1.0 / self._rate)
-        if self._cap is not None and len(self._log) >= self._cap:
-            oldest = self._log[0]
-            earliest = oldest + self._window
-            while earliest - oldest < self._window:  # rounding: keep the guard exact
-                earliest = math.nextafter(earliest, math.inf)
-            t = max(t, earliest)
         self._last_slot = t
-        if self._cap is not None:
-            self._log.append(t)
-        if self._max_rate is None:
-            self._recent.append(t)
-            horizon = t - self._aimd.observe_window
-            while self._recent and self._recent[0] <= horizon:
-                self._recent.popleft()
         return t
 
-    def record_send(self, slot: float, actual: float) -> None:
-        """The request reserved at ``slot`` actually left at ``actual`` (later, when its task woke up late).
+    def _earliest(self, now: float) -> float | None:
+        """The earliest time, not before ``now``, at which a send keeps at most ``cap`` requests per window;
+        ``None`` while only an answer (not time) can make room."""
+        assert self._cap is not None
+        ends, window = self._ends, self._window
+        horizon = now - window
+        while ends and ends[0] <= horizon:  # answered a whole window ago: out of every future window
+            ends.popleft()
+        excess = len(ends) + self._in_flight - self._cap + 1  # how many must leave the window first
+        if excess <= 0:
+            return now
+        if excess > len(ends):
+            return None
+        oldest = ends[excess - 1]
+        earliest = oldest + window
+        while earliest - window < oldest or earliest - oldest < window:  # rounding: keep the guard exact
+            earliest = math.nextafter(earliest, math.inf)
+        return max(now, earliest)
 
-        The window guard then counts the real send time: a late request pushes the ones ``cap`` places after it
-        back by its delay, so the server never sees ``cap + 1`` requests within its window because of our own
-        event-loop lag."""
+    def _admitted(self, now: float) -> Admission:
+        if self._cap is not None:
+            self._in_flight += 1
+        if self._max_rate is None:
+            self._recent.append(now)
+            horizon = now - self._aimd.observe_window
+            while self._recent and self._recent[0] <= horizon:
+                self._recent.popleft()
+        return Admission(now)
+
+    def _insert_end(self, end: float) -> None:
+        ends = self._ends
+        i = len(ends)
+        while i > 0 and ends[i - 1] > end:  # answers arrive in time order: this loop rarely runs
+            i -= 1
+        ends.insert(i, end)
+
+    def record_send(self, slot: float, actual: float) -> None:
+        """The request admitted by :meth:`acquire` at ``slot`` actually left at ``actual`` (later, when its
+        task woke up late): the window guard counts it from then on, so the server never sees ``cap + 1``
+        requests within its window because of our own event-loop lag. (Requests whose answers are reported
+        need no such call: their answer time bounds the server's count.)"""
         if self._cap is None or actual <= slot:
             return
-        log = self._log
-        for i in range(len(log) - 1, -1, -1):
-            if log[i] == slot:
-                log[i] = actual
-                for j in range(i + 1, len(log)):  # keep the log ordered
-                    if log[j] >= log[j - 1]:
-                        break
-                    log[j] = log[j - 1]
+        ends = self._ends
+        for i in range(len(ends) - 1, -1, -1):
+            if ends[i] == slot:
+                del ends[i]
+                self._insert_end(actual)
                 break
 
     # -- feedback ----------------------------------------------------------------------------------
@@ -318,23 +392,38 @@ class RateBudgets:
 
 
 @dataclass(slots=True)
+class Admission:
+    """One request admitted by :meth:`EndpointLimiter.admit`: in flight until its answer is reported."""
+
+    sent_at: float
+    open: bool = True
+
+
+@dataclass(slots=True)
 class Permit:
-    """One admitted request: report how it went."""
+    """One admitted request: report when its answer arrived and how it went."""
 
     limiter: EndpointLimiter
-    sent_at: float
+    admission: Admission
     reported: bool = False
 
-    def sent(self, at: float) -> None:
-        """Tell the limiter when the request really left (see ``EndpointLimiter.record_send``)."""
-        self.limiter.record_send(self.sent_at, at)
+    @property
+    def sent_at(self) -> float:
+        return self.admission.sent_at
+
+    def answered(self) -> None:
+        """The answer's first byte is back (the server has counted the request): it leaves the window one
+        window from now. Called again (or by ``ok``/``rate_limited``/the end of the permit) it does nothing."""
+        self.limiter.answered(self.admission)
 
     def ok(self) -> None:
         self.reported = True
+        self.answered()
         self.limiter.on_success(self.sent_at)
 
     def rate_limited(self, retry_after: float | None = None) -> None:
         self.reported = True
+        self.answered()
         self.limiter.on_rate_limited(retry_after, self.sent_at)
 
 
@@ -353,5 +442,8 @@ class ConnectionLimits:
         """Hold a concurrency slot, then wait for the endpoint's rate slot; yields the :class:`Permit`."""
         async with self._capacity:
             limiter = self.budgets.limiter(endpoint)
-            sent_at = await limiter.acquire()
-            yield Permit(limiter, sent_at)
+            permit = Permit(limiter, await limiter.admit())
+            try:
+                yield permit
+            finally:  # an error or a cancellation: the request occupies the window until now
+                permit.answered()

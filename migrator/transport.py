@@ -223,11 +223,11 @@ class Transport:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         self.stats.requests[request.endpoint] += 1
         async with self.limits.permit(request.endpoint) as permit:
-            permit.sent(self.limits.budgets.clock())
             try:
                 async with self._session.request(
                     request.method, url, params=list(request.params) or None, data=data, headers=headers
                 ) as resp:
+                    permit.answered()  # the server has counted the request by now: the window guard's bound
                     body = await resp.read()
                     status = resp.status
                     resp_headers = {k.lower(): v for k, v in resp.headers.items()}

@@ -105,9 +105,10 @@ def _budgets(conn: Connection, platform: str, clock: Callable[[], float], time_s
         default = None if default is None else Rate(default.count, default.per_seconds / time_scale)
         rates = {k: Rate(r.count, r.per_seconds / time_scale) for k, r in rates.items()}
     window = default.per_seconds if default is not None else 1.0
-    # a wider window absorbs jitter between our send and the server's count: 2% on windows of up to a minute
-    # (a loaded server counts arrivals in bursts, tens of ms apart from our sends), 1% on longer ones
-    margin = (0.02 if window <= 60 else 0.01) * window
+    # the limiter's window guard counts each request until its answer arrives, which bounds the server's count
+    # whatever its delay (a loaded server counts some requests tens of ms after we send them); the margin only
+    # covers clock rounding and a server clock running a little fast: 0.1% of the window
+    margin = 0.001 * window
     return RateBudgets(default=default, endpoints=dict(rates), reserve=reserve, margin=margin, clock=clock)
 
 

@@ -108,6 +108,7 @@ class SandboxState:
         """
         self.config.seed, self.config.scale, self.config.dirty = seed, scale, dirty
         self.ctx.seed = seed
+        gc.unfreeze()  # the records frozen at start-up (``cli.run``) become collectable again
         for platform in self.platforms.values():
             platform.reinitialise(self.ctx)
         self.seed_platforms()
