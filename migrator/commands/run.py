@@ -4,6 +4,7 @@ error, 1 failure (the journal is consistent: run again to resume)."""
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import ipaddress
 import os
@@ -249,6 +250,7 @@ def _run_with_signals(r: _Run) -> RunSummary:
             tg.start_soon(migrate)
         return result[0] if result else None
 
+    _tune_gc()
     with display:
         summary = anyio.run(main)
     if summary is None:
@@ -257,6 +259,16 @@ def _run_with_signals(r: _Run) -> RunSummary:
         print(_STOPPED, file=sys.stderr)
         raise SystemExit(130)
     return summary
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper collections for a long run. A run allocates millions of short-lived containers (decoded
+    records, mapped payloads) that form no cycles, so the default young-generation threshold (700) makes the
+    collector run every few records and its full passes re-walk every object alive. Start-up objects (modules,
+    the plan) are frozen out of all collections, and collections run after 20,000 allocations instead of 700:
+    the same memory bound in practice, ~15% less CPU per record (``benchmarks/RESULTS.md``)."""
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 100)
 
 
 _STOPPED = "migrator: interrupted; the journal is consistent, `migrator run` resumes"

@@ -193,7 +193,12 @@ async def run_step(spec: StepSpec) -> StepCounters:
             return DRY_RUN_ID
         return found
 
-    page_send, page_recv = anyio.create_memory_object_stream[tuple[str, list[dict[str, Any]]]](4)
+    # read ahead: pages queue up while the target works through a backlog of writes (a single-process
+    # target serves reads and writes in turn), so mapping never waits for a read stuck behind writes; at most
+    # ~6,400 records, so memory stays flat whatever the page size
+    page_size = int(getattr(spec.reader, "page_size", 0) or 100)
+    pages_ahead = max(4, min(4 * spec.read_concurrency, 6400 // page_size))
+    page_send, page_recv = anyio.create_memory_object_stream[tuple[str, list[dict[str, Any]]]](pages_ahead)
     batch_send, batch_recv = anyio.create_memory_object_stream[_Batch](spec.write_concurrency)
 
     try:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from migrator.protocol.keys import content_hash, idempotency_key, stable_digest
+from migrator.protocol.keys import content_hash, idempotency_key, record_key_function, stable_digest
 
 
 def test_fixed_expected_hex_for_a_fixed_input() -> None:
@@ -60,8 +60,6 @@ def test_empty_plan_or_step_is_refused() -> None:
 
 
 def test_the_engines_key_function_gives_the_same_keys() -> None:
-    from migrator.protocol.keys import record_key_function
-
     key = record_key_function("acme", "learners")
     assert key("42") == "9edb5e9ccc9633e6faf7" == idempotency_key("acme", "learners", "42")
     assert [key(s) for s in ("", "é", "a|b")] == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from hypothesis import given, settings
@@ -80,8 +81,6 @@ def test_generated_map_is_used_and_returns_fresh_constants() -> None:
 
 
 def test_a_record_that_is_not_a_dict_goes_through_the_closures() -> None:
-    from types import MappingProxyType
-
     compiled = _compiled()
     record = MappingProxyType({"a": "x", "b": "Y"})
     assert compiled(record, _resolve) == compiled.each_field(record, _resolve)
