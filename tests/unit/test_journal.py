@@ -179,9 +179,11 @@ def test_a_killed_process_mid_transaction_commits_nothing(jpath: Path) -> None:
         f"""
         import os
         from migrator.journal import Journal, WriteResult
+        write_results = Journal._write_results
         def die(self, cur, rows):
+            write_results(self, cur, rows)
             os._exit(9)
-        Journal._write_crosswalk = die
+        Journal._write_results = die
         j = Journal.open({str(jpath)!r}, {PLAN!r})
         done = [WriteResult({r[0].idem_key!r}, "1", "T1"), WriteResult({r[1].idem_key!r}, "2", "T2")]
         j.mark_batch_done("s", "b1", done)
@@ -201,9 +203,7 @@ def test_an_open_transaction_is_invisible_to_another_reader(journal: Journal, jp
     journal.mark_batch_sent("s", "b1", r)
     reader = Journal.open(jpath, PLAN)
     with journal._tx() as cur:
-        journal._write_results(
-            cur, [("s", "1", r[0].idem_key, "b1", "T1", "created", None, 1.0)], [("s", "1", "T1")]
-        )
+        journal._write_results(cur, [("s", "1", r[0].idem_key, "b1", "T1", "created", None, 1.0)])
         assert reader.crosswalk("s") == {}
         assert reader.keys_in_state("s", "done") == set()
     assert reader.crosswalk("s") == {"1": "T1"}
@@ -297,12 +297,12 @@ def test_ledger_invariants_are_checked(journal: Journal) -> None:
     r = recs("s", "1")
     journal.mark_batch_sent("s", "b1", r)
     journal.mark_batch_done("s", "b1", [WriteResult(r[0].idem_key, "1", "T1")])
-    journal._conn.execute("DELETE FROM crosswalk")
+    assert journal.integrity_check() == []
     journal._conn.execute("UPDATE records SET state = 'rejected'")
     problems = journal.integrity_check()
     assert any("rejected records without a dead letter" in p for p in problems)
-    journal._conn.execute("UPDATE records SET state = 'done'")
-    assert any("missing from, or different in, the crosswalk" in p for p in journal.integrity_check())
+    journal._conn.execute("UPDATE records SET state = 'done', action = NULL")
+    assert any("done records without an action" in p for p in journal.integrity_check())
 
 
 def test_reasons_and_details_go_through_redact(jpath: Path) -> None:
@@ -336,3 +336,33 @@ def test_delta_resend_of_a_done_record_keeps_its_target_id(journal: Journal) -> 
     assert rec is not None
     assert (rec["target_id"], rec["action"], rec["content_hash"]) == ("T1", "updated", "h-new")
     assert journal.integrity_check() == []
+
+
+def test_a_schema_3_journal_is_upgraded_with_its_crosswalk_and_batch_counts(jpath: Path) -> None:
+    """Schema 3 kept the crosswalk in its own table and had no done_count on old batches: opening it upgrades
+    it in place, every target id and count kept."""
+    j = Journal.open(jpath, PLAN)
+    j.begin_run("h")
+    r = recs("s", "1", "2")
+    j.mark_batch_sent("s", "b1", r)
+    j.mark_batch_done("s", "b1", [WriteResult(r[0].idem_key, "1", "T1"), WriteResult(r[1].idem_key, "2", None)])
+    j.close()
+    conn = sqlite3.connect(jpath, isolation_level=None)
+    conn.executescript(
+        """
+        DROP VIEW crosswalk;
+        CREATE TABLE crosswalk (step TEXT NOT NULL, source_key TEXT NOT NULL, target_id TEXT NOT NULL,
+            PRIMARY KEY (step, source_key)) WITHOUT ROWID;
+        INSERT INTO crosswalk VALUES ('s', '1', 'T1'), ('s', '2', 'T2-from-crosswalk');
+        CREATE INDEX records_batch ON records (step, batch_id);
+        UPDATE batches SET done_count = NULL;
+        PRAGMA user_version = 3;
+        """
+    )
+    conn.close()
+    upgraded = Journal.open(jpath, PLAN)
+    assert upgraded.crosswalk("s") == {"1": "T1", "2": "T2-from-crosswalk"}
+    assert [n for _, _, n in upgraded.batch_completions()] == [2]
+    assert upgraded.integrity_check() == []
+    kinds = dict(sqlite3.connect(jpath).execute("SELECT name, type FROM sqlite_master").fetchall())
+    assert kinds["crosswalk"] == "view" and "records_batch" not in kinds
