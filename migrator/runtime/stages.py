@@ -161,7 +161,7 @@ class _PageTracker:
     async def flush(self) -> None:
         if self.done and not self.spec.dry_run:
             keys, self.done = self.done, []
-            await anyio.to_thread.run_sync(self.spec.journal.mark_pages_done, self.spec.name, keys)
+            self.spec.journal.mark_pages_done(self.spec.name, keys)
 
     def opened(self, page_key: str, count: int) -> None:
         self.pending[page_key] = self.pending.get(page_key, 0) + count
@@ -502,9 +502,10 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         items = remaining
 
     bid = make_batch_id(spec.name, [it.idem_key for it in batch.items])
-    # journal writes run in a worker thread (SQLite releases the GIL) and are not cancelled half-way
-    await anyio.to_thread.run_sync(
-        spec.journal.mark_batch_sent,
+    # journal writes run on the event loop, between two awaits: never cancelled half-way, and measured faster
+    # than a worker thread, whose hand-offs of the GIL to and from a busy event loop cost more CPU than the
+    # writes themselves and stalled the writers (benchmarks/RESULTS.md, "What limits it")
+    spec.journal.mark_batch_sent(
         spec.name,
         bid,
         [SentRecord(it.idem_key, it.source_key, h) for it, h in zip(batch.items, batch.hashes, strict=True)],
@@ -548,7 +549,7 @@ async def _write_batch(spec: StepSpec, in_doubt: set[str], tracker: _PageTracker
         # an all-or-nothing call refused without naming a row: isolate it by writing one by one
         one_by_one = len(pending) == len(queue)
         queue = pending
-    await anyio.to_thread.run_sync(spec.journal.mark_batch_done, spec.name, bid, results, rejections)
+    spec.journal.mark_batch_done(spec.name, bid, results, rejections)
     c = spec.counters
     actions = Counter(r.action for r in results)
     c.written += len(results)
