@@ -27,9 +27,10 @@ crosswalk is a view of the ledger's target ids, not a second table written per r
 upgrades it in place, in one transaction (``_MIGRATIONS``); a newer one is refused.
 
 Threading: calls are synchronous and short. Measured on the 2-core development VM with 500-record batches:
-``mark_batch_sent`` and ``mark_batch_done`` ≈ 5 ms together. The engine calls them on its event loop, between two
-awaits (a worker thread cost more CPU in GIL hand-offs than the writes themselves). The connection is opened
-with ``check_same_thread=False`` and every call holds a lock, so calls from different threads are serialised.
+``mark_batch_sent`` and ``mark_batch_done`` ≈ 5 ms together. The engine calls them on its event loop, between
+two awaits (a worker thread cost more CPU in GIL hand-offs than the writes themselves). The connection is
+opened with ``check_same_thread=False`` and every call holds a lock, so calls from different threads are
+serialised.
 
 The ledger is keyed by (step, source key) — for one plan that is the same as keying it by idempotency key,
 which is a hash of (plan, step, source key) and is stored in every row — because source keys arrive roughly
