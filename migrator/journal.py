@@ -724,15 +724,14 @@ class Journal:
             put(step, "pages_done", n)
         for step, state, n in self._read("SELECT step, state, count(*) FROM batches GROUP BY step, state"):
             put(step, f"batches_{state}", n)
-        for step, state, n in self._read("SELECT step, state, count(*) FROM records GROUP BY step, state"):
+        for step, state, action, n in self._read(
+            "SELECT step, state, action, count(*) FROM records GROUP BY step, state, action"
+        ):
             put(step, f"records_{state}", n)
+            if state == "done" and action is not None:
+                put(step, action, n)
         for step, blob in self._read("SELECT step, keys FROM batches WHERE state = 'sent'"):
             put(step, "records_sent", len(orjson.loads(blob or "[]")))
-        for step, action, n in self._read(
-            "SELECT step, action, count(*) FROM records WHERE state = 'done' AND action IS NOT NULL "
-            "GROUP BY step, action"
-        ):
-            put(step, action, n)
         for step, n in self._read("SELECT step, count(*) FROM dead_letters GROUP BY step"):
             put(step, "dead_letters", n)
         return {step: StepCounts(**fields) for step, fields in sorted(acc.items())}
@@ -787,32 +786,40 @@ class Journal:
         """``crosswalk_rows()`` as a stream."""
         yield from self._iter("SELECT step, source_key, target_id FROM crosswalk ORDER BY step, source_key")
 
-    def iter_report_rows(
-        self, kind: Literal["success", "crosswalk"], entities: Mapping[str, str] | None = None
-    ) -> Iterator[tuple[str, ...]]:
-        """Rows of ``success.csv`` / ``crosswalk.csv``, as text cells already guarded against spreadsheet
-        formulas (a leading ``'`` before ``= + - @`` tab or CR), computed by SQLite so that writing a report
-        over millions of records is a stream, at C speed."""
+    def report_row_chunks(
+        self, entities: Mapping[str, str] | None = None, chunk: int = 5000
+    ) -> Iterator[tuple[list[tuple[str, ...]], list[tuple[str, ...]]]]:
+        """Rows of ``success.csv`` (step, source key, target id, action: done records) and ``crosswalk.csv``
+        (entity, step, source key, target id: every record with a target id), ``chunk`` ledger rows at a time,
+        in step and source key order, from one pass over the ledger. Every cell is text already guarded against
+        spreadsheet formulas (a leading ``'`` before ``= + - @`` tab or CR): the free-text columns by SQLite,
+        the step and entity names once per step."""
 
         def guard(column: str) -> str:
             text = f"coalesce({column}, '')"
             first = "('=', '+', '-', '@', char(9), char(13))"
             return f"CASE WHEN substr({text}, 1, 1) IN {first} THEN char(39) || {text} ELSE {text} END"
 
-        if kind == "success":
-            cols = ", ".join(guard(c) for c in ("step", "source_key", "target_id", "action"))
-            yield from self._iter(f"SELECT {cols} FROM records WHERE state = 'done' ORDER BY step, source_key")
-            return
         names = dict(entities or {})
-        entity = "step"
-        args: list[str] = []
-        if names:
-            entity = "CASE step " + " ".join("WHEN ? THEN ?" for _ in names) + " ELSE step END"
-            for step, name in names.items():
-                args += [step, name]
-        cols = ", ".join(guard(c) for c in ("entity", "step", "source_key", "target_id"))
-        inner = f"SELECT ({entity}) AS entity, step, source_key, target_id FROM crosswalk"
-        yield from self._iter(f"SELECT {cols} FROM ({inner}) ORDER BY step, source_key", args)
+        guarded: dict[str, tuple[str, str]] = {}  # step → (guarded step, guarded entity)
+        sql = (
+            f"SELECT step, {guard('source_key')}, {guard('target_id')}, coalesce(action, ''), state = 'done', "
+            "target_id IS NOT NULL FROM records ORDER BY step, source_key"
+        )
+        cur = self._conn.execute(sql)
+        try:
+            while rows := cur.fetchmany(chunk):
+                for step in {r[0] for r in rows} - guarded.keys():
+                    guarded[step] = (_guard_text(step), _guard_text(names.get(step, step)))
+                success: list[tuple[str, ...]] = [
+                    (guarded[st][0], sk, tid, act) for st, sk, tid, act, done, _ in rows if done
+                ]
+                walk: list[tuple[str, ...]] = [
+                    (guarded[st][1], guarded[st][0], sk, tid) for st, sk, tid, _, _, has in rows if has
+                ]
+                yield success, walk
+        finally:
+            cur.close()
 
     def crosswalk_rows(self) -> list[tuple[str, str, str]]:
         """``(step, source key, target id)`` of the whole crosswalk, in order."""
@@ -888,6 +895,12 @@ class Journal:
             if n:
                 problems.append(f"ledger: {n} {label}")
         return problems
+
+
+def _guard_text(value: str) -> str:
+    """A cell that a spreadsheet would read as a formula gets a leading ``'`` (the rule of ``report_row_chunks``
+    and ``migrator.report.guard_cell``)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _to_json(value: Any) -> str:

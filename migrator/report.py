@@ -23,7 +23,7 @@ import itertools
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,27 +177,28 @@ def render_html(data: ReportData) -> str:
 # -- files ---------------------------------------------------------------------------------------------------
 
 
-def write_csv_private(
-    path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], *, guarded: bool = False
-) -> None:
-    """``to_csv`` streamed straight into ``path`` (0600): memory stays flat whatever the row count.
-    ``guarded``: the rows' cells are text already guarded (``Journal.iter_report_rows``)."""
+@contextlib.contextmanager
+def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Iterable[Sequence[Any]]], None]]:
+    """A CSV file written (0600) through a temporary file that replaces ``path`` only when complete; yields
+    ``put(rows)``, which formats rows whose cells are text already guarded and writes them in one go (one
+    encode per call, not per row): memory stays flat whatever the row count."""
     tmp = path.with_name(f".{path.name}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
-            # rows are formatted into a buffer and written 5,000 at a time: one encode per chunk, not per row
             buf = io.StringIO()
             writer = csv.writer(buf, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
             writer.writerow(header)
-            chunk = iter(rows if guarded else ([guard_cell(v) for v in row] for row in rows))
-            while block := list(itertools.islice(chunk, 5000)):
-                writer.writerows(block)
+
+            def put(rows: Iterable[Sequence[Any]]) -> None:
+                writer.writerows(rows)
                 f.write(buf.getvalue())
                 buf.seek(0)
                 buf.truncate()
+
+            yield put
             f.write(buf.getvalue())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
@@ -205,6 +206,14 @@ def write_csv_private(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def write_csv_private(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """``to_csv`` streamed straight into ``path`` (0600), every cell guarded, 5,000 rows at a time."""
+    guarded = ([guard_cell(v) for v in row] for row in rows)
+    with private_csv(path, header) as put:
+        while block := list(itertools.islice(guarded, 5000)):
+            put(block)
 
 
 def write_private(path: Path, content: bytes) -> None:
@@ -240,11 +249,15 @@ def write_reports(
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     rejections = journal.open_rejections()
     data = collect(journal, plan_name, entities=entities, rejections=rejections)
-    success = journal.iter_report_rows("success")
-    walk = journal.iter_report_rows("crosswalk", data.entities)
-    write_csv_private(out / "success.csv", SUCCESS_HEADER, success, guarded=True)
+    # success.csv and crosswalk.csv come from one pass over the ledger
+    with (
+        private_csv(out / "success.csv", SUCCESS_HEADER) as success,
+        private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
+    ):
+        for success_rows, walk_rows in journal.report_row_chunks(data.entities):
+            success(success_rows)
+            walk(walk_rows)
     write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
-    write_csv_private(out / "crosswalk.csv", CROSSWALK_HEADER, walk, guarded=True)
     write_private(out / "report.html", render_html(data).encode("utf-8"))
     written = [out / name for name in ("success.csv", "errors.csv", "crosswalk.csv", "report.html")]
     return written

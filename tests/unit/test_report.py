@@ -241,3 +241,29 @@ def test_v1_journal_is_upgraded_with_run_stats(tmp_path: Path) -> None:
     assert j.run_stats() == {1: {"steps": {}}}
     assert [r["id"] for r in j.runs()] == [1]
     j.close()
+
+
+def test_success_and_crosswalk_rows_come_from_one_pass_with_every_cell_guarded(tmp_path: Path) -> None:
+    """A done record without a target id is a success but not in the crosswalk; a record rejected after it was
+    written keeps its crosswalk row but is no success; step, entity and free-text cells are formula-guarded."""
+    j = Journal.open(tmp_path / "j.sqlite", "p")
+    j.begin_run("h")
+    keys = {sk: f"k-{sk}" for sk in ("=1", "2", "3")}
+    j.mark_batch_sent("-step", "b1", [SentRecord(k, sk) for sk, k in keys.items()])
+    j.mark_batch_done(
+        "-step",
+        "b1",
+        [
+            WriteResult(keys["=1"], "=1", "+T1"),
+            WriteResult(keys["2"], "2", None),
+            WriteResult(keys["3"], "3", "T3"),
+        ],
+    )
+    j.mark_batch_sent("-step", "b2", [SentRecord(keys["3"], "3")])
+    j.mark_batch_done("-step", "b2", [], [Rejection(keys["3"], "3", "refused", 400)])
+    write_reports(j, tmp_path / "out", "p", entities={"-step": "@entity"})
+    j.close()
+    success = _parse((tmp_path / "out" / "success.csv").read_bytes())
+    assert success[1:] == [["'-step", "2", "", "created"], ["'-step", "'=1", "'+T1", "created"]]  # key order
+    walk = _parse((tmp_path / "out" / "crosswalk.csv").read_bytes())
+    assert walk[1:] == [["'@entity", "'-step", "3", "T3"], ["'@entity", "'-step", "'=1", "'+T1"]]
