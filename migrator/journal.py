@@ -338,6 +338,8 @@ class Journal:
         self._clock = clock
         self._redact = redact or (lambda s: s)
         self._lock = threading.Lock()
+        self._checkpoint_lock = threading.Lock()
+        self._checkpointer: sqlite3.Connection | None = None  # ``checkpoint``'s own connection
         self.run_id: int | None = None
 
     # -- opening ------------------------------------------------------------------------------------
@@ -456,8 +458,30 @@ class Journal:
             ) from e
 
     def close(self) -> None:
-        with self._lock:
+        with self._checkpoint_lock, self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
             self._conn.close()
+
+    def defer_checkpoints(self, deferred: bool = True) -> None:
+        """While deferred, commits never copy the WAL into the database file (SQLite's automatic checkpoint,
+        which syncs the disk, runs inside the commit that crosses 1,000 pages); the caller runs
+        :meth:`checkpoint` from a worker thread instead, so a commit made on an event loop never waits for the
+        disk. ``deferred=False`` restores the automatic checkpoint."""
+        with self._lock:
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {0 if deferred else 1000}")
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy what the WAL holds into the database file, without waiting for or blocking a writer (a passive
+        checkpoint, on a connection of its own, so it can run in a worker thread while another thread commits).
+        Returns SQLite's ``(busy, frames in the WAL, frames checkpointed)``."""
+        with self._checkpoint_lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._checkpointer.execute("PRAGMA busy_timeout = 10000")
+            busy, frames, copied = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(busy), int(frames), int(copied)
 
     def __enter__(self) -> Journal:
         return self

@@ -242,14 +242,30 @@ async def run_plan(
 
         try:
             async with anyio.create_task_group() as tg:
-                for name in graph.order:
-                    tg.start_soon(run_one, graph.steps[name])
+                tg.start_soon(_checkpoints, journal)
+                async with anyio.create_task_group() as steps:
+                    for name in graph.order:
+                        steps.start_soon(run_one, graph.steps[name])
+                tg.cancel_scope.cancel()
         except* AuthError:
             pass
         for name, t in transports.items():
             summary.transports[name] = t.stats.as_dict()
     summary.finished_at = time.time()
     return summary
+
+
+async def _checkpoints(journal: Journal, every: float = 0.5) -> None:
+    """While the steps run, the journal's WAL is copied into its file every ``every`` seconds in a worker
+    thread: the steps commit on the event loop, and a checkpoint syncs the disk, which they must not wait
+    for."""
+    journal.defer_checkpoints()
+    try:
+        while True:
+            await anyio.sleep(every)
+            await anyio.to_thread.run_sync(journal.checkpoint)  # not abandoned on cancel: finishes first
+    finally:
+        journal.defer_checkpoints(False)
 
 
 def _step_spec(

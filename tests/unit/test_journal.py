@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -366,3 +367,22 @@ def test_a_schema_3_journal_is_upgraded_with_its_crosswalk_and_batch_counts(jpat
     assert upgraded.integrity_check() == []
     kinds = dict(sqlite3.connect(jpath).execute("SELECT name, type FROM sqlite_master").fetchall())
     assert kinds["crosswalk"] == "view" and "records_batch" not in kinds
+
+
+def test_deferred_checkpoints_leave_the_wal_to_a_checkpoint_from_another_thread(jpath: Path) -> None:
+    """While deferred, commits never copy the WAL into the file (SQLite would do it, with a disk sync, inside
+    the commit that crosses 1,000 pages); ``checkpoint`` does it on its own connection, from any thread."""
+    j = Journal.open(jpath, PLAN)
+    j.begin_run("h")
+    j.defer_checkpoints()
+    for b in range(120):
+        r = recs("s", *[str(b * 100 + i) for i in range(100)])
+        j.mark_batch_sent("s", f"b{b}", r)
+        j.mark_batch_done("s", f"b{b}", [WriteResult(x.idem_key, x.source_key, "T" + x.source_key) for x in r])
+    with ThreadPoolExecutor(1) as pool:
+        busy, frames, copied = pool.submit(j.checkpoint).result()
+    assert busy == 0 and frames > 1000 and copied == frames  # nothing was checkpointed before
+    j.defer_checkpoints(False)
+    assert len(j.crosswalk("s")) == 12000
+    j.close()
+    assert len(Journal.open(jpath, PLAN).crosswalk("s")) == 12000
