@@ -216,10 +216,26 @@ def _run_with_signals(r: _Run) -> RunSummary:
     )
 
     async def main() -> RunSummary | None:
-        async with anyio.create_task_group() as tg:
-            result: list[RunSummary] = []
+        result: list[RunSummary] = []
+        migration = anyio.CancelScope()
 
-            async def migrate() -> None:
+        async def watch_signals() -> None:
+            # outside the migration's cancel scope: it keeps listening while the migration winds down, so a
+            # second Ctrl-C during the shutdown always exits at once
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                count = 0
+                async for _ in signals:
+                    count += 1
+                    if count == 1:
+                        print("\nmigrator: stopping… (Ctrl-C again to exit at once)", file=sys.stderr)
+                        migration.cancel()
+                    else:
+                        print(_STOPPED, file=sys.stderr)
+                        os._exit(130)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_signals)
+            with migration:
                 result.append(
                     await run_plan(
                         loaded.plan,
@@ -232,22 +248,7 @@ def _run_with_signals(r: _Run) -> RunSummary:
                         base_dir=Path(loaded.file).parent,
                     )
                 )
-                tg.cancel_scope.cancel()
-
-            async def watch_signals() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    count = 0
-                    async for _ in signals:
-                        count += 1
-                        if count == 1:
-                            print("\nmigrator: stopping… (Ctrl-C again to exit at once)", file=sys.stderr)
-                            tg.cancel_scope.cancel()
-                        else:
-                            print(_STOPPED, file=sys.stderr)
-                            os._exit(130)
-
-            tg.start_soon(watch_signals)
-            tg.start_soon(migrate)
+            tg.cancel_scope.cancel()
         return result[0] if result else None
 
     _tune_gc()
