@@ -252,14 +252,28 @@ def _run_with_signals(r: _Run) -> RunSummary:
         return result[0] if result else None
 
     _tune_gc()
-    with display:
-        summary = anyio.run(main)
-    if summary is None:
-        journal.finish_run("interrupted")
-        journal.close()
+    try:
+        with display:
+            summary = anyio.run(main)
+        if summary is None:
+            # stopped by Ctrl-C: while the journal takes its last write, another Ctrl-C exits at once
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, _exit_at_once)
+            journal.finish_run("interrupted")
+            journal.close()
+            print(_STOPPED, file=sys.stderr)
+            raise SystemExit(130)
+    except KeyboardInterrupt:
+        # a second Ctrl-C that landed after the watcher had closed (the run had already stopped)
         print(_STOPPED, file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     return summary
+
+
+def _exit_at_once(signum: int, frame: object) -> None:
+    """Every journal write is one transaction: whatever moment a Ctrl-C comes at, the journal is consistent."""
+    print(_STOPPED, file=sys.stderr)
+    os._exit(130)
 
 
 def _tune_gc() -> None:
