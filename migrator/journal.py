@@ -80,6 +80,7 @@ __all__ = [
     "StepCounts",
     "WriteResult",
     "default_journal_path",
+    "guard_text",
 ]
 
 SCHEMA_VERSION: Final = 4
@@ -834,7 +835,7 @@ class Journal:
         try:
             while rows := cur.fetchmany(chunk):
                 for step in {r[0] for r in rows} - guarded.keys():
-                    guarded[step] = (_guard_text(step), _guard_text(names.get(step, step)))
+                    guarded[step] = (guard_text(step), guard_text(names.get(step, step)))
                 success: list[tuple[str, ...]] = [
                     (guarded[st][0], sk, tid, act) for st, sk, tid, act, done, _ in rows if done
                 ]
@@ -921,10 +922,14 @@ class Journal:
         return problems
 
 
-def _guard_text(value: str) -> str:
-    """A cell that a spreadsheet would read as a formula gets a leading ``'`` (the rule of ``report_row_chunks``
-    and ``migrator.report.guard_cell``)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+#: a report cell starting with one of these would be read as a formula by a spreadsheet (the SQL guard of
+#: ``report_row_chunks`` lists the same characters)
+FORMULA_FIRST: Final = frozenset(("=", "+", "-", "@", "\t", "\r"))
+
+
+def guard_text(value: str) -> str:
+    """A cell that a spreadsheet would read as a formula gets a leading ``'``."""
+    return "'" + value if value[:1] in FORMULA_FIRST else value
 
 
 def _to_json(value: Any) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from migrator.journal import DeadLetter, Journal
+from migrator.journal import DeadLetter, Journal, guard_text
 from migrator.report_html import ReportData, render
 
 __all__ = [
@@ -52,7 +52,6 @@ __all__ = [
 SUCCESS_HEADER = ("step", "source_key", "target_id", "action")
 ERRORS_HEADER = ("step", "source_key", "status", "reason", "detail")
 CROSSWALK_HEADER = ("entity", "step", "source_id", "target_id")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def default_report_dir(plan_name: str, base: str | os.PathLike[str] = ".") -> Path:
@@ -63,13 +62,9 @@ def default_report_dir(plan_name: str, base: str | os.PathLike[str] = ".") -> Pa
 # -- CSV -----------------------------------------------------------------------------------------------------
 
 
-_FORMULA_FIRST = frozenset(ch for prefix in _FORMULA_START for ch in prefix[:1])
-
-
 def guard_cell(value: Any) -> str:
     """A cell as text, with a leading quote when a spreadsheet would take it for a formula."""
-    text = "" if value is None else value if isinstance(value, str) else str(value)
-    return "'" + text if text[:1] in _FORMULA_FIRST else text
+    return guard_text("" if value is None else value if isinstance(value, str) else str(value))
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:

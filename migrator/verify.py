@@ -30,9 +30,9 @@ Statuses in ``verify.csv``:
 Only ``missing`` and ``different`` fail a verification (and ``extra`` with ``strict``).
 
 Reads go through the engine's :class:`~migrator.transport.Transport` with the plan's rate budgets
-(:func:`migrator.runtime.runner._budgets`) and the connection's concurrency, as a run does. Target reads of
-entities that hide records by default ask for all of them (:data:`TARGET_READ_FILTERS`: Velpic users,
-``activeValue=all``, so an inactivated user is ``different``-free but present, not ``missing``).
+(:func:`migrator.runtime.connections.connection_budgets`) and the connection's concurrency, as a run does.
+Target reads of entities that hide records by default ask for all of them (:data:`TARGET_READ_FILTERS`:
+Velpic users, ``activeValue=all``, so an inactivated user is ``different``-free but present, not ``missing``).
 Everything read is held in memory (two dicts per step): about 1–2 KB per record.
 """
 
@@ -49,18 +49,17 @@ import anyio
 
 from migrator.connectors.base import NestedReader, Page, RowResult, SourceReader, WriteItem
 from migrator.connectors.catalog import entity_spec
-from migrator.connectors.registry import make_auth, make_reader, make_writer
+from migrator.connectors.registry import make_reader, make_writer
 from migrator.errors import PermanentError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
-from migrator.limits import ConnectionLimits
 from migrator.logging import Redactor
 from migrator.plan.env import ResolvedConnection
 from migrator.plan.mapping import MappingError, parse_value
 from migrator.plan.model import Plan
 from migrator.protocol.keys import idempotency_key
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
-from migrator.runtime.runner import DEFAULT_CONCURRENCY, _budgets
+from migrator.runtime.connections import build_transport
 from migrator.transport import Transport
 
 __all__ = [
@@ -422,19 +421,14 @@ async def verify_plan(
             n.write.connection for n in graph.steps.values()
         }
         for name in sorted(used):
-            resolved, conn = connections[name], plan.connections[name]
-            concurrency = conn.concurrency or plan.defaults.concurrency or DEFAULT_CONCURRENCY
-            budgets = _budgets(conn, resolved.platform, clock, time_scale)
-            transport = Transport(
-                name=name,
-                platform=resolved.platform,
-                base_url=resolved.base_url or "",
-                auth=make_auth(resolved.platform, resolved.credentials),
-                limits=ConnectionLimits(budgets, concurrency=concurrency),
-                redactor=redactor,
-                timeout=conn.timeout,
+            transport = build_transport(
+                plan,
+                name,
+                connections[name],
+                redactor,
                 verify_tls=verify_tls,
                 time_scale=time_scale,
+                clock=clock,
             )
             transports[name] = await stack.enter_async_context(transport)
 

@@ -268,8 +268,7 @@ def _created_or_updated(created: str | None, modified: str | None) -> Action:
 
 
 def _user_result(item: WriteItem, user: Mapping[str, Any]) -> RowResult:
-    created = user.get("createdDate")
-    action: Action = "created" if created is not None and created == user.get("modifiedDate") else "updated"
+    action = _created_or_updated(user.get("createdDate"), user.get("modifiedDate"))
     return RowResult(item.idem_key, ok=True, target_id=str(user.get("id")), action=action)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
-from typing import Any
 
 __all__ = ["KEY_BYTES", "content_hash", "idempotency_key", "record_key_function", "stable_digest"]
 
@@ -34,45 +33,36 @@ def stable_digest(*parts: str, size: int = KEY_BYTES, person: bytes = b"") -> st
     return h.hexdigest()
 
 
+def idempotency_key(plan: str, step: str, source_key: str | int) -> str:
+    """The idempotency key of the record ``source_key`` read by ``step`` of ``plan`` (20 hex characters): the
+    same bytes as ``stable_digest(plan, step, key, person=_PERSON)``.
+
+    An integer source key names the same record as its decimal string (``7`` and ``"7"`` give one key), since
+    platforms disagree on whether ids are numbers or strings.
+    """
+    return record_key_function(plan, step)(str(source_key))
+
+
 @functools.lru_cache(maxsize=64)
-def _step_hasher(plan: str, step: str) -> Any:
-    """A BLAKE2b state that has already taken (plan, step): a key then costs one copy and one update."""
+def record_key_function(plan: str, step: str) -> Callable[[str], str]:
+    """``idempotency_key(plan, step, ·)`` for one step's records, as one fast function of the source key text
+    (the engine calls it once per record): a BLAKE2b state that has already taken (plan, step), copied per
+    key."""
+    if not plan or not step:
+        raise ValueError("an idempotency key needs a plan name and a step name")
     h = hashlib.blake2b(digest_size=KEY_BYTES, person=_PERSON)
     for part in (plan, step):
         raw = part.encode("utf-8")
         h.update(len(raw).to_bytes(8, "big"))
         h.update(raw)
-    return h
-
-
-def idempotency_key(plan: str, step: str, source_key: str | int) -> str:
-    """The idempotency key of the record ``source_key`` read by ``step`` of ``plan`` (20 hex characters).
-
-    An integer source key names the same record as its decimal string (``7`` and ``"7"`` give one key), since
-    platforms disagree on whether ids are numbers or strings.
-    """
-    if not plan or not step:
-        raise ValueError("an idempotency key needs a plan name and a step name")
-    h = _step_hasher(plan, step).copy()  # same bytes as stable_digest(plan, step, key, person=_PERSON)
-    raw = str(source_key).encode("utf-8")
-    h.update(len(raw).to_bytes(8, "big"))
-    h.update(raw)
-    return str(h.hexdigest())
-
-
-def record_key_function(plan: str, step: str) -> Callable[[str], str]:
-    """``idempotency_key(plan, step, ·)`` for one step's records, as one fast function of the source key text
-    (the engine calls it once per record)."""
-    if not plan or not step:
-        raise ValueError("an idempotency key needs a plan name and a step name")
-    copy = _step_hasher(plan, step).copy
+    copy = h.copy
 
     def key(source_key: str) -> str:
-        h = copy()
+        k = copy()
         raw = source_key.encode("utf-8")
-        h.update(len(raw).to_bytes(8, "big"))
-        h.update(raw)
-        return str(h.hexdigest())
+        k.update(len(raw).to_bytes(8, "big"))
+        k.update(raw)
+        return str(k.hexdigest())
 
     return key
 

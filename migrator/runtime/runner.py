@@ -21,15 +21,14 @@ import structlog
 from migrator.connectors.base import SourceReader, TargetWriter
 from migrator.connectors.catalog import CATALOG
 from migrator.connectors.files import make_source, make_target
-from migrator.connectors.registry import EngineSupportError, make_auth, make_reader, make_writer
+from migrator.connectors.registry import EngineSupportError, make_reader, make_writer
 from migrator.errors import AuthError, MigratorError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
-from migrator.limits import ConnectionLimits, RateBudgets
 from migrator.logging import Redactor
 from migrator.plan.env import ResolvedConnection
 from migrator.plan.model import Budget, Connection, Plan
-from migrator.plan.rates import Rate, parse_rate
+from migrator.runtime.connections import build_transport
 from migrator.runtime.dryrun import target_match_index
 from migrator.runtime.localfiles import LocalReader, LocalWriter
 from migrator.runtime.stages import StepCounters, StepSpec, run_step
@@ -39,7 +38,6 @@ __all__ = ["RunOptions", "RunSummary", "StepOutcome", "budget_strings", "run_pla
 
 log = structlog.get_logger("migrator.runtime")
 
-DEFAULT_CONCURRENCY = 8
 #: seconds subtracted from the last run's start in a delta read by modified date (clock skew, slow commits)
 DELTA_MARGIN = 600.0
 
@@ -86,30 +84,6 @@ class RunSummary:
     @property
     def rejected(self) -> int:
         return sum(s.counters.rejected for s in self.steps.values())
-
-
-def _budgets(conn: Connection, platform: str, clock: Callable[[], float], time_scale: float) -> RateBudgets:
-    spec = CATALOG[platform]
-    default: Rate | None = spec.budget
-    endpoints: dict[str, str] = {}
-    reserve = 0.0
-    if isinstance(conn.budget, str):
-        default = parse_rate(conn.budget)
-    elif isinstance(conn.budget, Budget):
-        reserve = conn.budget.reserve
-        endpoints = dict(conn.budget.endpoints)
-        if conn.budget.default is not None:
-            default = parse_rate(conn.budget.default)
-    rates = {k: parse_rate(v) for k, v in endpoints.items()}
-    if time_scale != 1.0:
-        default = None if default is None else Rate(default.count, default.per_seconds / time_scale)
-        rates = {k: Rate(r.count, r.per_seconds / time_scale) for k, r in rates.items()}
-    window = default.per_seconds if default is not None else 1.0
-    # the limiter's window guard counts each request until its answer arrives, which bounds the server's count
-    # whatever its delay (a loaded server counts some requests tens of ms after we send them); the margin only
-    # covers clock rounding and a server clock running a little fast: 0.1% of the window
-    margin = 0.001 * window
-    return RateBudgets(default=default, endpoints=dict(rates), reserve=reserve, margin=margin, clock=clock)
 
 
 def _files_dir(plan: Plan, connection: str, base_dir: Path) -> Path:
@@ -166,22 +140,10 @@ async def run_plan(
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}
         for name, resolved in connections.items():
-            conn = plan.connections[name]
-            concurrency = conn.concurrency or plan.defaults.concurrency or DEFAULT_CONCURRENCY
-            budgets = _budgets(conn, resolved.platform, time.monotonic, options.time_scale)
-            summary.budgets[name] = budget_strings(conn, resolved.platform)
-            limits = ConnectionLimits(budgets, concurrency=concurrency)
-            transport = Transport(
-                name=name,
-                platform=resolved.platform,
-                base_url=resolved.base_url or "",
-                auth=make_auth(resolved.platform, resolved.credentials),
-                limits=limits,
-                redactor=redactor,
-                timeout=conn.timeout,
-                verify_tls=options.verify_tls,
-                time_scale=options.time_scale,
+            transport = build_transport(
+                plan, name, resolved, redactor, verify_tls=options.verify_tls, time_scale=options.time_scale
             )
+            summary.budgets[name] = budget_strings(plan.connections[name], resolved.platform)
             transports[name] = await stack.enter_async_context(transport)
 
         done_events = {name: anyio.Event() for name in graph.order}
