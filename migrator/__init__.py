@@ -4,12 +4,10 @@ from migrator.errors import (
     AuthError,
     ConnectorError,
     JournalError,
-    MigrationFailed,
     MigratorError,
     PermanentError,
     PlanError,
     RateLimitedError,
-    RecordRejected,
     TransientError,
 )
 
@@ -17,12 +15,10 @@ __all__ = [
     "AuthError",
     "ConnectorError",
     "JournalError",
-    "MigrationFailed",
     "MigratorError",
     "PermanentError",
     "PlanError",
     "RateLimitedError",
-    "RecordRejected",
     "TransientError",
     "__version__",
 ]

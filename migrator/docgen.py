@@ -20,16 +20,8 @@ from typing import Any
 
 import msgspec
 
-from migrator.connectors.catalog import (
-    ALTERNATIVE_CREDENTIALS,
-    ANY_FIELD,
-    CATALOG,
-    EntitySpec,
-    Paging,
-    PlatformSpec,
-    ReadSpec,
-    WriteSpec,
-)
+from migrator.connectors.catalog import CATALOG
+from migrator.connectors.spec import ANY_FIELD, EntitySpec, Paging, PlatformSpec, ReadSpec, WriteSpec
 from migrator.plan import model
 
 __all__ = [
@@ -313,12 +305,11 @@ def render_plan() -> str:
 # ---------------------------------------------------------------------------------------------- catalog
 
 
-def _paging(paging: Paging, *, knows_total: bool) -> str:
+def _paging(paging: Paging) -> str:
     if paging.style == "file":
         return "a local file, no requests"
-    if paging.style == "none":
+    if paging.style == "unpaged":
         return "not paged: one request returns every record"
-    unit = "record offset" if paging.style == "offset" else f"page number from {paging.first}"
     sizes = []
     if paging.default_size is not None:
         sizes.append(f"default {paging.default_size}")
@@ -326,10 +317,11 @@ def _paging(paging: Paging, *, knows_total: bool) -> str:
         sizes.append(f"max {paging.max_size}")
     total = (
         "total known from the first page: later pages fetched concurrently"
-        if knows_total
+        if paging.knows_total
         else "no total: read until a short or empty page"
     )
-    return f"{unit} + size ({', '.join(sizes)}); {total}"
+    size = f" ({', '.join(sizes)})" if sizes else ""
+    return f"`{paging.style}` pages{size}; {total}"
 
 
 def _budget_text(spec: PlatformSpec) -> str:
@@ -342,7 +334,7 @@ def _budget_text(spec: PlatformSpec) -> str:
 def _read_rows(read: ReadSpec) -> list[str]:
     ep = read.endpoint
     rows = [
-        f"- read: `{ep}` — key `{read.key}`; {_paging(read.paging, knows_total=read.paging.knows_total)}",
+        f"- read: `{ep}` — key `{read.key}`; {_paging(read.paging)}",
     ]
     if ep.budget_key and ep.budget_key != ep.path:
         rows.append(f"  - budget key: `{ep.budget_key}`")
@@ -415,7 +407,7 @@ def render_catalog() -> str:
     ]
     for spec in CATALOG.values():
         creds = " + ".join(f"`{c}`" for c in spec.credentials) or "none"
-        for alt in ALTERNATIVE_CREDENTIALS.get(spec.name, ()):
+        for alt in spec.alternative_credentials:
             creds += " or " + " + ".join(f"`{c}`" for c in alt)
         if spec.needs_base_url:
             creds = "`base_url`, " + creds

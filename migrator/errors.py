@@ -1,17 +1,26 @@
-"""The whole exception tree of migrator.
+"""The whole exception tree of migrator: every class it raises, and where the ones not defined here live.
 
 ::
 
     MigratorError
-    ├── PlanError               the user can fix it: file, key path, what was expected, a suggestion (exit 2)
-    ├── ConnectorError          platform, method, url, status, body excerpt — never a secret
-    │   ├── TransientError      timeouts, resets, 5xx: retried with backoff and jitter
-    │   │   └── RateLimitedError   429, with retry_after
-    │   ├── PermanentError      the step cannot go on (404 on a parent, 409 on a create-only write)
-    │   │   └── AuthError       401/403 after one refresh: the run stops cleanly
-    │   └── RecordRejected      one record refused (400 ModelState, a bulk row error): dead letter, run goes on
-    ├── JournalError            corrupt, foreign plan, newer schema
-    └── MigrationFailed         the runner's summary of what failed, per step
+    ├── PlanError                the user can fix it: file, key path, what was expected, a suggestion (exit 2)
+    ├── SettingError             a step setting a connector refuses; the plan layer makes it a PlanError
+    │                            problem (connectors.base; exit 2)
+    ├── EngineSupportError       no connector of this engine serves what the plan asks (connectors.base; exit 2)
+    ├── ConnectorError           platform, method, url, status, body excerpt — never a secret
+    │   ├── TransientError       timeouts, resets, 5xx: retried with backoff and jitter
+    │   │   └── RateLimitedError    429, with retry_after
+    │   └── PermanentError       the step cannot go on (404 on a parent, 409 on a create-only write)
+    │       ├── AuthError        401/403 after one refresh: the run stops cleanly
+    │       ├── PaginationLoopError  the server ignores the paging parameters (protocol.pagination)
+    │       └── FileDataError    a local file cannot be read as it is: which file and line (connectors.files)
+    ├── JournalError             corrupt, foreign plan, newer schema
+    └── StepFailed               a step stops: too many rejected records, an unreadable page or answer
+                                 (runtime.failures)
+
+A record the target refuses is not an exception: the connector reports it in its per-record results and it
+becomes a dead letter. A record that cannot be mapped raises :class:`~migrator.plan.mapping.MappingError`
+(not a ``MigratorError``), which the engine turns into a dead letter too.
 
 Every message is written for a person: what was wrong, where, and what to do. No message ever carries a
 credential: connector errors hold a body *excerpt* that the transport has already redacted.
@@ -19,20 +28,18 @@ credential: connector errors hold a body *excerpt* that the transport has alread
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "AuthError",
     "ConnectorError",
     "JournalError",
-    "MigrationFailed",
     "MigratorError",
     "PermanentError",
     "PlanError",
     "PlanProblem",
     "RateLimitedError",
-    "RecordRejected",
     "TransientError",
 ]
 
@@ -124,24 +131,5 @@ class AuthError(PermanentError):
     """Credentials refused even after one refresh: the run stops cleanly."""
 
 
-class RecordRejected(ConnectorError):
-    """One record was refused by the target; it becomes a dead letter and the run goes on."""
-
-    def __init__(
-        self, message: str, *, fields: Mapping[str, Sequence[str]] | None = None, **kw: object
-    ) -> None:
-        self.fields: dict[str, list[str]] = {k: list(v) for k, v in (fields or {}).items()}
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-
-
 class JournalError(MigratorError):
     """The journal cannot be used: corrupt, written by another plan, or by a newer migrator."""
-
-
-class MigrationFailed(MigratorError):
-    """The runner's summary of what failed, per step."""
-
-    def __init__(self, failures: Mapping[str, str]) -> None:
-        self.failures = dict(failures)
-        lines = [f"step {step}: {why}" for step, why in self.failures.items()]
-        super().__init__("migration failed:\n" + "\n".join(lines))

@@ -3,8 +3,8 @@
 The model:
 
 - **Reads** of N records with page size P: ``ceil(N / P)`` requests when the API reports totals, else
-  ``floor(N / P) + 1`` (the reader stops at the first short or empty page); at least 1. An unpaged list is 1
-  request; a local file 0.
+  ``floor(N / P) + 1`` (the reader stops at the first short or empty page); at least 1. An ``unpaged`` list is
+  1 request; a local ``file`` 0. (Styles as in :class:`migrator.connectors.spec.Paging`.)
 - **Writes**: one request per record for per-record modes (upsert, create, update on most platforms), else
   ``ceil(N / batch)``.
 - **Budget**: a step's endpoint draws from a budget (plan override, else the catalog default) scaled by
@@ -30,10 +30,10 @@ __all__ = ["format_duration", "read_requests", "shared_durations", "write_reques
 
 
 def read_requests(records: int, style: str, page_size: int | None, knows_total: bool = True) -> int:
-    """Requests to read ``records`` records (see the module docstring)."""
+    """Requests to read ``records`` records of paging ``style`` (see the module docstring)."""
     if style == "file":
         return 0
-    if style == "none" or page_size is None:
+    if style == "unpaged" or page_size is None:
         return 1
     if knows_total:
         return max(1, math.ceil(records / page_size))

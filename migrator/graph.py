@@ -1,9 +1,12 @@
 """Plan → TaskGraph: dependency order, parallel levels, endpoints with their budgets, and estimates.
 
 :func:`compile_graph` checks what needs the connector catalog (platform credentials, entities, write modes,
-match keys, target fields, page and batch sizes, budget endpoint names) and the dependencies: an edge runs from
-each step a step references through its crosswalk (``"ClassroomID -> classes"``) or names in ``after``. A cycle
-is a PlanError naming the steps and keys that form it. Every problem is collected before raising.
+match keys, target fields, page and batch sizes, budget endpoint names), then builds each step's reader and
+writer as a run does (pure and cheap; not for the ``files`` platform, whose connector needs its directory) so
+that a step setting a connector refuses (a :class:`~migrator.connectors.base.SettingError`) is a plan problem
+too, and checks the dependencies: an edge runs from each step a step references through its crosswalk
+(``"ClassroomID -> classes"``) or names in ``after``. A cycle is a PlanError naming the steps and keys that form
+it. Every problem is collected before raising. Budgets follow :func:`migrator.plan.budgets.resolve_budgets`.
 
 :func:`estimate_graph` applies :mod:`migrator.estimate` to a graph and record counts per step.
 """
@@ -12,27 +15,22 @@ from __future__ import annotations
 
 import graphlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from migrator.connectors.catalog import (
-    ALTERNATIVE_CREDENTIALS,
-    ANY_FIELD,
-    CATALOG,
-    Endpoint,
-    EntitySpec,
-    Paging,
-    PlatformSpec,
-    entity_spec,
-)
+from migrator.connectors.base import SettingError
+from migrator.connectors.catalog import CATALOG, entity_spec
+from migrator.connectors.registry import make_reader, make_writer
+from migrator.connectors.spec import ANY_FIELD, Endpoint, EntitySpec, Paging, PlatformSpec
 from migrator.errors import PlanError, PlanProblem
 from migrator.estimate import read_requests, shared_durations, write_requests
+from migrator.plan.budgets import Budgets, Origin, resolve_budgets
 from migrator.plan.decode import did_you_mean, join_path
 from migrator.plan.load import LoadedPlan
 from migrator.plan.mapping import CompiledMap
-from migrator.plan.model import CREDENTIAL_FIELDS, Budget, Connection, Plan, Step
-from migrator.plan.rates import Rate, parse_rate
+from migrator.plan.model import CREDENTIAL_FIELDS, Budget, Connection, Plan, Step, WriteMode
+from migrator.plan.rates import Rate
 
 __all__ = [
     "EndpointUse",
@@ -58,7 +56,7 @@ class EndpointUse:
     bucket: Bucket | None  # None: no requests (local files)
     budget: Rate | None  # as configured (plan or catalog), before the reserve
     reserve: float
-    origin: Literal["plan", "catalog", "none"]
+    origin: Origin
 
     @property
     def rate(self) -> Rate | None:
@@ -73,7 +71,7 @@ class StepNode:
     depends_on: tuple[str, ...]
     read: EndpointUse
     write: EndpointUse
-    mode: str
+    mode: WriteMode
     match: str | None
     read_paging: Paging
     page_size: int | None
@@ -106,9 +104,13 @@ def compile_graph(loaded: LoadedPlan) -> TaskGraph:
     problems: list[PlanProblem] = []
     for name, conn in plan.connections.items():
         _check_connection(name, conn, file, problems)
+    budgets = {
+        name: resolve_budgets(conn.budget, CATALOG[conn.platform].budget)
+        for name, conn in plan.connections.items()
+    }
     partial: dict[str, dict[str, Any]] = {}
     for name, step in plan.steps.items():
-        info = _check_step(plan, name, step, loaded.maps.get(name), file=file, problems=problems)
+        info = _check_step(plan, name, step, loaded.maps.get(name), budgets, file=file, problems=problems)
         if info is not None:
             partial[name] = info
     deps = _dependencies(plan, loaded.maps)
@@ -135,7 +137,7 @@ def _check_connection(name: str, conn: Connection, file: str, problems: list[Pla
             PlanProblem(file, join_path(base, "path"), "missing; the files platform needs a directory")
         )
     given = {f for f in CREDENTIAL_FIELDS if getattr(conn, f) is not None}
-    sets = (spec.credentials, *ALTERNATIVE_CREDENTIALS.get(conn.platform, ()))
+    sets = (spec.credentials, *spec.alternative_credentials)
     allowed = {f for s in sets for f in s}
     takes = " or ".join(", ".join(s) for s in sets if s) or "none"
     for extra in sorted(given - allowed):
@@ -198,7 +200,7 @@ def _entity(
 def _endpoint_use(
     role: Literal["read", "write"],
     conn_name: str,
-    conn: Connection,
+    budgets: Budgets,
     spec: PlatformSpec,
     ep: Endpoint,
     *,
@@ -208,24 +210,22 @@ def _endpoint_use(
         ep = Endpoint(ep.method, ep.path.replace("{entity}", entity), ep.budget_key)
     if not ep.budget_key:
         return EndpointUse(role, conn_name, spec.name, ep, None, None, 0.0, "none")
-    key = "*" if spec.budget_scope == "api" else ep.budget_key
-    budget, origin, reserve = spec.budget, "catalog", 0.0
-    if isinstance(conn.budget, str):
-        budget, origin = parse_rate(conn.budget), "plan"
-    elif isinstance(conn.budget, Budget):
-        reserve = conn.budget.reserve
-        override = conn.budget.endpoints.get(ep.budget_key)
-        if override is not None:
-            budget, origin = parse_rate(override), "plan"
-        elif conn.budget.default is not None:
-            budget, origin = parse_rate(conn.budget.default), "plan"
-    if budget is None:
-        origin = "none"
-    return EndpointUse(role, conn_name, spec.name, ep, (conn_name, key), budget, reserve, origin)  # type: ignore[arg-type]
+    key = ep.budget_key
+    bucket = (conn_name, key)
+    return EndpointUse(
+        role, conn_name, spec.name, ep, bucket, budgets.rate(key), budgets.reserve, budgets.origin_of(key)
+    )
 
 
 def _check_step(
-    plan: Plan, name: str, step: Step, mapping: CompiledMap | None, *, file: str, problems: list[PlanProblem]
+    plan: Plan,
+    name: str,
+    step: Step,
+    mapping: CompiledMap | None,
+    budgets: Mapping[str, Budgets],
+    *,
+    file: str,
+    problems: list[PlanProblem],
 ) -> dict[str, Any] | None:
     base = join_path("steps", name)
     before = len(problems)
@@ -261,14 +261,13 @@ def _check_step(
             read_use = _endpoint_use(
                 "read",
                 step.read.from_,
-                plan.connections[step.read.from_],
+                budgets[step.read.from_],
                 rspec,
                 rent.read.endpoint,
                 entity=step.read.entity,
             )
     batch, per_record = 1, True
-    mode = step.write.__struct_config__.tag
-    assert isinstance(mode, str)
+    mode = step.write.mode
     if write is not None:
         wspec, went = write
         wmode = went.writes.get(mode)
@@ -306,7 +305,7 @@ def _check_step(
             write_use = _endpoint_use(
                 "write",
                 step.write.to,
-                plan.connections[step.write.to],
+                budgets[step.write.to],
                 wspec,
                 wmode.endpoint,
                 entity=step.write.entity,
@@ -325,6 +324,8 @@ def _check_step(
                     )
     if len(problems) > before or read_use is None or write_use is None or paging is None:
         return None
+    platforms = (read_use.platform, write_use.platform)
+    _check_settings(name, step, platforms, mapping, page_size, file=file, problems=problems)
     max_rejected = step.on_error.max_rejected if step.on_error is not None else None
     if max_rejected is None:
         max_rejected = plan.defaults.max_rejected
@@ -343,10 +344,46 @@ def _check_step(
     }
 
 
+def _check_settings(
+    name: str,
+    step: Step,
+    platforms: tuple[str, str],
+    mapping: CompiledMap | None,
+    page_size: int | None,
+    *,
+    file: str,
+    problems: list[PlanProblem],
+) -> None:
+    """Build the step's reader and writer (on its ``(read, write)`` platforms) as a run builds them: a setting
+    their connector refuses (a :class:`SettingError`, e.g. an unknown filter value) is a problem at
+    ``steps.<name>.<key>``. The ``files`` connectors need their directory and are not built here."""
+    read_platform, write_platform = platforms
+    fields = (
+        *(mapping.source_fields if mapping is not None else ()),
+        *([step.read.key] if step.read.key else []),
+    )
+    builds: list[Callable[[], object]] = []
+    if read_platform != "files":
+        # an unpaged read ignores the page size; a run builds it with 100
+        size = page_size or 100
+        read = step.read
+        builds.append(
+            lambda: make_reader(read_platform, read.entity, read.filter, size, name, fields, key=read.key)
+        )
+    if write_platform != "files":
+        write = step.write
+        builds.append(lambda: make_writer(write_platform, write.entity, write.mode, write.match))
+    for build in builds:
+        try:
+            build()
+        except SettingError as error:
+            problems.append(PlanProblem(file, f"{join_path('steps', name)}.{error.key}", error.message))
+
+
 def _page_size(
     step: Step, plan: Plan, paging: Paging, path: str, *, file: str, problems: list[PlanProblem]
 ) -> int | None:
-    if paging.style in ("none", "file"):
+    if paging.style in ("unpaged", "file"):
         return None
     size = step.read.page_size
     if size is not None and paging.max_size is not None and size > paging.max_size:

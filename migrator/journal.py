@@ -1,26 +1,29 @@
 """The journal: every effect of a run, in SQLite, so that a resumed run creates nothing twice.
 
-The only module that speaks SQL. One file per plan (default ``.migrator/<plan name>.sqlite``; the caller passes
-the path), in WAL mode with ``synchronous=NORMAL``: a commit survives a crash of the process (kill -9); a power
-cut may lose the last commits, never consistency. The file and its ``-wal``/``-shm`` companions are created
-readable by the owner only (0600).
+The only module that speaks SQL, and one idea however long: the schema, its migrations and every statement
+on it live together, so a change of the schema is a change of this one file. One file per plan (default
+``.migrator/<plan name>.sqlite``; the caller passes the path), in WAL mode with ``synchronous=NORMAL``: a
+commit survives a crash of the process (kill -9); a power cut may lose the last commits, never consistency.
+The file and its ``-wal``/``-shm`` companions are created readable by the owner only (0600).
 
 Writes happen per page and per batch, one transaction each, never per record:
 
 - ``mark_batch_sent(step, batch_id, records)`` before the write request (the ledger has each record *sent*);
 - ``mark_batch_done(step, batch_id, results, rejected)`` after it (ledger *done* with target id and action —
   the crosswalk is the ledger's view of target ids —, dead letters for the rejected);
-- ``mark_page_done(step, page_key)`` once a page's records are all in done batches (the runtime decides when).
+- ``mark_pages_done(step, page_keys)`` once pages' records are all in done batches (the runtime decides when).
 
-Reads for resume: :meth:`Journal.pages_done`, :meth:`Journal.settled_keys` (done or rejected records),
-:meth:`Journal.in_doubt` (batches *sent* but not *done*, with their records), :meth:`Journal.crosswalk` (a whole
-step as a dict, for fast mapping) and :meth:`Journal.crosswalk_lookup`, :meth:`Journal.dead_letters`,
-:meth:`Journal.step_counts` (``migrator status``), :meth:`Journal.integrity_check` and
-:meth:`Journal.check_plan` (has the plan changed since the last run?).
+Reads for a run: :meth:`Journal.pages_done`, :meth:`Journal.settled_keys` (done or rejected records),
+:meth:`Journal.keys_in_state` (e.g. *sent*: in a batch sent but not *done*), :meth:`Journal.done_hashes`
+(delta runs), :meth:`Journal.crosswalk` (a whole step as a dict, for fast mapping) and
+:meth:`Journal.check_plan` (has the plan changed since the last run?). For ``migrator status``:
+:meth:`Journal.step_counts`, :meth:`Journal.dead_letters`, :meth:`Journal.runs`. For tests and audits:
+:meth:`Journal.integrity_check`.
 
-Reads for reports: :meth:`Journal.done_records`, :meth:`Journal.crosswalk_rows`, :meth:`Journal.open_rejections`
-(the latest dead letter of each record still rejected), :meth:`Journal.batch_completions` (throughput), and
-:meth:`Journal.save_run_stats` / :meth:`Journal.run_stats` (a JSON object per run: the runner's summary).
+Reads for reports: :meth:`Journal.ledger_row_chunks` (the whole ledger in one pass, for ``success.csv`` and
+``crosswalk.csv``), :meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
+:meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
+(a JSON object per run: the runner's summary).
 
 Schema versions: 1 (the ledger), 2 (adds ``run_stats``), 3 (a sent batch's records in one row), 4 (the
 crosswalk is a view of the ledger's target ids, not a second table written per record). Opening an older journal
@@ -61,26 +64,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, NamedTuple, Protocol
+from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
+from migrator.connectors.base import Action
 from migrator.errors import JournalError
 
 __all__ = [
     "SCHEMA_VERSION",
-    "Action",
     "DeadLetter",
-    "InDoubtBatch",
     "Journal",
-    "LedgerRecord",
+    "LedgerCounts",
+    "LedgerRow",
     "PlanCheck",
     "Rejection",
     "SentRecord",
-    "StepCounts",
     "WriteResult",
     "default_journal_path",
-    "guard_text",
 ]
 
 SCHEMA_VERSION: Final = 4
@@ -183,8 +184,6 @@ CREATE VIEW crosswalk AS SELECT step, source_key, target_id FROM records WHERE t
 #: what an upgrade statement says when an older build already made its change (tolerated, not an error)
 _ALREADY_MIGRATED: Final = ("duplicate column", "use DROP VIEW", "already exists")
 
-Action = Literal["created", "updated", "unchanged"]
-
 
 def default_journal_path(plan_name: str, base: str | os.PathLike[str] = ".") -> Path:
     """``<base>/.migrator/<plan name>.sqlite``."""
@@ -194,27 +193,17 @@ def default_journal_path(plan_name: str, base: str | os.PathLike[str] = ".") -> 
 # -- values in and out ------------------------------------------------------------------------------
 
 
-class LedgerRecord(Protocol):
-    """What ``mark_batch_sent`` needs of a record (``protocol.batching.Item`` and :class:`SentRecord` fit)."""
-
-    @property
-    def idem_key(self) -> str: ...
-
-    @property
-    def source_key(self) -> str: ...
-
-    @property
-    def content_hash(self) -> str | None: ...
-
-
 class SentRecord(NamedTuple):
+    """A record of a batch about to be sent (``mark_batch_sent``), with its content hash for delta runs."""
+
     idem_key: str
     source_key: str
     content_hash: str | None = None
 
 
 class WriteResult(NamedTuple):
-    """A record the target accepted: its id there (if it says) and what happened."""
+    """A record the target accepted: its id there (if it says) and what happened (the ledger keeps
+    ``created``, ``updated`` or ``unchanged``)."""
 
     idem_key: str
     source_key: str
@@ -233,14 +222,6 @@ class Rejection(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class InDoubtBatch:
-    step: str
-    batch_id: str
-    sent_at: float
-    records: tuple[SentRecord, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class DeadLetter:
     step: str
     source_key: str
@@ -252,8 +233,16 @@ class DeadLetter:
     at: float
 
 
+#: One record of the ledger as the reports read it: ``(step, source key, target id, action, done)``; the target
+#: id is ``None`` for a record not in the crosswalk, the action ``None`` until done, ``done`` is 1 or 0. A plain
+#: tuple: reports read millions of them.
+LedgerRow = tuple[str, str, str | None, str | None, int]
+
+
 @dataclass(frozen=True, slots=True)
-class StepCounts:
+class LedgerCounts:
+    """What the ledger holds of one step: pages, batches and records by state, actions, dead letters."""
+
     pages_done: int = 0
     batches_sent: int = 0  # in doubt: sent, not done
     batches_done: int = 0
@@ -544,17 +533,8 @@ class Journal:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    def mark_page_done(self, step: str, page_key: str, records: int | None = None) -> None:
-        with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO pages (step, page_key, done_at, records, run_id) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (step, page_key) DO UPDATE SET done_at = excluded.done_at, "
-                "records = excluded.records, run_id = excluded.run_id",
-                (step, page_key, self._clock(), records, self.run_id),
-            )
-
     def mark_pages_done(self, step: str, page_keys: Sequence[str]) -> None:
-        """Several pages done, one transaction (the runtime collects them and writes them per batch)."""
+        """Pages done, one transaction (the runtime collects them and writes them per batch)."""
         if not page_keys:
             return
         now = self._clock()
@@ -566,7 +546,7 @@ class Journal:
                 [(step, key, now, self.run_id) for key in page_keys],
             )
 
-    def mark_batch_sent(self, step: str, batch_id: str, records: Iterable[LedgerRecord]) -> None:
+    def mark_batch_sent(self, step: str, batch_id: str, records: Iterable[SentRecord]) -> None:
         """Before the request: the batch is *sent*, with its records (one row, one transaction).
 
         The batch row carries its records (idempotency key, source key, content hash) as one JSON value, so
@@ -687,41 +667,10 @@ class Journal:
         )
         return {r[0]: r[1] for r in rows}
 
-    def record(self, step: str, source_key: str) -> dict[str, Any] | None:
-        """One ledger row, for status and tests."""
-        rows = self._read(
-            "SELECT idem_key, step, source_key, state, batch_id, target_id, action, content_hash "
-            "FROM records WHERE step = ? AND source_key = ?",
-            (step, str(source_key)),
-        )
-        if not rows:
-            return None
-        keys = ("idem_key", "step", "source_key", "state", "batch_id", "target_id", "action", "content_hash")
-        return dict(zip(keys, rows[0], strict=True))
-
-    def in_doubt(self, step: str | None = None) -> list[InDoubtBatch]:
-        """Batches *sent* but not *done* (of ``step``, or all), each with its records."""
-        sql = "SELECT step, batch_id, sent_at, keys FROM batches WHERE state = 'sent'"
-        args: tuple[str, ...] = ()
-        if step is not None:
-            sql += " AND step = ?"
-            args = (step,)
-        out: list[InDoubtBatch] = []
-        for b_step, b_id, sent_at, blob in self._read(sql + " ORDER BY sent_at, batch_id", args):
-            recs = sorted(SentRecord(ik, sk, h) for ik, sk, h in orjson.loads(blob or "[]"))
-            out.append(InDoubtBatch(b_step, b_id, sent_at, tuple(recs)))
-        return out
-
     def crosswalk(self, step: str) -> dict[str, str]:
         """The step's whole crosswalk, source key → target id."""
         rows = self._read("SELECT source_key, target_id FROM crosswalk WHERE step = ?", (step,))
         return {r[0]: r[1] for r in rows}
-
-    def crosswalk_lookup(self, step: str, source_key: str) -> str | None:
-        rows = self._read(
-            "SELECT target_id FROM crosswalk WHERE step = ? AND source_key = ?", (step, str(source_key))
-        )
-        return rows[0][0] if rows else None
 
     def dead_letters(self, step: str | None = None) -> list[DeadLetter]:
         sql = "SELECT step, source_key, idem_key, status, reason, detail, run_id, at FROM dead_letters"
@@ -738,7 +687,7 @@ class Journal:
             )
         return out
 
-    def step_counts(self) -> dict[str, StepCounts]:
+    def step_counts(self) -> dict[str, LedgerCounts]:
         """Per step: pages, batches and records by state, actions, dead letters (for ``migrator status``)."""
         acc: dict[str, dict[str, int]] = {}
 
@@ -759,7 +708,7 @@ class Journal:
             put(step, "records_sent", len(orjson.loads(blob or "[]")))
         for step, n in self._read("SELECT step, count(*) FROM dead_letters GROUP BY step"):
             put(step, "dead_letters", n)
-        return {step: StepCounts(**fields) for step, fields in sorted(acc.items())}
+        return {step: LedgerCounts(**fields) for step, fields in sorted(acc.items())}
 
     # -- reads for reports --------------------------------------------------------------------------
 
@@ -783,73 +732,17 @@ class Journal:
             out[int(run_id)] = value if isinstance(value, dict) else {}
         return out
 
-    def done_records(self, step: str | None = None) -> list[tuple[str, str, str | None, str | None]]:
-        """``(step, source key, target id, action)`` of every *done* record (of ``step``, or all), in order."""
-        sql = "SELECT step, source_key, target_id, action FROM records WHERE state = 'done'"
-        args: tuple[str, ...] = ()
-        if step is not None:
-            sql += " AND step = ?"
-            args = (step,)
-        return [(s, k, t, a) for s, k, t, a in self._read(sql + " ORDER BY step, source_key", args)]
-
-    def _iter(self, sql: str, args: Sequence[Any] = (), chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
-        """Rows of a read, fetched ``chunk`` at a time (reports over millions of records stay small)."""
-        cur = self._conn.execute(sql, tuple(args))
-        try:
-            while rows := cur.fetchmany(chunk):
-                yield from rows
-        finally:
-            cur.close()
-
-    def iter_done_records(self) -> Iterator[tuple[str, str, str | None, str | None]]:
-        """``done_records()`` as a stream."""
-        sql = "SELECT step, source_key, target_id, action FROM records WHERE state = 'done' "
-        sql += "ORDER BY step, source_key"
-        yield from self._iter(sql)
-
-    def iter_crosswalk_rows(self) -> Iterator[tuple[str, str, str]]:
-        """``crosswalk_rows()`` as a stream."""
-        yield from self._iter("SELECT step, source_key, target_id FROM crosswalk ORDER BY step, source_key")
-
-    def report_row_chunks(
-        self, entities: Mapping[str, str] | None = None, chunk: int = 5000
-    ) -> Iterator[tuple[list[tuple[str, ...]], list[tuple[str, ...]]]]:
-        """Rows of ``success.csv`` (step, source key, target id, action: done records) and ``crosswalk.csv``
-        (entity, step, source key, target id: every record with a target id), ``chunk`` ledger rows at a time,
-        in step and source key order, from one pass over the ledger. Every cell is text already guarded against
-        spreadsheet formulas (a leading ``'`` before ``= + - @`` tab or CR): the free-text columns by SQLite,
-        the step and entity names once per step."""
-
-        def guard(column: str) -> str:
-            text = f"coalesce({column}, '')"
-            first = "('=', '+', '-', '@', char(9), char(13))"
-            return f"CASE WHEN substr({text}, 1, 1) IN {first} THEN char(39) || {text} ELSE {text} END"
-
-        names = dict(entities or {})
-        guarded: dict[str, tuple[str, str]] = {}  # step → (guarded step, guarded entity)
-        sql = (
-            f"SELECT step, {guard('source_key')}, {guard('target_id')}, coalesce(action, ''), state = 'done', "
-            "target_id IS NOT NULL FROM records ORDER BY step, source_key"
+    def ledger_row_chunks(self, chunk: int = 5000) -> Iterator[list[LedgerRow]]:
+        """Every record of the ledger in step and source key order, ``chunk`` rows at a time, in one pass
+        (memory stays flat over millions of records)."""
+        cur = self._conn.execute(
+            "SELECT step, source_key, target_id, action, state = 'done' FROM records ORDER BY step, source_key"
         )
-        cur = self._conn.execute(sql)
         try:
             while rows := cur.fetchmany(chunk):
-                for step in {r[0] for r in rows} - guarded.keys():
-                    guarded[step] = (guard_text(step), guard_text(names.get(step, step)))
-                success: list[tuple[str, ...]] = [
-                    (guarded[st][0], sk, tid, act) for st, sk, tid, act, done, _ in rows if done
-                ]
-                walk: list[tuple[str, ...]] = [
-                    (guarded[st][1], guarded[st][0], sk, tid) for st, sk, tid, _, _, has in rows if has
-                ]
-                yield success, walk
+                yield rows
         finally:
             cur.close()
-
-    def crosswalk_rows(self) -> list[tuple[str, str, str]]:
-        """``(step, source key, target id)`` of the whole crosswalk, in order."""
-        rows = self._read("SELECT step, source_key, target_id FROM crosswalk ORDER BY step, source_key")
-        return [(s, k, t) for s, k, t in rows]
 
     def open_rejections(self) -> list[DeadLetter]:
         """The latest dead letter of every record still *rejected* (one that a later run wrote is left out)."""
@@ -920,16 +813,6 @@ class Journal:
             if n:
                 problems.append(f"ledger: {n} {label}")
         return problems
-
-
-#: a report cell starting with one of these would be read as a formula by a spreadsheet (the SQL guard of
-#: ``report_row_chunks`` lists the same characters)
-FORMULA_FIRST: Final = frozenset(("=", "+", "-", "@", "\t", "\r"))
-
-
-def guard_text(value: str) -> str:
-    """A cell that a spreadsheet would read as a formula gets a leading ``'``."""
-    return "'" + value if value[:1] in FORMULA_FIRST else value
 
 
 def _to_json(value: Any) -> str:

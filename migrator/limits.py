@@ -4,12 +4,13 @@ Requirement: for a budget "N/T", the server never sees more than N requests in a
 from the very first request, so a server counting fixed windows never sees a burst of N at the start plus N
 more in its next window — whenever within its request's flight the server takes its count.
 
-Why not ``aiolimiter`` alone: ``AsyncLimiter(N, T)`` is a leaky bucket that starts empty, so it admits a burst
-of N at once and then N more over the next T (up to 2N in the first window); ``AsyncLimiter(1, T/N)`` paces
-evenly but reads the asyncio loop's clock and schedules its own timers, so its time cannot be injected, and its
-rate cannot be changed while in use, which AIMD needs. So this module is a small token scheduler instead:
+Why not a limiter library such as ``aiolimiter``: ``AsyncLimiter(N, T)`` is a leaky bucket that starts empty,
+so it admits a burst of N at once and then N more over the next T (up to 2N in the first window);
+``AsyncLimiter(1, T/N)`` paces evenly but reads the asyncio loop's clock and schedules its own timers, so its
+time cannot be injected, and its rate cannot be changed while in use, which AIMD needs. So this module is a
+small token scheduler instead:
 
-- **Pacing**: each acquisition reserves the next free slot, one interval (``1/rate``) after the previous slot.
+- **Pacing**: each admission reserves the next free slot, one interval (``1/rate``) after the previous slot.
   Reservation is synchronous (no await between reading and advancing the state), so concurrent tasks get
   distinct slots in FIFO order, then sleep until theirs. Even pacing, no burst.
 - **Sliding-window guard on answer times**: a server counts a request at some moment between our send and
@@ -19,10 +20,9 @@ rate cannot be changed while in use, which AIMD needs. So this module is a small
   it flies), and a request is sent only when fewer than N others could still fall within one window before
   it: at most N−1 previous requests answered after ``now − (T + margin)`` or still in flight. Whatever the
   server's delay, any N+1 requests then span at least T between the first one's count and the last one's.
-  The check and the send are one synchronous step, so tasks that wake out of order stay within the cap. A
-  request admitted by :meth:`EndpointLimiter.acquire` (no answer reported) occupies the window at its send
-  time only; :meth:`EndpointLimiter.record_send` moves that to when it really left. The cost: each window
-  lasts T + margin + a round trip, which on loopback is ~0.3% of a 1 s window and nothing on hourly budgets.
+  The check and the send are one synchronous step, so tasks that wake out of order stay within the cap. The
+  cost: each window lasts T + margin + a round trip, which on loopback is ~0.3% of a 1 s window and nothing on
+  hourly budgets.
   Memory: one float per request answered within the last window.
 - **Margin**: ``margin`` seconds widen the enforced window (T + margin) for what the answer times cannot
   cover (clock rounding, a server clock running a little fast). **Reserve**: a fraction 0 ≤ r < 1 of the
@@ -59,7 +59,8 @@ from dataclasses import dataclass
 
 import anyio
 
-from migrator.plan.rates import Rate, parse_rate
+from migrator.plan.budgets import Budgets
+from migrator.plan.rates import Rate
 
 __all__ = [
     "Admission",
@@ -67,22 +68,11 @@ __all__ = [
     "ConnectionLimits",
     "EndpointLimiter",
     "Permit",
-    "Rate",
     "RateBudgets",
-    "parse_budget",
 ]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
-
-
-def parse_budget(text: str, *, where: str = "budget") -> Rate:
-    """``"5000/hour"``, ``"20/second"``, ``"300/minute"``, ``"50/s"`` → :class:`Rate`; ``ValueError`` that
-    names ``where`` (e.g. ``"connections.velpic.budget"``) and the expected form otherwise."""
-    try:
-        return parse_rate(text)
-    except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,15 +195,6 @@ class EndpointLimiter:
                 continue
             return self._admitted(now)
 
-    async def acquire(self) -> float:
-        """Wait for this endpoint's next send slot; returns the send time (pass it to ``on_success`` etc.).
-
-        The request occupies the window at its send time only (no answer to wait for): callers that can report
-        the answer use :meth:`admit` and :meth:`answered`, which keep the cap whatever the server's delay."""
-        admission = await self.admit()
-        self.answered(admission, admission.sent_at)
-        return admission.sent_at
-
     def answered(self, admission: Admission, at: float | None = None) -> None:
         """The answer to ``admission``'s request arrived at ``at`` (default: now), or it failed or was
         abandoned then. Only the first report counts."""
@@ -272,20 +253,6 @@ class EndpointLimiter:
             i -= 1
         ends.insert(i, end)
 
-    def record_send(self, slot: float, actual: float) -> None:
-        """The request admitted by :meth:`acquire` at ``slot`` actually left at ``actual`` (later, when its
-        task woke up late): the window guard counts it from then on, so the server never sees ``cap + 1``
-        requests within its window because of our own event-loop lag. (Requests whose answers are reported
-        need no such call: their answer time bounds the server's count.)"""
-        if self._cap is None or actual <= slot:
-            return
-        ends = self._ends
-        for i in range(len(ends) - 1, -1, -1):
-            if ends[i] == slot:
-                del ends[i]
-                self._insert_end(actual)
-                break
-
     # -- feedback ----------------------------------------------------------------------------------
 
     def on_success(self, sent_at: float | None = None) -> None:
@@ -333,47 +300,35 @@ class EndpointLimiter:
 class RateBudgets:
     """The endpoint limiters of one connection (a budget counts per endpoint *and* credential).
 
-    ``configure`` an endpoint's budget before first use; an endpoint never configured gets an unlimited,
-    AIMD-discovering limiter on first use. Every step using an endpoint shares its limiter.
+    Each endpoint's limiter is created on first use with the rate its budget key draws from
+    (:meth:`Budgets.rate <migrator.plan.budgets.Budgets.rate>`) and the connection's reserve; an endpoint
+    without a rate gets an unlimited, AIMD-discovering limiter. Every step using an endpoint shares its limiter.
     """
 
     def __init__(
         self,
+        budgets: Budgets | None = None,
         *,
-        default: Rate | str | None = None,
-        endpoints: Mapping[str, Rate | str] | None = None,
-        reserve: float = 0.0,
         margin: float = 0.0,
         aimd: AimdPolicy | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
-        if not 0.0 <= reserve < 1.0:
-            raise ValueError(f"budget reserve must be a fraction from 0 up to (not including) 1; got {reserve}")
-        self._default = self._rate(default, "budget.default")
-        self._per_endpoint = {k: self._rate(v, f"budget.endpoints.{k!r}") for k, v in (endpoints or {}).items()}
-        self._reserve = reserve
+        self.budgets = budgets if budgets is not None else Budgets()  # none: every endpoint unlimited
         self._margin = margin
         self._aimd = aimd
         self._clock = clock
         self._sleep = sleep
         self._limiters: dict[str, EndpointLimiter] = {}
 
-    @staticmethod
-    def _rate(value: Rate | str | None, where: str) -> Rate | None:
-        if value is None or isinstance(value, Rate):
-            return value
-        return parse_budget(value, where=where)
-
     def limiter(self, endpoint: str) -> EndpointLimiter:
         """The (shared) limiter of ``endpoint``, created on first use."""
         lim = self._limiters.get(endpoint)
         if lim is None:
-            budget = self._per_endpoint.get(endpoint, self._default)
             lim = EndpointLimiter(
                 endpoint,
-                budget,
-                reserve=self._reserve,
+                self.budgets.rate(endpoint),
+                reserve=self.budgets.reserve,
                 margin=self._margin,
                 aimd=self._aimd,
                 clock=self._clock,

@@ -4,10 +4,10 @@ Everything comes from the journal (the ledger, the crosswalk, the dead letters, 
 statistics the runner saves in it (:meth:`~migrator.journal.Journal.save_run_stats`); nothing is fetched.
 The journal holds no secret (reasons are redacted before they are stored), so neither do the reports.
 
-- :func:`success_rows`, :func:`error_rows`, :func:`crosswalk_table`, :func:`to_csv` — pure: journal values →
-  rows → bytes for a spreadsheet: UTF-8 with a BOM (Excel then reads the accents right), RFC 4180 quoting with
-  CRLF line ends, and the formula-injection guard: a cell starting with ``=``, ``+``, ``-`` or ``@`` (or a
-  tab/CR, which some spreadsheets strip before looking) is prefixed with a single quote.
+- :func:`ledger_rows`, :func:`error_rows`, :func:`to_csv` — pure: journal values → rows → bytes for a
+  spreadsheet: UTF-8 with a BOM (Excel then reads the accents right), RFC 4180 quoting with CRLF line ends,
+  and the formula-injection guard (:func:`guard_text`): a cell starting with ``=``, ``+``, ``-`` or ``@`` (or
+  a tab/CR, which some spreadsheets strip before looking) is prefixed with a single quote.
 - :func:`collect` — one read of the journal into a :class:`ReportData`; :func:`render_html` (in
   :mod:`migrator.report_html`) turns it into one HTML string with inline CSS and an inline SVG chart.
 - :func:`write_reports` — the only I/O: writes ``success.csv``, ``errors.csv``, ``crosswalk.csv`` and
@@ -25,24 +25,25 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from migrator.journal import DeadLetter, Journal, guard_text
+from migrator.journal import DeadLetter, Journal, LedgerRow
 from migrator.report_html import ReportData, render
 
 __all__ = [
     "CROSSWALK_HEADER",
     "ERRORS_HEADER",
+    "FORMULA_FIRST",
     "SUCCESS_HEADER",
     "ReportData",
     "collect",
-    "crosswalk_table",
     "default_report_dir",
     "error_rows",
     "flatten_detail",
     "guard_cell",
+    "guard_text",
+    "ledger_rows",
     "render_html",
-    "success_rows",
     "to_csv",
     "top_reasons",
     "write_private",
@@ -60,6 +61,15 @@ def default_report_dir(plan_name: str, base: str | os.PathLike[str] = ".") -> Pa
 
 
 # -- CSV -----------------------------------------------------------------------------------------------------
+
+
+#: a cell starting with one of these would be read as a formula by a spreadsheet
+FORMULA_FIRST: Final = frozenset(("=", "+", "-", "@", "\t", "\r"))
+
+
+def guard_text(value: str) -> str:
+    """A cell that a spreadsheet would read as a formula gets a leading ``'``."""
+    return "'" + value if value[:1] in FORMULA_FIRST else value
 
 
 def guard_cell(value: Any) -> str:
@@ -99,11 +109,6 @@ def flatten_detail(detail: Any) -> str:
     return str(detail)
 
 
-def success_rows(done: Iterable[tuple[str, str, str | None, str | None]]) -> list[tuple[str, str, str, str]]:
-    """``(step, source key, target id, action)`` per done record."""
-    return [(step, key, target or "", action or "") for step, key, target, action in done]
-
-
 def error_rows(rejections: Iterable[DeadLetter]) -> list[tuple[str, str, str, str, str]]:
     """``(step, source key, status, reason, detail)`` per record still rejected."""
     return [
@@ -112,11 +117,28 @@ def error_rows(rejections: Iterable[DeadLetter]) -> list[tuple[str, str, str, st
     ]
 
 
-def crosswalk_table(
-    rows: Iterable[tuple[str, str, str]], entities: Mapping[str, str]
-) -> list[tuple[str, str, str, str]]:
-    """``(entity, step, source id, target id)``; the entity is the step's write entity (else the step)."""
-    return [(entities.get(step, step), step, source, target) for step, source, target in rows]
+def ledger_rows(
+    rows: Iterable[LedgerRow], entities: Mapping[str, str], names: dict[str, tuple[str, str]]
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """The guarded cells of ``success.csv`` (step, source key, target id, action: the done records) and of
+    ``crosswalk.csv`` (entity, step, source key, target id: every record with a target id) for ledger rows;
+    the entity is the step's write entity in ``entities``, else the step.
+
+    ``names`` keeps each step's guarded step and entity cells (step → (step, entity)) from one call to the
+    next."""
+    success: list[tuple[str, ...]] = []
+    walk: list[tuple[str, ...]] = []
+    for step, key, target, action, done in rows:
+        if step not in names:
+            names[step] = (guard_text(step), guard_text(entities.get(step, step)))
+        step_cell, entity_cell = names[step]
+        key_cell = guard_text(key)
+        target_cell = "" if target is None else guard_text(target)
+        if done:
+            success.append((step_cell, key_cell, target_cell, action or ""))
+        if target is not None:
+            walk.append((entity_cell, step_cell, key_cell, target_cell))
+    return success, walk
 
 
 def top_reasons(rejections: Iterable[DeadLetter], limit: int = 10) -> list[tuple[str, str, int]]:
@@ -245,11 +267,13 @@ def write_reports(
     rejections = journal.open_rejections()
     data = collect(journal, plan_name, entities=entities, rejections=rejections)
     # success.csv and crosswalk.csv come from one pass over the ledger
+    names: dict[str, tuple[str, str]] = {}
     with (
         private_csv(out / "success.csv", SUCCESS_HEADER) as success,
         private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
     ):
-        for success_rows, walk_rows in journal.report_row_chunks(data.entities):
+        for chunk in journal.ledger_row_chunks():
+            success_rows, walk_rows = ledger_rows(chunk, data.entities, names)
             success(success_rows)
             walk(walk_rows)
     write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))

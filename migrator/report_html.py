@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.journal import StepCounts
-from migrator.plan.rates import parse_rate
+from migrator.journal import LedgerCounts
+from migrator.plan.budgets import Budgets
 
 __all__ = ["ReportData", "budget_rows", "render", "step_rows", "throughput_buckets"]
 
@@ -28,7 +28,7 @@ class ReportData:
     generated_at: float
     runs: list[dict[str, Any]] = field(default_factory=list)
     run_stats: dict[int, dict[str, Any]] = field(default_factory=dict)
-    step_counts: dict[str, StepCounts] = field(default_factory=dict)
+    step_counts: dict[str, LedgerCounts] = field(default_factory=dict)
     entities: dict[str, str] = field(default_factory=dict)
     completions: list[tuple[str, float, int]] = field(default_factory=list)
     reasons: list[tuple[str, str, int]] = field(default_factory=list)
@@ -70,7 +70,7 @@ def _num(value: Any) -> int:
 
 
 def step_rows(
-    counts: Mapping[str, StepCounts], stats: Mapping[str, Any]
+    counts: Mapping[str, LedgerCounts], stats: Mapping[str, Any]
 ) -> list[tuple[str, str, int, int, int, int, int, int, float | None, int]]:
     """Per step: ``(step, status, read, created, updated, unchanged, rejected, skipped, seconds, in target)``.
 
@@ -83,7 +83,7 @@ def step_rows(
     rows = []
     for name in names:
         s = steps_stats.get(name) or {}
-        c = counts.get(name, StepCounts())
+        c = counts.get(name, LedgerCounts())
         started, finished = s.get("started_at"), s.get("finished_at")
         seconds = (
             float(finished) - float(started)
@@ -107,21 +107,14 @@ def step_rows(
     return rows
 
 
-def _budget_for(budgets: Mapping[str, Any], endpoint: str) -> str | None:
-    for key in (endpoint, "default", "*"):
-        value = budgets.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def budget_rows(
     stats: Mapping[str, Any], seconds: float | None
 ) -> list[tuple[str, str, int, str, float | None, float | None]]:
     """``(connection, endpoint, requests, budget, average requests/s, share of the budget)`` per endpoint.
 
-    The share is the average rate over the run (``requests / seconds``) against the budget's rate; unknown
-    (``None``) without a budget or a duration.
+    The budget is the rate the endpoint drew from (:meth:`Budgets.rate <migrator.plan.budgets.Budgets.rate>`
+    over the run's stated budgets); the share is the average rate over the run (``requests / seconds``)
+    against it; unknown (``None``) without a budget or a duration.
     """
     transports = stats.get("transports") if isinstance(stats.get("transports"), dict) else {}
     budgets = stats.get("budgets") if isinstance(stats.get("budgets"), dict) else {}
@@ -129,18 +122,14 @@ def budget_rows(
     rows = []
     for conn in sorted(transports):
         requests = (transports[conn] or {}).get("requests") or {}
-        conn_budgets = budgets.get(conn) if isinstance(budgets.get(conn), dict) else {}
+        stated = budgets.get(conn)
+        conn_budgets = Budgets.from_stated(stated if isinstance(stated, dict) else {})
         for endpoint in sorted(requests):
             n = _num(requests[endpoint])
-            budget = _budget_for(conn_budgets or {}, endpoint)
+            rate = conn_budgets.rate(endpoint)
             avg = n / seconds if seconds else None
-            share: float | None = None
-            if budget is not None and avg is not None:
-                try:
-                    share = avg / parse_rate(budget).per_second
-                except ValueError:
-                    share = None
-            rows.append((conn, endpoint, n, budget or "", avg, share))
+            share = None if rate is None or avg is None else avg / rate.per_second
+            rows.append((conn, endpoint, n, "" if rate is None else str(rate), avg, share))
     return rows
 
 

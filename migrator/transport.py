@@ -1,29 +1,27 @@
-"""The only engine module that imports aiohttp: executes connector ``Request`` values.
+"""Executes connector ``Request`` values over a wire (``migrator.wire``: aiohttp by default, or in memory).
 
-One ``Transport`` per connection: one ``ClientSession`` (keep-alive pool sized to the connection's
-concurrency), auth (static headers, or a session token fetched once, refreshed before it runs out and once
-on 401), endpoint rate budgets and concurrency (``limits.ConnectionLimits``), retry with backoff and jitter
-(``protocol.retry``), and the mapping of every aiohttp exception and error status to ``errors.py``.
+One ``Transport`` per connection: auth (static headers, or a session token fetched once, refreshed before it
+runs out and once on 401), endpoint rate budgets and concurrency (``limits.ConnectionLimits``), retry with
+backoff and jitter (``protocol.retry``), stats, and the mapping of a lost connection and of error statuses to
+``errors.py``. The wire only carries calls: the default ``AiohttpWire`` holds one ``ClientSession`` (keep-alive
+pool sized to the connection's concurrency).
 
 What the transport raises: ``TransientError`` (connection reset, timeout, 5xx; after retries),
-``RateLimitedError`` (429 after retries), ``AuthError`` (credentials refused after one refresh). Every other
-status is handed back as a ``Response`` for the connector to decode (a 400 is a record's rejection, a 404 a
-missing record). No message carries a credential: URLs hold none, and body excerpts go through the redactor.
+``RateLimitedError`` (429 after retries), ``AuthError`` (a 401 after one token refresh, or a 403 that the
+platform's ``Auth.refused`` says refuses the credentials). Every other status is handed back as a ``Response``
+for the connector to decode (a 400 is a record's rejection, a 404 a missing record). No message carries a
+credential: URLs hold none, and body excerpts go through the redactor.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus
 
-import aiohttp
 import anyio
-import orjson
 import structlog
 
 from migrator.connectors.base import Auth, Request, Response, Token
@@ -31,6 +29,7 @@ from migrator.errors import AuthError, RateLimitedError, TransientError
 from migrator.limits import ConnectionLimits
 from migrator.logging import Redactor
 from migrator.protocol.retry import RetryPolicy, parse_retry_after, retrying
+from migrator.wire import LOST_CONNECTION, AiohttpWire, Wire, lost_connection
 
 __all__ = ["Transport", "TransportStats"]
 
@@ -63,6 +62,9 @@ class TransportStats:
 
 
 class Transport:
+    """Sends requests of one connection with its auth, budgets and retries, over ``wire`` (default: an
+    ``AiohttpWire`` to ``base_url`` with ``timeout``, ``verify_tls`` and a pool sized to the concurrency)."""
+
     def __init__(
         self,
         *,
@@ -78,6 +80,7 @@ class Transport:
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
+        wire: Wire | None = None,
     ) -> None:
         self.name = name
         self.platform = platform
@@ -95,26 +98,17 @@ class Transport:
         self._token: Token | None = None
         self._margin = REFRESH_MARGIN
         self._token_lock = anyio.Lock()
-        self._session: aiohttp.ClientSession | None = None
+        self._wire: Wire = wire or AiohttpWire(
+            self.base_url, timeout=timeout, verify_tls=verify_tls, pool=limits.concurrency + 2
+        )
         redactor.add(*auth.secrets())
 
     async def __aenter__(self) -> Transport:
-        connector = aiohttp.TCPConnector(
-            limit=self.limits.concurrency + 2, ssl=self.verify_tls, keepalive_timeout=30
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
-            raise_for_status=False,
-            auto_decompress=True,
-        )
+        await self._wire.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            with anyio.CancelScope(shield=True):
-                await self._session.close()
-            self._session = None
+        await self._wire.__aexit__(*exc)
 
     # -- public ---------------------------------------------------------------------------------------------
     async def send(self, request: Request, *, retry_transient: bool = True) -> Response:
@@ -191,7 +185,7 @@ class Transport:
             else:
                 token = self._token
             response = await self._raw(request, self.auth.headers(token))
-        if response.status == 401 or (response.status == 403 and self._is_invalid_key(response)):
+        if response.status == 401 or (response.status == 403 and self.auth.refused(response)):
             raise AuthError(
                 "the platform refused the credentials (after one token refresh). Check the connection's "
                 "credentials in your env file; the run stopped cleanly and `migrator run` resumes it",
@@ -203,47 +197,22 @@ class Transport:
             )
         return response
 
-    @staticmethod
-    def _is_invalid_key(response: Response) -> bool:
-        """Velpic answers a bad AccessKey with 403 + internalCode 806."""
-        return b"806" in response.body[:200]
-
-    # -- the wire -------------------------------------------------------------------------------------------
-    async def _raw(self, request: Request, auth_headers: Any) -> Response:
-        assert self._session is not None, "Transport used outside `async with`"
-        url = self.base_url + request.path
-        headers = dict(auth_headers)
-        headers.update(request.headers)
-        data: bytes | aiohttp.FormData | None = None
-        if request.json is not None:
-            data = orjson.dumps(request.json)
-            headers["Content-Type"] = "application/json"
-        elif request.form is not None:
-            data = "&".join(f"{_q(k)}={_q(v)}" for k, v in request.form).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+    # -- one call -------------------------------------------------------------------------------------------
+    async def _raw(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
         self.stats.requests[request.endpoint] += 1
         async with self.limits.permit(request.endpoint) as permit:
             try:
-                async with self._session.request(
-                    request.method, url, params=list(request.params) or None, data=data, headers=headers
-                ) as resp:
-                    permit.answered()  # the server has counted the request by now: the window guard's bound
-                    body = await resp.read()
-                    status = resp.status
-                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                # the wire reports the answer's first byte: the server has counted the request by now, the
+                # window guard's bound
+                response = await self._wire.exchange(request, auth_headers, permit.answered)
+            except LOST_CONNECTION as error:
                 permit.ok()
                 self.stats.errors += 1
-                kind = "timed out" if isinstance(error, asyncio.TimeoutError) else "connection failed"
-                raise TransientError(
-                    f"{kind}: {type(error).__name__}",
-                    platform=self.platform,
-                    method=request.method,
-                    url=request.path,
-                ) from None
+                raise lost_connection(error, self.platform, request) from None
+            status = response.status
             self.stats.statuses[str(status)] += 1
             if status == 429:
-                retry_after = parse_retry_after(resp_headers.get("retry-after"))
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
                 permit.rate_limited(retry_after)
                 self.stats.rate_limited += 1
                 raise RateLimitedError(
@@ -262,10 +231,6 @@ class Transport:
                 method=request.method,
                 url=request.path,
                 status=status,
-                body_excerpt=self.redactor.text(body[:200].decode("utf-8", "replace")),
+                body_excerpt=self.redactor.text(response.text(200)),
             )
-        return Response(status, body, resp_headers)
-
-
-def _q(value: str) -> str:
-    return quote_plus(value)
+        return response

@@ -30,7 +30,7 @@ Statuses in ``verify.csv``:
 Only ``missing`` and ``different`` fail a verification (and ``extra`` with ``strict``).
 
 Reads go through the engine's :class:`~migrator.transport.Transport` with the plan's rate budgets
-(:func:`migrator.runtime.connections.connection_budgets`) and the connection's concurrency, as a run does.
+(:func:`migrator.runtime.connections.build_transport`) and the connection's concurrency, as a run does.
 Target reads of entities that hide records by default ask for all of them (:data:`TARGET_READ_FILTERS`:
 Velpic users, ``activeValue=all``, so an inactivated user is ``different``-free but present, not ``missing``).
 Everything read is held in memory (two dicts per step): about 1–2 KB per record.
@@ -47,7 +47,7 @@ from typing import Any, Final, Literal
 
 import anyio
 
-from migrator.connectors.base import NestedReader, Page, RowResult, SourceReader, WriteItem
+from migrator.connectors.base import NestedReader, Page, Reader, RowResult, StreamReader, WriteItem
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.errors import PermanentError
@@ -68,8 +68,8 @@ __all__ = [
     "WRITE_ONLY_FIELDS",
     "EntityCounts",
     "Finding",
+    "ReconcileCounts",
     "StepCheck",
-    "StepCounts",
     "VerifyResult",
     "casefold_fields",
     "compare_record",
@@ -189,7 +189,9 @@ class Finding:
 
 
 @dataclass
-class StepCounts:
+class ReconcileCounts:
+    """One step's source records reconciled with the target (:func:`reconcile_step`)."""
+
     source: int = 0  # records the source read returned
     migrated: int = 0  # of those, in the crosswalk
     matched: int = 0  # migrated and every field equal
@@ -221,9 +223,9 @@ class StepCheck:
     skip: frozenset[str] = frozenset()
 
 
-def reconcile_step(check: StepCheck) -> tuple[StepCounts, list[Finding]]:
+def reconcile_step(check: StepCheck) -> tuple[ReconcileCounts, list[Finding]]:
     """Compare one step's source records with the target records at their crosswalk ids."""
-    counts = StepCounts(source=len(check.expected))
+    counts = ReconcileCounts(source=len(check.expected))
     findings: list[Finding] = []
     for key, payload in check.expected.items():
         target_id = check.crosswalk.get(key)
@@ -262,7 +264,7 @@ def find_extras(targets: Mapping[str, Any], mapped: Iterable[str], step: str) ->
 
 @dataclass
 class VerifyResult:
-    steps: dict[str, StepCounts] = field(default_factory=dict)
+    steps: dict[str, ReconcileCounts] = field(default_factory=dict)
     entities: list[EntityCounts] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -284,9 +286,12 @@ def verify_rows(findings: Iterable[Finding]) -> list[tuple[str, ...]]:
 
 
 async def read_all(
-    transport: Transport, reader: SourceReader, *, concurrency: int, what: str
+    transport: Transport, reader: Reader, *, concurrency: int, what: str
 ) -> list[dict[str, Any]]:
     """Every record of one entity, page by page (planned pages concurrently), nested reads expanded."""
+    if isinstance(reader, StreamReader):
+        return [record async for _, records in reader.pages(()) for record in records]
+    nested = reader if isinstance(reader, NestedReader) else None
     pager = reader.paginator()
     limiter = anyio.Semaphore(max(1, concurrency))
 
@@ -306,8 +311,8 @@ async def read_all(
         decoded = reader.decode_page(response) if response.status == 200 else Page([])
         outcome = pager.receive(page, decoded)
         records = list(decoded.records)
-        if hasattr(reader, "children"):
-            records = await _expand(transport, reader, records, limiter, what)
+        if nested is not None:
+            records = await _expand(transport, nested, records, limiter, what)
         return records, outcome
 
     out: list[dict[str, Any]] = []
@@ -341,9 +346,12 @@ async def _get_many(
 
 
 async def _expand(
-    transport: Transport, reader: Any, parents: list[dict[str, Any]], limiter: anyio.Semaphore, what: str
+    transport: Transport,
+    nested: NestedReader,
+    parents: list[dict[str, Any]],
+    limiter: anyio.Semaphore,
+    what: str,
 ) -> list[dict[str, Any]]:
-    nested: NestedReader = reader
     out: list[list[dict[str, Any]]] = [[] for _ in parents]
 
     async def one(i: int, parent: dict[str, Any]) -> None:

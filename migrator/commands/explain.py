@@ -145,7 +145,7 @@ def _read_shape(node: StepNode) -> str:
     style = node.read_paging.style
     if style == "file":
         return "file"
-    if style == "none" or node.page_size is None:
+    if style == "unpaged" or node.page_size is None:
         return "one request, unpaged"
     return f"pages of {node.page_size}"
 

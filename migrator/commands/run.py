@@ -28,8 +28,10 @@ from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
 from migrator.report import default_report_dir, write_reports
+from migrator.runtime.options import RunOptions
 from migrator.runtime.progress import ProgressDisplay
-from migrator.runtime.runner import RunOptions, RunSummary, run_plan, summary_stats
+from migrator.runtime.runner import RunSummary, run_plan, summary_stats
+from migrator.runtime.selection import SelectionMode
 
 __all__ = ["add_arguments", "journal_path", "plan_hash", "run"]
 
@@ -125,7 +127,13 @@ def run(args: argparse.Namespace) -> int:
             )
         if not args.dry_run:
             journal.begin_run(digest)
-        selection = "retry_rejected" if args.retry_rejected else "delta" if args.delta else "normal"
+        selection = (
+            SelectionMode.RETRY_REJECTED
+            if args.retry_rejected
+            else SelectionMode.DELTA
+            if args.delta
+            else SelectionMode.NORMAL
+        )
         finished = [r["started"] for r in journal.runs() if r["status"] == "done"]
         if args.delta and not finished:
             raise PlanError.single(

@@ -1,15 +1,31 @@
-"""What a connector is: pure request builders and response decoders, no sockets.
+"""The engine ↔ connector contract: values on the wire and Protocols, one per thing a connector can do.
 
-The transport executes ``Request`` values and hands back ``Response`` values; connectors never see aiohttp.
-A platform module provides an ``Auth`` (how to get and apply credentials), ``SourceReader``s (how to page an
-entity) and ``TargetWriter``s (how to write a batch and read per-record results back).
+HTTP connectors are pure request builders and response decoders, no sockets: the transport executes
+``Request`` values and hands back ``Response`` values, and connectors never see aiohttp. A platform package
+provides an ``Auth`` (how to get, apply and recognise refused credentials), readers and writers. What a reader
+or writer can do is told by the Protocols it implements (all ``runtime_checkable``); the runtime asks once,
+when it builds a step, never per record:
+
+readers
+    ``PagedReader``: reads one entity page by page through the transport; ``NestedReader``: a paged reader of
+    a parent entity that expands each parent into its children (Velpic schedules per user);
+    ``ChangesReader``: can narrow its read to what changed since a date (``--delta``); ``StreamReader``:
+    reads its pages itself, without the transport (local files); ``CountingReader``: can count its
+    records cheaply (``explain --probe``).
+writers
+    ``Writer``: what every writer has (its mode, batch limit, whether a resend is safe, the fields that find a
+    record on the target, and ``prepare``, the target's own rules); ``RequestWriter``: writes through HTTP
+    calls; ``LookupWriter``: can find a record by its match key when its create is in doubt;
+    ``PreReadWriter``: reads from the target before it writes (Velpic ILT attendance); ``IdWriter``: writes
+    at a target id (an update); ``DirectWriter``: writes itself, without the transport (local files, the
+    dry run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 import orjson
@@ -20,17 +36,27 @@ from migrator.protocol.pagination import PageRequest, Paginator
 __all__ = [
     "Action",
     "Auth",
+    "ChangesReader",
+    "CountingReader",
+    "DirectWriter",
     "EngineSupportError",
+    "IdWriter",
+    "LookupWriter",
     "NestedReader",
     "Page",
+    "PagedReader",
+    "PreReadWriter",
+    "Reader",
     "Request",
+    "RequestWriter",
     "Response",
     "RowResult",
-    "SourceReader",
+    "SettingError",
     "StaticKeyAuth",
-    "TargetWriter",
+    "StreamReader",
     "Token",
     "WriteItem",
+    "Writer",
 ]
 
 
@@ -38,6 +64,19 @@ class EngineSupportError(MigratorError):
     """The plan asks for something the catalog knows but this engine's connectors do not serve yet."""
 
     exit_code = 2
+
+
+class SettingError(MigratorError):
+    """A step setting that the connector refuses (a filter value, a merge type). ``key`` is the setting's path
+    within the step (``read.filter.status``); the plan layer turns it into a problem that names the plan file
+    and the step."""
+
+    exit_code = 2
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
 
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -61,7 +100,6 @@ class Request:
     json: Any = None
     form: tuple[tuple[str, str], ...] | None = None
     headers: tuple[tuple[str, str], ...] = ()
-    is_write: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +136,9 @@ class Auth(Protocol):
     def secrets(self) -> Sequence[str]:
         """Every credential value, for the log redactor."""
 
+    def refused(self, response: Response) -> bool:
+        """Whether an answer other than 401 says the credentials are refused (Velpic: 403 with code 806)."""
+
 
 class StaticKeyAuth:
     """A key that never expires, sent in one header on every request (Velpic ``AccessKey``, aNewSpring
@@ -120,6 +161,9 @@ class StaticKeyAuth:
     def secrets(self) -> Sequence[str]:
         return [self._key]
 
+    def refused(self, response: Response) -> bool:
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class Page:
@@ -127,16 +171,13 @@ class Page:
     total: int | None = None
 
 
-class SourceReader(Protocol):
-    """Reads one entity page by page.
-
-    A nested entity (read once per record of a parent, e.g. Velpic lesson schedules per user) pages through
-    the parent with these methods and also has ``children(parent) -> Request | None`` and
-    ``decode_children(response, parent) -> list[record]``; the fetch stage expands each parent page into the
-    children of its records (see ``NestedReader``).
-    """
+@runtime_checkable
+class PagedReader(Protocol):
+    """Reads one entity page by page through the transport: the paginator plans the pages, the reader builds
+    each page's request and decodes its answer. ``key_field`` names the source key of a record."""
 
     key_field: str
+    page_size: int
 
     def paginator(self) -> Paginator: ...
 
@@ -145,10 +186,44 @@ class SourceReader(Protocol):
     def decode_page(self, response: Response) -> Page: ...
 
 
-class NestedReader(SourceReader, Protocol):
+@runtime_checkable
+class NestedReader(PagedReader, Protocol):
+    """Pages through a parent entity and reads each parent record's children (one request per parent); the
+    fetch stage expands each parent page into the children of its records."""
+
     def children(self, parent: Mapping[str, Any]) -> Request | None: ...
 
     def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class ChangesReader(Protocol):
+    """Can narrow its read to the records modified since a moment (a ``--delta`` run)."""
+
+    def changed_since(self, when: float) -> bool:
+        """Read only what changed since ``when`` (epoch seconds); False if this entity cannot be narrowed."""
+
+
+@runtime_checkable
+class StreamReader(Protocol):
+    """Reads its pages itself, without the transport (local files): the pages not in ``done``, in order."""
+
+    key_field: str
+    page_size: int
+
+    def pages(self, done: Collection[str]) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]: ...
+
+
+@runtime_checkable
+class CountingReader(Protocol):
+    """Can count its records cheaply (``explain --probe``): a local file, counted by reading it."""
+
+    async def count(self) -> int:
+        """How many records the source holds."""
+
+
+#: what a step reads with
+Reader = PagedReader | StreamReader
 
 
 class WriteItem(msgspec.Struct, frozen=True, gc=False):
@@ -173,15 +248,25 @@ class RowResult(msgspec.Struct, frozen=True, gc=False):
     fields: Mapping[str, Sequence[str]] = msgspec.field(default_factory=dict)
 
 
-class TargetWriter(Protocol):
-    """Writes batches of one entity in one mode."""
+@runtime_checkable
+class Writer(Protocol):
+    """What every writer has: one entity in one mode.
+
+    ``idempotent``: a resend is safe (merge, upsert, update); False for create-only. ``match_fields``: the
+    payload fields that find a record on the target (empty when the step has no match key)."""
 
     mode: str
     max_batch: int
-    idempotent: bool  # resend is safe (merge/upsert/update); False for create-only
+    idempotent: bool
+    match_fields: tuple[str, ...]
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         """Normalise a mapped record for the wire, or reject it with the target's own rules (no request)."""
+
+
+@runtime_checkable
+class RequestWriter(Writer, Protocol):
+    """Writes through HTTP calls sent by the transport."""
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
         """The calls that write ``items``: one bulk call, or one call per record."""
@@ -189,8 +274,42 @@ class TargetWriter(Protocol):
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         """Per-record results of one call (a 400 on a single-record call is a rejection, not an error)."""
 
+
+@runtime_checkable
+class LookupWriter(RequestWriter, Protocol):
+    """A create-only writer that can find a record on the target by its match key, so a create whose outcome
+    is unknown (a lost response, a crash between send and answer) is looked up before it is sent again."""
+
     def lookup_request(self, item: WriteItem) -> Request | None:
-        """For create-only in-doubt resolution: find ``item`` on the target by its match key."""
+        """The request that finds ``item`` on the target, or None when it has no value to look up by."""
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
         """The target id of ``item`` if the lookup found it."""
+
+
+@runtime_checkable
+class PreReadWriter(RequestWriter, Protocol):
+    """Reads from the target before it writes (Velpic ILT attendance: user id → attendee id)."""
+
+    def pre_lookups(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        """The reads to make before writing ``items``, each with the records it serves."""
+
+    def apply_pre_lookups(
+        self, items: Sequence[WriteItem], answers: Sequence[tuple[Response, list[WriteItem]]]
+    ) -> list[WriteItem | RowResult]:
+        """The records to write, completed from the answers, or their rejections."""
+
+
+@runtime_checkable
+class IdWriter(Protocol):
+    """Writes a record at its target id, taken from the payload field ``id_field`` (an update)."""
+
+    id_field: str
+
+
+@runtime_checkable
+class DirectWriter(Writer, Protocol):
+    """Writes itself, without the transport (local files; the dry run, which writes nothing)."""
+
+    async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
+        """Per-record results, in the order of ``items``."""

@@ -1,30 +1,32 @@
-"""Which connector serves which platform: the engine's single entry point to the connector modules.
+"""Which connector serves which platform: the engine's single entry point to the connector packages.
 
-Each platform module (``velpic.py``, ``accessplanit.py``, ``accessplanit_v1.py``, ``onefile.py``,
-``anewspring.py``, ``files.py``) exports three factories::
+Each platform package (``velpic``, ``accessplanit.v2``, ``accessplanit.v1``, ``onefile``, ``anewspring``,
+``files``) exports three factories::
 
     make_auth(credentials: Mapping[str, str]) -> Auth
-    make_reader(entity, filters, page_size, step, fields) -> SourceReader   # fields: source fields the map uses
-    make_writer(entity, mode, match) -> TargetWriter
+    make_reader(entity, filters, page_size, step, fields) -> Reader   # fields: source fields the map uses
+    make_writer(entity, mode, match) -> Writer
 
-and raises ``EngineSupportError`` for an entity or mode it does not serve. Modules are imported on first use.
+and raises ``EngineSupportError`` for an entity or mode it does not serve. A connection that names a
+directory (``path``: the files platform) is given it as ``folder``. Packages are imported on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
-from migrator.connectors.base import Auth, EngineSupportError, SourceReader, TargetWriter
+from migrator.connectors.base import Auth, EngineSupportError, Reader, Writer
 
 __all__ = ["PLATFORM_MODULES", "EngineSupportError", "make_auth", "make_reader", "make_writer"]
 
 PLATFORM_MODULES: Mapping[str, str] = {
     "velpic": "migrator.connectors.velpic",
-    "accessplanit": "migrator.connectors.accessplanit",
-    "accessplanit_v1": "migrator.connectors.accessplanit_v1",
+    "accessplanit": "migrator.connectors.accessplanit.v2",
+    "accessplanit_v1": "migrator.connectors.accessplanit.v1",
     "onefile": "migrator.connectors.onefile",
     "anewspring": "migrator.connectors.anewspring",
     "files": "migrator.connectors.files",
@@ -43,6 +45,10 @@ def _module(platform: str) -> ModuleType:
         raise
 
 
+def _place(folder: Path | None) -> dict[str, Any]:
+    return {} if folder is None else {"folder": folder}
+
+
 def make_auth(platform: str, credentials: Mapping[str, str]) -> Auth:
     return cast(Auth, _module(platform).make_auth(credentials))
 
@@ -54,9 +60,20 @@ def make_reader(
     page_size: int,
     step: str,
     fields: Collection[str] = (),
-) -> SourceReader:
-    return cast(SourceReader, _module(platform).make_reader(entity, filters, page_size, step, fields))
+    *,
+    key: str | None = None,
+    folder: Path | None = None,
+) -> Reader:
+    """The reader of ``entity``; ``key`` replaces the entity's source key field (a plan's ``read.key``)."""
+    reader = cast(
+        Reader, _module(platform).make_reader(entity, filters, page_size, step, fields, **_place(folder))
+    )
+    if key:
+        reader.key_field = key
+    return reader
 
 
-def make_writer(platform: str, entity: str, mode: str, match: str | None) -> TargetWriter:
-    return cast(TargetWriter, _module(platform).make_writer(entity, mode, match))
+def make_writer(
+    platform: str, entity: str, mode: str, match: str | None, *, folder: Path | None = None
+) -> Writer:
+    return cast(Writer, _module(platform).make_writer(entity, mode, match, **_place(folder)))

@@ -1,8 +1,9 @@
 """The plan, as frozen msgspec Structs.
 
 A plan file (TOML, YAML or JSON) decodes into :class:`Plan`. Every Struct forbids unknown fields, so a typo is
-an error rather than a silently ignored key. The write side is a tagged union on ``mode`` (``bulk`` | ``upsert``
-| ``create`` | ``update``): the modes that need a match key (``upsert``, ``update``) require it.
+an error rather than a silently ignored key. The write side is a tagged union on ``mode`` (a
+:class:`WriteMode`: ``bulk`` | ``upsert`` | ``create`` | ``update``): the modes that need a match key
+(``upsert``, ``update``) require it.
 
 Values here are exactly what the file says: ``${VAR}`` references stay unresolved (see :mod:`migrator.plan.env`)
 so that a Plan can be printed or hashed without leaking a secret.
@@ -10,13 +11,13 @@ so that a Plan can be printed or hashed without leaking a secret.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 __all__ = [
     "CREDENTIAL_FIELDS",
-    "MODES",
     "PLATFORMS",
     "Budget",
     "BulkWrite",
@@ -24,7 +25,6 @@ __all__ = [
     "CreateWrite",
     "Defaults",
     "MapValue",
-    "Mode",
     "OnError",
     "Plan",
     "PlanMeta",
@@ -35,13 +35,23 @@ __all__ = [
     "UpdateWrite",
     "UpsertWrite",
     "Write",
+    "WriteMode",
 ]
 
 Platform = Literal["velpic", "accessplanit", "accessplanit_v1", "onefile", "anewspring", "files"]
 PLATFORMS: tuple[str, ...] = ("velpic", "accessplanit", "accessplanit_v1", "onefile", "anewspring", "files")
 
-Mode = Literal["bulk", "upsert", "create", "update"]
-MODES: tuple[str, ...] = ("bulk", "upsert", "create", "update")
+
+class WriteMode(StrEnum):
+    """How a step writes (``write.mode``): ``bulk`` import, ``upsert`` (create or update on a match field),
+    ``create`` only, ``update`` existing records. The connector catalog declares which an entity supports. A
+    member equals its string (``WriteMode.BULK == "bulk"``)."""
+
+    BULK = "bulk"
+    UPSERT = "upsert"
+    CREATE = "create"
+    UPDATE = "update"
+
 
 #: Connection fields that hold a credential: they must be ``${VAR}`` references, never literal values.
 CREDENTIAL_FIELDS: tuple[str, ...] = ("access_key", "username", "password", "api_key", "customer_token")
@@ -111,7 +121,14 @@ class Read(_Base, frozen=True):
     key: str | None = None  # source key field; default from the connector catalog
 
 
-class BulkWrite(_Base, frozen=True, tag_field="mode", tag="bulk"):
+class _Write(_Base, frozen=True):
+    @property
+    def mode(self) -> WriteMode:
+        """The write mode (the union's tag)."""
+        return WriteMode(str(self.__struct_config__.tag))
+
+
+class BulkWrite(_Write, frozen=True, tag_field="mode", tag=WriteMode.BULK.value):
     """Bulk import (Velpic ``bulkUserImport``): ``match`` is the mergeType: email, empNo or userName."""
 
     to: str
@@ -120,7 +137,7 @@ class BulkWrite(_Base, frozen=True, tag_field="mode", tag="bulk"):
     batch: PositiveInt | None = None
 
 
-class UpsertWrite(_Base, frozen=True, tag_field="mode", tag="upsert"):
+class UpsertWrite(_Write, frozen=True, tag_field="mode", tag=WriteMode.UPSERT.value):
     """Create-or-update on a match field (accessplanit ``$upsert``, aNewSpring ``addOrUpdateUser``)."""
 
     to: str
@@ -129,7 +146,7 @@ class UpsertWrite(_Base, frozen=True, tag_field="mode", tag="upsert"):
     batch: PositiveInt | None = None
 
 
-class CreateWrite(_Base, frozen=True, tag_field="mode", tag="create"):
+class CreateWrite(_Write, frozen=True, tag_field="mode", tag=WriteMode.CREATE.value):
     """Create only. ``match`` is the target field used to look records up when a batch is in doubt."""
 
     to: str
@@ -138,7 +155,7 @@ class CreateWrite(_Base, frozen=True, tag_field="mode", tag="create"):
     batch: PositiveInt | None = None
 
 
-class UpdateWrite(_Base, frozen=True, tag_field="mode", tag="update"):
+class UpdateWrite(_Write, frozen=True, tag_field="mode", tag=WriteMode.UPDATE.value):
     """Update existing records found by ``match``."""
 
     to: str

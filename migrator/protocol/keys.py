@@ -1,21 +1,23 @@
-"""Stable keys: a record's idempotency key and a content hash for delta runs.
+"""Stable keys: a record's idempotency key, a batch's id, and a content hash for delta runs.
 
 An idempotency key names one record of one step of one plan, everywhere: the journal's ledger, logs, error
-files and the crosswalk. It must be the same in every process, on every machine and every Python version, so it
-is a BLAKE2b digest of length-prefixed UTF-8 parts (never ``hash()``, which is salted per process). Length
-prefixes make the encoding unambiguous: ``("a|b", "c")`` and ``("a", "b|c")`` cannot collide by construction.
+files and the crosswalk. A batch id names a batch by its step and its records' idempotency keys in order, so a
+resumed run that rebuilds the same batch gets the same id and the journal recognises it. Both must be the same
+in every process, on every machine and every Python version, so they are BLAKE2b digests of length-prefixed
+UTF-8 parts (never ``hash()``, which is salted per process). Length prefixes make the encoding unambiguous:
+``("a|b", "c")`` and ``("a", "b|c")`` cannot collide by construction.
 
 Digest sizes: 10 bytes (20 hex characters) for idempotency keys — a collision among ten million records of one
-plan has a probability near 4e-11 — and 16 bytes for content hashes.
+plan has a probability near 4e-11 —, 8 bytes for batch ids and 16 bytes for content hashes.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-__all__ = ["KEY_BYTES", "content_hash", "idempotency_key", "record_key_function", "stable_digest"]
+__all__ = ["KEY_BYTES", "batch_id", "content_hash", "idempotency_key", "record_key_function", "stable_digest"]
 
 KEY_BYTES = 10
 _PERSON = (
@@ -65,6 +67,11 @@ def record_key_function(plan: str, step: str) -> Callable[[str], str]:
         return str(k.hexdigest())
 
     return key
+
+
+def batch_id(step: str, idem_keys: Iterable[str]) -> str:
+    """The stable id of the batch of ``idem_keys`` (in order) in ``step``: 16 hex characters."""
+    return stable_digest(step, *idem_keys, size=8, person=b"migrator.batch")
 
 
 def content_hash(encoded: bytes) -> str:

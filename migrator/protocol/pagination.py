@@ -17,7 +17,7 @@ A :class:`PageRequest` carries only the paging parameters (``params``, and for O
 connector merges them with its filters. ``page_key`` is stable across runs (``"startIndex=200&maxResults=100"``)
 so the journal can mark the page done and a resumed run can skip it.
 
-Styles (names shared with ``connectors/catalog.py``):
+Styles (an entity's ``Paging.style`` in its platform's declaration, :mod:`migrator.connectors.spec`, names one):
 
 - ``velpic_offset``: ``startIndex`` (0-based offset) + ``maxResults``; ``meta.totalResultCount`` →
   concurrent plan
@@ -77,7 +77,7 @@ STYLES: Final[tuple[Style, ...]] = (
     "unpaged",
 )
 #: Page sizes a platform is known to cap; asking more would end a sequential read early without notice.
-#: OneFile: 100 ([ASSUMED] in api-reference §3, undocumented by the vendor).
+#: OneFile: 100 (ASSUMED, undocumented by the vendor: ``docs/platforms/onefile.md``).
 MAX_PAGE_SIZE: Final[Mapping[str, int]] = {"onefile_path_page": 100}
 DEFAULT_MAX_PAGES: Final = 1_000_000
 
@@ -279,7 +279,8 @@ class _PlannedPaginator(Paginator):
 class VelpicOffsetPaginator(_PlannedPaginator):
     """Velpic: ``startIndex`` (record offset from 0) and ``maxResults``; ``meta.totalResultCount`` is the total.
 
-    ``maxResults`` is always sent: absent or 0 means "everything" on Velpic ([AMBIG] in api-reference §1.3).
+    ``maxResults`` is always sent: absent or 0 means "everything" on Velpic (ambiguous in the vendor's
+    documentation: ``docs/platforms/velpic.md``).
     """
 
     style: Style = "velpic_offset"

@@ -4,8 +4,8 @@ Pure: randomness, the current time and sleeping are all passed in, so tests are 
 
 - :func:`decide` says what to do after attempt ``n`` failed with an error from :mod:`migrator.errors`:
   ``TransientError`` → retry after a jittered backoff; ``RateLimitedError`` → retry after its ``retry_after``
-  (or the backoff when the server gave none); ``PermanentError`` / ``AuthError`` / ``RecordRejected`` and
-  anything that is not a classified connector error → give up at once.
+  (or the backoff when the server gave none); ``PermanentError`` / ``AuthError`` and anything that is not a
+  classified connector error → give up at once.
 - A request gives up after ``max_attempts`` attempts in all, or when the next wait would take the total time
   spent waiting past ``max_total_delay``.
 - :func:`parse_retry_after` reads the header in both forms of RFC 9110 §10.2.3: delta-seconds and an HTTP-date.
@@ -29,7 +29,6 @@ from migrator.errors import (
     ConnectorError,
     PermanentError,
     RateLimitedError,
-    RecordRejected,
     TransientError,
 )
 
@@ -138,8 +137,6 @@ def decide(
     random: Callable[[], float] = _random.random,
 ) -> Decision:
     """What to do after attempt ``attempt`` (from 1) failed with ``error``, ``waited`` seconds so far."""
-    if isinstance(error, RecordRejected):
-        return GiveUp("the target refused the record; retrying would send the same thing")
     if isinstance(error, PermanentError):  # AuthError included
         return GiveUp(f"{type(error).__name__} is not retryable")
     if not isinstance(error, TransientError):

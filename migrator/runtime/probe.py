@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import anyio
-
-from migrator.connectors.files import make_source
+from migrator.connectors.base import CountingReader, NestedReader, PagedReader
 from migrator.connectors.registry import make_reader
 from migrator.graph import TaskGraph
 from migrator.logging import Redactor
 from migrator.plan.env import ResolvedConnection
 from migrator.plan.model import Plan
+from migrator.runtime.build import connection_folder
 from migrator.runtime.connections import build_transport
 from migrator.transport import Transport
 
@@ -41,25 +40,28 @@ async def probe_counts(
         for name in graph.order:
             node = graph.steps[name]
             step = plan.steps[name]
-            if node.read.platform == "files":
-                directory = Path(plan.connections[step.read.from_].path or ".")
-                directory = directory if directory.is_absolute() else base_dir / directory
-                source = make_source(directory, step.read.entity, key=step.read.key or "id")
-                counts[name] = await anyio.to_thread.run_sync(
-                    lambda s=source: sum(len(rows) for _, rows in s.pages(()))  # type: ignore[misc]
-                )
-                continue
             if node.parent is not None:
                 counts[name] = None
                 continue
             conn = step.read.from_
+            reader = make_reader(
+                node.read.platform,
+                step.read.entity,
+                step.read.filter,
+                1,
+                f"{name}:probe",
+                key=step.read.key,
+                folder=connection_folder(plan, conn, base_dir),
+            )
+            if isinstance(reader, CountingReader):
+                counts[name] = await reader.count()
+                continue
+            if isinstance(reader, NestedReader) or not isinstance(reader, PagedReader):
+                counts[name] = None
+                continue
             if conn not in transports:
                 transport = build_transport(plan, conn, connections[conn], redactor, time_scale=time_scale)
                 transports[conn] = await stack.enter_async_context(transport)
-            reader = make_reader(node.read.platform, step.read.entity, step.read.filter, 1, f"{name}:probe")
-            if hasattr(reader, "children"):
-                counts[name] = None
-                continue
             page = reader.paginator().start(())
             response = await transports[conn].send(reader.page_request(page))
             counts[name] = reader.decode_page(response).total if response.status == 200 else None

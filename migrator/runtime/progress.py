@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from migrator.runtime.stages import StepCounters
+from migrator.runtime.counters import StepCounters
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID

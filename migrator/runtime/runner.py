@@ -18,45 +18,22 @@ from typing import Any
 import anyio
 import structlog
 
-from migrator.connectors.base import SourceReader, TargetWriter
-from migrator.connectors.catalog import CATALOG
-from migrator.connectors.files import make_source, make_target
-from migrator.connectors.registry import EngineSupportError, make_reader, make_writer
 from migrator.errors import AuthError, MigratorError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
 from migrator.logging import Redactor
 from migrator.plan.env import ResolvedConnection
-from migrator.plan.model import Budget, Connection, Plan
-from migrator.runtime.connections import build_transport
-from migrator.runtime.dryrun import target_match_index
-from migrator.runtime.localfiles import LocalReader, LocalWriter
-from migrator.runtime.stages import StepCounters, StepSpec, run_step
+from migrator.plan.model import Plan
+from migrator.runtime.build import build_step
+from migrator.runtime.connections import build_transport, connection_budgets
+from migrator.runtime.counters import StepCounters
+from migrator.runtime.options import RunOptions
+from migrator.runtime.step import run_step
 from migrator.transport import Transport
 
-__all__ = ["RunOptions", "RunSummary", "StepOutcome", "budget_strings", "run_plan", "summary_stats"]
+__all__ = ["RunSummary", "StepOutcome", "run_plan", "summary_stats"]
 
 log = structlog.get_logger("migrator.runtime")
-
-#: seconds subtracted from the last run's start in a delta read by modified date (clock skew, slow commits)
-DELTA_MARGIN = 600.0
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    dry_run: bool = False
-    verify_tls: bool = True
-    write_concurrency: int | None = None
-    read_concurrency: int | None = None
-    #: rehearsal against ``migrator sandbox --time-scale X``: budgets X times larger, tokens X times shorter
-    time_scale: float = 1.0
-    #: "normal", "retry_rejected" (only dead letters) or "delta" (only changed records)
-    selection: str = "normal"
-    #: run only these steps (empty: all); the others are left as they are
-    only_steps: tuple[str, ...] = ()
-    #: delta runs: when the last completed run started (epoch s); sources with a modified date read only
-    #: what changed since (minus a safety margin for clock skew); the others compare content hashes
-    delta_since: float | None = None
 
 
 @dataclass
@@ -86,29 +63,6 @@ class RunSummary:
         return sum(s.counters.rejected for s in self.steps.values())
 
 
-def _files_dir(plan: Plan, connection: str, base_dir: Path) -> Path:
-    """A files connection's directory; a relative ``path`` is relative to the plan file, like table files."""
-    path = Path(plan.connections[connection].path or ".")
-    return path if path.is_absolute() else base_dir / path
-
-
-def budget_strings(conn: Connection, platform: str) -> dict[str, str]:
-    """The connection's budgets as stated (plan, else catalog), for reports: ``{"default": "5000/hour", …}``."""
-    out: dict[str, str] = {}
-    default = CATALOG[platform].budget
-    if isinstance(conn.budget, str):
-        out["default"] = conn.budget
-    elif isinstance(conn.budget, Budget):
-        if conn.budget.default is not None:
-            out["default"] = conn.budget.default
-        elif default is not None:
-            out["default"] = str(default)
-        out.update(conn.budget.endpoints)
-    elif default is not None:
-        out["default"] = str(default)
-    return out
-
-
 def summary_stats(summary: RunSummary, plan: Plan) -> dict[str, Any]:
     """The run statistics kept in the journal for reports (shape in ``docs/reports.md``)."""
     return {
@@ -131,11 +85,12 @@ async def run_plan(
     connections: Mapping[str, ResolvedConnection],
     journal: Journal,
     redactor: Redactor,
-    options: RunOptions = RunOptions(),
+    options: RunOptions | None = None,
     on_progress: Callable[[str, StepCounters], None] | None = None,
     base_dir: Path = Path(),
 ) -> RunSummary:
     """Run every step of ``graph``; ``base_dir`` is the plan file's folder (relative files paths)."""
+    options = options or RunOptions()
     summary = RunSummary(plan=graph.name, started_at=time.time())
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}
@@ -143,7 +98,7 @@ async def run_plan(
             transport = build_transport(
                 plan, name, resolved, redactor, verify_tls=options.verify_tls, time_scale=options.time_scale
             )
-            summary.budgets[name] = budget_strings(plan.connections[name], resolved.platform)
+            summary.budgets[name] = connection_budgets(plan.connections[name], resolved.platform).stated()
             transports[name] = await stack.enter_async_context(transport)
 
         done_events = {name: anyio.Event() for name in graph.order}
@@ -166,7 +121,7 @@ async def run_plan(
                     outcome.error = f"skipped: step(s) {', '.join(failed)} did not finish"
                     return
                 outcome.status = "running"
-                spec = _step_spec(
+                spec = await build_step(
                     plan,
                     graph,
                     node,
@@ -176,17 +131,9 @@ async def run_plan(
                     counters=outcome.counters,
                     on_progress=on_progress,
                     base_dir=base_dir,
+                    dry_seen=dry_seen,
                 )
                 log.info("step_started", step=node.name)
-                spec.dry_seen = dry_seen
-                if options.dry_run:
-                    spec.dry_index = await target_match_index(
-                        spec.target,
-                        node.write.platform,
-                        plan.steps[node.name].write.entity,
-                        spec.writer,
-                        node.name,
-                    )
                 await run_step(spec)
                 outcome.status = "done"
                 log.info("step_done", step=node.name, **outcome.counters.as_dict())
@@ -228,78 +175,3 @@ async def _checkpoints(journal: Journal, every: float = 0.5) -> None:
             await anyio.to_thread.run_sync(journal.checkpoint)  # not abandoned on cancel: finishes first
     finally:
         journal.defer_checkpoints(False)
-
-
-def _step_spec(
-    plan: Plan,
-    graph: TaskGraph,
-    node: StepNode,
-    *,
-    transports: Mapping[str, Transport],
-    journal: Journal,
-    options: RunOptions,
-    counters: StepCounters,
-    on_progress: Callable[[str, StepCounters], None] | None,
-    base_dir: Path,
-) -> StepSpec:
-    step = plan.steps[node.name]
-    source = transports[node.read.connection]
-    target = transports[node.write.connection]
-    assert node.mapping is not None
-    referenced = {ref for _, ref in node.mapping.references}
-    page_size = node.page_size or 100
-    # as many batches and pages in flight as the connection allows (its `concurrency`, default 8)
-    write_conc = options.write_concurrency or step.concurrency or target.limits.concurrency
-    read_conc = options.read_concurrency or source.limits.concurrency
-    writer: TargetWriter
-    if node.write.platform == "files":
-        target_dir = _files_dir(plan, step.write.to, base_dir)
-        writer = LocalWriter(make_target(target_dir, step.write.entity, key=node.match), node.match)
-    else:
-        writer = make_writer(node.write.platform, step.write.entity, node.mode, node.match)
-    update_writer = None
-    if options.selection == "delta" and node.mode == "create" and node.write.platform != "files":
-        try:
-            update_writer = make_writer(node.write.platform, step.write.entity, "update", node.match)
-        except EngineSupportError:
-            update_writer = None  # changed records of this entity cannot be updated: they are left as they are
-    reader: SourceReader | LocalReader
-    if node.read.platform == "files":
-        key = step.read.key or "id"
-        source_dir = _files_dir(plan, step.read.from_, base_dir)
-        reader = LocalReader(make_source(source_dir, step.read.entity, key=key, chunk=page_size))
-    else:
-        reader = make_reader(
-            node.read.platform,
-            step.read.entity,
-            step.read.filter,
-            page_size,
-            node.name,
-            (*node.mapping.source_fields, *([step.read.key] if step.read.key else [])),
-        )
-        if step.read.key:
-            reader.key_field = step.read.key
-        since = getattr(reader, "changed_since", None)
-        if options.selection == "delta" and options.delta_since is not None and since is not None:
-            narrowed = since(options.delta_since - DELTA_MARGIN)
-            log.info("delta_read", step=node.name, narrowed_by_modified_date=narrowed)
-    return StepSpec(
-        plan_name=graph.name,
-        name=node.name,
-        reader=reader,  # type: ignore[arg-type]
-        writer=writer,
-        source=source,
-        target=target,
-        mapping=node.mapping,
-        batch=min(node.batch, writer.max_batch) if not node.per_record else max(1, min(node.batch, 50)),
-        journal=journal,
-        crosswalks={ref: journal.crosswalk(ref) for ref in referenced},
-        max_rejected=node.max_rejected,
-        read_concurrency=read_conc,
-        write_concurrency=write_conc,
-        dry_run=options.dry_run,
-        selection=options.selection,
-        update_writer=update_writer,
-        counters=counters,
-        on_progress=on_progress,
-    )

@@ -3,8 +3,8 @@
 Served under ``/accessplanit`` with the platform's real paths: ``/accessplan/api/v2/…``,
 ``/accessplan/apihelp/v2/…``, ``/accessplan/api/v1/…`` (also the v1 document's ``accessplan//api/v1/…``) and the
 same under ``/accessplansandbox``, the vendor's sandbox root. Both versions share one set of records per
-tenant (``accessplanit_data.TenantData``). Written from ``shared/api-docs/accessplanit-*.txt`` and section 2 of
-``shared/api-reference.md``; the switches are documented in ``docs/sandbox-accessplanit.md``.
+tenant (``accessplanit_data.TenantData``). Written from accessplanit's own API v1 and v2
+documents; the switches are documented in ``docs/sandbox-accessplanit.md``.
 """
 
 from __future__ import annotations

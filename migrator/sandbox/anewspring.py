@@ -1,6 +1,6 @@
 """aNewSpring API emulator, under ``/anewspring/api/<function>[/<pathParams>]``.
 
-Written from ``shared/api-docs/anewspring-api-overview.txt`` and section 4 of ``shared/api-reference.md``;
+Written from aNewSpring's own API overview;
 every [ASSUMED] behaviour is a switch read with ``ctx.option("anewspring", …)`` and documented in
 ``docs/sandbox-anewspring.md``. State and seeding live in ``anewspring_data.py``.
 

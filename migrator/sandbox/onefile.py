@@ -1,7 +1,7 @@
 """OneFile API v2.1 emulator, under ``/onefile/api/v2.1/…``.
 
-Written from ``shared/api-docs/onefile-api-initial-data-download.txt`` and section 3 of
-``shared/api-reference.md``; every [ASSUMED] behaviour is a switch read with ``ctx.option("onefile", …)``
+Written from OneFile's own API document (initial data download); every [ASSUMED] behaviour is a switch
+read with ``ctx.option("onefile", …)``
 and documented in ``docs/sandbox-onefile.md``. State and seeding live in ``onefile_data.py``.
 
 Where the vendor document and the reference differ, the document wins:

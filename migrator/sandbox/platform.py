@@ -3,7 +3,7 @@
 Each platform is one module (``velpic.py``, ``accessplanit.py``, ``onefile.py``, ``anewspring.py``) with a
 subclass of ``Platform``. The app mounts its routes under ``prefix``; the fault/rate-limit middleware calls
 ``tenant_of`` to key per-credential budgets and ``too_many_requests`` / ``server_error`` to answer in the
-platform's own error format. Emulators are written from ``shared/api-docs`` and ``shared/api-reference.md``,
+platform's own error format. Emulators are written from the platforms' own documents,
 never from ``migrator.connectors``.
 """
 

@@ -1,7 +1,7 @@
 """Emulator of the Velpic / Damstra Learning Public API v2, under ``/velpic/api/v2/…``.
 
-Written from ``shared/api-docs/velpic-damstra-learning-api-v2.txt`` and section 1 of
-``shared/api-reference.md``; every [ASSUMED] / [AMBIG] behaviour is a ``velpic.*`` option documented in
+Written from Velpic's own document (Damstra Learning API v2); every [ASSUMED] / [AMBIG] behaviour is a
+``velpic.*`` option documented in
 ``docs/sandbox-velpic.md``. One client account per tenant (``source``, ``target``), each with one static
 ``AccessKey``; ``revoke_tokens`` regenerates a tenant's key (the old one stops working at once).
 

@@ -1,7 +1,7 @@
 """Velpic emulator: the wire formats — dates, error bodies, paging parameters, JSON responses.
 
 Pure helpers (no state) shared by the ``velpic_*`` handler modules. Error bodies and date formats are the ones
-of ``shared/api-docs/velpic-damstra-learning-api-v2.txt``; see ``docs/sandbox-velpic.md``.
+of Velpic's document (Damstra Learning API v2); see ``docs/sandbox-velpic.md``.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from migrator.connectors.accessplanit import make_writer
+from migrator.connectors.accessplanit.v2 import make_writer
 from migrator.connectors.base import WriteItem
-from migrator.connectors.files import FileSource
+from migrator.connectors.files.local import FileSource
 from migrator.plan.load import load_plan
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig

@@ -141,6 +141,10 @@ BAD_CASES = [
     ),
     ("self_after.toml", "steps.groups.after[0]: a step cannot run after itself"),
     ("write_only_read.toml", 'steps.groups.read.entity: velpic cannot read "group_member"'),
+    (
+        "bad_filter_value.toml",
+        "tests/fixtures/bad_plans/bad_filter_value.toml: steps.schedules.read.filter.status: ",
+    ),
     ("bad_mode.yaml", 'steps.users.write.mode: expected one of bulk, upsert, create, update; got "bluk"'),
     ("yaml_syntax.yml", "yaml_syntax.yml:4:4: YAML syntax error"),
     ("unknown_key.json", "steps.groups.reed: unknown key; expected one of read, write"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from migrator.connectors import accessplanit, accessplanit_v1
-from migrator.connectors.base import Response, RowResult, WriteItem
+from migrator.connectors.accessplanit import v1 as accessplanit_v1
+from migrator.connectors.accessplanit import v2 as accessplanit
+from migrator.connectors.base import LookupWriter, Response, RowResult, WriteItem
 from migrator.protocol.pagination import NextPage, NoMore
 
 
@@ -23,7 +24,9 @@ def test_v2_booking_upsert_on_a_compound_key() -> None:
     ((request, _),) = writer.requests([item])
     assert request.params == (("$upsert", "UserID eq 'O''Neil1' and CourseDateID eq '1001'"),)
     assert request.endpoint == "/usercoursedate"
-    lookup = writer.lookup_request(item)
+    create = accessplanit.make_writer("usercoursedate", "create", "UserID,CourseDateID")
+    assert isinstance(create, LookupWriter)  # an upsert is sent again; a create in doubt is looked up first
+    lookup = create.lookup_request(item)
     assert lookup is not None and lookup.params[0] == (
         "$filter",
         "UserID eq 'O''Neil1' and CourseDateID eq '1001'",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from migrator.connectors.base import WriteItem
-from migrator.connectors.files import FileDataError, FileSource, FileTarget, make_source, make_target
+from migrator.connectors.files.local import FileDataError, FileSource, FileTarget, make_source, make_target
 
 
 def _csv(path: Path, text: str) -> Path:

@@ -10,6 +10,9 @@ import pytest
 from migrator.connectors import onefile
 from migrator.connectors.base import EngineSupportError, Response, RowResult, WriteItem
 from migrator.connectors.catalog import CATALOG
+from migrator.connectors.onefile.roles import missing_mandatory
+from migrator.connectors.onefile.spec import ALL
+from migrator.connectors.onefile.values import normalise
 from migrator.errors import AuthError
 from migrator.protocol.pagination import NextPage, NoMore
 
@@ -120,7 +123,7 @@ def test_unpaged_searches_and_the_customer() -> None:
     ],
 )
 def test_mandatory_fields_per_role(user: dict[str, Any], missing: set[str], reason: str) -> None:
-    problems = onefile.missing_mandatory(onefile._normalise(user)[0])
+    problems = missing_mandatory(normalise(user)[0])
     assert set(problems) == missing
     assert all(reason in m for msgs in problems.values() for m in msgs)
 
@@ -144,7 +147,7 @@ def test_create_sends_whole_numbers_and_reads_the_bare_id_back() -> None:
     assert "MobileNumber" not in prepared.payload and "ULN" not in prepared.payload
     assert prepared.match_value == "GHALL391"
     [(req, sent)] = writer.requests([prepared])
-    assert (req.method, req.path, req.endpoint, req.is_write) == ("POST", "/User", "*", True)
+    assert (req.method, req.path, req.endpoint) == ("POST", "/User", "*")
     assert req.json == prepared.payload and sent == [prepared]
     [row] = writer.decode(Response(200, b"137945"), [prepared])
     assert (row.ok, row.target_id, row.action) == (True, "137945", "created")
@@ -215,12 +218,11 @@ def test_classrooms_are_found_by_name_since_the_api_cannot_create_them() -> None
     prepared = finder.prepare(item(OrganisationID="10005740", Name="Business Admin L2"))
     assert isinstance(prepared, WriteItem)
     [(req, _)] = finder.requests([prepared])
-    assert (req.method, req.path, req.endpoint, req.json, req.is_write) == (
+    assert (req.method, req.path, req.endpoint, req.json) == (
         "POST",
         "/Classroom/Search",
         "*",
         {"OrganisationID": 10005740},
-        False,
     )
     rows = [{"ID": 15379, "Name": " business admin l2"}, {"ID": 15381, "Name": "Business Admin L3"}]
     [row] = finder.decode(ok(rows), [prepared])
@@ -238,7 +240,7 @@ def test_placements_are_created_with_their_bare_id_and_looked_up_by_name() -> No
     prepared = writer.prepare(item(OrganisationID=5740, Name="BT - Manchester", MISID="BT1"))
     assert isinstance(prepared, WriteItem)
     [(req, _)] = writer.requests([prepared])
-    assert (req.path, req.endpoint, req.is_write) == ("/Placement", "*", True)
+    assert (req.path, req.endpoint) == ("/Placement", "*")
     assert writer.decode(Response(200, b"18930"), [prepared])[0].target_id == "18930"
     lookup = writer.lookup_request(prepared)
     assert lookup is not None and lookup.json == {"OrganisationID": 5740}
@@ -251,9 +253,9 @@ def test_every_request_draws_from_the_api_wide_budget_key_of_the_catalog() -> No
     keys = {e.read.endpoint.budget_key for e in spec.entities.values() if e.read} | {
         w.endpoint.budget_key for e in spec.entities.values() for w in e.writes.values()
     }
-    assert keys == {onefile.ALL}
+    assert keys == {ALL}
     auth_req = onefile.make_auth({"customer_token": TOKEN}).token_request()
-    assert auth_req is not None and auth_req.endpoint == onefile.ALL
+    assert auth_req is not None and auth_req.endpoint == ALL
 
 
 def test_unsupported_entities_and_modes_say_so() -> None:

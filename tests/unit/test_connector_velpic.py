@@ -7,15 +7,13 @@ from typing import Any
 
 import pytest
 
-from migrator.connectors.base import Response, RowResult, WriteItem
-from migrator.connectors.velpic import (
+from migrator.connectors.base import Response, RowResult, SettingError, WriteItem
+from migrator.connectors.velpic import make_reader, make_writer
+from migrator.connectors.velpic.lessons import (
     VelpicCompletionWriter,
     VelpicScheduleReader,
     VelpicScheduleWriter,
-    make_reader,
-    make_writer,
 )
-from migrator.errors import PlanError
 
 
 def _resp(status: int, body: Any) -> Response:
@@ -56,7 +54,7 @@ def test_schedule_reader_pages_users_and_asks_each_user_with_the_status_filter()
 
 
 def test_schedule_reader_refuses_an_unknown_status() -> None:
-    with pytest.raises(PlanError, match="status must be one of"):
+    with pytest.raises(SettingError, match="status must be one of"):
         make_reader("lesson_schedule", {"status": "done"}, 50, "s")
 
 
@@ -93,21 +91,6 @@ def test_schedule_writer_posts_version_ids_and_treats_409_as_unchanged() -> None
 def test_schedule_writer_rejects_before_sending(payload: dict[str, Any], field: str) -> None:
     out = VelpicScheduleWriter().prepare(WriteItem("k", "s", payload))
     assert isinstance(out, RowResult) and field in out.fields
-
-
-def test_schedule_lookup_finds_a_live_schedule_of_the_version() -> None:
-    writer = VelpicScheduleWriter()
-    item = _prepared(writer, {"userId": 3, "lessonVersionIds": [5201]})
-    request = writer.lookup_request(item)
-    assert request is not None and request.path == "/user/3/lesson_schedule"
-    body = {
-        "results": [
-            {"id": 1, "lessonVersionId": 5201, "status": "cancelled"},
-            {"id": 2, "lessonVersionId": 5201, "status": "due"},
-        ]
-    }
-    assert writer.decode_lookup(_resp(200, body), item) == "2"
-    assert writer.decode_lookup(_resp(200, {"results": []}), item) is None
 
 
 def test_completion_writer_sends_the_completed_date_and_is_create_only() -> None:

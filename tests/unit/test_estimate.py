@@ -12,12 +12,12 @@ from migrator.plan.load import parse_plan_text
 @pytest.mark.parametrize(
     ("records", "style", "size", "knows_total", "expected"),
     [
-        (42_000, "offset", 100, True, 420),
-        (42_001, "offset", 100, True, 421),
-        (0, "offset", 100, True, 1),
-        (1_000, "page", 100, False, 11),  # stops at the first short/empty page
-        (1_050, "page", 100, False, 11),
-        (5_000, "none", None, True, 1),
+        (42_000, "velpic_offset", 100, True, 420),
+        (42_001, "velpic_offset", 100, True, 421),
+        (0, "velpic_offset", 100, True, 1),
+        (1_000, "accessplanit_v1_page", 100, False, 11),  # stops at the first short/empty page
+        (1_050, "accessplanit_v1_page", 100, False, 11),
+        (5_000, "unpaged", None, True, 1),
         (5_000, "file", None, True, 0),
     ],
 )

@@ -1,4 +1,4 @@
-"""Idempotency keys and content hashes: fixed, stable across processes, unambiguous."""
+"""Idempotency keys, batch ids and content hashes: fixed, stable across processes, unambiguous."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from migrator.protocol.keys import content_hash, idempotency_key, record_key_function, stable_digest
+from migrator.protocol.keys import batch_id, content_hash, idempotency_key, record_key_function, stable_digest
 
 
 def test_fixed_expected_hex_for_a_fixed_input() -> None:
@@ -66,3 +66,10 @@ def test_the_engines_key_function_gives_the_same_keys() -> None:
         idempotency_key("acme", "learners", s) for s in ("", "é", "a|b")
     ]
     assert record_key_function("acme", "other")("42") != key("42")
+
+
+def test_batch_ids_are_stable_and_depend_on_step_keys_and_order() -> None:
+    assert batch_id("s", ["a", "b"]) != batch_id("t", ["a", "b"])
+    assert batch_id("s", ["a", "b"]) != batch_id("s", ["b", "a"])
+    assert batch_id("s", ["ab"]) != batch_id("s", ["a", "b"])
+    assert batch_id("s", ["a", "b"]) == "1b39c532527ebf8f"  # fixed: a resumed run in a new process agrees

@@ -11,14 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migrator.limits import Admission, ConnectionLimits, EndpointLimiter, RateBudgets, parse_budget
-from migrator.plan.rates import Rate
+from migrator.limits import Admission, ConnectionLimits, EndpointLimiter, RateBudgets
+from migrator.plan.budgets import Budgets
+from migrator.plan.rates import Rate, parse_rate
 from migrator.sandbox.faults import SlidingWindow
 from tests.unit.test_limits import SequentialClock, VirtualTime
 
 
 def limiter(budget: str | Rate, clock: SequentialClock | VirtualTime, **kw: float) -> EndpointLimiter:
-    rate = budget if isinstance(budget, Rate) else parse_budget(budget)
+    rate = budget if isinstance(budget, Rate) else parse_rate(budget)
     return EndpointLimiter("POST /user", rate, clock=clock.clock, sleep=clock.sleep, **kw)
 
 
@@ -72,7 +73,9 @@ async def test_requests_in_flight_fill_the_window_until_an_answer_arrives() -> N
 
 async def test_permit_occupies_the_window_until_its_answer_or_its_end() -> None:
     vt = VirtualTime()
-    limits = ConnectionLimits(RateBudgets(default="1/second", clock=vt.clock, sleep=vt.sleep), concurrency=4)
+    limits = ConnectionLimits(
+        RateBudgets(Budgets(parse_rate("1/second")), clock=vt.clock, sleep=vt.sleep), concurrency=4
+    )
     lim = limits.budgets.limiter("POST /user")
     sends: list[float] = []
 
@@ -104,7 +107,9 @@ async def test_permit_occupies_the_window_until_its_answer_or_its_end() -> None:
 
 async def test_a_cancelled_permit_leaves_the_window_when_it_ends() -> None:
     vt = VirtualTime()
-    limits = ConnectionLimits(RateBudgets(default="1/second", clock=vt.clock, sleep=vt.sleep), concurrency=2)
+    limits = ConnectionLimits(
+        RateBudgets(Budgets(parse_rate("1/second")), clock=vt.clock, sleep=vt.sleep), concurrency=2
+    )
     lim = limits.budgets.limiter("POST /user")
     sends: list[float] = []
 

@@ -12,7 +12,7 @@ import yaml
 from migrator.errors import PlanError
 from migrator.plan.load import load_plan, parse_plan_text
 from migrator.plan.model import Budget, BulkWrite, CreateWrite, Plan
-from migrator.plan.rates import parse_rate
+from migrator.plan.rates import Rate, parse_rate
 
 GOOD = """
 [plan]
@@ -163,6 +163,21 @@ def test_rates(text: str, per_second: float) -> None:
 def test_bad_rates_say_the_expected_form(text: str) -> None:
     with pytest.raises(ValueError, match=r"rate|expected"):
         parse_rate(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "per"),
+    [("5000/hour", 5000, 3600.0), ("20/second", 20, 1.0), ("300/minute", 300, 60.0), ("50/s", 50, 1.0)],
+)
+def test_rates_decode_to_count_and_window(text: str, count: float, per: float) -> None:
+    assert parse_rate(text) == Rate(count, per)
+
+
+@pytest.mark.parametrize("text", ["fast", "20", "20/fortnight", "0/second", "-5/second", "/hour"])
+def test_bad_rate_errors_quote_the_text(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_rate(text)
+    assert repr(text) in str(info.value)
 
 
 def test_schema_covers_the_plan() -> None:

@@ -169,15 +169,8 @@ def _journal(tmp_path: Path, reason: str = "firstName is required") -> Journal:
 
 def test_journal_reads_for_reports(tmp_path: Path) -> None:
     j = _journal(tmp_path)
-    assert j.done_records() == [
-        ("users", "u1", "501", "created"),
-        ("users", "u2", "502", "created"),
-        ("users", "u3", "503", "unchanged"),
-        ("users", "u5", "505", "created"),
-    ]
     assert [(d.source_key, d.reason) for d in j.open_rejections()] == [("u4", "firstName is required")]
     assert [(s, n) for s, _, n in j.batch_completions()] == [("users", 3), ("users", 1)]
-    assert j.crosswalk_rows()[0] == ("users", "u1", "501")
     assert j.run_stats()[1]["budgets"] == {"target": {"/bulkUserImport": "10/second"}}
     assert top_reasons(j.open_rejections()) == [("users", "firstName is required", 1)]
     j.close()

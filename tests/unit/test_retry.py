@@ -11,7 +11,6 @@ from migrator.errors import (
     ConnectorError,
     PermanentError,
     RateLimitedError,
-    RecordRejected,
     TransientError,
 )
 from migrator.protocol.retry import (
@@ -53,7 +52,6 @@ def test_backoff_uses_the_real_random_within_bounds() -> None:
         (RateLimitedError("429"), Retry),
         (PermanentError("404"), GiveUp),
         (AuthError("401"), GiveUp),
-        (RecordRejected("400"), GiveUp),
         (ConnectorError("?"), GiveUp),
         (ValueError("bug"), GiveUp),
     ],

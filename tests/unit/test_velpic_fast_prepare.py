@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migrator.connectors.base import RowResult, WriteItem
-from migrator.connectors.velpic import VelpicBulkUsers, normalise_user, plainly_valid, validate_user
+from migrator.connectors.velpic.users import VelpicBulkUsers, normalise_user, plainly_valid, validate_user
 
 _text = st.sampled_from(["Ann", "  ", "", " Bo ", "x@y.z", "a@b", "not an email", "ann@example.com "])
 _value = st.one_of(st.none(), _text, st.integers(-1, 9), st.booleans(), st.lists(st.integers(0, 9), max_size=3))

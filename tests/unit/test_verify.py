@@ -9,8 +9,8 @@ import pytest
 from migrator.verify import (
     EntityCounts,
     Finding,
+    ReconcileCounts,
     StepCheck,
-    StepCounts,
     VerifyResult,
     casefold_fields,
     compare_record,
@@ -95,7 +95,7 @@ def test_reconcile_step_outcomes() -> None:
         rejected=frozenset({"5"}),
     )
     counts, findings = reconcile_step(check)
-    assert counts == StepCounts(source=5, migrated=3, matched=1, different=1, missing=2, rejected=1)
+    assert counts == ReconcileCounts(source=5, migrated=3, matched=1, different=1, missing=2, rejected=1)
     assert findings == [
         Finding("users", "2", "102", "different", "firstName", "Bob", "Robert"),
         Finding("users", "3", "", "missing"),
@@ -120,7 +120,7 @@ def test_reconcile_step_outcomes() -> None:
 )
 def test_result_ok(missing: int, different: int, extra: int, strict: bool, ok: bool) -> None:
     result = VerifyResult(
-        steps={"s": StepCounts(missing=missing, different=different, rejected=4)},
+        steps={"s": ReconcileCounts(missing=missing, different=different, rejected=4)},
         entities=[EntityCounts("target", "user", ("s",), extra=extra)],
     )
     assert result.ok(strict=strict) is ok

@@ -1,8 +1,8 @@
 """The ``files`` platform: CSV and JSONL files in a directory, as a source and as a target. No HTTP.
 
-A files connection has ``path`` (a directory) and no base URL, so it does not go through the ``Transport``:
-the runner calls these two classes directly. Both are synchronous and do blocking file I/O, so the runner
-runs them in a worker thread (``anyio.to_thread.run_sync``); one instance is used by one thread at a time.
+A files connection has ``path`` (a directory) and no base URL, so it does not go through the ``Transport``.
+These two classes are synchronous and do blocking file I/O; ``connectors.files.stream`` runs them in a worker
+thread (``anyio.to_thread.run_sync``) for the pipeline; one instance is used by one thread at a time.
 
 Source (``read = { from = "export", entity = "learners", key = "LearnerID" }``)::
 
@@ -35,13 +35,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
-from migrator.connectors.base import EngineSupportError, Request, Response, RowResult, Token, WriteItem
+from migrator.connectors.base import RowResult, WriteItem
 from migrator.errors import PermanentError
 
 __all__ = [
@@ -49,12 +49,8 @@ __all__ = [
     "FileDataError",
     "FileSource",
     "FileTarget",
-    "FilesAuth",
-    "make_auth",
-    "make_reader",
     "make_source",
     "make_target",
-    "make_writer",
 ]
 
 Format = Literal["csv", "jsonl"]
@@ -310,37 +306,3 @@ def make_target(
     directory: Path | str, entity: str, *, key: str | None = None, format: Format = "csv"
 ) -> FileTarget:
     return FileTarget(directory, entity, key=key, format=format)
-
-
-class FilesAuth:
-    """Local files need no credentials (so the registry's ``make_auth`` works for every platform)."""
-
-    def token_request(self) -> Request | None:
-        return None
-
-    def decode_token(self, response: Response, now: float) -> Token:  # pragma: no cover - never asked
-        return Token("", None)
-
-    def headers(self, token: Token | None) -> Mapping[str, str]:
-        return {}
-
-    def secrets(self) -> list[str]:
-        return []
-
-
-def make_auth(credentials: Mapping[str, str]) -> FilesAuth:
-    return FilesAuth()
-
-
-def make_reader(
-    entity: str, filters: Mapping[str, Any], page_size: int, step: str, fields: Collection[str] = ()
-) -> FileSource:
-    raise EngineSupportError(
-        "files connections are read without HTTP: the runner must use files.make_source(path, entity, key=…)"
-    )
-
-
-def make_writer(entity: str, mode: str, match: str | None) -> FileTarget:
-    raise EngineSupportError(
-        "files connections are written without HTTP: the runner must use files.make_target(path, entity, key=…)"
-    )

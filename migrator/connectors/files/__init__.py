@@ -1,0 +1,68 @@
+"""The ``files`` platform: CSV and JSONL files in a directory, as a source and as a target. No HTTP.
+
+``local`` holds the file formats (``FileSource``, ``FileTarget``: synchronous, blocking I/O); ``stream`` the
+pipeline's reader and writer over them; ``spec`` the platform's declaration. A files connection names a
+directory (its ``path``, relative to the plan file), which the registry passes as ``folder``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from migrator.connectors.base import EngineSupportError, Request, Response, Token
+from migrator.connectors.files.local import make_source, make_target
+from migrator.connectors.files.spec import FILES
+from migrator.connectors.files.stream import FileReader, FileWriter
+
+__all__ = ["FilesAuth", "make_auth", "make_reader", "make_writer"]
+
+
+class FilesAuth:
+    """Local files need no credentials (so the registry's ``make_auth`` works for every platform)."""
+
+    def token_request(self) -> Request | None:
+        return None
+
+    def decode_token(self, response: Response, now: float) -> Token:  # pragma: no cover - never asked
+        return Token("", None)
+
+    def headers(self, token: Token | None) -> Mapping[str, str]:
+        return {}
+
+    def secrets(self) -> Sequence[str]:
+        return []
+
+    def refused(self, response: Response) -> bool:
+        return False
+
+
+def make_auth(credentials: Mapping[str, str]) -> FilesAuth:
+    return FilesAuth()
+
+
+def _folder(folder: Path | None) -> Path:
+    if folder is None:
+        raise EngineSupportError("a files connection needs its directory (its path)")
+    return folder
+
+
+def make_reader(
+    entity: str,
+    filters: Mapping[str, Any],
+    page_size: int,
+    step: str,
+    fields: Collection[str] = (),
+    *,
+    folder: Path | None = None,
+) -> FileReader:
+    """The reader of ``<folder>/<entity>.csv`` (or ``.jsonl``), keyed by ``id`` unless the step says."""
+    return FileReader(make_source(_folder(folder), entity, key="id", chunk=page_size))
+
+
+def make_writer(entity: str, mode: str, match: str | None, *, folder: Path | None = None) -> FileWriter:
+    """The writer that appends to ``<folder>/<entity>.csv`` (or ``.jsonl``), idempotent by ``match``."""
+    if mode not in FILES.entities["*"].writes:
+        raise EngineSupportError(f"files targets are written in mode create, not {mode!r}")
+    return FileWriter(make_target(_folder(folder), entity, key=match), match)

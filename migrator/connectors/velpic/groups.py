@@ -1,0 +1,108 @@
+"""Velpic groups and who is in them.
+
+- ``POST /group`` (``VelpicGroupCreate``): create-only; a group in doubt is looked up with ``GET /group?q=``
+  and the listed name compared, trimmed and case-insensitively.
+- ``POST /group/{groupId}`` (``VelpicGroupUpdate``; POST, not PUT) at the payload's ``id``.
+- ``POST /group/{groupId}/add_members`` and ``/add_supervisors`` (``VelpicMemberWriter``): a record maps
+  ``groupId`` and ``userIds``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from migrator.connectors.base import Request, Response, RowResult, WriteItem
+from migrator.connectors.velpic.calls import one_written, rejected, request, results
+from migrator.connectors.velpic.lists import list_spec
+from migrator.connectors.velpic.spec import VELPIC
+from migrator.connectors.velpic.userids import UserIdsWriter
+
+__all__ = ["VelpicGroupCreate", "VelpicGroupUpdate", "VelpicGroupWriter", "VelpicMemberWriter"]
+
+_GROUP = VELPIC.entities["group"]
+_CREATE, _UPDATE = _GROUP.writes["create"], _GROUP.writes["update"]
+_LIST = list_spec("group").endpoint
+
+
+class VelpicGroupWriter:
+    """What the group create and update share: the rules (a name; ``description`` defaults to empty, an empty
+    ``parentId`` is left out) and the match field ``name``."""
+
+    match_fields: tuple[str, ...] = ("name",)
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        group = dict(item.payload)
+        problems: dict[str, list[str]] = {}
+        if not isinstance(group.get("name"), str) or not group["name"].strip():
+            problems["name"] = ["name is required"]
+        group.setdefault("description", "")
+        if group.get("parentId") in ("", None):
+            group.pop("parentId", None)
+        return rejected(item, problems) if problems else WriteItem(item.idem_key, item.source_key, group)
+
+
+class VelpicGroupCreate(VelpicGroupWriter):
+    """``POST /group``, one group per call; create-only, looked up by name when in doubt."""
+
+    mode = "create"
+    max_batch = _CREATE.max_batch
+    idempotent = False
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        return [(request(_CREATE.endpoint, json=it.payload), [it]) for it in items]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        return [one_written(items[0], response, "created")]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        name = item.payload.get("name")
+        if not name:
+            return None
+        return request(_LIST, params=(("q", str(name)),))
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        want = str(item.payload.get("name", "")).strip().casefold()
+        for group in results(response):
+            if str(group.get("name", "")).strip().casefold() == want:
+                return str(group["id"])
+        return None
+
+
+class VelpicGroupUpdate(VelpicGroupWriter):
+    """``POST /group/{groupId}`` at the payload's ``id``, one group per call."""
+
+    mode = "update"
+    max_batch = _UPDATE.max_batch
+    idempotent = True
+    id_field = "id"
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        return [(request(_UPDATE.endpoint, it.payload[self.id_field], json=it.payload), [it]) for it in items]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        return [one_written(items[0], response, "updated")]
+
+
+class VelpicMemberWriter(UserIdsWriter):
+    """``group_member`` (``add_members``) or ``group_supervisor`` (``add_supervisors``): a record maps
+    ``groupId`` and ``userIds`` (one id or a list)."""
+
+    parent_key = "groupId"
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        group = item.payload.get("groupId")
+        raw = item.payload.get("userIds")
+        users = raw if isinstance(raw, list) else [raw]
+        problems: dict[str, list[str]] = {}
+        if group in (None, ""):
+            problems["groupId"] = ["groupId is required (map it through the groups' crosswalk)"]
+        try:
+            ids = [int(u) for u in users if u not in (None, "")]
+        except (TypeError, ValueError):
+            ids = []
+            problems["userIds"] = [f"userIds must be Velpic user ids, got {raw!r}"]
+        if not ids and "userIds" not in problems:
+            problems["userIds"] = ["userIds is required (map it through the users' crosswalk)"]
+        if problems:
+            return rejected(item, problems)
+        return WriteItem(item.idem_key, item.source_key, {"groupId": int(str(group)), "userIds": ids})

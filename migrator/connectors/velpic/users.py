@@ -1,0 +1,317 @@
+"""Velpic users: the rules a user record must meet, the bulk import and the one-by-one create and update.
+
+- ``POST /bulkUserImport`` with a ``mergeType`` (``VelpicBulkUsers``: ``email``, ``empNo`` or ``userName``,
+  a merge, so a resend is safe; ``VelpicBulkCreate``: ``none``, which always creates). Rows are checked before
+  sending, so one bad row does not sink a batch of 500, and ``roles`` must be sent: the import resets a merged
+  user's omitted roles to TRAINEE.
+- ``POST /user`` (``VelpicUserCreate``): create-only. A create in doubt is looked up with ``GET /user``
+  filtered by the step's match key (``USER_FILTERS``: ``emailAddress``, ``empId`` or ``q``), active or not, in
+  one page of the largest size the list serves; the found user's field must equal the one sent.
+- ``PUT /user/{userId}`` (``VelpicUserUpdate``): a full replacement at the payload's ``id``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from migrator.connectors.base import Action, Request, Response, RowResult, SettingError, WriteItem
+from migrator.connectors.velpic.calls import error_text, one_written, rejected, request, results
+from migrator.connectors.velpic.lists import list_spec
+from migrator.connectors.velpic.spec import MAX_PAGE, MERGE_FIELDS, USER_FILTERS, VELPIC
+
+__all__ = [
+    "MERGE_TYPES",
+    "VALID_ROLES",
+    "VelpicBulkCreate",
+    "VelpicBulkUsers",
+    "VelpicUserCreate",
+    "VelpicUserUpdate",
+    "VelpicUserWriter",
+    "bulk_writer",
+    "normalise_user",
+    "plainly_valid",
+    "validate_user",
+]
+
+_USER = VELPIC.entities["user"]
+_BULK, _CREATE, _UPDATE = _USER.writes["bulk"], _USER.writes["create"], _USER.writes["update"]
+_LIST = list_spec("user").endpoint
+#: a lookup reads one page, as large as a list serves
+_LOOKUP_PAGE = (("startIndex", "0"), ("maxResults", str(MAX_PAGE)))
+
+VALID_ROLES = frozenset({3, 4, 5, 6, 7, 8})
+#: every ``mergeType`` the import takes: ``none`` (always create) and the merges the spec accepts
+MERGE_TYPES = ("none", *_BULK.match_keys)
+#: the match key of a one-by-one user write when the step names none
+_DEFAULT_MATCH = "emailAddress"
+_ROW = re.compile(r"users\[(\d+)\]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# -- the rules ------------------------------------------------------------------------------------------------
+def _ids(value: Any) -> list[dict[str, int]]:
+    """``5``, ``"5"``, ``[5, 6]`` or ``[{"id": 5}]`` → ``[{"id": 5}, …]`` (None and "" dropped)."""
+    items = value if isinstance(value, list) else [value]
+    out: list[dict[str, int]] = []
+    for item in items:
+        raw = item.get("id") if isinstance(item, dict) else item
+        if raw is None or raw == "":
+            continue
+        try:
+            out.append({"id": int(raw)})
+        except (TypeError, ValueError, OverflowError):
+            out.append({"id": raw})  # not a whole number: ``validate_user`` rejects the record
+    return out
+
+
+def normalise_user(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Group references as ``[{id}]``, ``employeeNumber`` as text, ``roles`` as a list."""
+    user = dict(payload)
+    for name in ("groups", "groupsSupervised"):
+        if name in user:
+            user[name] = _ids(user[name])
+    if "employeeNumber" in user and user["employeeNumber"] is not None:
+        user["employeeNumber"] = str(user["employeeNumber"])
+    if "roles" in user and not isinstance(user["roles"], list):
+        user["roles"] = [user["roles"]]
+    return user
+
+
+def plainly_valid(user: Mapping[str, Any], *, require_roles: bool) -> bool:
+    """The common case in one pass, without building anything: the names and the email are there and well
+    formed, roles (when present) a non-empty list of valid role ids, and nothing for ``normalise_user`` to do
+    (no group references, ``employeeNumber`` already text or absent). True implies ``normalise_user(user) ==
+    user`` and ``validate_user(user) == {}``; False means: normalise and validate in full."""
+    first, last, email = user.get("firstName"), user.get("lastName"), user.get("emailAddress")
+    if type(first) is not str or type(last) is not str or type(email) is not str:
+        return False
+    if not first.strip() or not last.strip() or not _EMAIL.match(email.strip()):
+        return False
+    if "groups" in user or "groupsSupervised" in user:
+        return False
+    number = user.get("employeeNumber")
+    if number is not None and type(number) is not str:
+        return False
+    roles = user.get("roles")
+    if roles is None:
+        return not require_roles and "roles" not in user
+    if type(roles) is not list or not roles:
+        return False
+    return all(type(r) is int and r in VALID_ROLES for r in roles)
+
+
+def validate_user(user: Mapping[str, Any], *, require_roles: bool) -> dict[str, list[str]]:
+    """Problems Velpic would refuse (or silently mishandle), by field. Empty when the row is fine."""
+    problems: dict[str, list[str]] = {}
+    for name in ("firstName", "lastName", "emailAddress"):
+        value = user.get(name)
+        if not isinstance(value, str) or not value.strip():
+            problems.setdefault(name, []).append(f"{name} is required")
+    email = user.get("emailAddress")
+    if isinstance(email, str) and email.strip() and not _EMAIL.match(email.strip()):
+        problems.setdefault("emailAddress", []).append(f"not an email address: {email!r}")
+    for name in ("groups", "groupsSupervised"):
+        refs = user.get(name)
+        bad = [g.get("id") for g in refs if isinstance(g, dict)] if isinstance(refs, list) else [refs]
+        bad = [ref for ref in bad if isinstance(ref, bool) or not isinstance(ref, int)]
+        if refs is not None and bad:
+            problems.setdefault(name, []).append(f"not a Velpic group id: {bad[0]!r}")
+    roles = user.get("roles")
+    if roles is None:
+        if require_roles:
+            problems.setdefault("roles", []).append(
+                "roles must be sent: bulkUserImport resets a merged user's roles to TRAINEE when omitted"
+            )
+    else:
+        bad = [r for r in roles if not isinstance(r, int) or isinstance(r, bool) or r not in VALID_ROLES]
+        if bad or not roles:
+            problems.setdefault("roles", []).append(
+                f"roles must be a non-empty list of 3 ADMIN, 4 EDITOR, 5 SUPERVISOR, 6 TRAINEE, 7 OWNER, "
+                f"8 INSTRUCTOR; got {roles!r}"
+            )
+    return problems
+
+
+# -- the in-doubt lookup --------------------------------------------------------------------------------------
+def _lookup_user(field: str, item: WriteItem) -> Request | None:
+    """``GET /user`` filtered by ``field``'s list filter (active or not); None when ``field`` has no filter or
+    the record no value for it."""
+    name = USER_FILTERS.get(field)
+    value = item.payload.get(field)
+    if name is None or value is None or value == "":
+        return None
+    return request(_LIST, params=((name, str(value)), ("activeValue", "all"), *_LOOKUP_PAGE))
+
+
+def _found_user(field: str, response: Response, item: WriteItem) -> str | None:
+    """The id of the listed user whose ``field`` equals the record's (``q`` also lists partial matches)."""
+    want = item.payload.get(field)
+    for user in results(response):
+        if user.get(field) == want and user.get("id") is not None:
+            return str(user["id"])
+    return None
+
+
+# -- bulkUserImport -------------------------------------------------------------------------------------------
+class _Imported(msgspec.Struct):
+    id: int | str
+    createdDate: str | None = None
+    modifiedDate: str | None = None
+
+
+_IMPORTED = msgspec.json.Decoder(list[_Imported])
+
+
+def _created_or_updated(created: str | None, modified: str | None) -> Action:
+    """A user whose creation and last modification dates are equal was created by this call."""
+    return "created" if created is not None and created == modified else "updated"
+
+
+class _BulkImport:
+    """``POST /bulkUserImport`` with ``mergeType``: rows checked before sending, results mapped back by
+    position; a refusal that names ``users[n]`` rejects that row and sends the others again."""
+
+    mode = "bulk"
+    max_batch = _BULK.max_batch
+
+    def __init__(self, merge: str, match_field: str) -> None:
+        self.merge = merge
+        self.match_fields: tuple[str, ...] = (match_field,)
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        if plainly_valid(item.payload, require_roles=True):
+            return item
+        user = normalise_user(item.payload)
+        problems = validate_user(user, require_roles=True)
+        if problems:
+            return rejected(item, problems)
+        return WriteItem(item.idem_key, item.source_key, user, item.match_value)
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        body = {"users": [it.payload for it in items], "mergeType": self.merge}
+        return [(request(_BULK.endpoint, json=body), list(items))]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        if response.status == 200:
+            try:  # only id and the two dates are read: msgspec skips the rest of each user without building it
+                users = _IMPORTED.decode(response.body)
+            except msgspec.ValidationError as error:
+                raise ValueError(
+                    f"bulkUserImport answered something else than a list of users: {error}"
+                ) from None
+            if len(users) != len(items):
+                raise ValueError(f"bulkUserImport answered {len(users)} rows for {len(items)} sent")
+            return [
+                RowResult(it.idem_key, True, str(u.id), _created_or_updated(u.createdDate, u.modifiedDate))
+                for it, u in zip(items, users, strict=True)
+            ]
+        text = error_text(response)
+        match = _ROW.search(text)
+        if response.status == 400 and match and int(match.group(1)) < len(items):
+            bad = int(match.group(1))
+            # the import is all-or-nothing: reject the named row, the rest are written again
+            return [
+                rejected(it, {"row": [text]}, 400)
+                if i == bad
+                else RowResult(it.idem_key, ok=False, action="pending", reason="resend")
+                for i, it in enumerate(items)
+            ]
+        if response.status == 400 and len(items) == 1:
+            return [rejected(items[0], {"row": [text]}, 400)]
+        return [RowResult(it.idem_key, ok=False, action="pending", reason="split") for it in items]
+
+
+class VelpicBulkUsers(_BulkImport):
+    """The import merging on ``merge`` (one of the spec's bulk match keys): a resend updates, never
+    duplicates."""
+
+    idempotent = True
+
+    def __init__(self, merge: str) -> None:
+        super().__init__(merge, MERGE_FIELDS[merge])
+
+
+class VelpicBulkCreate(_BulkImport):
+    """The import with ``mergeType`` ``none``: it always creates (the plan validator refuses it; only code
+    asks for it). A row in doubt is looked up by its ``emailAddress``."""
+
+    idempotent = False
+
+    def __init__(self) -> None:
+        super().__init__("none", "emailAddress")
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        return _lookup_user("emailAddress", item)
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        return _found_user("emailAddress", response, item)
+
+
+def bulk_writer(match: str | None) -> VelpicBulkUsers | VelpicBulkCreate:
+    """The import for the step's match key (``mergeType``; none given = ``none``)."""
+    merge = match or "none"
+    if merge not in MERGE_TYPES:
+        raise SettingError("write.match", f"Velpic mergeType must be one of {', '.join(MERGE_TYPES)}")
+    return VelpicBulkCreate() if merge == "none" else VelpicBulkUsers(merge)
+
+
+# -- one user per call ----------------------------------------------------------------------------------------
+class VelpicUserWriter:
+    """What the one-by-one create and update share: the match field (the step's match key, by default
+    ``emailAddress``) and the rules (``roles`` may be left out)."""
+
+    def __init__(self, match: str | None = None) -> None:
+        self.match_fields: tuple[str, ...] = (match or _DEFAULT_MATCH,)
+
+    def problems(self, user: Mapping[str, Any]) -> dict[str, list[str]]:
+        return validate_user(user, require_roles=False)
+
+    def prepare(self, item: WriteItem) -> RowResult | WriteItem:
+        user = normalise_user(item.payload)
+        problems = self.problems(user)
+        return rejected(item, problems) if problems else WriteItem(item.idem_key, item.source_key, user)
+
+
+class VelpicUserCreate(VelpicUserWriter):
+    """``POST /user``, one user per call; create-only, looked up by the match field when in doubt."""
+
+    mode = "create"
+    max_batch = _CREATE.max_batch
+    idempotent = False
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        return [(request(_CREATE.endpoint, json=it.payload), [it]) for it in items]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        return [one_written(items[0], response, "created")]
+
+    def lookup_request(self, item: WriteItem) -> Request | None:
+        return _lookup_user(self.match_fields[0], item)
+
+    def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
+        return _found_user(self.match_fields[0], response, item)
+
+
+class VelpicUserUpdate(VelpicUserWriter):
+    """``PUT /user/{userId}`` at the payload's ``id``, one user per call: a full replacement."""
+
+    mode = "update"
+    max_batch = _UPDATE.max_batch
+    idempotent = True
+    id_field = "id"
+
+    def problems(self, user: Mapping[str, Any]) -> dict[str, list[str]]:
+        problems = super().problems(user)
+        if not user.get(self.id_field):
+            problems.setdefault("id", []).append("update needs the target user id (map id through a crosswalk)")
+        return problems
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        return [(request(_UPDATE.endpoint, it.payload[self.id_field], json=it.payload), [it]) for it in items]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        return [one_written(items[0], response, "updated")]

@@ -1,0 +1,149 @@
+"""Building a step from the plan: its reader and writer, and what each can do, decided here once.
+
+The runner calls ``build_step`` when a step's dependencies are done. A dry run gets a ``DryRunWriter`` around
+the real writer, a resolver that knows the records other steps would have written, and a ledger that keeps
+nothing; a run gets the journal's ledger. A delta run of a create-only step also gets the entity's update
+writer, for changed records already written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from migrator.connectors.base import ChangesReader, IdWriter, Writer
+from migrator.connectors.catalog import entity_spec
+from migrator.connectors.registry import make_reader, make_writer
+from migrator.graph import StepNode, TaskGraph
+from migrator.journal import Journal
+from migrator.plan.model import Plan
+from migrator.runtime.counters import StepCounters
+from migrator.runtime.dryrun import DryRunWriter, dry_run_resolver, target_match_index
+from migrator.runtime.fetch import page_feed
+from migrator.runtime.ledger import DiscardLedger, JournalLedger, StepLedger
+from migrator.runtime.options import RunOptions
+from migrator.runtime.selection import SelectionMode
+from migrator.runtime.step_spec import Resolver, StepSpec
+from migrator.runtime.write_path import WritePath
+from migrator.transport import Transport
+
+__all__ = ["DELTA_MARGIN", "build_step", "connection_folder", "crosswalk_resolver"]
+
+log = structlog.get_logger("migrator.runtime")
+
+#: seconds subtracted from the last run's start in a delta read by modified date (clock skew, slow commits)
+DELTA_MARGIN = 600.0
+
+
+def connection_folder(plan: Plan, connection: str, base_dir: Path) -> Path | None:
+    """A connection's directory (``path``), relative to the plan file's folder like table files; None for a
+    connection without one."""
+    path = plan.connections[connection].path
+    if path is None:
+        return None
+    return Path(path) if Path(path).is_absolute() else base_dir / path
+
+
+async def build_step(
+    plan: Plan,
+    graph: TaskGraph,
+    node: StepNode,
+    *,
+    transports: Mapping[str, Transport],
+    journal: Journal,
+    options: RunOptions,
+    counters: StepCounters,
+    on_progress: Callable[[str, StepCounters], None] | None,
+    base_dir: Path,
+    dry_seen: dict[str, set[str]],
+) -> StepSpec:
+    """The step ready to run: its reader, writer and what each can do are decided here, once."""
+    step = plan.steps[node.name]
+    source = transports[node.read.connection]
+    target = transports[node.write.connection]
+    assert node.mapping is not None
+    referenced = {ref for _, ref in node.mapping.references}
+    page_size = node.page_size or 100
+    # as many batches and pages in flight as the connection allows (its `concurrency`, default 8)
+    write_conc = options.write_concurrency or step.concurrency or target.limits.concurrency
+    read_conc = options.read_concurrency or source.limits.concurrency
+    folder = connection_folder(plan, step.write.to, base_dir)
+    writer = make_writer(node.write.platform, step.write.entity, node.mode, node.match, folder=folder)
+    update_writer: Writer | None = None
+    entity = entity_spec(node.write.platform, step.write.entity)
+    # a delta of a create-only step updates changed records where the entity can be updated; where it cannot,
+    # they are left as they are
+    if (
+        options.selection is SelectionMode.DELTA
+        and node.mode == "create"
+        and entity
+        and "update" in entity.writes
+    ):
+        update_writer = make_writer(node.write.platform, step.write.entity, "update", node.match)
+    reader = make_reader(
+        node.read.platform,
+        step.read.entity,
+        step.read.filter,
+        page_size,
+        node.name,
+        (*node.mapping.source_fields, *([step.read.key] if step.read.key else [])),
+        key=step.read.key,
+        folder=connection_folder(plan, step.read.from_, base_dir),
+    )
+    if (
+        options.selection is SelectionMode.DELTA
+        and options.delta_since is not None
+        and isinstance(reader, ChangesReader)
+    ):
+        narrowed = reader.changed_since(options.delta_since - DELTA_MARGIN)
+        log.info("delta_read", step=node.name, narrowed_by_modified_date=narrowed)
+    crosswalks = {ref: journal.crosswalk(ref) for ref in referenced}
+    ledger: StepLedger
+    if options.dry_run:
+        seen = dry_seen.setdefault(node.name, set())
+        index = await target_match_index(target, node.write.platform, step.write.entity, writer, node.name)
+        writer = DryRunWriter(writer, index, seen)
+        update_writer = None if update_writer is None else DryRunWriter(update_writer, index, seen)
+        resolve = dry_run_resolver(crosswalks, dry_seen)
+        ledger = DiscardLedger()
+    else:
+        resolve = crosswalk_resolver(crosswalks)
+        ledger = JournalLedger(journal, node.name)
+    id_field = "id"
+    if update_writer is not None:
+        real = update_writer.writer if isinstance(update_writer, DryRunWriter) else update_writer
+        id_field = real.id_field if isinstance(real, IdWriter) else "id"
+    return StepSpec(
+        plan_name=graph.name,
+        name=node.name,
+        reader=reader,
+        feed=page_feed(node.name, reader, source, counters, read_conc),
+        path=WritePath.of(writer),
+        target=target,
+        mapping=node.mapping,
+        resolve=resolve,
+        batch=min(node.batch, writer.max_batch) if not node.per_record else max(1, min(node.batch, 50)),
+        journal=journal,
+        ledger=ledger,
+        max_rejected=node.max_rejected,
+        read_concurrency=read_conc,
+        write_concurrency=write_conc,
+        selection=options.selection,
+        update_path=None if update_writer is None else WritePath.of(update_writer),
+        update_id_field=id_field,
+        counters=counters,
+        on_progress=on_progress,
+    )
+
+
+def crosswalk_resolver(crosswalks: Mapping[str, Mapping[str, str]]) -> Resolver:
+    """Crosswalk references: the target id the referenced step wrote for a source key, or None."""
+
+    def resolve(step: str, key: Any) -> Any:
+        walk = crosswalks.get(step)
+        return None if walk is None else walk.get(str(key))
+
+    return resolve

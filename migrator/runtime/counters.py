@@ -1,0 +1,30 @@
+"""A step's live counts, for progress, the run summary and the journal's run statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["StepCounters"]
+
+
+@dataclass
+class StepCounters:
+    """Live counts of one step: records read, skipped (settled before, or unchanged in a delta), written
+    (created, updated, or already there), rejected; pages read; the source's total when it says; records whose
+    earlier write was in doubt and were found on the target."""
+
+    read: int = 0
+    skipped: int = 0
+    written: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    pages: int = 0
+    total: int | None = None
+    in_doubt_resolved: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)

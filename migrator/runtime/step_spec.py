@@ -1,0 +1,59 @@
+"""Everything one step needs, built once by the runner: what it reads with, what it writes with and what it
+can do, its budgets of concurrency, and where its effects are kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrator.connectors.base import Reader
+from migrator.journal import Journal
+from migrator.plan.mapping import CompiledMap
+from migrator.runtime.counters import StepCounters
+from migrator.runtime.fetch import PageFeed
+from migrator.runtime.ledger import StepLedger
+from migrator.runtime.selection import SelectionMode
+from migrator.runtime.write_path import WritePath
+from migrator.transport import Transport
+
+__all__ = ["Resolver", "StepSpec"]
+
+#: a crosswalk reference → the target id it resolves to (None: the referenced record has none)
+Resolver = Callable[[str, Any], Any]
+
+
+@dataclass
+class StepSpec:
+    """One step, ready to run.
+
+    ``feed`` reads the source pages of ``reader``; ``path`` writes with the step's writer (a dry run's writer
+    writes nothing). ``update_path``: on a delta run of a create-only step, the writer that updates a changed
+    record at its crosswalk target id, in the payload field ``update_id_field``. ``journal`` is read (which
+    records are settled, in doubt, done); ``ledger`` keeps the step's effects (nothing, in a dry run).
+    """
+
+    plan_name: str
+    name: str
+    reader: Reader
+    feed: PageFeed
+    path: WritePath
+    target: Transport
+    mapping: CompiledMap
+    resolve: Resolver
+    batch: int
+    journal: Journal
+    ledger: StepLedger
+    max_rejected: int | None = None
+    read_concurrency: int = 4
+    write_concurrency: int = 4
+    selection: SelectionMode = SelectionMode.NORMAL
+    update_path: WritePath | None = None
+    update_id_field: str = "id"
+    counters: StepCounters = field(default_factory=StepCounters)
+    on_progress: Callable[[str, StepCounters], None] | None = None
+
+    def report(self) -> None:
+        """Tell the progress display how the step stands."""
+        if self.on_progress is not None:
+            self.on_progress(self.name, self.counters)

@@ -1,0 +1,167 @@
+"""The write stage: batches → the target, each journaled *sent* before its calls and *done* after.
+
+A write worker takes batches off the stream and writes each through its ``WritePath``: a direct writer
+(local files, the dry run) writes the batch itself; a request writer's calls go through the target
+transport. Before a batch is sent, its records in doubt from an earlier run are looked up when the writer is
+create-only (``indoubt``); a writer that reads before it writes makes its reads; a call that refuses a whole
+all-or-nothing batch without naming a row is isolated by writing its records one by one. Per-record results
+are matched to the records sent by idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+
+from anyio.abc import ObjectReceiveStream
+
+from migrator.connectors.base import Action, Request, RequestWriter, RowResult, WriteItem
+from migrator.journal import Rejection, SentRecord, WriteResult
+from migrator.protocol.keys import batch_id as make_batch_id
+from migrator.runtime.batch import Batch
+from migrator.runtime.failures import StepFailed, check_rejections
+from migrator.runtime.indoubt import found_on_target, send_create
+from migrator.runtime.pages import PageTracker
+from migrator.runtime.step_spec import StepSpec
+from migrator.runtime.write_path import WritePath
+
+__all__ = ["write_worker"]
+
+#: a row's action as the ledger keeps it; any other success counts as created
+_ACTION: Mapping[str, Action] = {"created": "created", "updated": "updated", "unchanged": "unchanged"}
+
+
+async def write_worker(
+    spec: StepSpec, in_doubt: Collection[str], tracker: PageTracker, batches: ObjectReceiveStream[Batch]
+) -> None:
+    async with batches:
+        async for batch in batches:
+            await write_batch(spec, in_doubt, tracker, batch)
+            tracker.flush()
+            spec.report()
+
+
+async def write_batch(spec: StepSpec, in_doubt: Collection[str], tracker: PageTracker, batch: Batch) -> None:
+    path = batch.path
+    items = batch.items
+    found: list[tuple[WriteItem, str]] = []
+    if path.lookups is not None and in_doubt:
+        found, items = await found_on_target(spec, path.lookups, items, in_doubt)
+
+    bid = make_batch_id(spec.name, [it.idem_key for it in batch.items])
+    # journal writes run on the event loop, between two awaits: never cancelled half-way, and measured faster
+    # than a worker thread, whose hand-offs of the GIL to and from a busy event loop cost more CPU than the
+    # writes themselves and stalled the writers (benchmarks/RESULTS.md, "What limits it")
+    spec.ledger.batch_sent(
+        bid,
+        [SentRecord(it.idem_key, it.source_key, h) for it, h in zip(batch.items, batch.hashes, strict=True)],
+    )
+    results: list[WriteResult] = [
+        WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in found
+    ]
+    spec.counters.in_doubt_resolved += len(found)
+    rejections: list[Rejection] = []
+    if path.pre_reads is not None and items:
+        items = await _pre_read(spec, path, items, rejections)
+    if path.direct is not None:
+        rows = await path.direct.write_direct(items)
+        _settle(spec, items, rows, results, rejections)
+    elif path.calls is not None:
+        await _write_calls(spec, path, path.calls, items, results, rejections)
+    spec.ledger.batch_done(bid, results, rejections)
+    c = spec.counters
+    actions = Counter(r.action for r in results)
+    c.written += len(results)
+    c.created += actions["created"]
+    c.updated += actions["updated"]
+    c.rejected += len(rejections)
+    for page_key, settled in Counter(batch.pages).items():
+        tracker.settle(page_key, settled)
+    if rejections:
+        check_rejections(spec.name, spec.counters, spec.max_rejected)
+
+
+async def _write_calls(
+    spec: StepSpec,
+    path: WritePath,
+    writer: RequestWriter,
+    items: list[WriteItem],
+    results: list[WriteResult],
+    rejections: list[Rejection],
+) -> None:
+    """Write ``items`` with the writer's calls; an all-or-nothing call refused without naming a row
+    (every row ``pending``) is isolated by writing its records one by one."""
+    queue = items
+    one_by_one = False
+    while queue:
+        pending: list[WriteItem] = []
+        calls = [req for it in queue for req in writer.requests([it])] if one_by_one else writer.requests(queue)
+        for request, sent in calls:
+            rows = await _send(spec, path, writer, request, sent)
+            pending.extend(_settle(spec, sent, rows, results, rejections, isolate=not one_by_one))
+        one_by_one = len(pending) == len(queue)
+        queue = pending
+
+
+def _settle(
+    spec: StepSpec,
+    sent: Sequence[WriteItem],
+    rows: Sequence[RowResult],
+    results: list[WriteResult],
+    rejections: list[Rejection],
+    *,
+    isolate: bool = False,
+) -> list[WriteItem]:
+    """File each record's row (matched by idempotency key) as a result or a rejection; returns the records
+    left ``pending`` when ``isolate`` (else a pending row is a rejection)."""
+    if len(rows) != len(sent):
+        raise ValueError(f"the answer has {len(rows)} results for {len(sent)} records")
+    by_key = {row.idem_key: row for row in rows}
+    pending: list[WriteItem] = []
+    for it in sent:
+        row = by_key.get(it.idem_key)
+        if row is None:
+            raise ValueError(f"the answer has no result for record {it.source_key!r}")
+        if row.ok:
+            results.append(
+                WriteResult(it.idem_key, it.source_key, row.target_id, _ACTION.get(row.action, "created"))
+            )
+        elif row.action == "pending" and isolate:
+            pending.append(it)
+        else:
+            reason = spec.target.redactor.text(row.reason or "the target refused the record")
+            rejections.append(Rejection(it.idem_key, it.source_key, reason, row.status, dict(row.fields)))
+    return pending
+
+
+async def _send(
+    spec: StepSpec, path: WritePath, writer: RequestWriter, request: Request, items: Sequence[WriteItem]
+) -> list[RowResult]:
+    """One call's per-record results. An idempotent call is retried by the transport; a create-only call
+    whose outcome is unknown goes through the in-doubt lookups."""
+    if not writer.idempotent:
+        return await send_create(spec, writer, path.lookups, request, items)
+    try:
+        response = await spec.target.send(request, retry_transient=True)
+        return writer.decode(response, items)
+    except ValueError as error:
+        raise StepFailed(f"step {spec.name}: unreadable write response: {error}") from None
+
+
+async def _pre_read(
+    spec: StepSpec, path: WritePath, items: list[WriteItem], rejections: list[Rejection]
+) -> list[WriteItem]:
+    """A writer that must read before it writes (Velpic ILT attendance: user id → attendee id) names the
+    reads and turns their answers into the records to write, or rejections."""
+    assert path.pre_reads is not None
+    answers = [(await spec.target.send(request), its) for request, its in path.pre_reads.pre_lookups(items)]
+    source_keys = {it.idem_key: it.source_key for it in items}
+    out: list[WriteItem] = []
+    for row in path.pre_reads.apply_pre_lookups(items, answers):
+        if isinstance(row, RowResult):
+            rejections.append(
+                Rejection(row.idem_key, source_keys[row.idem_key], row.reason, row.status, dict(row.fields))
+            )
+        else:
+            out.append(row)
+    return out
