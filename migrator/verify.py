@@ -60,6 +60,7 @@ from migrator.plan.model import Plan
 from migrator.protocol.keys import idempotency_key
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.connections import build_transport
+from migrator.runtime.target_index import normalised_match
 from migrator.transport import Transport
 
 __all__ = [
@@ -80,7 +81,7 @@ __all__ = [
     "verify_rows",
 ]
 
-Status = Literal["missing", "extra", "different", "rejected"]
+Status = Literal["missing", "extra", "different", "rejected", "duplicate"]
 VERIFY_HEADER: Final = ("step", "source_key", "target_id", "status", "field", "expected", "actual")
 
 #: Fields a target accepts but never returns: not compared.
@@ -208,6 +209,7 @@ class EntityCounts:
     target: int = 0  # records on the target
     mapped: int = 0  # of those, pointed to by a crosswalk entry
     extra: int = 0
+    duplicates: int = 0  # records sharing their match value with another record of the entity
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,27 @@ def reconcile_step(check: StepCheck) -> tuple[ReconcileCounts, list[Finding]]:
     return counts, findings
 
 
+def find_duplicates(
+    targets: Mapping[str, Mapping[str, Any]], fields: Sequence[str], step: str
+) -> list[Finding]:
+    """Target records that share one match value (the fields a step matches on): one finding per record of
+    each such group, whatever wrote them — two runs, two journals, or the customer's own hands."""
+    if not fields:
+        return []
+    by_value: dict[str, list[str]] = {}
+    for target_id, record in targets.items():
+        value = normalised_match([record.get(f) for f in fields])
+        if value is not None:
+            by_value.setdefault(value, []).append(target_id)
+    label = ",".join(fields)
+    return [
+        Finding(step, "", tid, "duplicate", label, value.replace("\x1f", ","))
+        for value, ids in by_value.items()
+        if len(ids) > 1
+        for tid in ids
+    ]
+
+
 def find_extras(targets: Mapping[str, Any], mapped: Iterable[str], step: str) -> list[Finding]:
     """Target records no crosswalk entry points to (reported under the first step writing the entity)."""
     known = set(mapped)
@@ -271,10 +294,13 @@ class VerifyResult:
     def count(self, status: Status) -> int:
         if status == "extra":
             return sum(e.extra for e in self.entities)
+        if status == "duplicate":
+            return sum(e.duplicates for e in self.entities)
         return sum(getattr(s, status) for s in self.steps.values())
 
     def ok(self, *, strict: bool = False) -> bool:
-        bad = self.count("missing") + self.count("different") + (self.count("extra") if strict else 0)
+        bad = self.count("missing") + self.count("different") + self.count("duplicate")
+        bad += self.count("extra") if strict else 0
         return bad == 0
 
 
@@ -462,7 +488,11 @@ async def verify_plan(
                 steps[0],
                 # every field the steps write, and the key: without a field list accessplanit answers its
                 # default field set, and unlisted fields would all look different
-                sorted({spec.read.key} | {f for s in steps for f in _mapped_fields(graph.steps[s])}),
+                sorted(
+                    {spec.read.key}
+                    | {f for s in steps for f in _mapped_fields(graph.steps[s])}
+                    | {f for s in steps for f in _match_fields(plan, graph, s)}
+                ),
             )
             transport = transports[conn_name]
             records = await read_all(
@@ -506,11 +536,24 @@ async def verify_plan(
         recs = targets[(conn_name, entity)]
         mapped = {tid for s in steps for tid in journal.crosswalk(s).values()}
         extras = find_extras(recs, mapped, steps[0])
-        result.entities.append(
-            EntityCounts(conn_name, entity, tuple(steps), len(recs), len(recs) - len(extras), len(extras))
+        fields = next((m for s in steps if (m := _match_fields(plan, graph, s))), ())
+        duplicates = find_duplicates(recs, fields, steps[0])
+        entity_counts = EntityCounts(
+            conn_name, entity, tuple(steps), len(recs), len(recs) - len(extras), len(extras)
         )
+        entity_counts.duplicates = len(duplicates)
+        result.entities.append(entity_counts)
         result.findings.extend(extras)
+        result.findings.extend(duplicates)
     return result
+
+
+def _match_fields(plan: Plan, graph: TaskGraph, step: str) -> tuple[str, ...]:
+    """The payload fields step ``step``'s writer matches target records on (none for a files target)."""
+    node = graph.steps[step]
+    if node.write.platform == "files":
+        return ()
+    return make_writer(node.write.platform, plan.steps[step].write.entity, node.mode, node.match).match_fields
 
 
 def _mapped_fields(node: StepNode) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
 from migrator.report import default_report_dir, write_reports
+from migrator.runtime.delta import delta_origins
 from migrator.runtime.options import RunOptions
 from migrator.runtime.progress import ProgressDisplay
 from migrator.runtime.runner import RunSummary, run_plan, summary_stats
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             time_scale=args.time_scale,
             selection=selection,
             only_steps=tuple(args.step),
-            delta_since=max(finished) if finished else None,
+            delta_since=delta_origins(journal.runs(), journal.run_stats()) if args.delta else {},
         )
         display = ProgressDisplay(plain=True if args.plain else None)
         run = _Run(loaded, graph, connections, journal, redactor, options, display)

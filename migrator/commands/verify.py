@@ -81,9 +81,10 @@ def _print_summary(name: str, result: VerifyResult, csv_path: Path, *, ok: bool,
         extra = "extra" if strict else "extra (informational)"
         print(
             f"  target {e.connection}.{e.entity:<12} records {e.target:>8,}  migrated {e.mapped:>8,}  "
-            f"{extra} {e.extra:>6,}"
+            f"{extra} {e.extra:>6,}  duplicates {e.duplicates:>6,}"
         )
     print(
         f"missing {result.count('missing'):,}, different {result.count('different'):,}, "
-        f"extra {result.count('extra'):,}, rejected {result.count('rejected'):,}; details: {csv_path}"
+        f"extra {result.count('extra'):,}, rejected {result.count('rejected'):,}, "
+        f"duplicates {result.count('duplicate'):,}; details: {csv_path}"
     )

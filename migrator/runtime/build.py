@@ -1,10 +1,10 @@
 """Building a step from the plan: its reader and writer, and what each can do, decided here once.
 
-The runner calls ``build_step`` when a step's dependencies are done. A dry run gets a ``DryRunWriter`` around
-the real writer, a resolver that knows the records other steps would have written, and a ledger that keeps
-nothing; a run gets the journal's ledger. A delta run of a create-only step also gets the entity's update
-writer, for changed records already written.
-"""
+The runner calls ``build_step`` when a step's dependencies are done. A create-only step gets the target's
+records by match value (``target_index``), so it links what is already there. A dry run gets a ``DryRunWriter``
+around the real writer, a resolver that knows the records other steps would have written, and a ledger that
+keeps nothing; a run gets the journal's ledger. A delta run of a create-only step also gets the entity's update
+writer, for changed records already written."""
 
 from __future__ import annotations
 
@@ -21,21 +21,20 @@ from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
 from migrator.plan.model import Plan
 from migrator.runtime.counters import StepCounters
-from migrator.runtime.dryrun import DryRunWriter, dry_run_resolver, target_match_index
+from migrator.runtime.delta import DELTA_MARGIN
+from migrator.runtime.dryrun import DryRunWriter, dry_run_resolver
 from migrator.runtime.fetch import page_feed
 from migrator.runtime.ledger import DiscardLedger, JournalLedger, StepLedger
 from migrator.runtime.options import RunOptions
 from migrator.runtime.selection import SelectionMode
 from migrator.runtime.step_spec import Resolver, StepSpec
+from migrator.runtime.target_index import read_target_index
 from migrator.runtime.write_path import WritePath
 from migrator.transport import Transport
 
-__all__ = ["DELTA_MARGIN", "build_step", "connection_folder", "crosswalk_resolver"]
+__all__ = ["build_step", "connection_folder", "crosswalk_resolver"]
 
 log = structlog.get_logger("migrator.runtime")
-
-#: seconds subtracted from the last run's start in a delta read by modified date (clock skew, slow commits)
-DELTA_MARGIN = 600.0
 
 
 def connection_folder(plan: Plan, connection: str, base_dir: Path) -> Path | None:
@@ -76,12 +75,8 @@ async def build_step(
     entity = entity_spec(node.write.platform, step.write.entity)
     # a delta of a create-only step updates changed records where the entity can be updated; where it cannot,
     # they are left as they are
-    if (
-        options.selection is SelectionMode.DELTA
-        and node.mode == "create"
-        and entity
-        and "update" in entity.writes
-    ):
+    delta = options.selection is SelectionMode.DELTA
+    if delta and node.mode == "create" and entity is not None and "update" in entity.writes:
         update_writer = make_writer(node.write.platform, step.write.entity, "update", node.match)
     reader = make_reader(
         node.read.platform,
@@ -93,23 +88,25 @@ async def build_step(
         key=step.read.key,
         folder=connection_folder(plan, step.read.from_, base_dir),
     )
-    if (
-        options.selection is SelectionMode.DELTA
-        and options.delta_since is not None
-        and isinstance(reader, ChangesReader)
-    ):
-        narrowed = reader.changed_since(options.delta_since - DELTA_MARGIN)
-        log.info("delta_read", step=node.name, narrowed_by_modified_date=narrowed)
+    since = options.delta_since.get(node.name, options.delta_since.get("*"))
+    if delta and since is not None and isinstance(reader, ChangesReader):
+        narrowed = reader.changed_since(since - DELTA_MARGIN)
+        log.info("delta_read", step=node.name, since=since, narrowed_by_modified_date=narrowed)
     crosswalks = {ref: journal.crosswalk(ref) for ref in referenced}
     ledger: StepLedger
+    existing = None
     if options.dry_run:
         seen = dry_seen.setdefault(node.name, set())
-        index = await target_match_index(target, node.write.platform, step.write.entity, writer, node.name)
+        index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
         writer = DryRunWriter(writer, index, seen)
         update_writer = None if update_writer is None else DryRunWriter(update_writer, index, seen)
         resolve = dry_run_resolver(crosswalks, dry_seen)
         ledger = DiscardLedger()
     else:
+        if not writer.idempotent:
+            existing = await read_target_index(
+                target, node.write.platform, step.write.entity, writer, node.name
+            )
         resolve = crosswalk_resolver(crosswalks)
         ledger = JournalLedger(journal, node.name)
     id_field = "id"
@@ -134,6 +131,7 @@ async def build_step(
         selection=options.selection,
         update_path=None if update_writer is None else WritePath.of(update_writer),
         update_id_field=id_field,
+        existing=existing,
         counters=counters,
         on_progress=on_progress,
     )

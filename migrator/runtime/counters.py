@@ -12,7 +12,8 @@ __all__ = ["StepCounters"]
 class StepCounters:
     """Live counts of one step: records read, skipped (settled before, or unchanged in a delta), written
     (created, updated, or already there), rejected; pages read; the source's total when it says; records whose
-    earlier write was in doubt and were found on the target."""
+    earlier write was in doubt and were found on the target; records a create-only step found already on the
+    target (written by someone else) and linked instead of creating them again."""
 
     read: int = 0
     skipped: int = 0
@@ -23,6 +24,9 @@ class StepCounters:
     pages: int = 0
     total: int | None = None
     in_doubt_resolved: int = 0
+    linked: int = 0
+    #: the source server's time (its ``Date`` header) when the step read its first page: a delta's origin
+    source_clock: float | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
 

@@ -19,6 +19,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from migrator.connectors.base import NestedReader, Page, PagedReader, Reader, StreamReader
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.counters import StepCounters
+from migrator.runtime.delta import server_clock
 from migrator.runtime.failures import StepFailed
 from migrator.transport import Transport
 
@@ -122,6 +123,8 @@ class HttpFeed:
     async def _read(self, page: PageRequest) -> Page | None:
         """One page's records (None for a 204 answer)."""
         response = await self.source.send(self.reader.page_request(page))
+        if self.counters.source_clock is None:
+            self.counters.source_clock = server_clock(response.headers)
         redact = self.source.redactor.text
         if response.status not in (200, 204):
             raise StepFailed(

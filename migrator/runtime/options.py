@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from migrator.runtime.selection import SelectionMode
 
@@ -21,6 +22,7 @@ class RunOptions:
     selection: SelectionMode = SelectionMode.NORMAL
     #: run only these steps (empty: all); the others are left as they are
     only_steps: tuple[str, ...] = ()
-    #: delta runs: when the last completed run started (epoch s); sources with a modified date read only
-    #: what changed since (minus a safety margin for clock skew); the others compare content hashes
-    delta_since: float | None = None
+    #: delta runs: per step (``"*"``: any other), when the last completed run started reading, by the source's
+    #: clock (``runtime.delta``); sources with a modified date read only what changed since, less a margin;
+    #: the others compare content hashes
+    delta_since: Mapping[str, float] = field(default_factory=dict)

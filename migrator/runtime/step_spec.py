@@ -14,6 +14,7 @@ from migrator.runtime.counters import StepCounters
 from migrator.runtime.fetch import PageFeed
 from migrator.runtime.ledger import StepLedger
 from migrator.runtime.selection import SelectionMode
+from migrator.runtime.target_index import TargetIndex
 from migrator.runtime.write_path import WritePath
 from migrator.transport import Transport
 
@@ -29,7 +30,9 @@ class StepSpec:
 
     ``feed`` reads the source pages of ``reader``; ``path`` writes with the step's writer (a dry run's writer
     writes nothing). ``update_path``: on a delta run of a create-only step, the writer that updates a changed
-    record at its crosswalk target id, in the payload field ``update_id_field``. ``journal`` is read (which
+    record at its crosswalk target id, in the payload field ``update_id_field``. ``existing``: the target's
+    records by match value, so that a create-only step links a record already there instead of creating it
+    again (``target_index``). ``journal`` is read (which
     records are settled, in doubt, done); ``ledger`` keeps the step's effects (nothing, in a dry run).
     """
 
@@ -50,6 +53,8 @@ class StepSpec:
     selection: SelectionMode = SelectionMode.NORMAL
     update_path: WritePath | None = None
     update_id_field: str = "id"
+    #: a create-only step's target records by match value, read when the step starts (None: unknowable)
+    existing: TargetIndex | None = None
     counters: StepCounters = field(default_factory=StepCounters)
     on_progress: Callable[[str, StepCounters], None] | None = None
 

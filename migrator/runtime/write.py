@@ -2,8 +2,9 @@
 
 A write worker takes batches off the stream and writes each through its ``WritePath``: a direct writer
 (local files, the dry run) writes the batch itself; a request writer's calls go through the target
-transport. Before a batch is sent, its records in doubt from an earlier run are looked up when the writer is
-create-only (``indoubt``); a writer that reads before it writes makes its reads; a call that refuses a whole
+transport. Before a create-only batch is sent, the records the target already has are linked instead of
+created — found in the step's target index, or looked up (``indoubt``), which also settles records in doubt
+from an earlier run; a writer that reads before it writes makes its reads; a call that refuses a whole
 all-or-nothing batch without naming a row is isolated by writing its records one by one. Per-record results
 are matched to the records sent by idempotency key.
 """
@@ -23,6 +24,7 @@ from migrator.runtime.failures import StepFailed, check_rejections
 from migrator.runtime.indoubt import found_on_target, send_create
 from migrator.runtime.pages import PageTracker
 from migrator.runtime.step_spec import StepSpec
+from migrator.runtime.target_index import match_value
 from migrator.runtime.write_path import WritePath
 
 __all__ = ["write_worker"]
@@ -45,22 +47,17 @@ async def write_batch(spec: StepSpec, in_doubt: Collection[str], tracker: PageTr
     path = batch.path
     items = batch.items
     found: list[tuple[WriteItem, str]] = []
-    if path.lookups is not None and in_doubt:
-        found, items = await found_on_target(spec, path.lookups, items, in_doubt)
+    rejections: list[Rejection] = []
+    if not path.writer.idempotent:
+        found, items = await _already_on_target(spec, path, items, in_doubt, rejections)
 
     bid = make_batch_id(spec.name, [it.idem_key for it in batch.items])
     # journal writes run on the event loop, between two awaits: never cancelled half-way, and measured faster
     # than a worker thread, whose hand-offs of the GIL to and from a busy event loop cost more CPU than the
     # writes themselves and stalled the writers (benchmarks/RESULTS.md, "What limits it")
-    spec.ledger.batch_sent(
-        bid,
-        [SentRecord(it.idem_key, it.source_key, h) for it, h in zip(batch.items, batch.hashes, strict=True)],
-    )
-    results: list[WriteResult] = [
-        WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in found
-    ]
-    spec.counters.in_doubt_resolved += len(found)
-    rejections: list[Rejection] = []
+    sent = zip(batch.items, batch.hashes, strict=True)
+    spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h) for it, h in sent])
+    results = [WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in found]
     if path.pre_reads is not None and items:
         items = await _pre_read(spec, path, items, rejections)
     if path.direct is not None:
@@ -69,6 +66,8 @@ async def write_batch(spec: StepSpec, in_doubt: Collection[str], tracker: PageTr
     elif path.calls is not None:
         await _write_calls(spec, path, path.calls, items, results, rejections)
     spec.ledger.batch_done(bid, results, rejections)
+    if spec.existing is not None and not path.writer.idempotent:
+        _remember_created(spec, path, items, results)
     c = spec.counters
     actions = Counter(r.action for r in results)
     c.written += len(results)
@@ -79,6 +78,63 @@ async def write_batch(spec: StepSpec, in_doubt: Collection[str], tracker: PageTr
         tracker.settle(page_key, settled)
     if rejections:
         check_rejections(spec.name, spec.counters, spec.max_rejected)
+
+
+async def _already_on_target(
+    spec: StepSpec,
+    path: WritePath,
+    items: list[WriteItem],
+    in_doubt: Collection[str],
+    rejections: list[Rejection],
+) -> tuple[list[tuple[WriteItem, str]], list[WriteItem]]:
+    """A create-only step's records the target already has — by the step's target index, else by looking
+    each one up — with their target ids, and the records to create. A match value that several target
+    records hold is a dead letter: linking either would be a guess."""
+    existing = spec.existing
+    if existing is None:
+        if path.lookups is None:
+            return [], items
+        found, remaining = await found_on_target(spec, path.lookups, items, [it.idem_key for it in items])
+        spec.counters.in_doubt_resolved += sum(1 for it, _ in found if it.idem_key in in_doubt)
+        spec.counters.linked += sum(1 for it, _ in found if it.idem_key not in in_doubt)
+        return found, remaining
+    found, remaining = [], []
+    for it in items:
+        value = match_value(path.writer, it)
+        ids = existing.get(value, []) if value is not None else []
+        if not ids:
+            remaining.append(it)
+        elif len(ids) == 1:
+            found.append((it, ids[0]))
+            if it.idem_key in in_doubt:
+                spec.counters.in_doubt_resolved += 1
+            else:
+                spec.counters.linked += 1
+        else:
+            fields = ", ".join(path.writer.match_fields)
+            reason = (
+                f"{len(ids)} records on the target ({', '.join(ids[:5])}) have {fields} = {value!r}: the step "
+                "cannot tell which one this record is. Merge or rename them on the target, then run again "
+                "with --retry-rejected"
+            )
+            rejections.append(
+                Rejection(it.idem_key, it.source_key, spec.target.redactor.text(reason), None, {})
+            )
+    return found, remaining
+
+
+def _remember_created(
+    spec: StepSpec, path: WritePath, items: Sequence[WriteItem], results: Sequence[WriteResult]
+) -> None:
+    """Records this step created join its target index: a later record with the same match value (the
+    source holds it twice) is linked to the first, not created again."""
+    assert spec.existing is not None
+    created = {r.idem_key: r.target_id for r in results if r.action == "created" and r.target_id}
+    for it in items:
+        target_id = created.get(it.idem_key)
+        value = match_value(path.writer, it) if target_id else None
+        if value is not None and target_id is not None:
+            spec.existing.setdefault(value, [target_id])
 
 
 async def _write_calls(

@@ -94,7 +94,9 @@ def test_users_arrive_as_assessors_and_learners_and_groupless_learners_are_dead_
         )
         assert letter.status is None  # refused before any request
     statuses = get_json(f"{base}/_sandbox/stats")["statuses"]["onefile"]
-    assert set(statuses) == {"200"}  # no 400: the rejected learners were never sent
+    # no 400: the rejected learners were never sent (a 204 is a search that found no such user: each learner
+    # is looked up before it is created, so one already on OneFile is linked, not created twice)
+    assert set(statuses) <= {"200", "204"}
     assert get_json(f"{base}/_sandbox/stats")["rate_limited"] == 0
 
     users = entity_stats(base, "onefile", "target", "user")

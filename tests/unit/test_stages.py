@@ -273,7 +273,7 @@ async def test_the_dry_run_writer_classifies_against_the_target_index_and_writes
 ) -> None:
     real = make_writer("velpic", "user", "bulk", "email")
     seen: set[str] = set()
-    dry = DryRunWriter(real, {"a@example.com"}, seen)
+    dry = DryRunWriter(real, {"a@example.com": ["7"]}, seen)
     person = {"firstName": "A", "lastName": "B", "roles": [6]}
     items = [
         WriteItem("k1", "1", {**person, "emailAddress": "A@example.com"}),
@@ -313,3 +313,44 @@ async def test_a_whole_step_runs_in_process(journal: Journal) -> None:
         u["emailAddress"] for u in server.users
     )
     assert len(journal.crosswalk("users")) == 120
+
+
+# -- write: records already on the target ----------------------------------------------------------------------
+def _user(i: int) -> dict[str, Any]:
+    return {"userName": f"u{i}", "emailAddress": f"u{i}@example.com", "firstName": "F", "lastName": "L"}
+
+
+async def test_a_create_links_what_the_target_index_holds_and_refuses_an_ambiguous_value(
+    journal: Journal,
+) -> None:
+    server = FakeVelpic()
+    async with _transport(server) as target:
+        writer = make_writer("velpic", "user", "create", "emailAddress")
+        spec = _spec(journal, target, writer, mapping={}, batch=10)
+        spec.existing = {"u1@example.com": ["41"], "u2@example.com": ["42", "43"]}
+        items = [WriteItem(f"k{i}", str(i), {**_user(i), "roles": [6]}) for i in (1, 2, 3)]
+        items.append(WriteItem("k4", "4", {**_user(3), "roles": [6]}))  # the source holds u3 twice
+        tracker = PageTracker(spec.ledger)
+        tracker.opened("p", 4)
+        await write_batch(spec, set(), tracker, Batch(spec.path, items[:3], ["p"] * 3, ["h"] * 3))
+        await write_batch(spec, set(), tracker, Batch(spec.path, items[3:], ["p"], ["h"]))
+    assert [u["emailAddress"] for u in server.users] == ["u3@example.com"]  # only the missing one is created
+    walk = journal.crosswalk("users")
+    assert walk["1"] == "41" and walk["4"] == walk["3"] == str(server.users[0]["id"])
+    [dead] = journal.open_rejections()
+    assert dead.source_key == "2" and "2 records on the target" in dead.reason
+    assert spec.counters.linked == 2 and spec.counters.created == 1 and spec.counters.rejected == 1
+
+
+async def test_without_an_index_a_create_looks_each_record_up_first(journal: Journal) -> None:
+    server = FakeVelpic(users=2)
+    async with _transport(server) as target:
+        writer = make_writer("velpic", "user", "create", "userName")
+        spec = _spec(journal, target, writer, mapping={}, batch=10)
+        items = [WriteItem(f"k{i}", str(i), {**_user(i), "roles": [6]}) for i in (1, 5)]
+        tracker = PageTracker(spec.ledger)
+        tracker.opened("p", 2)
+        await write_batch(spec, set(), tracker, Batch(spec.path, items, ["p"] * 2, ["h"] * 2))
+    assert sorted(u["userName"] for u in server.users) == ["u0", "u1", "u5"]
+    assert journal.crosswalk("users")["1"] == "2"
+    assert spec.counters.linked == 1 and spec.counters.created == 1
