@@ -4,7 +4,9 @@ Each command is one module in :mod:`migrator.commands` (or elsewhere) with ``add
 ``run(args) -> int``; add a command by adding a line to :data:`COMMANDS`. Lazy commands are imported only when
 chosen, so a missing or broken module does not break the others. ``args.environ`` carries the environment.
 
-Exit codes: 0 ok, 2 plan error (or bad usage), 1 any other failure. No traceback unless ``MIGRATOR_DEBUG=1``.
+Exit codes: 0 ok, 2 plan error (or bad usage), 1 any other failure, 130 interrupted (Ctrl-C at any moment,
+even while the command's modules are still being imported: one line, no traceback). No traceback unless
+``MIGRATOR_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -75,7 +77,30 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict[str, Mo
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_list = sys.argv[1:] if argv is None else list(argv)
+    """Run the command ``argv`` chooses (``sys.argv`` by default) and return its exit code."""
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except BaseException as error:
+        if not _interrupted(error):
+            raise
+        print("migrator: interrupted", file=sys.stderr)
+        return 130
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is a Ctrl-C or was raised because of one: Python 3.11 wraps an error raised in a
+    ``__set_name__`` call (a class being created, e.g. while a module is imported) in a ``RuntimeError``."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _main(args_list: list[str]) -> int:
     environ = dict(os.environ)
     debug = environ.get("MIGRATOR_DEBUG", "") not in ("", "0")
     try:
@@ -92,12 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     except MigratorError as err:
         print(str(err), file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("migrator: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         return 1
     except Exception as err:
+        if _interrupted(err):
+            raise
         if debug:
             traceback.print_exc()
         print(

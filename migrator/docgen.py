@@ -82,7 +82,8 @@ FIELD_NOTES: dict[str, str] = {
         "requests in flight per connection (unset: 8); a connection's own `concurrency` wins"
     ),
     "Connection.platform": "which connector talks to it (see the platforms below)",
-    "Connection.base_url": "the API root, usually `${VAR}`; required by every platform but `files`",
+    "Connection.base_url": "the API root, usually `${VAR}`; required by every platform but `files`; "
+    "`http(s)://host[:port][/path]`, no query, fragment or user:password",
     "Connection.path": "`files` only: the directory of the CSV/JSONL files (relative to the plan file)",
     "Connection.access_key": "Velpic: the `AccessKey` header; must be `${VAR}`",
     "Connection.username": "accessplanit (v1, v2): user for the `/token` password grant; must be `${VAR}`",

@@ -10,11 +10,14 @@
     ├── ConnectorError           platform, method, url, status, body excerpt — never a secret
     │   ├── TransientError       timeouts, resets, 5xx: retried with backoff and jitter
     │   │   └── RateLimitedError    429, with retry_after
-    │   └── PermanentError       the step cannot go on (404 on a parent, 409 on a create-only write)
+    │   └── PermanentError       the step cannot go on (404 on a parent, 409 on a create-only write, a
+    │       │                    redirect to another origin, an answer past the wire's size limit)
     │       ├── AuthError        401/403 after one refresh: the run stops cleanly
     │       ├── PaginationLoopError  the server ignores the paging parameters (protocol.pagination)
     │       └── FileDataError    a local file cannot be read as it is: which file and line (connectors.files)
     ├── JournalError             corrupt, foreign plan, newer schema
+    ├── LogFileError             the log cannot be opened as a private file (migrator.logging; exit 2)
+    ├── ReportError              the reports cannot be written where asked (migrator.report)
     └── StepFailed               a step stops: too many rejected records, an unreadable page or answer
                                  (runtime.failures)
 

@@ -2,7 +2,7 @@
 
 :func:`compile_graph` checks what needs the connector catalog (platform credentials, entities, write modes,
 match keys, target fields, page and batch sizes, budget endpoint names), then builds each step's reader and
-writer as a run does (pure and cheap; not for the ``files`` platform, whose connector needs its directory) so
+writer as a run does (pure and cheap: the ``files`` connectors get their directory and open nothing) so
 that a step setting a connector refuses (a :class:`~migrator.connectors.base.SettingError`) is a plan problem
 too, and checks the dependencies: an edge runs from each step a step references through its crosswalk
 (``"ClassroomID -> classes"``) or names in ``after``. A cycle is a PlanError naming the steps and keys that form
@@ -17,6 +17,7 @@ import graphlib
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from migrator.connectors.base import SettingError
@@ -325,7 +326,8 @@ def _check_step(
     if len(problems) > before or read_use is None or write_use is None or paging is None:
         return None
     platforms = (read_use.platform, write_use.platform)
-    _check_settings(name, step, platforms, mapping, page_size, file=file, problems=problems)
+    folders = (_folder(plan, step.read.from_), _folder(plan, step.write.to))
+    _check_settings(name, step, platforms, folders, mapping, page_size, file=file, problems=problems)
     max_rejected = step.on_error.max_rejected if step.on_error is not None else None
     if max_rejected is None:
         max_rejected = plan.defaults.max_rejected
@@ -344,10 +346,18 @@ def _check_step(
     }
 
 
+def _folder(plan: Plan, connection: str) -> Path | None:
+    """A files connection's directory as the plan gives it (its connectors open nothing when built), else
+    None."""
+    conn = plan.connections[connection]
+    return Path(conn.path) if conn.platform == "files" and conn.path is not None else None
+
+
 def _check_settings(
     name: str,
     step: Step,
     platforms: tuple[str, str],
+    folders: tuple[Path | None, Path | None],
     mapping: CompiledMap | None,
     page_size: int | None,
     *,
@@ -356,23 +366,22 @@ def _check_settings(
 ) -> None:
     """Build the step's reader and writer (on its ``(read, write)`` platforms) as a run builds them: a setting
     their connector refuses (a :class:`SettingError`, e.g. an unknown filter value) is a problem at
-    ``steps.<name>.<key>``. The ``files`` connectors need their directory and are not built here."""
+    ``steps.<name>.<key>`` (for ``files``: an entity that is not a plain file name). ``folders`` are the
+    directories of the ``(read, write)`` connections, for ``files``."""
     read_platform, write_platform = platforms
     fields = (
         *(mapping.source_fields if mapping is not None else ()),
         *([step.read.key] if step.read.key else []),
     )
-    builds: list[Callable[[], object]] = []
-    if read_platform != "files":
-        # an unpaged read ignores the page size; a run builds it with 100
-        size = page_size or 100
-        read = step.read
-        builds.append(
-            lambda: make_reader(read_platform, read.entity, read.filter, size, name, fields, key=read.key)
-        )
-    if write_platform != "files":
-        write = step.write
-        builds.append(lambda: make_writer(write_platform, write.entity, write.mode, write.match))
+    # an unpaged read ignores the page size; a run builds it with 100
+    size = page_size or 100
+    read, write = step.read, step.write
+    builds: list[Callable[[], object]] = [
+        lambda: make_reader(
+            read_platform, read.entity, read.filter, size, name, fields, key=read.key, folder=folders[0]
+        ),
+        lambda: make_writer(write_platform, write.entity, write.mode, write.match, folder=folders[1]),
+    ]
     for build in builds:
         try:
             build()

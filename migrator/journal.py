@@ -1,33 +1,64 @@
 """The journal: every effect of a run, in SQLite, so that a resumed run creates nothing twice.
 
-The only module that speaks SQL, and one idea however long: the schema, its migrations and every statement
-on it live together, so a change of the schema is a change of this one file. One file per plan (default
-``.migrator/<plan name>.sqlite``; the caller passes the path), in WAL mode with ``synchronous=NORMAL``: a
-commit survives a crash of the process (kill -9); a power cut may lose the last commits, never consistency.
-The file and its ``-wal``/``-shm`` companions are created readable by the owner only (0600).
+The only module that speaks SQL, and one idea however long: the schema, its migrations, every statement on it
+and the files it lives in are kept together, so a change of the schema is a change of this one file. One file
+per plan (default ``.migrator/<plan name>.sqlite``; the caller passes the path), in WAL mode with
+``synchronous=NORMAL``: a commit survives a crash of the process (kill -9); a power cut may lose the last
+commits, never consistency. The file and every file beside it are created readable by the owner only (0600).
 
 Writes happen per page and per batch, one transaction each, never per record:
 
-- ``mark_batch_sent(step, batch_id, records)`` before the write request (the ledger has each record *sent*);
+- ``mark_batch_sent(step, batch_id, records)`` before the write request (each record *sent*, in doubt, with the
+  payload it was sent with when the caller gives one);
 - ``mark_batch_done(step, batch_id, results, rejected)`` after it (ledger *done* with target id and action —
   the crosswalk is the ledger's view of target ids —, dead letters for the rejected);
 - ``mark_pages_done(step, page_keys)`` once pages' records are all in done batches (the runtime decides when).
 
 Reads for a run: :meth:`Journal.pages_done`, :meth:`Journal.settled_keys` (done or rejected records),
-:meth:`Journal.keys_in_state` (e.g. *sent*: in a batch sent but not *done*), :meth:`Journal.done_hashes`
-(delta runs), :meth:`Journal.crosswalk` (a whole step as a dict, for fast mapping) and
-:meth:`Journal.check_plan` (has the plan changed since the last run?). For ``migrator status``:
-:meth:`Journal.step_counts`, :meth:`Journal.dead_letters`, :meth:`Journal.runs`. For tests and audits:
-:meth:`Journal.integrity_check`.
+:meth:`Journal.keys_in_state` (e.g. *sent*: in doubt), :meth:`Journal.sent_payloads` (what the records in doubt
+were sent with), :meth:`Journal.done_hashes` (delta runs), :meth:`Journal.crosswalk` (a whole step as a dict,
+for fast mapping), :meth:`Journal.check_plan` (has the plan changed since the last run?) and
+:meth:`Journal.tenant_changes` (does this run reach the accounts the journal was started with?). For
+``migrator status``: :meth:`Journal.step_counts`, :meth:`Journal.dead_letters`, :meth:`Journal.runs`. For tests
+and audits: :meth:`Journal.integrity_check`.
 
 Reads for reports: :meth:`Journal.ledger_row_chunks` (the whole ledger in one pass, for ``success.csv`` and
 ``crosswalk.csv``), :meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
 :meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
 (a JSON object per run: the runner's summary).
 
+In doubt: a record is in doubt from the moment a batch carrying it is marked sent until a batch sent *later*
+settles it (done or rejected). Every batch gets a sequence number when it is marked sent, and every ledger row
+keeps the number of the batch that last wrote it, so a batch left *sent* by a killed run stops counting once
+its records are settled by other batches (a resumed run with another batch size builds other batches), and a
+done record sent again (a delta run) is in doubt until its new batch is done. ``finish_run`` drops the sent
+batches nothing is in doubt in any more, with the payloads they kept.
+
 Schema versions: 1 (the ledger), 2 (adds ``run_stats``), 3 (a sent batch's records in one row), 4 (the
-crosswalk is a view of the ledger's target ids, not a second table written per record). Opening an older journal
-upgrades it in place, in one transaction (``_MIGRATIONS``); a newer one is refused.
+crosswalk is a view of the ledger's target ids, not a second table written per record), 5 (batch sequence
+numbers, and the payloads a batch was sent with). Opening an older journal upgrades it in place, in one
+transaction (``_MIGRATIONS``); a newer one is refused.
+
+Writers and readers: :meth:`Journal.open` opens a *writer* (``migrator run``): it holds the journal's lock, an
+``flock`` on ``<journal>-lock``, until :meth:`Journal.close`, so a second writer of the same journal is refused
+with the holder's pid and start time; the kernel releases the lock when its process ends, however it ends
+(kill -9 too), so no lock outlives its run. ``read_only=True`` opens a *reader* (``status``, ``report``,
+``verify``): no lock, nothing written, and it works while a run holds the lock (an older schema is first
+upgraded by a writer).
+
+Files: a new journal is built beside its path (``<journal>-new``) and moved into place only once its schema and
+meta (plan name, salt) are in the main file, so a journal file never depends on its ``-wal`` for what it is. A
+writer marks the journal *open* in its meta, checkpointed into the main file, before it returns (so before any
+write is sent), and *closed* at :meth:`Journal.close` after copying the whole WAL into the main file. A journal
+marked open whose ``-wal`` is missing or empty lost the commits that file held (deleted, or the journal was
+copied without it): it is refused, as is a file that holds no schema or no meta, instead of starting an empty
+journal that would create every record again. No symbolic link is followed: a link at the journal's path or
+at any file beside it (``-wal``, ``-shm``, ``-journal``, ``-lock``, ``-probe``, ``-new``) is refused.
+
+Tenants: :meth:`Journal.bind_tenants` keeps, per connection, the platform, the location (base URL without
+credentials, or folder) and a keyed BLAKE2b hash of what names the account (its key or user name) under a
+random salt of this journal — never the credential, and no hash that could be compared across journals.
+:meth:`Journal.tenant_changes` tells a run that reaches other accounts (another customer's env file).
 
 Threading: calls are synchronous and short. Measured on the 2-core development VM with 500-record batches:
 ``mark_batch_sent`` and ``mark_batch_done`` ≈ 5 ms together. The engine calls them on its event loop, between
@@ -40,29 +71,33 @@ which is a hash of (plan, step, source key) and is stored in every row — becau
 in order, so a batch touches a few neighbouring B-tree pages instead of one random page per record (hash keys
 made batch writes about six times slower).
 
-Secrets: the journal stores source keys, target ids, idempotency keys and reasons. Callers pass text that is
-already redacted; ``redact`` (a ``str → str`` hook) is applied once more to every reason and detail stored.
+Secrets: the journal stores source keys, target ids, idempotency keys, reasons, and the payloads of records in
+doubt (mapped record values, never a connection's credential). Callers pass text that is already redacted;
+``redact`` (a ``str → str`` hook) is applied once more to every reason and detail stored.
 
-Storage: before anything else, :meth:`Journal.open` writes (and syncs, and removes) a 1 MiB probe file beside
-the journal, so that a full disk, a file-size limit or a folder that cannot be written fails the run at once,
+Storage: before anything else, a writer writes (and syncs, and removes) a 1 MiB probe file beside the
+journal, so that a full disk, a file-size limit or a folder that cannot be written fails the run at once,
 with a ``JournalError`` naming the folder — before any request reaches a platform — instead of after records
 were written to a target but not journaled.
 
-Errors: a file that is not a journal (corrupt, or another program's database), a journal of another plan and
-a journal written by a newer migrator raise :class:`~migrator.errors.JournalError` saying what to do.
+Errors: a file that is not a journal (corrupt, empty, or another program's database), a journal of another
+plan, a journal in use by another run, one that lost its WAL, a link, and a journal written by a newer
+migrator raise :class:`~migrator.errors.JournalError` saying what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple
 
@@ -70,6 +105,7 @@ import orjson
 
 from migrator.connectors.base import Action
 from migrator.errors import JournalError
+from migrator.private_files import make_private_dir, open_private
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -80,11 +116,12 @@ __all__ = [
     "PlanCheck",
     "Rejection",
     "SentRecord",
+    "Tenant",
     "WriteResult",
     "default_journal_path",
 ]
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 _APP_ID: Final = 0x4D475254  # "MGRT" in PRAGMA application_id: tells our files from any other SQLite file
 
 _SCHEMA: Final = """
@@ -117,9 +154,12 @@ CREATE TABLE batches (
     run_id   INTEGER,
     keys     TEXT,
     done_count INTEGER,
+    seq      INTEGER,
+    payloads TEXT,
     PRIMARY KEY (step, batch_id)
 ) WITHOUT ROWID;
 CREATE INDEX batches_state ON batches (step, state);
+CREATE INDEX batches_seq ON batches (seq);
 CREATE TABLE records (
     step         TEXT NOT NULL,
     source_key   TEXT NOT NULL,
@@ -130,6 +170,7 @@ CREATE TABLE records (
     action       TEXT CHECK (action IS NULL OR action IN ('created', 'updated', 'unchanged')),
     content_hash TEXT,
     updated_at   REAL NOT NULL,
+    seq          INTEGER,
     PRIMARY KEY (step, source_key)
 ) WITHOUT ROWID;
 CREATE VIEW crosswalk AS SELECT step, source_key, target_id FROM records WHERE target_id IS NOT NULL;
@@ -179,6 +220,19 @@ DROP INDEX IF EXISTS records_batch;
 DROP TABLE crosswalk;
 CREATE VIEW crosswalk AS SELECT step, source_key, target_id FROM records WHERE target_id IS NOT NULL
 """,
+    # batches are numbered in the order they were sent (sent_at, then the key: the best an older journal
+    # knows), and ledger rows take the number of the batch that wrote them; a sent batch keeps its records'
+    # payloads until done
+    5: """
+ALTER TABLE batches ADD COLUMN seq INTEGER;
+ALTER TABLE batches ADD COLUMN payloads TEXT;
+ALTER TABLE records ADD COLUMN seq INTEGER;
+UPDATE batches SET seq = o.n FROM (SELECT step, batch_id, row_number() OVER (ORDER BY sent_at, step, batch_id)
+    AS n FROM batches) AS o WHERE o.step = batches.step AND o.batch_id = batches.batch_id;
+UPDATE records SET seq = (SELECT b.seq FROM batches b WHERE b.step = records.step
+    AND b.batch_id = records.batch_id);
+CREATE INDEX IF NOT EXISTS batches_seq ON batches (seq)
+""",
 }
 
 #: what an upgrade statement says when an older build already made its change (tolerated, not an error)
@@ -194,11 +248,14 @@ def default_journal_path(plan_name: str, base: str | os.PathLike[str] = ".") -> 
 
 
 class SentRecord(NamedTuple):
-    """A record of a batch about to be sent (``mark_batch_sent``), with its content hash for delta runs."""
+    """A record of a batch about to be sent (``mark_batch_sent``), with its content hash for delta runs and,
+    optionally, the payload it is sent with (or the part of it a lookup on the target needs: its match
+    fields), kept while the record is in doubt (:meth:`Journal.sent_payloads`)."""
 
     idem_key: str
     source_key: str
     content_hash: str | None = None
+    payload: dict[str, Any] | None = None
 
 
 class WriteResult(NamedTuple):
@@ -244,9 +301,9 @@ class LedgerCounts:
     """What the ledger holds of one step: pages, batches and records by state, actions, dead letters."""
 
     pages_done: int = 0
-    batches_sent: int = 0  # in doubt: sent, not done
+    batches_sent: int = 0  # sent batches that carry records in doubt
     batches_done: int = 0
-    records_sent: int = 0  # in doubt
+    records_sent: int = 0  # in doubt: sent, and not settled by a batch sent later
     records_done: int = 0
     records_rejected: int = 0
     created: int = 0
@@ -263,30 +320,66 @@ class PlanCheck:
     previous: str | None
 
 
-# -- the journal ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """The account a connection reaches: its platform, where it is (a base URL without credentials, or a
+    folder) and what names the account there (its key or user name). ``identity`` is never stored, nor shown
+    in a repr: the journal keeps a keyed hash of it."""
+
+    platform: str
+    location: str
+    identity: str = field(repr=False)
 
 
-def _create_private(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 (no window in which it is readable by others)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)  # whatever the umask
+# -- the journal's files ----------------------------------------------------------------------------
 
+#: the files beside a journal: SQLite's (``-wal``, ``-shm``, ``-journal``) and the journal's own (its lock, the
+#: storage probe, a new journal being built)
+_BESIDE: Final = ("-wal", "-shm", "-journal", "-lock", "-probe", "-new")
 
 #: bytes the storage probe writes beside the journal: room for the next batches' journal writes
 PROBE_BYTES: Final = 1 << 20
+
+_WHAT_TO_DO: Final = (
+    "move it away, start over with --fresh, or give this run another journal with --journal PATH"
+)
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _refuse_links(path: Path) -> None:
+    """Raise ``JournalError`` if the journal or a file beside it is a symbolic link (SQLite and the probe would
+    write through it, into whatever file it points at)."""
+    for p in (path, *(_beside(path, s) for s in _BESIDE)):
+        if p.is_symlink():
+            raise JournalError(
+                f"{p} is a symbolic link: migrator never reads or writes a journal or the files beside it "
+                "through a link (it could overwrite the file the link points at). Remove the link, or point "
+                "--journal at a real file in a folder of yours."
+            )
+
+
+def _unwritable(path: Path, error: OSError) -> JournalError:
+    return JournalError(
+        f"the journal {path} cannot be written in {path.parent}: {error.strerror or error}. Nothing was sent "
+        "to any platform. Free some space or make that folder writable, or point --journal at a folder that "
+        "is, then run again."
+    )
 
 
 def _probe_storage(path: Path) -> None:
     """Raise ``JournalError`` unless the journal's folder takes a ``PROBE_BYTES`` write (made, synced, removed).
 
     Catches a full disk (ENOSPC, also at fsync), a file-size limit (a short write or EFBIG), a read-only or
-    immutable folder, and a parent that is not a folder — all before the run touches any platform."""
-    probe = path.with_name(path.name + "-probe")
+    immutable folder, and a parent that is not a folder — all before the run touches any platform. The probe is
+    created afresh (``O_EXCL``, never through a link): a leftover of a killed run is removed first."""
+    probe = _beside(path, "-probe")
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(probe)  # unlink removes a link itself, never what it points at
+        fd = open_private(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
             if os.write(fd, bytes(PROBE_BYTES)) < PROBE_BYTES:
                 raise OSError(errno.ENOSPC, "no room for a 1 MiB write (disk full or a file size limit)")
@@ -294,20 +387,154 @@ def _probe_storage(path: Path) -> None:
         finally:
             os.close(fd)
     except OSError as e:
-        raise JournalError(
-            f"the journal {path} cannot be written in {path.parent}: {e.strerror or e}. Nothing was sent to "
-            "any platform. Free some space or make that folder writable, or point --journal at a folder "
-            "that is, then run again."
-        ) from None
+        raise _unwritable(path, e) from None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(probe)
+
+
+class _Lock:
+    """A journal's writer lock: ``flock`` on ``<journal>-lock`` (0600, never through a link), which names its
+    holder (pid, start time) for the one refused. The kernel releases it when the descriptor closes or its
+    process ends, however it ends: a run killed with -9 leaves no lock behind."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, path: Path) -> _Lock:
+        try:
+            make_private_dir(path.parent)
+            fd = open_private(_beside(path, "-lock"), os.O_RDWR | os.O_CREAT)
+        except OSError as e:
+            raise _unwritable(path, e) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = _holder(fd)
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise _unwritable(path, e) from None
+            raise JournalError(
+                f"the journal {path} is in use by another migrator run ({holder}): two runs of one journal at "
+                "once would write records twice. Wait for that run to finish (`migrator status` shows its "
+                "progress meanwhile), or stop it (Ctrl-C in its terminal), then run again."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, orjson.dumps({"pid": os.getpid(), "started": time.time()}), 0)
+        return cls(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _holder(fd: int) -> str:
+    """Who holds a lock, as its lock file says."""
+    try:
+        info = orjson.loads(os.pread(fd, 4096, 0))
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["started"])))
+        return f"pid {int(info['pid'])}, started {started}"
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return "a run that is just starting"
+
+
+def _create_journal(path: Path, plan_name: str, clock: Callable[[], float]) -> None:
+    """Build a new journal in ``<journal>-new`` (0600) and move it to ``path`` once its schema and meta are in
+    the main file: a file at a journal's path always holds what it is, whatever happens to its ``-wal``."""
+    new = _beside(path, "-new")
+    try:
+        for leftover in (new, *(_beside(new, s) for s in ("-journal", "-wal", "-shm"))):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        os.chmod(new, 0o600)  # whatever the umask
+        conn = sqlite3.connect(new, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("plan_name", plan_name),
+                    ("created", repr(clock())),
+                    ("salt", os.urandom(16).hex()),
+                    ("writer", "closed"),
+                ],
+            )
+            conn.execute(f"PRAGMA application_id = {_APP_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")  # a rollback journal: the commit is in the main file, synced
+            conn.execute("PRAGMA journal_mode = WAL")  # kept in the file's header
+        finally:
+            conn.close()
+        fd = os.open(new, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(new, path)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except (OSError, sqlite3.Error) as e:
+        with contextlib.suppress(OSError):
+            os.unlink(new)
+        raise JournalError(f"cannot create the journal {path}: {e}. {_WHAT_TO_DO}.") from None
+
+
+def _wal_missing(path: Path) -> bool:
+    """The journal has no ``-wal`` file, or an empty one (what a reader makes of a missing one)."""
+    try:
+        return os.stat(_beside(path, "-wal")).st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    try:
+        if read_only:
+            uri = f"{path.absolute().as_uri()}?mode=ro"
+            return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10.0)
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    except sqlite3.Error as e:
+        raise JournalError(f"cannot open the journal {path}: {e}. Check the path and its permissions.") from e
 
 
 def _remove_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{path}{suffix}")
+
+
+def _make_private(path: Path) -> None:
+    """The ``-wal`` and ``-shm`` files SQLite made: 0600, whatever the umask."""
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(_beside(path, suffix), 0o600)
+
+
+def _fingerprint(salt: str, identity: str) -> str:
+    """A keyed hash of what names an account: not reversible, and unlike any other journal's (its own salt)."""
+    return hashlib.blake2b(identity.encode(), key=bytes.fromhex(salt), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class _Doubt:
+    """One step's records in doubt: idempotency key → (source key, payload as sent or None); the sent batches
+    read, and those that carry a record in doubt (the last batch each such record was sent in)."""
+
+    records: dict[str, tuple[str, Any]]
+    batches: list[str]
+    live: set[str]
+
+
+# -- the journal ------------------------------------------------------------------------------------
 
 
 class Journal:
@@ -321,6 +548,7 @@ class Journal:
         *,
         clock: Callable[[], float],
         redact: Callable[[str], str] | None,
+        writer_lock: _Lock | None,
     ) -> None:
         self._conn = conn
         self.path = path
@@ -330,6 +558,8 @@ class Journal:
         self._lock = threading.Lock()
         self._checkpoint_lock = threading.Lock()
         self._checkpointer: sqlite3.Connection | None = None  # ``checkpoint``'s own connection
+        self._writer_lock = writer_lock  # None for a reader
+        self._closed = False
         self.run_id: int | None = None
 
     # -- opening ------------------------------------------------------------------------------------
@@ -341,87 +571,117 @@ class Journal:
         plan_name: str,
         *,
         fresh: bool = False,
+        read_only: bool = False,
         clock: Callable[[], float] = time.time,
         redact: Callable[[str], str] | None = None,
     ) -> Journal:
-        """Open the journal of ``plan_name`` at ``path``, creating it (0600) if missing.
+        """Open the journal of ``plan_name`` at ``path``: a writer, creating it (0600) if missing, or a reader.
 
-        ``fresh=True`` deletes an existing journal first (``--fresh``). Raises ``JournalError`` if the file is
-        not a migrator journal, belongs to another plan, or was written by a newer migrator.
+        A writer takes the journal's lock (``JournalError`` naming the holder when another run has it), probes
+        the storage, and marks the journal open before it returns. ``fresh=True`` deletes an existing journal
+        first (``--fresh``), under the lock. ``read_only=True``: a reader, which takes no lock and writes
+        nothing (an older schema is upgraded first, by a writer). Raises ``JournalError`` if the file is not a
+        migrator journal, belongs to another plan, lost its WAL, is a link (or a file beside it is), or was
+        written by a newer migrator.
         """
         p = Path(path)
-        _probe_storage(p)
-        if fresh:
-            _remove_files(p)
-        if not p.exists():
-            _create_private(p)
+        _refuse_links(p)
+        if read_only:
+            return cls._open_reader(p, plan_name, clock, redact)
+        lock = _Lock.acquire(p)
         try:
-            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=10.0)
-        except sqlite3.Error as e:
-            raise JournalError(f"cannot open the journal {p}: {e}. Check the path and its permissions.") from e
+            _probe_storage(p)
+            if fresh:
+                _remove_files(p)
+            if not p.exists():
+                _create_journal(p, plan_name, clock)
+            wal_missing = _wal_missing(p)
+            conn = _connect(p, read_only=False)
+            try:
+                version = cls._prepare(conn, p, plan_name, wal_missing=wal_missing)
+                if version < SCHEMA_VERSION:
+                    cls._migrate(conn, p, version)
+                cls._mark_open(conn, p)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            lock.release()
+            raise
+        _make_private(p)
+        return cls(conn, p, plan_name, clock=clock, redact=redact, writer_lock=lock)
+
+    @classmethod
+    def _open_reader(
+        cls, p: Path, plan_name: str, clock: Callable[[], float], redact: Callable[[str], str] | None
+    ) -> Journal:
+        wal_missing = _wal_missing(p)
+        conn = _connect(p, read_only=True)
         try:
-            cls._prepare(conn, p, plan_name, clock)
+            version = cls._prepare(conn, p, plan_name, wal_missing=wal_missing)
         except BaseException:
             conn.close()
             raise
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(f"{p}{suffix}", 0o600)
-        return cls(conn, p, plan_name, clock=clock, redact=redact)
+        if version < SCHEMA_VERSION:
+            conn.close()
+            cls.open(p, plan_name, clock=clock).close()  # an upgrade writes: a writer makes it, under the lock
+            return cls._open_reader(p, plan_name, clock, redact)
+        _make_private(p)
+        return cls(conn, p, plan_name, clock=clock, redact=redact, writer_lock=None)
 
     @staticmethod
-    def _prepare(conn: sqlite3.Connection, p: Path, plan_name: str, clock: Callable[[], float]) -> None:
-        what_to_do = (
-            "move it away, start over with --fresh, or give this run another journal with --journal PATH"
-        )
+    def _prepare(conn: sqlite3.Connection, p: Path, plan_name: str, *, wal_missing: bool) -> int:
+        """Check that ``p`` is a sound journal of ``plan_name``; returns its schema version."""
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as e:
-            raise JournalError(f"{p} is not a readable migrator journal ({e}): {what_to_do}.") from e
+            raise JournalError(f"{p} is not a readable migrator journal ({e}): {_WHAT_TO_DO}.") from e
         if version > SCHEMA_VERSION:
             raise JournalError(
                 f"the journal {p} was written by a newer migrator (schema {version}; this one reads up to "
                 f"{SCHEMA_VERSION}): upgrade migrator, or use another journal with --journal PATH."
             )
         if version == 0 and not tables:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('plan_name', ?), ('created', ?)",
-                    (plan_name, repr(clock())),
-                )
-                conn.execute(f"PRAGMA application_id = {_APP_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except sqlite3.Error as e:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise JournalError(f"cannot create the journal {p}: {e}. {what_to_do}.") from e
-        elif app_id != _APP_ID or version == 0:
-            raise JournalError(f"{p} is an SQLite file but not a migrator journal: {what_to_do}.")
-        elif version < SCHEMA_VERSION:
-            Journal._migrate(conn, p, version)
+            raise JournalError(
+                f"{p} holds no journal (no schema, no plan): migrator never leaves a journal file empty, so "
+                "its content was lost (a deleted -wal file?) or it is not a journal. If a run used it, check "
+                "the target for what that run created before you start over with --fresh (a create-only step "
+                "would create it again); otherwise delete it, or give this run another journal with --journal "
+                "PATH."
+            )
+        if app_id != _APP_ID or version == 0:
+            raise JournalError(f"{p} is an SQLite file but not a migrator journal: {_WHAT_TO_DO}.")
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute("PRAGMA cache_size = -8192")  # 8 MiB of page cache: memory stays flat at millions
-            row = conn.execute("SELECT value FROM meta WHERE key = 'plan_name'").fetchone()
+            meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
         except sqlite3.DatabaseError as e:
-            raise JournalError(f"{p} is not a readable migrator journal ({e}): {what_to_do}.") from e
-        owner = row[0] if row else None
+            raise JournalError(f"{p} is not a readable migrator journal ({e}): {_WHAT_TO_DO}.") from e
+        owner = meta.get("plan_name")
+        if owner is None:
+            raise JournalError(
+                f"the journal {p} has lost its meta (the plan it belongs to): it is damaged, and what it says "
+                "cannot be trusted. Check the target for what its runs created before you start over with "
+                "--fresh (a create-only step would create it again), or give this run another journal with "
+                "--journal PATH."
+            )
         if owner != plan_name:
             raise JournalError(
                 f"the journal {p} belongs to plan {owner!r}, not {plan_name!r}: give this plan its own journal "
                 "with --journal PATH, or discard that one with --fresh."
             )
+        if meta.get("writer") == "open" and wal_missing:
+            raise JournalError(
+                f"the journal {p} has lost its write-ahead log: {p.name}-wal is missing or empty, but a run "
+                "had it open for writing (killed, or the journal was copied without its -wal). The records it "
+                "wrote last are gone, and resuming would send them again. Put the -wal file back beside the "
+                "journal if you have it (a copy of a journal takes its -wal and -shm files along). Otherwise "
+                "check the target for what that run created, then start over with --fresh (a create-only step "
+                "would create it again), or keep this file aside and use --journal PATH."
+            )
+        return int(version)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection, p: Path, version: int) -> None:
@@ -447,12 +707,43 @@ class Journal:
                 "the file is writable, or start over with --fresh."
             ) from e
 
+    @staticmethod
+    def _mark_open(conn: sqlite3.Connection, p: Path) -> None:
+        """WAL mode, and the journal marked open for writing in its main file, before any write of the run."""
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('writer', 'open') "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+            busy = conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()[0]
+        except sqlite3.Error as e:
+            raise JournalError(f"cannot open the journal {p}: {e}. Check the path and its permissions.") from e
+        if busy:
+            raise JournalError(
+                f"the journal {p} is kept busy by another program reading it (for more than 10 s): nothing was "
+                "sent. Let that program finish (a `migrator report`, an SQLite browser), then run again."
+            )
+
     def close(self) -> None:
+        """Close the journal; a writer first copies the whole WAL into the main file, marks the journal closed
+        and releases its lock. Closing twice is harmless."""
         with self._checkpoint_lock, self._lock:
+            if self._closed:
+                return
+            self._closed = True
             if self._checkpointer is not None:
                 self._checkpointer.close()
                 self._checkpointer = None
+            if self._writer_lock is not None:
+                with contextlib.suppress(sqlite3.Error):  # left open: the WAL keeps what it holds
+                    self._conn.execute("UPDATE meta SET value = 'closed' WHERE key = 'writer'")
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
+            if self._writer_lock is not None:
+                self._writer_lock.release()
 
     def defer_checkpoints(self, deferred: bool = True) -> None:
         """While deferred, commits never copy the WAL into the database file (SQLite's automatic checkpoint,
@@ -523,13 +814,67 @@ class Journal:
         rid = run_id if run_id is not None else self.run_id
         if rid is None:
             raise ValueError("finish_run: no run was begun")
+        superseded = [
+            (step, batch)
+            for (step,) in self._read("SELECT DISTINCT step FROM batches WHERE state = 'sent'")
+            for doubt in (self._doubt(step),)
+            for batch in doubt.batches
+            if batch not in doubt.live
+        ]
         with self._tx() as cur:
             cur.execute("UPDATE runs SET finished = ?, status = ? WHERE id = ?", (self._clock(), status, rid))
+            # sent batches whose every record a later batch settled or carries: nothing is in doubt in them
+            cur.executemany(
+                "DELETE FROM batches WHERE step = ? AND batch_id = ? AND state = 'sent'", superseded
+            )
 
     def runs(self) -> list[dict[str, Any]]:
         rows = self._read("SELECT id, started, finished, status, plan_hash, plan_name FROM runs ORDER BY id")
         keys = ("id", "started", "finished", "status", "plan_hash", "plan_name")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- tenants ------------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def tenant_changes(self, tenants: Mapping[str, Tenant]) -> list[str]:
+        """How the accounts ``tenants`` reach differ from those this journal was bound to, one line per
+        connection (``connection target: other credentials``); empty when they are the same, and for a
+        connection the journal was never bound to."""
+        bound: dict[str, dict[str, str]] = orjson.loads(self._meta("tenants") or "{}")
+        salt = self._meta("salt")
+        changes: list[str] = []
+        for name, tenant in sorted(tenants.items()):
+            was = bound.get(name)
+            if was is None or salt is None:
+                continue
+            if was["platform"] != tenant.platform:
+                changes.append(f"connection {name}: platform {was['platform']} then, {tenant.platform} now")
+            elif was["location"] != tenant.location:
+                changes.append(f"connection {name}: {was['location']} then, {tenant.location} now")
+            elif was["identity"] != _fingerprint(salt, tenant.identity):
+                changes.append(f"connection {name}: other credentials (another account)")
+        return changes
+
+    def bind_tenants(self, tenants: Mapping[str, Tenant]) -> None:
+        """Bind the journal to the accounts ``tenants`` reach (replacing what it held for those connections):
+        platform, location and a keyed hash of the identity, under this journal's salt."""
+        salt = self._meta("salt") or os.urandom(16).hex()
+        bound: dict[str, dict[str, str]] = orjson.loads(self._meta("tenants") or "{}")
+        for name, tenant in tenants.items():
+            bound[name] = {
+                "platform": tenant.platform,
+                "location": tenant.location,
+                "identity": _fingerprint(salt, tenant.identity),
+            }
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [("salt", salt), ("tenants", orjson.dumps(bound, option=orjson.OPT_SORT_KEYS).decode())],
+            )
 
     # -- writes -------------------------------------------------------------------------------------
 
@@ -549,19 +894,24 @@ class Journal:
     def mark_batch_sent(self, step: str, batch_id: str, records: Iterable[SentRecord]) -> None:
         """Before the request: the batch is *sent*, with its records (one row, one transaction).
 
-        The batch row carries its records (idempotency key, source key, content hash) as one JSON value, so
-        marking a batch sent costs one insert whatever its size; its records are *sent* (in doubt) until
-        :meth:`mark_batch_done`. A record already done (a delta run sending changed content) stays done with its
-        target id, and is in doubt as well while the batch is.
+        The batch row carries its records (idempotency key, source key, content hash) as one JSON value, and
+        their payloads (when given) as another, so marking a batch sent costs one insert whatever its size; it
+        takes the next sequence number. Its records are *sent* (in doubt) until a batch sent later settles
+        them (:meth:`mark_batch_done` of this one, normally). A record already done (a delta run sending changed
+        content) stays done with its target id, and is in doubt as well while the batch is.
         """
-        keys = orjson.dumps([[r.idem_key, str(r.source_key), r.content_hash] for r in records]).decode()
+        sent = list(records)
+        keys = orjson.dumps([[r.idem_key, str(r.source_key), r.content_hash] for r in sent]).decode()
+        payloads = [r.payload for r in sent]
+        kept = orjson.dumps(payloads, default=str).decode() if any(p is not None for p in payloads) else None
         with self._tx() as cur:
             cur.execute(
-                "INSERT INTO batches (step, batch_id, state, sent_at, run_id, keys) "
-                "VALUES (?, ?, 'sent', ?, ?, ?) ON CONFLICT (step, batch_id) DO UPDATE SET state = 'sent', "
-                "sent_at = excluded.sent_at, "
-                "done_at = NULL, run_id = excluded.run_id, keys = excluded.keys",
-                (step, batch_id, self._clock(), self.run_id, keys),
+                "INSERT INTO batches (step, batch_id, state, sent_at, run_id, keys, payloads, seq) "
+                "VALUES (?, ?, 'sent', ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM batches)) "
+                "ON CONFLICT (step, batch_id) DO UPDATE SET state = 'sent', sent_at = excluded.sent_at, "
+                "done_at = NULL, run_id = excluded.run_id, keys = excluded.keys, payloads = excluded.payloads, "
+                "seq = excluded.seq",
+                (step, batch_id, self._clock(), self.run_id, keys, kept),
             )
 
     def mark_batch_done(
@@ -579,7 +929,7 @@ class Journal:
         now = self._clock()
         with self._tx() as cur:
             row = cur.execute(
-                "SELECT keys FROM batches WHERE step = ? AND batch_id = ?", (step, batch_id)
+                "SELECT keys, seq FROM batches WHERE step = ? AND batch_id = ?", (step, batch_id)
             ).fetchone()
             if row is None:
                 raise ValueError(
@@ -587,27 +937,29 @@ class Journal:
                     "request and mark_batch_done after it"
                 )
             sent = {sk: (ik, h) for ik, sk, h in (orjson.loads(row[0]) if row[0] else [])}
+            seq = row[1]
             done_rows: list[tuple[Any, ...]] = []
             for r in results:
                 key = str(r.source_key)
                 target = None if r.target_id is None else str(r.target_id)
                 digest = sent.pop(key, (None, None))[1]
-                done_rows.append((step, key, r.idem_key, batch_id, target, r.action, digest, now))
+                done_rows.append((step, key, r.idem_key, batch_id, target, r.action, digest, now, seq))
             rej_rows: list[tuple[Any, ...]] = []
             dead_rows: list[tuple[Any, ...]] = []
             for j in rejected:
                 key = str(j.source_key)
                 digest = sent.pop(key, (None, None))[1]
-                rej_rows.append((step, key, j.idem_key, batch_id, digest, now))
+                rej_rows.append((step, key, j.idem_key, batch_id, digest, now, seq))
                 detail = None if j.detail is None else self._redact(_to_json(j.detail))
                 dead_rows.append(
                     (step, j.source_key, j.idem_key, j.status, self._redact(j.reason), detail, self.run_id, now)
                 )
             self._write_results(cur, done_rows)
             cur.executemany(
-                "INSERT INTO records (step, source_key, idem_key, state, batch_id, content_hash, updated_at) "
-                "VALUES (?, ?, ?, 'rejected', ?, ?, ?) ON CONFLICT (step, source_key) DO UPDATE SET "
-                "state = 'rejected', batch_id = excluded.batch_id, updated_at = excluded.updated_at",
+                "INSERT INTO records (step, source_key, idem_key, state, batch_id, content_hash, updated_at, "
+                "seq) VALUES (?, ?, ?, 'rejected', ?, ?, ?, ?) ON CONFLICT (step, source_key) DO UPDATE SET "
+                "state = 'rejected', batch_id = excluded.batch_id, updated_at = excluded.updated_at, "
+                "seq = excluded.seq",
                 rej_rows,
             )
             cur.executemany(
@@ -617,13 +969,14 @@ class Journal:
             )
             # records the call said nothing about stay *sent* (in doubt), visibly
             cur.executemany(
-                "INSERT INTO records (step, source_key, idem_key, state, batch_id, content_hash, updated_at) "
-                "VALUES (?, ?, ?, 'sent', ?, ?, ?) ON CONFLICT (step, source_key) DO UPDATE SET "
-                "state = 'sent', batch_id = excluded.batch_id, updated_at = excluded.updated_at",
-                [(step, sk, ik, batch_id, h, now) for sk, (ik, h) in sent.items()],
+                "INSERT INTO records (step, source_key, idem_key, state, batch_id, content_hash, updated_at, "
+                "seq) VALUES (?, ?, ?, 'sent', ?, ?, ?, ?) ON CONFLICT (step, source_key) DO UPDATE SET "
+                "state = 'sent', batch_id = excluded.batch_id, updated_at = excluded.updated_at, "
+                "seq = excluded.seq",
+                [(step, sk, ik, batch_id, h, now, seq) for sk, (ik, h) in sent.items()],
             )
             cur.execute(
-                "UPDATE batches SET state = 'done', done_at = ?, keys = NULL, done_count = ? "
+                "UPDATE batches SET state = 'done', done_at = ?, keys = NULL, payloads = NULL, done_count = ? "
                 "WHERE step = ? AND batch_id = ?",
                 (now, len(done_rows), step, batch_id),
             )
@@ -633,11 +986,11 @@ class Journal:
         """Done records into the ledger (the crosswalk is the ledger's view of their target ids)."""
         cur.executemany(
             "INSERT INTO records (step, source_key, idem_key, state, batch_id, target_id, action, "
-            "content_hash, updated_at) VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?) "
+            "content_hash, updated_at, seq) VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (step, source_key) DO UPDATE SET "
             "state = 'done', batch_id = excluded.batch_id, target_id = coalesce(excluded.target_id, "
             "records.target_id), action = excluded.action, content_hash = coalesce(excluded.content_hash, "
-            "records.content_hash), updated_at = excluded.updated_at",
+            "records.content_hash), updated_at = excluded.updated_at, seq = excluded.seq",
             done_rows,
         )
 
@@ -647,14 +1000,64 @@ class Journal:
         return {r[0] for r in self._read("SELECT page_key FROM pages WHERE step = ?", (step,))}
 
     def keys_in_state(self, step: str, *states: Literal["sent", "done", "rejected"]) -> set[str]:
-        """Idempotency keys of ``step``'s records in these states; *sent* = in a batch sent but not done."""
-        marks = ", ".join("?" for _ in states)
-        sql = f"SELECT idem_key FROM records WHERE step = ? AND state IN ({marks})"
-        keys = {r[0] for r in self._read(sql, (step, *states))}
+        """Idempotency keys of ``step``'s records in these states; *sent* = in doubt: in a batch sent, and not
+        settled by a batch sent after it."""
+        others = [s for s in states if s != "sent"]
+        keys: set[str] = set()
+        if others:
+            marks = ", ".join("?" for _ in others)
+            sql = f"SELECT idem_key FROM records WHERE step = ? AND state IN ({marks})"
+            keys.update(r[0] for r in self._read(sql, (step, *others)))
         if "sent" in states:
-            for (blob,) in self._read("SELECT keys FROM batches WHERE step = ? AND state = 'sent'", (step,)):
-                keys.update(ik for ik, _, _ in orjson.loads(blob or "[]"))
+            keys.update(self._doubt(step).records)
         return keys
+
+    def sent_payloads(self, step: str) -> dict[str, dict[str, Any]]:
+        """The payloads ``step``'s records in doubt were last sent with, by idempotency key: what a create in
+        doubt must be looked up with on the target (today's mapping, or the source, may give other values). A
+        record in doubt sent without a payload (``SentRecord.payload`` None, or by a journal before schema 5)
+        is left out."""
+        return {ik: payload for ik, (_, payload) in self._doubt(step).records.items() if payload is not None}
+
+    def _doubt(self, step: str) -> _Doubt:
+        """The step's records in doubt, from its sent batches (the last batch a record was sent in gives its
+        payload) and the ledger: a record of a batch is in doubt unless its ledger row is done or rejected by
+        that batch or one sent later; a ledger row left *sent* by a done batch is in doubt too."""
+        sent: dict[str, tuple[int, str, Any]] = {}  # idempotency key → (batch seq, source key, payload)
+        carrier: dict[str, str] = {}
+        batches: list[str] = []
+        rows = self._read(
+            "SELECT batch_id, coalesce(seq, 0), keys, payloads FROM batches WHERE step = ? AND state = 'sent' "
+            "ORDER BY seq",
+            (step,),
+        )
+        for batch, seq, blob, kept in rows:
+            entries = orjson.loads(blob or "[]")
+            payloads = orjson.loads(kept) if kept else [None] * len(entries)
+            for (ik, sk, _), payload in zip(entries, payloads, strict=True):
+                sent[ik] = (seq, sk, payload)
+                carrier[ik] = batch
+            batches.append(batch)
+        settled = self._settled_seqs(step, [sk for _, sk, _ in sent.values()])
+        records = {ik: (sk, payload) for ik, (seq, sk, payload) in sent.items() if settled.get(sk, -1) < seq}
+        for ik, sk in self._read(
+            "SELECT idem_key, source_key FROM records WHERE step = ? AND state = 'sent'", (step,)
+        ):
+            records.setdefault(ik, (sk, None))
+        return _Doubt(records, batches, {carrier[ik] for ik in records if ik in carrier})
+
+    def _settled_seqs(self, step: str, source_keys: Sequence[str]) -> dict[str, int]:
+        """Source key → the sequence number of the batch that settled it (done or rejected), for these keys."""
+        out: dict[str, int] = {}
+        for i in range(0, len(source_keys), 500):
+            chunk = source_keys[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = (
+                "SELECT source_key, coalesce(seq, 0) FROM records WHERE step = ? AND state != 'sent' "
+                f"AND source_key IN ({marks})"
+            )
+            out.update((str(sk), int(seq)) for sk, seq in self._read(sql, (step, *chunk)))
+        return out
 
     def settled_keys(self, step: str) -> set[str]:
         """Idempotency keys of the step's records that need no write: done or rejected."""
@@ -694,18 +1097,27 @@ class Journal:
         def put(step: str, field: str, n: int) -> None:
             acc.setdefault(step, {})[field] = acc.get(step, {}).get(field, 0) + int(n)
 
+        doubtful: set[str] = set()  # steps with a sent batch or a record left sent: counted from the records
         for step, n in self._read("SELECT step, count(*) FROM pages GROUP BY step"):
             put(step, "pages_done", n)
         for step, state, n in self._read("SELECT step, state, count(*) FROM batches GROUP BY step, state"):
-            put(step, f"batches_{state}", n)
+            if state == "sent":
+                doubtful.add(step)
+            else:
+                put(step, f"batches_{state}", n)
         for step, state, action, n in self._read(
             "SELECT step, state, action, count(*) FROM records GROUP BY step, state, action"
         ):
+            if state == "sent":
+                doubtful.add(step)
+                continue
             put(step, f"records_{state}", n)
             if state == "done" and action is not None:
                 put(step, action, n)
-        for step, blob in self._read("SELECT step, keys FROM batches WHERE state = 'sent'"):
-            put(step, "records_sent", len(orjson.loads(blob or "[]")))
+        for step in doubtful:
+            doubt = self._doubt(step)
+            put(step, "records_sent", len(doubt.records))
+            put(step, "batches_sent", len(doubt.live))
         for step, n in self._read("SELECT step, count(*) FROM dead_letters GROUP BY step"):
             put(step, "dead_letters", n)
         return {step: LedgerCounts(**fields) for step, fields in sorted(acc.items())}

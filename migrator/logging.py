@@ -2,10 +2,17 @@
 
 Nothing here reads the environment: the CLI passes the secret values it resolved (credentials from the plan's
 ``${ENV_VAR}`` references, and tokens the transport obtains at run time are added with ``Redactor.add``).
+A secret is masked in every form it travels in: as is; with any of its characters percent-encoded (either hex
+case: a URL, a query, a form), a space as ``+``, escaped for JSON or Python, or written as an HTML entity, in
+any mix; and in base64 (standard or URL-safe), alone or inside a longer base64 text such as a
+``user:password`` basic-auth value.
 """
 
 from __future__ import annotations
 
+import base64
+import errno
+import json
 import logging
 import os
 import re
@@ -17,41 +24,114 @@ from typing import Any, TextIO
 import orjson
 import structlog
 
-__all__ = ["Redactor", "configure_logging", "redact_text"]
+from migrator.errors import MigratorError
+from migrator.private_files import UnsafePathError, make_private_dir, open_private
+
+__all__ = ["LogFileError", "Redactor", "configure_logging"]
 
 _SENSITIVE_KEYS = re.compile(
     r"(pass(word)?|secret|token|access_?key|api_?key|authorization|customer_?token|x-tokenid|cookie)", re.I
 )
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
 _MASK = "***"
+#: a secret shorter than this is not masked (it would mask ordinary words)
+_MIN_SECRET = 4
+#: the longest text one character of a secret can take (an emoji percent-encoded: ``%F0%9F%98%80``)
+_LONGEST_CHAR = 12
+#: escapes beyond JSON's and Python's: JSON's optional ``\/``, a form's ``+`` for a space, Python's ``\'``
+_ESCAPES = {"/": ("\\/",), " ": ("+",), "'": ("\\'",)}
+_HTML_ENTITIES = {
+    '"': ("&quot;", "&#34;", "&#x22;"),
+    "&": ("&amp;", "&#38;", "&#x26;"),
+    "<": ("&lt;", "&#60;", "&#x3c;"),
+    ">": ("&gt;", "&#62;", "&#x3e;"),
+    "'": ("&#x27;", "&#39;", "&apos;"),
+}
+#: the shortest base64 text that is looked for inside a longer one
+_MIN_BASE64_CORE = 8
+#: a run of base64 characters, standard or URL-safe, with its padding
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+_URLSAFE = str.maketrans("+/", "-_")
+_NOTHING = re.compile(r"(?!)")  # matches nowhere: a redactor that knows no secret yet
 
 
-def redact_text(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every known secret value and every bearer token replaced by ``***``."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, _MASK)
-    return _BEARER.sub(r"\1" + _MASK, text)
+def _char_pattern(char: str) -> str:
+    """A regular expression for one character of a secret in any of the forms it may take in a text."""
+    if char.isascii() and char.isalnum():
+        return char
+    percent = "".join(f"%{byte:02X}" for byte in char.encode())
+    forms = {re.escape(char), f"(?i:{re.escape(percent)})"}
+    forms |= {f"(?i:{re.escape(e)})" for e in (json.dumps(char)[1:-1], repr(char)[1:-1]) if e != char}
+    forms |= {re.escape(e) for e in _ESCAPES.get(char, ())}
+    forms |= {f"(?i:{re.escape(e)})" for e in _HTML_ENTITIES.get(char, ())}
+    return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
+
+
+def _base64_cores(raw: bytes) -> set[str]:
+    """The base64 characters that encode ``raw`` wherever it starts in a longer text: for each of the three
+    alignments, the groups of four made of ``raw``'s bytes only (at least ``_MIN_BASE64_CORE`` of them)."""
+    cores = set()
+    for shift in range(3):
+        encoded = base64.b64encode(bytes(shift) + raw).decode()
+        first, last = (4 if shift else 0), 4 * ((shift + len(raw)) // 3)
+        if last - first >= _MIN_BASE64_CORE:
+            cores.add(encoded[first:last])
+    return cores | {c.translate(_URLSAFE) for c in cores}
+
+
+def _secret_pattern(secret: str) -> str:
+    """A regular expression for ``secret`` in any mix of encodings, or as its whole base64 (either alphabet,
+    padded or not)."""
+    whole = base64.b64encode(secret.encode()).decode()
+    base64_forms = {f for w in (whole, whole.translate(_URLSAFE)) for f in (w, w.rstrip("="))}
+    escaped = (re.escape(f) for f in sorted(base64_forms, key=len, reverse=True))
+    return "|".join(("".join(_char_pattern(c) for c in secret), *escaped))
 
 
 class Redactor:
-    """A structlog processor (and a plain function) that removes secrets from events.
+    """A structlog processor (and a plain function) that removes secrets from events and texts.
 
     Values under sensitive keys are masked whatever they hold; known secret values are masked wherever they
-    appear in any string, at any depth.
+    appear in any string, at any depth, in any of the forms the module's docstring lists (a base64 text that
+    holds a secret is masked whole); so are bearer tokens.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = {s for s in secrets if s}
+        self._secrets: set[str] = set()
+        self._pattern = _NOTHING
+        self._cores = _NOTHING
+        self._reach = 0
+        self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        self._secrets.update(s for s in secrets if s)
+        new = {s for s in secrets if len(s) >= _MIN_SECRET} - self._secrets
+        if not new:
+            return
+        self._secrets |= new
+        longest_first = sorted(self._secrets, key=len, reverse=True)  # a secret inside another: mask the outer
+        self._pattern = re.compile("|".join(_secret_pattern(s) for s in longest_first))
+        cores = {core for s in self._secrets for core in _base64_cores(s.encode())}
+        self._cores = re.compile("|".join(map(re.escape, sorted(cores)))) if cores else _NOTHING
+        self._reach = _LONGEST_CHAR * len(longest_first[0])
 
     @property
     def secrets(self) -> frozenset[str]:
         return frozenset(self._secrets)
 
     def text(self, value: str) -> str:
-        return redact_text(value, self._secrets)
+        """``value`` with every known secret, in every form, and every bearer token replaced by ``***``."""
+        value = self._pattern.sub(_MASK, value)
+        if self._cores.search(value):  # rare: only then look at each base64 run
+            value = _BASE64_RUN.sub(self._mask_base64, value)
+        return _BEARER.sub(r"\1" + _MASK, value)
+
+    def _mask_base64(self, run: re.Match[str]) -> str:
+        return _MASK if self._cores.search(run.group()) else run.group()
+
+    def excerpt(self, body: bytes, limit: int = 200) -> str:
+        """The first ``limit`` characters of ``body`` as text, redacted before they are cut: a secret that the
+        cut would halve is masked whole, not left half visible."""
+        return self.text(body[: limit + self._reach].decode("utf-8", "replace"))[:limit]
 
     def value(self, value: Any, key: str = "") -> Any:
         if key and _SENSITIVE_KEYS.search(key) and value not in (None, "", [], {}):
@@ -78,6 +158,50 @@ def _json_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
+class LogFileError(MigratorError):
+    """The JSONL log file cannot be opened as a private file of this run (exit 2: nothing was sent)."""
+
+    exit_code = 2
+
+
+def _open_log_file(path: Path) -> TextIO:
+    """``path`` opened for appending, 0600, in a folder created 0700; never through a symbolic link, and only
+    if it is a regular file (``migrator.private_files``)."""
+    try:
+        make_private_dir(path.parent)
+        fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    except UnsafePathError as err:
+        if err.errno == errno.ELOOP:
+            raise LogFileError(
+                f"the log file {str(path)!r} is a symbolic link, which the engine does not follow (the log "
+                "would go wherever it points); remove the link, or pass --log-file with another path"
+            ) from None
+        raise LogFileError(
+            f"the log file {str(path)!r} is not a regular file; pass --log-file with the path of a file"
+        ) from None
+    except OSError as err:
+        raise LogFileError(
+            f"cannot open the log file {str(path)!r}: {err.strerror or err}; check that its folder is "
+            "writable, or pass --log-file with another path"
+        ) from None
+    os.fchmod(fd, 0o600)  # a file from an earlier run too
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+class _LogFileHandler(logging.StreamHandler[TextIO]):
+    """Lines appended to a file opened by :func:`_open_log_file`; closing the handler closes the file."""
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            if not self.stream.closed:
+                self.flush()
+                self.stream.close()
+        finally:
+            self.release()
+        super().close()
+
+
 def configure_logging(
     *,
     redactor: Redactor,
@@ -85,7 +209,8 @@ def configure_logging(
     console: TextIO | None = sys.stderr,
     level: int = logging.INFO,
 ) -> None:
-    """Console lines for people (when ``console``) and JSONL lines in ``log_file`` (created 0600)."""
+    """Console lines for people (when ``console``) and JSONL lines in ``log_file`` (0600, in a folder created
+    0700; a symbolic link or anything but a regular file there is a :class:`LogFileError`, never written)."""
     handlers: list[logging.Handler] = []
     if console is not None:
         console_handler = logging.StreamHandler(console)
@@ -98,11 +223,7 @@ def configure_logging(
         console_handler.setLevel(logging.WARNING)
         handlers.append(console_handler)
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.close(fd)
-        os.chmod(log_file, 0o600)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler = _LogFileHandler(_open_log_file(log_file))
         file_handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 processor=structlog.processors.JSONRenderer(serializer=_json_dumps),

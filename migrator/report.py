@@ -11,7 +11,9 @@ The journal holds no secret (reasons are redacted before they are stored), so ne
 - :func:`collect` — one read of the journal into a :class:`ReportData`; :func:`render_html` (in
   :mod:`migrator.report_html`) turns it into one HTML string with inline CSS and an inline SVG chart.
 - :func:`write_reports` — the only I/O: writes ``success.csv``, ``errors.csv``, ``crosswalk.csv`` and
-  ``report.html`` into a directory (0700), each file 0600, and returns their paths.
+  ``report.html`` into a directory (it and its missing parents 0700), each file 0600 through a temporary file
+  that replaces it when complete, never through a symbolic link (``migrator.private_files``), and returns
+  their paths; what the disk refuses is a :class:`ReportError`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from migrator.errors import MigratorError
 from migrator.journal import DeadLetter, Journal, LedgerRow
+from migrator.private_files import make_private_dir, replace_private, write_private
 from migrator.report_html import ReportData, render
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "FORMULA_FIRST",
     "SUCCESS_HEADER",
     "ReportData",
+    "ReportError",
     "collect",
     "default_report_dir",
     "error_rows",
@@ -194,35 +199,49 @@ def render_html(data: ReportData) -> str:
 # -- files ---------------------------------------------------------------------------------------------------
 
 
+class ReportError(MigratorError):
+    """The reports cannot be written where asked: the folder is a file, or the disk refused (permissions, no
+    space). Nothing of the journal is changed; the message says which path and what to do."""
+
+
+@contextlib.contextmanager
+def _os_errors(out: Path) -> Iterator[None]:
+    """The OS errors of writing the reports into ``out`` as ``ReportError``s."""
+    try:
+        yield
+    except NotADirectoryError as error:
+        raise ReportError(
+            f"report: {error.filename} is not a folder, so the reports cannot be written into {out}; "
+            "choose a folder (--out DIR; a missing one is created)"
+        ) from None
+    except OSError as error:
+        raise ReportError(
+            f"report: cannot write the reports into {out} ({error.strerror}); fix that (permissions, free "
+            "space) or choose another folder (--out DIR), then run `migrator report` again"
+        ) from None
+
+
 @contextlib.contextmanager
 def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Iterable[Sequence[Any]]], None]]:
-    """A CSV file written (0600) through a temporary file that replaces ``path`` only when complete; yields
-    ``put(rows)``, which formats rows whose cells are text already guarded and writes them in one go (one
-    encode per call, not per row): memory stays flat whatever the row count."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
-            buf = io.StringIO()
-            writer = csv.writer(buf, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-            writer.writerow(header)
+    """A CSV file written (0600) through a temporary file that replaces ``path`` only when complete (never
+    through a link: ``migrator.private_files``); yields ``put(rows)``, which formats rows whose cells are
+    text already guarded and writes them in one go (one encode per call, not per row): memory stays flat
+    whatever the row count."""
+    with replace_private(path) as raw:
+        f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        buf = io.StringIO()
+        writer = csv.writer(buf, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(header)
 
-            def put(rows: Iterable[Sequence[Any]]) -> None:
-                writer.writerows(rows)
-                f.write(buf.getvalue())
-                buf.seek(0)
-                buf.truncate()
-
-            yield put
+        def put(rows: Iterable[Sequence[Any]]) -> None:
+            writer.writerows(rows)
             f.write(buf.getvalue())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+            buf.seek(0)
+            buf.truncate()
+
+        yield put
+        f.write(buf.getvalue())
+        f.detach()
 
 
 def write_csv_private(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -231,23 +250,6 @@ def write_csv_private(path: Path, header: Sequence[str], rows: Iterable[Sequence
     with private_csv(path, header) as put:
         while block := list(itertools.islice(guarded, 5000)):
             put(block)
-
-
-def write_private(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` readable by the owner only (0600, whatever the umask)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def write_reports(
@@ -261,9 +263,18 @@ def write_reports(
 
     ``entities`` maps each step to its write entity (the crosswalk's first column); without it they come
     from the run statistics (key ``"entities"``), else the step name is used. Returns the paths written.
+    The folder and its missing parents are created 0700; a folder that cannot be written (it is a file, the
+    disk refuses) raises a ``ReportError`` that says what to do.
     """
     out = Path(out_dir)
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _os_errors(out):
+        return _write_reports(journal, out, plan_name, entities)
+
+
+def _write_reports(
+    journal: Journal, out: Path, plan_name: str, entities: Mapping[str, str] | None
+) -> list[Path]:
+    make_private_dir(out)
     rejections = journal.open_rejections()
     data = collect(journal, plan_name, entities=entities, rejections=rejections)
     # success.csv and crosswalk.csv come from one pass over the ledger

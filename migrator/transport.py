@@ -9,8 +9,10 @@ pool sized to the connection's concurrency).
 What the transport raises: ``TransientError`` (connection reset, timeout, 5xx; after retries),
 ``RateLimitedError`` (429 after retries), ``AuthError`` (a 401 after one token refresh, or a 403 that the
 platform's ``Auth.refused`` says refuses the credentials). Every other status is handed back as a ``Response``
-for the connector to decode (a 400 is a record's rejection, a 404 a missing record). No message carries a
-credential: URLs hold none, and body excerpts go through the redactor.
+for the connector to decode (a 400 is a record's rejection, a 404 a missing record); the wire raises a
+``PermanentError`` itself for a redirect it refuses and for an answer past its size limit. No message carries
+a credential: URLs hold none, body excerpts are redacted before they are cut, and a token endpoint's answer
+other than 2xx reaches the auth (which may quote it) with the run's secrets already masked.
 """
 
 from __future__ import annotations
@@ -94,12 +96,16 @@ class Transport:
         self.time_scale = time_scale
         self.stats = TransportStats()
         self._clock = clock
-        self._sleep = sleep
+        self.sleep = sleep
         self._token: Token | None = None
         self._margin = REFRESH_MARGIN
         self._token_lock = anyio.Lock()
         self._wire: Wire = wire or AiohttpWire(
-            self.base_url, timeout=timeout, verify_tls=verify_tls, pool=limits.concurrency + 2
+            self.base_url,
+            platform=platform,
+            timeout=timeout,
+            verify_tls=verify_tls,
+            pool=limits.concurrency + 2,
         )
         redactor.add(*auth.secrets())
 
@@ -131,7 +137,7 @@ class Transport:
             )
 
         if retry_transient:
-            return await retrying(attempt, policy, sleep=self._sleep, on_retry=on_retry)
+            return await retrying(attempt, policy, sleep=self.sleep, on_retry=on_retry)
         # retry 429s only
         while True:
             try:
@@ -139,7 +145,7 @@ class Transport:
             except RateLimitedError as error:
                 delay = error.retry_after if error.retry_after is not None else 1.0
                 on_retry(1, error, delay)
-                await self._sleep(delay)
+                await self.sleep(delay)
 
     def current_token(self) -> Token | None:
         return self._token
@@ -156,6 +162,9 @@ class Transport:
             if fresh and not force:
                 return token
             response = await self._raw(token_request, {})
+            if not 200 <= response.status < 300:  # a refusal may echo the login form: mask before decoding
+                masked = self.redactor.text(response.body.decode("utf-8", "replace")).encode()
+                response = Response(response.status, masked, response.headers)
             if response.status >= 500:
                 raise TransientError(
                     "token endpoint failed",
@@ -193,7 +202,7 @@ class Transport:
                 method=request.method,
                 url=request.path,
                 status=response.status,
-                body_excerpt=self.redactor.text(response.text(200)),
+                body_excerpt=self.redactor.excerpt(response.body, 200),
             )
         return response
 
@@ -231,6 +240,6 @@ class Transport:
                 method=request.method,
                 url=request.path,
                 status=status,
-                body_excerpt=self.redactor.text(response.text(200)),
+                body_excerpt=self.redactor.excerpt(response.body, 200),
             )
         return response

@@ -332,7 +332,7 @@ async def read_all(
                 method=request.method,
                 url=request.path,
                 status=response.status,
-                body_excerpt=transport.redactor.text(response.text(200)),
+                body_excerpt=transport.redactor.excerpt(response.body, 200),
             )
         decoded = reader.decode_page(response) if response.status == 200 else Page([])
         outcome = pager.receive(page, decoded)
@@ -395,7 +395,7 @@ async def _expand(
                 method=request.method,
                 url=request.path,
                 status=response.status,
-                body_excerpt=transport.redactor.text(response.text(200)),
+                body_excerpt=transport.redactor.excerpt(response.body, 200),
             )
         out[i] = nested.decode_children(response, parent)
 

@@ -4,32 +4,42 @@ A ``Wire`` is an async context (open it once, close it at the end) with one call
 connector ``Request`` with the auth headers the transport chose for it, and hand back the ``Response``.
 Building the call is the wire's job: the URL (base URL + path), the query parameters, the headers (the auth
 headers, then the request's own), the body (``json`` as JSON, ``form`` as ``x-www-form-urlencoded``, with its
-``Content-Type``). ``on_answer`` is called once the status line is back (the server has counted the request:
-the rate limiter's window guard needs that moment). A lost connection or a timeout raises one of
-``LOST_CONNECTION``, which the transport turns into a ``TransientError`` with :func:`lost_connection`;
-everything else (auth, budgets, retries, redaction, stats) is the transport's.
+``Content-Type``). ``on_answer`` is called once the status line of the answer (after redirects, the last one)
+is back (the server has counted the request: the rate limiter's window guard needs that moment). A lost
+connection or a timeout raises one of ``LOST_CONNECTION``, which the transport turns into a ``TransientError``
+with :func:`lost_connection`; everything else (auth, budgets, retries, redaction, stats) is the transport's.
 
-``AiohttpWire`` is the real one (one ``ClientSession`` and its keep-alive pool); ``MemoryWire`` hands each call
-to a function, sync or async, as a ``WireRequest`` (its body decoded as a server would), and returns that
-function's ``Response``; the function raises one of ``LOST_CONNECTION`` to simulate a lost connection.
+``AiohttpWire`` is the real one (one ``ClientSession`` and its keep-alive pool). It never hands the
+connection's credentials to anyone but the base URL's origin: it follows a redirect itself, only to the same
+scheme, host and port, at most ``MAX_REDIRECTS`` hops, and for a request other than a ``GET`` only a redirect
+that keeps the method and body (307, 308); any other redirect is a ``PermanentError``. It reads an answer's
+body in chunks and stops with a ``PermanentError`` past ``MAX_BODY_BYTES``, so a runaway answer costs at most
+that much memory.
+
+``MemoryWire`` hands each call to a function, sync or async, as a ``WireRequest`` (its body decoded as a server
+would), and returns that function's ``Response``; the function raises one of ``LOST_CONNECTION`` to simulate a
+lost connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 from urllib.parse import parse_qsl, quote_plus
 
 import aiohttp
 import anyio
 import orjson
+from yarl import URL
 
 from migrator.connectors.base import Request, Response
-from migrator.errors import TransientError
+from migrator.errors import PermanentError, TransientError
 
 __all__ = [
     "LOST_CONNECTION",
+    "MAX_BODY_BYTES",
+    "MAX_REDIRECTS",
     "AiohttpWire",
     "Handler",
     "MemoryWire",
@@ -40,6 +50,14 @@ __all__ = [
 
 #: what a wire raises when the connection is lost or times out
 LOST_CONNECTION = (TimeoutError, aiohttp.ClientError, OSError)
+#: the longest answer body ``AiohttpWire`` reads (a page of the largest documented size is a few MB)
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: the most redirects one request follows, each within the base URL's origin
+MAX_REDIRECTS = 3
+#: redirects that keep the method and the body (RFC 9110 §15.4.8, §15.4.9); the others turn a request into a GET
+_KEEP_METHOD = frozenset({307, 308})
+_REDIRECTS = frozenset({301, 302, 303}) | _KEEP_METHOD
+_CHUNK = 64 * 1024
 
 
 class Wire(Protocol):
@@ -75,15 +93,36 @@ def lost_connection(error: BaseException, platform: str, request: Request) -> Tr
     )
 
 
+class _Where(TypedDict):
+    """Where an error of the wire happened, as ``ConnectorError`` takes it."""
+
+    platform: str
+    method: str
+    url: str
+    status: int | None
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return (url.scheme.lower(), (url.host or "").lower(), url.port)
+
+
+def _shown(origin: tuple[str, str, int | None]) -> str:
+    scheme, host, port = origin
+    return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
 class AiohttpWire:
     """HTTP through one ``aiohttp.ClientSession``: a keep-alive pool of ``pool`` connections, a total
-    ``timeout`` per request, TLS verified unless ``verify_tls`` is False."""
+    ``timeout`` per request, TLS verified unless ``verify_tls`` is False. ``platform`` names the connection's
+    platform in the errors the wire raises itself (a refused redirect, an answer too large)."""
 
-    def __init__(self, base_url: str, *, timeout: float, verify_tls: bool, pool: int) -> None:
+    def __init__(self, base_url: str, *, platform: str, timeout: float, verify_tls: bool, pool: int) -> None:
         self.base_url = base_url
+        self.platform = platform
         self.timeout = timeout
         self.verify_tls = verify_tls
         self.pool = pool
+        self._origin = _origin(URL(base_url))
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AiohttpWire:
@@ -110,16 +149,75 @@ class AiohttpWire:
         headers = dict(auth_headers)
         headers.update(request.headers)
         data = _encode_body(request, headers)
-        async with session.request(
-            request.method,
-            self.base_url + request.path,
-            params=list(request.params) or None,
-            data=data,
-            headers=headers,
-        ) as resp:
-            on_answer()
-            body = await resp.read()
-            return Response(resp.status, body, {k.lower(): v for k, v in resp.headers.items()})
+        url: str | URL = self.base_url + request.path
+        params = list(request.params) or None
+        for _ in range(MAX_REDIRECTS + 1):
+            async with session.request(
+                request.method, url, params=params, data=data, headers=headers, allow_redirects=False
+            ) as resp:
+                location = resp.headers.get("Location")
+                if resp.status not in _REDIRECTS or location is None:
+                    on_answer()
+                    body = await self._read_body(resp, request)
+                    return Response(resp.status, body, {k.lower(): v for k, v in resp.headers.items()})
+                url, params = self._redirect(request, resp.status, resp.url, location), None
+        raise PermanentError(
+            f"the server redirected more than {MAX_REDIRECTS} times; set the connection's base_url to the "
+            "address the API answers on",
+            platform=self.platform,
+            method=request.method,
+            url=request.path,
+        )
+
+    def _redirect(self, request: Request, status: int, current: URL, location: str) -> URL:
+        """Where a redirect from ``current`` to ``location`` goes, when it may be followed with the credentials;
+        else a ``PermanentError``."""
+        where = _Where(platform=self.platform, method=request.method, url=request.path, status=status)
+        try:
+            target = current.join(URL(location))
+        except ValueError:
+            raise PermanentError(
+                f"the server redirected ({status}) to an address that is not a URL; set the connection's "
+                "base_url to the address the API answers on",
+                **where,
+            ) from None
+        origin = _origin(target)
+        if origin != self._origin:
+            raise PermanentError(
+                f"the server redirected to another origin, {_shown(origin)} (the connection's base_url is on "
+                f"{_shown(self._origin)}); the credentials are never sent to another scheme, host or port. "
+                "Set the connection's base_url to the address the API answers on",
+                **where,
+            )
+        if request.method != "GET" and status not in _KEEP_METHOD:
+            raise PermanentError(
+                f"the server answered a {request.method} with a redirect ({status}) that would turn it into a "
+                "GET and drop its body; set the connection's base_url to the address the API answers on",
+                **where,
+            )
+        return target
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
+        """The body of ``resp``, read in chunks; a ``PermanentError`` (and the connection closed) as soon as it
+        is known to be longer than ``MAX_BODY_BYTES``."""
+        body = bytearray()
+        if resp.content_length is None or resp.content_length <= MAX_BODY_BYTES:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    break
+            else:
+                return bytes(body)
+        resp.close()
+        raise PermanentError(
+            f"the answer from {self.base_url + request.path} is larger than {MAX_BODY_BYTES // 2**20} MiB, the "
+            "most the engine reads from one answer; check that the connection's base_url is the platform's "
+            "API, and lower the step's page_size if pages are that large",
+            platform=self.platform,
+            method=request.method,
+            url=request.path,
+            status=resp.status,
+        )
 
 
 @dataclass(frozen=True, slots=True)

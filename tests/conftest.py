@@ -1,6 +1,7 @@
 """Shared fixtures: the whole sandbox on a random loopback port, async (``sandbox``) or in a thread
 (``sandbox_thread``), plus ``make_sandbox`` for a custom config and ``FakePlatform``, a minimal emulator for
-testing the sandbox infrastructure itself (app, middleware, control API) independently of the real ones.
+testing the sandbox infrastructure itself (app, middleware, control API) independently of the real ones; and
+``sandbox_profile``, which runs every test that takes it once per sandbox profile.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from migrator.sandbox.app import PlatformClasses, RunningSandbox, SandboxThread, running_sandbox
-from migrator.sandbox.config import SandboxConfig
+from migrator.sandbox.config import PROFILES, SandboxConfig
 from migrator.sandbox.generator import Population
 from migrator.sandbox.platform import Context, Platform
 from migrator.sandbox.store import Table
@@ -122,6 +123,14 @@ class OtherPlatform(FakePlatform):
 FAKES: PlatformClasses = (FakePlatform, OtherPlatform)
 
 MakeSandbox = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
+
+
+@pytest.fixture(scope="session", params=tuple(PROFILES))
+def sandbox_profile(request: pytest.FixtureRequest) -> str:
+    """A sandbox profile (``SandboxConfig(profile=…)``): a route test's sandbox that takes it runs the route
+    under each, the [ASSUMED] defaults and every switch at its least convenient value."""
+    profile: str = request.param
+    return profile
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Starts the sandbox in-process (a seeded Velpic source tenant with a few thousand learners, groups, memberships,
 lesson history and some dirty records), runs ``plans/demo.toml`` into the empty target tenant with live
-progress, and prints the summary. The journal and logs go to a fresh ``.migrator/demo/`` folder.
+progress, and prints the summary. The journal, logs and the sandbox's env file (credentials: 0600) go to a fresh
+``.migrator/demo/`` folder (it and its missing parents 0700).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from migrator.commands import run as run_command
 from migrator.errors import PlanError
+from migrator.private_files import make_private_dir, write_private
 
 __all__ = ["add_arguments", "run"]
 
@@ -37,13 +39,12 @@ def run(args: argparse.Namespace) -> int:
         )
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True, mode=0o700)
+    make_private_dir(out)
     config = SandboxConfig(seed=args.seed, scale=args.scale, dirty=args.dirty, platforms=("velpic",))
     print(f"demo: starting the sandbox (Velpic source tenant with {args.scale:,} people) …", flush=True)
     with SandboxThread(config) as sandbox:
         env_file = out / "sandbox.env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in sandbox.sandbox.env().items()))
-        env_file.chmod(0o600)
+        write_private(env_file, "".join(f"{k}={v}\n" for k, v in sandbox.sandbox.env().items()).encode())
         print(f"demo: sandbox on {sandbox.base_url}; running {plan} …", flush=True)
         ns = argparse.Namespace(
             plan=str(plan),
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             retry_rejected=False,
             delta=False,
             step=[],
+            same_customers=False,
         )
         code = run_command.run(ns)
     verdict = {0: "done", 3: "done, with rejected records (dirty source data: see the dead letters)"}

@@ -1,7 +1,8 @@
 """``migrator report PLAN``: the success / error / crosswalk CSVs and the HTML report, from the journal only.
 
 Writes into ``--out DIR`` (default ``.migrator/<plan name>-report/``), files readable by the owner only.
-Exit 0 when written, 2 for a plan error, 1 when there is no journal to report on.
+Exit 0 when written, 2 for a plan error or an ``--out`` that is not a folder, 1 when there is no journal to
+report on or the reports cannot be written there (``ReportError``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from migrator.errors import JournalError
+from migrator.errors import JournalError, PlanError
 from migrator.journal import Journal, default_journal_path
 from migrator.plan.load import load_plan
 from migrator.report import default_report_dir, write_reports
@@ -24,13 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def existing_journal(path: Path, plan_name: str) -> Journal:
-    """Open a journal that must already exist (a report or a verify never starts a new one)."""
+    """Open, as a reader, a journal that must already exist (a report or a verify never starts a new one, and
+    works while a run holds the journal)."""
     if not path.exists():
         raise JournalError(
             f"no journal at {path} for plan {plan_name!r}: run the plan first (`migrator run`), or point to "
             "its journal with --journal PATH"
         )
-    return Journal.open(path, plan_name)
+    return Journal.open(path, plan_name, read_only=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.journal) if args.journal else default_journal_path(name)
     entities = {step: s.write.entity for step, s in loaded.plan.steps.items()}
     out = Path(args.out) if args.out else default_report_dir(name)
+    if out.exists() and not out.is_dir():
+        raise PlanError.single(
+            loaded.file,
+            "",
+            f"--out {str(out)!r} is a file, not a folder: the reports are four files written into a folder. "
+            "Give a folder (a missing one is created), e.g. --out reports/",
+        )
     with existing_journal(path, name) as journal:
         written = write_reports(journal, out, name, entities=entities)
     print(f"report of plan {name} (journal {path}):")

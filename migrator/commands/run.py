@@ -7,6 +7,7 @@ import argparse
 import gc
 import hashlib
 import ipaddress
+import json
 import os
 import signal
 import sys
@@ -21,9 +22,9 @@ import anyio
 import msgspec
 
 from migrator.commands._plan_args import add_plan_arguments, environment
-from migrator.errors import PlanError
+from migrator.errors import JournalError, PlanError
 from migrator.graph import TaskGraph, compile_graph
-from migrator.journal import Journal, default_journal_path
+from migrator.journal import Journal, Tenant, default_journal_path
 from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
@@ -34,7 +35,7 @@ from migrator.runtime.progress import ProgressDisplay
 from migrator.runtime.runner import RunSummary, run_plan, summary_stats
 from migrator.runtime.selection import SelectionMode
 
-__all__ = ["add_arguments", "journal_path", "plan_hash", "run"]
+__all__ = ["add_arguments", "journal_path", "plan_hash", "run", "tenants"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true", help="delete the journal and start over")
     parser.add_argument(
         "--allow-plan-change", action="store_true", help="resume although the plan changed since the last run"
+    )
+    parser.add_argument(
+        "--same-customers",
+        action="store_true",
+        help="resume although a connection's credentials or address changed, when they still reach the same "
+        "accounts (a regenerated key): the journal is bound to them from now on",
     )
     parser.add_argument("--dry-run", action="store_true", help="read and map everything, write nothing")
     parser.add_argument(
@@ -91,6 +98,28 @@ def journal_path(args: argparse.Namespace, plan_name: str) -> Path:
     return Path(args.journal) if args.journal else default_journal_path(plan_name)
 
 
+#: credentials that prove an identity without naming the account: a changed password is the same account
+_NOT_IDENTITY = frozenset({"password"})
+
+
+def tenants(connections: Mapping[str, ResolvedConnection]) -> dict[str, Tenant]:
+    """The account each connection reaches: platform, location (the base URL without user info, scheme and
+    host in lower case, no trailing slash; or the folder as the plan resolves it) and identity (the
+    credentials that name the account — key, user name —, and the URL's user name if it has one)."""
+    out: dict[str, Tenant] = {}
+    for name, conn in connections.items():
+        identity = sorted((k, v) for k, v in conn.credentials.items() if k not in _NOT_IDENTITY)
+        if conn.base_url:
+            url = urlsplit(conn.base_url)
+            host = url.netloc.rpartition("@")[2]
+            location = f"{url.scheme.lower()}://{host.lower()}{url.path.rstrip('/')}"
+            identity.append(("url_user", url.username or ""))
+        else:
+            location = conn.path or ""
+        out[name] = Tenant(conn.platform, location, json.dumps(identity))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     loaded = load_plan(args.plan)
     graph = compile_graph(loaded)
@@ -126,7 +155,19 @@ def run(args: argparse.Namespace) -> int:
                 "--allow-plan-change if the change is safe (records already written stay as they are), or "
                 "start over with --fresh",
             )
+        reached = tenants(connections)
+        changes = journal.tenant_changes(reached)
+        if changes and not args.same_customers:
+            raise JournalError(
+                f"the journal {journal.path} was started with other accounts ({'; '.join(changes)}). A journal "
+                "holds one customer's progress and crosswalk: with another customer's accounts this run would "
+                "skip their records as done and link to the first customer's ids. For another customer, give "
+                "the run its own journal with --journal PATH (or start this one over with --fresh); if these "
+                "are the same accounts with new credentials (a regenerated key), run again with "
+                "--same-customers."
+            )
         if not args.dry_run:
+            journal.bind_tenants(reached)
             journal.begin_run(digest)
         selection = (
             SelectionMode.RETRY_REJECTED

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.journal or default_journal_path(name)
     if not Path(path).exists():
         raise JournalError(f"no journal at {path}: plan {name!r} has not run yet (or use --journal PATH)")
-    with Journal.open(path, name) as journal:
+    with Journal.open(path, name, read_only=True) as journal:
         runs = journal.runs()
         print(f"plan {name} · journal {path}")
         for r in runs[-5:]:

@@ -3,16 +3,19 @@
 Values come from the process environment (passed in by the CLI — this module never reads ``os.environ``) plus an
 optional ``--env-file`` (dotenv lines ``NAME=value``, ``# comments``, optional quotes, optional ``export``).
 Resolved values live in :class:`ResolvedConnection` objects, never in the
-:class:`~migrator.plan.model.Plan` that gets printed or hashed. :func:`secret_values` gives the set of
-strings a log redactor must hide.
+:class:`~migrator.plan.model.Plan` that gets printed or hashed. A resolved ``base_url`` must be
+``http(s)://host[:port][/path]`` with no query, fragment or credentials (:func:`base_url_problem`).
+:func:`secret_values` gives the set of strings a log redactor must hide.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from migrator.errors import PlanError, PlanProblem
 from migrator.plan.decode import join_path
@@ -21,6 +24,7 @@ from migrator.plan.model import CREDENTIAL_FIELDS, Connection, Plan
 __all__ = [
     "REFERENCE",
     "ResolvedConnection",
+    "base_url_problem",
     "env_references",
     "is_reference",
     "parse_env_file",
@@ -33,6 +37,7 @@ REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WHOLE_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 _ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
 _INTERPOLATED_FIELDS: tuple[str, ...] = ("base_url", "path", *CREDENTIAL_FIELDS)
+_HOST_NAME = re.compile(r"^[^\W_]([\w-]*[^\W_])?(\.[^\W_]([\w-]*[^\W_])?)*\.?$")
 
 
 def is_reference(value: str) -> bool:
@@ -103,8 +108,40 @@ def _substitute(value: str, env: Mapping[str, str]) -> str:
     return REFERENCE.sub(lambda m: env[m.group(1)], value)
 
 
+def base_url_problem(url: str) -> str | None:
+    """What keeps ``url`` from being a base URL ``http(s)://host[:port][/path]`` (no query, fragment, user or
+    password), or None. The answer never quotes ``url``: a user:password in it must not reach any output."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "it contains a space or a control character"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "it does not start with http:// or https://"
+    if "@" in parts.netloc:
+        return "it holds a user name or password (user@host): credentials go in the connection's keys as ${VAR}"
+    if "?" in url or "#" in url:
+        return "it has a query (?…) or a fragment (#…): query parameters belong in a step's read.filter"
+    host = parts.hostname or ""
+    if not (_HOST_NAME.match(host) or _is_ip(host)):
+        return "it has no valid host name"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "its port is not a number from 1 to 65535"
+    return None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def resolve_connections(plan: Plan, env: Mapping[str, str], file: str) -> dict[str, ResolvedConnection]:
-    """Resolve every connection; all missing variables are reported at once."""
+    """Resolve every connection; all missing variables and malformed base URLs are reported at once."""
     problems = [
         PlanProblem(
             file,
@@ -114,6 +151,19 @@ def resolve_connections(plan: Plan, env: Mapping[str, str], file: str) -> dict[s
         for path, var in env_references(plan)
         if var not in env
     ]
+    for name, conn in plan.connections.items():
+        if conn.base_url is None or any(m.group(1) not in env for m in REFERENCE.finditer(conn.base_url)):
+            continue
+        why = base_url_problem(_substitute(conn.base_url, env))
+        if why is not None:
+            problems.append(
+                PlanProblem(
+                    file,
+                    join_path(join_path("connections", name), "base_url"),
+                    f"base_url must be http(s)://host[:port][/path] ({why}); write the API root the platform "
+                    "gives, e.g. https://lms.example.com/api/v2",
+                )
+            )
     if problems:
         raise PlanError(problems)
     return {name: _resolve(name, conn, env) for name, conn in plan.connections.items()}

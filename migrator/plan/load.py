@@ -1,7 +1,9 @@
 """Read a plan file (TOML by default; ``.yaml``/``.yml`` and ``.json`` accepted) into a :class:`LoadedPlan`.
 
-Every problem is collected, not only the first: syntax errors carry line and column; decoding problems the
-dotted key path; then the checks that need only the plan itself (references between steps, connections and
+Every problem is collected, not only the first: syntax errors carry line and column; a file nested deeper
+than ``MAX_PLAN_DEPTH`` or holding more than ``MAX_PLAN_VALUES`` values (a YAML alias counts in full each time
+it is used, so an alias bomb is refused before anything expands it) is refused with where; decoding problems
+the dotted key path; then the checks that need only the plan itself (references between steps, connections and
 tables, credentials written as ``${VAR}``, budget strings, map expressions). Checks that need the connector
 catalog (entities, modes, fields) and cycles are in :mod:`migrator.graph`.
 """
@@ -24,9 +26,15 @@ from migrator.plan.mapping import CompiledMap, LookupTable, compile_map
 from migrator.plan.model import CREDENTIAL_FIELDS, Budget, Plan
 from migrator.plan.rates import parse_rate
 
-__all__ = ["LoadedPlan", "check_plan", "load_plan", "parse_plan_text"]
+__all__ = ["MAX_PLAN_DEPTH", "MAX_PLAN_VALUES", "LoadedPlan", "check_plan", "load_plan", "parse_plan_text"]
 
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+#: the deepest nesting of tables and arrays a plan may have (a plan needs about eight levels)
+MAX_PLAN_DEPTH = 32
+#: the most values a plan may hold, every use of a YAML alias counted in full
+MAX_PLAN_VALUES = 100_000
+#: how many keys of a deep path a problem shows
+_SHOWN_KEYS = 4
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,13 @@ def _format_of(file: str) -> str:
 
 
 def _parse_syntax(text: str, file: str) -> Any:
+    try:
+        return _parse_format(text, file)
+    except RecursionError:  # the parsers nest one call per level: far deeper than MAX_PLAN_DEPTH
+        raise _too_deep(file, "") from None
+
+
+def _parse_format(text: str, file: str) -> Any:
     fmt = _format_of(file)
     if fmt == "toml":
         try:
@@ -74,9 +89,49 @@ def _parse_syntax(text: str, file: str) -> Any:
         raise PlanError.single(file, "", f"YAML syntax error: {err}") from None
 
 
+def _check_size(data: Any, file: str) -> None:
+    """A :class:`PlanError` when ``data`` nests deeper than ``MAX_PLAN_DEPTH`` or holds more than
+    ``MAX_PLAN_VALUES`` values; it stops there, so a structure that aliases expand is never walked whole."""
+    count = 0
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, keys = stack.pop()
+        count += 1
+        if len(keys) > MAX_PLAN_DEPTH:
+            raise _too_deep(file, _shown_path(keys))
+        if count > MAX_PLAN_VALUES:
+            raise PlanError.single(
+                file,
+                _shown_path(keys),
+                f"the plan holds more than {MAX_PLAN_VALUES} values (each use of a YAML alias counts in full); "
+                'move large value tables to a CSV file (tables.<name>.file = "x.csv") and write aliases out',
+            )
+        if isinstance(value, dict):
+            stack.extend((v, (*keys, str(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*keys, i)) for i, v in enumerate(value))
+
+
+def _too_deep(file: str, path: str) -> PlanError:
+    return PlanError.single(
+        file,
+        path,
+        f"nested deeper than {MAX_PLAN_DEPTH} levels; a plan needs far fewer: look for a runaway structure "
+        "(brackets that never close, a generated file)",
+    )
+
+
+def _shown_path(keys: tuple[str | int, ...]) -> str:
+    path = ""
+    for key in keys[:_SHOWN_KEYS]:
+        path = join_path(path, key)
+    return path + ("…" if len(keys) > _SHOWN_KEYS else "")
+
+
 def parse_plan_text(text: str, file: str, base_dir: Path | None = None) -> LoadedPlan:
     """Parse, decode and check plan text; raises :class:`PlanError` with every problem found."""
     data = _parse_syntax(text, file)
+    _check_size(data, file)
     if not isinstance(data, dict):
         raise PlanError.single(file, "", "a plan must be a table of [plan], [connections.*] and [steps.*]")
     problems: list[PlanProblem] = []

@@ -125,11 +125,11 @@ class HttpFeed:
         response = await self.source.send(self.reader.page_request(page))
         if self.counters.source_clock is None:
             self.counters.source_clock = server_clock(response.headers)
-        redact = self.source.redactor.text
+        redact, excerpt = self.source.redactor.text, self.source.redactor.excerpt
         if response.status not in (200, 204):
             raise StepFailed(
                 f"step {self.step}: reading page {page.page_key} failed with HTTP {response.status}: "
-                f"{redact(response.text(200))}"
+                f"{excerpt(response.body, 200)}"
             )
         try:
             return self.reader.decode_page(response) if response.status == 200 else None
@@ -137,7 +137,7 @@ class HttpFeed:
             raise StepFailed(
                 f"step {self.step}: page {page.page_key} of the source could not be read "
                 f"({type(error).__name__}: {redact(str(error))[:200]}); the answer began: "
-                f"{redact(response.text(120))!r}. Run again to retry; done pages are kept."
+                f"{excerpt(response.body, 120)!r}. Run again to retry; done pages are kept."
             ) from None
 
     async def _expand(self, nested: NestedReader, parents: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -156,7 +156,7 @@ class HttpFeed:
             if response.status != 200:
                 raise StepFailed(
                     f"step {self.step}: reading {request.path} failed with HTTP {response.status}: "
-                    f"{self.source.redactor.text(response.text(200))}"
+                    f"{self.source.redactor.excerpt(response.body, 200)}"
                 )
             out[i] = nested.decode_children(response, parent)
 

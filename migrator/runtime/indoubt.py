@@ -9,9 +9,9 @@ A create-only writer that cannot look records up (no ``LookupWriter``) is sent a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import anyio
 import structlog
 
 from migrator.connectors.base import LookupWriter, Request, RequestWriter, RowResult, WriteItem
@@ -19,7 +19,11 @@ from migrator.errors import TransientError
 from migrator.runtime.failures import StepFailed
 from migrator.runtime.step_spec import StepSpec
 
-__all__ = ["found_on_target", "send_create"]
+__all__ = ["InDoubt", "found_on_target", "send_create"]
+
+#: a step's records in doubt from an earlier run: idempotency key → the payload it was sent with (None when
+#: the journal kept none)
+InDoubt = Mapping[str, dict[str, Any] | None]
 
 log = structlog.get_logger("migrator.runtime")
 
@@ -36,13 +40,17 @@ async def look_up(spec: StepSpec, lookups: LookupWriter, item: WriteItem) -> str
 
 
 async def found_on_target(
-    spec: StepSpec, lookups: LookupWriter, items: Sequence[WriteItem], in_doubt: Collection[str]
+    spec: StepSpec, lookups: LookupWriter, items: Sequence[WriteItem], in_doubt: InDoubt
 ) -> tuple[list[tuple[WriteItem, str]], list[WriteItem]]:
-    """Records in doubt from an earlier run that the target already has (with their ids), and the rest."""
+    """Records the target already has (with their ids), and the rest: each record is looked up by its match
+    value, and a record in doubt from an earlier run first by the values it was sent with."""
     found: list[tuple[WriteItem, str]] = []
     remaining: list[WriteItem] = []
     for it in items:
-        target_id = await look_up(spec, lookups, it) if it.idem_key in in_doubt else None
+        sent = in_doubt.get(it.idem_key)
+        target_id = await look_up(spec, lookups, WriteItem(it.idem_key, it.source_key, sent)) if sent else None
+        if target_id is None:
+            target_id = await look_up(spec, lookups, it)
         if target_id is not None:
             found.append((it, target_id))
         else:
@@ -85,4 +93,4 @@ async def send_create(
                 return [
                     rows.get(it.idem_key) or RowResult(it.idem_key, ok=False, action="pending") for it in items
                 ]
-            await anyio.sleep(min(0.05 * 2**attempts, 2.0))
+            await spec.target.sleep(min(0.05 * 2**attempts, 2.0))

@@ -41,7 +41,8 @@ async def run_step(spec: StepSpec) -> StepCounters:
     """Run one step to the end (or raise ``StepFailed``)."""
     journal = spec.journal
     selection = Selection.load(journal, spec.name, spec.selection, updates=spec.update_path is not None)
-    in_doubt = journal.keys_in_state(spec.name, "sent")
+    sent = journal.sent_payloads(spec.name)
+    in_doubt = {key: sent.get(key) for key in journal.keys_in_state(spec.name, "sent")}
     # retry and delta runs read every page again: the records they write are on pages marked done
     done_pages = journal.pages_done(spec.name) if spec.selection is SelectionMode.NORMAL else set()
     tracker = PageTracker(spec.ledger)

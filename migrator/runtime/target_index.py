@@ -74,7 +74,11 @@ async def read_target_index(
         if response.status not in (200, 204):
             log.info("target_unreadable", step=step, entity=entity, status=response.status)
             return None
-        decoded = reader.decode_page(response) if response.status == 200 else None
+        try:
+            decoded = reader.decode_page(response) if response.status == 200 else None
+        except (ValueError, KeyError, TypeError) as error:  # the connector cannot read the target this way
+            log.info("target_unreadable", step=step, entity=entity, error=type(error).__name__)
+            return None
         records = decoded.records if decoded is not None else []
         read += len(records)
         for record in records:

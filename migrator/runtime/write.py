@@ -12,7 +12,7 @@ are matched to the records sent by idempotency key.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from anyio.abc import ObjectReceiveStream
 
@@ -21,7 +21,7 @@ from migrator.journal import Rejection, SentRecord, WriteResult
 from migrator.protocol.keys import batch_id as make_batch_id
 from migrator.runtime.batch import Batch
 from migrator.runtime.failures import StepFailed, check_rejections
-from migrator.runtime.indoubt import found_on_target, send_create
+from migrator.runtime.indoubt import InDoubt, found_on_target, send_create
 from migrator.runtime.pages import PageTracker
 from migrator.runtime.step_spec import StepSpec
 from migrator.runtime.target_index import match_value
@@ -34,7 +34,7 @@ _ACTION: Mapping[str, Action] = {"created": "created", "updated": "updated", "un
 
 
 async def write_worker(
-    spec: StepSpec, in_doubt: Collection[str], tracker: PageTracker, batches: ObjectReceiveStream[Batch]
+    spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, batches: ObjectReceiveStream[Batch]
 ) -> None:
     async with batches:
         async for batch in batches:
@@ -43,7 +43,7 @@ async def write_worker(
             spec.report()
 
 
-async def write_batch(spec: StepSpec, in_doubt: Collection[str], tracker: PageTracker, batch: Batch) -> None:
+async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, batch: Batch) -> None:
     path = batch.path
     items = batch.items
     found: list[tuple[WriteItem, str]] = []
@@ -56,7 +56,10 @@ async def write_batch(spec: StepSpec, in_doubt: Collection[str], tracker: PageTr
     # than a worker thread, whose hand-offs of the GIL to and from a busy event loop cost more CPU than the
     # writes themselves and stalled the writers (benchmarks/RESULTS.md, "What limits it")
     sent = zip(batch.items, batch.hashes, strict=True)
-    spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h) for it, h in sent])
+    if path.writer.idempotent:
+        spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h) for it, h in sent])
+    else:  # a create in doubt is looked up later with the values it was sent with
+        spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h, it.payload) for it, h in sent])
     results = [WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in found]
     if path.pre_reads is not None and items:
         items = await _pre_read(spec, path, items, rejections)
@@ -65,9 +68,11 @@ async def write_batch(spec: StepSpec, in_doubt: Collection[str], tracker: PageTr
         _settle(spec, items, rows, results, rejections)
     elif path.calls is not None:
         await _write_calls(spec, path, path.calls, items, results, rejections)
-    spec.ledger.batch_done(bid, results, rejections)
-    if spec.existing is not None and not path.writer.idempotent:
+    if spec.existing is not None:
+        if path.writer.idempotent:
+            results = _created_or_updated(spec, path, items, results)
         _remember_created(spec, path, items, results)
+    spec.ledger.batch_done(bid, results, rejections)
     c = spec.counters
     actions = Counter(r.action for r in results)
     c.written += len(results)
@@ -84,23 +89,30 @@ async def _already_on_target(
     spec: StepSpec,
     path: WritePath,
     items: list[WriteItem],
-    in_doubt: Collection[str],
+    in_doubt: InDoubt,
     rejections: list[Rejection],
 ) -> tuple[list[tuple[WriteItem, str]], list[WriteItem]]:
     """A create-only step's records the target already has — by the step's target index, else by looking
-    each one up — with their target ids, and the records to create. A match value that several target
-    records hold is a dead letter: linking either would be a guess."""
+    each one up — with their target ids, and the records to create. A record in doubt from an earlier run is
+    also found by the values it was sent with (the source or the plan may say otherwise now). A match value
+    that several target records hold is a dead letter: linking either would be a guess."""
     existing = spec.existing
     if existing is None:
         if path.lookups is None:
             return [], items
-        found, remaining = await found_on_target(spec, path.lookups, items, [it.idem_key for it in items])
+        found, remaining = await found_on_target(spec, path.lookups, items, in_doubt)
         spec.counters.in_doubt_resolved += sum(1 for it, _ in found if it.idem_key in in_doubt)
         spec.counters.linked += sum(1 for it, _ in found if it.idem_key not in in_doubt)
         return found, remaining
     found, remaining = [], []
     for it in items:
-        value = match_value(path.writer, it)
+        sent_payload = in_doubt.get(it.idem_key)
+        was = (
+            match_value(path.writer, WriteItem(it.idem_key, it.source_key, sent_payload))
+            if sent_payload
+            else None
+        )
+        value = was if was is not None and existing.get(was) else match_value(path.writer, it)
         ids = existing.get(value, []) if value is not None else []
         if not ids:
             remaining.append(it)
@@ -121,6 +133,22 @@ async def _already_on_target(
                 Rejection(it.idem_key, it.source_key, spec.target.redactor.text(reason), None, {})
             )
     return found, remaining
+
+
+def _created_or_updated(
+    spec: StepSpec, path: WritePath, items: Sequence[WriteItem], results: list[WriteResult]
+) -> list[WriteResult]:
+    """A merge whose answer does not say (Velpic's bulk import): a record whose match value the target held
+    when the step started, or that this step wrote before, was updated; any other was created."""
+    assert spec.existing is not None
+    values = {it.idem_key: match_value(path.writer, it) for it in items}
+    out: list[WriteResult] = []
+    for r in results:
+        value = values.get(r.idem_key)
+        known = value is not None and value in spec.existing
+        action: Action = r.action if r.action == "unchanged" else "updated" if known else "created"
+        out.append(r._replace(action=action))
+    return out
 
 
 def _remember_created(

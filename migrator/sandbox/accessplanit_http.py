@@ -20,6 +20,8 @@ from migrator.sandbox.platform import Context
 PLATFORM = "accessplanit"
 DENIED = "Authorization has been denied for this request."
 INVALID = "The request is invalid."
+#: the ``token_verbs`` switch: where the token endpoint reads its parameters (the query, the form, or both)
+TOKEN_VERBS = ("both", "get", "post")
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -125,11 +127,21 @@ class Auth:
 
     # token endpoint ----------------------------------------------------------------------------------
     async def token(self, request: web.Request) -> web.Response:
-        """``GET …/token?grant_type=password&username=…&password=…`` or the same as a POSTed form."""
-        params = {k.casefold(): v for k, v in request.query.items()}
-        if request.method == "POST" and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
+        """``GET …/token?grant_type=password&username=…&password=…`` or the same as a POSTed form. The switch
+        ``token_verbs`` (``both``, ``get``, ``post``) says where the parameters are read: a server that reads
+        only the form answers a GET as if it had none (and the other way round)."""
+        verbs = str(self.option("token_verbs", "both"))
+        if verbs not in TOKEN_VERBS:
+            raise ValueError(
+                f"sandbox option accessplanit.token_verbs = {verbs!r}; use one of {', '.join(TOKEN_VERBS)}"
+            )
+        params: dict[str, str] = {}
+        if verbs != "post":
+            params.update({k.casefold(): v for k, v in request.query.items()})
+        if (
+            verbs != "get"
+            and request.method == "POST"
+            and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
         ):
             form = await request.post()
             params.update({k.casefold(): str(v) for k, v in form.items()})

@@ -4,6 +4,7 @@ Grammar of ``$filter`` as the v2 document describes it (OData-like, without grou
 
     filter  := and_expr ("or" and_expr)*          # "and" binds tighter than "or" [ASSUMED]
     and_expr:= clause ("and" clause)*
+             # or, with precedence "left": clause (("and" | "or") clause)*, applied left to right
     clause  := field op literal                   # op: eq ne lt le gt ge
              | func "(" field "," literal ")"     # func: contains startswith endswith
     literal := 'quoted string' ('' escapes a quote) | number | null | true | false
@@ -206,6 +207,23 @@ class _Parser:
         self.i = 0
         self.schema = schema
 
+    def parse_left(self) -> Filter:
+        """``and`` and ``or`` with no precedence, applied from left to right (``a or b and c`` is ``(a or b)
+        and c``), kept as the same disjunction of conjunctions: an ``and`` joins the clause to every group so
+        far, an ``or`` opens a group."""
+        groups = [[self.parse_clause()]]
+        while True:
+            if self.keyword("and"):
+                clause = self.parse_clause()
+                for group in groups:
+                    group.append(clause)
+            elif self.keyword("or"):
+                groups.append([self.parse_clause()])
+            else:
+                break
+        self.end()
+        return Filter(tuple(tuple(g) for g in groups))
+
     def peek(self) -> _Tok | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
 
@@ -233,12 +251,15 @@ class _Parser:
         groups = [self.parse_and()]
         while self.keyword("or"):
             groups.append(self.parse_and())
+        self.end()
+        return Filter(tuple(groups))
+
+    def end(self) -> None:
         tok = self.peek()
         if tok is not None:
             if tok.kind == ")":
                 raise ODataError("$filter", f"unbalanced ')' at position {tok.pos}")
             raise ODataError("$filter", f"expected 'and' or 'or' at position {tok.pos}, found {tok.text!r}")
-        return Filter(tuple(groups))
 
     def parse_and(self) -> tuple[Clause, ...]:
         clauses = [self.parse_clause()]
@@ -283,11 +304,21 @@ class _Parser:
         return Clause(info.name, op, value, info.data_type)
 
 
-def parse_filter(text: str, schema: Schema) -> Filter | None:
-    """``$filter`` text → ``Filter``; empty text → None. Raises ``ODataError``."""
+PRECEDENCES = ("and", "left")
+
+
+def parse_filter(text: str, schema: Schema, precedence: str = "and") -> Filter | None:
+    """``$filter`` text → ``Filter``; empty text → None. Raises ``ODataError``. ``precedence``: ``and`` binds
+    tighter than ``or`` (OData's rule), or ``left``: none, left to right (the document says neither)."""
     if not text.strip():
         return None
-    return _Parser(text, schema).parse()
+    if precedence not in PRECEDENCES:
+        raise ValueError(
+            f"sandbox option accessplanit.filter_precedence = {precedence!r}; "
+            f"use one of {', '.join(PRECEDENCES)}"
+        )
+    parser = _Parser(text, schema)
+    return parser.parse() if precedence == "and" else parser.parse_left()
 
 
 # evaluation ----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ several → 400, nothing changed); PUT partial update → 200 record; DELETE per
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
@@ -34,6 +35,11 @@ from migrator.sandbox.accessplanit_schema import (
 )
 
 LIST_OPTIONS = frozenset({"$filter", "$select", "$orderby", "$top", "$skip", "$count"})
+#: the names of the three values ``$count=true`` adds (the document shows them in screenshots only)
+COUNT_NAMES = {
+    "camel": ("pageIndex", "pageSize", "totalCount"),
+    "pascal": ("PageIndex", "PageSize", "TotalCount"),
+}
 QUERY_INVALID = "The query specified in the URI is not valid."
 
 
@@ -64,9 +70,20 @@ class V2Api:
     def __init__(self, auth: Auth, data: Mapping[str, TenantData]) -> None:
         self.auth = auth
         self.data = data
+        self._answers = 0  # list answers given in a shuffled order (the seed of the next one)
 
     def option(self, name: str, default: Any) -> Any:
         return self.auth.option(name, default)
+
+    def _precedence(self) -> str:
+        return str(self.option("filter_precedence", "and"))
+
+    def _id_answer(
+        self, record_id: str, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        """What a create or an upsert answers: ``{"ID": …}``, or the bare ID (switch ``create_answer``)."""
+        body: Any = record_id if self.option("create_answer", "object") == "bare" else {"ID": record_id}
+        return json_response(body, status, headers)
 
     def add_routes(self, app: web.Application, root: str) -> None:
         api, helps = f"{root}/api/v2", f"{root}/apihelp/v2"
@@ -143,7 +160,7 @@ class V2Api:
         try:
             if unknown:
                 raise BadQuery(f"Unsupported query option(s): {', '.join(unknown)}.")
-            flt = parse_filter(query.get("$filter", ""), module.schema)
+            flt = parse_filter(query.get("$filter", ""), module.schema, self._precedence())
             select = parse_select(query.get("$select", ""), module.schema) or module.default_select
             orderby = parse_orderby(query.get("$orderby", ""), module.schema)
             top = _int_option(query, "$top", int(self.option("default_top", 50)), -1)
@@ -161,8 +178,12 @@ class V2Api:
         start = skip * top if top >= 0 else 0
         stop = start + top if top >= 0 else None
         total: int | None = None
-        if orderby or (count and flt is not None):
+        shuffled = not orderby and self.option("default_order", "stored") == "shuffled"
+        if orderby or shuffled or (count and flt is not None):
             rows = sort_records(list(matched), orderby)
+            if shuffled:  # no order asked: each answer in an order of its own, as an unsorted query may be
+                self._answers += 1
+                random.Random(self._answers).shuffle(rows)
             total = len(rows)
             page = rows[start:stop] if top >= 0 or skip == 0 else []
         else:
@@ -171,9 +192,9 @@ class V2Api:
             page = list(islice(matched, start, stop)) if top >= 0 or skip == 0 else []
         body: dict[str, Any] = {"results": [project(r, select) for r in page]}
         if count:
-            body["pageIndex"] = skip
-            body["pageSize"] = top if top >= 0 else total
-            body["totalCount"] = total
+            names = COUNT_NAMES.get(str(self.option("count_names", "camel")), COUNT_NAMES["camel"])
+            for name, value in zip(names, (skip, top if top >= 0 else total, total), strict=True):
+                body[name] = value
         return json_response(body)
 
     async def get_one(self, request: web.Request) -> web.Response:
@@ -203,7 +224,7 @@ class V2Api:
         upsert = request.query.get("$upsert")
         if upsert is not None:
             try:
-                flt = parse_filter(upsert, module.schema)
+                flt = parse_filter(upsert, module.schema, self._precedence())
             except ODataError as exc:
                 return message(400, f"{QUERY_INVALID} $upsert: {exc.message}")
             if flt is None:
@@ -222,13 +243,13 @@ class V2Api:
                 if result.model_state:
                     return invalid(result.model_state)
                 data.update(module, matches[0], result.changes)
-                return json_response({"ID": matches[0]})
+                return self._id_answer(matches[0])
         result = self._validate(module, body, create=True)
         self._check(data, module, result, None)
         if result.model_state:
             return invalid(result.model_state)
         record = data.create(module, result.changes)
-        return json_response({"ID": record["ID"]}, 201, {"Location": f"{request.path}/{record['ID']}"})
+        return self._id_answer(record["ID"], 201, {"Location": f"{request.path}/{record['ID']}"})
 
     async def put(self, request: web.Request) -> web.Response:
         resolved = self._resolve(request)

@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from migrator.private_files import write_private
 from migrator.sandbox.app import RunningSandbox, serve_forever
-from migrator.sandbox.config import ConfigError, SandboxConfig, parse_option, parse_platforms
+from migrator.sandbox.config import PROFILES, ConfigError, SandboxConfig, parse_option, parse_platforms
 from migrator.sandbox.faults import FaultSpecError, parse_spec
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -53,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="turn off the documented budgets (accessplanit 5000/h per endpoint, OneFile 300/min)",
     )
     parser.add_argument("--platforms", default=None, help="serve and seed only these, e.g. velpic,accessplanit")
+    parser.add_argument(
+        "--profile",
+        default="default",
+        choices=tuple(PROFILES),
+        help="a named set of switches: adversarial sets each to its least convenient value",
+    )
     parser.add_argument("--env-file", type=Path, default=None, help="write base URLs and credentials here")
     parser.add_argument("--allow-remote", action="store_true", help="allow a --host that is not loopback")
 
@@ -82,6 +89,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         options=options,
         platforms=platforms,
         default_limits=not args.no_default_limits,
+        profile=args.profile,
     )
     try:
         parse_spec(args.faults, config.selected())
@@ -91,9 +99,10 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """``NAME=value`` lines, readable by the owner only (0600, never through a link: it holds credentials)."""
     lines = ["# written by `migrator sandbox`: base URLs and credentials of the emulated platforms"]
     lines += [f"{name}={value}" for name, value in env.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_private(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,12 @@
-"""What a sandbox run is made of: seed, scale, dirtiness, time scale, faults, options, which platforms.
+"""What a sandbox run is made of: seed, scale, dirtiness, time scale, faults, options, profile, which platforms.
 
-``SandboxConfig`` validates itself on construction, so a bad ``--scale`` or ``--option`` fails before any
-port is bound, with a message that says which value was wrong and what to write instead.
+``SandboxConfig`` validates itself on construction, so a bad ``--scale``, ``--option`` or ``--profile`` fails
+before any port is bound, with a message that says which value was wrong and what to write instead.
+
+A profile is a named set of switches (``PROFILES``): ``default`` sets none (every emulator follows its
+[ASSUMED] defaults), ``adversarial`` sets every switch in ``ADVERSARIAL`` to the value least convenient for a
+client: the other way a real platform may behave where its document is silent. Switches given as options win
+over the profile's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,29 @@ DEFAULT_LIMITS: tuple[str, ...] = (
 )
 
 
+#: switch → its least convenient value: what ``--profile adversarial`` sets (docs/sandbox.md, "Profiles")
+ADVERSARIAL: dict[str, Any] = {
+    "velpic.bulk_answer_order": "shuffled",
+    "velpic.created_modified": "later",
+    "velpic.default_max_results": 10,
+    "velpic.duplicate_schedule_status": 200,
+    "velpic.bulk_invalid_row": "skip",
+    "velpic.end_index": "inclusive",
+    "velpic.user_date_format": "millis",
+    "velpic.group_get_not_found_code": "TBD",
+    "accessplanit.filter_precedence": "left",
+    "accessplanit.token_verbs": "post",
+    "accessplanit.default_order": "shuffled",
+    "accessplanit.create_answer": "bare",
+    "accessplanit.count_names": "pascal",
+    "onefile.max_page_size": 50,
+    "anewspring.accept_uid": False,
+}
+
+#: profile name → the switches it sets
+PROFILES: dict[str, dict[str, Any]] = {"default": {}, "adversarial": ADVERSARIAL}
+
+
 class ConfigError(ValueError):
     """A sandbox setting is invalid; the message names the setting and the accepted values."""
 
@@ -31,7 +59,9 @@ class SandboxConfig:
 
     ``platforms`` lists the platforms to serve and seed (``None`` = all four); ``faults`` is a spec string in
     the syntax of ``faults.parse_spec``; ``options`` holds ``"<platform>.<name>" → value`` switches read by the
-    emulators; ``default_limits`` turns the documented rate budgets on or off.
+    emulators; ``profile`` names a set of switches (``PROFILES``) that ``options`` is completed with on
+    construction, an option given explicitly winning; ``default_limits`` turns the documented rate budgets on
+    or off.
     """
 
     seed: int = 1
@@ -42,6 +72,7 @@ class SandboxConfig:
     options: dict[str, Any] = field(default_factory=dict)
     platforms: tuple[str, ...] | None = None
     default_limits: bool = True
+    profile: str = "default"
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -56,12 +87,21 @@ class SandboxConfig:
             )
         for key in self.options:
             check_option_key(key)
+        self.options = {**profile_options(self.profile), **self.options}
         if self.platforms is not None:
             self.platforms = parse_platforms(",".join(self.platforms))
 
     def selected(self) -> tuple[str, ...]:
         """The platforms to serve, in the canonical order."""
         return PLATFORM_NAMES if self.platforms is None else self.platforms
+
+
+def profile_options(name: str) -> dict[str, Any]:
+    """The switches of the profile ``name``; an unknown name is refused with the known ones."""
+    options = PROFILES.get(name)
+    if options is None:
+        raise ConfigError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
+    return dict(options)
 
 
 def parse_platforms(text: str) -> tuple[str, ...]:

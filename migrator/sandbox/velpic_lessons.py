@@ -41,6 +41,7 @@ DETAIL_FIELDS = (
     "version",
 )
 DAY = 86400.0
+DUPLICATE_STATUSES = (409, 400, 200)
 
 
 # -- lessons --------------------------------------------------------------------------------------------------
@@ -123,6 +124,18 @@ def _grace_end(t: VelpicTenant, body: Record, start: float) -> float:
     raise bad_request(f"gracePeriodUnit must be days or months, got {unit!r}.")
 
 
+def _duplicate_status(t: VelpicTenant) -> int:
+    """The status of the documented ``{"error":"Lesson Schedule already exists"}``: the document gives the
+    body, not a status; ``duplicate_schedule_status`` 409 (default), 400 or 200 [ASSUMED]."""
+    status = t.opt("duplicate_schedule_status", 409)
+    if status not in DUPLICATE_STATUSES:
+        raise bad_request(
+            f"velpic.duplicate_schedule_status must be one of {', '.join(map(str, DUPLICATE_STATUSES))}; "
+            f"got {status!r}."
+        )
+    return int(status)
+
+
 async def schedule_user(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
     user = t.user(path_id(request, "userId"))
     body = await read_object(request)
@@ -146,7 +159,7 @@ async def schedule_user(t: VelpicTenant, request: web.Request) -> web.StreamResp
     taken = {s["lessonId"] for s in t.user_schedules(user["id"]) if s["status"] != "cancelled"}
     for lesson in lessons:
         if lesson["lessonId"] in taken:
-            raise ApiError(409, SCHEDULE_EXISTS)
+            raise ApiError(_duplicate_status(t), SCHEDULE_EXISTS)
         taken.add(lesson["lessonId"])
     status = "scheduled" if start > now else "due"
     ids = [

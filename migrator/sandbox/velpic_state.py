@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import bisect
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from migrator.sandbox.platform import Context
@@ -36,6 +37,7 @@ SCHEDULE_STATUSES = frozenset(SCHEDULE_STATUS_IDS)
 OPEN_STATUSES = frozenset({"scheduled", "due", "overdue"})
 MANUAL_COMPLETION = 77  # completionTypeId of the document's example
 AUTOMATIC_TYPE = 81  # typeId of the document's example ("automatic")
+CREATE_LAG = 0.005  # seconds from createdDate to modifiedDate in the document's create answer
 
 
 def fold(value: Any) -> str | None:
@@ -133,6 +135,16 @@ class VelpicTenant:
     def user_now(self) -> str:
         return user_date(self.now(), millis=self.opt("user_date_format", "offset") == "millis")
 
+    def created_stamps(self, when: float, fmt: Callable[[float], str]) -> tuple[str, str]:
+        """``(createdDate, modifiedDate)`` of a record created at ``when``, in the format ``fmt``: equal, or
+        with ``created_modified = later`` the modification 5 ms after the creation, as in the document's create
+        answer (``.632Z`` / ``.637Z``) — in a format without milliseconds, the next second [ASSUMED]."""
+        created = fmt(when)
+        if self.opt("created_modified", "equal") != "later":
+            return created, created
+        modified = fmt(when + CREATE_LAG)
+        return created, modified if modified != created else fmt(when + 1)
+
     # -- users ------------------------------------------------------------------------------------------------
     def user(self, uid: int | None) -> Record:
         rec = self.users.records.get(uid) if uid is not None else None
@@ -178,7 +190,8 @@ class VelpicTenant:
     def create_user(self, fields: Record) -> Record:
         """Create a user from validated ``fields`` (groups / groupsSupervised as lists of ids)."""
         uid = self.users.next_id()
-        stamp = self.user_now()
+        millis = self.opt("user_date_format", "offset") == "millis"
+        created, modified = self.created_stamps(self.now(), partial(user_date, millis=millis))
         user_name = fields.get("userName") or self.new_user_name(fields["firstName"], fields["lastName"])
         rec: Record = {
             "id": uid,
@@ -196,8 +209,8 @@ class VelpicTenant:
             "roles": fields.get("roles") or [6],
             "timeZone": fields.get("timeZone") or TIME_ZONE,
             "clientId": self.client_id,
-            "createdDate": stamp,
-            "modifiedDate": stamp,
+            "createdDate": created,
+            "modifiedDate": modified,
         }
         self.users.create(uid, rec)
         self.index_user(rec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +43,7 @@ UPDATE_REQUIRED = (
 MERGE_TYPES = ("none", "email", "userName", "empNo")
 ACTIVE_VALUES = {"active": ACTIVE, "inactive": NOT_CURRENT, "all": None}
 EXPIRES_IN = ("disabled", "never", "day", "week", "month", "year")
+ANSWER_ORDERS = ("as_sent", "reversed", "shuffled")
 
 
 # -- validation -----------------------------------------------------------------------------------------------
@@ -160,8 +162,8 @@ async def create_user(t: VelpicTenant, request: web.Request) -> web.StreamRespon
     if t.opt("unique_email", "off") == "reject" and fold(fields["emailAddress"]) in t.by_email:
         raise conflict("A user with this emailAddress already exists.")
     rec = t.create_user(fields)
-    stamp = schedule_date(t.now())
-    return json_response({"id": rec["id"], "createdDate": stamp, "modifiedDate": stamp})
+    created, modified = t.created_stamps(t.now(), schedule_date)
+    return json_response({"id": rec["id"], "createdDate": created, "modifiedDate": modified})
 
 
 async def update_user(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
@@ -243,4 +245,20 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
         if "roles" not in row:
             fields["roles"] = [6]  # [DOC] "If none is specified it will reset role to trainee."
         out.append(t.update_user(t.users.records[uid], fields))
-    return json_response(out)
+    return json_response(answer_order(t, out))
+
+
+def answer_order(t: VelpicTenant, users: list[Record]) -> list[Record]:
+    """The import's answer in the order of ``bulk_answer_order``: ``as_sent`` (input order), ``reversed``, or
+    ``shuffled`` (seeded by the sandbox seed and the ids; never the input order when two or more differ) —
+    the document only says "an array of users" [ASSUMED]."""
+    order = t.opt("bulk_answer_order", "as_sent")
+    if order not in ANSWER_ORDERS:
+        raise bad_request(f"velpic.bulk_answer_order must be one of {', '.join(ANSWER_ORDERS)}; got {order!r}.")
+    if order == "as_sent":
+        return users
+    if order == "reversed":
+        return users[::-1]
+    shuffled = list(users)
+    random.Random(f"{t.ctx.seed}:{[u['id'] for u in users]}").shuffle(shuffled)
+    return shuffled if shuffled != users else users[::-1]

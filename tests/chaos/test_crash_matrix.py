@@ -34,7 +34,7 @@ from tests.chaos.harness import (
     target_state,
     write_env,
 )
-from tests.e2e.helpers import PLANS
+from tests.e2e.helpers import PLANS, give_ui_users_ids
 
 #: kills per plan = ROUNDS × KILLS_PER_ROUND; each round starts from a new sandbox and a new journal
 ROUNDS, KILLS_PER_ROUND = (4, 5) if FULL else (1, 3)
@@ -97,6 +97,12 @@ def _dead_letters(plan: Path, tmp: Path) -> list[tuple[str, str]]:
         return sorted((d.step, d.source_key) for d in journal.open_rejections())
 
 
+def _prepare(scenario: Scenario, sandbox: SandboxThread) -> None:
+    """What a consultant does before the run: aNewSpring users read by external ID must all have one."""
+    if "anewspring" in scenario.plan.split("-to-")[0]:
+        give_ui_users_ids(sandbox)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.plan for s in SCENARIOS])
 def test_plan_survives_kills_and_equals_a_clean_run(scenario: Scenario, tmp_path: Path) -> None:
     plan = PLANS / f"{scenario.plan}.toml"
@@ -104,6 +110,7 @@ def test_plan_survives_kills_and_equals_a_clean_run(scenario: Scenario, tmp_path
     clean_dir = tmp_path / "clean"
     clean_dir.mkdir()
     with SandboxThread(_config(scenario, "")) as clean_sb:
+        _prepare(scenario, clean_sb)
         today = sandbox_today(clean_sb)
         env = write_env(clean_sb, clean_dir / "sandbox.env")
         clean = run(plan, clean_dir, env)
@@ -118,6 +125,7 @@ def test_plan_survives_kills_and_equals_a_clean_run(scenario: Scenario, tmp_path
     for round_no in range(ROUNDS):
         # each round: a fresh sandbox (same seed) and a new journal
         with SandboxThread(_config(scenario, _faults(scenario.platforms))) as sb:
+            _prepare(scenario, sb)
             chaos_dir = tmp_path / f"chaos-{round_no}"
             chaos_dir.mkdir()
             env = write_env(sb, chaos_dir / "sandbox.env")

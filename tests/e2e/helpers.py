@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,18 @@ def start_run(plan: Path | str, tmp: Path, env_file: Path, *, quiet: bool = Fals
 
 def run_plan(plan: Path | str, tmp: Path, env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return migrator(*run_args(plan, tmp, env_file, *extra), cwd=tmp)
+
+
+def give_ui_users_ids(sandbox: SandboxThread) -> None:
+    """Give every aNewSpring source user created in the UI (no external ID) one, ``UI-<n>``, through the API's
+    ``initializeId``, as a consultant does before a migration: users are read by their external IDs."""
+    env = sandbox.sandbox.env()
+    for n, user in enumerate(records(sandbox.base_url, "anewspring", "source", "user")):
+        if user.get("id") is None:
+            login = urllib.parse.quote(user["login"], safe="")
+            request = urllib.request.Request(
+                f"{env['ANEWSPRING_BASE_URL']}/initializeId/{login}/UI-{n}",
+                method="POST",
+                headers={"X-API-Key": env["ANEWSPRING_SOURCE_API_KEY"]},
+            )
+            urllib.request.urlopen(request, timeout=30).close()

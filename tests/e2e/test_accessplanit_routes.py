@@ -22,19 +22,21 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
+from tests.e2e.crosswalk_check import assert_crosswalk_carries_keys, crosswalk
 from tests.e2e.helpers import PLANS, entity_stats, records, run_plan, write_env
 
 TIME_SCALE = "200"
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
+def sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
     config = SandboxConfig(
         seed=7,
         scale=200,
         platforms=("velpic", "accessplanit"),
         default_limits=False,
         time_scale=float(TIME_SCALE),
+        profile=sandbox_profile,
     )
     with SandboxThread(config) as sb:
         yield sb
@@ -143,6 +145,14 @@ def test_accessplanit_to_velpic(sandbox: SandboxThread, tmp_path: Path) -> None:
         assert t["roles"] == [6]
         assert [g["id"] for g in t["groups"]] == [group_of[u["MainCompanyID"]]]
         user_of[u["ID"]] = t["id"]
+    assert_crosswalk_carries_keys(  # each crosswalk row on the target user with its email
+        crosswalk(plan, tmp_path, "users"),
+        active,
+        users.values(),
+        source_key=lambda u: u["Email"].strip().lower(),
+        target_key=lambda u: u["emailAddress"],
+        source_id="ID",
+    )
 
     lesson_of = _table("course_lesson.csv", "course_id", "lesson_id")
     bookings = [

@@ -33,9 +33,14 @@ USER_FIELDS = (
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
+def sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
     config = SandboxConfig(
-        seed=5, scale=300, platforms=("accessplanit",), default_limits=False, time_scale=float(TIME_SCALE)
+        seed=5,
+        scale=300,
+        platforms=("accessplanit",),
+        default_limits=False,
+        time_scale=float(TIME_SCALE),
+        profile=sandbox_profile,
     )
     with SandboxThread(config) as sb:
         yield sb

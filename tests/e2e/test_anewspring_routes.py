@@ -21,7 +21,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, entity_stats, records, run_plan, write_env
+from tests.e2e.helpers import PLANS, entity_stats, give_ui_users_ids, records, run_plan, write_env
 
 TIME_SCALE = "20"
 ANS_TO_VELPIC_ROLES = {"student": 6, "teacher": 8, "mentor": 5, "administrator": 3}
@@ -36,9 +36,16 @@ VELPIC_TO_ANS_ROLES = {
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
-    config = SandboxConfig(seed=13, scale=300, time_scale=float(TIME_SCALE), platforms=("anewspring", "velpic"))
+def sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
+    config = SandboxConfig(
+        seed=13,
+        scale=300,
+        time_scale=float(TIME_SCALE),
+        platforms=("anewspring", "velpic"),
+        profile=sandbox_profile,
+    )
     with SandboxThread(config) as sb:
+        give_ui_users_ids(sb)
         yield sb
 
 
@@ -69,7 +76,7 @@ def test_anewspring_users_and_companies_arrive_in_velpic(sandbox: SandboxThread,
     target = {u["emailAddress"]: u for u in records(base, "velpic", "target", "user")}
     with_email = [u for u in source if u.get("email")]
     assert len(target) == len(with_email) > 250
-    assert any(u["id"] is None for u in with_email)  # users created in the UI (no external ID) come too
+    assert any(u["id"].startswith("UI-") for u in with_email)  # users created in the UI come too, with an ID
     for u in with_email:
         t = target[u["email"].strip().lower()]
         assert t["firstName"] == u["firstName"].strip()

@@ -74,9 +74,14 @@ def test_export_maps_through_the_plan() -> None:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
+def sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
     config = SandboxConfig(
-        seed=9, scale=20, platforms=("accessplanit",), default_limits=False, time_scale=float(TIME_SCALE)
+        seed=9,
+        scale=20,
+        platforms=("accessplanit",),
+        default_limits=False,
+        time_scale=float(TIME_SCALE),
+        profile=sandbox_profile,
     )
     with SandboxThread(config) as sb:
         yield sb

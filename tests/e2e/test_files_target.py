@@ -1,9 +1,11 @@
 """A staging file as the target: Velpic users → `staging/users.csv` through the real CLI; every mapped field is
-in the file, and a second run (or a resumed one) appends nothing."""
+in the file, the file is the owner's only (0600, its folder 0700), and a second run (or a resumed one) appends
+nothing."""
 
 from __future__ import annotations
 
 import csv
+import stat
 from pathlib import Path
 
 from migrator.sandbox.app import SandboxThread
@@ -44,6 +46,8 @@ def test_users_are_staged_once_with_every_mapped_field(tmp_path: Path) -> None:
         first = run_plan(plan, tmp_path, env)
         assert first.returncode == 0, first.stdout + first.stderr
         staged = tmp_path / "staging" / "users.csv"
+        assert stat.S_IMODE(staged.stat().st_mode) == 0o600
+        assert stat.S_IMODE(staged.parent.stat().st_mode) == 0o700
         rows = _rows(staged)
         source = records(sb.base_url, "velpic", "source", "user")
         assert len(rows) == len(source)

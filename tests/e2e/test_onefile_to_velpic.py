@@ -15,6 +15,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
+from tests.e2e.crosswalk_check import assert_crosswalk_carries_keys, crosswalk
 from tests.e2e.helpers import PLANS, entity_stats, get_json, records, run_plan, write_env
 
 PLAN = PLANS / "onefile-to-velpic.toml"
@@ -22,8 +23,10 @@ TIME_SCALE = 40.0  # the documented 300/minute becomes 200/second, on both sides
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
-    config = SandboxConfig(seed=5, scale=300, time_scale=TIME_SCALE, platforms=("onefile", "velpic"))
+def sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
+    config = SandboxConfig(
+        seed=5, scale=300, time_scale=TIME_SCALE, platforms=("onefile", "velpic"), profile=sandbox_profile
+    )
     with SandboxThread(config) as sb:
         yield sb
 
@@ -100,6 +103,16 @@ def test_classrooms_learners_and_assessors_arrive_with_every_mapped_field(
         assert t["roles"] == [5]
         want = [group_of[attached[u["ID"]]]] if u["ID"] in attached else []
         assert [g["id"] for g in t["groupsSupervised"]] == want
+
+    for step in ("learners", "assessors"):  # each crosswalk row on the target user with its MISID
+        assert_crosswalk_carries_keys(
+            crosswalk(PLAN, tmp_path, step),
+            source,
+            target.values(),
+            source_key=lambda u: u["MISID"],
+            target_key=lambda u: u["employeeNumber"],
+            source_id="ID",
+        )
 
     users = entity_stats(base, "velpic", "target", "user")
     velpic_groups = entity_stats(base, "velpic", "target", "group")

@@ -18,6 +18,7 @@ import pytest
 from migrator.connectors.velpic import parse_ilt_date
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
+from tests.e2e.crosswalk_check import assert_crosswalk_carries_keys, crosswalk
 from tests.e2e.helpers import PLANS, entity_stats, records, run_plan, write_env
 
 TIME_SCALE = "200"
@@ -26,13 +27,14 @@ _SUMMARY = re.compile(r"^\s*(\w+)\s+done\s.*rejected\s+(\d+)\s*$", re.M)
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
+def sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
     config = SandboxConfig(
         seed=11,
         scale=200,
         platforms=("velpic", "accessplanit"),
         default_limits=False,
         time_scale=float(TIME_SCALE),
+        profile=sandbox_profile,
     )
     with SandboxThread(config) as sb:
         yield sb
@@ -89,6 +91,14 @@ def test_coursedates_to_ilt_sessions(sandbox: SandboxThread, tmp_path: Path) -> 
         for u in records(base, "accessplanit", "source", "user")
         if u["Status"] == "Active"
     }
+    assert_crosswalk_carries_keys(  # each crosswalk row on the target user with its email
+        crosswalk(PLAN, tmp_path, "users"),
+        records(base, "accessplanit", "source", "user"),
+        records(base, "velpic", "target", "user"),
+        source_key=lambda u: u["Email"].strip().lower(),
+        target_key=lambda u: u["emailAddress"],
+        source_id="ID",
+    )
     bookings = [
         b
         for b in records(base, "accessplanit", "source", "usercoursedate")

@@ -24,8 +24,10 @@ DEFAULT_ASSESSOR = 10122762
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
-    config = SandboxConfig(seed=9, scale=300, time_scale=TIME_SCALE, platforms=("onefile", "velpic"))
+def sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
+    config = SandboxConfig(
+        seed=9, scale=300, time_scale=TIME_SCALE, platforms=("onefile", "velpic"), profile=sandbox_profile
+    )
     with SandboxThread(config) as sb:
         yield sb
 

@@ -1,5 +1,6 @@
 """plans/velpic-to-velpic.toml end to end: groups by name, users by bulkUserImport (mergeType empNo) with
-their group memberships through the crosswalk; a second run writes nothing."""
+their group memberships through the crosswalk, each crosswalk row on the target record with its source's key;
+a second run writes nothing."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
+from tests.e2e.crosswalk_check import assert_crosswalk_carries_keys, crosswalk
 from tests.e2e.helpers import PLANS, entity_stats, records, run_plan, write_env
 
 PLAN = PLANS / "velpic-to-velpic.toml"
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxThread]:
-    with SandboxThread(SandboxConfig(seed=11, scale=600, platforms=("velpic",))) as sb:
+def sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
+    with SandboxThread(SandboxConfig(seed=11, scale=600, platforms=("velpic",), profile=sandbox_profile)) as sb:
         yield sb
 
 
@@ -48,6 +50,22 @@ def test_every_user_arrives_with_mapped_fields_and_groups(sandbox: SandboxThread
         assert sorted(g["id"] for g in t["groupsSupervised"]) == sorted(
             group_map[g["id"]] for g in u["groupsSupervised"]
         )
+
+    source_users, target_users = records(base, "velpic", "source", "user"), list(target.values())
+    assert_crosswalk_carries_keys(
+        crosswalk(PLAN, tmp_path, "users"),
+        source_users,
+        target_users,
+        source_key=lambda u: u["employeeNumber"],
+        target_key=lambda u: u["employeeNumber"],
+    )
+    assert_crosswalk_carries_keys(
+        crosswalk(PLAN, tmp_path, "groups"),
+        src_groups.values(),
+        dst_groups.values(),
+        source_key=lambda g: g["name"],
+        target_key=lambda g: g["name"],
+    )
 
     users = entity_stats(base, "velpic", "target", "user")
     groups = entity_stats(base, "velpic", "target", "group")

@@ -203,3 +203,37 @@ async def test_a_500_row_batch_creates_then_merges_every_row(platform_server: An
         assert [u["id"] for u in merged] == [u["id"] for u in created]
         table = user_table(platform)
         assert (len(table), table.creates, table.updates, table.duplicates()) == (500, 500, 500, 0)
+
+
+async def test_answer_order_switch_reverses_or_shuffles_the_answer(platform_server: Any) -> None:
+    sent = [row(n) for n in range(6)]
+    emails = [r["emailAddress"] for r in sent]
+    for order in ("reversed", "shuffled"):
+        options = {"velpic.bulk_answer_order": order}
+        async with platform_server(VelpicPlatform, scale=5, options=options) as (client, platform):
+            out = [u["emailAddress"] for u in await bulk(client, platform, sent, "email")]
+            assert sorted(out) == sorted(emails) and out != emails
+            assert out == emails[::-1] or order == "shuffled"
+            again = [u["emailAddress"] for u in await bulk(client, platform, sent, "email")]
+            assert again == out  # seeded: the same users answer in the same order
+    async with platform_server(VelpicPlatform, scale=5, options={"velpic.bulk_answer_order": "x"}) as (c, p):
+        err = await bulk(c, p, sent, "email", status=400)
+        assert "bulk_answer_order must be one of as_sent, reversed, shuffled" in err["error"]
+
+
+async def test_created_modified_switch_dates_a_new_users_modification_after_its_creation(
+    platform_server: Any,
+) -> None:
+    async with platform_server(VelpicPlatform, scale=5) as (client, platform):
+        [same] = await bulk(client, platform, [row(1)], "email")
+        assert same["modifiedDate"] == same["createdDate"]
+    async with platform_server(VelpicPlatform, scale=5, options={"velpic.created_modified": "later"}) as (
+        client,
+        platform,
+    ):
+        [later] = await bulk(client, platform, [row(1)], "email")
+        assert later["modifiedDate"] > later["createdDate"]  # the next second in the +0000 format
+        resp = await client.post(f"{API}/user", headers=auth(platform), json=row(2))
+        created = await resp.json()
+        assert created["modifiedDate"] > created["createdDate"]
+        assert created["modifiedDate"][-5:] != created["createdDate"][-5:]  # 5 ms apart, .000Z format

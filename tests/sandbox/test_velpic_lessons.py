@@ -392,3 +392,19 @@ async def test_certificate_and_embed_player(platform_server: Any) -> None:
             )
         err = await call(client, platform, "GET", "/embed_player?lessonScheduleId=3", status=404)
         assert err == {"internalCode": 840, "error": "Lesson Schedule does not exist"}
+
+
+async def test_duplicate_schedule_status_switch_answers_the_documented_body_with_another_status(
+    platform_server: Any,
+) -> None:
+    for status in (400, 200):
+        options = {"velpic.duplicate_schedule_status": status}
+        async with platform_server(VelpicPlatform, scale=5, options=options) as (client, platform):
+            uid = await a_user(client, platform)
+            body = {"lessonVersionIds": [(await lessons_of(client, platform))[0]["lessonVersionId"]]}
+            path = f"/user/{uid}/lesson_schedule"
+            before = len(cast(VelpicPlatform, platform).tables["source"]["lesson_schedule"])
+            await call(client, platform, "POST", path, body)
+            err = await call(client, platform, "POST", path, body, status=status)
+            assert err == {"error": "Lesson Schedule already exists"}
+            assert len(cast(VelpicPlatform, platform).tables["source"]["lesson_schedule"]) == before + 1

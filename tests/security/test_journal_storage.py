@@ -1,9 +1,12 @@
 """A journal that cannot be written — its folder read-only (immutable), its parent a regular file, or the disk
 full (simulated by a file-size limit, RLIMIT_FSIZE) — stops the run with a clear error BEFORE any write to
-the target: exit 1, a message naming the path and what to do, no traceback, no write the sandbox sees."""
+the target: exit 1, a message naming the path and what to do, no traceback, no write the sandbox sees. A
+symbolic link at the journal's path or beside it (its -wal, -shm, lock or probe) is never followed: `run` and
+`status` refuse it, and the file it points at is left untouched."""
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import signal
@@ -29,24 +32,26 @@ def sandbox() -> Iterator[SandboxThread]:
 
 
 def _run(
-    tmp: Path, env: Path, journal: Path, preexec: Callable[[], None] | None = None
+    tmp: Path, env: Path, journal: Path, preexec: Callable[[], None] | None = None, command: str = "run"
 ) -> subprocess.CompletedProcess[str]:
+    extra = [
+        "--env-file",
+        str(env),
+        "--log-file",
+        str(tmp / "run.log.jsonl"),
+        "--report-dir",
+        str(tmp / "report"),
+    ]
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "migrator",
-            "run",
+            command,
             str(PLAN),
-            "--env-file",
-            str(env),
             "--journal",
             str(journal),
-            "--log-file",
-            str(tmp / "run.log.jsonl"),
-            "--report-dir",
-            str(tmp / "report"),
-            "--plain",
+            *(extra if command == "run" else []),
         ],
         cwd=tmp,
         env=clean_env(),
@@ -112,3 +117,30 @@ def test_disk_full_at_start(sandbox: SandboxThread, tmp_path: Path) -> None:
     # the same run with room finishes: the refusal was about storage, and left nothing behind that blocks it
     again = _run(tmp_path, env, journal)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("suffix", ["-probe", "-wal", "-shm", "-lock", ""])
+def test_a_link_at_the_journal_or_beside_it_is_never_followed(
+    sandbox: SandboxThread, tmp_path: Path, suffix: str
+) -> None:
+    env = write_env(sandbox, tmp_path / "sandbox.env")
+    journal = tmp_path / "j" / "journal.sqlite"
+    first = _run(tmp_path, env, journal)
+    assert first.returncode == 0, first.stdout + first.stderr
+    victim = tmp_path / "precious.bin"
+    content = os.urandom(1 << 20)
+    victim.write_bytes(content)
+    link = Path(f"{journal}{suffix}")
+    if suffix == "":
+        journal.rename(tmp_path / "moved.sqlite")
+    else:
+        link.unlink(missing_ok=True)
+    link.symlink_to(victim)
+    writes = _writes(sandbox)
+    for command in ("status", "run"):
+        done = _run(tmp_path, env, journal, command=command)
+        assert victim.read_bytes() == content, f"{command} wrote through {link.name}"
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"{link} is a symbolic link: migrator never reads or writes" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert _writes(sandbox) == writes

@@ -1,24 +1,35 @@
 """Secrets: runs with known credentials — a good run with short-lived tokens, a run whose target answers 400
-with a body that echoes the request headers (the credentials), and a run with a wrong password (AuthError) —
-then every log, journal (+ -wal/-shm), report, error CSV, stdout and stderr is scanned for the credentials
-and for every token the sandbox issued: 0 hits. Also: files are private (0600), TLS checks are on unless
+with a body that echoes the request headers (the credentials), a run with a wrong password (AuthError), and a
+run whose login endpoint answers 400 quoting the login it received (URL-encoded, as JSON, in base64) — then
+every log, journal (+ -wal/-shm), report, error CSV, stdout and stderr is scanned for the credentials and for
+every token the sandbox issued, each in every form it travels in (``tests.security.encodings``), and for
+each login's basic-auth value: 0 hits. Also: files are private (0600), TLS checks are on unless
 ``--insecure``, which is refused for a host that is not this machine, and the sandbox binds to loopback."""
 
 from __future__ import annotations
 
+import base64
+import json
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+
+from aiohttp import web
 
 from migrator.cli import build_parser
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from tests.chaos.harness import clean_env, issued_secrets, record_figures, run, write_env
 from tests.e2e.helpers import PLANS
+from tests.security.encodings import basic_auth, encodings
+from tests.security.loopback import serve_app
 
 SECRET_NAMES = ("ACCESS_KEY", "PASSWORD", "API_KEY", "CUSTOMER_TOKEN")
+#: a password whose every character but the letters is written differently by each encoding
+AWKWARD_PASSWORD = 'p@ss w/rd+&=%"\\'
 
 
 def _credentials(env_file: Path) -> set[str]:
@@ -30,8 +41,26 @@ def _credentials(env_file: Path) -> set[str]:
     return out
 
 
-def _scan(secrets: set[str], texts: dict[str, bytes]) -> list[str]:
-    return [f"{where}: {s[:4]}…" for where, data in texts.items() for s in secrets if s.encode() in data]
+def _logins(env_file: Path) -> set[tuple[str, str]]:
+    """(user name, password) of every connection the env file gives both for."""
+    values = dict(line.partition("=")[::2] for line in env_file.read_text().splitlines() if "=" in line)
+    return {
+        (user, values[name.removesuffix("USERNAME") + "PASSWORD"])
+        for name, user in values.items()
+        if name.endswith("_USERNAME") and name.removesuffix("USERNAME") + "PASSWORD" in values
+    }
+
+
+def _scan(secrets: set[str], texts: dict[str, bytes], logins: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """``where: abcd… (form)`` for each form of each secret (and each login's basic-auth value) found."""
+    forms = {form.encode(): (s, name) for s in secrets for name, form in encodings(s).items()}
+    forms |= {basic_auth(u, p).encode(): (p, "basic-auth") for u, p in logins}
+    return [
+        f"{where}: {s[:4]}… ({name})"
+        for where, data in texts.items()
+        for form, (s, name) in forms.items()
+        if form in data
+    ]
 
 
 def _outputs(tmp: Path, *runs: subprocess.CompletedProcess[str]) -> dict[str, bytes]:
@@ -86,12 +115,55 @@ def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
     texts = _outputs(tmp_path, good, bad)
     assert any(p.endswith("-wal") or p.endswith(".sqlite") for p in texts)
     assert any(p.endswith(".csv") for p in texts)
-    hits = _scan(secrets, texts)
+    hits = _scan(secrets, texts, _logins(env) | _logins(wrong))
     assert hits == []
-    # the scan can fail: a planted secret is found (the shortest: no other secret hides inside it)
+    # the scan can fail: a planted secret is found (the shortest: no other secret hides inside it), and so is
+    # its base64
     planted = min(secrets, key=len)
-    assert _scan(secrets, {"planted": b"x" + planted.encode()}) == ["planted: " + planted[:4] + "…"]
+    assert _scan(secrets, {"planted": b"x" + planted.encode()}) == ["planted: " + planted[:4] + "… (plain)"]
+    b64 = encodings(planted)["base64"].encode()
+    assert _scan(secrets, {"planted": b64}) == ["planted: " + planted[:4] + "… (base64)"]
     record_figures("secrets", secrets=len(secrets), files_scanned=len(texts), leaks=len(hits))
+
+
+def echoing_login() -> web.Application:
+    """An accessplanit-like login endpoint that refuses every login with a 400 quoting what it received: the
+    raw query or form, the fields as JSON, and the login in base64."""
+
+    async def token(request: web.Request) -> web.Response:
+        raw = request.query_string if request.method == "GET" else (await request.read()).decode()
+        fields = dict(request.query) if request.method == "GET" else dict(await request.post())
+        login = f"{fields.get('username', '')}:{fields.get('password', '')}"
+        described = (
+            f"could not read the request {raw}; fields {json.dumps(fields)}; "
+            f"as basic auth {base64.b64encode(login.encode()).decode()}"
+        )
+        return web.json_response({"error": "invalid_request", "error_description": described}, status=400)
+
+    app = web.Application()
+    app.router.add_route("*", "/token", token)
+    return app
+
+
+def test_a_login_refusal_that_quotes_the_login_leaks_no_form_of_the_password(tmp_path: Path) -> None:
+    config = SandboxConfig(seed=3, scale=10, platforms=("velpic",), default_limits=False)
+    plan = _plan_copy(tmp_path)
+    with SandboxThread(config) as sb, serve_app(echoing_login()) as login_url:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        with env.open("a") as f:
+            f.write(f"ACCESSPLANIT_V2_BASE_URL={login_url}\n")
+            f.write("ACCESSPLANIT_TARGET_USERNAME=ann.admin@example.com\n")
+            f.write(f"ACCESSPLANIT_TARGET_PASSWORD={AWKWARD_PASSWORD}\n")
+        done = run(plan, tmp_path, env)
+        secrets = _credentials(env) | issued_secrets(sb)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "accessplanit refused the username/password" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert AWKWARD_PASSWORD in secrets
+    texts = _outputs(tmp_path, done)
+    assert any(p.endswith("report.html") for p in texts)
+    assert any(p.endswith(".log.jsonl") for p in texts)
+    assert _scan(secrets, texts, _logins(env)) == []
 
 
 def test_journal_and_report_files_are_private(tmp_path: Path) -> None:

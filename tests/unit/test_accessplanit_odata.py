@@ -248,3 +248,27 @@ def test_orderby_refused(text: str, fragment: str) -> None:
 )
 def test_normalize_datetime(text: str, expected: str | None) -> None:
     assert normalize_datetime(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # no precedence: left to right, so "a or b and c" is "(a or b) and c"
+        ("CourseID eq 'ManHan' or CourseID eq 'FirAid' and Places gt '15'", ["2"]),
+        ("Places gt '15' and CourseID eq 'FirAid' or CourseID eq 'ManHan'", ["2", "3"]),
+        (
+            "CourseID eq 'FirAid' or CourseID eq 'ManHan' and Status eq 'available' or ID eq '4'",
+            ["1", "3", "4"],
+        ),
+        ("CourseID eq 'FirAid' and Places gt '15'", ["2"]),  # one connective: the same either way
+        ("CourseID eq 'FirAid' or ID eq '4'", ["1", "2", "4"]),
+    ],
+)
+def test_filter_without_precedence_applies_left_to_right(text: str, expected: list[str]) -> None:
+    pred = compile_filter(parse_filter(text, SCHEMA, "left"))
+    assert [r["ID"] for r in ROWS if pred(r)] == expected
+
+
+def test_an_unknown_precedence_is_refused_with_the_switch_named() -> None:
+    with pytest.raises(ValueError, match=r"accessplanit\.filter_precedence"):
+        parse_filter("ID eq '1'", SCHEMA, "right")

@@ -42,19 +42,9 @@ def _accepted_writes() -> Iterator[tuple[str, str, str, str | None]]:
                     yield platform, name, mode, None
 
 
-#: accepted writes whose in-doubt create has no lookup yet: a lost answer may create the record twice (the
-#: accessplanit v1 feeds document no filter). Strict: each case fails the suite the day it gets a lookup.
-NO_LOOKUP_YET = {("accessplanit_v1", "create")}
-
-
-def _case(platform: str, entity: str, mode: str, match: str | None) -> object:
-    marks = []
-    if (platform, mode) in NO_LOOKUP_YET and match is not None:
-        marks.append(pytest.mark.xfail(reason="accessplanit v1 creates have no in-doubt lookup", strict=True))
-    return pytest.param(platform, entity, mode, match, marks=marks, id=f"{platform}-{entity}-{mode}-{match}")
-
-
-WRITES = [_case(*write) for write in _accepted_writes()]
+WRITES = [
+    pytest.param(*write, id=f"{write[0]}-{write[1]}-{write[2]}-{write[3]}") for write in _accepted_writes()
+]
 
 
 @pytest.mark.parametrize(("platform", "entity", "mode", "match"), WRITES)

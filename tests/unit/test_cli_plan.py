@@ -152,6 +152,19 @@ BAD_CASES = [
     ("not_a_table.yaml", "a plan must be a table"),
     ("many_problems.toml", "steps.users.write.mode: expected one of bulk"),
     ("many_problems.toml", "steps.users.surprise: unknown key"),
+    ("alias_bomb.yaml", "steps.users.map.roles…: the plan holds more than 100000 values"),
+    ("alias_bomb.yaml", "each use of a YAML alias counts in full"),
+    ("deep_nesting.toml", "deep_nesting.toml: nested deeper than 32 levels"),
+    ("deep_nesting.json", "deep_nesting.json: nested deeper than 32 levels"),
+    (
+        "base_url_query.toml",
+        "connections.target.base_url: base_url must be http(s)://host[:port][/path] (it has a query (?…)",
+    ),
+    (
+        "base_url_scheme.toml",
+        "connections.source.base_url: base_url must be http(s)://host[:port][/path] (it does not start with "
+        "http:// or https://)",
+    ),
 ]
 
 

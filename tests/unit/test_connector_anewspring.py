@@ -60,16 +60,29 @@ def test_get_users_alone_serves_maps_that_read_only_its_fields() -> None:
     assert [r["uid"] for r in page.records] == ["u1", "u2"] and reader.key_field == "uid"
 
 
-def test_other_fields_call_get_user_per_user_by_external_id_else_uid() -> None:
+def test_other_fields_call_get_user_per_user_by_external_id() -> None:
     reader = anewspring.make_reader("user", {}, 100, "users", ("firstName", "email"))
     assert isinstance(reader, ANewSpringUserDetails)
     by_id = reader.children({"uid": "u1", "id": "E 1/2"})
-    by_uid = reader.children({"uid": "u2", "id": None})
-    assert by_id is not None and by_uid is not None
+    assert by_id is not None
     assert (by_id.path, by_id.endpoint) == ("/getUser/E%201%2F2", "/getUser/{userID}")
-    assert by_uid.path == "/getUser/u2"
+    assert reader.children({"uid": "u2", "id": None}) is None  # never by the generated UID
     merged = reader.decode_children(ok({"firstName": "Ann", "roles": ["student"]}), {"uid": "u1", "id": "E1"})
     assert merged == [{"uid": "u1", "id": "E1", "firstName": "Ann", "roles": ["student"]}]
+
+
+@pytest.mark.parametrize(
+    ("entity", "fields"), [("user", ("firstName",)), ("company", ()), ("subscription", ())]
+)
+def test_a_read_per_user_stops_at_users_without_an_external_id_saying_what_to_do(
+    entity: str, fields: tuple[str, ...]
+) -> None:
+    reader = anewspring.make_reader(entity, {}, 100, "s", fields)
+    users = [{"uid": "u1", "id": "E1"}, {"uid": "u2", "id": None, "login": "ann.ui"}, {"uid": "u3", "id": ""}]
+    with pytest.raises(ValueError, match=r"2 aNewSpring users have no external ID \('ann.ui', 'u3'\)") as info:
+        reader.decode_page(ok({"users": users}))
+    assert "initializeId" in str(info.value) and len(str(info.value)) < 200  # the fetch quotes 200 characters
+    assert reader.decode_page(ok({"users": users[:1]})).records == users[:1]
 
 
 def test_companies_are_the_distinct_company_values_of_the_users() -> None:

@@ -63,7 +63,7 @@ def test_a_refused_or_empty_session_is_an_auth_error_without_the_token(response:
 
 
 # -- reads ----------------------------------------------------------------------------------------------------
-def test_users_are_read_through_the_paged_search_with_the_filter_as_body_until_204() -> None:
+def test_users_are_read_through_the_paged_search_with_the_filter_as_body() -> None:
     reader = onefile.make_reader("user", {"OrganisationID": 5740, "Role": 1}, 100, "learners")
     pager = reader.paginator()
     first = pager.start()
@@ -80,6 +80,31 @@ def test_users_are_read_through_the_paged_search_with_the_filter_as_body_until_2
     assert reader.page_request(outcome.request).path == "/User/Search/2/100"
     assert reader.decode_page(Response(204, b"")).records == []
     assert isinstance(pager.receive(outcome.request, reader.decode_page(Response(204, b""))), NoMore)
+
+
+@pytest.mark.parametrize(
+    ("cap", "sizes"), [(None, [100, 100, 100]), (30, [100, 30, 30, 30, 30, 30]), (250, [100] * 3)]
+)
+def test_users_are_read_up_to_an_empty_page_in_the_page_size_the_server_serves(
+    cap: int | None, sizes: list[int]
+) -> None:
+    """A server that serves fewer rows than asked (a cap OneFile does not document) is followed; a short page
+    is not the end: only an empty one is."""
+    users = [{"ID": i} for i in range(130)]
+    reader = onefile.make_reader("user", {"OrganisationID": 5740}, 100, "learners")
+    pager = reader.paginator()
+    page: Any = pager.start()
+    got, asked = [], []
+    while page is not None:
+        number, size = (int(x) for x in reader.page_request(page).path.split("/")[-2:])
+        asked.append(size)
+        served = min(size, cap or size)
+        rows = users[(number - 1) * served : number * served]
+        decoded = reader.decode_page(ok(rows) if rows else Response(204, b""))
+        got += [r["ID"] for r in decoded.records]
+        outcome = pager.receive(page, decoded)
+        page = outcome.request if isinstance(outcome, NextPage) else None
+    assert got == list(range(130)) and asked == sizes and pager.finished
 
 
 def test_unpaged_searches_and_the_customer() -> None:

@@ -45,7 +45,7 @@ def test_schedule_reader_pages_users_and_asks_each_user_with_the_status_filter()
         "GET",
         "/user/1000007/lesson_schedule",
         "/user/{userId}/lesson_schedule",
-        (("status", "completed"),),
+        (("status", "completed"), ("startIndex", "0"), ("maxResults", "1000")),
     )
     assert reader.children({"id": None}) is None
     kids = reader.decode_children(_resp(200, {"results": [{"id": 5, "lessonName": "X"}]}), {"id": 9})
@@ -118,7 +118,8 @@ def test_completion_writer_sends_the_completed_date_and_is_create_only() -> None
     }
     assert writer.decode(_resp(200, {"ids": [9]}), sent)[0].target_id == "9"
     lookup = writer.lookup_request(item)
-    assert lookup is not None and lookup.params == (("status", "completed"),)
+    assert lookup is not None
+    assert lookup.params == (("status", "completed"), ("startIndex", "0"), ("maxResults", "1000"))
     found = {"results": [{"id": 4, "lessonVersionId": 5201}, {"id": 8, "lessonVersionId": 5203}]}
     assert writer.decode_lookup(_resp(200, found), item) == "8"
 

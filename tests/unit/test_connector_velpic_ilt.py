@@ -96,7 +96,7 @@ def test_in_doubt_lookup_matches_lesson_and_start_instant_across_zones() -> None
     assert req is not None and (req.method, req.path, dict(req.params)) == (
         "GET",
         "/ilt_session",
-        {"instructorId": "50000007"},
+        {"instructorId": "50000007", "startIndex": "0", "maxResults": "1000"},
     )
     listing = {
         "results": [
@@ -184,5 +184,6 @@ def test_attendee_ids_map_users_to_attendees() -> None:
         "/ilt_session/{iltSessionId}/attendees",
     )
     body = {"results": [{"id": 9, "userId": 50000001}, {"id": 10, "userId": 50000002}], "meta": {}}
-    assert attendee_ids(_resp(200, body)) == {50000001: 9, 50000002: 10}
-    assert attendee_ids(_resp(403, {"internalCode": 806})) == {}
+    assert dict(req.params) == {"startIndex": "0", "maxResults": "1000"}
+    assert attendee_ids(_resp(200, body), 50001) == {50000001: 9, 50000002: 10}
+    assert attendee_ids(_resp(403, {"internalCode": 806}), 50001) == {}

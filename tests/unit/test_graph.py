@@ -143,3 +143,24 @@ write = { to = "v", entity = "user", mode = "bulk", match = "email" }
     node = graph_of(text).steps["csv"]
     assert node.read.bucket is None
     assert str(node.read.endpoint) == "READ people.csv"
+
+
+FILES_PLAN = """
+[plan]
+name = "p"
+[connections.d]
+platform = "files"
+path = "data"
+[steps.s]
+read = {{ from = "d", entity = "{read}" }}
+write = {{ to = "d", entity = "{write}", mode = "create", match = "id" }}
+map.id = "id"
+"""
+
+
+@pytest.mark.parametrize(("read", "write", "key"), [("../x", "ok", "read"), ("ok", "../../escaped", "write")])
+def test_a_files_entity_that_names_a_path_is_a_plan_problem(read: str, write: str, key: str) -> None:
+    with pytest.raises(PlanError) as info:
+        compile_graph(parse_plan_text(FILES_PLAN.format(read=read, write=write), "plan.toml"))
+    bad = read if key == "read" else write
+    assert f"plan.toml: steps.s.{key}.entity: {bad!r} is not a plain file name" in str(info.value)

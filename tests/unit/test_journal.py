@@ -80,7 +80,7 @@ def test_default_path(tmp_path: Path) -> None:
 
 def test_files_are_private(journal: Journal, jpath: Path) -> None:
     journal.mark_batch_sent("s", "b1", recs("s", "1"))  # something in the WAL
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-lock"):
         mode = stat.S_IMODE(os.stat(f"{jpath}{suffix}").st_mode)
         assert mode == 0o600, f"{suffix or 'db'}: {oct(mode)}"
     assert stat.S_IMODE(os.stat(jpath.parent).st_mode) == 0o700
@@ -232,9 +232,9 @@ def test_a_killed_process_mid_transaction_commits_nothing(jpath: Path) -> None:
 def test_an_open_transaction_is_invisible_to_another_reader(journal: Journal, jpath: Path) -> None:
     r = recs("s", "1")
     journal.mark_batch_sent("s", "b1", r)
-    reader = Journal.open(jpath, PLAN)
+    reader = Journal.open(jpath, PLAN, read_only=True)
     with journal._tx() as cur:
-        journal._write_results(cur, [("s", "1", r[0].idem_key, "b1", "T1", "created", None, 1.0)])
+        journal._write_results(cur, [("s", "1", r[0].idem_key, "b1", "T1", "created", None, 1.0, 1)])
         assert reader.crosswalk("s") == {}
         assert reader.keys_in_state("s", "done") == set()
     assert reader.crosswalk("s") == {"1": "T1"}

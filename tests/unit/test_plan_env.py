@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import PlanError
-from migrator.plan.env import env_references, parse_env_file, read_env_file, resolve_connections, secret_values
+from migrator.plan.env import (
+    base_url_problem,
+    env_references,
+    parse_env_file,
+    read_env_file,
+    resolve_connections,
+    secret_values,
+)
 from migrator.plan.load import parse_plan_text
 
 PLAN = """
@@ -81,7 +88,7 @@ def test_references_in_file_order() -> None:
 def test_every_missing_variable_is_named_with_its_key_path() -> None:
     plan = parse_plan_text(PLAN, "p.toml").plan
     with pytest.raises(PlanError) as info:
-        resolve_connections(plan, {"VELPIC_HOST": "h", "APIT_URL": "u"}, "p.toml")
+        resolve_connections(plan, {"VELPIC_HOST": "h", "APIT_URL": "https://apit.test/api/v2"}, "p.toml")
     text = str(info.value)
     assert len(info.value.problems) == 3
     assert "p.toml: connections.v.access_key: environment variable VELPIC_KEY is not set" in text
@@ -94,7 +101,7 @@ def test_resolution_does_not_touch_the_plan_and_hides_secrets() -> None:
     env = {
         "VELPIC_HOST": "v.test",
         "VELPIC_KEY": "k-123",
-        "APIT_URL": "u",
+        "APIT_URL": "https://apit.test/api/v2",
         "APIT_USER": "me",
         "APIT_PASSWORD": "pw",
     }
@@ -104,3 +111,84 @@ def test_resolution_does_not_touch_the_plan_and_hides_secrets() -> None:
     assert loaded.plan.connections["v"].access_key == "${VELPIC_KEY}"
     assert "k-123" not in repr(conns["v"])
     assert secret_values(conns) == frozenset({"k-123", "me", "pw"})
+
+
+GOOD_ENV = {
+    "VELPIC_HOST": "v.test",
+    "VELPIC_KEY": "k-123",
+    "APIT_URL": "https://apit.test/api/v2",
+    "APIT_USER": "me",
+    "APIT_PASSWORD": "pw-secret",
+}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://lms.example.com/api/v2",
+        "http://127.0.0.1:8080/velpic/api/v2",
+        "http://[::1]:9000",
+        "http://localhost",
+        "HTTPS://LMS.EXAMPLE.COM/",
+        "https://bücher.example/api",
+    ],
+)
+def test_a_base_url_of_the_documented_form_is_accepted(url: str) -> None:
+    assert base_url_problem(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("htp://lms.example.com/api", "it does not start with http:// or https://"),
+        ("lms.example.com/api", "it does not start with http:// or https://"),
+        ("ftp://lms.example.com/api", "it does not start with http:// or https://"),
+        ("https://lms.example.com/api?tenant=acme", "it has a query (?…) or a fragment (#…)"),
+        ("https://lms.example.com/api?", "it has a query (?…) or a fragment (#…)"),
+        ("https://lms.example.com/api#v2", "it has a query (?…) or a fragment (#…)"),
+        ("https://ann:pw-secret@lms.example.com/api", "it holds a user name or password (user@host)"),
+        ("https:///api", "it has no valid host name"),
+        ("https://-lms.example.com/api", "it has no valid host name"),
+        ("https://lms.example.com:0/api", "its port is not a number from 1 to 65535"),
+        ("https://lms.example.com:99999/api", "its port is not a number from 1 to 65535"),
+        ("https://lms.example.com:https/api", "its port is not a number from 1 to 65535"),
+        ("https://lms.example.com/api v2", "it contains a space or a control character"),
+        ("https://lms.example.com/api\n", "it contains a space or a control character"),
+    ],
+)
+def test_a_base_url_that_is_not_of_the_documented_form_says_why(url: str, why: str) -> None:
+    problem = base_url_problem(url)
+    assert problem is not None and problem.startswith(why)
+
+
+@pytest.mark.parametrize(
+    "url", ["htp://apit.test/api", "https://apit.test/api?x=1", "https://me:pw-secret@apit.test/api"]
+)
+def test_a_malformed_base_url_is_a_plan_problem_at_its_key_path_that_quotes_no_value(url: str) -> None:
+    plan = parse_plan_text(PLAN, "p.toml").plan
+    with pytest.raises(PlanError) as info:
+        resolve_connections(plan, {**GOOD_ENV, "APIT_URL": url}, "p.toml")
+    (problem,) = info.value.problems
+    assert problem.path == "connections.a.base_url"
+    assert problem.message.startswith("base_url must be http(s)://host[:port][/path] (it ")
+    assert "e.g. https://lms.example.com/api/v2" in problem.message
+    assert (
+        url not in problem.message and "pw-secret" not in problem.message and "apit.test" not in problem.message
+    )
+
+
+def test_malformed_base_urls_and_missing_variables_are_reported_together() -> None:
+    plan = parse_plan_text(PLAN, "p.toml").plan
+    env = {k: v for k, v in GOOD_ENV.items() if k != "VELPIC_KEY"} | {"APIT_URL": "https://apit.test/?"}
+    with pytest.raises(PlanError) as info:
+        resolve_connections(plan, env, "p.toml")
+    assert [p.path for p in info.value.problems] == ["connections.v.access_key", "connections.a.base_url"]
+
+
+def test_a_base_url_with_an_unset_variable_is_reported_once() -> None:
+    plan = parse_plan_text(PLAN, "p.toml").plan
+    env = {k: v for k, v in GOOD_ENV.items() if k != "VELPIC_HOST"}
+    with pytest.raises(PlanError) as info:
+        resolve_connections(plan, env, "p.toml")
+    assert [p.path for p in info.value.problems] == ["connections.v.base_url"]
+    assert "environment variable VELPIC_HOST is not set" in info.value.problems[0].message

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from migrator.errors import PlanError
-from migrator.plan.load import load_plan, parse_plan_text
+from migrator.plan.load import MAX_PLAN_DEPTH, MAX_PLAN_VALUES, load_plan, parse_plan_text
 from migrator.plan.model import Budget, BulkWrite, CreateWrite, Plan
 from migrator.plan.rates import Rate, parse_rate
 
@@ -185,3 +185,74 @@ def test_schema_covers_the_plan() -> None:
     assert "Connection" in schema["$defs"]
     write = json.dumps(schema["$defs"]["Step"])
     assert "UpsertWrite" in write
+
+
+def _nested(fmt: str, depth: int) -> str:
+    """A plan whose map value is a list nested ``depth`` deep, in ``fmt`` (JSON text is YAML too)."""
+    value = "[" * depth + "6" + "]" * depth
+    if fmt == "toml":
+        return GOOD.replace('map.roles  = "Role | lookup(roles) | as_list"', f"map.roles = {value}")
+    text = json.dumps(msgspec.to_builtins(parse_plan_text(GOOD, "p.toml", Path(".")).plan))
+    return text.replace('"Role | lookup(roles) | as_list"', value)
+
+
+@pytest.mark.parametrize("fmt", ["toml", "json", "yaml"])
+def test_a_plan_nested_too_deep_for_the_walk_names_where(fmt: str) -> None:
+    (problem,) = problems_of(_nested(fmt, MAX_PLAN_DEPTH + 5), f"plan.{fmt}")
+    assert problem == (
+        f"plan.{fmt}: steps.learners.map.roles…: nested deeper than 32 levels; a plan needs far fewer: "
+        "look for a runaway structure (brackets that never close, a generated file)"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["toml", "json", "yaml"])
+def test_a_plan_nested_too_deep_for_the_parser_is_a_plan_error(fmt: str) -> None:
+    (problem,) = problems_of(_nested(fmt, 100_000), f"plan.{fmt}")
+    assert problem.startswith(f"plan.{fmt}: nested deeper than 32 levels;")
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    # the map value's list sits 4 levels down (steps.learners.map.roles), so it may nest 28 more
+    loaded = parse_plan_text(_nested("toml", MAX_PLAN_DEPTH - 4), "plan.toml", Path("."))
+    assert "learners" in loaded.maps
+
+
+BILLION_LAUGHS = """
+plan: {name: p}
+steps:
+  s:
+    map:
+      a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+      b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+      c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+      d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+      e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+      f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+      g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+      h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+      i: [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands() -> None:
+    (problem,) = problems_of(BILLION_LAUGHS, "plan.yaml")
+    assert problem.startswith("plan.yaml: steps.s.map.")
+    assert (
+        f"the plan holds more than {MAX_PLAN_VALUES} values (each use of a YAML alias counts in full); move "
+        'large value tables to a CSV file (tables.<name>.file = "x.csv") and write aliases out'
+    ) in problem
+
+
+def test_a_yaml_alias_that_holds_itself_is_refused() -> None:
+    (problem,) = problems_of("plan: {name: p}\nsteps: {s: {map: {roles: &r [1, *r]}}}\n", "plan.yaml")
+    assert "steps.s.map.roles…: nested deeper than 32 levels" in problem
+
+
+def test_a_few_yaml_aliases_are_fine() -> None:
+    data = msgspec.to_builtins(parse_plan_text(GOOD, "p.toml", Path(".")).plan)
+    shared = data["steps"]["classes"]["read"]["filter"]
+    data["steps"]["learners"]["read"]["filter"] = shared  # one object twice: safe_dump writes an alias
+    text = yaml.safe_dump(data)
+    assert "&id001" in text and "*id001" in text
+    plan = parse_plan_text(text, "p.yaml", Path(".")).plan
+    assert plan.steps["learners"].read.filter == plan.steps["classes"].read.filter == {"OrganisationID": 5740}

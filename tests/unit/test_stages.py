@@ -14,6 +14,7 @@ import pytest
 from migrator.connectors.base import Request, Response, RowResult, WriteItem, Writer
 from migrator.connectors.registry import make_auth, make_reader, make_writer
 from migrator.connectors.velpic.spec import VELPIC
+from migrator.errors import TransientError
 from migrator.journal import Journal, SentRecord, WriteResult
 from migrator.plan.mapping import compile_map
 from migrator.protocol.keys import record_key_function
@@ -196,7 +197,7 @@ async def test_a_create_whose_answer_is_lost_is_found_not_created_twice(journal:
         assert isinstance(item, WriteItem)
         tracker = PageTracker(spec.ledger)
         tracker.opened("p", 1)
-        await write_batch(spec, set(), tracker, Batch(path, [item], ["p"], ["h"]))
+        await write_batch(spec, {}, tracker, Batch(path, [item], ["p"], ["h"]))
     assert len(server.users) == 1, server.users  # created once, found by its match key after the lost answer
     assert journal.crosswalk("users") == {"1": "1"}
     assert spec.counters.in_doubt_resolved == 1 and spec.counters.written == 1
@@ -214,7 +215,7 @@ async def test_a_record_in_doubt_from_an_earlier_run_is_looked_up_first(journal:
         item = path_item = WriteItem("k3", "src-3", payload)
         tracker = PageTracker(spec.ledger)
         tracker.opened("p", 1)
-        await write_batch(spec, {"k3"}, tracker, Batch(spec.path, [path_item], ["p"], ["h"]))
+        await write_batch(spec, {"k3": None}, tracker, Batch(spec.path, [path_item], ["p"], ["h"]))
     assert len(server.users) == 3  # nothing created: the earlier run's create had landed
     assert ("POST", "/user") not in server.calls
     assert journal.crosswalk("users") == {"src-3": str(existing["id"])}
@@ -260,7 +261,7 @@ async def test_an_all_or_nothing_refusal_is_isolated_one_record_at_a_time(journa
         items = [WriteItem(f"k{i}", str(i), {"name": "bad" if i == 2 else f"n{i}"}) for i in range(4)]
         tracker = PageTracker(spec.ledger)
         tracker.opened("p", 4)
-        await write_batch(spec, set(), tracker, Batch(spec.path, items, ["p"] * 4, ["h"] * 4))
+        await write_batch(spec, {}, tracker, Batch(spec.path, items, ["p"] * 4, ["h"] * 4))
     assert writer.calls == [4, 1, 1, 1, 1]
     assert spec.counters.written == 3 and spec.counters.rejected == 1
     assert journal.crosswalk("users") == {"0": "t-0", "1": "t-1", "3": "t-3"}
@@ -332,8 +333,8 @@ async def test_a_create_links_what_the_target_index_holds_and_refuses_an_ambiguo
         items.append(WriteItem("k4", "4", {**_user(3), "roles": [6]}))  # the source holds u3 twice
         tracker = PageTracker(spec.ledger)
         tracker.opened("p", 4)
-        await write_batch(spec, set(), tracker, Batch(spec.path, items[:3], ["p"] * 3, ["h"] * 3))
-        await write_batch(spec, set(), tracker, Batch(spec.path, items[3:], ["p"], ["h"]))
+        await write_batch(spec, {}, tracker, Batch(spec.path, items[:3], ["p"] * 3, ["h"] * 3))
+        await write_batch(spec, {}, tracker, Batch(spec.path, items[3:], ["p"], ["h"]))
     assert [u["emailAddress"] for u in server.users] == ["u3@example.com"]  # only the missing one is created
     walk = journal.crosswalk("users")
     assert walk["1"] == "41" and walk["4"] == walk["3"] == str(server.users[0]["id"])
@@ -350,7 +351,53 @@ async def test_without_an_index_a_create_looks_each_record_up_first(journal: Jou
         items = [WriteItem(f"k{i}", str(i), {**_user(i), "roles": [6]}) for i in (1, 5)]
         tracker = PageTracker(spec.ledger)
         tracker.opened("p", 2)
-        await write_batch(spec, set(), tracker, Batch(spec.path, items, ["p"] * 2, ["h"] * 2))
+        await write_batch(spec, {}, tracker, Batch(spec.path, items, ["p"] * 2, ["h"] * 2))
     assert sorted(u["userName"] for u in server.users) == ["u0", "u1", "u5"]
     assert journal.crosswalk("users")["1"] == "2"
     assert spec.counters.linked == 1 and spec.counters.created == 1
+
+
+async def test_a_create_in_doubt_is_found_by_the_value_it_was_sent_with(journal: Journal) -> None:
+    """The earlier run created ``old`` and lost the answer; the source has renamed the user since."""
+    server = FakeVelpic(users=1)
+    sent = {k: server.users[0][k] for k in ("userName", "emailAddress", "employeeNumber")}
+    async with _transport(server) as target:
+        writer = make_writer("velpic", "user", "create", "userName")
+        spec = _spec(journal, target, writer, mapping={}, batch=1)
+        renamed = WriteItem("k1", "src-1", {**_user(7), "roles": [6]})
+        tracker = PageTracker(spec.ledger)
+        tracker.opened("p", 1)
+        await write_batch(spec, {"k1": sent}, tracker, Batch(spec.path, [renamed], ["p"], ["h"]))
+    assert len(server.users) == 1  # found by what was sent, not created again under the new name
+    assert journal.crosswalk("users") == {"src-1": str(server.users[0]["id"])}
+    assert spec.counters.in_doubt_resolved == 1
+
+
+async def test_a_create_in_doubt_is_found_by_its_sent_value_in_the_target_index(journal: Journal) -> None:
+    async with _transport(FakeVelpic()) as target:
+        writer = make_writer("velpic", "user", "create", "emailAddress")
+        spec = _spec(journal, target, writer, mapping={}, batch=1)
+        spec.existing = {"old@example.com": ["9"]}
+        renamed = WriteItem("k1", "src-1", {**_user(7), "roles": [6]})
+        tracker = PageTracker(spec.ledger)
+        tracker.opened("p", 1)
+        sent = {"emailAddress": "old@example.com"}
+        await write_batch(spec, {"k1": sent}, tracker, Batch(spec.path, [renamed], ["p"], ["h"]))
+    assert journal.crosswalk("users") == {"src-1": "9"} and spec.counters.created == 0
+
+
+async def test_a_create_keeps_what_it_sent_for_a_later_lookup(journal: Journal) -> None:
+    def unreachable(request: WireRequest) -> Response:
+        if request.method == "POST":
+            raise ConnectionResetError("the create never arrives")
+        return json_response(200, {"results": [], "meta": {"totalResultCount": 0}})
+
+    async with _transport(unreachable) as target:
+        writer = make_writer("velpic", "user", "create", "emailAddress")
+        spec = _spec(journal, target, writer, mapping={}, batch=1)
+        item = WriteItem("k1", "src-1", {**_user(1), "roles": [6]})
+        tracker = PageTracker(spec.ledger)
+        tracker.opened("p", 1)
+        with pytest.raises(TransientError):
+            await write_batch(spec, {}, tracker, Batch(spec.path, [item], ["p"], ["h"]))
+    assert journal.sent_payloads("users")["k1"]["emailAddress"] == "u1@example.com"

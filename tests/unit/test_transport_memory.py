@@ -3,8 +3,10 @@ retries, lost connections, platform refusals, budgets on a virtual clock, redact
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Mapping, Sequence
+from urllib.parse import quote_plus
 
 import aiohttp
 import orjson
@@ -22,6 +24,7 @@ from migrator.wire import MemoryWire, WireRequest
 from tests.memory_transport import VirtualClock, json_response, memory_transport
 
 PASSWORD = "hunter2-secret"
+AWKWARD = 'p@ss w/rd+&=%"\\'
 KEY = "key-5f3a9c"
 GET_USER = Request("GET", "/user", "/user")
 POST_USER = Request("POST", "/user", "/user", json={"name": "Ann"})
@@ -141,6 +144,44 @@ async def test_a_server_error_names_no_secret() -> None:
     assert KEY not in str(info.value)
     assert info.value.status == 500
     assert info.value.body_excerpt == "upstream failed for key ***"
+
+
+async def test_a_server_error_excerpt_is_masked_before_it_is_cut() -> None:
+    def handler(request: WireRequest) -> Response:
+        body = "x" * 180 + "&password=" + quote_plus(AWKWARD) + "&more" * 9  # the 200th character is inside it
+        return Response(500, body.encode())
+
+    async with memory_transport("velpic", KeyAuth(KEY), handler, redactor=Redactor([AWKWARD])) as transport:
+        with pytest.raises(TransientError) as info:
+            await transport.send(POST_USER, retry_transient=False)
+
+    assert info.value.body_excerpt == ("x" * 180 + "&password=***" + "&more" * 9)[:200]
+
+
+class EchoedLoginAuth(SessionAuth):
+    """A login whose refusal the auth quotes in its error (as the platforms' auths do), cut at 50 bytes."""
+
+    def __init__(self) -> None:
+        self.answers: list[bytes] = []
+
+    def decode_token(self, response: Response, now: float) -> Token:
+        self.answers.append(response.body)
+        raise AuthError(f"login refused ({response.text(50)})", status=response.status)
+
+
+async def test_a_refused_login_reaches_the_auth_with_the_secrets_masked() -> None:
+    def handler(request: WireRequest) -> Response:
+        assert request.form is not None
+        echo = "bad request: " + "&".join(f"{k}={quote_plus(v)}" for k, v in request.form)
+        return Response(400, json.dumps({"error": echo}).encode())
+
+    auth = EchoedLoginAuth()
+    async with memory_transport("accessplanit", auth, handler, redactor=Redactor([PASSWORD])) as transport:
+        with pytest.raises(AuthError) as info:
+            await transport.send(GET_USER)
+
+    assert auth.answers == [b'{"error": "bad request: user=ann&password=***"}']
+    assert "hunt" not in str(info.value)  # not even the part of the password before the auth's cut
 
 
 async def test_an_idempotent_call_is_retried_after_transient_failures() -> None:

@@ -1,4 +1,5 @@
-"""The bulk writer's one-pass check (``plainly_valid``) never disagrees with the full normalise + validate."""
+"""The bulk writer's one-pass check (``plainly_valid``) never disagrees with the full normalise + validate (and
+the merge field's presence, which the bulk writer adds)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ def test_prepare_gives_what_the_full_check_gives(user: dict[str, Any]) -> None:
     prepared = VelpicBulkUsers("empNo").prepare(WriteItem("k", "1", user))
     normalised = normalise_user(user)
     problems = validate_user(normalised, require_roles=True)
+    if normalised.get("employeeNumber") in (None, ""):
+        problems.setdefault("employeeNumber", []).append(
+            "employeeNumber is required: the import merges on it (mergeType empNo), and a user without it "
+            "would be created again at every send"
+        )
     if problems:
         assert isinstance(prepared, RowResult) and not prepared.ok
         assert dict(prepared.fields) == problems

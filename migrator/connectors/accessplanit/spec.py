@@ -35,8 +35,9 @@ __all__ = [
     "v2_writes",
 ]
 
-#: the password grant, under either API's base URL (the v1 document names no token URL: v2's is assumed)
-TOKEN = endpoint("POST", "/token")
+#: the password grant, under either API's base URL (the v1 document names no token URL: v2's is assumed); the
+#: document's verb is GET, the vendor's demo POSTs a form (``auth`` tries both)
+TOKEN = endpoint("GET", "/token")
 
 _APIT_HOURLY = Rate(5000, 3600)  # v1 document: 5000 requests per hour per endpoint; v2 reuses it (ASSUMED)
 _APIT_USER_FIELDS = frozenset(

@@ -2,11 +2,13 @@
 OData calls. Pure request builders and response decoders; every module is declared alike in ``spec``
 (``v2_read``, ``v2_writes``), so any module name is served.
 
-Reads: ``GET /{module}`` with ``$filter``, ``$select``, ``$top`` + ``$skip`` (a PAGE NUMBER) + ``$count=true``
-→ ``totalCount``, so pages after the first are fetched concurrently; ``changed_since`` narrows a delta read to
-the records modified since. Writes, one record per call: ``POST /{module}?$upsert=<Field> eq '<value>'``
-(idempotent), ``POST /{module}`` (create; in doubt, looked up with ``$filter``), ``PUT /{module}/{ID}``
-(partial update). A 400 carries ``ModelState``: a per-record rejection.
+Reads: ``GET /{module}`` with ``$filter``, ``$select``, ``$orderby`` on the record key (the order of an unsorted
+answer is not documented), ``$top`` + ``$skip`` (a PAGE NUMBER) + ``$count=true`` → ``totalCount`` (its name
+matched without case), so pages after the first are fetched concurrently; a filter that would need parentheses
+is read in parts (``odata``, ``split``); ``changed_since`` narrows a delta read to the records modified since.
+Writes, one record per call: ``POST /{module}?$upsert=<Field> eq '<value>'`` (idempotent), ``POST /{module}``
+(create; in doubt, looked up with ``$filter`` and compared exactly), ``PUT /{module}/{ID}`` (partial update);
+the new ID is read from ``{"ID": …}`` or a bare answer. A 400 carries ``ModelState``: a per-record rejection.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from typing import Any
 
 from migrator.connectors.accessplanit.auth import make_auth
 from migrator.connectors.accessplanit.modelstate import model_state_rejection
-from migrator.connectors.accessplanit.odata import filter_expression, match_fields, match_filter, odata_literal
+from migrator.connectors.accessplanit.odata import (
+    filter_variants,
+    has_or,
+    match_fields,
+    match_filter,
+    odata_literal,
+)
 from migrator.connectors.accessplanit.spec import v2_read, v2_writes
+from migrator.connectors.accessplanit.split import SplitPaginator
 from migrator.connectors.base import (
     Action,
     EngineSupportError,
@@ -44,10 +53,39 @@ __all__ = [
 
 #: modules whose records carry a modification date (the vendor demo's user model: ``DateUpdated``)
 _MODIFIED_FIELD = {"user": "DateUpdated"}
+#: the records a lookup asks for: the document's default page (several may match when ``eq`` ignores case)
+_LOOKUP_TOP = "50"
+
+
+def _get(body: Mapping[str, Any], name: str) -> Any:
+    """``body[name]``, the key matched without case (the ``$count`` names are known only from screenshots)."""
+    if name in body:
+        return body[name]
+    folded = name.casefold()
+    return next((v for k, v in body.items() if str(k).casefold() == folded), None)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _answered_id(response: Response, key: str, sent: Any) -> str | None:
+    """The record ID a write answered: ``{"ID": …}`` (any case of the key), or the bare ID as JSON (the document
+    says only that a POST "will return the ID of the new record"); else the ID sent, if any. An answer that is
+    not JSON (a proxy's HTML page) raises ``ValueError``: it says nothing of the write."""
+    body = response.json()
+    found = _get(body, key) if isinstance(body, Mapping) else body
+    if isinstance(found, str | int) and not isinstance(found, bool) and str(found) != "":
+        return str(found)
+    return None if sent is None or sent == "" else str(sent)
 
 
 class AccessPlanItReader:
-    """``GET /{module}`` with ``$filter``, ``$top``, ``$skip`` pages and ``$count``."""
+    """``GET /{module}`` with ``$filter``, ``$orderby`` on the key, ``$top``, ``$skip`` pages and ``$count``.
+
+    The document leaves the order of an unsorted answer open, so pages are read sorted by the record key (a
+    stable order for offset paging). A filter that would need parentheses is read in parts, which select
+    records apart (``filter_variants``, ``SplitPaginator``)."""
 
     def __init__(
         self, module: str, filters: Mapping[str, Any], page_size: int, step: str, fields: Collection[str] = ()
@@ -57,8 +95,9 @@ class AccessPlanItReader:
         self.path = read.endpoint.path
         self.endpoint = read.endpoint.budget_key
         self.key_field = read.key
-        expr = filter_expression(filters)
-        self.params: tuple[tuple[str, str], ...] = (("$filter", expr),) if expr else ()
+        self.filters = dict(filters)
+        self.variants = filter_variants(self.filters)
+        self.params: tuple[tuple[str, str], ...] = (("$orderby", read.key),)
         # without $select the API answers a default field set: ask for every field the map reads
         top = list(dict.fromkeys([read.key, *(f.split(".")[0] for f in fields)]))
         if fields:
@@ -67,29 +106,44 @@ class AccessPlanItReader:
         self.step = step
 
     def changed_since(self, when: float) -> bool:
-        """Delta runs: read only records modified after ``when`` (epoch seconds), where the module has a
-        modification date and the filter can take one more ``and`` clause (``$filter`` has no parentheses, so a
-        filter with ``or`` is left whole). Returns whether the read was narrowed."""
+        """Delta runs: read only records modified at or after ``when`` (epoch seconds), where the module has a
+        modification date and the plan's own ``$filter`` has no ``or`` (it cannot take one more clause without
+        parentheses). Returns whether the read was narrowed."""
         field = _MODIFIED_FIELD.get(self.module.lower())
-        current = dict(self.params).get("$filter", "")
-        if field is None or " or " in f" {current.lower()} ":
+        own = self.filters.get("$filter")
+        if field is None or (own is not None and has_or(str(own))):
             return False
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
-        clause = f"{field} gt {odata_literal(stamp)}"
-        expr = f"{current} and {clause}" if current else clause
-        self.params = (("$filter", expr), *((k, v) for k, v in self.params if k != "$filter"))
+        self.variants = filter_variants(self.filters, also=(f"{field} ge {odata_literal(stamp)}",))
         return True
 
     def paginator(self) -> Paginator:
-        return make_paginator("accessplanit_v2_page", page_size=self.page_size, step=self.step)
+        if len(self.variants) < 2:
+            return self._pages()
+        return SplitPaginator([(v, self._pages()) for v in self.variants], step=self.step)
+
+    def _pages(self) -> Paginator:
+        key = self.key_field
+        return make_paginator(
+            "accessplanit_v2_page",
+            page_size=self.page_size,
+            step=self.step,
+            record_key=lambda r: str(r.get(key)),
+        )
 
     def page_request(self, page: PageRequest) -> Request:
-        return Request("GET", self.path, endpoint=self.endpoint, params=self.params + page.params)
+        own = (("$filter", self.variants[0]),) if len(self.variants) == 1 else ()
+        return Request("GET", self.path, endpoint=self.endpoint, params=own + self.params + page.params)
 
     def decode_page(self, response: Response) -> Page:
         body = response.json() or {}
-        total = body.get("totalCount")
-        return Page(list(body.get("results") or []), total if isinstance(total, int) else None)
+        if not isinstance(body, Mapping):
+            raise ValueError(
+                f"accessplanit answered a {type(body).__name__} where an object with results was expected"
+            )
+        records = [dict(r) for r in _get(body, "results") or [] if isinstance(r, Mapping)]
+        total = _get(body, "totalCount")
+        return Page(records, total if isinstance(total, int) and not isinstance(total, bool) else None)
 
 
 class _ModuleWriter:
@@ -107,13 +161,15 @@ class _ModuleWriter:
         self.match_fields = match_fields(match)
 
     def _problems(self, payload: Mapping[str, Any]) -> dict[str, list[str]]:
-        """What the target would refuse in ``payload``, by field: a match field must not be empty (an empty
-        filter would match arbitrary records)."""
+        """What the target would refuse in ``payload``, by field: a match field must hold one value (an empty
+        filter would match arbitrary records, and several values would need ``or`` beside ``and``)."""
         problems: dict[str, list[str]] = {}
         for key in self.match_fields:
             value = payload.get(key)
             if value is None or value == "":
                 problems[key] = [f"{key} is (part of) the match key of this step and must not be empty"]
+            elif isinstance(value, list | dict):
+                problems[key] = [f"{key} is (part of) the match key of this step and must be one value"]
         return problems
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
@@ -135,11 +191,10 @@ class _ModuleWriter:
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         item = items[0]
-        if response.status in (200, 201):
-            body = response.json() or {}
-            target_id = body.get(self.read.key, item.payload.get(self.read.key))
-            action: Action = "created" if response.status == 201 else "updated"
-            return [RowResult(item.idem_key, ok=True, target_id=str(target_id), action=action)]
+        if 200 <= response.status < 300:  # the document names 200 and 201; any success is one
+            target_id = _answered_id(response, self.read.key, item.payload.get(self.read.key))
+            action: Action = "created" if response.status == 201 or self.mode == "create" else "updated"
+            return [RowResult(item.idem_key, ok=True, target_id=target_id, action=action)]
         return [model_state_rejection(item, response)]
 
 
@@ -167,16 +222,28 @@ class AccessPlanItCreate(_ModuleWriter):
         values = [item.payload.get(f) for f in self.match_fields]
         if not values or any(v is None or v == "" for v in values):
             return None
-        params = (("$filter", match_filter(self.match_fields, item.payload)), ("$top", "2"))
+        params = (
+            ("$filter", match_filter(self.match_fields, item.payload)),
+            ("$select", ",".join(dict.fromkeys((self.read.key, *self.match_fields)))),
+            ("$top", _LOOKUP_TOP),
+        )
         endpoint = self.read.endpoint
         return Request("GET", endpoint.path, endpoint.budget_key, params=params)
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
-        """The one record the filter found (``eq`` is the platform's own match, as in ``$upsert``)."""
+        """The one record found whose match values are exactly the ones sent (whether ``eq`` ignores case is
+        not documented, so the filter may find near misses too)."""
         if response.status != 200:
             return None
-        results = (response.json() or {}).get("results") or []
-        return str(results[0][self.read.key]) if len(results) == 1 else None
+        body = response.json()
+        rows = _get(body, "results") if isinstance(body, Mapping) else None
+        found = [
+            r
+            for r in rows or []
+            if isinstance(r, Mapping)
+            and all(_text(r.get(f)) == _text(item.payload.get(f)) for f in self.match_fields)
+        ]
+        return None if len(found) != 1 or found[0].get(self.read.key) is None else str(found[0][self.read.key])
 
 
 class AccessPlanItUpdate(_ModuleWriter):

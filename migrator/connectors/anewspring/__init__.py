@@ -5,10 +5,11 @@ RPC-style calls under the base URL (``…/api/<function>/<pathParams>``), authen
 200 with an empty body (``calls``); errors are plain text, the rejection reason (``answers``).
 
 ``spec``: what aNewSpring can read and write; ``lists``: the lists read whole (``getTemplates``);
-``users``: ``getUsers`` (+ ``getUser/{id}`` per user when the map reads other fields) and the user writes
-(``addOrUpdateUser``, ``addUser``, ``updateUser``); ``companies``: the distinct company names of the users
-(aNewSpring cannot list groups); ``groups``: ``addGroup``, ``updateGroup``; ``members``: ``addGroupUsers``;
-``subscriptions``: ``getSubscriptions`` per user and ``subscribe``.
+``users``: ``getUsers`` (+ ``getUser/{id}`` per user when the map reads other fields: a read per user needs
+every user's external ID) and the user writes (``addOrUpdateUser``, ``addUser``, ``updateUser``);
+``companies``: the distinct company names of the users (aNewSpring cannot list groups); ``groups``:
+``addGroup``, ``updateGroup``; ``members``: ``addGroupUsers``; ``subscriptions``: ``getSubscriptions`` per
+user and ``subscribe``.
 
 This module holds the registry's entry points: ``make_auth``, ``make_reader`` and ``make_writer``.
 """

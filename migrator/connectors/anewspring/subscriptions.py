@@ -9,20 +9,19 @@ from typing import Any
 
 from migrator.connectors.anewspring.answers import exists, json_list, refused
 from migrator.connectors.anewspring.calls import command, external_ids, fill, path_params, query
-from migrator.connectors.anewspring.lists import ANewSpringList
-from migrator.connectors.anewspring.spec import IS_SUBSCRIBED, SUBSCRIPTION_CREATE, SUBSCRIPTION_READ, USER_READ
-from migrator.connectors.anewspring.users import USER_LIST_KEY, user_ref
+from migrator.connectors.anewspring.spec import IS_SUBSCRIBED, SUBSCRIPTION_CREATE, SUBSCRIPTION_READ
+from migrator.connectors.anewspring.users import ANewSpringPerUser, user_ref
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
 
 __all__ = ["ANewSpringSubscriptionWriter", "ANewSpringSubscriptions"]
 
 
-class ANewSpringSubscriptions(ANewSpringList):
+class ANewSpringSubscriptions(ANewSpringPerUser):
     """``getSubscriptions/{userID}`` per user: one record per course, with ``userID``/``userUID`` of the user,
     ``courseID`` (the course's external ID) and ``key`` = ``<user uid>|<course id or uid>``."""
 
     def __init__(self, page_size: int, step: str) -> None:
-        super().__init__(USER_READ, USER_LIST_KEY, page_size, step)
+        super().__init__(page_size, step)
         self.key_field = SUBSCRIPTION_READ.key
 
     def children(self, parent: Mapping[str, Any]) -> Request | None:

@@ -1,5 +1,6 @@
 """aNewSpring users: read with ``getUsers`` (every user at once: ``id, uid, name, login, email, active``) and,
-when the map reads any other field, ``getUser/{id}`` per user as well (a nested read); written one per call,
+when the map reads any other field, ``getUser/{id}`` per user as well (a nested read, by external ID only:
+users without one stop it, see ``addressable``); written one per call,
 addressed by the external ``userID`` in the path: ``addOrUpdateUser`` (the idempotent upsert), ``addUser``
 (create-only: in doubt, ``userExists`` is asked first) and ``updateUser``. The other mapped fields are the form
 (``role`` repeated for several roles)."""
@@ -20,16 +21,18 @@ from migrator.connectors.anewspring.spec import (
     USER_UPDATE,
     USER_UPSERT,
 )
-from migrator.connectors.base import Action, Request, Response, RowResult, WriteItem
+from migrator.connectors.base import Action, Page, Request, Response, RowResult, WriteItem
 from migrator.connectors.spec import WriteSpec
 
 __all__ = [
     "LIST_FIELDS",
     "USER_LIST_KEY",
+    "ANewSpringPerUser",
     "ANewSpringUserCreate",
     "ANewSpringUserDetails",
     "ANewSpringUserUpdate",
     "ANewSpringUserUpsert",
+    "addressable",
     "user_reader",
     "user_ref",
 ]
@@ -41,19 +44,40 @@ USER_LIST_KEY = "users"
 
 
 def user_ref(user: Mapping[str, Any]) -> str | None:
-    """How to address a listed user: its external ID, else its generated UID."""
-    for key in ("id", "uid"):
-        value = user.get(key)
-        if value not in (None, ""):
-            return str(value)
-    return None
+    """How to address a listed user: its external ID (the document's only way; users created in the UI have
+    none until ``initializeId`` gives them one)."""
+    value = user.get("id")
+    return None if value in (None, "") else str(value)
 
 
-class ANewSpringUserDetails(ANewSpringList):
-    """``getUsers``, then ``getUser/{id}`` per user: the listed row merged with the user's details."""
+def addressable(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``users`` when every one has an external ID, the only way the calls made per user can address it; else a
+    ``ValueError`` naming them and what to do (their details would otherwise be left out unseen)."""
+    missing = [str(u.get("login") or u.get("uid")) for u in users if user_ref(u) is None]
+    if not missing:
+        return users
+    named = ", ".join(repr(m) for m in missing[:2]) + (
+        f" and {len(missing) - 2} more" if len(missing) > 2 else ""
+    )
+    raise ValueError(
+        f"{len(missing)} aNewSpring users have no external ID ({named}) and cannot be read one by one: give "
+        "each an ID (initializeId/{login}/{userID}) and run again"
+    )
+
+
+class ANewSpringPerUser(ANewSpringList):
+    """``getUsers``, then one call per user (``children``), addressed by the user's external ID: a user
+    without one stops the read with what to do (``addressable``)."""
 
     def __init__(self, page_size: int, step: str) -> None:
         super().__init__(USER_READ, USER_LIST_KEY, page_size, step)
+
+    def decode_page(self, response: Response) -> Page:
+        return Page(addressable(super().decode_page(response).records))
+
+
+class ANewSpringUserDetails(ANewSpringPerUser):
+    """``getUsers``, then ``getUser/{id}`` per user: the listed row merged with the user's details."""
 
     def children(self, parent: Mapping[str, Any]) -> Request | None:
         ref = user_ref(parent)

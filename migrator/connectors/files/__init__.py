@@ -2,7 +2,10 @@
 
 ``local`` holds the file formats (``FileSource``, ``FileTarget``: synchronous, blocking I/O); ``stream`` the
 pipeline's reader and writer over them; ``spec`` the platform's declaration. A files connection names a
-directory (its ``path``, relative to the plan file), which the registry passes as ``folder``.
+directory (its ``path``, relative to the plan file), which the registry passes as ``folder``; an entity is a
+plain file name in it, or the factories raise a ``SettingError`` at ``read.entity`` / ``write.entity``. The
+factories open nothing: a reader reads its file when the step reads it, a writer when it writes the first
+batch, so building them is cheap and pure (as the plan's validation does).
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from migrator.connectors.base import EngineSupportError, Request, Response, Token
-from migrator.connectors.files.local import make_source, make_target
+from migrator.connectors.base import EngineSupportError, Request, Response, SettingError, Token
+from migrator.connectors.files.local import file_name_problem, make_source, make_target
 from migrator.connectors.files.spec import FILES
 from migrator.connectors.files.stream import FileReader, FileWriter
 
@@ -42,6 +45,12 @@ def make_auth(credentials: Mapping[str, str]) -> FilesAuth:
     return FilesAuth()
 
 
+def _check_entity(entity: str, key: str) -> None:
+    problem = file_name_problem(entity)
+    if problem is not None:
+        raise SettingError(key, problem)
+
+
 def _folder(folder: Path | None) -> Path:
     if folder is None:
         raise EngineSupportError("a files connection needs its directory (its path)")
@@ -58,11 +67,13 @@ def make_reader(
     folder: Path | None = None,
 ) -> FileReader:
     """The reader of ``<folder>/<entity>.csv`` (or ``.jsonl``), keyed by ``id`` unless the step says."""
+    _check_entity(entity, "read.entity")
     return FileReader(make_source(_folder(folder), entity, key="id", chunk=page_size))
 
 
 def make_writer(entity: str, mode: str, match: str | None, *, folder: Path | None = None) -> FileWriter:
     """The writer that appends to ``<folder>/<entity>.csv`` (or ``.jsonl``), idempotent by ``match``."""
+    _check_entity(entity, "write.entity")
     if mode not in FILES.entities["*"].writes:
         raise EngineSupportError(f"files targets are written in mode create, not {mode!r}")
     return FileWriter(make_target(_folder(folder), entity, key=match), match)

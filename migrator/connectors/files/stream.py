@@ -1,5 +1,7 @@
 """Local files in the pipeline: the files source as a ``StreamReader`` and the files target as a
-``DirectWriter``. Each file operation runs in a worker thread, so the event loop never blocks on the disk."""
+``DirectWriter``. Each file operation runs in a worker thread, so the event loop never blocks on the disk; a
+writer's batches are written one at a time (a step's write workers share it, and a ``FileTarget`` is used by
+one thread at a time: its key index and the file's header are not safe to share)."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def _next(chunks: Iterator[tuple[str, list[dict[str, Any]]]]) -> tuple[str, list
 
 
 class FileWriter:
-    """Appends to a CSV/JSONL file, idempotent by key: a resend is always safe."""
+    """Appends to a CSV/JSONL file, idempotent by key: a resend is always safe. Batches are written in turn."""
 
     mode = "create"
     max_batch = _WRITE.max_batch
@@ -57,9 +59,11 @@ class FileWriter:
     def __init__(self, target: FileTarget, match: str | None) -> None:
         self.target = target
         self.match_fields: tuple[str, ...] = (match,) if match else ()
+        self._turn = anyio.Lock()
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         return item
 
     async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
-        return await anyio.to_thread.run_sync(self.target.write, list(items))
+        async with self._turn:
+            return await anyio.to_thread.run_sync(self.target.write, list(items))

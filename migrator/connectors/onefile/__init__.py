@@ -1,11 +1,11 @@
 """OneFile API v2.1: pure request builders and response decoders, by what they hold.
 
 ``spec``: what OneFile can read and write (every call draws from the one api-wide budget key ``ALL``);
-``auth``: the 24-hour session; ``users``: the paged user search, ``POST /User`` and ``POST /User/{id}``, with
-the mandatory fields per role in ``roles``; ``placements``: ``POST /Placement``; ``lists``: the lists read
-whole (classrooms, placements, organisations, the customer); ``finder``: ``update`` of a classroom or
-placement, which finds the existing one by Name or MISID (the API cannot create classrooms); ``values`` and
-``answers``: how OneFile holds values and what it answers.
+``auth``: the 24-hour session; ``users``: the paged user search (read up to an empty page: ``paging``),
+``POST /User`` and ``POST /User/{id}``, with the mandatory fields per role in ``roles``; ``placements``:
+``POST /Placement``; ``lists``: the lists read whole (classrooms, placements, organisations, the customer);
+``finder``: ``update`` of a classroom or placement, which finds the existing one by Name or MISID (the API
+cannot create classrooms); ``values`` and ``answers``: how OneFile holds values and what it answers.
 
 This module holds the registry's entry points: ``make_auth``, ``make_reader`` and ``make_writer``.
 """

@@ -83,9 +83,9 @@ _ONEFILE_REF_FIELDS = frozenset({"ID", "OrganisationID", "Name", "MISID"})
 #: the session call (header X-CustomerToken; the answer's body is the session token)
 AUTHENTICATION = endpoint("POST", "/Authentication", ALL)
 
-#: the most users a page of the paged search holds (ASSUMED)
+#: the largest page the paged search is asked for (ASSUMED served; a server that serves fewer is followed)
 USER_PAGE_SIZE = 100
-# Paged search: pages from 1, size capped at USER_PAGE_SIZE; no totals: read until a short page/204.
+# Paged search: pages from 1, asked with at most USER_PAGE_SIZE rows; no totals: read up to an empty page/204.
 # The filter is the search body: {OrganisationID, Role?, FirstName?, LastName?, MISID?}.
 USER_READ = ReadSpec(
     endpoint("POST", "/User/Search/{pageNumber}/{pageSize}", ALL),

@@ -2,11 +2,11 @@
 ``POST /User/{ID}``, one user per call.
 
 Reads: ``POST /User/Search/{page}/{size}`` with the step's filter as the body (e.g. ``{OrganisationID,
-Role}``); pages from 1, at most ``USER_PAGE_SIZE`` rows, no totals, 204 = nothing more. A create answers the
-new ID as a bare integer; the mandatory fields of the user's role (``roles``) are checked before sending. A
-create in doubt is looked up by MISID with the unpaged search, or by Email with the paged search narrowed by
-organisation, role and name (the unpaged one answers no Email), and the found user's value compared with the
-one sent.
+Role}``); pages from 1 asked with at most ``USER_PAGE_SIZE`` rows, no totals, read up to an empty page (a
+204; ``paging``). A create answers the new ID as a bare integer; the mandatory fields of the user's role
+(``roles``) are checked before sending. A create in doubt is looked up by MISID with the unpaged search, or by
+Email with the first page of the paged search narrowed by organisation, role and name (the unpaged one
+answers no Email), and the found user's value compared with the one sent.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Any
 
 from migrator.connectors.base import Page, Request, Response, RowResult, WriteItem
 from migrator.connectors.onefile.answers import bare_id, refused, rejected, rows
+from migrator.connectors.onefile.paging import UserSearchPages
 from migrator.connectors.onefile.roles import missing_mandatory
 from migrator.connectors.onefile.spec import USER_CREATE, USER_PAGE_SIZE, USER_READ, USER_SEARCH, USER_UPDATE
 from migrator.connectors.onefile.values import normalise, same
-from migrator.protocol.pagination import PageRequest, Paginator, make_paginator
+from migrator.protocol.pagination import PageRequest, Paginator
 
 __all__ = ["OneFileUserCreate", "OneFileUserReader", "OneFileUserUpdate"]
 
@@ -28,7 +29,7 @@ _SEARCHED = "MISID"
 
 
 class OneFileUserReader:
-    """``POST /User/Search/{page}/{size}`` with the step's filter as the body, pages from 1 until 204/short."""
+    """``POST /User/Search/{page}/{size}`` with the step's filter as the body, from page 1 to an empty one."""
 
     def __init__(self, filters: Mapping[str, Any], page_size: int, step: str) -> None:
         self.key_field = USER_READ.key
@@ -39,9 +40,7 @@ class OneFileUserReader:
 
     def paginator(self) -> Paginator:
         key = USER_READ.key
-        return make_paginator(
-            "onefile_path_page", page_size=self.page_size, step=self.step, record_key=lambda r: str(r.get(key))
-        )
+        return UserSearchPages(page_size=self.page_size, step=self.step, record_key=lambda r: str(r.get(key)))
 
     def page_request(self, page: PageRequest) -> Request:
         return Request("POST", self.path + page.path_suffix, USER_READ.endpoint.budget_key, json=self.body)

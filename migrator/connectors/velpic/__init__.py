@@ -2,8 +2,9 @@
 
 The package, by what each module holds: ``spec`` (what Velpic can read and write: endpoints, keys, paging,
 batch limits, match keys), ``auth`` (the ``AccessKey`` header and the answer that refuses it), ``calls`` (what
-every reader and writer shares: calls to declared endpoints, list results, error text, ids), ``lists`` (the
-paged list reader), ``users`` (the user rules, the bulk import, the one-by-one create and update), ``groups``
+every reader and writer shares: calls to declared endpoints, list results and one-call reads of a list, error
+text, ids), ``lists`` (the paged list reader), ``users`` (the user rules, the bulk import and how its answer is
+matched back, the one-by-one create and update), ``groups``
 (groups, their members and supervisors), ``userids`` (writers that add users to a parent), ``lessons``
 (lesson schedules and completions) and ``ilt`` (ILT sessions, registrations, attendance).
 """

@@ -1,5 +1,6 @@
 """What every Velpic reader and writer shares about calls: a call to a declared endpoint, the records of a list
-answer, Velpic's error text, a rejection, the result of a one-record write, and ids as Velpic takes them."""
+answer and whether one page holds them all, Velpic's error text, a rejection, the result of a one-record write,
+and ids as Velpic takes them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,24 @@ from typing import Any, cast
 
 from migrator.connectors.base import Action, Method, Request, Response, RowResult, WriteItem
 from migrator.connectors.spec import Endpoint
+from migrator.connectors.velpic.spec import MAX_PAGE
+from migrator.errors import PermanentError
 
-__all__ = ["error_text", "id_list", "one_written", "rejected", "request", "results"]
+__all__ = [
+    "ONE_PAGE",
+    "error_text",
+    "id_list",
+    "listed",
+    "more_than_a_page",
+    "one_written",
+    "rejected",
+    "request",
+    "results",
+]
+
+#: the paging parameters of a list read in one call: from the first record, the largest page a list serves.
+#: Always sent: a missing ``maxResults`` is "Default is 0" in the document, and what 0 means it does not say.
+ONE_PAGE = (("startIndex", "0"), ("maxResults", str(MAX_PAGE)))
 
 _SEGMENT = re.compile(r"\{\w+\}")
 
@@ -37,15 +54,46 @@ def results(response: Response) -> list[dict[str, Any]]:
     return [row for row in rows or [] if isinstance(row, dict)]
 
 
+def listed(response: Response) -> tuple[list[dict[str, Any]], bool]:
+    """The records of a list answer read with ``ONE_PAGE``, and whether they are all the list holds: its
+    ``meta.totalResultCount`` says no more, or, for a list answered without meta (a user's lesson schedules),
+    the page is not full."""
+    rows = results(response)
+    body = response.json() if response.status == 200 else None
+    meta = body.get("meta") if isinstance(body, dict) else None
+    total = meta.get("totalResultCount") if isinstance(meta, dict) else None
+    if isinstance(total, int) and not isinstance(total, bool):
+        return rows, total <= len(rows)
+    return rows, len(rows) < MAX_PAGE
+
+
+def more_than_a_page(what: str, advice: str) -> PermanentError:
+    """The error of a list read in one call (``ONE_PAGE``) whose answer says it holds more: ``what`` names the
+    list, ``advice`` what to do."""
+    return PermanentError(
+        f"Velpic: {what} holds more than {MAX_PAGE} records, more than the one page of {MAX_PAGE} this call "
+        f"reads; {advice}"
+    )
+
+
 def error_text(response: Response) -> str:
-    """Velpic's reason for a refusal: ``error``, ``message`` or ``reason`` of the body, else the body."""
+    """Velpic's reason for a refusal, from the fields its document gives error bodies: ``message`` ("a
+    description of the error"), else ``error`` when it is text (the group-not-found body has ``"error": true``),
+    with ``reason`` after it when it says something else; else the body as text."""
     try:
         body = response.json()
     except ValueError:
         return response.text()
-    if isinstance(body, dict):
-        return str(body.get("error") or body.get("message") or body.get("reason") or body)
-    return response.text()
+    if not isinstance(body, dict):
+        return response.text()
+    texts = {
+        k: v.strip() for k in ("message", "error", "reason") if isinstance(v := body.get(k), str) and v.strip()
+    }
+    main = texts.get("message") or texts.get("error")
+    reason = texts.get("reason")
+    if main is None:
+        return reason or response.text()
+    return f"{main} ({reason})" if reason and reason != main else main
 
 
 def rejected(item: WriteItem, problems: Mapping[str, list[str]], status: int | None = None) -> RowResult:

@@ -1,7 +1,7 @@
 """Velpic groups and who is in them.
 
 - ``POST /group`` (``VelpicGroupCreate``): create-only; a group in doubt is looked up with ``GET /group?q=``
-  and the listed name compared, trimmed and case-insensitively.
+  in one page of the largest size a list serves, and the listed name compared exactly with the one sent.
 - ``POST /group/{groupId}`` (``VelpicGroupUpdate``; POST, not PUT) at the payload's ``id``.
 - ``POST /group/{groupId}/add_members`` and ``/add_supervisors`` (``VelpicMemberWriter``): a record maps
   ``groupId`` and ``userIds``.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
-from migrator.connectors.velpic.calls import one_written, rejected, request, results
+from migrator.connectors.velpic.calls import ONE_PAGE, listed, more_than_a_page, one_written, rejected, request
 from migrator.connectors.velpic.lists import list_spec
 from migrator.connectors.velpic.spec import VELPIC
 from migrator.connectors.velpic.userids import UserIdsWriter
@@ -58,13 +58,19 @@ class VelpicGroupCreate(VelpicGroupWriter):
         name = item.payload.get("name")
         if not name:
             return None
-        return request(_LIST, params=(("q", str(name)),))
+        return request(_LIST, params=(("q", str(name)), *ONE_PAGE))
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
-        want = str(item.payload.get("name", "")).strip().casefold()
-        for group in results(response):
-            if str(group.get("name", "")).strip().casefold() == want:
+        want = item.payload.get("name")
+        groups, complete = listed(response)
+        for group in groups:
+            if group.get("name") == want and group.get("id") is not None:
                 return str(group["id"])
+        if not complete:
+            raise more_than_a_page(
+                f"GET /group?q={want!r}",
+                "the group in doubt is not on that page, so the step cannot tell whether it was created",
+            )
         return None
 
 

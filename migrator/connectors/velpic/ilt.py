@@ -18,7 +18,15 @@ from datetime import datetime
 from typing import Any
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
-from migrator.connectors.velpic.calls import error_text, id_list, rejected, request, results
+from migrator.connectors.velpic.calls import (
+    ONE_PAGE,
+    error_text,
+    id_list,
+    listed,
+    more_than_a_page,
+    rejected,
+    request,
+)
 from migrator.connectors.velpic.lists import VelpicReader, list_spec
 from migrator.connectors.velpic.spec import ILT_ATTENDEES, VELPIC
 from migrator.connectors.velpic.userids import UserIdsWriter
@@ -169,17 +177,22 @@ class VelpicIltSessionCreate(VelpicIltSessionWriter):
         instructor = item.payload.get("instructorId")
         if instructor in (None, ""):
             return None
-        # no maxResults: absent = no limit (ASSUMED, docs/sandbox-velpic.md); an instructor holds few sessions
-        return request(_LIST, params=(("instructorId", str(instructor)),))
+        return request(_LIST, params=(("instructorId", str(instructor)), *ONE_PAGE))
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
         start = parse_ilt_date(item.payload.get("startDatetime"))
         lesson = item.payload.get("lessonId")
-        for session in results(response):
+        sessions, complete = listed(response)
+        for session in sessions:
             if session.get("lessonId") != lesson:
                 continue
             if start is not None and parse_ilt_date(session.get("startDatetime")) == start:
                 return str(session.get("id"))
+        if not complete:
+            raise more_than_a_page(
+                f"the ILT sessions of instructor {item.payload.get('instructorId')}",
+                "the session in doubt is not on that page, so the step cannot tell whether it was created",
+            )
         return None
 
 
@@ -255,15 +268,21 @@ class VelpicIltRegistrationWriter(UserIdsWriter):
 
 
 def attendees_request(session_id: int | str) -> Request:
-    """``GET /ilt_session/{iltSessionId}/attendees`` (every attendee: no ``maxResults`` = no limit)."""
-    return request(ILT_ATTENDEES, session_id)
+    """``GET /ilt_session/{iltSessionId}/attendees`` in one page (``ONE_PAGE``)."""
+    return request(ILT_ATTENDEES, session_id, params=ONE_PAGE)
 
 
-def attendee_ids(response: Response) -> dict[int, int]:
+def attendee_ids(response: Response, session_id: int | str) -> dict[int, int]:
     """User id → attendee id, from a ``GET /ilt_session/{iltSessionId}/attendees`` answer (empty on an
-    error)."""
+    error); a session with more attendees than one page is an error, not users left out."""
+    rows, complete = listed(response)
+    if not complete:
+        raise more_than_a_page(
+            f"the attendees of ILT session {session_id}",
+            "save their progress with attendees given by attendee id (attendees = [{id, passed, attended}])",
+        )
     out: dict[int, int] = {}
-    for row in results(response):
+    for row in rows:
         if isinstance(row.get("userId"), int) and isinstance(row.get("id"), int):
             out[row["userId"]] = row["id"]
     return out
@@ -341,7 +360,7 @@ class VelpicIltAttendanceWriter:
         """Records by user id → records by attendee id (or a rejection when the user is not registered)."""
         resolved: dict[str, WriteItem | RowResult] = {}
         for response, its in answers:
-            ids = attendee_ids(response)
+            ids = attendee_ids(response, its[0].payload["sessionId"])
             for it in its:
                 attendee = ids.get(int(it.payload["userId"]))
                 if attendee is None:

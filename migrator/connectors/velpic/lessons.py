@@ -2,9 +2,11 @@
 
 - Schedules are read per user (``VelpicScheduleReader``, a nested read): the users are paged with
   ``GET /user``, and each user's schedules come from ``GET /user/{userId}/lesson_schedule?status=…``, which
-  has no meta.
-- ``POST /user/{userId}/lesson_schedule`` (``VelpicScheduleWriter``) schedules a user; ``409 Lesson Schedule
-  already exists`` is unchanged, so a resend is safe.
+  has no meta, in one page of the largest size a list serves.
+- ``POST /user/{userId}/lesson_schedule`` (``VelpicScheduleWriter``) schedules a user. The user's schedules
+  are read first: a lesson already scheduled is ``unchanged``, whatever the answer's status (the document
+  gives the duplicate's body, ``{"error":"Lesson Schedule already exists"}``, not its status), so a resend is
+  safe.
 - ``POST /lesson_schedule/{userId}/complete_lesson`` (``VelpicCompletionWriter``, the entity
   ``lesson_completion``) records a completion with its date; create-only: a completion in doubt is looked up
   among the user's completed schedules.
@@ -17,7 +19,15 @@ from typing import Any
 
 from migrator.connectors.base import Request, Response, RowResult, SettingError, WriteItem
 from migrator.connectors.spec import Endpoint
-from migrator.connectors.velpic.calls import error_text, id_list, rejected, request, results
+from migrator.connectors.velpic.calls import (
+    ONE_PAGE,
+    error_text,
+    id_list,
+    listed,
+    more_than_a_page,
+    rejected,
+    request,
+)
 from migrator.connectors.velpic.lists import VelpicReader, list_spec
 from migrator.connectors.velpic.spec import VELPIC
 
@@ -35,14 +45,19 @@ SCHEDULE_FILTERS = frozenset({"status"})
 _SCHEDULES = list_spec("lesson_schedule")
 _SCHEDULE = VELPIC.entities["lesson_schedule"].writes["create"]
 _COMPLETE = VELPIC.entities["lesson_completion"].writes["create"]
+#: the body the document gives a second schedule of a lesson, with no status
+_ALREADY_SCHEDULED = "Lesson Schedule already exists"
+#: the payload key of a record's lesson versions the user already holds, read before writing (never sent)
+_HELD = "_held"
 
 
 class VelpicScheduleReader(VelpicReader):
     """Lesson schedules, per user: pages the users (with the user filters) and asks each user's schedule list
     with ``status`` from the filter (default ``all``).
 
-    The schedule list has no ``meta`` and a user holds few schedules, so each user's list is one request
-    without ``maxResults`` (absent = no limit: ASSUMED, docs/sandbox-velpic.md). Each schedule is
+    Each user's list is one request of the largest page a list serves (``ONE_PAGE``: a missing ``maxResults``
+    is "Default is 0", which the document leaves unexplained); the list has no ``meta``, so a full page means
+    there may be more, and the read stops with what to do rather than leave schedules out. Each schedule is
     given ``userId`` from its parent when the list leaves it out.
     """
 
@@ -62,25 +77,35 @@ class VelpicScheduleReader(VelpicReader):
         user_id = parent.get("id")
         if user_id is None or user_id == "":
             return None
-        return request(_SCHEDULES.endpoint, user_id, params=(("status", self.status),))
+        return request(_SCHEDULES.endpoint, user_id, params=(("status", self.status), *ONE_PAGE))
 
     def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
-        body = response.json() or {}
-        rows = body.get("results") if isinstance(body, dict) else body
+        rows, complete = listed(response)
+        if not complete:
+            raise more_than_a_page(
+                f"the lesson schedules of user {parent.get('id')} (status {self.status})",
+                "read them in several steps, each with one read.filter.status (scheduled, due, overdue, "
+                "completed, cancelled)",
+            )
         out: list[dict[str, Any]] = []
-        for row in rows or []:
+        for row in rows:
             record = dict(row)
             record.setdefault("userId", parent.get("id"))
             out.append(record)
         return out
 
 
+def _created_ids(response: Response) -> list[Any]:
+    """The ``ids`` of a ``{"ids": […]}`` answer (empty for any other body; an unreadable one raises)."""
+    body = response.json()
+    ids = body.get("ids") if isinstance(body, dict) else None
+    return ids if isinstance(ids, list) else []
+
+
 def _ids_result(item: WriteItem, response: Response) -> RowResult:
     """A record created by a call whose 200 answer is ``{"ids": [id, …]}``: the first id is its target id."""
-    body = response.json() or {}
-    ids = body.get("ids") if isinstance(body, dict) else None
-    target = str(ids[0]) if isinstance(ids, list) and ids else None
-    return RowResult(item.idem_key, ok=True, target_id=target, action="created")
+    ids = _created_ids(response)
+    return RowResult(item.idem_key, ok=True, target_id=str(ids[0]) if ids else None, action="created")
 
 
 def _per_user_posts(items: Sequence[WriteItem], endpoint: Endpoint) -> list[tuple[Request, list[WriteItem]]]:
@@ -89,7 +114,9 @@ def _per_user_posts(items: Sequence[WriteItem], endpoint: Endpoint) -> list[tupl
     return [
         (
             request(
-                endpoint, it.payload["userId"], json={k: v for k, v in it.payload.items() if k != "userId"}
+                endpoint,
+                it.payload["userId"],
+                json={k: v for k, v in it.payload.items() if k not in ("userId", _HELD)},
             ),
             [it],
         )
@@ -97,12 +124,21 @@ def _per_user_posts(items: Sequence[WriteItem], endpoint: Endpoint) -> list[tupl
     ]
 
 
-class VelpicScheduleWriter:
-    """Schedules ``lessonVersionIds`` for the record's ``userId`` (one user per call).
+def _user_schedules(user_id: Any, status: str) -> Request:
+    """``GET /user/{userId}/lesson_schedule?status=`` in one page (``ONE_PAGE``)."""
+    return request(_SCHEDULES.endpoint, user_id, params=(("status", status), *ONE_PAGE))
 
-    A lesson the user already holds a schedule of answers 409 ``Lesson Schedule already exists``: that is
-    ``unchanged`` (so a resend is safe: the writer is idempotent), and the existing schedule's id is not known
-    from the answer.
+
+class VelpicScheduleWriter:
+    """Schedules ``lessonVersionIds`` for the record's ``userId`` (one user per call), after reading the user's
+    schedules (``pre_lookups``, one list per user of the batch).
+
+    The document gives a second schedule of a lesson the body ``{"error":"Lesson Schedule already exists"}``
+    but no status, so a duplicate is told by what was read, not by the status: a record whose every version
+    the user already holds in a schedule that is not cancelled is ``unchanged`` (its target id that
+    schedule's), whatever the answer; so is any answer with the documented body (a lesson scheduled in another
+    version, or meanwhile). A resend is therefore safe: the writer is idempotent. The versions not held are the
+    ones sent.
     """
 
     mode = "create"
@@ -130,16 +166,62 @@ class VelpicScheduleWriter:
             return rejected(item, problems)
         return WriteItem(item.idem_key, item.source_key, body, str(body["userId"]))
 
+    def pre_lookups(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        """One schedule list per user of ``items``."""
+        by_user: dict[str, list[WriteItem]] = {}
+        for it in items:
+            by_user.setdefault(str(it.payload["userId"]), []).append(it)
+        return [(_user_schedules(user, "all"), its) for user, its in by_user.items()]
+
+    def apply_pre_lookups(
+        self, items: Sequence[WriteItem], answers: Sequence[tuple[Response, list[WriteItem]]]
+    ) -> list[WriteItem | RowResult]:
+        """Each record with the versions its user already holds (lesson version id → schedule id) and only
+        the others to send; a list that could not be read holds nothing known."""
+        out: dict[str, WriteItem] = {}
+        for response, its in answers:
+            rows, _ = listed(response)  # a fuller list than one page only hides versions: they are sent
+            held = {
+                row["lessonVersionId"]: row.get("id")
+                for row in rows
+                if row.get("status") != "cancelled" and isinstance(row.get("lessonVersionId"), int)
+            }
+            for it in its:
+                versions = it.payload["lessonVersionIds"]
+                mine = {v: held[v] for v in versions if v in held}
+                missing = [v for v in versions if v not in held]
+                payload = {**it.payload, _HELD: mine, "lessonVersionIds": missing or versions}
+                out[it.idem_key] = WriteItem(it.idem_key, it.source_key, payload, it.match_value)
+        return [out.get(it.idem_key, it) for it in items]
+
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
         return _per_user_posts(items, _SCHEDULE.endpoint)
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         item = items[0]
-        if response.status == 200:
+        if response.status == 200 and _created_ids(response):
             return [_ids_result(item, response)]
-        if response.status == 409 and "already exists" in error_text(response):
+        versions = item.payload["lessonVersionIds"]
+        held: Mapping[int, Any] = item.payload.get(_HELD) or {}
+        if held and all(v in held for v in versions):
+            first = held[versions[0]]
+            return [
+                RowResult(
+                    item.idem_key, ok=True, target_id=None if first is None else str(first), action="unchanged"
+                )
+            ]
+        if _error_of(response) == _ALREADY_SCHEDULED:
             return [RowResult(item.idem_key, ok=True, target_id=None, action="unchanged")]
         return [rejected(item, {"row": [error_text(response)]}, response.status)]
+
+
+def _error_of(response: Response) -> Any:
+    """The ``error`` field of a JSON object answer; None for any other body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
 
 
 class VelpicCompletionWriter:
@@ -190,12 +272,18 @@ class VelpicCompletionWriter:
         return [rejected(item, {"row": [error_text(response)]}, response.status)]
 
     def lookup_request(self, item: WriteItem) -> Request | None:
-        return request(_SCHEDULES.endpoint, item.payload.get("userId"), params=(("status", "completed"),))
+        return _user_schedules(item.payload.get("userId"), "completed")
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
-        for schedule in results(response):
+        schedules, complete = listed(response)
+        for schedule in schedules:
             for key in ("lessonVersionId", "lessonId"):
                 want = item.payload.get(key)
                 if want is not None and schedule.get(key) == want:
                     return str(schedule.get("id"))
+        if not complete:
+            raise more_than_a_page(
+                f"the completed lesson schedules of user {item.payload.get('userId')}",
+                "the completion in doubt is not on that page, so the step cannot tell whether it was recorded",
+            )
         return None

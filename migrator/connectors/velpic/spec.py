@@ -173,7 +173,8 @@ VELPIC = PlatformSpec(
     ),
 )
 
-#: a session's attendees, each with its attendee id (``id``) and ``userId``; no paging parameters documented
+#: a session's attendees, each with its attendee id (``id``) and ``userId``; no paging parameters documented,
+#: so they are sent as to every list, and the answer's meta says whether it holds them all
 ILT_ATTENDEES = endpoint("GET", "/ilt_session/{iltSessionId}/attendees")
 
 #: ``mergeType`` → the user field ``bulkUserImport`` merges on; ``none`` merges on nothing

@@ -3,7 +3,8 @@
 - ``POST /bulkUserImport`` with a ``mergeType`` (``VelpicBulkUsers``: ``email``, ``empNo`` or ``userName``,
   a merge, so a resend is safe; ``VelpicBulkCreate``: ``none``, which always creates). Rows are checked before
   sending, so one bad row does not sink a batch of 500, and ``roles`` must be sent: the import resets a merged
-  user's omitted roles to TRAINEE.
+  user's omitted roles to TRAINEE. The answer is "an array of users", in no documented order: each answered
+  user is matched to the record sent with the same merge field, never by position.
 - ``POST /user`` (``VelpicUserCreate``): create-only. A create in doubt is looked up with ``GET /user``
   filtered by the step's match key (``USER_FILTERS``: ``emailAddress``, ``empId`` or ``q``), active or not, in
   one page of the largest size the list serves; the found user's field must equal the one sent.
@@ -18,10 +19,18 @@ from typing import Any
 
 import msgspec
 
-from migrator.connectors.base import Action, Request, Response, RowResult, SettingError, WriteItem
-from migrator.connectors.velpic.calls import error_text, one_written, rejected, request, results
+from migrator.connectors.base import Request, Response, RowResult, SettingError, WriteItem
+from migrator.connectors.velpic.calls import (
+    ONE_PAGE,
+    error_text,
+    listed,
+    more_than_a_page,
+    one_written,
+    rejected,
+    request,
+)
 from migrator.connectors.velpic.lists import list_spec
-from migrator.connectors.velpic.spec import MAX_PAGE, MERGE_FIELDS, USER_FILTERS, VELPIC
+from migrator.connectors.velpic.spec import MERGE_FIELDS, USER_FILTERS, VELPIC
 
 __all__ = [
     "MERGE_TYPES",
@@ -40,8 +49,6 @@ __all__ = [
 _USER = VELPIC.entities["user"]
 _BULK, _CREATE, _UPDATE = _USER.writes["bulk"], _USER.writes["create"], _USER.writes["update"]
 _LIST = list_spec("user").endpoint
-#: a lookup reads one page, as large as a list serves
-_LOOKUP_PAGE = (("startIndex", "0"), ("maxResults", str(MAX_PAGE)))
 
 VALID_ROLES = frozenset({3, 4, 5, 6, 7, 8})
 #: every ``mergeType`` the import takes: ``none`` (always create) and the merges the spec accepts
@@ -144,36 +151,84 @@ def _lookup_user(field: str, item: WriteItem) -> Request | None:
     value = item.payload.get(field)
     if name is None or value is None or value == "":
         return None
-    return request(_LIST, params=((name, str(value)), ("activeValue", "all"), *_LOOKUP_PAGE))
+    return request(_LIST, params=((name, str(value)), ("activeValue", "all"), *ONE_PAGE))
 
 
 def _found_user(field: str, response: Response, item: WriteItem) -> str | None:
-    """The id of the listed user whose ``field`` equals the record's (``q`` also lists partial matches)."""
+    """The id of the listed user whose ``field`` equals the record's (``q`` also lists partial matches); None
+    when the list holds none. A list longer than its one page that does not show the user cannot tell: an
+    error, not a guess that would create the user twice."""
     want = item.payload.get(field)
-    for user in results(response):
+    users, complete = listed(response)
+    for user in users:
         if user.get(field) == want and user.get("id") is not None:
             return str(user["id"])
+    if not complete:
+        raise more_than_a_page(
+            f"GET /user filtered by {field} = {want!r}",
+            "the user in doubt is not on that page, so the step cannot tell whether it was created; match "
+            "on a field that finds fewer users (emailAddress or employeeNumber)",
+        )
     return None
 
 
 # -- bulkUserImport -------------------------------------------------------------------------------------------
 class _Imported(msgspec.Struct):
+    """What is read of each answered user: its id and the fields a merge can match on (msgspec skips the rest
+    of the user without building it)."""
+
     id: int | str
-    createdDate: str | None = None
-    modifiedDate: str | None = None
+    emailAddress: str | None = None
+    employeeNumber: str | int | None = None
+    userName: str | None = None
 
 
 _IMPORTED = msgspec.json.Decoder(list[_Imported])
 
 
-def _created_or_updated(created: str | None, modified: str | None) -> Action:
-    """A user whose creation and last modification dates are equal was created by this call."""
-    return "created" if created is not None and created == modified else "updated"
+def _key(value: Any) -> str | None:
+    """A merge field's value as sent (``normalise_user`` sends ``employeeNumber`` as text) and as answered,
+    compared exactly; None when there is none."""
+    return None if value is None or value == "" else str(value)
+
+
+def _answered_rows(items: Sequence[WriteItem], users: Sequence[_Imported], field: str) -> list[RowResult]:
+    """Each record's result from the import's answered ``users``, matched by the merge ``field``, exactly as
+    sent: the document promises no order. A record is written when exactly one answered user carries its value
+    and no other record of the call was sent with it; a one-record call's one user is that record's, whatever
+    it carries. Any other record is ``pending`` (it goes again alone: the merge makes that safe), never given
+    another record's user.
+
+    The answer does not say which users the import created and which it merged into; every written record
+    counts as created."""
+    if len(items) == 1 and len(users) == 1:
+        return [RowResult(items[0].idem_key, True, str(users[0].id), "created")]
+    sent: dict[str | None, int] = {}
+    for it in items:
+        value = _key(it.payload.get(field))
+        sent[value] = sent.get(value, 0) + 1
+    answered: dict[str | None, list[_Imported]] = {}
+    for user in users:
+        answered.setdefault(_key(getattr(user, field)), []).append(user)
+    rows: list[RowResult] = []
+    for it in items:
+        value = _key(it.payload.get(field))
+        found = answered.get(value, []) if value is not None else []
+        if len(found) == 1 and sent[value] == 1:
+            rows.append(RowResult(it.idem_key, True, str(found[0].id), "created"))
+        else:
+            reason = (
+                f"bulkUserImport answered {len(found)} users with {field} {value!r} for {sent[value]} "
+                "record(s) sent with it"
+            )
+            rows.append(RowResult(it.idem_key, ok=False, action="pending", reason=reason))
+    return rows
 
 
 class _BulkImport:
-    """``POST /bulkUserImport`` with ``mergeType``: rows checked before sending, results mapped back by
-    position; a refusal that names ``users[n]`` rejects that row and sends the others again."""
+    """``POST /bulkUserImport`` with ``mergeType``: rows checked before sending, results matched back by the
+    merge field (``_answered_rows``); a refusal that names ``users[n]`` (the n-th row sent) rejects that row
+    and sends the others again."""
 
     mode = "bulk"
     max_batch = _BULK.max_batch
@@ -183,13 +238,23 @@ class _BulkImport:
         self.match_fields: tuple[str, ...] = (match_field,)
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
-        if plainly_valid(item.payload, require_roles=True):
+        if plainly_valid(item.payload, require_roles=True) and self._keyed(item.payload):
             return item
         user = normalise_user(item.payload)
         problems = validate_user(user, require_roles=True)
+        if not self._keyed(user):
+            field = self.match_fields[0]
+            problems.setdefault(field, []).append(
+                f"{field} is required: the import merges on it (mergeType {self.merge}), and a user without "
+                "it would be created again at every send"
+            )
         if problems:
             return rejected(item, problems)
         return WriteItem(item.idem_key, item.source_key, user, item.match_value)
+
+    def _keyed(self, user: Mapping[str, Any]) -> bool:
+        """Whether ``user`` carries a value of the merge field (``none`` merges on nothing)."""
+        return self.merge == "none" or _key(user.get(self.match_fields[0])) is not None
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
         body = {"users": [it.payload for it in items], "mergeType": self.merge}
@@ -197,18 +262,13 @@ class _BulkImport:
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         if response.status == 200:
-            try:  # only id and the two dates are read: msgspec skips the rest of each user without building it
+            try:  # only the id and the merge fields are read
                 users = _IMPORTED.decode(response.body)
             except msgspec.ValidationError as error:
                 raise ValueError(
                     f"bulkUserImport answered something else than a list of users: {error}"
                 ) from None
-            if len(users) != len(items):
-                raise ValueError(f"bulkUserImport answered {len(users)} rows for {len(items)} sent")
-            return [
-                RowResult(it.idem_key, True, str(u.id), _created_or_updated(u.createdDate, u.modifiedDate))
-                for it, u in zip(items, users, strict=True)
-            ]
+            return self.matched(_answered_rows(items, users, self.match_fields[0]))
         text = error_text(response)
         match = _ROW.search(text)
         if response.status == 400 and match and int(match.group(1)) < len(items):
@@ -224,6 +284,11 @@ class _BulkImport:
             return [rejected(items[0], {"row": [text]}, 400)]
         return [RowResult(it.idem_key, ok=False, action="pending", reason="split") for it in items]
 
+    def matched(self, rows: list[RowResult]) -> list[RowResult]:
+        """The results of an answer matched back: as they are for a merge (a record left ``pending`` is sent
+        again)."""
+        return rows
+
 
 class VelpicBulkUsers(_BulkImport):
     """The import merging on ``merge`` (one of the spec's bulk match keys): a resend updates, never
@@ -237,12 +302,20 @@ class VelpicBulkUsers(_BulkImport):
 
 class VelpicBulkCreate(_BulkImport):
     """The import with ``mergeType`` ``none``: it always creates (the plan validator refuses it; only code
-    asks for it). A row in doubt is looked up by its ``emailAddress``."""
+    asks for it). A row in doubt is looked up by its ``emailAddress``; so is every record of an answer that
+    cannot be matched back whole, since sending one again would create it twice."""
 
     idempotent = False
 
     def __init__(self) -> None:
         super().__init__("none", "emailAddress")
+
+    def matched(self, rows: list[RowResult]) -> list[RowResult]:
+        lost = [row.reason for row in rows if row.action == "pending"]
+        if lost:
+            more = f" (and {len(lost) - 1} more records)" if len(lost) > 1 else ""
+            raise ValueError(f"{lost[0]}{more}: they are looked up before any is sent again")
+        return rows
 
     def lookup_request(self, item: WriteItem) -> Request | None:
         return _lookup_user("emailAddress", item)

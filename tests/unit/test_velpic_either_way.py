@@ -1,0 +1,332 @@
+"""The Velpic connector is right whichever way Velpic behaves where its document is silent: each test turns on
+the sandbox switch that makes Velpic answer the other way ([ASSUMED] behaviours, docs/platforms/velpic.md,
+"Contract") and drives the connector's own requests and decoders through real HTTP on loopback, in the order
+the write stage uses them (the writer's reads, then its calls)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
+
+from migrator.connectors.base import (
+    LookupWriter,
+    Method,
+    PreReadWriter,
+    Request,
+    RequestWriter,
+    Response,
+    RowResult,
+    WriteItem,
+)
+from migrator.connectors.velpic import make_auth, make_reader, make_writer
+from migrator.connectors.velpic.lessons import VelpicScheduleReader
+from migrator.connectors.velpic.users import VelpicBulkCreate, VelpicBulkUsers
+from migrator.sandbox.velpic import VelpicPlatform
+from tests.sandbox.conftest import serve_platform
+
+API = "/velpic/api/v2"
+FEW = {"velpic.default_max_results": 10}  # a list asked without maxResults answers 10 records
+MANY = 12  # more than FEW answers
+
+
+async def _send(client: Any, key: str, request: Request) -> Response:
+    async with client.request(
+        request.method,
+        API + request.path,
+        params=list(request.params),
+        json=request.json,
+        headers=make_auth({"access_key": key}).headers(None),
+    ) as answer:
+        return Response(answer.status, await answer.read())
+
+
+async def _call(client: Any, key: str, method: Method, path: str, body: Any = None) -> Any:
+    """Arrange: one Velpic call made directly, answered 200."""
+    answer = await _send(client, key, Request(method, path, path, json=body))
+    assert answer.status == 200, answer.text()
+    return answer.json()
+
+
+def _user(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "firstName": f"Ann{n}",
+        "lastName": "Lee",
+        "emailAddress": f"ann.{n}@example.com",
+        "employeeNumber": f"E{n}",
+        "userName": f"ann.{n}",
+        "roles": [6],
+        **extra,
+    }
+
+
+def _prepared(writer: RequestWriter, payloads: Sequence[dict[str, Any]]) -> list[WriteItem]:
+    items = [writer.prepare(WriteItem(f"k{n}", f"s{n}", payload)) for n, payload in enumerate(payloads)]
+    assert all(isinstance(it, WriteItem) for it in items), items
+    return cast(list[WriteItem], items)
+
+
+async def _write(client: Any, key: str, writer: RequestWriter, items: Sequence[WriteItem]) -> list[RowResult]:
+    """Each record's result, as the write stage gets it: the writer's reads first, then its calls."""
+    if isinstance(writer, PreReadWriter):
+        answers = [(await _send(client, key, req), its) for req, its in writer.pre_lookups(items)]
+        ready = writer.apply_pre_lookups(items, answers)
+        assert all(isinstance(it, WriteItem) for it in ready), ready
+        items = cast(list[WriteItem], ready)
+    rows: list[RowResult] = []
+    for request, sent in writer.requests(items):
+        rows += writer.decode(await _send(client, key, request), sent)
+    return rows
+
+
+async def _look_up(client: Any, key: str, writer: RequestWriter, item: WriteItem) -> str | None:
+    """What the write stage does with a create in doubt: the writer's lookup, its answer decoded."""
+    assert isinstance(writer, LookupWriter)
+    request = writer.lookup_request(item)
+    assert request is not None
+    return writer.decode_lookup(await _send(client, key, request), item)
+
+
+def _target_users(platform: Any) -> list[dict[str, Any]]:
+    return list(cast(VelpicPlatform, platform).tables["target"]["user"])
+
+
+# -- bulkUserImport: the answer's order and dates --------------------------------------------------------------
+@pytest.mark.parametrize("order", ["reversed", "shuffled"])
+@pytest.mark.parametrize("merge", ["email", "empNo", "userName"])
+async def test_an_import_answered_in_another_order_gives_each_record_its_own_user(
+    order: str, merge: str
+) -> None:
+    writer = make_writer("user", "bulk", merge)
+    options = {"velpic.bulk_answer_order": order}
+    async with serve_platform(VelpicPlatform, scale=5, options=options) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        items = _prepared(writer, [_user(n) for n in range(6)])
+        rows = await _write(client, key, writer, items)
+        by_email = {u["emailAddress"]: str(u["id"]) for u in _target_users(platform)}
+        assert {r.idem_key: r.target_id for r in rows} == {
+            it.idem_key: by_email[it.payload["emailAddress"]] for it in items
+        }
+        assert {r.ok for r in rows} == {True}
+
+
+async def test_a_record_the_answer_leaves_out_or_shares_goes_again_alone_and_lands_on_its_own_user() -> None:
+    writer = make_writer("user", "bulk", "email")
+    # the import leaves out a row it cannot take (an unknown group) and answers in reverse
+    options = {"velpic.bulk_answer_order": "reversed", "velpic.bulk_invalid_row": "skip"}
+    async with serve_platform(VelpicPlatform, scale=5, options=options) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        twice = _user(1, firstName="Ann again")  # the same email as _user(1): one user, merged
+        left_out = _user(2, groups=[{"id": 999_999}])
+        items = _prepared(writer, [_user(0), _user(1), twice, left_out, _user(3)])
+        rows = {r.idem_key: r for r in await _write(client, key, writer, items)}
+        assert [rows[it.idem_key].action for it in items] == [
+            "created",
+            "pending",
+            "pending",
+            "pending",
+            "created",
+        ]
+        assert "0 users" in rows["k3"].reason and "2 record(s)" in rows["k1"].reason
+        alone = [r for it in items[1:3] for r in await _write(client, key, writer, [it])]
+        by_email = {u["emailAddress"]: str(u["id"]) for u in _target_users(platform)}
+        assert [r.target_id for r in alone] == [by_email["ann.1@example.com"]] * 2
+        [missing] = await _write(client, key, writer, [items[3]])
+        assert missing.action == "pending"  # alone and still left out: the write stage rejects it
+
+
+async def test_an_always_create_import_that_leaves_a_record_out_is_looked_up_not_sent_again() -> None:
+    writer = VelpicBulkCreate()
+    options = {"velpic.bulk_answer_order": "shuffled", "velpic.bulk_invalid_row": "skip"}
+    async with serve_platform(VelpicPlatform, scale=5, options=options) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        items = _prepared(writer, [_user(0), _user(1), _user(2, groups=[{"id": 999_999}])])
+        [(request, sent)] = writer.requests(items)
+        answer = await _send(client, key, request)
+        with pytest.raises(
+            ValueError, match=re.escape("answered 0 users with emailAddress 'ann.2@example.com'")
+        ):
+            writer.decode(answer, sent)  # the write stage looks the records up (its in-doubt path)
+        lookup = writer.lookup_request(items[1])
+        assert lookup is not None
+        by_email = {u["emailAddress"]: str(u["id"]) for u in _target_users(platform)}
+        assert writer.decode_lookup(await _send(client, key, lookup), items[1]) == by_email["ann.1@example.com"]
+
+
+async def test_users_the_import_creates_are_created_though_modified_after_their_creation() -> None:
+    writer = make_writer("user", "bulk", "empNo")
+    options = {"velpic.created_modified": "later"}
+    async with serve_platform(VelpicPlatform, scale=5, options=options) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        rows = await _write(client, key, writer, _prepared(writer, [_user(n) for n in range(3)]))
+        assert [r.action for r in rows] == ["created"] * 3
+        assert all(u["modifiedDate"] != u["createdDate"] for u in _target_users(platform))
+
+
+def test_a_merge_import_refuses_a_record_without_its_merge_field() -> None:
+    for merge, field in (("empNo", "employeeNumber"), ("userName", "userName")):
+        out = VelpicBulkUsers(merge).prepare(WriteItem("k", "s", {**_user(1), field: ""}))
+        assert isinstance(out, RowResult) and "created again at every send" in out.fields[field][0]
+
+
+# -- lists read in one explicit page --------------------------------------------------------------------------
+async def test_a_users_schedules_are_read_whole_when_a_list_without_maxresults_answers_ten() -> None:
+    async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        [user] = await _call(
+            client, key, "POST", "/bulkUserImport", {"users": [_user(1)], "mergeType": "empNo"}
+        )
+        versions = sorted(lesson["lessonVersionId"] for lesson in platform.tables["target"]["lesson"])[:MANY]
+        assert len(versions) == MANY
+        await _call(client, key, "POST", f"/user/{user['id']}/lesson_schedule", {"lessonVersionIds": versions})
+        reader = make_reader("lesson_schedule", {}, 100, "schedules")
+        assert isinstance(reader, VelpicScheduleReader)
+        request = reader.children(user)
+        assert request is not None
+        schedules = reader.decode_children(await _send(client, key, request), user)
+        assert sorted(s["lessonVersionId"] for s in schedules) == versions
+
+
+async def test_a_lost_group_create_is_found_past_the_tenth_group_of_its_name() -> None:
+    writer = make_writer("group", "create", "name")
+    async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        for n in range(MANY):  # groups whose names contain "Ops", listed before it
+            await _call(client, key, "POST", "/group", {"name": f"Ops {n}", "description": "a team"})
+        [item] = _prepared(writer, [{"name": "Ops", "description": "the team"}])
+        [row] = await _write(client, key, writer, [item])
+        assert await _look_up(client, key, writer, item) == row.target_id
+
+
+async def test_a_lost_session_create_is_found_past_the_instructors_tenth_session() -> None:
+    writer = make_writer("ilt_session", "create", "startDatetime")
+    async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        [instructor] = await _call(
+            client, key, "POST", "/bulkUserImport", {"users": [_user(1, roles=[8])], "mergeType": "empNo"}
+        )
+        lesson = min(lesson["lessonId"] for lesson in platform.tables["target"]["lesson"])
+        sessions = [
+            {
+                "lessonId": lesson,
+                "startDatetime": f"2030-03-{day:02d}T09:00:00.000+0800",
+                "endDatetime": f"2030-03-{day:02d}T17:00:00.000+0800",
+                "location": "Perth",
+                "instructorId": instructor["id"],
+            }
+            for day in range(1, MANY + 1)
+        ]
+        items = _prepared(writer, sessions)
+        rows = await _write(client, key, writer, items)
+        found = await _look_up(client, key, writer, items[-1])
+        assert found == rows[-1].target_id is not None
+
+
+async def test_attendance_by_user_finds_the_attendee_past_the_tenth() -> None:
+    writer = make_writer("ilt_attendance", "create", "sessionId")
+    async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        users = await _call(
+            client,
+            key,
+            "POST",
+            "/bulkUserImport",
+            {"users": [_user(n) for n in range(MANY)], "mergeType": "empNo"},
+        )
+        lesson = min(platform.tables["target"]["lesson"], key=lambda lesson: lesson["lessonId"])
+        session = await _call(
+            client,
+            key,
+            "POST",
+            "/ilt_session",
+            {
+                "lessonId": lesson["lessonId"],
+                "startDatetime": "2030-03-01T09:00:00.000+0800",
+                "endDatetime": "2030-03-01T17:00:00.000+0800",
+                "location": "Perth",
+                "instructorId": users[0]["id"],
+            },
+        )
+        for u in users:
+            await _call(
+                client,
+                key,
+                "POST",
+                f"/user/{u['id']}/lesson_schedule",
+                {"lessonVersionIds": [lesson["lessonVersionId"]]},
+            )
+        await _call(
+            client,
+            key,
+            "POST",
+            f"/ilt_session/{session['id']}/bulk_register",
+            {"userIds": [u["id"] for u in users]},
+        )
+        last = users[-1]["id"]
+        items = _prepared(
+            writer, [{"sessionId": session["id"], "userId": last, "passed": True, "attended": True}]
+        )
+        [row] = await _write(client, key, writer, items)
+        assert row.ok, row.reason
+        attendee = next(a for a in platform.tables["target"]["ilt_attendee"] if a["userId"] == last)
+        assert (attendee["passed"], attendee["attended"]) == (True, True)
+
+
+async def test_a_lost_completion_is_found_past_the_users_tenth_completed_schedule() -> None:
+    writer = make_writer("lesson_completion", "create", "lessonVersionId")
+    async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        [user] = await _call(
+            client, key, "POST", "/bulkUserImport", {"users": [_user(1)], "mergeType": "empNo"}
+        )
+        versions = sorted(lesson["lessonVersionId"] for lesson in platform.tables["target"]["lesson"])[:MANY]
+        completions = [
+            {
+                "userId": user["id"],
+                "lessonVersionId": version,
+                "completedDate": "2024-01-10T00:00:00.000Z",
+                "manuallyCompletedByUserId": user["id"],
+            }
+            for version in versions
+        ]
+        items = _prepared(writer, completions)
+        rows = await _write(client, key, writer, items)
+        found = await _look_up(client, key, writer, items[-1])
+        assert found == rows[-1].target_id is not None
+
+
+# -- a second schedule of a lesson ----------------------------------------------------------------------------
+@pytest.mark.parametrize("status", [409, 400, 200])
+async def test_a_lesson_scheduled_again_is_unchanged_whatever_the_duplicates_status(status: int) -> None:
+    writer = make_writer("lesson_schedule", "create", "userId")
+    options = {"velpic.duplicate_schedule_status": status}
+    async with serve_platform(VelpicPlatform, scale=5, options=options) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        [user] = await _call(
+            client, key, "POST", "/bulkUserImport", {"users": [_user(1)], "mergeType": "empNo"}
+        )
+        version = min(lesson["lessonVersionId"] for lesson in platform.tables["target"]["lesson"])
+        record = {"userId": user["id"], "lessonVersionIds": [version]}
+        [first] = await _write(client, key, writer, _prepared(writer, [record]))
+        [again] = await _write(client, key, writer, _prepared(writer, [record]))
+        assert (first.action, again.action, again.target_id) == ("created", "unchanged", first.target_id)
+        assert len(list(platform.tables["target"]["lesson_schedule"])) == 1
+        [refused] = await _write(client, key, writer, _prepared(writer, [{**record, "lessonVersionIds": [1]}]))
+        assert (refused.action, refused.status) == ("rejected", 400)
+        assert "no lesson version 1" in refused.reason
+
+
+# -- error text ------------------------------------------------------------------------------------------------
+async def test_a_refusal_gives_the_documents_message_not_its_error_flag() -> None:
+    writer = make_writer("group", "update", "id")
+    async with serve_platform(VelpicPlatform, scale=5) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        items = _prepared(writer, [{"id": 999_999, "name": "Ops", "description": "a team"}])
+        [row] = await _write(client, key, writer, items)  # the documented 404 body has "error": true
+        assert (row.action, row.status, row.reason) == (
+            "rejected",
+            404,
+            "No group found for that Id (No Group found)",
+        )
