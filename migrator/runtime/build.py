@@ -103,8 +103,8 @@ async def build_step(
         resolve = dry_run_resolver(crosswalks, dry_seen)
         ledger = DiscardLedger()
     else:
-        # a create-only step links what the target has; a bulk import's answer does not say created or updated
-        if not writer.idempotent or node.mode == "bulk":
+        # a create-only step links what the target has
+        if not writer.idempotent:
             existing = await read_target_index(
                 target, node.write.platform, step.write.entity, writer, node.name
             )

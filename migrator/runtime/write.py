@@ -69,8 +69,6 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     elif path.calls is not None:
         await _write_calls(spec, path, path.calls, items, results, rejections)
     if spec.existing is not None:
-        if path.writer.idempotent:
-            results = _created_or_updated(spec, path, items, results)
         _remember_created(spec, path, items, results)
     spec.ledger.batch_done(bid, results, rejections)
     c = spec.counters
@@ -133,22 +131,6 @@ async def _already_on_target(
                 Rejection(it.idem_key, it.source_key, spec.target.redactor.text(reason), None, {})
             )
     return found, remaining
-
-
-def _created_or_updated(
-    spec: StepSpec, path: WritePath, items: Sequence[WriteItem], results: list[WriteResult]
-) -> list[WriteResult]:
-    """A merge whose answer does not say (Velpic's bulk import): a record whose match value the target held
-    when the step started, or that this step wrote before, was updated; any other was created."""
-    assert spec.existing is not None
-    values = {it.idem_key: match_value(path.writer, it) for it in items}
-    out: list[WriteResult] = []
-    for r in results:
-        value = values.get(r.idem_key)
-        known = value is not None and value in spec.existing
-        action: Action = r.action if r.action == "unchanged" else "updated" if known else "created"
-        out.append(r._replace(action=action))
-    return out
 
 
 def _remember_created(

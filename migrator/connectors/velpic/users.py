@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -203,22 +205,21 @@ def _answered_rows(items: Sequence[WriteItem], users: Sequence[_Imported], field
     counts as created."""
     if len(items) == 1 and len(users) == 1:
         return [RowResult(items[0].idem_key, True, str(users[0].id), "created")]
-    sent: dict[str | None, int] = {}
-    for it in items:
-        value = _key(it.payload.get(field))
-        sent[value] = sent.get(value, 0) + 1
+    values = [_key(it.payload.get(field)) for it in items]
+    repeated = {v for v, n in Counter(values).items() if n > 1} if len(set(values)) < len(values) else set()
     answered: dict[str | None, list[_Imported]] = {}
+    of = attrgetter(field)
     for user in users:
-        answered.setdefault(_key(getattr(user, field)), []).append(user)
+        answered.setdefault(_key(of(user)), []).append(user)
     rows: list[RowResult] = []
-    for it in items:
-        value = _key(it.payload.get(field))
-        found = answered.get(value, []) if value is not None else []
-        if len(found) == 1 and sent[value] == 1:
+    for it, value in zip(items, values, strict=True):
+        found = answered.get(value, ()) if value is not None else ()
+        if len(found) == 1 and value not in repeated:
             rows.append(RowResult(it.idem_key, True, str(found[0].id), "created"))
         else:
+            sent = values.count(value)
             reason = (
-                f"bulkUserImport answered {len(found)} users with {field} {value!r} for {sent[value]} "
+                f"bulkUserImport answered {len(found)} users with {field} {value!r} for {sent} "
                 "record(s) sent with it"
             )
             rows.append(RowResult(it.idem_key, ok=False, action="pending", reason=reason))
