@@ -1,10 +1,11 @@
 """The journal: every effect of a run, in SQLite, so that a resumed run creates nothing twice.
 
-The only module that speaks SQL, and one idea however long: the schema, its migrations, every statement on it
-and the files it lives in are kept together, so a change of the schema is a change of this one file. One file
-per plan (default ``.migrator/<plan name>.sqlite``; the caller passes the path), in WAL mode with
-``synchronous=NORMAL``: a commit survives a crash of the process (kill -9); a power cut may lose the last
-commits, never consistency. The file and every file beside it are created readable by the owner only (0600).
+The only module that speaks SQL, and one idea however long: the schema, its migrations and every statement on it
+are kept together, so a change of the schema is a change of this one file (the files it lives in — links
+refused, the storage probe, the writer lock — are ``migrator.journal_files``). One file per plan (default
+``.migrator/<plan name>.sqlite``; the caller passes the path), in WAL mode with ``synchronous=NORMAL``: a commit
+survives a crash of the process (kill -9); a power cut may lose the last commits, never consistency. The file
+and every file beside it are created readable by the owner only (0600).
 
 Writes happen per page and per batch, one transaction each, never per record:
 
@@ -88,8 +89,6 @@ migrator raise :class:`~migrator.errors.JournalError` saying what to do.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -105,7 +104,15 @@ import orjson
 
 from migrator.connectors.base import Action
 from migrator.errors import JournalError
-from migrator.private_files import make_private_dir, open_private
+from migrator.journal_files import (
+    WriterLock,
+    beside,
+    make_sqlite_files_private,
+    probe_storage,
+    refuse_links,
+    remove_files,
+    wal_is_missing,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -331,121 +338,17 @@ class Tenant:
     identity: str = field(repr=False)
 
 
-# -- the journal's files ----------------------------------------------------------------------------
-
-#: the files beside a journal: SQLite's (``-wal``, ``-shm``, ``-journal``) and the journal's own (its lock, the
-#: storage probe, a new journal being built)
-_BESIDE: Final = ("-wal", "-shm", "-journal", "-lock", "-probe", "-new")
-
-#: bytes the storage probe writes beside the journal: room for the next batches' journal writes
-PROBE_BYTES: Final = 1 << 20
-
 _WHAT_TO_DO: Final = (
     "move it away, start over with --fresh, or give this run another journal with --journal PATH"
 )
 
 
-def _beside(path: Path, suffix: str) -> Path:
-    return path.with_name(path.name + suffix)
-
-
-def _refuse_links(path: Path) -> None:
-    """Raise ``JournalError`` if the journal or a file beside it is a symbolic link (SQLite and the probe would
-    write through it, into whatever file it points at)."""
-    for p in (path, *(_beside(path, s) for s in _BESIDE)):
-        if p.is_symlink():
-            raise JournalError(
-                f"{p} is a symbolic link: migrator never reads or writes a journal or the files beside it "
-                "through a link (it could overwrite the file the link points at). Remove the link, or point "
-                "--journal at a real file in a folder of yours."
-            )
-
-
-def _unwritable(path: Path, error: OSError) -> JournalError:
-    return JournalError(
-        f"the journal {path} cannot be written in {path.parent}: {error.strerror or error}. Nothing was sent "
-        "to any platform. Free some space or make that folder writable, or point --journal at a folder that "
-        "is, then run again."
-    )
-
-
-def _probe_storage(path: Path) -> None:
-    """Raise ``JournalError`` unless the journal's folder takes a ``PROBE_BYTES`` write (made, synced, removed).
-
-    Catches a full disk (ENOSPC, also at fsync), a file-size limit (a short write or EFBIG), a read-only or
-    immutable folder, and a parent that is not a folder — all before the run touches any platform. The probe is
-    created afresh (``O_EXCL``, never through a link): a leftover of a killed run is removed first."""
-    probe = _beside(path, "-probe")
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(probe)  # unlink removes a link itself, never what it points at
-        fd = open_private(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-        try:
-            if os.write(fd, bytes(PROBE_BYTES)) < PROBE_BYTES:
-                raise OSError(errno.ENOSPC, "no room for a 1 MiB write (disk full or a file size limit)")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise _unwritable(path, e) from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(probe)
-
-
-class _Lock:
-    """A journal's writer lock: ``flock`` on ``<journal>-lock`` (0600, never through a link), which names its
-    holder (pid, start time) for the one refused. The kernel releases it when the descriptor closes or its
-    process ends, however it ends: a run killed with -9 leaves no lock behind."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
-
-    @classmethod
-    def acquire(cls, path: Path) -> _Lock:
-        try:
-            make_private_dir(path.parent)
-            fd = open_private(_beside(path, "-lock"), os.O_RDWR | os.O_CREAT)
-        except OSError as e:
-            raise _unwritable(path, e) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            holder = _holder(fd)
-            os.close(fd)
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise _unwritable(path, e) from None
-            raise JournalError(
-                f"the journal {path} is in use by another migrator run ({holder}): two runs of one journal at "
-                "once would write records twice. Wait for that run to finish (`migrator status` shows its "
-                "progress meanwhile), or stop it (Ctrl-C in its terminal), then run again."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, orjson.dumps({"pid": os.getpid(), "started": time.time()}), 0)
-        return cls(fd)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def _holder(fd: int) -> str:
-    """Who holds a lock, as its lock file says."""
-    try:
-        info = orjson.loads(os.pread(fd, 4096, 0))
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["started"])))
-        return f"pid {int(info['pid'])}, started {started}"
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return "a run that is just starting"
-
-
 def _create_journal(path: Path, plan_name: str, clock: Callable[[], float]) -> None:
     """Build a new journal in ``<journal>-new`` (0600) and move it to ``path`` once its schema and meta are in
     the main file: a file at a journal's path always holds what it is, whatever happens to its ``-wal``."""
-    new = _beside(path, "-new")
+    new = beside(path, "-new")
     try:
-        for leftover in (new, *(_beside(new, s) for s in ("-journal", "-wal", "-shm"))):
+        for leftover in (new, *(beside(new, s) for s in ("-journal", "-wal", "-shm"))):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
         os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
@@ -488,14 +391,6 @@ def _create_journal(path: Path, plan_name: str, clock: Callable[[], float]) -> N
         raise JournalError(f"cannot create the journal {path}: {e}. {_WHAT_TO_DO}.") from None
 
 
-def _wal_missing(path: Path) -> bool:
-    """The journal has no ``-wal`` file, or an empty one (what a reader makes of a missing one)."""
-    try:
-        return os.stat(_beside(path, "-wal")).st_size == 0
-    except FileNotFoundError:
-        return True
-
-
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     try:
         if read_only:
@@ -504,19 +399,6 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
         return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     except sqlite3.Error as e:
         raise JournalError(f"cannot open the journal {path}: {e}. Check the path and its permissions.") from e
-
-
-def _remove_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}{suffix}")
-
-
-def _make_private(path: Path) -> None:
-    """The ``-wal`` and ``-shm`` files SQLite made: 0600, whatever the umask."""
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError, PermissionError):
-            os.chmod(_beside(path, suffix), 0o600)
 
 
 def _fingerprint(salt: str, identity: str) -> str:
@@ -548,7 +430,7 @@ class Journal:
         *,
         clock: Callable[[], float],
         redact: Callable[[str], str] | None,
-        writer_lock: _Lock | None,
+        writer_lock: WriterLock | None,
     ) -> None:
         self._conn = conn
         self.path = path
@@ -585,17 +467,17 @@ class Journal:
         written by a newer migrator.
         """
         p = Path(path)
-        _refuse_links(p)
+        refuse_links(p)
         if read_only:
             return cls._open_reader(p, plan_name, clock, redact)
-        lock = _Lock.acquire(p)
+        lock = WriterLock.acquire(p)
         try:
-            _probe_storage(p)
+            probe_storage(p)
             if fresh:
-                _remove_files(p)
+                remove_files(p)
             if not p.exists():
                 _create_journal(p, plan_name, clock)
-            wal_missing = _wal_missing(p)
+            wal_missing = wal_is_missing(p)
             conn = _connect(p, read_only=False)
             try:
                 version = cls._prepare(conn, p, plan_name, wal_missing=wal_missing)
@@ -608,14 +490,14 @@ class Journal:
         except BaseException:
             lock.release()
             raise
-        _make_private(p)
+        make_sqlite_files_private(p)
         return cls(conn, p, plan_name, clock=clock, redact=redact, writer_lock=lock)
 
     @classmethod
     def _open_reader(
         cls, p: Path, plan_name: str, clock: Callable[[], float], redact: Callable[[str], str] | None
     ) -> Journal:
-        wal_missing = _wal_missing(p)
+        wal_missing = wal_is_missing(p)
         conn = _connect(p, read_only=True)
         try:
             version = cls._prepare(conn, p, plan_name, wal_missing=wal_missing)
@@ -626,7 +508,7 @@ class Journal:
             conn.close()
             cls.open(p, plan_name, clock=clock).close()  # an upgrade writes: a writer makes it, under the lock
             return cls._open_reader(p, plan_name, clock, redact)
-        _make_private(p)
+        make_sqlite_files_private(p)
         return cls(conn, p, plan_name, clock=clock, redact=redact, writer_lock=None)
 
     @staticmethod
