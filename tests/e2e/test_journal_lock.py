@@ -6,54 +6,22 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from migrator.sandbox.app import SandboxThread
-from migrator.sandbox.config import SandboxConfig
 from tests.e2e.helpers import PLANS, entity_stats, migrator, records, run_plan, start_run, write_env
+from tests.e2e.journal_watch import SLOW_WRITES, wait_for_a_sent_batch
 
 PLAN = PLANS / "velpic-to-velpic.toml"
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxThread]:
-    # every write takes 150 ms: the run is still writing when the test sees its first batch in the journal
-    config = SandboxConfig(
-        seed=12,
-        scale=60,
-        platforms=("velpic",),
-        default_limits=False,
-        faults="velpic:methods=POST,latency=150ms",
-    )
-    with SandboxThread(config) as sb:
+    with SandboxThread(SLOW_WRITES) as sb:
         yield sb
-
-
-def _batches_sent(journal: Path) -> int:
-    """Batches the run has journaled so far (0 before the journal exists), read as any reader would."""
-    if not journal.exists():
-        return 0
-    conn = sqlite3.connect(f"{journal.absolute().as_uri()}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT count(*) FROM batches").fetchone()[0])
-    except sqlite3.OperationalError:  # the journal is being created
-        return 0
-    finally:
-        conn.close()
-
-
-def _wait_for_a_sent_batch(proc: subprocess.Popen[str], journal: Path) -> None:
-    deadline = time.monotonic() + 60
-    while _batches_sent(journal) == 0:
-        assert proc.poll() is None, "the run ended before the test saw it write"
-        assert time.monotonic() < deadline, "the run journaled no batch within 60 s"
-        time.sleep(0.005)
 
 
 def _assert_exact_target(sb: SandboxThread) -> None:
@@ -70,7 +38,7 @@ def test_a_second_run_of_a_journal_in_use_is_refused(sandbox: SandboxThread, tmp
     journal = tmp_path / "journal.sqlite"
     first = start_run(PLAN, tmp_path, env)
     try:
-        _wait_for_a_sent_batch(first, journal)
+        wait_for_a_sent_batch(first, journal)
         # held where it is (mid-run, the lock taken) while the second run tries: no race with its end
         os.kill(first.pid, signal.SIGSTOP)
         try:
@@ -96,7 +64,7 @@ def test_a_run_killed_with_minus_9_leaves_no_lock(sandbox: SandboxThread, tmp_pa
     env = write_env(sandbox, tmp_path / "sb.env")
     journal = tmp_path / "journal.sqlite"
     first = start_run(PLAN, tmp_path, env, quiet=True)
-    _wait_for_a_sent_batch(first, journal)
+    wait_for_a_sent_batch(first, journal)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=60)
     assert Path(f"{journal}-lock").exists()  # the file stays; the lock died with its process

@@ -12,23 +12,15 @@ from pathlib import Path
 import pytest
 
 from migrator.sandbox.app import SandboxThread
-from migrator.sandbox.config import SandboxConfig
 from tests.e2e.helpers import PLANS, entity_stats, get_json, migrator, run_plan, start_run, write_env
-from tests.e2e.test_journal_lock import _wait_for_a_sent_batch
+from tests.e2e.journal_watch import SLOW_WRITES, wait_for_a_sent_batch
 
 PLAN = PLANS / "velpic-to-velpic.toml"
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxThread]:
-    config = SandboxConfig(
-        seed=12,
-        scale=60,
-        platforms=("velpic",),
-        default_limits=False,
-        faults="velpic:methods=POST,latency=150ms",
-    )
-    with SandboxThread(config) as sb:
+    with SandboxThread(SLOW_WRITES) as sb:
         yield sb
 
 
@@ -42,7 +34,7 @@ def test_a_journal_whose_wal_was_deleted_is_refused(sandbox: SandboxThread, tmp_
     env = write_env(sandbox, tmp_path / "sb.env")
     journal = tmp_path / "journal.sqlite"
     first = start_run(PLAN, tmp_path, env, quiet=True)
-    _wait_for_a_sent_batch(first, journal)
+    wait_for_a_sent_batch(first, journal)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=60)
     Path(f"{journal}-wal").unlink()
