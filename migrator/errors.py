@@ -16,6 +16,8 @@
     │       ├── PaginationLoopError  the server ignores the paging parameters (protocol.pagination)
     │       └── FileDataError    a local file cannot be read as it is: which file and line (connectors.files)
     ├── JournalError             corrupt, foreign plan, newer schema
+    │   └── JournalStorageError  the disk refused a journal write mid-run (full, read-only, I/O error): the
+    │                            run stops cleanly
     ├── LogFileError             the log cannot be opened as a private file (migrator.logging; exit 2)
     ├── ReportError              the reports cannot be written where asked (migrator.report)
     └── StepFailed               a step stops: too many rejected records, an unreadable page or answer
@@ -38,6 +40,7 @@ __all__ = [
     "AuthError",
     "ConnectorError",
     "JournalError",
+    "JournalStorageError",
     "MigratorError",
     "PermanentError",
     "PlanError",
@@ -136,3 +139,8 @@ class AuthError(PermanentError):
 
 class JournalError(MigratorError):
     """The journal cannot be used: corrupt, written by another plan, or by a newer migrator."""
+
+
+class JournalStorageError(JournalError):
+    """The journal's disk refused a write during a run (full, read-only, an I/O error): the whole run stops
+    cleanly, as for refused credentials; what the journal holds stays consistent and a later run resumes."""

@@ -111,6 +111,7 @@ from migrator.journal_files import (
     probe_storage,
     refuse_links,
     remove_files,
+    storage_refused,
     wal_is_missing,
 )
 
@@ -392,9 +393,14 @@ def _create_journal(path: Path, plan_name: str, clock: Callable[[], float]) -> N
 
 
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    """A connection to the journal. A reader of a journal on read-only storage whose WAL is empty (closed
+    cleanly, or never written) opens it ``immutable``: SQLite would otherwise need to create its ``-shm``
+    file there, and no writer can change a file on storage that takes no writes."""
     try:
         if read_only:
             uri = f"{path.absolute().as_uri()}?mode=ro"
+            if wal_is_missing(path) and not os.access(path.parent, os.W_OK):
+                uri += "&immutable=1"
             return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10.0)
         return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     except sqlite3.Error as e:
@@ -473,6 +479,12 @@ class Journal:
         lock = WriterLock.acquire(p)
         try:
             probe_storage(p)
+            if p.exists() and not os.access(p, os.W_OK):
+                raise JournalError(
+                    f"the journal {p} is a read-only file: a run records every batch in it, so nothing was "
+                    f"sent. Make it writable (`chmod u+w {p}`), or give this run another journal with "
+                    "--journal PATH."
+                )
             if fresh:
                 remove_files(p)
             if not p.exists():
@@ -519,6 +531,13 @@ class Journal:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as e:
+            if getattr(e, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN"):
+                raise JournalError(
+                    f"cannot open the journal {p} ({e}): SQLite reads a journal through its {p.name}-shm file, "
+                    f"which cannot be made in {p.parent} (read-only storage?). Nothing is wrong with the "
+                    "journal: copy it with its -wal and -shm files to a writable folder and point --journal "
+                    "at the copy, or make the folder writable again."
+                ) from None
             raise JournalError(f"{p} is not a readable migrator journal ({e}): {_WHAT_TO_DO}.") from e
         if version > SCHEMA_VERSION:
             raise JournalError(
@@ -638,12 +657,23 @@ class Journal:
     def checkpoint(self) -> tuple[int, int, int]:
         """Copy what the WAL holds into the database file, without waiting for or blocking a writer (a passive
         checkpoint, on a connection of its own, so it can run in a worker thread while another thread commits).
-        Returns SQLite's ``(busy, frames in the WAL, frames checkpointed)``."""
+        Returns SQLite's ``(busy, frames in the WAL, frames checkpointed)``; raises ``JournalStorageError``
+        when the disk refuses the copy."""
         with self._checkpoint_lock:
-            if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                self._checkpointer.execute("PRAGMA busy_timeout = 10000")
-            busy, frames, copied = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            try:
+                if self._checkpointer is None:
+                    self._checkpointer = sqlite3.connect(
+                        self.path, isolation_level=None, check_same_thread=False
+                    )
+                    self._checkpointer.execute("PRAGMA busy_timeout = 10000")
+                row = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as e:
+                # a reader's write is a mistake of the caller's, not the disk's
+                refused = storage_refused(self.path, e) if self._writer_lock is not None else None
+                if refused is None:
+                    raise
+                raise refused from None
+            busy, frames, copied = row
             return int(busy), int(frames), int(copied)
 
     def __enter__(self) -> Journal:
@@ -654,16 +684,26 @@ class Journal:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
-        """One write transaction: all of it is visible after, or none of it."""
+        """One write transaction: all of it is visible after, or none of it. A write the disk refuses (full,
+        read-only, an I/O error) rolls the transaction back and raises ``JournalStorageError``."""
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                    cur.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            cur.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                # a reader's write is a mistake of the caller's, not the disk's
+                refused = storage_refused(self.path, e) if self._writer_lock is not None else None
+                if refused is None:
+                    raise
+                raise refused from None
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
@@ -680,8 +720,11 @@ class Journal:
         return PlanCheck(previous != plan_hash, previous)
 
     def begin_run(self, plan_hash: str) -> int:
-        """Record the start of a run; returns its id (also kept as ``run_id`` and stamped on what it writes)."""
+        """Record the start of a run; returns its id (also kept as ``run_id`` and stamped on what it writes).
+        A run still marked ``running`` ended without recording its end (killed, or its disk was full): it is
+        marked ``unfinished`` (this run holds the writer lock, so that one is not alive)."""
         with self._tx() as cur:
+            cur.execute("UPDATE runs SET status = 'unfinished' WHERE status = 'running'")
             cur.execute(
                 "INSERT INTO runs (started, status, plan_hash, plan_name) VALUES (?, 'running', ?, ?)",
                 (self._clock(), plan_hash, self.plan_name),

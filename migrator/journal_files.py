@@ -12,13 +12,14 @@ import contextlib
 import errno
 import fcntl
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Final
 
 import orjson
 
-from migrator.errors import JournalError
+from migrator.errors import JournalError, JournalStorageError
 from migrator.private_files import make_private_dir, open_private
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "probe_storage",
     "refuse_links",
     "remove_files",
+    "storage_refused",
     "unwritable",
     "wal_is_missing",
 ]
@@ -64,6 +66,37 @@ def unwritable(path: Path, error: OSError) -> JournalError:
         f"the journal {path} cannot be written in {path.parent}: {error.strerror or error}. Nothing was sent "
         "to any platform. Free some space or make that folder writable, or point --journal at a folder that "
         "is, then run again."
+    )
+
+
+#: SQLite's primary result codes for a write the storage refused → what it means and what to do
+_REFUSALS: Final = {
+    "SQLITE_FULL": ("the disk holding it is full", "Free some space on that disk"),
+    "SQLITE_READONLY": (
+        "it is read-only (the file, its folder or the whole disk: a disk remounted read-only after errors)",
+        "Make the journal and its folder writable again",
+    ),
+    "SQLITE_IOERR": ("the disk refused a write (an I/O error)", "Check the disk (`dmesg`, free space)"),
+    "SQLITE_CANTOPEN": (
+        "a file beside it could not be opened (its -wal or -shm file)",
+        "Check the folder's permissions and free space",
+    ),
+}
+
+
+def storage_refused(path: Path, error: sqlite3.Error) -> JournalStorageError | None:
+    """The ``JournalStorageError`` for a journal write the disk refused (full, read-only, an I/O error), or
+    ``None`` when ``error`` is about something else. Every journal write is one transaction, so what was
+    committed before stays whole: the message says so and how to resume."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    primary = next((code for code in _REFUSALS if name == code or name.startswith(code + "_")), None)
+    if primary is None:
+        return None
+    what, to_do = _REFUSALS[primary]
+    return JournalStorageError(
+        f"the journal {path} could not be written: {what} ({error}). The run stopped here. The journal is "
+        "consistent: every record it holds is whole, and a batch sent but not yet recorded is checked on the "
+        f"target before it is sent again. {to_do}, then run `migrator run` again to resume."
     )
 
 

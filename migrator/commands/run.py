@@ -22,13 +22,13 @@ import anyio
 import msgspec
 
 from migrator.commands._plan_args import add_plan_arguments, environment
-from migrator.errors import JournalError, PlanError
+from migrator.errors import JournalError, JournalStorageError, PlanError
 from migrator.graph import TaskGraph, compile_graph
 from migrator.journal import Journal, Tenant, default_journal_path
 from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
-from migrator.report import default_report_dir, write_reports
+from migrator.report import ReportError, default_report_dir, write_reports
 from migrator.runtime.delta import delta_origins
 from migrator.runtime.options import RunOptions
 from migrator.runtime.progress import ProgressDisplay
@@ -193,16 +193,23 @@ def run(args: argparse.Namespace) -> int:
         run = _Run(loaded, graph, connections, journal, redactor, options, display)
         summary = _run_with_signals(run)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")
+        refused = ""  # the journal's end or the reports the disk refused to take
         if not args.dry_run:
-            journal.finish_run(status)
-            assert journal.run_id is not None
-            journal.save_run_stats(journal.run_id, summary_stats(summary, loaded.plan))
-            entities = {name: step.write.entity for name, step in loaded.plan.steps.items()}
             report_dir = Path(args.report_dir) if args.report_dir else default_report_dir(name)
-            write_reports(journal, report_dir, name, entities=entities)
+            entities = {name: step.write.entity for name, step in loaded.plan.steps.items()}
+            try:
+                journal.finish_run(status)
+                assert journal.run_id is not None
+                journal.save_run_stats(journal.run_id, summary_stats(summary, loaded.plan))
+                write_reports(journal, report_dir, name, entities=entities)
+            except (JournalStorageError, ReportError) as error:
+                refused = str(error)
     finally:
         journal.close()
     _print_summary(summary, journal.path, log_file, dry_run=args.dry_run)
+    if refused:
+        print(f"migrator: {refused}", file=sys.stderr)
+        return 1
     if not args.dry_run:
         print(f"report: {report_dir / 'report.html'}")
     if not summary.ok:

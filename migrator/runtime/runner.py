@@ -2,8 +2,9 @@
 
 A step starts when the steps it depends on are done (crosswalk references and ``after``); independent steps
 run at the same time. A step that fails (too many rejected records, an unreadable page) does not stop
-independent steps; the steps that depend on it are skipped and the summary says why. An ``AuthError`` stops
-the whole run cleanly: the journal is consistent, and the next ``migrator run`` resumes.
+independent steps; the steps that depend on it are skipped and the summary says why. An ``AuthError``
+(refused credentials) or a ``JournalStorageError`` (the journal's disk full or read-only) stops the whole run
+cleanly: the journal is consistent, and the next ``migrator run`` resumes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import anyio
 import structlog
 
-from migrator.errors import AuthError, MigratorError
+from migrator.errors import AuthError, JournalStorageError, MigratorError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
 from migrator.logging import Redactor
@@ -137,7 +138,7 @@ async def run_plan(
                 await run_step(spec)
                 outcome.status = "done"
                 log.info("step_done", step=node.name, **outcome.counters.as_dict())
-            except AuthError as error:
+            except (AuthError, JournalStorageError) as error:
                 outcome.status = "failed"
                 outcome.error = redactor.text(str(error))
                 summary.stopped = outcome.error
@@ -158,6 +159,9 @@ async def run_plan(
                 tg.cancel_scope.cancel()
         except* AuthError:
             pass
+        except* JournalStorageError as group:
+            # the checkpointer's copy of the WAL refused (a step's own refusal has set ``stopped`` already)
+            summary.stopped = summary.stopped or redactor.text(str(group.exceptions[0]))
         for name, t in transports.items():
             summary.transports[name] = t.stats.as_dict()
     summary.finished_at = time.time()

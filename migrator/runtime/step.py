@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import structlog
 
-from migrator.errors import AuthError, MigratorError
+from migrator.errors import AuthError, JournalStorageError, MigratorError
 from migrator.runtime.batch import Batch
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.failures import StepFailed
@@ -81,14 +81,14 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 def _step_error(spec: StepSpec, group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one error a failed step raises, out of its task group's exception group: the runner tells an
-    ``AuthError`` (stop the run) from any other ``MigratorError`` (this step failed) only on a bare error.
-    An answer a connector could not read (malformed JSON, an HTML page with status 200, fewer rows than
-    records) becomes a ``StepFailed`` that says so; cancellation and anything else not an ``Exception`` pass
-    through as the group."""
+    ``AuthError`` or a ``JournalStorageError`` (stop the run) from any other ``MigratorError`` (this step
+    failed) only on a bare error. An answer a connector could not read (malformed JSON, an HTML page with
+    status 200, fewer rows than records) becomes a ``StepFailed`` that says so; cancellation and anything else
+    not an ``Exception`` pass through as the group."""
     leaves = _leaves(group)
     if any(not isinstance(e, Exception) for e in leaves):
         return group
-    for kind in (AuthError, MigratorError):
+    for kind in (AuthError, JournalStorageError, MigratorError):
         for error in leaves:
             if isinstance(error, kind):
                 return error
