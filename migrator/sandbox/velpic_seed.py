@@ -17,8 +17,10 @@ from migrator.sandbox.velpic_state import TIME_ZONE, VelpicTenant
 CATALOGUE_DATE = "2023-06-01T09:00:00+0000"
 GROUP_DATE = "2023-06-01 09:00:00"
 DEFAULT_GRACE = timedelta(days=14)
-# generator role → Velpic role ids [ASSUMED mapping]
+# generator role → Velpic role ids [ASSUMED mapping]; admins alternate ADMIN and EDITOR, and the first admin is
+# the account's one OWNER, so the source holds every role (``role_ids``)
 ROLE_IDS: dict[str, list[int]] = {"learner": [6], "assessor": [5, 8], "admin": [3, 6], "employer": [5]}
+EDITOR_ROLES, OWNER_ROLES = [4, 6], [7]
 # generator enrolment status → lesson-schedule status
 SCHEDULE_STATUS = {
     "completed": "completed",
@@ -61,6 +63,16 @@ def seed_lessons(state: VelpicTenant, population: Population) -> None:
         state.lesson_by_version[version_id] = lesson_id
 
 
+def role_ids(population: Population) -> list[list[int]]:
+    """Each person's Velpic roles, by person index: ``ROLE_IDS`` of their role, every other admin an EDITOR
+    instead, and the first admin the OWNER."""
+    roles = [ROLE_IDS[person.role] for person in population.people]
+    admins = [person.idx for person in population.people if person.role == "admin"]
+    for n, idx in enumerate(admins):
+        roles[idx] = OWNER_ROLES if n == 0 else EDITOR_ROLES if n % 2 == 0 else roles[idx]
+    return roles
+
+
 def seed_source(state: VelpicTenant, population: Population, *, millis: bool) -> None:
     seed_lessons(state, population)
     group_base = state.groups.next_id()
@@ -93,6 +105,7 @@ def seed_source(state: VelpicTenant, population: Population, *, millis: bool) ->
     members, supervisors = state.members, state.supervisors
     by_email, by_username, by_emp = state.by_email, state.by_username, state.by_emp
     client_id = state.client_id
+    roles = role_ids(population)
     empty: list[Record] = []
     for person in population.people:
         uid = user_base + person.idx
@@ -113,7 +126,7 @@ def seed_source(state: VelpicTenant, population: Population, *, millis: bool) ->
             "active": person.active,
             "groups": member_lists[person.org],
             "groupsSupervised": [state.group_ref(group_base + o) for o in supervised] if supervised else empty,
-            "roles": ROLE_IDS[person.role],
+            "roles": roles[person.idx],
             "timeZone": TIME_ZONE,
             "clientId": client_id,
             "createdDate": created,

@@ -1,6 +1,6 @@
-"""plans/velpic-to-velpic.toml end to end: groups by name, users by bulkUserImport (mergeType empNo) with
-their group memberships through the crosswalk, each crosswalk row on the target record with its source's key;
-a second run writes nothing."""
+"""plans/velpic-to-velpic.toml end to end: groups by name, users of every status by bulkUserImport (mergeType
+empNo) with their roles through the plan's table, their status and their group memberships through the
+crosswalk, each crosswalk row on the target record with its source's key; a second run writes nothing."""
 
 from __future__ import annotations
 
@@ -37,15 +37,17 @@ def test_every_user_arrives_with_mapped_fields_and_groups(sandbox: SandboxThread
         assert dst_groups[g["name"]]["description"] == f"Migrated from Velpic group {gid}"
 
     group_map = {gid: dst_groups[g["name"]]["id"] for gid, g in src_groups.items()}
-    active = [u for u in records(base, "velpic", "source", "user") if u["clientStatusId"] == 56]
+    every = records(base, "velpic", "source", "user")
     target = {u["employeeNumber"]: u for u in records(base, "velpic", "target", "user")}
-    assert len(target) == len(active) > 500
-    for u in active:
+    assert len(target) == len(every) > 500
+    owner_to_admin = {3: 3, 4: 4, 5: 5, 6: 6, 7: 3, 8: 8}
+    for u in every:
         t = target[u["employeeNumber"]]
         assert t["firstName"] == u["firstName"]
         assert t["lastName"] == u["lastName"]
         assert t["emailAddress"] == u["emailAddress"].lower()
-        assert t["roles"] == [6]
+        assert t["clientStatusId"] == u["clientStatusId"]
+        assert sorted(t["roles"]) == sorted({owner_to_admin[r] for r in u["roles"]})
         assert sorted(g["id"] for g in t["groups"]) == sorted(group_map[g["id"]] for g in u["groups"])
         assert sorted(g["id"] for g in t["groupsSupervised"]) == sorted(
             group_map[g["id"]] for g in u["groupsSupervised"]

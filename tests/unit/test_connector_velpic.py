@@ -148,3 +148,60 @@ def test_member_writer_adds_members_per_group_and_rejects_missing_ids() -> None:
     supervisors = make_writer("group_supervisor", "create", None)
     [(request, _)] = supervisors.requests([ok])
     assert request.path == "/group/12/add_supervisors"
+
+
+# -- user status -------------------------------------------------------------------------------------------
+def test_status_writer_calls_activate_or_inactivate_at_the_target_id() -> None:
+    writer = make_writer("user_status", "update", "id")
+    leaver = _prepared(writer, {"id": "42", "clientStatusId": "57"})
+    back = _prepared(writer, {"id": 43, "clientStatusId": 56})
+    assert leaver.payload == {"id": 42, "clientStatusId": 57}
+    calls = writer.requests([leaver, back])
+    assert [(r.method, r.path) for r, _ in calls] == [
+        ("POST", "/user/42/inactivate"),
+        ("POST", "/user/43/activate"),
+    ]
+    row = writer.decode(Response(200, b""), [leaver])[0]
+    assert (row.ok, row.target_id, row.action) == (True, "42", "updated")
+    refused = writer.decode(_resp(500, {"internalCode": 500, "error": "Internal Server Error"}), [leaver])[0]
+    assert refused.action == "rejected" and "Internal Server Error" in refused.reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"clientStatusId": 57}, "id"),
+        ({"id": "x", "clientStatusId": 57}, "id"),
+        ({"id": 4, "clientStatusId": 1}, "clientStatusId"),
+        ({"id": 4}, "clientStatusId"),
+    ],
+)
+def test_status_writer_rejects_a_record_without_target_id_or_known_status(
+    payload: dict[str, Any], field: str
+) -> None:
+    out = make_writer("user_status", "update", "id").prepare(WriteItem("k", "s", payload))
+    assert isinstance(out, RowResult) and out.action == "rejected" and field in out.fields
+
+
+def test_status_writer_matches_on_id_and_status_and_settles_a_doubt_by_the_user_read() -> None:
+    writer = make_writer("user_status", "update", "id")
+    assert writer.match_fields == ("id", "clientStatusId") and not writer.idempotent
+    item = _prepared(writer, {"id": 42, "clientStatusId": 57})
+    lookup = writer.lookup_request(item)  # type: ignore[attr-defined]
+    assert (lookup.method, lookup.path) == ("GET", "/user/42")
+    found = writer.decode_lookup(_resp(200, {"id": 42, "clientStatusId": 57}), item)  # type: ignore[attr-defined]
+    still = writer.decode_lookup(_resp(200, {"id": 42, "clientStatusId": 56}), item)  # type: ignore[attr-defined]
+    by_flag = writer.decode_lookup(_resp(200, {"id": 42, "active": False}), item)  # type: ignore[attr-defined]
+    assert (found, still, by_flag) == ("42", None, "42")
+
+
+def test_status_read_lists_every_status() -> None:
+    reader = make_reader("user_status", {"activeValue": "active"}, 100, "s")
+    first = reader.page_request(reader.paginator().first())
+    assert first.path == "/user" and ("activeValue", "all") in first.params
+
+
+def test_roles_are_sent_once_each() -> None:
+    writer = make_writer("user", "bulk", "email")
+    user = {"firstName": "A", "lastName": "B", "emailAddress": "a@b.co", "roles": [3, 3, 8]}
+    assert _prepared(writer, user).payload["roles"] == [3, 8]

@@ -5,8 +5,9 @@ batch limits, match keys), ``auth`` (the ``AccessKey`` header and the answer tha
 every reader and writer shares: calls to declared endpoints, list results and one-call reads of a list, error
 text, ids), ``lists`` (the paged list reader), ``users`` (the user rules, the bulk import and how its answer is
 matched back, the one-by-one create and update), ``groups``
-(groups, their members and supervisors), ``userids`` (writers that add users to a parent), ``lessons``
-(lesson schedules and completions) and ``ilt`` (ILT sessions, registrations, attendance).
+(groups, their members and supervisors), ``status`` (a user's status: activate, inactivate), ``userids``
+(writers that add users to a parent), ``lessons`` (lesson schedules and completions) and ``ilt`` (ILT
+sessions, registrations, attendance).
 """
 
 from __future__ import annotations
@@ -32,13 +33,22 @@ from migrator.connectors.velpic.lessons import (
     VelpicScheduleWriter,
 )
 from migrator.connectors.velpic.lists import VelpicReader
+from migrator.connectors.velpic.status import VelpicUserStatus
 from migrator.connectors.velpic.users import VelpicUserCreate, VelpicUserUpdate, bulk_writer
 
 __all__ = ["make_auth", "make_reader", "make_writer", "parse_ilt_date"]
 
+
+def _every_status(filters: Mapping[str, Any], page_size: int, step: str) -> VelpicReader:
+    """``user_status``'s read: the user list with every status (``activeValue=all``), whatever the filter
+    says about it: the status writer compares each user's status on the target with the wanted one."""
+    return VelpicReader("user_status", {**filters, "activeValue": "all"}, page_size, step)
+
+
 #: entity → its reader, given the step's filters, page size and name
 _READERS: Mapping[str, Callable[[Mapping[str, Any], int, str], PagedReader]] = {
     "user": partial(VelpicReader, "user"),
+    "user_status": _every_status,
     "group": partial(VelpicReader, "group"),
     "lesson": partial(VelpicReader, "lesson"),
     "lesson_schedule": VelpicScheduleReader,
@@ -50,6 +60,7 @@ _WRITERS: Mapping[tuple[str, str], Callable[[str | None], RequestWriter]] = {
     ("user", "bulk"): bulk_writer,
     ("user", "create"): VelpicUserCreate,
     ("user", "update"): VelpicUserUpdate,
+    ("user_status", "update"): lambda _: VelpicUserStatus(),
     ("group", "create"): lambda _: VelpicGroupCreate(),
     ("group", "update"): lambda _: VelpicGroupUpdate(),
     ("group_member", "create"): lambda _: VelpicMemberWriter("group_member"),

@@ -3,8 +3,9 @@ readers and writers take their endpoints, keys, batch limits and match keys from
 
 ``VELPIC`` is what the catalog, the plan validator and the docs see; ``MAX_PAGE`` is the largest page of its
 lists. Beside it, what only the writers need: the attendee list the ILT attendance writer reads before it
-writes (``ILT_ATTENDEES``), the user field each ``mergeType`` merges on (``MERGE_FIELDS``) and the ``GET /user``
-filter that finds a user by each match key of a user create (``USER_FILTERS``).
+writes (``ILT_ATTENDEES``), the status writer's inactivate call and the one-user read that settles a status
+in doubt (``USER_INACTIVATE``, ``USER_BY_ID``), the user field each ``mergeType`` merges on (``MERGE_FIELDS``)
+and the ``GET /user`` filter that finds a user by each match key of a user create (``USER_FILTERS``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from migrator.connectors.spec import (
     writes,
 )
 
-__all__ = ["ILT_ATTENDEES", "MAX_PAGE", "MERGE_FIELDS", "USER_FILTERS", "VELPIC"]
+__all__ = [
+    "ILT_ATTENDEES",
+    "MAX_PAGE",
+    "MERGE_FIELDS",
+    "USER_BY_ID",
+    "USER_FILTERS",
+    "USER_INACTIVATE",
+    "VELPIC",
+]
 
 #: the largest page a Velpic list serves (ASSUMED: no documented maximum)
 MAX_PAGE = 1000
@@ -74,6 +83,18 @@ VELPIC = PlatformSpec(
                 update=WriteSpec(endpoint("PUT", "/user/{userId}"), match_keys=("id",), match_required=True),
             ),
             fields=_VELPIC_USER_FIELDS,
+        ),
+        EntitySpec(
+            # a user's status (clientStatusId 56 Active, 57 Not Current), written after the user exists at its
+            # target id: activate here, inactivate at USER_INACTIVATE. Read: every user, whatever its status.
+            "user_status",
+            read=ReadSpec(endpoint("GET", "/user"), _VELPIC_PAGING, key="id"),
+            writes=writes(
+                update=WriteSpec(
+                    endpoint("POST", "/user/{userId}/activate"), match_keys=("id",), match_required=True
+                ),
+            ),
+            fields=frozenset({"id", "clientStatusId"}),
         ),
         EntitySpec(
             "group",
@@ -176,6 +197,11 @@ VELPIC = PlatformSpec(
 #: a session's attendees, each with its attendee id (``id``) and ``userId``; no paging parameters documented,
 #: so they are sent as to every list, and the answer's meta says whether it holds them all
 ILT_ATTENDEES = endpoint("GET", "/ilt_session/{iltSessionId}/attendees")
+
+#: the status writer's other call (``user_status`` is declared with activate) and the read that settles a status
+#: in doubt
+USER_INACTIVATE = endpoint("POST", "/user/{userId}/inactivate")
+USER_BY_ID = endpoint("GET", "/user/{userId}")
 
 #: ``mergeType`` → the user field ``bulkUserImport`` merges on; ``none`` merges on nothing
 MERGE_FIELDS: Mapping[str, str] = MappingProxyType(

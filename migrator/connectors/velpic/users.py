@@ -78,23 +78,25 @@ def _ids(value: Any) -> list[dict[str, int]]:
 
 
 def normalise_user(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Group references as ``[{id}]``, ``employeeNumber`` as text, ``roles`` as a list."""
+    """Group references as ``[{id}]``, ``employeeNumber`` as text, ``roles`` as a list, each role once."""
     user = dict(payload)
     for name in ("groups", "groupsSupervised"):
         if name in user:
             user[name] = _ids(user[name])
     if "employeeNumber" in user and user["employeeNumber"] is not None:
         user["employeeNumber"] = str(user["employeeNumber"])
-    if "roles" in user and not isinstance(user["roles"], list):
-        user["roles"] = [user["roles"]]
+    if "roles" in user:
+        roles = user["roles"] if isinstance(user["roles"], list) else [user["roles"]]
+        user["roles"] = [r for i, r in enumerate(roles) if r not in roles[:i]]  # 7 OWNER → 3 twice: once
     return user
 
 
 def plainly_valid(user: Mapping[str, Any], *, require_roles: bool) -> bool:
     """The common case in one pass, without building anything: the names and the email are there and well
-    formed, roles (when present) a non-empty list of valid role ids, and nothing for ``normalise_user`` to do
-    (no group references, ``employeeNumber`` already text or absent). True implies ``normalise_user(user) ==
-    user`` and ``validate_user(user) == {}``; False means: normalise and validate in full."""
+    formed, roles (when present) a non-empty list of distinct valid role ids, and nothing for
+    ``normalise_user`` to do (no group references, ``employeeNumber`` already text or absent). True implies
+    ``normalise_user(user) == user`` and ``validate_user(user) == {}``; False means: normalise and validate in
+    full."""
     first, last, email = user.get("firstName"), user.get("lastName"), user.get("emailAddress")
     if type(first) is not str or type(last) is not str or type(email) is not str:
         return False
@@ -108,9 +110,9 @@ def plainly_valid(user: Mapping[str, Any], *, require_roles: bool) -> bool:
     roles = user.get("roles")
     if roles is None:
         return not require_roles and "roles" not in user
-    if type(roles) is not list or not roles:
+    if type(roles) is not list or not roles or not all(type(r) is int and r in VALID_ROLES for r in roles):
         return False
-    return all(type(r) is int and r in VALID_ROLES for r in roles)
+    return len(set(roles)) == len(roles)
 
 
 def validate_user(user: Mapping[str, Any], *, require_roles: bool) -> dict[str, list[str]]:
