@@ -55,7 +55,9 @@ class OneFileUserStatus:
         user, problems = normalise({k: v for k, v in item.payload.items() if k != "Archived"})
         archived = item.payload.get("Archived")
         if archived is not None and not isinstance(archived, bool):
-            problems["Archived"] = [f"Archived must be true or false (map it through a table); got {archived!r}"]
+            problems["Archived"] = [
+                f"Archived must be true or false (map it through a table); got {archived!r}"
+            ]
         for name in _REQUIRED:
             if name not in problems and (archived if name == "Archived" else user.get(name)) is None:
                 problems[name] = [f"a OneFile status change needs {name}"]
