@@ -60,7 +60,7 @@ def _dead(tmp: Path, plan_name: str, step: str) -> dict[str, str]:
         journal.close()
 
 
-# -- accessplanit -----------------------------------------------------------------------------------------------
+# -- accessplanit ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def apit_sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
     config = SandboxConfig(
@@ -91,7 +91,7 @@ def test_velpic_to_accessplanit_carries_every_user_with_status_and_main_role(
     assert entity_stats(base, "accessplanit", "target", "user")["duplicates"] == 0
 
 
-# -- OneFile ----------------------------------------------------------------------------------------------------
+# -- OneFile --------------------------------------------------------------------------------------------------
 ONEFILE_PLAN = PLANS / "velpic-to-onefile.toml"
 #: every Archive / Unarchive may lose its answer after the change was made
 LOST_STATUS_ANSWERS = (
@@ -153,7 +153,7 @@ def test_velpic_to_onefile_archives_not_current_users_once_through_lost_answers(
     assert entity_stats(base, "onefile", "target", "user") == before
 
 
-# -- aNewSpring -------------------------------------------------------------------------------------------------
+# -- aNewSpring -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ans_sandbox(sandbox_profile: str) -> Iterator[SandboxThread]:
     config = SandboxConfig(

@@ -5,7 +5,8 @@
 ``POST /User`` and ``POST /User/{id}``, with the mandatory fields per role in ``roles``; ``placements``:
 ``POST /Placement``; ``lists``: the lists read whole (classrooms, placements, organisations, the customer);
 ``finder``: ``update`` of a classroom or placement, which finds the existing one by Name or MISID (the API
-cannot create classrooms); ``status``: a user archived or unarchived (``user_status``), read first; ``values`` and ``answers``: how OneFile holds values and what it answers.
+cannot create classrooms); ``status``: a user archived or unarchived (``user_status``), each user read
+first; ``values`` and ``answers``: how OneFile holds values and what it answers.
 
 This module holds the registry's entry points: ``make_auth``, ``make_reader`` and ``make_writer``.
 """
