@@ -1,7 +1,8 @@
 """plans/velpic-to-accessplanit.toml and plans/accessplanit-to-velpic.toml end to end over the sandbox.
 
-Velpic -> accessplanit: groups -> companies, every user (active or not) -> users (with their first group's company), completed
-lesson schedules (a nested read per user) -> completed bookings on the course date the lesson table names.
+Velpic -> accessplanit: groups -> companies, every user (active or not) -> users (with their first group's
+company), completed lesson schedules (a nested read per user) -> completed bookings on the course date the
+lesson table names.
 accessplanit -> Velpic: companies -> groups, active users -> users (mergeType email) in their company's group,
 bookings -> lesson schedules through the course -> lesson table, completed ones completed with their date.
 Every mapped field of every record is checked on the target, links through the crosswalk, 0 duplicates, and a

@@ -47,6 +47,7 @@ class OneFileUserStatus:
     mode = "update"
     idempotent = False
     max_batch = USER_ARCHIVE.max_batch
+    id_field = "ID"
 
     def __init__(self, match: str | None) -> None:
         self.match_fields: tuple[str, ...] = (match or "ID",)
@@ -86,10 +87,10 @@ class OneFileUserStatus:
         return [refused(item, response, "archive" if item.payload["Archived"] else "unarchive")]
 
     def lookup_request(self, item: WriteItem) -> Request | None:
-        user_id = whole(item.payload.get("ID"))
-        if user_id is None:
+        user_id = item.payload.get("ID")
+        if user_id is None or str(user_id).strip() == "":
             return None
-        return Request("GET", USER_GET.path.replace("{id}", str(user_id)), USER_GET.budget_key)
+        return Request("GET", USER_GET.path.replace("{id}", str(user_id).strip()), USER_GET.budget_key)
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
         """The user's ID when it is already archived (or not) as the record asks: nothing to write."""
