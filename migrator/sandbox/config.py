@@ -42,6 +42,7 @@ ADVERSARIAL: dict[str, Any] = {
     "accessplanit.create_answer": "bare",
     "accessplanit.count_names": "pascal",
     "onefile.max_page_size": 50,
+    "onefile.archive_again": "refuse",
     "anewspring.accept_uid": False,
 }
 

@@ -434,15 +434,22 @@ class OneFilePlatform(Platform):
         self._check_misid(t, changes, user["ID"])
         return _json(self._full(self._change(t, user, changes)))
 
-    async def _user_archive(self, t: OneFileTenant, _: web.Request, params: Mapping[str, str]) -> web.Response:
-        self._change(t, self._user(t, params["id"]), {"Archived": True})
+    def _set_archived(self, t: OneFileTenant, ident: str, archived: bool) -> web.Response:
+        """Archive or unarchive a user; one already in that state is answered 200 again (``archive_again``
+        ``accept``, the default) or refused with 400 (``refuse``): the answer is not documented."""
+        user = self._user(t, ident)
+        if bool(user.get("Archived")) == archived and self._opt("archive_again", "accept") == "refuse":
+            raise _bad(f"User {user['ID']} is already {'archived' if archived else 'not archived'}.")
+        self._change(t, user, {"Archived": archived})
         return web.Response(status=200)
+
+    async def _user_archive(self, t: OneFileTenant, _: web.Request, params: Mapping[str, str]) -> web.Response:
+        return self._set_archived(t, params["id"], True)
 
     async def _user_unarchive(
         self, t: OneFileTenant, _: web.Request, params: Mapping[str, str]
     ) -> web.Response:
-        self._change(t, self._user(t, params["id"]), {"Archived": False})
-        return web.Response(status=200)
+        return self._set_archived(t, params["id"], False)
 
     async def _user_delete(self, t: OneFileTenant, _: web.Request, params: Mapping[str, str]) -> web.Response:
         user = self._user(t, params["id"])

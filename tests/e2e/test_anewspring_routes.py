@@ -117,10 +117,10 @@ def test_velpic_groups_users_memberships_and_schedules_arrive_in_anewspring(
             "student",
         )
 
-    active = [u for u in records(base, "velpic", "source", "user") if u["clientStatusId"] == 56]
+    everyone = records(base, "velpic", "source", "user")  # active or Not Current: every one is carried
     target = {u["id"]: u for u in records(base, "anewspring", "target", "user")}
-    assert len(target) == len(active) > 250
-    for u in active:
+    assert len(target) == len(everyone) > 250
+    for u in everyone:
         t = target[u["employeeNumber"]]
         assert t["login"] == u["userName"]
         assert t["firstName"] == u["firstName"].strip()
@@ -129,14 +129,15 @@ def test_velpic_groups_users_memberships_and_schedules_arrive_in_anewspring(
         assert t["telephoneNumber"] == u["phoneNumber"]
         assert t["cellPhoneNumber"] == u["mobileNumber"]
         assert sorted(set(t["roles"])) == sorted({VELPIC_TO_ANS_ROLES[r] for r in u["roles"]})
+        assert t["active"] is (u["clientStatusId"] == 56)
 
-    # memberships: every active trainee is in the group made from their first Velpic group
+    # memberships: every trainee is in the group made from their first Velpic group
     members: dict[str, set[str]] = {
         gid: {m["id"] for m in _anewspring(sandbox, f"getGroupUsers/{urllib.parse.quote(gid)}")["users"]}
         for gid in groups
     }
     want: dict[str, set[str]] = {gid: set() for gid in groups}
-    for u in active:
+    for u in everyone:
         if 6 in u["roles"] and u["groups"]:
             want[f"VG{u['groups'][0]['id']}"].add(u["employeeNumber"])
     assert members == want and sum(map(len, want.values())) > 200
@@ -145,7 +146,7 @@ def test_velpic_groups_users_memberships_and_schedules_arrive_in_anewspring(
     course_id = {c["uid"]: c["id"] for c in records(base, "anewspring", "target", "course")}
     course_of_name = {c["name"]: c["id"] for c in records(base, "anewspring", "target", "course")}
     user_id = {u["uid"]: u["id"] for u in target.values()}
-    emp_of = {u["id"]: u["employeeNumber"] for u in active}
+    emp_of = {u["id"]: u["employeeNumber"] for u in everyone}
     lesson_name = {x["lessonId"]: x["name"] for x in records(base, "velpic", "source", "lesson")}
     expected = {
         (emp_of[s["userId"]], course_of_name[lesson_name[s["lessonId"]]]): s["startDate"][:10]

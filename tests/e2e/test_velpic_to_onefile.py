@@ -61,9 +61,9 @@ def test_users_arrive_as_assessors_and_learners_and_groupless_learners_are_dead_
     classroom_of = {c["Name"]: c["ID"] for c in records(base, "onefile", "target", "classroom")}
     placement_of = {p["Name"]: p["ID"] for p in records(base, "onefile", "target", "placement")}
     group_name = {g["id"]: g["name"] for g in records(base, "velpic", "source", "group")}
-    active = [u for u in records(base, "velpic", "source", "user") if u["clientStatusId"] == 56]
-    supervisors = [u for u in active if 5 in u["roles"]]
-    trainees = [u for u in active if 6 in u["roles"] and str(u["id"]) not in groupless]
+    everyone = records(base, "velpic", "source", "user")  # active or Not Current: every one is carried
+    supervisors = [u for u in everyone if {5, 8} & set(u["roles"])]  # SUPERVISOR, INSTRUCTOR: assessors
+    trainees = [u for u in everyone if 6 in u["roles"] and str(u["id"]) not in groupless]
     target = {u["MISID"]: u for u in records(base, "onefile", "target", "user")}
     assert len(target) == 3 + len(supervisors) + len(trainees) > 200
     for u in supervisors + trainees:
@@ -74,6 +74,8 @@ def test_users_arrive_as_assessors_and_learners_and_groupless_learners_are_dead_
         assert t["Email"] == u["emailAddress"].strip().lower()
         assert t["MobileNumber"] == u["mobileNumber"]
         assert t["Telephone"] == u["phoneNumber"]
+    for u in supervisors + trainees:
+        assert target[u["employeeNumber"]]["Archived"] is (u["clientStatusId"] == 57)
     for u in supervisors:
         assert target[u["employeeNumber"]]["Role"] == 5
     for u in trainees:

@@ -5,7 +5,8 @@
 ``POST /User`` and ``POST /User/{id}``, with the mandatory fields per role in ``roles``; ``placements``:
 ``POST /Placement``; ``lists``: the lists read whole (classrooms, placements, organisations, the customer);
 ``finder``: ``update`` of a classroom or placement, which finds the existing one by Name or MISID (the API
-cannot create classrooms); ``values`` and ``answers``: how OneFile holds values and what it answers.
+cannot create classrooms); ``status``: a user archived or unarchived (``user_status``), each user read
+first; ``values`` and ``answers``: how OneFile holds values and what it answers.
 
 This module holds the registry's entry points: ``make_auth``, ``make_reader`` and ``make_writer``.
 """
@@ -29,6 +30,7 @@ from migrator.connectors.onefile.spec import (
     PLACEMENT_FIND,
     PLACEMENT_READ,
 )
+from migrator.connectors.onefile.status import OneFileUserStatus
 from migrator.connectors.onefile.users import OneFileUserCreate, OneFileUserReader, OneFileUserUpdate
 
 __all__ = ["make_auth", "make_reader", "make_writer"]
@@ -45,6 +47,7 @@ _READERS: Mapping[str, Callable[[Mapping[str, Any], int, str], PagedReader]] = {
 _WRITERS: Mapping[tuple[str, str], Callable[[str | None], RequestWriter]] = {
     ("user", "create"): OneFileUserCreate,
     ("user", "update"): OneFileUserUpdate,
+    ("user_status", "update"): OneFileUserStatus,
     ("placement", "create"): OneFilePlacementCreate,
     ("classroom", "update"): partial(OneFileReferenceFinder, "classroom", CLASSROOM_READ, CLASSROOM_FIND),
     ("placement", "update"): partial(OneFileReferenceFinder, "placement", PLACEMENT_READ, PLACEMENT_FIND),

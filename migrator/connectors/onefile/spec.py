@@ -31,10 +31,13 @@ __all__ = [
     "PLACEMENT_CREATE",
     "PLACEMENT_FIND",
     "PLACEMENT_READ",
+    "USER_ARCHIVE",
     "USER_CREATE",
+    "USER_GET",
     "USER_PAGE_SIZE",
     "USER_READ",
     "USER_SEARCH",
+    "USER_UNARCHIVE",
     "USER_UPDATE",
 ]
 
@@ -98,6 +101,13 @@ USER_SEARCH = endpoint("POST", "/User/Search", ALL)
 # create: mandatory fields per Role checked before sending; in-doubt lookup by MISID or Email
 USER_CREATE = WriteSpec(endpoint("POST", "/User", ALL), match_keys=("MISID", "Email"))
 USER_UPDATE = WriteSpec(endpoint("POST", "/User/{id}", ALL), match_keys=("ID",), match_required=True)
+#: one user by ID (the full user, with ``Archived``): how an archive in doubt is checked
+USER_GET = endpoint("GET", "/User/{id}", ALL)
+# A user's status: ``Archived`` true archives the user at its OneFile ID, false unarchives it; the body is
+# {role, organisationID}. What either answers for a user already in that state is not documented, so each user
+# is read first (USER_GET) and one already archived (or not) as asked is left as it is.
+USER_ARCHIVE = WriteSpec(endpoint("POST", "/User/{id}/Archive", ALL), match_keys=("ID",), match_required=True)
+USER_UNARCHIVE = endpoint("POST", "/User/{id}/Unarchive", ALL)
 
 CUSTOMER_READ = ReadSpec(endpoint("GET", "/Customer", ALL), _ONEFILE_UNPAGED, key="ID")
 
@@ -140,6 +150,11 @@ ONEFILE = PlatformSpec(
             read=USER_READ,
             writes=writes(create=USER_CREATE, update=USER_UPDATE),
             fields=_ONEFILE_USER_FIELDS,
+        ),
+        EntitySpec(
+            "user_status",  # write only: the users themselves are read as ``user``
+            writes=writes(update=USER_ARCHIVE),
+            fields=frozenset({"ID", "Archived", "Role", "OrganisationID"}),
         ),
         EntitySpec("customer", read=CUSTOMER_READ),
         EntitySpec(
