@@ -68,6 +68,9 @@ FIELD_NOTES: dict[str, str] = {
         "(`.migrator/<name>.sqlite`): do not rename a plan mid-migration"
     ),
     "PlanMeta.description": "free text, shown by `explain` and in the report",
+    "PlanMeta.functions": (
+        "a Python file beside the plan whose functions maps call: `call(name, a, b)`, `x | fn(name)`"
+    ),
     "Defaults.page_size": (
         "read page size; unset: the endpoint's default; clamped to the endpoint's maximum (a step's own "
         "`read.page_size` above the maximum is an error)"
@@ -143,6 +146,10 @@ FIELD_NOTES: dict[str, str] = {
     "Step.map": (
         "target field → expression (see [plan-format.md](plan-format.md#map-expressions)); a constant of "
         "any other type is sent as is"
+    ),
+    "Step.where": (
+        "a condition on each source record, e.g. `\"Status != 'Deleted'\"`; the records it is false for are "
+        "excluded (counted as excluded by where)"
     ),
     "Step.after": "steps that must finish first, besides those this step's crosswalk references name",
     "Step.on_error": "when to stop the step for rejected records",

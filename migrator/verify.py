@@ -413,7 +413,8 @@ def _expected(
     key_field: str,
     journal: Journal,
 ) -> dict[str, dict[str, Any] | None]:
-    """Source key → the payload the target was sent for it (``None`` when it cannot be mapped now)."""
+    """Source key → the payload the target was sent for it (``None`` when it cannot be mapped now); records the
+    step's ``where`` excludes are left out."""
     node = graph.steps[step]
     assert node.mapping is not None
     spec = plan.steps[step]
@@ -427,6 +428,8 @@ def _expected(
     for record in records:
         key = str(record.get(key_field, ""))
         try:
+            if not node.mapping.selects(record, resolve):  # the step's where excludes it: nothing to compare
+                continue
             payload = node.mapping(record, resolve)
         except MappingError:
             out[key] = None

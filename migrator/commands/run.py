@@ -357,7 +357,9 @@ def _print_summary(summary: RunSummary, journal: Path, log_file: Path, *, dry_ru
             f"  {outcome.name:<20} {outcome.status:<8} read {c.read:>9,}  {words[0]} {c.created:>9,}  "
             f"{words[1]} {c.updated:>9,}  skipped {c.skipped:>9,}  {words[2]} {c.rejected:>7,}"
         )
-        print(line)
+        print(line + (f"  excluded by where {c.excluded:,}" if c.excluded else ""))
+        for warning in c.warnings:
+            print(f"    warning: {warning}")
         if outcome.error:
             print(f"    {outcome.error}")
     if summary.stopped:

@@ -4,8 +4,9 @@ Every problem is collected, not only the first: syntax errors carry line and col
 than ``MAX_PLAN_DEPTH`` or holding more than ``MAX_PLAN_VALUES`` values (a YAML alias counts in full each time
 it is used, so an alias bomb is refused before anything expands it) is refused with where; decoding problems
 the dotted key path; then the checks that need only the plan itself (references between steps, connections and
-tables, credentials written as ``${VAR}``, budget strings, map expressions). Checks that need the connector
-catalog (entities, modes, fields) and cycles are in :mod:`migrator.graph`.
+tables, credentials written as ``${VAR}``, budget strings, the functions file, map expressions, where
+conditions). Checks that need the connector catalog (entities, modes, fields) and cycles are in
+:mod:`migrator.graph`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from migrator.errors import PlanError, PlanProblem
 from migrator.plan.decode import INVALID, decode, did_you_mean, join_path
 from migrator.plan.env import is_reference
+from migrator.plan.functions import PlanFunctions, load_functions
 from migrator.plan.mapping import CompiledMap, LookupTable, compile_map
 from migrator.plan.model import CREDENTIAL_FIELDS, Budget, Plan
 from migrator.plan.rates import parse_rate
@@ -158,7 +160,8 @@ def check_plan(plan: Plan, file: str, base_dir: Path) -> LoadedPlan:
     problems: list[PlanProblem] = []
     _check_connections(plan, file, problems)
     tables = _load_tables(plan, file, base_dir, problems)
-    maps = _check_steps(plan, file, tables, problems)
+    functions = _load_functions(plan, file, base_dir, problems)
+    maps = _check_steps(plan, file, tables, functions, problems)
     if problems:
         raise PlanError(problems)
     return LoadedPlan(plan=plan, file=file, tables=tables, maps=maps)
@@ -221,6 +224,17 @@ def _load_tables(plan: Plan, file: str, base_dir: Path, problems: list[PlanProbl
     return tables
 
 
+def _load_functions(plan: Plan, file: str, base_dir: Path, problems: list[PlanProblem]) -> PlanFunctions:
+    shown = plan.plan.functions
+    if shown is None:
+        return PlanFunctions()
+    loaded = load_functions(base_dir / shown, shown)
+    if isinstance(loaded, str):
+        problems.append(PlanProblem(file, "plan.functions", loaded))
+        return PlanFunctions(shown)
+    return loaded
+
+
 def _read_csv_table(path: Path, key_column: str, value_column: str) -> dict[str, Any] | str:
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
@@ -237,7 +251,11 @@ def _read_csv_table(path: Path, key_column: str, value_column: str) -> dict[str,
 
 
 def _check_steps(
-    plan: Plan, file: str, tables: Mapping[str, LookupTable], problems: list[PlanProblem]
+    plan: Plan,
+    file: str,
+    tables: Mapping[str, LookupTable],
+    functions: PlanFunctions,
+    problems: list[PlanProblem],
 ) -> dict[str, CompiledMap]:
     if not plan.steps:
         problems.append(PlanProblem(file, "steps", "no steps; add at least one [steps.<name>] table"))
@@ -267,10 +285,11 @@ def _check_steps(
                         f'unknown step "{dep}"{did_you_mean(dep, steps)}; steps: {", ".join(steps)}',
                     )
                 )
-        compiled, map_problems = compile_map(step.map, tables)
+        compiled, map_problems = compile_map(step.map, tables, functions=functions, where=step.where)
         mpath = join_path(base, "map")
         for mp in map_problems:
-            problems.append(PlanProblem(file, join_path(mpath, mp.field), mp.message))
+            where = join_path(base, "where") if mp.field is None else join_path(mpath, mp.field)
+            problems.append(PlanProblem(file, where, mp.message))
         if compiled is None:
             continue
         for fld, ref in compiled.references:

@@ -71,10 +71,13 @@ class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
 
 
 class PlanMeta(_Base, frozen=True):
-    """``[plan]``: the plan's name (part of every record's idempotency key) and a description."""
+    """``[plan]``: the plan's name (part of every record's idempotency key), a description, and the Python
+    ``functions`` file the maps may call."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     description: str = ""
+    #: a Python file beside the plan whose functions maps may call (``call(name, ...)``, ``| fn(name)``)
+    functions: str | None = None
 
 
 class Defaults(_Base, frozen=True):
@@ -174,7 +177,8 @@ class OnError(_Base, frozen=True):
 
 
 class Step(_Base, frozen=True):
-    """``[steps.<name>]``: read, map, write; ``after`` adds ordering beyond crosswalk references."""
+    """``[steps.<name>]``: read, map, write; ``where`` selects the source records the step migrates;
+    ``after`` adds ordering beyond crosswalk references."""
 
     read: Read
     write: Write
@@ -182,6 +186,8 @@ class Step(_Base, frozen=True):
     after: list[str] = []
     on_error: OnError | None = None
     concurrency: PositiveInt | None = None
+    #: a condition on each source record (the map's expression language); records it is false for are excluded
+    where: str | None = None
 
 
 class Table(_Base, frozen=True):

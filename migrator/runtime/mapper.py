@@ -1,9 +1,11 @@
-"""The map stage: each page's records → skipped, rejected, or mapped and prepared into batches.
+"""The map stage: each page's records → skipped, excluded, rejected, or mapped and prepared into batches.
 
 A record already settled in the ledger (or not selected by a retry or delta run) is skipped before mapping; a
+record the step's ``where`` is false for is excluded (counted, not journaled: a later run decides again); a
 record the field map or the target's rules refuse is a dead letter (one journal transaction per page); the
 others are grouped into batches of the step's size, one open batch per writer (a delta run of a create-only
-step updates changed records through a second writer, at their crosswalk target id).
+step updates changed records through a second writer, at their crosswalk target id). When the step has read
+its records, each mapped source field no record carried is a warning in the step's counters and the log.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from migrator.connectors.base import RowResult, WriteItem
@@ -21,10 +24,13 @@ from migrator.protocol.keys import content_hash, record_key_function
 from migrator.runtime.batch import Batch
 from migrator.runtime.failures import check_rejections
 from migrator.runtime.pages import PageTracker
+from migrator.runtime.presence import FieldPresence
 from migrator.runtime.selection import Selection, SelectionMode
 from migrator.runtime.step_spec import StepSpec
 
 __all__ = ["map_and_batch"]
+
+log = structlog.get_logger("migrator.runtime")
 
 
 async def map_and_batch(
@@ -46,10 +52,13 @@ async def map_and_batch(
     main, update = spec.path, spec.update_path
     update_id = spec.update_id_field
     dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    where = mapping.where
+    presence = FieldPresence(mapping.source_uses)
     async with pages, out:
         async for page_key, records in pages:
             tracker.opened(page_key, len(records))
             counters.read += len(records)
+            presence.see(records)
             for record in records:
                 source_key = str(record.get(key_field, ""))
                 idem = key_of(source_key)
@@ -58,6 +67,10 @@ async def map_and_batch(
                     tracker.settle(page_key)
                     continue
                 try:
+                    if where is not None and not where(record, resolve):
+                        counters.excluded += 1
+                        tracker.settle(page_key)
+                        continue
                     payload = mapping(record, resolve)
                 except MappingError as error:
                     reason = Rejection(idem, source_key, str(error), None, {error.field: [error.reason]})
@@ -96,6 +109,14 @@ async def map_and_batch(
             spec.report()
         for batch in open_batches.values():
             await out.send(batch)
+    _warn_absent(spec, presence)
+
+
+def _warn_absent(spec: StepSpec, presence: FieldPresence) -> None:
+    """The mapped source fields no record carried: in the step's warnings and the log."""
+    for line in presence.warnings():
+        spec.counters.warnings.append(line)
+        log.warning("source_field_absent", step=spec.name, detail=line)
 
 
 def _reject(spec: StepSpec, tracker: PageTracker, rejected: list[tuple[str, Rejection]]) -> None:
