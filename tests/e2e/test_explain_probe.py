@@ -27,7 +27,7 @@ def test_probe_uses_the_sources_real_counts(tmp_path: Path) -> None:
         data = json.loads(result.stdout)
         groups = len(records(sb.base_url, "velpic", "source", "group"))
         users = len(records(sb.base_url, "velpic", "source", "user"))  # the demo reads activeValue = all
-        assert data["probed"] == {"groups": groups, "users": users}
+        assert data["probed"] == {"groups": groups, "users": users, "user_status": users}
         text = json.dumps(data)
         assert f'"records": {users}' in text or f'"count": {users}' in text
 
