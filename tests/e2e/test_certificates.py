@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import signal
 import sqlite3
 import stat
@@ -107,6 +108,26 @@ def _pdf_from_sandbox(sb: SandboxThread, schedule_id: str) -> bytes:
         return body
 
 
+def _check_pdf(content: bytes) -> None:
+    """``content`` is a PDF in its structure: the header, ``startxref`` pointing at the ``xref`` table, each
+    in-use entry's offset at its ``n 0 obj``, a trailer with ``/Size`` and ``/Root``, and ``%%EOF`` last."""
+    assert re.match(rb"%PDF-1\.[0-7]\n", content), content[:16]
+    tail = re.search(rb"startxref\n(\d+)\n%%EOF\n?$", content)
+    assert tail is not None, content[-40:]
+    xref = int(tail.group(1))
+    table = re.match(rb"xref\n0 (\d+)\n", content[xref:])
+    assert table is not None, content[xref : xref + 20]
+    size = int(table.group(1))
+    entries = content[xref + table.end() :].split(b"\n")[:size]
+    assert entries[0] == b"0000000000 65535 f "
+    for number, entry in enumerate(entries[1:], start=1):
+        offset, _, kind = entry.decode().split(" ")[:3]
+        assert kind == "n"
+        assert content[int(offset) :].startswith(b"%d 0 obj" % number), (number, offset)
+    trailer = content[content.rindex(b"trailer") : tail.start()]
+    assert b"/Size %d" % size in trailer and re.search(rb"/Root \d+ 0 R", trailer)
+
+
 def _index(folder: Path) -> list[dict[str, str]]:
     with (folder / "index.csv").open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -139,6 +160,8 @@ def _check_archive(sb: SandboxThread, folder: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         content = path.read_bytes()
         assert hashlib.sha256(content).hexdigest() == row["sha256"]
+        _check_pdf(content)
+        assert f"Lesson schedule: {row['scheduleId']}".encode() in content
         assert content == _pdf_from_sandbox(sb, row["scheduleId"])
         assert f"[{row['scheduleId']}].pdf" in row["file"]
         schedule = expected[row["scheduleId"]]
