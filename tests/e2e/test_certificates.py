@@ -3,10 +3,12 @@ certificates step (``certificate`` read per completed schedule of each user, wri
 ``documents``). Every passed completed schedule of the source gives one PDF whose bytes are the sandbox's, the
 index's SHA-256 is the file's, names are unique; a completed schedule that was not passed is a dead letter
 with the platform's reason (whatever status refuses it); a kill -9 during the step and a resume give the same
-archive, with no duplicate and no partial file; a re-run downloads nothing."""
+archive, with no duplicate and no partial file; a re-run downloads nothing. In process: the reader's requests,
+and what it makes of a PDF, a refusal and a body that is not a PDF."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import os
@@ -22,8 +24,11 @@ from typing import Any
 
 import pytest
 
+from migrator.connectors.base import DetailReader, Response, SettingError
+from migrator.connectors.velpic import make_reader
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
+from migrator.sandbox.velpic_lessons import certificate_pdf
 from tests.e2e.helpers import VELPIC_TO_VELPIC, get_json, records, run_plan, start_run, write_env
 
 #: every Nth completed schedule (by id) was failed: no certificate
@@ -222,6 +227,8 @@ def test_kill_during_the_download_then_resume(tmp_path: Path) -> None:
                     break
                 time.sleep(0.005)
             proc.wait(timeout=60)
+            for row in _index(folder):  # right after a kill, every file the index names is whole
+                assert hashlib.sha256((folder / row["file"]).read_bytes()).hexdigest() == row["sha256"]
         assert kills == 3, f"only {kills} kills landed during the step"
         archived = len(_index(folder))
         before = _certificate_requests(sb)
@@ -230,3 +237,34 @@ def test_kill_during_the_download_then_resume(tmp_path: Path) -> None:
         assert _certificate_requests(sb) - before <= completed - archived  # nothing archived asked again
         _check_archive(sb, folder)
         assert set(_dead_letters(tmp_path)) == _failed_completed(sb)
+
+
+# -- the reader, in process ----------------------------------------------------------------------------------
+SCHEDULE = {"id": 98765, "userId": 1234, "lessonId": 123, "status": "completed"}
+
+
+def test_the_reader_asks_each_schedule_its_certificate() -> None:
+    reader = make_reader("certificate", {"activeValue": "all"}, 50, "certificates")
+    assert isinstance(reader, DetailReader)
+    assert reader.page_request(reader.paginator().first()).path == "/user"  # the users are paged
+    children = reader.children({"id": 1234})
+    assert children is not None and ("status", "completed") in children.params
+    detail = reader.detail(SCHEDULE)
+    assert detail is not None and (detail.method, detail.path) == ("GET", "/lesson_schedule/98765/certificate")
+    with pytest.raises(SettingError, match="only for completed"):
+        make_reader("certificate", {"status": "all"}, 50, "certificates")
+
+
+def test_a_pdf_is_the_certificate_and_anything_else_is_named() -> None:
+    reader = make_reader("certificate", {}, 50, "certificates")
+    assert isinstance(reader, DetailReader)
+    pdf = certificate_pdf(["Certificate"], "t")
+    got = reader.decode_detail(Response(200, pdf, {"content-type": "application/pdf"}), SCHEDULE)
+    assert base64.b64decode(got["certificate"]) == pdf
+    assert got["certificateSha256"] == hashlib.sha256(pdf).hexdigest() and got["certificateBytes"] == len(pdf)
+    assert "certificateMissing" not in got and got["userId"] == 1234
+    refused = reader.decode_detail(Response(404, b'{"internalCode":404,"error":"not passed"}'), SCHEDULE)
+    assert "certificate" not in refused
+    assert "schedule 98765 (HTTP 404: not passed)" in refused["certificateMissing"]
+    html = reader.decode_detail(Response(200, b"<html>login</html>", {"content-type": "text/html"}), SCHEDULE)
+    assert "not a PDF (text/html" in html["certificateMissing"]
