@@ -104,16 +104,25 @@ def test_a_crash_while_writing_leaves_no_file_and_no_row(
     archive = DocumentArchive(tmp_path)
     archive.write([_item("1", "A")])
 
-    def crash(src: Any, dst: Any) -> None:
-        raise OSError(28, "No space left on device")
+    calls = 0
 
-    monkeypatch.setattr(os, "replace", crash)
+    def crash_second(src: Any, dst: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", crash_second)
     with pytest.raises(FileDataError, match="No space left on device"):
-        archive.write([_item("2", "B")])
+        archive.write([_item("2", "B"), _item("3", "C")])  # B renamed, C not, the index not appended
     monkeypatch.undo()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["A [1].pdf", "index.csv"]
-    assert [r["file"] for r in _index(tmp_path)] == ["A [1].pdf"]
-    assert DocumentArchive(tmp_path).write([_item("2", "B")])[0].action == "created"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A [1].pdf", "B [2].pdf", "index.csv"]
+    assert [r["file"] for r in _index(tmp_path)] == ["A [1].pdf"]  # B is not counted as done
+    resent = archive.write([_item("2", "B"), _item("3", "C")])  # the batch in doubt, sent again
+    assert [r.action for r in resent] == ["created", "created"]
+    assert [r["file"] for r in _index(tmp_path)] == ["A [1].pdf", "B [2].pdf", "C [3].pdf"]
 
 
 def test_a_leftover_temporary_file_is_removed(tmp_path: Path) -> None:

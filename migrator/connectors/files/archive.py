@@ -38,7 +38,7 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,13 @@ def _rejected(item: WriteItem, field: str, why: str) -> RowResult:
     return RowResult(item.idem_key, ok=False, action="rejected", reason=why, fields={field: [why]})
 
 
+def _no_document(item: WriteItem) -> RowResult:
+    """The rejection of a record without its document: its ``missing`` field says why, when mapped."""
+    missing = item.payload.get(MISSING)
+    why = str(missing) if missing not in (None, "") else "no document: map the file's bytes to document"
+    return _rejected(item, DOCUMENT, why)
+
+
 def _sha256_of(path: Path) -> str | None:
     """The SHA-256 of the regular file at ``path``; None when there is none (or a link is there)."""
     try:
@@ -136,9 +143,14 @@ class DocumentArchive:
         return self.directory / INDEX
 
     def write(self, items: Sequence[WriteItem]) -> list[RowResult]:
-        """Archive ``items``; one ``RowResult`` per item, in order (its target id is the file's name)."""
+        """Archive ``items``; one ``RowResult`` per item, in order (its target id is the file's name). After an
+        error the index is read again by the next write: what this one held in memory may not be in it."""
         with self._errors():
-            return self._write(items)
+            try:
+                return self._write(items)
+            except BaseException:
+                self._rows = None
+                raise
 
     # -- the batch ------------------------------------------------------------------------------------------
     def _write(self, items: Sequence[WriteItem]) -> list[RowResult]:
@@ -184,9 +196,7 @@ class DocumentArchive:
         key = str(key)
         document = payload.get(DOCUMENT)
         if not isinstance(document, str) or not document:
-            missing = payload.get(MISSING)
-            why = str(missing) if missing not in (None, "") else "no document: map the file's bytes to document"
-            return _rejected(item, DOCUMENT, why)
+            return _no_document(item)
         try:
             content = base64.b64decode(document, validate=True)
         except (binascii.Error, ValueError):
@@ -254,7 +264,7 @@ class DocumentArchive:
             self._has_header = True
         return rows
 
-    def _csv(self, rows: Iterator[Mapping[str, str]] | Sequence[Mapping[str, str]], header: bool) -> bytes:
+    def _csv(self, rows: Iterable[Mapping[str, str]], header: bool) -> bytes:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self._columns, lineterminator="\n")
         if header:
@@ -270,9 +280,10 @@ class DocumentArchive:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def _rewrite_index(self, rows: Any) -> None:
+    def _rewrite_index(self, rows: Iterable[Mapping[str, str]]) -> None:
+        """The whole index again (a replaced row, a wider header), through a temporary file."""
         with replace_private(self.index_path) as fh:
-            fh.write(self._csv(list(rows), header=True))
+            fh.write(self._csv(rows, header=True))
         _sync_folder(self.directory)
         self._has_header = True
 
@@ -324,9 +335,7 @@ class ArchiveWriter:
         """A record without its document, or without a name, is rejected before anything is written."""
         payload = item.payload
         if payload.get(DOCUMENT) in (None, ""):
-            missing = payload.get(MISSING)
-            why = str(missing) if missing not in (None, "") else "no document: map the file's bytes to document"
-            return _rejected(item, DOCUMENT, why)
+            return _no_document(item)
         if payload.get(NAME) in (None, ""):
             return _rejected(item, NAME, "name is required: what the file is named after (learner, lesson)")
         return item

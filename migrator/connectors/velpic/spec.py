@@ -117,7 +117,7 @@ VELPIC = PlatformSpec(
             "certificate",
             read=ReadSpec(
                 endpoint("GET", "/lesson_schedule/{lessonScheduleId}/certificate"),
-                Paging("velpic_offset", default_size=100, max_size=MAX_PAGE, knows_total=False),  # the users'
+                Paging("velpic_offset", default_size=100, max_size=MAX_PAGE, knows_total=False),  # as schedules
                 key="id",  # the schedule's
                 parent="lesson_schedule",
             ),
