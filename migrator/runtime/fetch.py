@@ -90,6 +90,7 @@ class HttpFeed:
         self.counters = counters
         self.read_concurrency = read_concurrency
         self.nested = nested
+        self.detailed = nested if isinstance(nested, DetailReader) else None  # asked once, not per page
 
     async def run(self, done_pages: Collection[str], out: PageStream, needed: Needed = None) -> None:
         reader, counters = self.reader, self.counters
@@ -106,8 +107,8 @@ class HttpFeed:
             if page.page_key not in done_pages:
                 if self.nested is not None:
                     records = await self._expand(self.nested, records)
-                if isinstance(self.nested, DetailReader):
-                    records = await self._details(self.nested, records, needed)
+                if self.detailed is not None:
+                    records = await self._details(self.detailed, records, needed)
                 await out.send((page.page_key, records))
             outcomes.append(outcome)
 
