@@ -8,7 +8,8 @@ when it builds a step, never per record:
 
 readers
     ``PagedReader``: reads one entity page by page through the transport; ``NestedReader``: a paged reader of
-    a parent entity that expands each parent into its children (Velpic schedules per user);
+    a parent entity that expands each parent into its children (Velpic schedules per user); ``DetailReader``:
+    a nested reader that completes each child with one more request (Velpic: a schedule's certificate);
     ``ChangesReader``: can narrow its read to what changed since a date (``--delta``); ``StreamReader``:
     reads its pages itself, without the transport (local files); ``CountingReader``: can count its
     records cheaply (``explain --probe``).
@@ -38,6 +39,7 @@ __all__ = [
     "Auth",
     "ChangesReader",
     "CountingReader",
+    "DetailReader",
     "DirectWriter",
     "EngineSupportError",
     "IdWriter",
@@ -194,6 +196,18 @@ class NestedReader(PagedReader, Protocol):
     def children(self, parent: Mapping[str, Any]) -> Request | None: ...
 
     def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class DetailReader(NestedReader, Protocol):
+    """A nested reader that completes each child with one request of its own (Velpic: the PDF certificate of
+    each completed schedule); the fetch stage asks it only for a child the step has not settled yet, so a
+    resumed run does not fetch again what is done. A detail answer with any status but a transient one is the
+    reader's to decode (a refusal is a fact about that child)."""
+
+    def detail(self, child: Mapping[str, Any]) -> Request | None: ...
+
+    def decode_detail(self, response: Response, child: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
 @runtime_checkable

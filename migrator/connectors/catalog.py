@@ -24,8 +24,9 @@ CATALOG: Mapping[str, PlatformSpec] = MappingProxyType(
 
 
 def entity_spec(platform: str, entity: str) -> EntitySpec | None:
-    """The entity of a platform, or None; for ``files`` any entity name maps to the template."""
+    """The entity of a platform, or None; for ``files`` any entity name it does not declare maps to the
+    template."""
     spec = CATALOG[platform]
     if spec.open_entities:
-        return spec.entities["*"]
+        return spec.entities.get(entity, spec.entities["*"])
     return spec.entities.get(entity)

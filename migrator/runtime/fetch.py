@@ -3,20 +3,22 @@
 What a reader can do is decided once, by ``page_feed``: a ``StreamReader`` (local files) yields its own pages;
 a ``PagedReader`` is driven through the source transport by its paginator — one page after another, or the
 planned remaining pages with up to ``read_concurrency`` in flight — and a ``NestedReader``'s parent pages are
-expanded into the children of their records. Pages the journal has as done are not sent again.
+expanded into the children of their records; a ``DetailReader``'s children are completed with one request each,
+made only for a child the step still ``needs`` (by source key: not settled in the journal). Pages the journal
+has as done are not sent again.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from migrator.connectors.base import NestedReader, Page, PagedReader, Reader, StreamReader
+from migrator.connectors.base import DetailReader, NestedReader, Page, PagedReader, Reader, StreamReader
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.delta import server_clock
@@ -27,11 +29,14 @@ __all__ = ["PageFeed", "PageStream", "page_feed"]
 
 #: what the fetch stage sends to the map stage
 PageStream = ObjectSendStream[tuple[str, list[dict[str, Any]]]]
+#: whether the step still needs the record of a source key (None: every record)
+Needed = Callable[[str], bool] | None
 
 
 class PageFeed(Protocol):
-    async def run(self, done_pages: Collection[str], out: PageStream) -> None:
-        """Send every page not in ``done_pages``, then close ``out``."""
+    async def run(self, done_pages: Collection[str], out: PageStream, needed: Needed = None) -> None:
+        """Send every page not in ``done_pages``, then close ``out``; ``needed`` says which records' details
+        to fetch (a ``DetailReader``)."""
 
 
 def page_feed(
@@ -51,7 +56,7 @@ class StreamFeed:
         self.reader = reader
         self.counters = counters
 
-    async def run(self, done_pages: Collection[str], out: PageStream) -> None:
+    async def run(self, done_pages: Collection[str], out: PageStream, needed: Needed = None) -> None:
         async with out:
             async for page_key, records in self.reader.pages(done_pages):
                 self.counters.pages += 1
@@ -85,8 +90,9 @@ class HttpFeed:
         self.counters = counters
         self.read_concurrency = read_concurrency
         self.nested = nested
+        self.detailed = nested if isinstance(nested, DetailReader) else None  # asked once, not per page
 
-    async def run(self, done_pages: Collection[str], out: PageStream) -> None:
+    async def run(self, done_pages: Collection[str], out: PageStream, needed: Needed = None) -> None:
         reader, counters = self.reader, self.counters
         pager = reader.paginator()
         outcomes: list[Any] = []
@@ -101,6 +107,8 @@ class HttpFeed:
             if page.page_key not in done_pages:
                 if self.nested is not None:
                     records = await self._expand(self.nested, records)
+                if self.detailed is not None:
+                    records = await self._details(self.detailed, records, needed)
                 await out.send((page.page_key, records))
             outcomes.append(outcome)
 
@@ -164,6 +172,30 @@ class HttpFeed:
             for i, parent in enumerate(parents):
                 tg.start_soon(one, i, parent)
         return [child for children in out for child in children]
+
+    async def _details(
+        self, reader: DetailReader, children: list[dict[str, Any]], needed: Needed
+    ) -> list[dict[str, Any]]:
+        """The children of one page, each completed by its detail request (concurrently, in order); a child
+        not ``needed`` (settled in the journal) is passed on as it is, and the map stage skips it."""
+        out: list[dict[str, Any]] = list(children)
+        limiter = anyio.Semaphore(max(1, self.read_concurrency))
+        key_field = reader.key_field
+
+        async def one(i: int, child: Mapping[str, Any]) -> None:
+            if needed is not None and not needed(str(child.get(key_field, ""))):
+                return
+            request = reader.detail(child)
+            if request is None:
+                return
+            async with limiter:
+                response = await self.source.send(request)
+            out[i] = reader.decode_detail(response, child)
+
+        async with anyio.create_task_group() as tg:
+            for i, child in enumerate(children):
+                tg.start_soon(one, i, child)
+        return out
 
 
 async def _fetch_many(

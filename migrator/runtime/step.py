@@ -23,6 +23,7 @@ import anyio
 import structlog
 
 from migrator.errors import AuthError, JournalStorageError, MigratorError
+from migrator.protocol.keys import record_key_function
 from migrator.runtime.batch import Batch
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.failures import StepFailed
@@ -56,10 +57,15 @@ async def run_step(spec: StepSpec) -> StepCounters:
     pages_ahead = max(4, min(4 * spec.read_concurrency, 6400 // page_size))
     page_send, page_recv = anyio.create_memory_object_stream[tuple[str, list[dict[str, Any]]]](pages_ahead)
     batch_send, batch_recv = anyio.create_memory_object_stream[Batch](spec.write_concurrency)
+    key_of = record_key_function(spec.plan_name, spec.name)
+
+    def needed(source_key: str) -> bool:
+        """Whether the run writes the record of ``source_key`` (its details are fetched only then)."""
+        return not selection.skip_before_mapping(key_of(source_key))
 
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(spec.feed.run, done_pages, page_send)
+            tg.start_soon(spec.feed.run, done_pages, page_send, needed)
             tg.start_soon(map_and_batch, spec, selection, tracker, page_recv, batch_send)
             async with batch_recv:
                 for _ in range(spec.write_concurrency):

@@ -230,15 +230,92 @@ async def complete_lesson(t: VelpicTenant, request: web.Request) -> web.StreamRe
     return json_response({"ids": [rec["id"]]})
 
 
+#: the statuses that may refuse the certificate of a completed schedule that was not passed: the document gives
+#: no status, only "for a passed completed lesson schedule" [ASSUMED] (``certificate_refused_status``)
+REFUSED_STATUSES = (400, 403, 404)
+
+
+def passed(t: VelpicTenant, rec: Record) -> bool:
+    """Whether a completed schedule was passed. The seed holds no questionnaire results, so every completed
+    schedule is passed unless ``certificate_failed_every`` is N > 0: then every schedule whose id is a multiple
+    of N was failed [ASSUMED], so that a run meets completed schedules without a certificate."""
+    every = int(t.opt("certificate_failed_every", 0))
+    return every <= 0 or int(rec["id"]) % every != 0
+
+
+def _pdf_text(value: object) -> str:
+    """``value`` as the text of a PDF string literal: printable ASCII, with ``\\``, ``(`` and ``)`` escaped."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in str(value))
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def certificate_pdf(lines: list[str], title: str) -> bytes:
+    """A minimal valid PDF 1.4 of one A4 page with ``lines`` of text: catalog, page tree, page, content stream,
+    font and info dictionary, an ``xref`` table whose offsets are the objects' byte offsets, the trailer,
+    ``startxref`` and ``%%EOF``."""
+    text = ["BT", "/F1 14 Tf", "72 770 Td", "18 TL"]
+    text += [f"({_pdf_text(line)}) '" for line in lines]
+    text.append("ET")
+    stream = "\n".join(text).encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Title ({_pdf_text(title)}) /Producer (migrator sandbox) >>".encode("ascii"),
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets: list[int] = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+def _refused_status(t: VelpicTenant) -> int:
+    status = t.opt("certificate_refused_status", 400)
+    if status not in REFUSED_STATUSES:
+        raise bad_request(
+            f"velpic.certificate_refused_status must be one of {', '.join(map(str, REFUSED_STATUSES))}; "
+            f"got {status!r}."
+        )
+    return int(status)
+
+
 async def certificate(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
+    """The PDF certificate of a passed, completed schedule; a schedule not completed is refused with 400, one
+    completed but not passed with ``certificate_refused_status``."""
     rec = _schedule(t, path_id(request, "lessonScheduleId"))
     if rec["status"] != "completed":
         raise bad_request(
             f"Lesson schedule {rec['id']} is {rec['status']}; only a completed schedule has a certificate."
         )
-    text = f"Certificate of completion: schedule {rec['id']}, user {rec['userId']}, lesson {rec['lessonId']}"
-    pdf = f"%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-    return web.Response(body=pdf.encode(), content_type="application/pdf")
+    if not passed(t, rec):
+        raise ApiError(
+            _refused_status(t),
+            {
+                "internalCode": 400,
+                "error": f"Lesson schedule {rec['id']} was not passed: it has no certificate.",
+            },
+        )
+    item = t.schedule_item(rec)
+    learner = f"{item['userFirstName']} {item['userLastName']}"
+    lines = [
+        "Certificate of completion",
+        f"Learner: {learner} (user {rec['userId']})",
+        f"Lesson: {item['lessonName']} (lesson {rec['lessonId']}, version {rec['lessonVersionId']})",
+        f"Lesson schedule: {rec['id']}",
+        f"Completed: {rec['lessonCompletedDate']}",
+    ]
+    pdf = certificate_pdf(lines, f"Certificate {rec['id']}")
+    return web.Response(body=pdf, content_type="application/pdf")
 
 
 # -- embed player ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""What the files platform (CSV or JSONL files in a directory) can read and write."""
+"""What the files platform (CSV or JSONL files in a directory) can read and write: any file name (the
+template ``*``), and ``documents``, an archive of binary documents with its index (``archive``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from migrator.connectors.spec import (
     entities,
     writes,
 )
+
+#: the entity of a documents archive: one file per record and ``index.csv`` (``connectors.files.archive``)
+DOCUMENTS = "documents"
 
 FILES = PlatformSpec(
     name="files",
@@ -32,6 +36,19 @@ FILES = PlatformSpec(
                     per_record=False,
                     max_batch=100_000,
                     default_batch=1000,
+                    match_keys=(ANY_FIELD,),
+                )
+            ),
+        ),
+        EntitySpec(
+            DOCUMENTS,  # a folder of files (certificates), one per record, and its index.csv
+            writes=writes(
+                # match: the field that identifies a record in the index (default: its idempotency key)
+                create=WriteSpec(
+                    endpoint("WRITE", "index.csv", ""),
+                    per_record=False,
+                    max_batch=500,
+                    default_batch=20,  # each record carries its whole document
                     match_keys=(ANY_FIELD,),
                 )
             ),

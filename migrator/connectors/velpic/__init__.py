@@ -6,8 +6,8 @@ every reader and writer shares: calls to declared endpoints, list results and on
 text, ids), ``lists`` (the paged list reader), ``users`` (the user rules, the bulk import and how its answer is
 matched back, the one-by-one create and update), ``groups``
 (groups, their members and supervisors), ``status`` (a user's status: activate, inactivate), ``userids``
-(writers that add users to a parent), ``lessons`` (lesson schedules and completions) and ``ilt`` (ILT
-sessions, registrations, attendance).
+(writers that add users to a parent), ``lessons`` (lesson schedules and completions), ``certificates`` (the
+PDF of each passed, completed schedule) and ``ilt`` (ILT sessions, registrations, attendance).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from migrator.connectors.base import EngineSupportError, PagedReader, RequestWriter
 from migrator.connectors.velpic.auth import VelpicAuth
+from migrator.connectors.velpic.certificates import VelpicCertificateReader
 from migrator.connectors.velpic.groups import VelpicGroupCreate, VelpicGroupUpdate, VelpicMemberWriter
 from migrator.connectors.velpic.ilt import (
     VelpicIltAttendanceWriter,
@@ -52,6 +53,7 @@ _READERS: Mapping[str, Callable[[Mapping[str, Any], int, str], PagedReader]] = {
     "group": partial(VelpicReader, "group"),
     "lesson": partial(VelpicReader, "lesson"),
     "lesson_schedule": VelpicScheduleReader,
+    "certificate": VelpicCertificateReader,
     "ilt_session": VelpicIltSessionReader,
 }
 

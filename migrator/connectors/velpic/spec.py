@@ -134,6 +134,16 @@ VELPIC = PlatformSpec(
             fields=frozenset({"userId", "lessonVersionIds", "scheduleDate", "gracePeriod", "gracePeriodUnit"}),
         ),
         EntitySpec(
+            # the PDF of a passed, completed schedule: read per completed schedule of each user
+            "certificate",
+            read=ReadSpec(
+                endpoint("GET", "/lesson_schedule/{lessonScheduleId}/certificate"),
+                Paging("velpic_offset", default_size=100, max_size=MAX_PAGE, knows_total=False),  # as schedules
+                key="id",  # the schedule's
+                parent="lesson_schedule",
+            ),
+        ),
+        EntitySpec(
             # a manual completion (completion history): POST /lesson_schedule/{userId}/complete_lesson
             "lesson_completion",
             writes=writes(
