@@ -35,11 +35,12 @@ def assert_crosswalk_carries_keys(
     source_key: Callable[[Record], Any],
     target_key: Callable[[Record], Any],
     source_id: str = "id",
+    target_id: str = "id",
 ) -> None:
-    """Every row of ``walk`` names a source record (by ``source_id``) and a target record (by ``id``), and the
-    target's ``target_key`` equals the source's ``source_key`` (the match key as the plan maps it)."""
+    """Every row of ``walk`` names a source record (by ``source_id``) and a target record (by ``target_id``),
+    and the target's ``target_key`` equals the source's ``source_key`` (the match key as the plan maps it)."""
     by_source = {str(r[source_id]): r for r in sources}
-    by_target = {str(r["id"]): r for r in targets}
+    by_target = {str(r[target_id]): r for r in targets}
     assert walk, "the step has no crosswalk rows"
     wrong = [
         (key, target, source_key(by_source[key]), target_key(by_target[target]))

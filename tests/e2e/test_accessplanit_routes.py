@@ -93,6 +93,22 @@ def test_velpic_to_accessplanit(sandbox: SandboxThread, tmp_path: Path) -> None:
         assert t["ExternalID"] == f"velpic-user-{u['id']}"
         assert t["MainCompanyID"] == (company_of[u["groups"][0]["id"]] if u["groups"] else None)
         user_of[u["id"]] = t["ID"]
+    assert_crosswalk_carries_keys(  # each crosswalk row on the company and the user with its match key
+        crosswalk(plan, tmp_path, "companies"),
+        groups,
+        companies.values(),
+        source_key=lambda g: f"velpic-group-{g['id']}",
+        target_key=lambda c: c["ExternalID"],
+        target_id="ID",
+    )
+    assert_crosswalk_carries_keys(
+        crosswalk(plan, tmp_path, "users"),
+        everyone,
+        users.values(),
+        source_key=lambda u: u["emailAddress"].strip().lower(),
+        target_key=lambda u: u["Email"],
+        target_id="ID",
+    )
 
     lesson_name = {lesson["lessonId"]: lesson["name"] for lesson in records(base, "velpic", "source", "lesson")}
     coursedate = _table("lesson_coursedate.csv", "lesson_name", "coursedate_id")

@@ -15,6 +15,7 @@ import pytest
 from migrator.journal import Journal
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
+from tests.e2e.crosswalk_check import assert_crosswalk_carries_keys, crosswalk
 from tests.e2e.helpers import PLANS, entity_stats, get_json, records, run_plan, write_env
 
 PLAN = PLANS / "velpic-to-onefile.toml"
@@ -76,6 +77,15 @@ def test_users_arrive_as_assessors_and_learners_and_groupless_learners_are_dead_
         assert t["Telephone"] == u["phoneNumber"]
     for u in supervisors + trainees:
         assert target[u["employeeNumber"]]["Archived"] is (u["clientStatusId"] == 57)
+    for step, sources in (("assessors", [u for u in everyone if 5 in u["roles"]]), ("learners", trainees)):
+        assert_crosswalk_carries_keys(  # each crosswalk row on the OneFile user with the source's MISID
+            crosswalk(PLAN, tmp_path, step),
+            sources,
+            target.values(),
+            source_key=lambda u: u["employeeNumber"],
+            target_key=lambda u: u["MISID"],
+            target_id="ID",
+        )
     for u in supervisors:
         assert target[u["employeeNumber"]]["Role"] == 5
     for u in trainees:
