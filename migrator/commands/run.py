@@ -22,6 +22,8 @@ import anyio
 import msgspec
 
 from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.connectors.catalog import CATALOG
+from migrator.coverage import StepCount, Tally, plan_coverage, rows_to_json, summary_lines
 from migrator.errors import JournalError, PlanError
 from migrator.graph import TaskGraph, compile_graph
 from migrator.journal import Journal, Tenant, default_journal_path
@@ -30,6 +32,7 @@ from migrator.plan.env import ResolvedConnection, resolve_connections, secret_va
 from migrator.plan.load import LoadedPlan, load_plan
 from migrator.report import default_report_dir, write_reports
 from migrator.runtime.delta import delta_origins
+from migrator.runtime.inventory import take_inventory
 from migrator.runtime.options import RunOptions
 from migrator.runtime.progress import ProgressDisplay
 from migrator.runtime.runner import RunSummary, run_plan, summary_stats
@@ -189,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
             only_steps=tuple(args.step),
             delta_since=delta_origins(journal.runs(), journal.run_stats()) if args.delta else {},
         )
+        coverage = plan_coverage(loaded.plan, CATALOG, _inventory(loaded, connections, redactor, options))
         display = ProgressDisplay(plain=True if args.plain else None)
         run = _Run(loaded, graph, connections, journal, redactor, options, display)
         summary = _run_with_signals(run)
@@ -196,13 +200,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.dry_run:
             journal.finish_run(status)
             assert journal.run_id is not None
-            journal.save_run_stats(journal.run_id, summary_stats(summary, loaded.plan))
+            stats = summary_stats(summary, loaded.plan)
+            journal.save_run_stats(journal.run_id, {**stats, "coverage": rows_to_json(coverage)})
             entities = {name: step.write.entity for name, step in loaded.plan.steps.items()}
             report_dir = Path(args.report_dir) if args.report_dir else default_report_dir(name)
             write_reports(journal, report_dir, name, entities=entities)
+        counts = _step_counts(summary, journal, dry_run=args.dry_run)
     finally:
         journal.close()
     _print_summary(summary, journal.path, log_file, dry_run=args.dry_run)
+    print("\n".join(summary_lines(coverage, counts)))
     if not args.dry_run:
         print(f"report: {report_dir / 'report.html'}")
     if not summary.ok:
@@ -337,6 +344,42 @@ def _tune_gc() -> None:
 
 
 _STOPPED = "migrator: interrupted; the journal is consistent, `migrator run` resumes"
+
+
+def _inventory(
+    loaded: LoadedPlan, connections: Mapping[str, ResolvedConnection], redactor: Redactor, options: RunOptions
+) -> list[Tally]:
+    """The sources' records by entity and status, counted before anything is written."""
+
+    async def main() -> list[Tally]:
+        return await take_inventory(
+            loaded.plan,
+            connections,
+            redactor,
+            base_dir=Path(loaded.file).parent,
+            verify_tls=options.verify_tls,
+            time_scale=options.time_scale,
+        )
+
+    return anyio.run(main)
+
+
+def _step_counts(summary: RunSummary, journal: Journal, *, dry_run: bool) -> dict[str, StepCount]:
+    """Per step: read in this run; written and rejected as the ledger holds them (every run so far), or, in a
+    dry run, as this run would have."""
+    if dry_run:
+        return {
+            name: StepCount(o.counters.read, o.counters.created + o.counters.updated, o.counters.rejected)
+            for name, o in summary.steps.items()
+        }
+    ledger = journal.step_counts()
+    out: dict[str, StepCount] = {}
+    for name, o in summary.steps.items():
+        held = ledger.get(name)
+        written = held.records_done if held is not None else 0
+        rejected = held.records_rejected if held is not None else 0
+        out[name] = StepCount(o.counters.read, written, rejected)
+    return out
 
 
 def _print_summary(summary: RunSummary, journal: Path, log_file: Path, *, dry_run: bool = False) -> None:

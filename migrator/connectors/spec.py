@@ -37,6 +37,7 @@ __all__ = [
     "PagingStyle",
     "PlatformSpec",
     "ReadSpec",
+    "Statuses",
     "WriteSpec",
     "endpoint",
     "entities",
@@ -75,12 +76,32 @@ class Paging:
 
 
 @dataclass(frozen=True, slots=True)
+class Statuses:
+    """The statuses an entity's records have, and the read filter that selects them: ``values`` maps each
+    value of the filter ``parameter`` to the statuses a read with it returns; ``default`` is the value the
+    platform applies when a read does not send the filter (``None``: such a read returns every status).
+
+    Velpic users: ``Statuses("activeValue", {"active": ("active",), "inactive": ("inactive",), "all": (...)},
+    default="active")`` — a read without ``activeValue`` leaves the inactive users out."""
+
+    parameter: str
+    values: Mapping[str, tuple[str, ...]]
+    default: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every status, in the order the values first name them."""
+        return tuple(dict.fromkeys(s for statuses in self.values.values() for s in statuses))
+
+
+@dataclass(frozen=True, slots=True)
 class ReadSpec:
     endpoint: Endpoint
     paging: Paging
     key: str
     required_filters: tuple[str, ...] = ()
     parent: str | None = None  # read once per record of this entity (nested resource)
+    statuses: Statuses | None = None  # None: the platform's list knows no statuses for this entity
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,7 +180,13 @@ def test_write_reports_files_and_contents(tmp_path: Path) -> None:
     j = _journal(tmp_path)
     written = write_reports(j, tmp_path / "out", "p", entities={"users": "user"})
     j.close()
-    assert [p.name for p in written] == ["success.csv", "errors.csv", "crosswalk.csv", "report.html"]
+    assert [p.name for p in written] == [
+        "success.csv",
+        "errors.csv",
+        "crosswalk.csv",
+        "coverage.csv",
+        "report.html",
+    ]
     for p in written:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
