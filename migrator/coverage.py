@@ -39,6 +39,7 @@ __all__ = [
     "assess",
     "csv_rows",
     "filter_value",
+    "kept_rows",
     "left_behind",
     "plan_coverage",
     "readings",
@@ -307,7 +308,8 @@ def _n(value: int | None) -> str:
 
 
 def summary_lines(rows: Sequence[CoverageRow], counts: Mapping[str, StepCount]) -> list[str]:
-    """The coverage section of a summary: each step's read against the source, then what is left behind."""
+    """The coverage section of a summary: each step's read against the source (with its ``counts``, where
+    given: ``explain --probe`` has none), then what is left behind."""
     if not rows:
         return []
     lines = ["coverage (what the sources hold, what the plan carries and leaves behind):"]
@@ -316,11 +318,9 @@ def summary_lines(rows: Sequence[CoverageRow], counts: Mapping[str, StepCount]) 
         if row.step is not None:
             c = counts.get(row.step)
             done = (
-                f"read {_n(c.read)}  written {c.written:,}  rejected {c.rejected:,}"
-                if c is not None
-                else "not run yet"
+                f": read {_n(c.read)}  written {c.written:,}  rejected {c.rejected:,}" if c is not None else ""
             )
-            lines.append(f"  {where:<40} in source {_n(row.in_source):>9}  step {row.step}: {done}")
+            lines.append(f"  {where:<40} in source {_n(row.in_source):>9}  step {row.step}{done}")
         else:
             lines.append(f"  {where:<40} in source {_n(row.in_source):>9}  LEFT BEHIND: {row.reason}")
         if row.note:
@@ -397,3 +397,12 @@ def rows_from_json(data: Any) -> list[CoverageRow]:
             )
         )
     return rows
+
+
+def kept_rows(stats: Mapping[int, Mapping[str, Any]]) -> tuple[int | None, list[CoverageRow]]:
+    """The newest run (by id) whose statistics keep coverage rows, and its rows; ``(None, [])`` when no run
+    did (a journal of an older migrator, or no run finished yet)."""
+    for run_id in sorted(stats, reverse=True):
+        if "coverage" in stats[run_id]:
+            return run_id, rows_from_json(stats[run_id]["coverage"])
+    return None, []

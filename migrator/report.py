@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows, rows_from_json
+from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows, kept_rows
 from migrator.errors import MigratorError
 from migrator.journal import DeadLetter, Journal, LedgerCounts, LedgerRow
 from migrator.private_files import make_private_dir, replace_private, write_private
@@ -193,24 +193,22 @@ def coverage_of(
 ) -> tuple[list[CoverageRow], dict[str, StepCount]]:
     """The coverage rows of the newest run that kept them (none before any did), and per step: read in that
     run, written (done) and rejected as the ledger holds them over every run."""
-    for run_id in sorted(stats, reverse=True):
-        if "coverage" not in stats[run_id]:
+    run_id, rows = kept_rows(stats)
+    if run_id is None:
+        return [], {}
+    steps = stats[run_id].get("steps")
+    read = steps if isinstance(steps, dict) else {}
+    counts: dict[str, StepCount] = {}
+    for row in rows:
+        if row.step is None or row.step in counts:
             continue
-        rows = rows_from_json(stats[run_id]["coverage"])
-        steps = stats[run_id].get("steps")
-        read = steps if isinstance(steps, dict) else {}
-        counts: dict[str, StepCount] = {}
-        for row in rows:
-            if row.step is None or row.step in counts:
-                continue
-            held = ledger.get(row.step, LedgerCounts())
-            step = read.get(row.step)
-            n = step.get("read") if isinstance(step, dict) else None
-            counts[row.step] = StepCount(
-                n if isinstance(n, int) else None, held.records_done, held.records_rejected
-            )
-        return rows, counts
-    return [], {}
+        held = ledger.get(row.step, LedgerCounts())
+        step = read.get(row.step)
+        n = step.get("read") if isinstance(step, dict) else None
+        counts[row.step] = StepCount(
+            n if isinstance(n, int) else None, held.records_done, held.records_rejected
+        )
+    return rows, counts
 
 
 def _entities(given: Mapping[str, str] | None, stats: Mapping[int, Mapping[str, Any]]) -> Mapping[str, str]:

@@ -208,8 +208,7 @@ def run(args: argparse.Namespace) -> int:
         counts = _step_counts(summary, journal, dry_run=args.dry_run)
     finally:
         journal.close()
-    _print_summary(summary, journal.path, log_file, dry_run=args.dry_run)
-    print("\n".join(summary_lines(coverage, counts)))
+    _print_summary(summary, journal.path, log_file, summary_lines(coverage, counts), dry_run=args.dry_run)
     if not args.dry_run:
         print(f"report: {report_dir / 'report.html'}")
     if not summary.ok:
@@ -382,7 +381,9 @@ def _step_counts(summary: RunSummary, journal: Journal, *, dry_run: bool) -> dic
     return out
 
 
-def _print_summary(summary: RunSummary, journal: Path, log_file: Path, *, dry_run: bool = False) -> None:
+def _print_summary(
+    summary: RunSummary, journal: Path, log_file: Path, coverage: list[str], *, dry_run: bool = False
+) -> None:
     took = summary.finished_at - summary.started_at
     what = "dry run (nothing written)" if dry_run else "done" if summary.ok else "NOT done"
     print(f"plan {summary.plan}: {what} in {_duration(took)}")
@@ -398,6 +399,8 @@ def _print_summary(summary: RunSummary, journal: Path, log_file: Path, *, dry_ru
             print(f"    {outcome.error}")
     if summary.stopped:
         print(f"  stopped: {summary.stopped}")
+    for line in coverage:
+        print(line)
     print(f"journal: {journal}\nlog: {log_file}")
 
 
