@@ -322,5 +322,5 @@ def _write_reports(
     write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
     write_csv_private(out / "coverage.csv", COVERAGE_HEADER, csv_rows(data.coverage, data.coverage_counts))
     write_private(out / "report.html", render_html(data).encode("utf-8"))
-    files = ("success.csv", "errors.csv", "crosswalk.csv", "coverage.csv", "report.html")
+    files = ("success.csv", "errors.csv", "crosswalk.csv", "report.html", "coverage.csv")
     return [out / name for name in files]
