@@ -15,9 +15,10 @@ status that no step carries — *left behind*, with its reason:
 - ``user status inactive of connection source: excluded by filter activeValue=active of step users``, where
   the platform applies ``activeValue=active`` when a step sends none, the reason says so.
 
-The rows are kept in the journal's run statistics (``"coverage"``, :func:`rows_to_json`) so that ``report``
-and ``verify`` show them offline; :func:`summary_lines` and :func:`csv_rows` join them with each step's
-counts (read, written, rejected).
+The tallies and the rows are kept in the journal's run statistics (``"inventory"``, ``"coverage"``) so that
+``report`` and ``verify`` show them offline and a ``--delta`` or ``--retry-rejected`` pass reuses the last
+inventory (:func:`kept_tallies`) instead of counting again; :func:`summary_lines` and :func:`csv_rows`
+join the rows with each step's counts (read, written, rejected).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "csv_rows",
     "filter_value",
     "kept_rows",
+    "kept_tallies",
     "left_behind",
     "plan_coverage",
     "readings",
@@ -47,6 +49,7 @@ __all__ = [
     "rows_to_json",
     "slices",
     "summary_lines",
+    "tallies_to_json",
     "targets",
 ]
 
@@ -399,10 +402,45 @@ def rows_from_json(data: Any) -> list[CoverageRow]:
     return rows
 
 
+def _newest(stats: Mapping[int, Mapping[str, Any]], key: str) -> tuple[int | None, Any]:
+    """The newest run (by id) whose statistics hold ``key``, and its value; ``(None, None)`` when none do."""
+    for run_id in sorted(stats, reverse=True):
+        if key in stats[run_id]:
+            return run_id, stats[run_id][key]
+    return None, None
+
+
 def kept_rows(stats: Mapping[int, Mapping[str, Any]]) -> tuple[int | None, list[CoverageRow]]:
     """The newest run (by id) whose statistics keep coverage rows, and its rows; ``(None, [])`` when no run
     did (a journal of an older migrator, or no run finished yet)."""
-    for run_id in sorted(stats, reverse=True):
-        if "coverage" in stats[run_id]:
-            return run_id, rows_from_json(stats[run_id]["coverage"])
-    return None, []
+    run_id, data = _newest(stats, "coverage")
+    return run_id, rows_from_json(data)
+
+
+def tallies_to_json(tallies: Iterable[Tally]) -> list[dict[str, Any]]:
+    """The tallies as JSON values, for the journal's run statistics (``"inventory"``)."""
+    return [
+        {"connection": t.connection, "entity": t.entity, "status": t.status, "count": t.count, "note": t.note}
+        for t in tallies
+    ]
+
+
+def kept_tallies(stats: Mapping[int, Mapping[str, Any]]) -> list[Tally] | None:
+    """The inventory the newest run kept, or None when no run kept one."""
+    run_id, data = _newest(stats, "inventory")
+    if run_id is None or not isinstance(data, list):
+        return None
+    tallies: list[Tally] = []
+    for item in data:
+        if isinstance(item, dict):
+            count = item.get("count")
+            tallies.append(
+                Tally(
+                    str(item.get("connection", "")),
+                    str(item.get("entity", "")),
+                    str(item.get("status", "")),
+                    count if isinstance(count, int) else None,
+                    str(item.get("note", "")),
+                )
+            )
+    return tallies

@@ -23,7 +23,15 @@ import msgspec
 
 from migrator.commands._plan_args import add_plan_arguments, environment
 from migrator.connectors.catalog import CATALOG
-from migrator.coverage import StepCount, Tally, plan_coverage, rows_to_json, summary_lines
+from migrator.coverage import (
+    StepCount,
+    Tally,
+    kept_tallies,
+    plan_coverage,
+    rows_to_json,
+    summary_lines,
+    tallies_to_json,
+)
 from migrator.errors import JournalError, PlanError
 from migrator.graph import TaskGraph, compile_graph
 from migrator.journal import Journal, Tenant, default_journal_path
@@ -192,7 +200,10 @@ def run(args: argparse.Namespace) -> int:
             only_steps=tuple(args.step),
             delta_since=delta_origins(journal.runs(), journal.run_stats()) if args.delta else {},
         )
-        coverage = plan_coverage(loaded.plan, CATALOG, _inventory(loaded, connections, redactor, options))
+        # a delta or retry pass writes a part by design: it keeps the inventory of the last run that took one
+        kept = kept_tallies(journal.run_stats()) if args.delta or args.retry_rejected else None
+        tallies = kept if kept is not None else _inventory(loaded, connections, redactor, options)
+        coverage = plan_coverage(loaded.plan, CATALOG, tallies)
         display = ProgressDisplay(plain=True if args.plain else None)
         run = _Run(loaded, graph, connections, journal, redactor, options, display)
         summary = _run_with_signals(run)
@@ -201,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
             journal.finish_run(status)
             assert journal.run_id is not None
             stats = summary_stats(summary, loaded.plan)
-            journal.save_run_stats(journal.run_id, {**stats, "coverage": rows_to_json(coverage)})
+            kept_stats = {"inventory": tallies_to_json(tallies), "coverage": rows_to_json(coverage)}
+            journal.save_run_stats(journal.run_id, {**stats, **kept_stats})
             entities = {name: step.write.entity for name, step in loaded.plan.steps.items()}
             report_dir = Path(args.report_dir) if args.report_dir else default_report_dir(name)
             write_reports(journal, report_dir, name, entities=entities)

@@ -9,6 +9,7 @@ from migrator.coverage import (
     Tally,
     csv_rows,
     kept_rows,
+    kept_tallies,
     left_behind,
     plan_coverage,
     readings,
@@ -16,6 +17,7 @@ from migrator.coverage import (
     rows_to_json,
     slices,
     summary_lines,
+    tallies_to_json,
 )
 from migrator.plan.load import parse_plan_text
 from migrator.plan.model import Plan
@@ -229,3 +231,12 @@ def test_rows_survive_the_journal_and_the_newest_run_that_kept_them_wins() -> No
     assert kept_rows(stats) == (2, rows)
     assert kept_rows({1: {"steps": {}}}) == (None, [])
     assert rows_from_json("not rows") == [] and rows_from_json([1, {"entity": "x"}])[0].statuses == ()
+
+
+def test_a_kept_inventory_is_read_back_as_counted() -> None:
+    stats = {1: {"inventory": tallies_to_json(TALLIES[:2])}, 2: {"inventory": tallies_to_json(TALLIES)}}
+    assert kept_tallies(stats) == TALLIES
+    assert kept_tallies({1: {"steps": {}}}) is None
+    assert kept_tallies({1: {"inventory": [{"entity": "user", "count": "many"}]}}) == [
+        Tally("", "user", "", None)
+    ]
