@@ -8,7 +8,9 @@ validator, the task graph and the docs read.
 Per platform: the credentials a connection needs, the documented default rate budget and its scope (one
 budget per endpoint path, or one for the whole API), and the entities with their read endpoint (source key
 field, paging style, default and maximum page size), write modes (endpoint, requests per batch, maximum batch
-size), known target fields (``None`` = not known, any field accepted) and match keys.
+size), known target fields (``None`` = not known, any field accepted) and match keys. A read may declare the
+statuses its records have and the filter that selects each (:class:`Statuses`): the inventory of a run counts
+them apart, and the coverage names a status no step's filter carries (``migrator.coverage``).
 
 Endpoint paths are relative to the connection's ``base_url``. ``budget_key`` names the budget an endpoint
 draws from: accessplanit counts requests "per endpoint" — taken as per module path, shared by GET/POST/PUT of
