@@ -87,41 +87,49 @@ async def _count(
     spec = entity_spec(piece.platform, piece.entity)
     paging = spec.read.paging if spec is not None and spec.read is not None else None
     knows_total = paging is not None and paging.knows_total and paging.style not in ("unpaged", "file")
-    size = 1 if knows_total else (paging.max_size if paging is not None and paging.max_size else 100)
-    try:
-        reader = make_reader(
-            piece.platform,
-            piece.entity,
-            piece.filters,
-            size,
-            f"inventory:{piece.entity}",
-            folder=connection_folder(plan, piece.connection, base_dir),
+    largest = paging.max_size if paging is not None and paging.max_size else 100
+    folder = connection_folder(plan, piece.connection, base_dir)
+
+    def reader_of(size: int) -> PagedReader | StreamReader:
+        return make_reader(
+            piece.platform, piece.entity, piece.filters, size, f"inventory:{piece.entity}", folder=folder
         )
+
+    try:
+        reader = reader_of(1 if knows_total else largest)
     except EngineSupportError as error:
         return None, f"the connector cannot read it ({error})"
     if isinstance(reader, CountingReader):
         return await reader.count(), ""
     if isinstance(reader, StreamReader):
         return sum([len(records) async for _, records in reader.pages(())]), ""
-    if not isinstance(reader, PagedReader):
-        return None, "its reader cannot be counted"
     source = await transport(piece.connection)
+    if knows_total:
+        response = await source.send(reader.page_request(reader.paginator().first()))
+        if response.status != 200:
+            return None, f"the count's request answered HTTP {response.status}"
+        total = reader.decode_page(response).total
+        if total is not None:
+            return total, ""
+        # the answer did not say its total after all: read the list at its largest page
+        reader = reader_of(largest)
+        assert isinstance(reader, PagedReader)
+    return await _read_count(reader, source)
+
+
+async def _read_count(reader: PagedReader, source: Transport) -> tuple[int | None, str]:
+    """The records of a whole list, read page by page as its paginator plans them."""
     pager = reader.paginator()
     pending: list[PageRequest] = [pager.start(())]
     seen = 0
     while pending:
         request = pending.pop(0)
         response = await source.send(reader.page_request(request))
-        if response.status == 204:
-            page = None
-        elif response.status != 200:
+        if response.status not in (200, 204):
             return None, f"the count's request answered HTTP {response.status}"
-        else:
-            page = reader.decode_page(response)
-            if knows_total and page.total is not None:
-                return page.total, ""
-            seen += len(page.records)
-        outcome = pager.receive(request, page if page is not None else _EMPTY)
+        page = reader.decode_page(response) if response.status == 200 else _EMPTY
+        seen += len(page.records)
+        outcome = pager.receive(request, page)
         if isinstance(outcome, NextPage):
             pending.append(outcome.request)
         elif isinstance(outcome, RemainingPages):

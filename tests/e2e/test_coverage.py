@@ -152,3 +152,28 @@ def test_explain_probe_shows_the_inventory_and_the_default_filter(
         "platform's default: the step sends none) of step users"
     )
     assert _in_source(_line(shown.stdout, "source.user [active]")) == len(users) - inactive
+
+
+@pytest.mark.parametrize(
+    ("plan", "platform", "scale", "counted"),
+    [
+        # accessplanit v1 feeds say no total: the inventory reads the pages (of 500: 3 of them) and counts
+        ("accessplanit-v1-to-v2.toml", "accessplanit", 1100, {"v1.user": "user", "v1.company": "company"}),
+        # aNewSpring's getUsers is one unpaged list
+        ("anewspring-to-velpic.toml", "anewspring", 120, {"anewspring.user": "user"}),
+    ],
+)
+def test_lists_without_a_total_are_counted_by_reading_them(
+    plan: str, platform: str, scale: int, counted: dict[str, str], tmp_path: Path
+) -> None:
+    config = SandboxConfig(seed=5, scale=scale, platforms=(platform, "velpic"), default_limits=False)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        shown = migrator("explain", str(PLANS / plan), "--probe", "--env-file", str(env), cwd=tmp_path)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        for where, entity in counted.items():
+            expected = len(records(sb.base_url, platform, "source", entity))
+            assert expected > 0
+            # one line per step that reads it (two steps read the v1 companies)
+            lines = [x for x in shown.stdout.splitlines() if x.strip().startswith(f"{where} [all]")]
+            assert lines and all(_in_source(line) == expected for line in lines), shown.stdout
