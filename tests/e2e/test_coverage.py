@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,6 +153,14 @@ def test_explain_probe_shows_the_inventory_and_the_default_filter(
         "platform's default: the step sends none) of step users"
     )
     assert _in_source(_line(shown.stdout, "source.user [active]")) == len(users) - inactive
+    as_json = migrator(
+        "explain", str(PLANS / "velpic-to-velpic.toml"), "--probe", "--format", "json", "--env-file", str(env),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    rows = json.loads(as_json.stdout)["coverage"]
+    (left,) = [r for r in rows if r["entity"] == "user" and r["step"] is None]
+    assert (left["statuses"], left["in_source"]) == (["inactive"], inactive)
 
 
 @pytest.mark.parametrize(
