@@ -10,10 +10,11 @@ The journal holds no secret (reasons are redacted before they are stored), so ne
   a tab/CR, which some spreadsheets strip before looking) is prefixed with a single quote.
 - :func:`collect` — one read of the journal into a :class:`ReportData`; :func:`render_html` (in
   :mod:`migrator.report_html`) turns it into one HTML string with inline CSS and an inline SVG chart.
-- :func:`write_reports` — the only I/O: writes ``success.csv``, ``errors.csv``, ``crosswalk.csv`` and
-  ``report.html`` into a directory (it and its missing parents 0700), each file 0600 through a temporary file
-  that replaces it when complete, never through a symbolic link (``migrator.private_files``), and returns
-  their paths; what the disk refuses is a :class:`ReportError`.
+- :func:`write_reports` — the only I/O: writes ``success.csv``, ``errors.csv``, ``crosswalk.csv``,
+  ``coverage.csv`` (:mod:`migrator.coverage`: what the plan carries and leaves behind) and ``report.html``
+  into a directory (it and its missing parents 0700), each file 0600 through a temporary file that replaces
+  it when complete, never through a symbolic link (``migrator.private_files``), and returns their paths;
+  what the disk refuses is a :class:`ReportError`.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows, kept_rows
 from migrator.errors import MigratorError
-from migrator.journal import DeadLetter, Journal, LedgerRow
+from migrator.journal import DeadLetter, Journal, LedgerCounts, LedgerRow
 from migrator.private_files import make_private_dir, replace_private, write_private
 from migrator.report_html import ReportData, render
 
 __all__ = [
+    "COVERAGE_HEADER",
     "CROSSWALK_HEADER",
     "ERRORS_HEADER",
     "FORMULA_FIRST",
@@ -42,6 +45,7 @@ __all__ = [
     "ReportData",
     "ReportError",
     "collect",
+    "coverage_of",
     "default_report_dir",
     "error_rows",
     "flatten_detail",
@@ -167,17 +171,44 @@ def collect(
     """Read what the HTML report needs from the journal."""
     stats = journal.run_stats()
     open_rejections = list(rejections) if rejections is not None else journal.open_rejections()
+    step_counts = journal.step_counts()
+    coverage, coverage_counts = coverage_of(stats, step_counts)
     return ReportData(
         plan=plan_name,
         generated_at=time.time() if now is None else now,
         runs=journal.runs(),
         run_stats=stats,
-        step_counts=journal.step_counts(),
+        step_counts=step_counts,
         entities=dict(_entities(entities, stats)),
         completions=journal.batch_completions(),
         reasons=top_reasons(open_rejections),
         rejected=len(open_rejections),
+        coverage=coverage,
+        coverage_counts=coverage_counts,
     )
+
+
+def coverage_of(
+    stats: Mapping[int, Mapping[str, Any]], ledger: Mapping[str, LedgerCounts]
+) -> tuple[list[CoverageRow], dict[str, StepCount]]:
+    """The coverage rows of the newest run that kept them (none before any did), and per step: read in that
+    run, written (done) and rejected as the ledger holds them over every run."""
+    run_id, rows = kept_rows(stats)
+    if run_id is None:
+        return [], {}
+    steps = stats[run_id].get("steps")
+    read = steps if isinstance(steps, dict) else {}
+    counts: dict[str, StepCount] = {}
+    for row in rows:
+        if row.step is None or row.step in counts:
+            continue
+        held = ledger.get(row.step, LedgerCounts())
+        step = read.get(row.step)
+        n = step.get("read") if isinstance(step, dict) else None
+        counts[row.step] = StepCount(
+            n if isinstance(n, int) else None, held.records_done, held.records_rejected
+        )
+    return rows, counts
 
 
 def _entities(given: Mapping[str, str] | None, stats: Mapping[int, Mapping[str, Any]]) -> Mapping[str, str]:
@@ -259,7 +290,8 @@ def write_reports(
     *,
     entities: Mapping[str, str] | None = None,
 ) -> list[Path]:
-    """Write ``success.csv``, ``errors.csv``, ``crosswalk.csv`` and ``report.html`` into ``out_dir``.
+    """Write ``success.csv``, ``errors.csv``, ``crosswalk.csv``, ``coverage.csv`` and ``report.html`` into
+    ``out_dir``.
 
     ``entities`` maps each step to its write entity (the crosswalk's first column); without it they come
     from the run statistics (key ``"entities"``), else the step name is used. Returns the paths written.
@@ -288,6 +320,7 @@ def _write_reports(
             success(success_rows)
             walk(walk_rows)
     write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
+    write_csv_private(out / "coverage.csv", COVERAGE_HEADER, csv_rows(data.coverage, data.coverage_counts))
     write_private(out / "report.html", render_html(data).encode("utf-8"))
-    written = [out / name for name in ("success.csv", "errors.csv", "crosswalk.csv", "report.html")]
-    return written
+    files = ("success.csv", "errors.csv", "crosswalk.csv", "report.html", "coverage.csv")
+    return [out / name for name in files]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows, left_behind
 from migrator.journal import LedgerCounts
 from migrator.plan.budgets import Budgets
 
@@ -33,6 +34,9 @@ class ReportData:
     completions: list[tuple[str, float, int]] = field(default_factory=list)
     reasons: list[tuple[str, str, int]] = field(default_factory=list)
     rejected: int = 0
+    #: the coverage of the newest run that took an inventory, and each step's counts beside it
+    coverage: list[CoverageRow] = field(default_factory=list)
+    coverage_counts: dict[str, StepCount] = field(default_factory=dict)
 
     def latest_stats(self) -> tuple[int | None, dict[str, Any]]:
         """The newest run that saved statistics, and those statistics (``{}`` when none did)."""
@@ -302,6 +306,8 @@ def render(data: ReportData) -> str:
         for name, s in (stats.get("steps") or {}).items()
         if isinstance(s, dict) and s.get("error")
     ]
+    behind = left_behind(data.coverage)
+    behind_records = sum(r.in_source or 0 for r in behind)
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -318,6 +324,8 @@ def render(data: ReportData) -> str:
         f'<div class="card {"bad" if rate_limited else ""}"><b>{rate_limited:,}</b>429 responses</div>',
         f'<div class="card"><b>{retries:,}</b>retries</div>',
         f'<div class="card"><b>{_e(_secs(seconds) or "–")}</b>last run took</div>',
+        f'<div class="card {"bad" if behind else "good"}"><b>{len(behind):,}</b>'
+        f"entities/statuses left behind ({behind_records:,} records)</div>",
         "</div>",
         "<h2>Steps</h2>",
         _table(
@@ -342,6 +350,17 @@ def render(data: ReportData) -> str:
     ]
     if failed:
         out.append(_table("Step errors (last run)", ("step", "error"), failed, "step-errors"))
+    out += [
+        "<h2>Coverage</h2>",
+        _table(
+            "Per source entity and status: records in the source (counted before the run wrote), the step "
+            "that carries them with its counts (read in the last run; written and rejected from the journal), "
+            "and what the plan leaves behind, with the reason (also in coverage.csv)",
+            COVERAGE_HEADER,
+            csv_rows(data.coverage, data.coverage_counts),
+            "coverage",
+        ),
+    ]
     out += [
         "<h2>Throughput</h2>",
         _chart(data.completions),

@@ -50,6 +50,7 @@ import anyio
 from migrator.connectors.base import NestedReader, Page, Reader, RowResult, StreamReader, WriteItem
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader, make_writer
+from migrator.coverage import CoverageRow, kept_rows, left_behind
 from migrator.errors import PermanentError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
@@ -290,6 +291,13 @@ class VerifyResult:
     steps: dict[str, ReconcileCounts] = field(default_factory=dict)
     entities: list[EntityCounts] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    #: what the plan leaves behind, as the last run's inventory counted it (informational: a plan's choice)
+    left_behind: list[CoverageRow] = field(default_factory=list)
+
+    def left_behind_records(self) -> tuple[int, int]:
+        """Records left behind where counted, and how many left-behind entities/statuses were not counted."""
+        counted = sum(r.in_source or 0 for r in self.left_behind)
+        return counted, sum(1 for r in self.left_behind if r.in_source is None)
 
     def count(self, status: Status) -> int:
         if status == "extra":
@@ -302,6 +310,11 @@ class VerifyResult:
         bad = self.count("missing") + self.count("different") + self.count("duplicate")
         bad += self.count("extra") if strict else 0
         return bad == 0
+
+
+def kept_left_behind(journal: Journal) -> list[CoverageRow]:
+    """What the newest run that took an inventory found left behind (none before any run did)."""
+    return left_behind(kept_rows(journal.run_stats())[1])
 
 
 def verify_rows(findings: Iterable[Finding]) -> list[tuple[str, ...]]:
@@ -450,8 +463,9 @@ async def verify_plan(
     verify_tls: bool = True,
     clock: Callable[[], float] = time.monotonic,
 ) -> VerifyResult:
-    """Read both sides of every step (within the plan's budgets) and reconcile them."""
-    result = VerifyResult()
+    """Read both sides of every step (within the plan's budgets) and reconcile them; what the plan leaves
+    behind comes from the journal (the inventory of its last run)."""
+    result = VerifyResult(left_behind=kept_left_behind(journal))
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}
         used = {n.read.connection for n in graph.steps.values()} | {

@@ -1,7 +1,9 @@
 """``migrator explain PLAN [--count STEP=N ...] [--format text|json]``.
 
 Steps in dependency order, what runs in parallel, the endpoints each step calls with their budgets, and the
-estimated requests and wall time per step and in total (model: :mod:`migrator.estimate`).
+estimated requests and wall time per step and in total (model: :mod:`migrator.estimate`). With ``--probe``:
+each step's source count, and the inventory of the sources by entity and status against what the plan reads
+(:mod:`migrator.coverage`), what it would leave behind included.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import anyio
 
 from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.connectors.catalog import CATALOG
+from migrator.coverage import CoverageRow, plan_coverage, rows_to_json, summary_lines
 from migrator.errors import PlanError
 from migrator.estimate import format_duration
 from migrator.graph import EndpointUse, PlanEstimate, StepNode, TaskGraph, compile_graph, estimate_graph
@@ -21,6 +25,7 @@ from migrator.logging import Redactor
 from migrator.plan.decode import did_you_mean
 from migrator.plan.env import env_references, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
+from migrator.runtime.inventory import take_inventory
 from migrator.runtime.probe import probe_counts
 
 __all__ = ["add_arguments", "parse_counts", "render_json", "render_text", "run"]
@@ -69,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
     counts = parse_counts(args.count, list(graph.order))
     env = environment(args)
     probed: dict[str, int | None] = {}
+    coverage: list[CoverageRow] = []
     if args.probe:
-        probed = _probe(loaded, graph, env, args.time_scale)
+        probed, coverage = _probe(loaded, graph, env, args.time_scale)
         counts = {**{k: v for k, v in probed.items() if v is not None}, **counts}  # --count wins
     estimate = estimate_graph(graph, counts)
     missing = sorted({var for _, var in env_references(loaded.plan) if var not in env})
@@ -78,30 +84,33 @@ def run(args: argparse.Namespace) -> int:
         data = render_json(graph, estimate, missing)
         if args.probe:
             data["probed"] = probed
+            data["coverage"] = rows_to_json(coverage)
         print(json.dumps(data, indent=2))
     else:
         if args.probe:
             found = ", ".join(f"{k}={v:,}" if v is not None else f"{k}=unknown" for k, v in probed.items())
             print(f"probed counts: {found}")
+            print("\n".join(summary_lines(coverage, {})))
         print(render_text(graph, estimate, missing))
     return 0
 
 
 def _probe(
     loaded: LoadedPlan, graph: TaskGraph, env: dict[str, str], time_scale: float
-) -> dict[str, int | None]:
+) -> tuple[dict[str, int | None], list[CoverageRow]]:
+    """Each step's count, and the inventory of the plan's sources set against what the plan reads."""
     connections = resolve_connections(loaded.plan, env, loaded.file)
     redactor = Redactor(secret_values(connections))
+    base_dir = Path(loaded.file).parent
 
-    async def main() -> dict[str, int | None]:
-        return await probe_counts(
-            loaded.plan,
-            graph,
-            connections,
-            redactor,
-            base_dir=Path(loaded.file).parent,
-            time_scale=time_scale,
+    async def main() -> tuple[dict[str, int | None], list[CoverageRow]]:
+        counts = await probe_counts(
+            loaded.plan, graph, connections, redactor, base_dir=base_dir, time_scale=time_scale
         )
+        tallies = await take_inventory(
+            loaded.plan, connections, redactor, base_dir=base_dir, time_scale=time_scale
+        )
+        return counts, plan_coverage(loaded.plan, CATALOG, tallies)
 
     return anyio.run(main)
 

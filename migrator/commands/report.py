@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise PlanError.single(
             loaded.file,
             "",
-            f"--out {str(out)!r} is a file, not a folder: the reports are four files written into a folder. "
+            f"--out {str(out)!r} is a file, not a folder: the reports are five files written into a folder. "
             "Give a folder (a missing one is created), e.g. --out reports/",
         )
     with existing_journal(path, name) as journal:

@@ -22,6 +22,16 @@ import anyio
 import msgspec
 
 from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.connectors.catalog import CATALOG
+from migrator.coverage import (
+    StepCount,
+    Tally,
+    kept_tallies,
+    plan_coverage,
+    rows_to_json,
+    summary_lines,
+    tallies_to_json,
+)
 from migrator.errors import JournalError, JournalStorageError, PlanError
 from migrator.graph import TaskGraph, compile_graph
 from migrator.journal import Journal, Tenant, default_journal_path
@@ -30,6 +40,7 @@ from migrator.plan.env import ResolvedConnection, resolve_connections, secret_va
 from migrator.plan.load import LoadedPlan, load_plan
 from migrator.report import ReportError, default_report_dir, write_reports
 from migrator.runtime.delta import delta_origins
+from migrator.runtime.inventory import take_inventory
 from migrator.runtime.options import RunOptions
 from migrator.runtime.progress import ProgressDisplay
 from migrator.runtime.runner import RunSummary, run_plan, summary_stats
@@ -189,6 +200,10 @@ def run(args: argparse.Namespace) -> int:
             only_steps=tuple(args.step),
             delta_since=delta_origins(journal.runs(), journal.run_stats()) if args.delta else {},
         )
+        # a delta or retry pass writes a part by design: it keeps the inventory of the last run that took one
+        kept = kept_tallies(journal.run_stats()) if args.delta or args.retry_rejected else None
+        tallies = kept if kept is not None else _inventory(loaded, connections, redactor, options)
+        coverage = plan_coverage(loaded.plan, CATALOG, tallies)
         display = ProgressDisplay(plain=True if args.plain else None)
         run = _Run(loaded, graph, connections, journal, redactor, options, display)
         summary = _run_with_signals(run)
@@ -200,13 +215,16 @@ def run(args: argparse.Namespace) -> int:
             try:
                 journal.finish_run(status)
                 assert journal.run_id is not None
-                journal.save_run_stats(journal.run_id, summary_stats(summary, loaded.plan))
+                stats = summary_stats(summary, loaded.plan)
+                kept_stats = {"inventory": tallies_to_json(tallies), "coverage": rows_to_json(coverage)}
+                journal.save_run_stats(journal.run_id, {**stats, **kept_stats})
                 write_reports(journal, report_dir, name, entities=entities)
             except (JournalStorageError, ReportError) as error:
                 refused = str(error)
+        counts = _step_counts(summary, journal, dry_run=args.dry_run)
     finally:
         journal.close()
-    _print_summary(summary, journal.path, log_file, dry_run=args.dry_run)
+    _print_summary(summary, journal.path, log_file, summary_lines(coverage, counts), dry_run=args.dry_run)
     if refused:
         print(f"migrator: {refused}", file=sys.stderr)
         return 1
@@ -346,7 +364,45 @@ def _tune_gc() -> None:
 _STOPPED = "migrator: interrupted; the journal is consistent, `migrator run` resumes"
 
 
-def _print_summary(summary: RunSummary, journal: Path, log_file: Path, *, dry_run: bool = False) -> None:
+def _inventory(
+    loaded: LoadedPlan, connections: Mapping[str, ResolvedConnection], redactor: Redactor, options: RunOptions
+) -> list[Tally]:
+    """The sources' records by entity and status, counted before anything is written."""
+
+    async def main() -> list[Tally]:
+        return await take_inventory(
+            loaded.plan,
+            connections,
+            redactor,
+            base_dir=Path(loaded.file).parent,
+            verify_tls=options.verify_tls,
+            time_scale=options.time_scale,
+        )
+
+    return anyio.run(main)
+
+
+def _step_counts(summary: RunSummary, journal: Journal, *, dry_run: bool) -> dict[str, StepCount]:
+    """Per step: read in this run; written and rejected as the ledger holds them (every run so far), or, in a
+    dry run, as this run would have."""
+    if dry_run:
+        return {
+            name: StepCount(o.counters.read, o.counters.created + o.counters.updated, o.counters.rejected)
+            for name, o in summary.steps.items()
+        }
+    ledger = journal.step_counts()
+    out: dict[str, StepCount] = {}
+    for name, o in summary.steps.items():
+        held = ledger.get(name)
+        written = held.records_done if held is not None else 0
+        rejected = held.records_rejected if held is not None else 0
+        out[name] = StepCount(o.counters.read, written, rejected)
+    return out
+
+
+def _print_summary(
+    summary: RunSummary, journal: Path, log_file: Path, coverage: list[str], *, dry_run: bool = False
+) -> None:
     took = summary.finished_at - summary.started_at
     what = "dry run (nothing written)" if dry_run else "done" if summary.ok else "NOT done"
     print(f"plan {summary.plan}: {what} in {_duration(took)}")
@@ -364,6 +420,8 @@ def _print_summary(summary: RunSummary, journal: Path, log_file: Path, *, dry_ru
             print(f"    {outcome.error}")
     if summary.stopped:
         print(f"  stopped: {summary.stopped}")
+    for line in coverage:
+        print(line)
     print(f"journal: {journal}\nlog: {log_file}")
 
 

@@ -84,6 +84,12 @@ def _print_summary(name: str, result: VerifyResult, csv_path: Path, *, ok: bool,
             f"  target {e.connection}.{e.entity:<12} records {e.target:>8,}  migrated {e.mapped:>8,}  "
             f"{extra} {e.extra:>6,}  duplicates {e.duplicates:>6,}"
         )
+    for row in result.left_behind:
+        count = "not counted" if row.in_source is None else f"{row.in_source:,}"
+        print(f"  left behind {row.connection}.{row.entity} [{row.status_text}] records {count}: {row.reason}")
+    records, uncounted = result.left_behind_records()
+    more = f" (+{uncounted} not counted)" if uncounted else ""
+    print(f"left behind by the plan: {len(result.left_behind):,} entities/statuses, {records:,} records{more}")
     print(
         f"missing {result.count('missing'):,}, different {result.count('different'):,}, "
         f"extra {result.count('extra'):,}, rejected {result.count('rejected'):,}, "

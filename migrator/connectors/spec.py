@@ -8,7 +8,9 @@ validator, the task graph and the docs read.
 Per platform: the credentials a connection needs, the documented default rate budget and its scope (one
 budget per endpoint path, or one for the whole API), and the entities with their read endpoint (source key
 field, paging style, default and maximum page size), write modes (endpoint, requests per batch, maximum batch
-size), known target fields (``None`` = not known, any field accepted) and match keys.
+size), known target fields (``None`` = not known, any field accepted) and match keys. A read may declare the
+statuses its records have and the filter that selects each (:class:`Statuses`): the inventory of a run counts
+them apart, and the coverage names a status no step's filter carries (``migrator.coverage``).
 
 Endpoint paths are relative to the connection's ``base_url``. ``budget_key`` names the budget an endpoint
 draws from: accessplanit counts requests "per endpoint" — taken as per module path, shared by GET/POST/PUT of
@@ -37,6 +39,7 @@ __all__ = [
     "PagingStyle",
     "PlatformSpec",
     "ReadSpec",
+    "Statuses",
     "WriteSpec",
     "endpoint",
     "entities",
@@ -75,12 +78,32 @@ class Paging:
 
 
 @dataclass(frozen=True, slots=True)
+class Statuses:
+    """The statuses an entity's records have, and the read filter that selects them: ``values`` maps each
+    value of the filter ``parameter`` to the statuses a read with it returns; ``default`` is the value the
+    platform applies when a read does not send the filter (``None``: such a read returns every status).
+
+    Velpic users: ``Statuses("activeValue", {"active": ("active",), "inactive": ("inactive",), "all": (...)},
+    default="active")`` — a read without ``activeValue`` leaves the inactive users out."""
+
+    parameter: str
+    values: Mapping[str, tuple[str, ...]]
+    default: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every status, in the order the values first name them."""
+        return tuple(dict.fromkeys(s for statuses in self.values.values() for s in statuses))
+
+
+@dataclass(frozen=True, slots=True)
 class ReadSpec:
     endpoint: Endpoint
     paging: Paging
     key: str
     required_filters: tuple[str, ...] = ()
     parent: str | None = None  # read once per record of this entity (nested resource)
+    statuses: Statuses | None = None  # None: the platform's list knows no statuses for this entity
 
 
 @dataclass(frozen=True, slots=True)

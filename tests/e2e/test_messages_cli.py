@@ -55,7 +55,7 @@ def test_report_out_onto_a_file_is_a_usage_error(ran: Path) -> None:
     done = _report(ran, "report.html")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip() == (
-        "plan.toml: --out 'report.html' is a file, not a folder: the reports are four files written into a "
+        "plan.toml: --out 'report.html' is a file, not a folder: the reports are five files written into a "
         "folder. Give a folder (a missing one is created), e.g. --out reports/"
     )
     assert (ran / "report.html").read_text() == "mine"

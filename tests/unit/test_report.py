@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from migrator.coverage import COVERAGE_HEADER, CoverageRow, rows_to_json
 from migrator.journal import SCHEMA_VERSION, Journal, Rejection, SentRecord, WriteResult
 from migrator.report import (
     collect,
@@ -180,7 +181,13 @@ def test_write_reports_files_and_contents(tmp_path: Path) -> None:
     j = _journal(tmp_path)
     written = write_reports(j, tmp_path / "out", "p", entities={"users": "user"})
     j.close()
-    assert [p.name for p in written] == ["success.csv", "errors.csv", "crosswalk.csv", "report.html"]
+    assert [p.name for p in written] == [
+        "success.csv",
+        "errors.csv",
+        "crosswalk.csv",
+        "report.html",
+        "coverage.csv",
+    ]
     for p in written:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
@@ -260,3 +267,32 @@ def test_success_and_crosswalk_rows_come_from_one_pass_with_every_cell_guarded(t
     assert success[1:] == [["'-step", "2", "", "created"], ["'-step", "'=1", "'+T1", "created"]]  # key order
     walk = _parse((tmp_path / "out" / "crosswalk.csv").read_bytes())
     assert walk[1:] == [["'@entity", "'-step", "3", "T3"], ["'@entity", "'-step", "'=1", "'+T1"]]
+
+
+def test_coverage_csv_and_html_carry_the_newest_kept_coverage_with_the_ledgers_counts(tmp_path: Path) -> None:
+    j = _journal(tmp_path)
+    rows = [
+        CoverageRow("source", "user", ("active",), 5, "users"),
+        CoverageRow("source", "user", ("inactive",), 2, None, "user status inactive: excluded by <filter>"),
+        CoverageRow("source", "lesson_schedule", ("",), None, None, "no step reads it", "read once per user"),
+    ]
+    stats = j.run_stats()[1]
+    j.save_run_stats(1, {**stats, "coverage": rows_to_json(rows)})
+    written = write_reports(j, tmp_path / "out", "p")
+    j.close()
+    table = _parse(written[4].read_bytes())
+    assert table[0] == list(COVERAGE_HEADER)
+    # read from the run's statistics; written (done) and rejected from the ledger: u5 was written by a retry
+    assert table[1] == ["source", "user", "active", "5", "users", "5", "4", "1", "no", ""]
+    assert table[2] == ["source", "user", "inactive", "2", "", "", "", "", "yes", rows[1].reason]
+    assert table[3][8:] == ["yes", "no step reads it; not counted: read once per user"]
+    page = written[3].read_text()
+    assert "<h2>Coverage</h2>" in page and "excluded by &lt;filter&gt;" in page
+    assert "<b>2</b>entities/statuses left behind (2 records)" in page
+
+
+def test_a_journal_without_kept_coverage_reports_an_empty_coverage(tmp_path: Path) -> None:
+    j = _journal(tmp_path)
+    written = write_reports(j, tmp_path / "out", "p")
+    j.close()
+    assert _parse(written[4].read_bytes()) == [list(COVERAGE_HEADER)]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from migrator.coverage import CoverageRow, rows_to_json
+from migrator.journal import Journal
 from migrator.verify import (
     EntityCounts,
     Finding,
@@ -15,6 +18,7 @@ from migrator.verify import (
     casefold_fields,
     compare_record,
     find_extras,
+    kept_left_behind,
     reconcile_step,
     values_equal,
     verify_rows,
@@ -124,3 +128,25 @@ def test_result_ok(missing: int, different: int, extra: int, strict: bool, ok: b
         entities=[EntityCounts("target", "user", ("s",), extra=extra)],
     )
     assert result.ok(strict=strict) is ok
+
+
+def test_left_behind_comes_from_the_newest_inventory_and_never_fails_a_verification(tmp_path: Path) -> None:
+    old = [
+        CoverageRow("source", "group", ("",), 9, None, "entity group of connection source: no step reads it")
+    ]
+    new = [
+        CoverageRow("source", "user", ("active",), 40, "users"),
+        CoverageRow("source", "user", ("inactive",), 3, None, "user status inactive: excluded"),
+        CoverageRow("source", "lesson_schedule", ("",), None, None, "no step reads it", "read once per user"),
+    ]
+    with Journal.open(tmp_path / "j.sqlite", "p") as journal:
+        assert kept_left_behind(journal) == []
+        for rows in (old, new):
+            run = journal.begin_run("h")
+            journal.finish_run("done")
+            journal.save_run_stats(run, {"steps": {}, "coverage": rows_to_json(rows)})
+        behind = kept_left_behind(journal)
+    assert behind == new[1:]
+    result = VerifyResult(left_behind=behind)
+    assert result.left_behind_records() == (3, 1)
+    assert result.ok(strict=True)

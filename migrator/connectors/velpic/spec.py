@@ -18,6 +18,7 @@ from migrator.connectors.spec import (
     Paging,
     PlatformSpec,
     ReadSpec,
+    Statuses,
     WriteSpec,
     endpoint,
     entities,
@@ -65,7 +66,17 @@ VELPIC = PlatformSpec(
     entities=entities(
         EntitySpec(
             "user",
-            read=ReadSpec(endpoint("GET", "/user"), _VELPIC_PAGING, key="id"),
+            read=ReadSpec(
+                endpoint("GET", "/user"),
+                _VELPIC_PAGING,
+                key="id",
+                # activeValue: one of active, inactive or all; "Default is active" (clientStatusId 56 / 57)
+                statuses=Statuses(
+                    "activeValue",
+                    {"active": ("active",), "inactive": ("inactive",), "all": ("active", "inactive")},
+                    default="active",
+                ),
+            ),
             writes=writes(
                 bulk=WriteSpec(
                     endpoint("POST", "/bulkUserImport"),
