@@ -4,7 +4,7 @@ Each step shows its real pace and an ETA. The pure part: :func:`budget_pace` (th
 step's budgets allow: its write budget times the records per write request, its read budget times the page
 size), :func:`step_pace` (the pace to expect: the pace seen so far, but never faster than the budgets allow —
 the first requests of an hourly window go through at once, the rest wait for it), :func:`eta_seconds` and
-:func:`format_rate` (``12/s``, ``45/min``, ``5,000/h``: a slow step never shows ``0/s``).
+:func:`format_rate` (``12/s``, ``83/min``, ``360/h``: a slow step never shows ``0/s``).
 """
 
 from __future__ import annotations
@@ -60,10 +60,11 @@ def eta_seconds(remaining: int | None, pace: float | None) -> float | None:
 
 
 def format_rate(per_second: float) -> str:
-    """A pace people can read: per second from 1/s, else per minute from 1/min, else per hour."""
-    if per_second >= 1:
+    """A pace people can read, with two significant digits at least: per second from 10/s, else per minute
+    from 10/min, else per hour."""
+    if per_second >= 10:
         return f"{per_second:,.0f}/s"
-    if per_second * 60 >= 1:
+    if per_second * 60 >= 10:
         return f"{per_second * 60:,.0f}/min"
     return f"{per_second * 3600:,.1f}/h" if per_second * 3600 < 10 else f"{per_second * 3600:,.0f}/h"
 
