@@ -39,6 +39,9 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("validate", "migrator.commands.validate", "check a plan and list every problem", lazy=True),
     Command(
+        "peek", "migrator.commands.peek", "show what a step's source holds: fields, fill rates, ids", lazy=True
+    ),
+    Command(
         "explain",
         "migrator.commands.explain",
         "show the task graph, budgets and estimates of a plan",
