@@ -199,9 +199,9 @@ def run(args: argparse.Namespace) -> int:
             only_steps=tuple(args.step),
             delta_since=delta_origins(journal.runs(), journal.run_stats()) if args.delta else {},
         )
-        display = ProgressDisplay(
-            plain=True if args.plain else None, paces=budget_paces(graph, args.time_scale)
-        )
+        # the ETA of a run counts its budgets; a dry run writes nothing, its pace is its own
+        paces = {} if args.dry_run else budget_paces(graph, args.time_scale)
+        display = ProgressDisplay(plain=True if args.plain else None, paces=paces)
         run = _Run(loaded, graph, connections, journal, redactor, options, display)
         summary = _run_with_signals(run)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")

@@ -1,8 +1,9 @@
 """``migrator status PLAN``: the journal's view: runs, per-step records, in-doubt batches, dead letters.
 
 ``--watch`` follows a run from another terminal: the journal is opened as a reader (no lock, nothing
-written) every ``--interval`` seconds and the steps' counts printed with the pace since the last refresh,
-until the latest run is no longer running (then the final view, exit 0) or Ctrl-C (exit 130).
+written) every ``--interval`` seconds and the steps' counts printed, with the pace since the last refresh of
+each step that moved, until the latest run is no longer running (then the final view, exit 0) or Ctrl-C
+(exit 130).
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def _show(
                 continue
             settled[step] = c.records_done + c.records_rejected
             pace = ""
-            if step in previous and elapsed > 0:
-                pace = f"  {format_rate(max(0, settled[step] - previous[step]) / elapsed)}"
+            moved = settled[step] - previous.get(step, settled[step])
+            if moved > 0 and elapsed > 0:  # a pace only for a step that moved since the last refresh
+                pace = f"  {format_rate(moved / elapsed)}"
             print(
                 f"  {step:<20} pages {c.pages_done:>7,}  done {c.records_done:>9,} (created {c.created:,}, "
                 f"updated {c.updated:,}, unchanged {c.unchanged:,})  rejected {c.records_rejected:>7,}  "
