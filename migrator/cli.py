@@ -1,7 +1,9 @@
 """Command line: argv and the environment are read here and nowhere else.
 
 Each command is one module in :mod:`migrator.commands` (or elsewhere) with ``add_arguments(parser)`` and
-``run(args) -> int``; add a command by adding a line to :data:`COMMANDS`. Lazy commands are imported only when
+``run(args) -> int``; add a command by adding a line to :data:`COMMANDS`. Logging is set up before a command
+runs: warnings to stderr, never stdout (a ``--format json`` output stays parseable); a command that resolves
+secrets sets it up again with its redactor. Lazy commands are imported only when
 chosen, so a missing or broken module does not break the others. ``args.environ`` carries the environment.
 
 Exit codes: 0 ok, 2 plan error (or bad usage), 1 any other failure, 130 interrupted (Ctrl-C at any moment,
@@ -21,6 +23,7 @@ from types import ModuleType
 
 from migrator import __version__
 from migrator.errors import MigratorError
+from migrator.logging import Redactor, configure_logging
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -35,6 +38,9 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("validate", "migrator.commands.validate", "check a plan and list every problem", lazy=True),
+    Command(
+        "peek", "migrator.commands.peek", "show what a step's source holds: fields, fill rates, ids", lazy=True
+    ),
     Command(
         "explain",
         "migrator.commands.explain",
@@ -111,6 +117,8 @@ def _main(args_list: list[str]) -> int:
         return 1
     args = parser.parse_args(args_list)
     args.environ = environ
+    # stdout is the commands' (their JSON must parse): logs go to stderr until a command sets its own
+    configure_logging(redactor=Redactor())
     try:
         result: int = modules[args.command].run(args)
         return result

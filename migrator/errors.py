@@ -9,7 +9,8 @@
     ├── EngineSupportError       no connector of this engine serves what the plan asks (connectors.base; exit 2)
     ├── ConnectorError           platform, method, url, status, body excerpt — never a secret
     │   ├── TransientError       timeouts, resets, 5xx: retried with backoff and jitter
-    │   │   └── RateLimitedError    429, with retry_after
+    │   │   ├── RateLimitedError    429, with retry_after
+    │   │   └── UnreachableError    connection refused, host name not found: retried only briefly
     │   └── PermanentError       the step cannot go on (404 on a parent, 409 on a create-only write, a
     │       │                    redirect to another origin, an answer past the wire's size limit)
     │       ├── AuthError        401/403 after one refresh: the run stops cleanly
@@ -47,6 +48,7 @@ __all__ = [
     "PlanProblem",
     "RateLimitedError",
     "TransientError",
+    "UnreachableError",
 ]
 
 
@@ -127,6 +129,25 @@ class RateLimitedError(TransientError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class UnreachableError(TransientError):
+    """The platform could not be reached at all (connection refused, host name not found): retried only
+    for a few seconds, since a service that is down or a wrong address is not a busy server. ``check`` says
+    what to look at; ``tried`` what was attempted (set once the retries are over)."""
+
+    def __init__(self, problem: str, *, check: str, tried: str = "", **kw: object) -> None:
+        self.problem = problem
+        self.check = check
+        self.tried = tried
+        self.where: dict[str, object] = dict(kw)
+        text = f"{problem} ({tried})" if tried else problem
+        super().__init__(f"{text}. {check}", **kw)  # type: ignore[arg-type]
+
+    def after(self, attempts: int, seconds: float) -> UnreachableError:
+        """The same failure, saying how often and for how long it was tried."""
+        tries = "tried once" if attempts == 1 else f"tried {attempts} times in {seconds:.1f} s"
+        return UnreachableError(self.problem, check=self.check, tried=tries, **self.where)
 
 
 class PermanentError(ConnectorError):

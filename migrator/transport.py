@@ -7,6 +7,8 @@ backoff and jitter (``protocol.retry``), stats, and the mapping of a lost connec
 pool sized to the connection's concurrency).
 
 What the transport raises: ``TransientError`` (connection reset, timeout, 5xx; after retries),
+``UnreachableError`` (no connection could be opened: refused, host not found; after a few tries, saying how
+many), a ``PermanentError`` for a TLS failure,
 ``RateLimitedError`` (429 after retries), ``AuthError`` (a 401 after one token refresh, or a 403 that the
 platform's ``Auth.refused`` says refuses the credentials). Every other status is handed back as a ``Response``
 for the connector to decode (a 400 is a record's rejection, a 404 a missing record); the wire raises a
@@ -27,7 +29,7 @@ import anyio
 import structlog
 
 from migrator.connectors.base import Auth, Request, Response, Token
-from migrator.errors import AuthError, RateLimitedError, TransientError
+from migrator.errors import AuthError, RateLimitedError, TransientError, UnreachableError
 from migrator.limits import ConnectionLimits
 from migrator.logging import Redactor
 from migrator.protocol.retry import RetryPolicy, parse_retry_after, retrying
@@ -137,7 +139,17 @@ class Transport:
             )
 
         if retry_transient:
-            return await retrying(attempt, policy, sleep=self.sleep, on_retry=on_retry)
+            started = time.monotonic()
+            tries = [1]
+
+            def count_retry(n: int, error: BaseException, delay: float) -> None:
+                tries[0] = n + 1
+                on_retry(n, error, delay)
+
+            try:
+                return await retrying(attempt, policy, sleep=self.sleep, on_retry=count_retry)
+            except UnreachableError as error:
+                raise error.after(tries[0], time.monotonic() - started) from None
         # retry 429s only
         while True:
             try:
@@ -217,7 +229,7 @@ class Transport:
             except LOST_CONNECTION as error:
                 permit.ok()
                 self.stats.errors += 1
-                raise lost_connection(error, self.platform, request) from None
+                raise lost_connection(error, self.platform, request, self.base_url) from None
             status = response.status
             self.stats.statuses[str(status)] += 1
             if status == 429:

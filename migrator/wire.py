@@ -7,7 +7,9 @@ headers, then the request's own), the body (``json`` as JSON, ``form`` as ``x-ww
 ``Content-Type``). ``on_answer`` is called once the status line of the answer (after redirects, the last one)
 is back (the server has counted the request: the rate limiter's window guard needs that moment). A lost
 connection or a timeout raises one of ``LOST_CONNECTION``, which the transport turns into a ``TransientError``
-with :func:`lost_connection`; everything else (auth, budgets, retries, redaction, stats) is the transport's.
+with :func:`lost_connection` (an ``UnreachableError`` when no connection could be opened, a
+``PermanentError`` for a TLS failure, each naming the URL); everything else (auth, budgets, retries,
+redaction, stats) is the transport's.
 
 ``AiohttpWire`` is the real one (one ``ClientSession`` and its keep-alive pool). It never hands the
 connection's credentials to anyone but the base URL's origin: it follows a redirect itself, only to the same
@@ -23,6 +25,8 @@ lost connection.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
@@ -34,7 +38,7 @@ import orjson
 from yarl import URL
 
 from migrator.connectors.base import Request, Response
-from migrator.errors import PermanentError, TransientError
+from migrator.errors import PermanentError, TransientError, UnreachableError
 
 __all__ = [
     "LOST_CONNECTION",
@@ -46,6 +50,7 @@ __all__ = [
     "Wire",
     "WireRequest",
     "lost_connection",
+    "shown_url",
 ]
 
 #: what a wire raises when the connection is lost or times out
@@ -85,12 +90,60 @@ def _encode_body(request: Request, headers: dict[str, str]) -> bytes | None:
     return None
 
 
-def lost_connection(error: BaseException, platform: str, request: Request) -> TransientError:
-    """The ``TransientError`` for one of ``LOST_CONNECTION`` raised while ``request`` was on the wire."""
+def shown_url(base_url: str, request: Request) -> str:
+    """Where ``request`` goes, for a message: the base URL's scheme, host, port and path, and the request's
+    path without its query string (which may hold a key) and without any user info."""
+    url = URL(base_url.rstrip("/") + request.path.partition("?")[0])
+    if not url.is_absolute():
+        return url.path
+    return str(url.with_user(None).with_query(None).with_fragment(None))
+
+
+def lost_connection(
+    error: BaseException, platform: str, request: Request, base_url: str = ""
+) -> TransientError | PermanentError:
+    """The error for one of ``LOST_CONNECTION`` raised while ``request`` was on the wire. A connection that
+    could not be opened at all is an ``UnreachableError`` (refused, host name not found: retried briefly) or,
+    for a TLS failure, a ``PermanentError`` (a refused certificate does not fix itself); a connection lost
+    or timed out once open is a ``TransientError``. Messages name the URL (no query, no user info)."""
+    url = shown_url(base_url, request)
+    host = URL(base_url).host or ""
+    where: _Where = {"platform": platform, "method": request.method, "url": url, "status": None}
+    if isinstance(error, aiohttp.ClientSSLError | ssl.SSLError):
+        return PermanentError(
+            f"TLS failure talking to {url}: {_tls_reason(error)}. Check that the base URL names the "
+            "platform's own host (https), that this machine's clock is right and that its CA certificates "
+            "trust the server's (behind a TLS-inspecting proxy, trust the proxy's CA)",
+            **where,
+        )
+    if isinstance(error, aiohttp.ClientConnectorDNSError | socket.gaierror):
+        return UnreachableError(
+            f"cannot connect to {url}: the host name {host!r} was not found (DNS)",
+            check="Check the host name in the connection's base URL, and this machine's network and DNS "
+            "(VPN, proxy)",
+            **where,
+        )
+    if isinstance(error, aiohttp.ClientConnectorError | ConnectionRefusedError):
+        cause = error.os_error if isinstance(error, aiohttp.ClientConnectorError) else error
+        refused = isinstance(cause, ConnectionRefusedError)
+        problem = "connection refused" if refused else f"no connection ({cause.strerror or error})"
+        return UnreachableError(
+            f"cannot connect to {url}: {problem}",
+            check="Check the host and port of the connection's base URL, that the service is up, and that "
+            "this machine may reach it (firewall, VPN, proxy)",
+            **where,
+        )
     kind = "timed out" if isinstance(error, TimeoutError) else "connection failed"
     return TransientError(
         f"{kind}: {type(error).__name__}", platform=platform, method=request.method, url=request.path
     )
+
+
+def _tls_reason(error: BaseException) -> str:
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        cert = error.certificate_error
+        return getattr(cert, "verify_message", None) or "the server's certificate was refused"
+    return "the TLS handshake failed"
 
 
 class _Where(TypedDict):

@@ -1,6 +1,8 @@
 """``migrator report PLAN``: the success / error / crosswalk CSVs and the HTML report, from the journal only.
 
-Writes into ``--out DIR`` (default ``.migrator/<plan name>-report/``), files readable by the owner only.
+Writes into ``--out DIR`` (default: the journal's reports folder, where ``migrator run`` writes them:
+``.migrator/<plan name>-report/`` for the default journal, ``<journal>.reports/`` for another; see
+:mod:`migrator.run_files`), files readable by the owner only.
 Exit 0 when written, 2 for a plan error or an ``--out`` that is not a folder, 1 when there is no journal to
 report on or the reports cannot be written there (``ReportError``).
 """
@@ -11,16 +13,21 @@ import argparse
 from pathlib import Path
 
 from migrator.errors import JournalError, PlanError
-from migrator.journal import Journal, default_journal_path
+from migrator.journal import Journal
 from migrator.plan.load import load_plan
-from migrator.report import default_report_dir, write_reports
+from migrator.report import write_reports
+from migrator.run_files import RunFiles
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("plan", metavar="PLAN", help="plan file (.toml, .yaml/.yml or .json)")
-    parser.add_argument("--out", metavar="DIR", help="where to write (default .migrator/<plan name>-report/)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where to write (default beside the journal: .migrator/<plan>-report/, or <journal>.reports/)",
+    )
     parser.add_argument("--journal", metavar="PATH", help="journal file (default .migrator/<plan name>.sqlite)")
 
 
@@ -38,9 +45,10 @@ def existing_journal(path: Path, plan_name: str) -> Journal:
 def run(args: argparse.Namespace) -> int:
     loaded = load_plan(args.plan)
     name = loaded.plan.plan.name
-    path = Path(args.journal) if args.journal else default_journal_path(name)
+    files = RunFiles.of(Path(args.journal) if args.journal else None, name)
+    path = files.journal
     entities = {step: s.write.entity for step, s in loaded.plan.steps.items()}
-    out = Path(args.out) if args.out else default_report_dir(name)
+    out = Path(args.out) if args.out else files.reports
     if out.exists() and not out.is_dir():
         raise PlanError.single(
             loaded.file,

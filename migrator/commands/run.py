@@ -32,17 +32,19 @@ from migrator.coverage import (
     summary_lines,
     tallies_to_json,
 )
+from migrator.dry_run_report import DRY_RUN_BANNER, write_dry_run_report
 from migrator.errors import JournalError, JournalStorageError, PlanError
 from migrator.graph import TaskGraph, compile_graph
-from migrator.journal import Journal, Tenant, default_journal_path
+from migrator.journal import Journal, Tenant
 from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
-from migrator.report import ReportError, default_report_dir, write_reports
+from migrator.report import ReportError, write_reports
+from migrator.run_files import RunFiles
 from migrator.runtime.delta import delta_origins
 from migrator.runtime.inventory import take_inventory
 from migrator.runtime.options import RunOptions
-from migrator.runtime.progress import ProgressDisplay
+from migrator.runtime.progress import ProgressDisplay, budget_paces
 from migrator.runtime.runner import RunSummary, run_plan, summary_stats
 from migrator.runtime.selection import SelectionMode
 
@@ -77,10 +79,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--step", action="append", default=[], metavar="STEP", help="only this step (repeatable)"
     )
     parser.add_argument(
-        "--log-file", metavar="PATH", help="JSONL log (default .migrator/<plan name>.log.jsonl)"
+        "--log-file",
+        metavar="PATH",
+        help="JSONL log (default beside the journal: .migrator/<plan name>.log.jsonl, or <journal>.log.jsonl)",
     )
     parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
-    parser.add_argument("--report-dir", metavar="DIR", help="reports folder (default .migrator/<plan>-report)")
+    parser.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="reports folder (default beside the journal: .migrator/<plan>-report/, or <journal>.reports/; "
+        "a dry run's: .migrator/<plan>-dry-run/, or <journal>.dry-run/)",
+    )
     parser.add_argument(
         "--insecure",
         action="store_true",
@@ -106,7 +115,7 @@ def plan_hash(loaded: LoadedPlan) -> str:
 
 
 def journal_path(args: argparse.Namespace, plan_name: str) -> Path:
-    return Path(args.journal) if args.journal else default_journal_path(plan_name)
+    return RunFiles.of(Path(args.journal) if args.journal else None, plan_name).journal
 
 
 #: credentials that prove an identity without naming the account: a changed password is the same account
@@ -139,10 +148,11 @@ def run(args: argparse.Namespace) -> int:
         _refuse_remote_insecure(loaded.file, connections)
     redactor = Redactor(secret_values(connections))
     name = graph.name
-    log_file = Path(args.log_file) if args.log_file else default_journal_path(name).with_suffix(".log.jsonl")
+    files = RunFiles.of(Path(args.journal) if args.journal else None, name)
+    log_file = Path(args.log_file) if args.log_file else files.log
     configure_logging(redactor=redactor, log_file=log_file)
 
-    journal = Journal.open(journal_path(args, name), name, fresh=args.fresh, redact=redactor.text)
+    journal = Journal.open(files.journal, name, fresh=args.fresh, redact=redactor.text)
     try:
         digest = plan_hash(loaded)
         check = journal.check_plan(digest)
@@ -204,13 +214,15 @@ def run(args: argparse.Namespace) -> int:
         kept = kept_tallies(journal.run_stats()) if args.delta or args.retry_rejected else None
         tallies = kept if kept is not None else _inventory(loaded, connections, redactor, options)
         coverage = plan_coverage(loaded.plan, CATALOG, tallies)
-        display = ProgressDisplay(plain=True if args.plain else None)
+        # the ETA of a run counts its budgets; a dry run writes nothing, its pace is its own
+        paces = {} if args.dry_run else budget_paces(graph, args.time_scale)
+        display = ProgressDisplay(plain=True if args.plain else None, paces=paces)
         run = _Run(loaded, graph, connections, journal, redactor, options, display)
         summary = _run_with_signals(run)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")
         refused = ""  # the journal's end or the reports the disk refused to take
         if not args.dry_run:
-            report_dir = Path(args.report_dir) if args.report_dir else default_report_dir(name)
+            report_dir = Path(args.report_dir) if args.report_dir else files.reports
             entities = {name: step.write.entity for name, step in loaded.plan.steps.items()}
             try:
                 journal.finish_run(status)
@@ -221,6 +233,9 @@ def run(args: argparse.Namespace) -> int:
                 write_reports(journal, report_dir, name, entities=entities)
             except (JournalStorageError, ReportError) as error:
                 refused = str(error)
+        else:
+            report_dir = Path(args.report_dir) if args.report_dir else files.dry_run
+            write_dry_run_report(report_dir, summary, summary.would_reject, redactor.text)
         counts = _step_counts(summary, journal, dry_run=args.dry_run)
     finally:
         journal.close()
@@ -228,7 +243,10 @@ def run(args: argparse.Namespace) -> int:
     if refused:
         print(f"migrator: {refused}", file=sys.stderr)
         return 1
-    if not args.dry_run:
+    if args.dry_run:
+        rejected = f"{len(summary.would_reject):,} would-reject records with reasons"
+        print(f"dry-run report ({DRY_RUN_BANNER}): {report_dir} (errors.csv: {rejected})")
+    else:
         print(f"report: {report_dir / 'report.html'}")
     if not summary.ok:
         return 1

@@ -20,7 +20,8 @@ from migrator.logging import Redactor
 from migrator.plan.env import resolve_connections, secret_values
 from migrator.plan.load import load_plan
 from migrator.private_files import make_private_dir
-from migrator.report import default_report_dir, to_csv, write_private
+from migrator.report import to_csv, write_private
+from migrator.run_files import RunFiles
 from migrator.verify import VERIFY_HEADER, VerifyResult, verify_plan, verify_rows
 
 __all__ = ["add_arguments", "run"]
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             )
 
         result = anyio.run(main)
-    out = Path(args.out) if args.out else default_report_dir(name)
+    out = Path(args.out) if args.out else RunFiles.of(path, name).reports
     make_private_dir(out)
     csv_path = out / "verify.csv"
     write_private(csv_path, to_csv(VERIFY_HEADER, verify_rows(result.findings)))

@@ -3,9 +3,11 @@
 Pure: randomness, the current time and sleeping are all passed in, so tests are tables that run in microseconds.
 
 - :func:`decide` says what to do after attempt ``n`` failed with an error from :mod:`migrator.errors`:
-  ``TransientError`` → retry after a jittered backoff; ``RateLimitedError`` → retry after its ``retry_after``
-  (or the backoff when the server gave none); ``PermanentError`` / ``AuthError`` and anything that is not a
-  classified connector error → give up at once.
+  ``TransientError`` → retry after a jittered backoff; ``UnreachableError`` (connection refused, host not
+  found) → retry only ``unreachable_attempts`` times, ``unreachable_delay`` seconds apart (a platform that is
+  down or a wrong address fails within seconds, not after the minutes of backoff a busy server gets);
+  ``RateLimitedError`` → retry after its ``retry_after`` (or the backoff when the server gave none);
+  ``PermanentError`` / ``AuthError`` and anything that is not a classified connector error → give up at once.
 - A request gives up after ``max_attempts`` attempts in all, or when the next wait would take the total time
   spent waiting past ``max_total_delay``.
 - :func:`parse_retry_after` reads the header in both forms of RFC 9110 §10.2.3: delta-seconds and an HTTP-date.
@@ -30,6 +32,7 @@ from migrator.errors import (
     PermanentError,
     RateLimitedError,
     TransientError,
+    UnreachableError,
 )
 
 __all__ = [
@@ -53,21 +56,29 @@ class RetryPolicy:
     ``max_attempts`` counts every attempt, the first included (1 = never retry). ``max_total_delay`` bounds the
     sum of the waits of one request; it is large by default because a ``Retry-After`` from an hourly budget
     (accessplanit: 5000 requests per hour per endpoint) may legitimately ask for most of an hour.
+    A connection that cannot be opened at all is tried ``unreachable_attempts`` times (within
+    ``max_attempts``), ``unreachable_delay`` seconds apart: 3 tries in 1 s by default.
     """
 
     max_attempts: int = 8
     base_delay: float = 0.5
     max_delay: float = 60.0
     max_total_delay: float = 3900.0
+    unreachable_attempts: int = 3
+    unreachable_delay: float = 0.5
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"RetryPolicy.max_attempts must be at least 1; got {self.max_attempts}")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_total_delay < 0:
+        if self.unreachable_attempts < 1:
+            raise ValueError(
+                f"RetryPolicy.unreachable_attempts must be at least 1; got {self.unreachable_attempts}"
+            )
+        if min(self.base_delay, self.max_delay, self.max_total_delay, self.unreachable_delay) < 0:
             raise ValueError(
                 "RetryPolicy delays must be 0 or more seconds; got "
                 f"base_delay={self.base_delay}, max_delay={self.max_delay}, "
-                f"max_total_delay={self.max_total_delay}"
+                f"max_total_delay={self.max_total_delay}, unreachable_delay={self.unreachable_delay}"
             )
 
 
@@ -144,6 +155,12 @@ def decide(
         return GiveUp(f"{what} is not retryable")
     if attempt >= policy.max_attempts:
         return GiveUp(f"gave up after {attempt} attempts (max_attempts={policy.max_attempts})")
+    if isinstance(error, UnreachableError):
+        if attempt >= policy.unreachable_attempts:
+            return GiveUp(
+                f"unreachable after {attempt} attempts (unreachable_attempts={policy.unreachable_attempts})"
+            )
+        return Retry(policy.unreachable_delay)
     if isinstance(error, RateLimitedError) and error.retry_after is not None:
         delay = max(0.0, error.retry_after)
     else:

@@ -18,7 +18,7 @@ from migrator.connectors.base import ChangesReader, IdWriter, Writer
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.graph import StepNode, TaskGraph
-from migrator.journal import Journal
+from migrator.journal import DeadLetter, Journal
 from migrator.plan.model import Plan
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.delta import DELTA_MARGIN
@@ -58,8 +58,10 @@ async def build_step(
     on_progress: Callable[[str, StepCounters], None] | None,
     base_dir: Path,
     dry_seen: dict[str, set[str]],
+    dry_rejected: list[DeadLetter] | None = None,
 ) -> StepSpec:
-    """The step ready to run: its reader, writer and what each can do are decided here, once."""
+    """The step ready to run: its reader, writer and what each can do are decided here, once. A dry run
+    appends the records it would reject to ``dry_rejected``."""
     step = plan.steps[node.name]
     source = transports[node.read.connection]
     target = transports[node.write.connection]
@@ -101,7 +103,7 @@ async def build_step(
         writer = DryRunWriter(writer, index, seen)
         update_writer = None if update_writer is None else DryRunWriter(update_writer, index, seen)
         resolve = dry_run_resolver(crosswalks, dry_seen)
-        ledger = DiscardLedger()
+        ledger = DiscardLedger(node.name, [] if dry_rejected is None else dry_rejected)
     else:
         # a create-only step links what the target has
         if not writer.idempotent:

@@ -1,15 +1,17 @@
 """What a step writes to the journal: pages done, batches sent and done, dead letters.
 
 The stages write through a ``StepLedger`` chosen once when the step is built: ``JournalLedger`` for a run, and
-``DiscardLedger`` for a dry run, which reads the journal (to know what a run would skip) but writes nothing.
+``DiscardLedger`` for a dry run, which reads the journal (to know what a run would skip) but writes nothing
+to it: the dead letters it would have written are kept in memory, for the dry run's report.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from migrator.journal import Journal, Rejection, SentRecord, WriteResult
+from migrator.journal import DeadLetter, Journal, Rejection, SentRecord, WriteResult
 
 __all__ = ["DiscardLedger", "JournalLedger", "StepLedger"]
 
@@ -47,7 +49,12 @@ class JournalLedger:
 
 
 class DiscardLedger:
-    """A dry run's ledger: nothing is kept."""
+    """A dry run's ledger: nothing reaches the journal; the records a run would reject are appended to
+    ``rejected`` (with their reasons), for the dry run's report."""
+
+    def __init__(self, step: str, rejected: list[DeadLetter]) -> None:
+        self.step = step
+        self.rejected = rejected
 
     def pages_done(self, page_keys: Sequence[str]) -> None:
         return None
@@ -58,4 +65,8 @@ class DiscardLedger:
     def batch_done(
         self, batch_id: str, results: Sequence[WriteResult], rejections: Sequence[Rejection]
     ) -> None:
-        return None
+        at = time.time()
+        self.rejected.extend(
+            DeadLetter(self.step, r.source_key, r.idem_key, r.status, r.reason, r.detail, None, at)
+            for r in rejections
+        )

@@ -21,7 +21,7 @@ import structlog
 
 from migrator.errors import AuthError, JournalStorageError, MigratorError
 from migrator.graph import StepNode, TaskGraph
-from migrator.journal import Journal
+from migrator.journal import DeadLetter, Journal
 from migrator.logging import Redactor
 from migrator.plan.env import ResolvedConnection
 from migrator.plan.model import Plan
@@ -54,6 +54,7 @@ class RunSummary:
     started_at: float = 0.0
     finished_at: float = 0.0
     stopped: str = ""  # why the run stopped early (auth), else ""
+    would_reject: list[DeadLetter] = field(default_factory=list)  # a dry run's records it would reject
 
     @property
     def ok(self) -> bool:
@@ -133,6 +134,7 @@ async def run_plan(
                     on_progress=on_progress,
                     base_dir=base_dir,
                     dry_seen=dry_seen,
+                    dry_rejected=summary.would_reject,
                 )
                 log.info("step_started", step=node.name)
                 await run_step(spec)

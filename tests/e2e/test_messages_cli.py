@@ -2,6 +2,9 @@
 traceback.
 
 - ``report --out`` onto a file (exit 2) or under one (exit 1), instead of ``internal error: FileExistsError``;
+- a platform that cannot be reached (a closed port): the URL (no secret, no query string), what was tried and
+  what to check, after a few quick tries (not the minutes of backoff a 5xx gets), exit 1;
+- ``--format json`` output that parses: logs (a token obtained) go to stderr, never into the JSON;
 - a Ctrl-C while a command is still starting (its modules being imported: the first ~0.15 s of every
   command): a real SIGINT, delivered by an import hook when the chosen module is imported, so the moment is
   exact; ``migrator: interrupted`` and exit 130 instead of Python's traceback.
@@ -9,6 +12,8 @@ traceback.
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from migrator.cli import COMMANDS
-from tests.e2e.helpers import ROOT, migrator
+from migrator.sandbox.app import SandboxThread
+from migrator.sandbox.config import SandboxConfig
+from tests.e2e.helpers import PLANS, ROOT, migrator, write_env
 
 PLAN = """
 [plan]
@@ -121,3 +128,42 @@ def test_ctrl_c_while_a_command_starts_is_one_line_and_exit_130(
     )
     assert done.stderr == "migrator: interrupted\n", done.stderr
     assert done.returncode == 130 and done.stdout == ""
+
+
+def test_a_closed_port_fails_fast_with_the_url_and_what_to_check(tmp_path: Path) -> None:
+    with socket.socket() as unused:  # a loopback port nothing listens on once it is closed
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    env = tmp_path / "closed.env"
+    env.write_text(
+        f"VELPIC_BASE_URL=http://127.0.0.1:{port}/velpic/api/v2\n"
+        "VELPIC_SOURCE_ACCESS_KEY=vk-source-secret-0001\nVELPIC_TARGET_ACCESS_KEY=vk-target-secret-0002\n"
+    )
+    done = migrator("run", str(PLANS / "demo.toml"), "--env-file", str(env), "--plain", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    url = f"http://127.0.0.1:{port}/velpic/api/v2/group"
+    assert f"cannot connect to {url}: connection refused (tried 3 times in " in done.stdout, (
+        done.stdout
+    )  # three quick tries, where a 5xx gets eight with backoff
+    assert "Check the host and port of the connection's base URL, that the service is up" in done.stdout
+    assert "secret" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_explain_probe_json_parses_when_a_source_takes_a_token(tmp_path: Path) -> None:
+    config = SandboxConfig(seed=29, scale=30, platforms=("velpic", "accessplanit"), default_limits=False)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sb.env")
+        done = migrator(
+            "explain",
+            str(PLANS / "accessplanit-to-velpic.toml"),
+            "--env-file",
+            str(env),
+            "--probe",
+            "--format",
+            "json",
+            cwd=tmp_path,
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)  # the accessplanit token request logs nothing onto stdout
+    assert any(count is not None for count in data["probed"].values()), data["probed"]

@@ -12,6 +12,7 @@ from migrator.errors import (
     PermanentError,
     RateLimitedError,
     TransientError,
+    UnreachableError,
 )
 from migrator.protocol.retry import (
     GiveUp,
@@ -162,3 +163,38 @@ async def test_retrying_does_not_retry_permanent_errors() -> None:
     with pytest.raises(AuthError):
         await retrying(call, POLICY, sleep=sleep)
     assert calls == 1
+
+
+def _refused() -> UnreachableError:
+    return UnreachableError("cannot connect to http://h/x: connection refused", check="Check it")
+
+
+def test_an_unreachable_platform_gets_a_few_quick_tries_not_the_backoff() -> None:
+    policy = RetryPolicy()  # the defaults: a 5xx gets 8 attempts with up to a minute between them
+    assert decide(1, _refused(), policy, random=lambda: 0.999) == Retry(0.5)
+    assert decide(2, _refused(), policy, waited=0.5, random=lambda: 0.999) == Retry(0.5)
+    gave_up = decide(3, _refused(), policy, waited=1.0)
+    assert isinstance(gave_up, GiveUp) and "unreachable after 3 attempts" in gave_up.reason
+    assert isinstance(decide(3, TransientError("503"), policy), Retry)  # a busy server is retried on
+
+
+async def test_retrying_an_unreachable_platform_waits_one_second_in_all() -> None:
+    slept: list[float] = []
+
+    async def sleep(d: float) -> None:
+        slept.append(d)
+
+    async def call() -> str:
+        raise _refused()
+
+    with pytest.raises(UnreachableError):
+        await retrying(call, RetryPolicy(), sleep=sleep)
+    assert slept == [0.5, 0.5]
+
+
+def test_tries_are_named_in_the_message() -> None:
+    error = _refused().after(3, 1.04)
+    assert str(error) == "cannot connect to http://h/x: connection refused (tried 3 times in 1.0 s). Check it"
+    assert str(_refused().after(1, 0.0)).startswith(
+        "cannot connect to http://h/x: connection refused (tried once)"
+    )

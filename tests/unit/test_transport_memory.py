@@ -296,9 +296,13 @@ async def test_a_refused_connection_fails_the_same_way_on_the_aiohttp_wire() -> 
             errors.append(info.value)
 
     on_socket, in_memory = errors
-    assert str(on_socket).startswith("connection failed: ")
-    assert str(in_memory) == "connection failed: ConnectionRefusedError (velpic POST /user)"
-    assert str(on_socket).endswith(" (velpic POST /user)")
+    check = (
+        "Check the host and port of the connection's base URL, that the service is up, and that this machine "
+        "may reach it (firewall, VPN, proxy)"
+    )
+    url = f"http://127.0.0.1:{port}/user"
+    assert str(on_socket) == f"cannot connect to {url}: connection refused. {check} (velpic POST {url})"
+    assert str(in_memory) == f"cannot connect to /user: connection refused. {check} (velpic POST /user)"
     assert real.stats.as_dict() == memory.stats.as_dict()
 
 
