@@ -157,11 +157,26 @@ def _sources(plan: Plan) -> dict[str, str]:
 
 
 def _entities(plan: Plan, connection: str, spec: PlatformSpec) -> list[str]:
-    """The readable entities of a source: its platform's, or (a folder of files) the ones the plan reads."""
+    """The readable entities of a source: its platform's, or (a folder of files) the ones the plan reads. An
+    entity read from the same list as one declared before it (Velpic ``user_status`` is ``GET /user``) is
+    that one: the list is counted once."""
     if spec.open_entities:
         names = (s.read.entity for s in plan.steps.values() if s.read.from_ == connection)
         return list(dict.fromkeys(names))
-    return [name for name, e in spec.entities.items() if e.read is not None]
+    return [name for name, e in spec.entities.items() if e.read is not None and _same_list(spec, name) == name]
+
+
+def _same_list(spec: PlatformSpec, entity: str) -> str:
+    """The first entity the platform declares whose read is the list ``entity`` reads (itself, mostly)."""
+    read = spec.entities[entity].read if entity in spec.entities else None
+    if read is None or spec.open_entities:
+        return entity
+    return next(
+        name
+        for name, e in spec.entities.items()
+        if e.read is not None and (e.read.endpoint.method, e.read.endpoint.path, e.read.parent)
+        == (read.endpoint.method, read.endpoint.path, read.parent)
+    )
 
 
 def _statuses(spec: PlatformSpec, entity: str) -> Statuses | None:
@@ -200,15 +215,17 @@ def readings(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> list[Reading]:
     out: list[Reading] = []
     for name, step in plan.steps.items():
         connection = step.read.from_
-        statuses = _statuses(catalog[plan.connections[connection].platform], step.read.entity)
+        spec = catalog[plan.connections[connection].platform]
+        entity = _same_list(spec, step.read.entity)
+        statuses = _statuses(spec, entity)
         if statuses is None:
-            out.append(Reading(name, connection, step.read.entity, ("",)))
+            out.append(Reading(name, connection, entity, ("",)))
             continue
         given = step.read.filter.get(statuses.parameter)
         value = filter_value(given) if given is not None else statuses.default
         shown = f"{statuses.parameter}={value}" if value is not None else ""
         selected = statuses.values.get(value, ()) if value is not None else statuses.names
-        out.append(Reading(name, connection, step.read.entity, selected, shown, defaulted=given is None))
+        out.append(Reading(name, connection, entity, selected, shown, defaulted=given is None))
     return out
 
 

@@ -84,6 +84,7 @@ def test_slices_count_every_readable_entity_of_each_source_once_by_status() -> N
         ("source", "group", ""),
         ("source", "lesson", ""),
         ("source", "lesson_schedule", ""),
+        ("source", "certificate", ""),
         ("source", "ilt_session", ""),
     }
     assert dict(got["source", "user", "active"].filters) == {"activeValue": "active"}
@@ -240,3 +241,19 @@ def test_a_kept_inventory_is_read_back_as_counted() -> None:
     assert kept_tallies({1: {"inventory": [{"entity": "user", "count": "many"}]}}) == [
         Tally("", "user", "", None)
     ]
+
+
+def test_an_entity_read_from_another_ones_list_is_that_entity() -> None:
+    # Velpic user_status reads GET /user: the list is counted once, as users; a step reading it carries users
+    status = """
+[steps.user_status]
+read  = { from = "source", entity = "user_status", filter = { activeValue = "all" } }
+write = { to = "target", entity = "user_status", mode = "update", match = "id" }
+map = { id = "id", clientStatusId = "clientStatusId" }
+"""
+    plan = _plan(status)
+    assert {s.entity for s in slices(plan, CATALOG)} == {
+        "user", "group", "lesson", "lesson_schedule", "certificate", "ilt_session"
+    }  # fmt: skip
+    (reading,) = readings(plan, CATALOG)
+    assert (reading.entity, set(reading.statuses)) == ("user", {"active", "inactive"})
