@@ -174,7 +174,8 @@ def _same_list(spec: PlatformSpec, entity: str) -> str:
     return next(
         name
         for name, e in spec.entities.items()
-        if e.read is not None and (e.read.endpoint.method, e.read.endpoint.path, e.read.parent)
+        if e.read is not None
+        and (e.read.endpoint.method, e.read.endpoint.path, e.read.parent)
         == (read.endpoint.method, read.endpoint.path, read.parent)
     )
 
