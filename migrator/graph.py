@@ -30,7 +30,15 @@ from migrator.plan.budgets import Budgets, Origin, resolve_budgets
 from migrator.plan.decode import did_you_mean, join_path
 from migrator.plan.load import LoadedPlan
 from migrator.plan.mapping import CompiledMap
-from migrator.plan.model import CREDENTIAL_FIELDS, Budget, Connection, Plan, Step, WriteMode
+from migrator.plan.model import (
+    CREDENTIAL_FIELDS,
+    OVERWRITE_POLICIES,
+    Budget,
+    Connection,
+    Plan,
+    Step,
+    WriteMode,
+)
 from migrator.plan.rates import Rate
 from migrator.runtime.breakers import Limit, LimitKey, StepLimits
 
@@ -383,12 +391,21 @@ def _limits(plan: Plan, name: str, step: Step, *, file: str, problems: list[Plan
 def _check_overwrite(
     name: str, step: Step, mapping: CompiledMap | None, *, file: str, problems: list[PlanProblem]
 ) -> None:
-    """``overwrite`` names mapped fields only."""
-    if not step.overwrite or mapping is None:
+    """``overwrite`` names mapped fields only, each with a policy."""
+    if not step.overwrite:
         return
     base = join_path("steps", name)
-    for fld in step.overwrite:
-        if fld not in mapping.fields:
+    for fld, policy in step.overwrite.items():
+        if policy not in OVERWRITE_POLICIES:
+            problems.append(
+                PlanProblem(
+                    file,
+                    join_path(f"{base}.overwrite", fld),
+                    f'expected one of {", ".join(OVERWRITE_POLICIES)}; got "{policy}"'
+                    f"{did_you_mean(policy, OVERWRITE_POLICIES)}",
+                )
+            )
+        if mapping is not None and fld not in mapping.fields:
             problems.append(
                 PlanProblem(
                     file,

@@ -18,6 +18,7 @@ import msgspec
 
 __all__ = [
     "CREDENTIAL_FIELDS",
+    "OVERWRITE_POLICIES",
     "PLATFORMS",
     "Budget",
     "BulkWrite",
@@ -27,7 +28,6 @@ __all__ = [
     "Limits",
     "MapValue",
     "OnError",
-    "Overwrite",
     "Plan",
     "PlanMeta",
     "Platform",
@@ -190,9 +190,9 @@ class OnError(_Base, frozen=True):
     max_rejected: NonNegativeInt | None = None
 
 
-#: How an update treats a field the target already holds a value in: ``always`` writes it (the default),
-#: ``if_empty`` only when the target's value is empty, ``once`` never (only a create writes it).
-Overwrite = Literal["always", "if_empty", "once"]
+#: How an update treats a field the target already holds a value in (``overwrite``): ``always`` writes it (the
+#: default), ``if_empty`` only when the target's value is empty, ``once`` never (only a create writes it).
+OVERWRITE_POLICIES: tuple[str, ...] = ("always", "if_empty", "once")
 
 
 class Step(_Base, frozen=True):
@@ -205,7 +205,7 @@ class Step(_Base, frozen=True):
     on_error: OnError | None = None
     concurrency: PositiveInt | None = None
     limits: Limits | None = None
-    overwrite: dict[str, Overwrite] = {}
+    overwrite: dict[str, str] = {}  # field → one of OVERWRITE_POLICIES (checked in graph.py)
 
 
 class Table(_Base, frozen=True):

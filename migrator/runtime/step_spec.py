@@ -10,7 +10,6 @@ from typing import Any
 from migrator.connectors.base import Reader
 from migrator.journal import Journal
 from migrator.plan.mapping import CompiledMap
-from migrator.plan.model import Overwrite
 from migrator.runtime.breakers import Breaker
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.fetch import PageFeed
@@ -62,7 +61,7 @@ class StepSpec:
     #: a create-only step's target records by match value, read when the step starts (None: unknowable)
     existing: TargetIndex | None = None
     current: CurrentValues | None = None
-    overwrite: Mapping[str, Overwrite] = field(default_factory=dict)
+    overwrite: Mapping[str, str] = field(default_factory=dict)
     not_compared: frozenset[str] = frozenset()
     counters: StepCounters = field(default_factory=StepCounters)
     on_progress: Callable[[str, StepCounters], None] | None = None

@@ -35,8 +35,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from migrator.plan.model import Overwrite
-
 __all__ = ["is_empty", "kept_fields", "same_value", "unchanged", "with_overwrite_policy"]
 
 
@@ -89,9 +87,7 @@ def _same_elements(sent: list[Any], stored: list[Any]) -> bool:
     return True
 
 
-def kept_fields(
-    payload: Mapping[str, Any], current: Mapping[str, Any], policy: Mapping[str, Overwrite]
-) -> set[str]:
+def kept_fields(payload: Mapping[str, Any], current: Mapping[str, Any], policy: Mapping[str, str]) -> set[str]:
     """The fields of an update the plan's ``policy`` keeps as the target has them (``current``: the target's
     record, holding only the fields it returned)."""
     kept = set()
@@ -104,7 +100,7 @@ def kept_fields(
 
 
 def with_overwrite_policy(
-    payload: Mapping[str, Any], current: Mapping[str, Any], policy: Mapping[str, Overwrite]
+    payload: Mapping[str, Any], current: Mapping[str, Any], policy: Mapping[str, str]
 ) -> dict[str, Any]:
     """An update's payload with the fields ``policy`` keeps set to the target's values (left out when the
     target did not return them)."""
