@@ -3,7 +3,9 @@
 A limit is a count (``500``: at most 500) or a percentage (``"2%"``) of the step's records: the source's count
 when the source tells it up front, else the records read so far (a burst of rejections at the start of a step
 can then trip a percentage early: give a count where that matters). A step whose figure goes past a limit
-stops, with a message naming the limit and the figure; the figure that trips ``max_rejected = 5`` is 6.
+stops cleanly: no more batches are made, the batches in flight finish and are journaled, and the step fails with
+a message naming the limit and the figure (the figure that trips ``max_rejected = 5`` is 6). Records not yet
+sent are not in the journal: a resumed run writes them.
 
 Figures count the whole step, not one run of it: a resumed run starts from what the journal already holds
 (``Baseline``), so resuming a stopped step with the same limits stops it again, and raising the limit lets it
@@ -18,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+import anyio
 
 from migrator.journal import LedgerCounts
 from migrator.runtime.counters import StepCounters
@@ -147,13 +151,22 @@ class Baseline:
         return cls(settled, counts.records_rejected, counts.created, counts.updated)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class Breaker:
-    """A step's limits and where its figures start (``baseline``); :meth:`check` raises ``StepFailed`` once
-    the step goes past one."""
+    """A step's limits and where its figures start (``baseline``). :meth:`check` trips it once the step goes
+    past a limit: ``tripped`` holds the breach, and the cancel scope the step reads and maps in
+    (:meth:`reads`) is cancelled, so that no more batches are made while the writes in flight finish and are
+    journaled."""
 
     limits: StepLimits = StepLimits()
     baseline: Baseline = Baseline()
+    tripped: Breach | None = None
+    reading: anyio.CancelScope | None = None
+
+    def reads(self) -> anyio.CancelScope:
+        """The cancel scope the step reads and maps in (a tripped breaker cancels it)."""
+        self.reading = anyio.CancelScope()
+        return self.reading
 
     def figures(self, counters: StepCounters) -> Figures:
         """The step's figures now. The base is the source's count when it told it, else every record the
@@ -167,8 +180,17 @@ class Breaker:
             updated=b.updated + counters.updated,
         )
 
-    def check(self, step: str, counters: StepCounters) -> None:
-        """Raise ``StepFailed`` naming the limit and the figure when the step went past a limit."""
+    def check(self, counters: StepCounters) -> None:
+        """Trip when the step went past a limit (the first breach is kept)."""
+        if self.tripped is not None:
+            return
         breach = self.limits.breach(self.figures(counters))
         if breach is not None:
-            raise StepFailed(breach.message(step))
+            self.tripped = breach
+            if self.reading is not None:
+                self.reading.cancel()
+
+    def raise_if_tripped(self, step: str) -> None:
+        """``StepFailed`` naming the limit and the figure, when the breaker tripped."""
+        if self.tripped is not None:
+            raise StepFailed(self.tripped.message(step))

@@ -106,4 +106,4 @@ def _reject(spec: StepSpec, tracker: PageTracker, rejected: list[tuple[str, Reje
     spec.counters.rejected += len(rejected)
     for page_key, _ in rejected:
         tracker.settle(page_key)
-    spec.breaker.check(spec.name, spec.counters)
+    spec.breaker.check(spec.counters)

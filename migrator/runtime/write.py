@@ -41,6 +41,8 @@ async def write_worker(
 ) -> None:
     async with batches:
         async for batch in batches:
+            if spec.breaker.tripped is not None:
+                continue  # the step stops: a batch not sent yet is not journaled, a resumed run writes it
             await write_batch(spec, in_doubt, tracker, batch)
             tracker.flush()
             spec.report()
@@ -86,7 +88,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     c.rejected += len(rejections)
     for page_key, settled in Counter(batch.pages).items():
         tracker.settle(page_key, settled)
-    spec.breaker.check(spec.name, c)
+    spec.breaker.check(c)
 
 
 def _against_current(

@@ -78,11 +78,16 @@ def test_the_breaker_counts_the_whole_step_and_the_source_count_when_known() -> 
     breaker = Breaker(limits, Baseline(settled=40, rejected=4))
     assert breaker.figures(counters) == Figures(base=70, rejected=6)
     assert limits.breach(breaker.figures(counters)) is None  # 6 ≤ 7
-    counters.rejected = 4
-    with pytest.raises(StepFailed, match=r"8 records rejected of 70 records"):
-        breaker.check("people", counters)
     counters.total = 1000  # the source told its count: 8 of 1000 is within 10%
-    breaker.check("people", counters)
+    counters.rejected = 4
+    breaker.check(counters)
+    assert breaker.tripped is None
+    breaker.raise_if_tripped("people")
+    counters.total = None
+    breaker.check(counters)  # 8 of 70: tripped
+    assert breaker.tripped is not None
+    with pytest.raises(StepFailed, match=r"8 records rejected of 70 records"):
+        breaker.raise_if_tripped("people")
 
 
 def test_plan_limits_and_the_short_form() -> None:
