@@ -50,6 +50,8 @@ async def run_step(spec: StepSpec) -> StepCounters:
     tracker = PageTracker(spec.ledger)
     counters = spec.counters
     counters.started_at = anyio.current_time()
+    spec.breaker.check(counters)  # a resumed step already past a limit stops before its first write
+    spec.breaker.raise_if_tripped(spec.name)
 
     # read ahead: pages queue up while the target works through a backlog of writes (a single-process
     # target serves reads and writes in turn), so mapping never waits for a read stuck behind writes; at most
