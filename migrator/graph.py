@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import graphlib
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -338,7 +338,9 @@ def _check_step(
     folders = (_folder(plan, step.read.from_), _folder(plan, step.write.to))
     _check_settings(name, step, platforms, folders, mapping, page_size, file=file, problems=problems)
     limits = _limits(plan, name, step, file=file, problems=problems)
-    _check_overwrite(name, step, mapping, file=file, problems=problems)
+    if step.overwrite and len(problems) == before:
+        writer = make_writer(write_use.platform, step.write.entity, mode, step.write.match, folder=folders[1])
+        _check_overwrite(name, step, mapping, writer.match_fields, file=file, problems=problems)
     if len(problems) > before:
         return None
     return {
@@ -389,13 +391,27 @@ def _limits(plan: Plan, name: str, step: Step, *, file: str, problems: list[Plan
 
 
 def _check_overwrite(
-    name: str, step: Step, mapping: CompiledMap | None, *, file: str, problems: list[PlanProblem]
+    name: str,
+    step: Step,
+    mapping: CompiledMap | None,
+    match_fields: Sequence[str],
+    *,
+    file: str,
+    problems: list[PlanProblem],
 ) -> None:
-    """``overwrite`` names mapped fields only, each with a policy."""
-    if not step.overwrite:
-        return
+    """``overwrite`` names mapped fields only, each with a policy, and not the fields that find the record
+    (``match_fields``: they are what an update is matched by, never a value to keep)."""
     base = join_path("steps", name)
     for fld, policy in step.overwrite.items():
+        if fld in match_fields:
+            problems.append(
+                PlanProblem(
+                    file,
+                    join_path(f"{base}.overwrite", fld),
+                    f"{fld} is the field this step finds target records by (write.match); it is always "
+                    "written as mapped: remove it from overwrite",
+                )
+            )
         if policy not in OVERWRITE_POLICIES:
             problems.append(
                 PlanProblem(

@@ -126,3 +126,8 @@ def test_overwrite_names_mapped_fields_only() -> None:
         compile_graph(parse_plan_text(PLAN % '{ Phone = "never" }', "u.toml"))
     assert "steps.people.overwrite.Phone" in str(info.value)
     assert 'expected one of always, if_empty, once; got "never"' in str(info.value)
+    with pytest.raises(PlanError) as info:
+        compile_graph(parse_plan_text(PLAN % '{ Email = "once" }', "u.toml"))
+    assert "steps.people.overwrite.Email: Email is the field this step finds target records by" in str(
+        info.value
+    )
