@@ -34,7 +34,7 @@ class StepSpec:
     record at its crosswalk target id, in the payload field ``update_id_field``. ``existing``: the target's
     records by match value, so that a create-only step links a record already there instead of creating it
     again (``target_index``). ``current``: a step that updates, the target's current values of the fields it
-    writes by match value, taken out as they are used (``target_index``); each update keeps what ``overwrite``
+    writes by match value (``target_index``); each update keeps what ``overwrite``
     protects and is not sent when it changes nothing (``unchanged``); ``not_compared``: fields left out of that
     comparison (write-only ones, the id an update is addressed by).
     ``breaker``: the step's limits (``breakers``). ``journal`` is read (which records are settled, in doubt,

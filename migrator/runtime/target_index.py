@@ -49,10 +49,13 @@ TargetIndex = dict[str, list[str]]
 @dataclass(slots=True)
 class TargetRecord:
     """One target record as an update step needs it: its id, and the current values of the fields it writes
-    (only those the target returned)."""
+    (only those the target returned). ``shared``: several target records hold this match value (no id, no
+    values). ``used``: a record of this run was already written to it, so its values may be stale."""
 
     target_id: str
     values: dict[str, Any]
+    shared: bool = False
+    used: bool = False
 
 
 #: match value → the one target record that holds it (an update step's view of the target)
@@ -105,30 +108,33 @@ async def read_current_values(
 ) -> CurrentValues | None:
     """The current ``fields`` of every record of ``entity`` on the target, by match value (None: unknowable,
     as for the index). Only ``fields`` are kept, and only those a record returns; a match value several
-    records hold is left out (which record an update reaches is the platform's choice)."""
+    records hold keeps no values (``shared``: which record an update reaches is the platform's choice)."""
     match = writer.match_fields
     reader = _target_reader(platform, entity, (*match, *fields), step) if match else None
     if reader is None:
         return None
     current: CurrentValues = {}
-    shared: set[str] = set()
+    shared = 0
 
     def visit(record: Mapping[str, Any]) -> None:
+        nonlocal shared
         value = normalised_match([record.get(f) for f in match])
-        if value is None or value in shared:
+        if value is None:
             return
-        if value in current:
-            shared.add(value)
-            del current[value]
+        held = current.get(value)
+        if held is not None:
+            if not held.shared:
+                current[value] = TargetRecord("", {}, shared=True)
+                shared += 1
             return
         values = {f: record[f] for f in fields if f in record}
         current[value] = TargetRecord(str(record.get(reader.key_field, "")), values)
 
     read = await _read_all(transport, reader, entity, step, visit)
-    if read is None or (read and not current and not shared):
+    if read is None or (read and not current):
         log.info("target_values_unknown", step=step, entity=entity, records=read)
         return None
-    log.info("target_values_read", step=step, entity=entity, records=len(current), shared=len(shared))
+    log.info("target_values_read", step=step, entity=entity, values=len(current), shared=shared)
     return current
 
 

@@ -57,7 +57,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     if not path.writer.idempotent:
         found, items = await _already_on_target(spec, path, items, in_doubt, rejections)
     elif spec.current is not None:
-        same, items = _against_current(spec, path, items)
+        same, items = _against_current(spec, path, items, rejections)
 
     bid = make_batch_id(spec.name, [it.idem_key for it in batch.items])
     # journal writes run on the event loop, between two awaits: never cancelled half-way, and measured faster
@@ -92,28 +92,41 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
 
 
 def _against_current(
-    spec: StepSpec, path: WritePath, items: list[WriteItem]
+    spec: StepSpec, path: WritePath, items: list[WriteItem], rejections: list[Rejection]
 ) -> tuple[list[tuple[WriteItem, str]], list[WriteItem]]:
     """An idempotent batch measured against the target's current values: the records already as the target
     holds them (with their target ids), and the records to send, with the fields the overwrite policy keeps
-    set to the target's values. A match value is used once: a second record with it (the source holds it
-    twice) finds the target as the first one may have changed it, so it is sent."""
+    set to the target's values. A target record already written by this run (the source holds its match
+    value twice) may have changed since it was read: its second record is sent, under the same policy. A
+    match value several target records hold cannot be judged: sent as mapped, or, when the step has an
+    overwrite policy, a dead letter (whose values to keep is unknown)."""
     assert spec.current is not None
     same: list[tuple[WriteItem, str]] = []
     send: list[WriteItem] = []
     for it in items:
         value = match_value(path.writer, it)
-        record = spec.current.pop(value, None) if value is not None else None
-        if record is None:  # not on the target: a create, written whole
-            send.append(it)
+        record = spec.current.get(value) if value is not None else None
+        if record is None or (record.shared and not spec.overwrite):
+            send.append(it)  # not on the target (a create, written whole), or no policy to apply
+            continue
+        if record.shared:
+            fields = ", ".join(path.writer.match_fields)
+            reason = (
+                f"several records on the target have {fields} = {value!r}: the step's overwrite policy cannot "
+                "tell whose values to keep. Merge them on the target, then run again with --retry-rejected"
+            )
+            rejections.append(
+                Rejection(it.idem_key, it.source_key, spec.target.redactor.text(reason), None, {})
+            )
             continue
         payload = with_overwrite_policy(it.payload, record.values, spec.overwrite)
-        if unchanged(payload, record.values, write_only=spec.not_compared):
+        if not record.used and unchanged(payload, record.values, write_only=spec.not_compared):
             same.append((it, record.target_id))
         else:
             send.append(
                 it if payload == it.payload else WriteItem(it.idem_key, it.source_key, payload, it.match_value)
             )
+        record.used = True
     return same, send
 
 

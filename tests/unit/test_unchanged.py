@@ -1,14 +1,24 @@
-"""Updates against the target's current values: exact comparison, the overwrite policy, and the plan's
-``overwrite`` checked against the step's map."""
+"""Updates against the target's current values: exact comparison, the overwrite policy, a batch measured
+against the target (the write stage's ``_against_current``), and the plan's ``overwrite`` checked against the
+step's map."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
+from migrator.connectors.base import WriteItem
+from migrator.connectors.registry import make_writer
 from migrator.errors import PlanError
 from migrator.graph import compile_graph
+from migrator.journal import Rejection
+from migrator.logging import Redactor
 from migrator.plan.load import parse_plan_text
+from migrator.runtime.target_index import TargetRecord
 from migrator.runtime.unchanged import is_empty, kept_fields, same_value, unchanged, with_overwrite_policy
+from migrator.runtime.write import _against_current
+from migrator.runtime.write_path import WritePath
 
 
 @pytest.mark.parametrize(
@@ -131,3 +141,47 @@ def test_overwrite_names_mapped_fields_only() -> None:
     assert "steps.people.overwrite.Email: Email is the field this step finds target records by" in str(
         info.value
     )
+
+
+def _batch_against(
+    current: dict[str, TargetRecord], overwrite: dict[str, str], payloads: list[dict[str, object]]
+):
+    writer = make_writer("accessplanit", "user", "upsert", "Email")
+    spec = SimpleNamespace(
+        current=current,
+        overwrite=overwrite,
+        not_compared=frozenset(),
+        target=SimpleNamespace(redactor=Redactor([])),
+    )
+    items = [WriteItem(f"k{i}", f"s{i}", p) for i, p in enumerate(payloads)]
+    rejections: list[Rejection] = []
+    same, send = _against_current(spec, WritePath.of(writer), items, rejections)  # type: ignore[arg-type]
+    return same, send, rejections
+
+
+def test_a_batch_against_the_targets_current_values() -> None:
+    current = {
+        "a@x.org": TargetRecord("T1", {"Email": "a@x.org", "Surname": "Lee", "Phone": "9"}),
+        "b@x.org": TargetRecord("T2", {"Email": "b@x.org", "Surname": "Old", "Phone": ""}),
+        "s@x.org": TargetRecord("", {}, shared=True),
+    }
+    payloads = [
+        {"Email": "a@x.org", "Surname": "Lee", "Phone": "1"},  # only the kept phone differs: unchanged
+        {"Email": "b@x.org", "Surname": "New", "Phone": "2"},  # changed; the empty phone is filled
+        {"Email": "n@x.org", "Surname": "Nu", "Phone": "3"},  # not on the target: created whole
+        {"Email": "a@x.org", "Surname": "Lee", "Phone": "4"},  # the source holds a@x.org twice: sent, kept
+        {"Email": "s@x.org", "Surname": "Two"},  # several target records: a dead letter under a policy
+    ]
+    same, send, rejections = _batch_against(current, {"Phone": "if_empty"}, payloads)
+    assert [(it.source_key, tid) for it, tid in same] == [("s0", "T1")]
+    assert [(it.source_key, it.payload) for it in send] == [
+        ("s1", {"Email": "b@x.org", "Surname": "New", "Phone": "2"}),
+        ("s2", {"Email": "n@x.org", "Surname": "Nu", "Phone": "3"}),
+        ("s3", {"Email": "a@x.org", "Surname": "Lee", "Phone": "9"}),
+    ]
+    assert [r.source_key for r in rejections] == ["s4"]
+    assert "several records on the target have Email = 's@x.org'" in rejections[0].reason
+    # without a policy, a shared value is simply sent
+    current["s@x.org"] = TargetRecord("", {}, shared=True)
+    _, send, rejections = _batch_against(current, {}, [{"Email": "s@x.org", "Surname": "Two"}])
+    assert [it.source_key for it in send] == ["s0"] and rejections == []
