@@ -31,6 +31,7 @@ from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.transport import Transport
 
 __all__ = [
+    "ABSENT",
     "CurrentValues",
     "TargetIndex",
     "TargetRecord",
@@ -48,18 +49,50 @@ TargetIndex = dict[str, list[str]]
 
 @dataclass(slots=True)
 class TargetRecord:
-    """One target record as an update step needs it: its id, and the current values of the fields it writes
-    (only those the target returned). ``shared``: several target records hold this match value (no id, no
-    values). ``used``: a record of this run was already written to it, so its values may be stale."""
+    """One target record as an update step needs it: its id, and the current values of the fields it writes,
+    in the order of :attr:`CurrentValues.fields` (``ABSENT`` where the target did not return one).
+    ``shared``: several target records hold this match value (no id, no values). ``used``: a record of this
+    run was already written to it, so its values may be stale."""
 
     target_id: str
-    values: dict[str, Any]
+    values: tuple[Any, ...]
     shared: bool = False
     used: bool = False
 
 
-#: match value → the one target record that holds it (an update step's view of the target)
-CurrentValues = dict[str, TargetRecord]
+#: a field the target did not return, in :attr:`TargetRecord.values`
+ABSENT: Any = object()
+
+
+class CurrentValues:
+    """An update step's view of the target: match value → the one record that holds it. Each record keeps a
+    tuple of its ``fields`` (a dict per record would cost three times the memory); :meth:`values` gives it
+    back as a dict of the fields the target returned."""
+
+    __slots__ = ("fields", "records")
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        self.fields = tuple(fields)
+        self.records: dict[str, TargetRecord] = {}
+
+    def get(self, value: str) -> TargetRecord | None:
+        return self.records.get(value)
+
+    def add(self, value: str, target_id: str, record: Mapping[str, Any]) -> None:
+        """A target record read with match value ``value``; a second one makes the value ``shared``."""
+        held = self.records.get(value)
+        if held is None:
+            values = tuple(record.get(f, ABSENT) for f in self.fields)
+            self.records[value] = TargetRecord(target_id, values)
+        elif not held.shared:
+            self.records[value] = TargetRecord("", (), shared=True)
+
+    def values(self, record: TargetRecord) -> dict[str, Any]:
+        return {f: v for f, v in zip(self.fields, record.values, strict=False) if v is not ABSENT}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
 
 #: target-side filters that make a read return every record, not only active ones
 _READ_ALL: Mapping[tuple[str, str], Mapping[str, Any]] = {("velpic", "user"): {"activeValue": "all"}}
@@ -113,28 +146,18 @@ async def read_current_values(
     reader = _target_reader(platform, entity, (*match, *fields), step) if match else None
     if reader is None:
         return None
-    current: CurrentValues = {}
-    shared = 0
+    current = CurrentValues(fields)
 
     def visit(record: Mapping[str, Any]) -> None:
-        nonlocal shared
         value = normalised_match([record.get(f) for f in match])
-        if value is None:
-            return
-        held = current.get(value)
-        if held is not None:
-            if not held.shared:
-                current[value] = TargetRecord("", {}, shared=True)
-                shared += 1
-            return
-        values = {f: record[f] for f in fields if f in record}
-        current[value] = TargetRecord(str(record.get(reader.key_field, "")), values)
+        if value is not None:
+            current.add(value, str(record.get(reader.key_field, "")), record)
 
     read = await _read_all(transport, reader, entity, step, visit)
     if read is None or (read and not current):
         log.info("target_values_unknown", step=step, entity=entity, records=read)
         return None
-    log.info("target_values_read", step=step, entity=entity, values=len(current), shared=shared)
+    log.info("target_values_read", step=step, entity=entity, values=len(current))
     return current
 
 

@@ -119,8 +119,9 @@ def _against_current(
                 Rejection(it.idem_key, it.source_key, spec.target.redactor.text(reason), None, {})
             )
             continue
-        payload = with_overwrite_policy(it.payload, record.values, spec.overwrite)
-        if not record.used and unchanged(payload, record.values, write_only=spec.not_compared):
+        values = spec.current.values(record)
+        payload = with_overwrite_policy(it.payload, values, spec.overwrite)
+        if not record.used and unchanged(payload, values, write_only=spec.not_compared):
             same.append((it, record.target_id))
         else:
             send.append(

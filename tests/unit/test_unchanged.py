@@ -15,7 +15,7 @@ from migrator.graph import compile_graph
 from migrator.journal import Rejection
 from migrator.logging import Redactor
 from migrator.plan.load import parse_plan_text
-from migrator.runtime.target_index import TargetRecord
+from migrator.runtime.target_index import CurrentValues
 from migrator.runtime.unchanged import is_empty, kept_fields, same_value, unchanged, with_overwrite_policy
 from migrator.runtime.write import _against_current
 from migrator.runtime.write_path import WritePath
@@ -143,9 +143,7 @@ def test_overwrite_names_mapped_fields_only() -> None:
     )
 
 
-def _batch_against(
-    current: dict[str, TargetRecord], overwrite: dict[str, str], payloads: list[dict[str, object]]
-):
+def _batch_against(current: CurrentValues, overwrite: dict[str, str], payloads: list[dict[str, object]]):
     writer = make_writer("accessplanit", "user", "upsert", "Email")
     spec = SimpleNamespace(
         current=current,
@@ -160,11 +158,13 @@ def _batch_against(
 
 
 def test_a_batch_against_the_targets_current_values() -> None:
-    current = {
-        "a@x.org": TargetRecord("T1", {"Email": "a@x.org", "Surname": "Lee", "Phone": "9"}),
-        "b@x.org": TargetRecord("T2", {"Email": "b@x.org", "Surname": "Old", "Phone": ""}),
-        "s@x.org": TargetRecord("", {}, shared=True),
-    }
+    current = CurrentValues(("Email", "Surname", "Phone"))
+    current.add("a@x.org", "T1", {"Email": "a@x.org", "Surname": "Lee", "Phone": "9"})
+    current.add("b@x.org", "T2", {"Email": "b@x.org", "Surname": "Old", "Phone": ""})
+    current.add("s@x.org", "T3", {"Email": "s@x.org"})
+    current.add("s@x.org", "T4", {"Email": "S@x.org"})  # the same value, for the platforms
+    assert current.values(current.records["s@x.org"]) == {}
+    assert current.records["s@x.org"].shared
     payloads = [
         {"Email": "a@x.org", "Surname": "Lee", "Phone": "1"},  # only the kept phone differs: unchanged
         {"Email": "b@x.org", "Surname": "New", "Phone": "2"},  # changed; the empty phone is filled
@@ -182,6 +182,5 @@ def test_a_batch_against_the_targets_current_values() -> None:
     assert [r.source_key for r in rejections] == ["s4"]
     assert "several records on the target have Email = 's@x.org'" in rejections[0].reason
     # without a policy, a shared value is simply sent
-    current["s@x.org"] = TargetRecord("", {}, shared=True)
     _, send, rejections = _batch_against(current, {}, [{"Email": "s@x.org", "Surname": "Two"}])
     assert [it.source_key for it in send] == ["s0"] and rejections == []
