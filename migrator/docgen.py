@@ -53,6 +53,7 @@ SECTIONS: tuple[tuple[str, str, type[msgspec.Struct]], ...] = (
     ('`write = { mode = "upsert", … }`', "[steps.<name>].write", model.UpsertWrite),
     ('`write = { mode = "create", … }`', "[steps.<name>].write", model.CreateWrite),
     ('`write = { mode = "update", … }`', "[steps.<name>].write", model.UpdateWrite),
+    ("`limits = { … }`", "[steps.<name>].limits", model.Limits),
     ("`on_error = { … }`", "[steps.<name>].on_error", model.OnError),
 )
 
@@ -140,7 +141,15 @@ FIELD_NOTES: dict[str, str] = {
         "the field that names the record to change (usually the target id, through a crosswalk)"
     ),
     "UpdateWrite.batch": "ignored for per-record modes; at most 1 there",
-    "OnError.max_rejected": "the step stops once more records than this were rejected",
+    "OnError.max_rejected": (
+        "the short form of `limits.max_rejected`: the step stops once more records than this were rejected"
+    ),
+    "Limits.max_rejected": (
+        'the step stops once more records than this were rejected: a count (`100`) or a percentage (`"2%"`) '
+        "of the step's records"
+    ),
+    "Limits.max_creates": "the step stops once it created more records than this (a count or a percentage)",
+    "Limits.max_updates": "the step stops once it updated more records than this (a count or a percentage)",
     "Step.read": "what to read (below)",
     "Step.write": "where and how to write; a table tagged by `mode` (below)",
     "Step.map": (
@@ -152,7 +161,15 @@ FIELD_NOTES: dict[str, str] = {
         "excluded (counted as excluded by where)"
     ),
     "Step.after": "steps that must finish first, besides those this step's crosswalk references name",
-    "Step.on_error": "when to stop the step for rejected records",
+    "Step.on_error": "the short form of `limits.max_rejected`",
+    "Step.limits": (
+        "circuit breakers: the most records the step may reject, create and update (see "
+        "[plan-format.md](plan-format.md#limits-overwrite-and-unchanged-records))"
+    ),
+    "Step.overwrite": (
+        '`{ field = "always" | "if_empty" | "once" }`: what an update may overwrite of a value the target '
+        "holds (mapped fields only; default `always`)"
+    ),
     "Step.concurrency": (
         "accepted by the plan language; the engine does not use it yet (the connection's concurrency applies)"
     ),

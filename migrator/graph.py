@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import graphlib
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,8 +30,17 @@ from migrator.plan.budgets import Budgets, Origin, resolve_budgets
 from migrator.plan.decode import did_you_mean, join_path
 from migrator.plan.load import LoadedPlan
 from migrator.plan.mapping import CompiledMap
-from migrator.plan.model import CREDENTIAL_FIELDS, Budget, Connection, Plan, Step, WriteMode
+from migrator.plan.model import (
+    CREDENTIAL_FIELDS,
+    OVERWRITE_POLICIES,
+    Budget,
+    Connection,
+    Plan,
+    Step,
+    WriteMode,
+)
 from migrator.plan.rates import Rate
+from migrator.runtime.breakers import Limit, LimitKey, StepLimits
 
 __all__ = [
     "EndpointUse",
@@ -78,7 +87,7 @@ class StepNode:
     page_size: int | None
     batch: int
     per_record: bool
-    max_rejected: int | None
+    limits: StepLimits
     mapping: CompiledMap | None = field(repr=False, default=None)
     parent: str | None = None  # nested read: once per record of this entity
 
@@ -328,9 +337,12 @@ def _check_step(
     platforms = (read_use.platform, write_use.platform)
     folders = (_folder(plan, step.read.from_), _folder(plan, step.write.to))
     _check_settings(name, step, platforms, folders, mapping, page_size, file=file, problems=problems)
-    max_rejected = step.on_error.max_rejected if step.on_error is not None else None
-    if max_rejected is None:
-        max_rejected = plan.defaults.max_rejected
+    limits = _limits(plan, name, step, file=file, problems=problems)
+    if step.overwrite and len(problems) == before:
+        writer = make_writer(write_use.platform, step.write.entity, mode, step.write.match, folder=folders[1])
+        _check_overwrite(name, step, mapping, writer.match_fields, file=file, problems=problems)
+    if len(problems) > before:
+        return None
     return {
         "read": read_use,
         "write": write_use,
@@ -340,10 +352,84 @@ def _check_step(
         "page_size": page_size,
         "batch": batch,
         "per_record": per_record,
-        "max_rejected": max_rejected,
+        "limits": limits,
         "mapping": mapping,
         "parent": parent,
     }
+
+
+def _limits(plan: Plan, name: str, step: Step, *, file: str, problems: list[PlanProblem]) -> StepLimits:
+    """The step's breakers: ``limits``, with ``on_error.max_rejected`` as the short form of
+    ``limits.max_rejected`` (one of the two) and ``defaults.max_rejected`` where the step sets neither."""
+    base = join_path("steps", name)
+    given = step.limits
+    short = step.on_error.max_rejected if step.on_error is not None else None
+    if given is not None and given.max_rejected is not None and short is not None:
+        problems.append(
+            PlanProblem(
+                file,
+                f"{base}.on_error.max_rejected",
+                "set max_rejected once: on_error.max_rejected is the short form of limits.max_rejected; keep "
+                "one of the two",
+            )
+        )
+    found: dict[LimitKey, Limit] = {}
+    if short is not None:
+        found["max_rejected"] = Limit.of("max_rejected", "on_error.max_rejected", short)
+    elif plan.defaults.max_rejected is not None and (given is None or given.max_rejected is None):
+        found["max_rejected"] = Limit.of("max_rejected", "defaults.max_rejected", plan.defaults.max_rejected)
+    keys: tuple[LimitKey, ...] = ("max_rejected", "max_creates", "max_updates")
+    for key in keys:
+        value = getattr(given, key) if given is not None else None
+        if value is None:
+            continue
+        try:
+            found[key] = Limit.of(key, f"limits.{key}", value)
+        except ValueError as error:
+            problems.append(PlanProblem(file, f"{base}.limits.{key}", f"{error}"))
+    return StepLimits(found.get("max_rejected"), found.get("max_creates"), found.get("max_updates"))
+
+
+def _check_overwrite(
+    name: str,
+    step: Step,
+    mapping: CompiledMap | None,
+    match_fields: Sequence[str],
+    *,
+    file: str,
+    problems: list[PlanProblem],
+) -> None:
+    """``overwrite`` names mapped fields only, each with a policy, and not the fields that find the record
+    (``match_fields``: they are what an update is matched by, never a value to keep)."""
+    base = join_path("steps", name)
+    for fld, policy in step.overwrite.items():
+        if fld in match_fields:
+            problems.append(
+                PlanProblem(
+                    file,
+                    join_path(f"{base}.overwrite", fld),
+                    f"{fld} is the field this step finds target records by (write.match); it is always "
+                    "written as mapped: remove it from overwrite",
+                )
+            )
+        if policy not in OVERWRITE_POLICIES:
+            problems.append(
+                PlanProblem(
+                    file,
+                    join_path(f"{base}.overwrite", fld),
+                    f'expected one of {", ".join(OVERWRITE_POLICIES)}; got "{policy}"'
+                    f"{did_you_mean(policy, OVERWRITE_POLICIES)}",
+                )
+            )
+        if mapping is not None and fld not in mapping.fields:
+            problems.append(
+                PlanProblem(
+                    file,
+                    join_path(f"{base}.overwrite", fld),
+                    f"not a mapped field of this step{did_you_mean(fld, mapping.fields)}; overwrite applies to "
+                    f"the fields of `map`: {', '.join(sorted(mapping.fields))}",
+                )
+            )
 
 
 def _folder(plan: Plan, connection: str) -> Path | None:

@@ -110,8 +110,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def plan_hash(loaded: LoadedPlan) -> str:
-    """A stable hash of what the plan says (not of its formatting, nor of any resolved secret)."""
-    return hashlib.blake2b(msgspec.json.encode(loaded.plan), digest_size=16).hexdigest()
+    """A stable hash of what the plan says about what it writes (not of its formatting, nor of any resolved
+    secret). The steps' limits (``limits``, ``on_error``, ``defaults.max_rejected``) are left out: raising a
+    limit to resume a stopped step changes nothing already written, so it needs no ``--allow-plan-change``."""
+    plan = loaded.plan
+    steps = {
+        name: msgspec.structs.replace(step, limits=None, on_error=None) for name, step in plan.steps.items()
+    }
+    defaults = msgspec.structs.replace(plan.defaults, max_rejected=None)
+    unlimited = msgspec.structs.replace(plan, steps=steps, defaults=defaults)
+    return hashlib.blake2b(msgspec.json.encode(unlimited), digest_size=16).hexdigest()
 
 
 def journal_path(args: argparse.Namespace, plan_name: str) -> Path:
@@ -429,7 +437,8 @@ def _print_summary(
         c = outcome.counters
         line = (
             f"  {outcome.name:<20} {outcome.status:<8} read {c.read:>9,}  {words[0]} {c.created:>9,}  "
-            f"{words[1]} {c.updated:>9,}  skipped {c.skipped:>9,}  {words[2]} {c.rejected:>7,}"
+            f"{words[1]} {c.updated:>9,}  unchanged {c.unchanged:>9,}  skipped {c.skipped:>9,}  "
+            f"{words[2]} {c.rejected:>7,}"
         )
         print(line + (f"  excluded by where {c.excluded:,}" if c.excluded else ""))
         for warning in c.warnings:

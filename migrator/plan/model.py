@@ -18,12 +18,14 @@ import msgspec
 
 __all__ = [
     "CREDENTIAL_FIELDS",
+    "OVERWRITE_POLICIES",
     "PLATFORMS",
     "Budget",
     "BulkWrite",
     "Connection",
     "CreateWrite",
     "Defaults",
+    "Limits",
     "MapValue",
     "OnError",
     "Plan",
@@ -170,10 +172,30 @@ class UpdateWrite(_Write, frozen=True, tag_field="mode", tag=WriteMode.UPDATE.va
 Write = BulkWrite | UpsertWrite | CreateWrite | UpdateWrite
 
 
+#: A limit: a count (``500``) or a percentage of the step's records (``"2%"``).
+LimitValue = NonNegativeInt | str
+
+
+class Limits(_Base, frozen=True):
+    """``limits = { max_rejected, max_creates, max_updates }``: the step's circuit breakers. The step stops once
+    more records than a limit were rejected, created or updated; each is a count (``500``) or a percentage of
+    the step's records (``"2%"``). Unset: no limit."""
+
+    max_rejected: LimitValue | None = None
+    max_creates: LimitValue | None = None
+    max_updates: LimitValue | None = None
+
+
 class OnError(_Base, frozen=True):
-    """The step stops once more than ``max_rejected`` records were refused (unset: never stops for that)."""
+    """The short form of ``limits.max_rejected``: the step stops once more than ``max_rejected`` records were
+    refused (unset: never stops for that)."""
 
     max_rejected: NonNegativeInt | None = None
+
+
+#: How an update treats a field the target already holds a value in (``overwrite``): ``always`` writes it (the
+#: default), ``if_empty`` only when the target's value is empty, ``once`` never (only a create writes it).
+OVERWRITE_POLICIES: tuple[str, ...] = ("always", "if_empty", "once")
 
 
 class Step(_Base, frozen=True):
@@ -186,6 +208,8 @@ class Step(_Base, frozen=True):
     after: list[str] = []
     on_error: OnError | None = None
     concurrency: PositiveInt | None = None
+    limits: Limits | None = None
+    overwrite: dict[str, str] = {}  # field → one of OVERWRITE_POLICIES (checked in graph.py)
     #: a condition on each source record (the map's expression language); records it is false for are excluded
     where: str | None = None
 

@@ -1,7 +1,10 @@
 """Building a step from the plan: its reader and writer, and what each can do, decided here once.
 
 The runner calls ``build_step`` when a step's dependencies are done. A create-only step gets the target's
-records by match value (``target_index``), so it links what is already there. A dry run gets a ``DryRunWriter``
+records by match value (``target_index``), so it links what is already there; a step that updates (update,
+upsert, bulk, or the update writer of a delta) gets the target's current values of the fields it writes, for
+its overwrite policy and to leave unchanged records unsent. Its breakers start from what the journal holds of
+it when a normal run resumes it (``breakers``). A dry run gets a ``DryRunWriter``
 around the real writer, a resolver that knows the records other steps would have written, and a ledger that
 keeps nothing; a run gets the journal's ledger. A delta run of a create-only step also gets the entity's update
 writer, for changed records already written."""
@@ -20,17 +23,20 @@ from migrator.connectors.registry import make_reader, make_writer
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import DeadLetter, Journal
 from migrator.plan.model import Plan
+from migrator.runtime.breakers import Baseline, Breaker
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.delta import DELTA_MARGIN
 from migrator.runtime.dryrun import DryRunWriter, dry_run_resolver
+from migrator.runtime.failures import StepFailed
 from migrator.runtime.fetch import page_feed
 from migrator.runtime.ledger import DiscardLedger, JournalLedger, StepLedger
 from migrator.runtime.options import RunOptions
 from migrator.runtime.selection import SelectionMode
 from migrator.runtime.step_spec import Resolver, StepSpec
-from migrator.runtime.target_index import read_target_index
+from migrator.runtime.target_index import CurrentValues, read_current_values, read_target_index
 from migrator.runtime.write_path import WritePath
 from migrator.transport import Transport
+from migrator.verify import WRITE_ONLY_FIELDS
 
 __all__ = ["build_step", "connection_folder", "crosswalk_resolver"]
 
@@ -97,6 +103,7 @@ async def build_step(
     crosswalks = {ref: journal.crosswalk(ref) for ref in referenced}
     ledger: StepLedger
     existing = None
+    current: CurrentValues | None = None
     if options.dry_run:
         seen = dry_seen.setdefault(node.name, set())
         index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
@@ -110,12 +117,28 @@ async def build_step(
             existing = await read_target_index(
                 target, node.write.platform, step.write.entity, writer, node.name
             )
+        updates = writer if writer.idempotent else update_writer
+        if updates is not None:
+            current = await read_current_values(
+                target, node.write.platform, step.write.entity, updates, node.name, node.mapping.fields
+            )
+            if current is None and step.overwrite:
+                raise StepFailed(
+                    f"step {node.name}: overwrite needs the target's current values of {step.write.entity} "
+                    f"by {', '.join(updates.match_fields) or 'match key'}, and the target could not be read "
+                    "whole (see the log's target_values_unknown). Remove `overwrite` from the step, or give it "
+                    "a match key the target's records carry"
+                )
         resolve = crosswalk_resolver(crosswalks)
         ledger = JournalLedger(journal, node.name)
     id_field = "id"
     if update_writer is not None:
         real = update_writer.writer if isinstance(update_writer, DryRunWriter) else update_writer
         id_field = real.id_field if isinstance(real, IdWriter) else "id"
+    # a resumed normal run counts what the journal holds of the step; a retry or a delta counts its own pass
+    resumed = options.selection is SelectionMode.NORMAL
+    baseline = Baseline.of(journal.step_counts().get(node.name)) if resumed else Baseline()
+    not_compared = WRITE_ONLY_FIELDS.get((node.write.platform, step.write.entity), frozenset())
     return StepSpec(
         plan_name=graph.name,
         name=node.name,
@@ -128,13 +151,16 @@ async def build_step(
         batch=min(node.batch, writer.max_batch) if not node.per_record else max(1, min(node.batch, 50)),
         journal=journal,
         ledger=ledger,
-        max_rejected=node.max_rejected,
+        breaker=Breaker(node.limits, baseline),
         read_concurrency=read_conc,
         write_concurrency=write_conc,
         selection=options.selection,
         update_path=None if update_writer is None else WritePath.of(update_writer),
         update_id_field=id_field,
         existing=existing,
+        current=current,
+        overwrite=step.overwrite,
+        not_compared=not_compared | ({id_field} if update_writer is not None else set()),
         counters=counters,
         on_progress=on_progress,
     )

@@ -11,10 +11,11 @@ __all__ = ["StepCounters"]
 @dataclass
 class StepCounters:
     """Live counts of one step: records read, skipped (settled before, or unchanged in a delta), written
-    (created, updated, or already there), rejected; pages read; the source's total when it says; records whose
-    earlier write was in doubt and were found on the target; records a create-only step found already on the
-    target (written by someone else) and linked instead of creating them again; records the step's ``where``
-    excluded; and warnings about the step's data."""
+    (created, updated, or already there), rejected; records an update left unsent because the target already
+    held them as they are (``unchanged``, also counted as written); pages read; the source's total when it
+    says; records whose earlier write was in doubt and were found on the target; records a create-only step
+    found already on the target (written by someone else) and linked instead of creating them again; records
+    the step's ``where`` excluded; and warnings about the step's data."""
 
     read: int = 0
     skipped: int = 0
@@ -22,6 +23,7 @@ class StepCounters:
     created: int = 0
     updated: int = 0
     rejected: int = 0
+    unchanged: int = 0
     pages: int = 0
     total: int | None = None
     in_doubt_resolved: int = 0

@@ -22,7 +22,6 @@ from migrator.plan.mapping import MappingError
 from migrator.protocol.keys import batch_id as make_batch_id
 from migrator.protocol.keys import content_hash, record_key_function
 from migrator.runtime.batch import Batch
-from migrator.runtime.failures import check_rejections
 from migrator.runtime.pages import PageTracker
 from migrator.runtime.presence import FieldPresence
 from migrator.runtime.selection import Selection, SelectionMode
@@ -128,4 +127,4 @@ def _reject(spec: StepSpec, tracker: PageTracker, rejected: list[tuple[str, Reje
     spec.counters.rejected += len(rejected)
     for page_key, _ in rejected:
         tracker.settle(page_key)
-    check_rejections(spec.name, spec.counters, spec.max_rejected)
+    spec.breaker.check(spec.counters)

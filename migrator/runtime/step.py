@@ -9,7 +9,9 @@ batch:
 - a record still *sent* from an earlier run is in doubt: an idempotent writer (merge, upsert, update) just
   sends it again; a create-only writer first looks it up on the target by its match key and creates it only
   if it is missing;
-- a page is marked done once every record read from it is settled, so a resumed run does not fetch it again.
+- a page is marked done once every record read from it is settled, so a resumed run does not fetch it again;
+- a tripped breaker (``breakers``) stops the reads and the mapping; the batches in flight finish and are
+  journaled, those not sent yet are dropped (a resumed run writes them), and the step fails naming the limit.
 
 The stages: ``fetch`` (source pages), ``mapper`` (selection, mapping, batching, page tracking), ``write``
 (write workers, in-doubt resolution, isolation of all-or-nothing batches).
@@ -49,6 +51,8 @@ async def run_step(spec: StepSpec) -> StepCounters:
     tracker = PageTracker(spec.ledger)
     counters = spec.counters
     counters.started_at = anyio.current_time()
+    spec.breaker.check(counters)  # a resumed step already past a limit stops before its first write
+    spec.breaker.raise_if_tripped(spec.name)
 
     # read ahead: pages queue up while the target works through a backlog of writes (a single-process
     # target serves reads and writes in turn), so mapping never waits for a read stuck behind writes; at most
@@ -63,16 +67,24 @@ async def run_step(spec: StepSpec) -> StepCounters:
         """Whether the run writes the record of ``source_key`` (its details are fetched only then)."""
         return not selection.skip_before_mapping(key_of(source_key))
 
+    async def read_and_map() -> None:
+        # a tripped breaker cancels this scope: no more pages or batches, the writes in flight finish
+        with spec.breaker.reads():
+            async with anyio.create_task_group() as reading:
+                reading.start_soon(spec.feed.run, done_pages, page_send, needed)
+                reading.start_soon(map_and_batch, spec, selection, tracker, page_recv, batch_send)
+        await batch_send.aclose()  # closed by the mapper unless it was cancelled before it started
+
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(spec.feed.run, done_pages, page_send, needed)
-            tg.start_soon(map_and_batch, spec, selection, tracker, page_recv, batch_send)
+            tg.start_soon(read_and_map)
             async with batch_recv:
                 for _ in range(spec.write_concurrency):
                     tg.start_soon(write_worker, spec, in_doubt, tracker, batch_recv.clone())
     except BaseExceptionGroup as group:
         raise _step_error(spec, group) from None
     tracker.flush()
+    spec.breaker.raise_if_tripped(spec.name)
     counters.finished_at = anyio.current_time()
     spec.report()
     return counters

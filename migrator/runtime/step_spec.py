@@ -3,18 +3,19 @@ can do, its budgets of concurrency, and where its effects are kept."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.connectors.base import Reader
 from migrator.journal import Journal
 from migrator.plan.mapping import CompiledMap
+from migrator.runtime.breakers import Breaker
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.fetch import PageFeed
 from migrator.runtime.ledger import StepLedger
 from migrator.runtime.selection import SelectionMode
-from migrator.runtime.target_index import TargetIndex
+from migrator.runtime.target_index import CurrentValues, TargetIndex
 from migrator.runtime.write_path import WritePath
 from migrator.transport import Transport
 
@@ -32,8 +33,12 @@ class StepSpec:
     writes nothing). ``update_path``: on a delta run of a create-only step, the writer that updates a changed
     record at its crosswalk target id, in the payload field ``update_id_field``. ``existing``: the target's
     records by match value, so that a create-only step links a record already there instead of creating it
-    again (``target_index``). ``journal`` is read (which
-    records are settled, in doubt, done); ``ledger`` keeps the step's effects (nothing, in a dry run).
+    again (``target_index``). ``current``: a step that updates, the target's current values of the fields it
+    writes by match value (``target_index``); each update keeps what ``overwrite``
+    protects and is not sent when it changes nothing (``unchanged``); ``not_compared``: fields left out of that
+    comparison (write-only ones, the id an update is addressed by).
+    ``breaker``: the step's limits (``breakers``). ``journal`` is read (which records are settled, in doubt,
+    done); ``ledger`` keeps the step's effects (nothing, in a dry run).
     """
 
     plan_name: str
@@ -47,7 +52,7 @@ class StepSpec:
     batch: int
     journal: Journal
     ledger: StepLedger
-    max_rejected: int | None = None
+    breaker: Breaker = field(default_factory=Breaker)
     read_concurrency: int = 4
     write_concurrency: int = 4
     selection: SelectionMode = SelectionMode.NORMAL
@@ -55,6 +60,9 @@ class StepSpec:
     update_id_field: str = "id"
     #: a create-only step's target records by match value, read when the step starts (None: unknowable)
     existing: TargetIndex | None = None
+    current: CurrentValues | None = None
+    overwrite: Mapping[str, str] = field(default_factory=dict)
+    not_compared: frozenset[str] = frozenset()
     counters: StepCounters = field(default_factory=StepCounters)
     on_progress: Callable[[str, StepCounters], None] | None = None
 

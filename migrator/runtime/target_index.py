@@ -10,11 +10,16 @@ compare e-mail addresses and names without case); two target records whose value
 same value, and a record matching them is a dead letter rather than a guess. The index is unknowable (``None``)
 when the writer has no match fields, the entity cannot be read whole (it has no read, or its read needs a
 filter), a page is refused, or the records read do not carry the match fields (a target that names them
-otherwise); a create-only step then looks each record up before creating it."""
+otherwise); a create-only step then looks each record up before creating it.
+
+A step that updates reads the target's current values of the fields it writes instead (``CurrentValues``: only
+those fields, by match value, of the values one record holds), once before its first write: its overwrite
+policy and its unchanged records are judged against them (``unchanged``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -25,12 +30,69 @@ from migrator.connectors.registry import make_reader
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.transport import Transport
 
-__all__ = ["TargetIndex", "match_value", "normalised_match", "read_target_index"]
+__all__ = [
+    "ABSENT",
+    "CurrentValues",
+    "TargetIndex",
+    "TargetRecord",
+    "match_value",
+    "normalised_match",
+    "read_current_values",
+    "read_target_index",
+]
 
 log = structlog.get_logger("migrator.runtime")
 
 #: match value → the target ids of the records that hold it
 TargetIndex = dict[str, list[str]]
+
+
+@dataclass(slots=True)
+class TargetRecord:
+    """One target record as an update step needs it: its id, and the current values of the fields it writes,
+    in the order of :attr:`CurrentValues.fields` (``ABSENT`` where the target did not return one).
+    ``shared``: several target records hold this match value (no id, no values). ``used``: a record of this
+    run was already written to it, so its values may be stale."""
+
+    target_id: str
+    values: tuple[Any, ...]
+    shared: bool = False
+    used: bool = False
+
+
+#: a field the target did not return, in :attr:`TargetRecord.values`
+ABSENT: Any = object()
+
+
+class CurrentValues:
+    """An update step's view of the target: match value → the one record that holds it. Each record keeps a
+    tuple of its ``fields`` (a dict per record would cost three times the memory); :meth:`values` gives it
+    back as a dict of the fields the target returned."""
+
+    __slots__ = ("fields", "records")
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        self.fields = tuple(fields)
+        self.records: dict[str, TargetRecord] = {}
+
+    def get(self, value: str) -> TargetRecord | None:
+        return self.records.get(value)
+
+    def add(self, value: str, target_id: str, record: Mapping[str, Any]) -> None:
+        """A target record read with match value ``value``; a second one makes the value ``shared``."""
+        held = self.records.get(value)
+        if held is None:
+            values = tuple(record.get(f, ABSENT) for f in self.fields)
+            self.records[value] = TargetRecord(target_id, values)
+        elif not held.shared:
+            self.records[value] = TargetRecord("", (), shared=True)
+
+    def values(self, record: TargetRecord) -> dict[str, Any]:
+        return {f: v for f, v in zip(self.fields, record.values, strict=False) if v is not ABSENT}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
 
 #: target-side filters that make a read return every record, not only active ones
 _READ_ALL: Mapping[tuple[str, str], Mapping[str, Any]] = {("velpic", "user"): {"activeValue": "all"}}
@@ -54,17 +116,73 @@ async def read_target_index(
 ) -> TargetIndex | None:
     """Every record of ``entity`` on the target, by match value (None: unknowable, see the module)."""
     fields = writer.match_fields
+    reader = _target_reader(platform, entity, fields, step)
+    if reader is None:
+        return None
+    index: TargetIndex = {}
+
+    def visit(record: Mapping[str, Any]) -> None:
+        value = normalised_match([record.get(f) for f in fields])
+        if value is not None:
+            index.setdefault(value, []).append(str(record.get(reader.key_field, "")))
+
+    read = await _read_all(transport, reader, entity, step, visit)
+    if read is None:
+        return None
+    if read and not index:
+        log.info("target_unmatched", step=step, entity=entity, records=read, fields=list(fields))
+        return None
+    log.info("target_indexed", step=step, entity=entity, values=len(index))
+    return index
+
+
+async def read_current_values(
+    transport: Transport, platform: str, entity: str, writer: Writer, step: str, fields: Sequence[str]
+) -> CurrentValues | None:
+    """The current ``fields`` of every record of ``entity`` on the target, by match value (None: unknowable,
+    as for the index). Only ``fields`` are kept, and only those a record returns; a match value several
+    records hold keeps no values (``shared``: which record an update reaches is the platform's choice)."""
+    match = writer.match_fields
+    reader = _target_reader(platform, entity, (*match, *fields), step) if match else None
+    if reader is None:
+        return None
+    current = CurrentValues(fields)
+
+    def visit(record: Mapping[str, Any]) -> None:
+        value = normalised_match([record.get(f) for f in match])
+        if value is not None:
+            current.add(value, str(record.get(reader.key_field, "")), record)
+
+    read = await _read_all(transport, reader, entity, step, visit)
+    if read is None or (read and not current):
+        log.info("target_values_unknown", step=step, entity=entity, records=read)
+        return None
+    log.info("target_values_read", step=step, entity=entity, values=len(current))
+    return current
+
+
+def _target_reader(platform: str, entity: str, fields: Sequence[str], step: str) -> PagedReader | None:
+    """A paged reader of the whole ``entity`` with ``fields``, or None when it cannot be read whole."""
     spec = entity_spec(platform, entity)
     if not fields or spec is None or spec.read is None or spec.read.required_filters:
         return None  # a read that needs a filter (OneFile: the organisation) cannot list the whole target
     try:
         filters = _READ_ALL.get((platform, entity), {})
-        reader = make_reader(platform, entity, filters, 100, f"{step}:target", fields)
+        reader = make_reader(platform, entity, filters, 100, f"{step}:target", tuple(dict.fromkeys(fields)))
     except EngineSupportError:
         return None
-    if not isinstance(reader, PagedReader):
-        return None
-    index: TargetIndex = {}
+    return reader if isinstance(reader, PagedReader) else None
+
+
+async def _read_all(
+    transport: Transport,
+    reader: PagedReader,
+    entity: str,
+    step: str,
+    visit: Callable[[Mapping[str, Any]], None],
+) -> int | None:
+    """Read every page of ``reader``, each record to ``visit``: the records read, or None when a page is
+    refused or cannot be read."""
     read = 0
     pager = reader.paginator()
     queue: list[PageRequest] = [pager.start(())]
@@ -82,19 +200,13 @@ async def read_target_index(
         records = decoded.records if decoded is not None else []
         read += len(records)
         for record in records:
-            value = normalised_match([record.get(f) for f in fields])
-            if value is not None:
-                index.setdefault(value, []).append(str(record.get(reader.key_field, "")))
+            visit(record)
         outcome = pager.receive(page, decoded if decoded is not None else _Empty())
         if isinstance(outcome, NextPage):
             queue.append(outcome.request)
         elif isinstance(outcome, RemainingPages):
             queue.extend(outcome.requests)
-    if read and not index:
-        log.info("target_unmatched", step=step, entity=entity, records=read, fields=list(fields))
-        return None
-    log.info("target_indexed", step=step, entity=entity, values=len(index))
-    return index
+    return read
 
 
 class _Empty:

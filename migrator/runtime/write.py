@@ -2,7 +2,9 @@
 
 A write worker takes batches off the stream and writes each through its ``WritePath``: a direct writer
 (local files, the dry run) writes the batch itself; a request writer's calls go through the target
-transport. Before a create-only batch is sent, the records the target already has are linked instead of
+transport. Before an update is sent, the fields the step's overwrite policy protects are set to the target's
+current values, and a record that would then change nothing is settled *unchanged* without a request
+(``unchanged``). Before a create-only batch is sent, the records the target already has are linked instead of
 created — found in the step's target index, or looked up (``indoubt``), which also settles records in doubt
 from an earlier run; a writer that reads before it writes makes its reads; a call that refuses a whole
 all-or-nothing batch without naming a row is isolated by writing its records one by one. Per-record results
@@ -20,11 +22,12 @@ from migrator.connectors.base import Action, Request, RequestWriter, RowResult, 
 from migrator.journal import Rejection, SentRecord, WriteResult
 from migrator.protocol.keys import batch_id as make_batch_id
 from migrator.runtime.batch import Batch
-from migrator.runtime.failures import StepFailed, check_rejections
+from migrator.runtime.failures import StepFailed
 from migrator.runtime.indoubt import InDoubt, found_on_target, send_create
 from migrator.runtime.pages import PageTracker
 from migrator.runtime.step_spec import StepSpec
 from migrator.runtime.target_index import match_value
+from migrator.runtime.unchanged import unchanged, with_overwrite_policy
 from migrator.runtime.write_path import WritePath
 
 __all__ = ["write_worker"]
@@ -38,6 +41,8 @@ async def write_worker(
 ) -> None:
     async with batches:
         async for batch in batches:
+            if spec.breaker.tripped is not None:
+                continue  # the step stops: a batch not sent yet is not journaled, a resumed run writes it
             await write_batch(spec, in_doubt, tracker, batch)
             tracker.flush()
             spec.report()
@@ -48,8 +53,11 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     items = batch.items
     found: list[tuple[WriteItem, str]] = []
     rejections: list[Rejection] = []
+    same: list[tuple[WriteItem, str]] = []
     if not path.writer.idempotent:
         found, items = await _already_on_target(spec, path, items, in_doubt, rejections)
+    elif spec.current is not None:
+        same, items = _against_current(spec, path, items, rejections)
 
     bid = make_batch_id(spec.name, [it.idem_key for it in batch.items])
     # journal writes run on the event loop, between two awaits: never cancelled half-way, and measured faster
@@ -60,7 +68,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
         spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h) for it, h in sent])
     else:  # a create in doubt is looked up later with the values it was sent with
         spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h, it.payload) for it, h in sent])
-    results = [WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in found]
+    results = [WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in (*found, *same)]
     if path.pre_reads is not None and items:
         items = await _pre_read(spec, path, items, rejections)
     if path.direct is not None:
@@ -76,11 +84,51 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     c.written += len(results)
     c.created += actions["created"]
     c.updated += actions["updated"]
+    c.unchanged += len(same)
     c.rejected += len(rejections)
     for page_key, settled in Counter(batch.pages).items():
         tracker.settle(page_key, settled)
-    if rejections:
-        check_rejections(spec.name, spec.counters, spec.max_rejected)
+    spec.breaker.check(c)
+
+
+def _against_current(
+    spec: StepSpec, path: WritePath, items: list[WriteItem], rejections: list[Rejection]
+) -> tuple[list[tuple[WriteItem, str]], list[WriteItem]]:
+    """An idempotent batch measured against the target's current values: the records already as the target
+    holds them (with their target ids), and the records to send, with the fields the overwrite policy keeps
+    set to the target's values. A target record already written by this run (the source holds its match
+    value twice) may have changed since it was read: its second record is sent, under the same policy. A
+    match value several target records hold cannot be judged: sent as mapped, or, when the step has an
+    overwrite policy, a dead letter (whose values to keep is unknown)."""
+    assert spec.current is not None
+    same: list[tuple[WriteItem, str]] = []
+    send: list[WriteItem] = []
+    for it in items:
+        value = match_value(path.writer, it)
+        record = spec.current.get(value) if value is not None else None
+        if record is None or (record.shared and not spec.overwrite):
+            send.append(it)  # not on the target (a create, written whole), or no policy to apply
+            continue
+        if record.shared:
+            fields = ", ".join(path.writer.match_fields)
+            reason = (
+                f"several records on the target have {fields} = {value!r}: the step's overwrite policy cannot "
+                "tell whose values to keep. Merge them on the target, then run again with --retry-rejected"
+            )
+            rejections.append(
+                Rejection(it.idem_key, it.source_key, spec.target.redactor.text(reason), None, {})
+            )
+            continue
+        values = spec.current.values(record)
+        payload = with_overwrite_policy(it.payload, values, spec.overwrite)
+        if not record.used and unchanged(payload, values, write_only=spec.not_compared):
+            same.append((it, record.target_id))
+        else:
+            send.append(
+                it if payload == it.payload else WriteItem(it.idem_key, it.source_key, payload, it.match_value)
+            )
+        record.used = True
+    return same, send
 
 
 async def _already_on_target(

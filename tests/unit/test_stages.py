@@ -81,7 +81,6 @@ def _spec(
     mapping: dict[str, Any],
     batch: int = 10,
     name: str = "users",
-    max_rejected: int | None = None,
 ) -> StepSpec:
     compiled, problems = compile_map(mapping, {})
     assert compiled is not None, problems
@@ -99,7 +98,6 @@ def _spec(
         batch=batch,
         journal=journal,
         ledger=JournalLedger(journal, name),
-        max_rejected=max_rejected,
         read_concurrency=2,
         write_concurrency=2,
         counters=counters,
