@@ -73,7 +73,9 @@ def test_status_shows_no_record_in_doubt_once_settled_by_other_batches(
         '[steps.groups]\nread = { from = "src", entity = "groups.csv" }\n'
         'write = { to = "dst", entity = "groups.csv", mode = "create" }\nmap = { name = "name" }\n'
     )
-    args = argparse.Namespace(plan=str(plan), env_file=[], journal=str(jpath), dead_letters=10)
+    args = argparse.Namespace(
+        plan=str(plan), env_file=[], journal=str(jpath), dead_letters=10, watch=False, interval=2.0
+    )
     assert status.run(args) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("groups"))
     assert "done         4" in line and line.rstrip().endswith("in doubt     0"), line
