@@ -1,7 +1,8 @@
 """``migrator demo``: the whole thing on this machine, no network, no configuration.
 
 Starts the sandbox in-process (a seeded Velpic source tenant with a few thousand learners, groups, memberships,
-lesson history and some dirty records), runs ``plans/demo.toml`` into the empty target tenant with live
+lesson history and some dirty records), runs its plan (``demo.toml``, shipped inside the package, so the demo
+runs from any folder; ``plans/demo.toml`` in the project is a link to it) into the empty target tenant with live
 progress, and prints the summary. It exits 0 when the run is done, its dead letters included: the dirty records
 are seeded on purpose, so rejecting them is the demo working (``migrator run`` itself exits 3 for them). The
 journal, logs and the sandbox's env file (credentials: 0600) go to a fresh ``.migrator/demo/`` folder (it and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from importlib.resources import as_file, files
 from pathlib import Path
 
 from migrator.commands import run as run_command
@@ -22,7 +24,9 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--plan", default="plans/demo.toml", help="plan to run (default plans/demo.toml)")
+    parser.add_argument(
+        "--plan", default=None, help="plan to run (default: the demo plan shipped with migrator)"
+    )
     parser.add_argument("--scale", type=int, default=3000, help="learners in the source tenant (default 3000)")
     parser.add_argument("--dirty", type=float, default=0.02, help="fraction of dirty source records")
     parser.add_argument("--seed", type=int, default=1)
@@ -31,14 +35,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from migrator.sandbox.app import SandboxThread  # noqa: PLC0415 - the engine never imports the sandbox
-    from migrator.sandbox.config import SandboxConfig  # noqa: PLC0415
-
+    if args.plan is None:
+        with as_file(files("migrator") / "demo.toml") as shipped:
+            return _demo(args, shipped)
     plan = Path(args.plan)
     if not plan.is_file():
         raise PlanError.single(
-            str(plan), "", "plan file not found; run `migrator demo` from the project folder"
+            str(plan), "", "plan file not found; leave --plan out to run the demo's own plan"
         )
+    return _demo(args, plan)
+
+
+def _demo(args: argparse.Namespace, plan: Path) -> int:
+    from migrator.sandbox.app import SandboxThread  # noqa: PLC0415 - the engine never imports the sandbox
+    from migrator.sandbox.config import SandboxConfig  # noqa: PLC0415
+
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     make_private_dir(out)

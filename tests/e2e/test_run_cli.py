@@ -10,7 +10,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, entity_stats, migrator, records, run_plan, write_env
+from tests.e2e.helpers import VELPIC_TO_APIT, entity_stats, migrator, records, run_plan, write_env
 
 PLAN = (
     """
@@ -98,11 +98,10 @@ def test_changed_plan_is_refused_then_allowed_or_fresh(sandbox: SandboxThread, t
     assert after["updates"] > users["updates"]  # upserted again, onto the same records
 
 
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+def test_demo_runs_end_to_end_from_any_folder(tmp_path: Path) -> None:
+    # no --plan, in a folder that is not the project's: the demo's plan ships with the package
     result = migrator(
         "demo",
-        "--plan",
-        str(PLANS / "demo.toml"),
         "--scale",
         "500",
         "--out",
