@@ -878,6 +878,14 @@ RECIPES: Mapping[tuple[str, str], Recipe] = {
     ),
 }
 
+#: (platform, entity) the catalog declares and the sandbox cannot play: each case of it fails with the reason
+SANDBOX_GAPS: Mapping[tuple[str, str], str] = {
+    ("accessplanit", "coursetemplate"): (
+        "the sandbox serves no accessplanit module 'coursetemplate' (404 'there is no module'): the catalog "
+        "declares its writes, so the sandbox must learn the module before the matrix can prove them"
+    ),
+}
+
 #: the open platform (files: any entity name is a file): the entity the matrix writes, and its match keys
 OPEN_ENTITY = "learners"
 FILES_KEYS = {"id": "id", "ExternalID": "emp", "email": "email"}

@@ -33,6 +33,7 @@ from migrator.sandbox.config import PLATFORM_NAMES, SandboxConfig
 from tests.chaos.catalog_cases import (
     FILES_KEYS,
     GROUP_USERS,
+    SANDBOX_GAPS,
     Case,
     Context,
     Generated,
@@ -69,7 +70,8 @@ def _sample(cases: list[Case]) -> list[Case]:
     rng = random.Random(seed)
     by_platform: dict[str, list[Case]] = {}
     for c in cases:
-        by_platform.setdefault(c.platform, []).append(c)
+        if (c.platform, c.entity) not in SANDBOX_GAPS:  # those fail by declaration: the full matrix names them
+            by_platform.setdefault(c.platform, []).append(c)
     picked = [rng.choice(group) for _, group in sorted(by_platform.items())]
     return [*NAMED, *(c for c in picked if c not in NAMED)]
 
@@ -212,6 +214,9 @@ def test_case_is_exactly_once_under_fault(case: Case, fault: str, tmp_path: Path
     if case.platform == "files":
         _files_case(case, fault, tmp_path)
         return
+    gap = SANDBOX_GAPS.get((case.platform, case.entity))
+    if gap is not None:
+        pytest.fail(f"{case.id}: {gap}")
     sandbox = "accessplanit" if case.platform.startswith("accessplanit") else case.platform
     with SandboxThread(_config(sandbox, "", case)) as sb:
         gen = generate(case, _context(sb))
@@ -230,6 +235,7 @@ def test_case_is_exactly_once_under_fault(case: Case, fault: str, tmp_path: Path
         else:
             first = run(plan, tmp_path, env)
             assert "Traceback" not in first.stderr + first.stdout, first.stderr
+            assert first.returncode != 3, f"the target refused records:\n{_dead_letters(tmp_path)}"
             injected = faults_seen(sb, "lost" if fault == "lost" else "error")
             assert injected > 0, f"no {fault} injected on {spec!r}: the case proves nothing\n{first.stdout}"
             _clear_faults(sb)
