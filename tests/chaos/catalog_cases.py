@@ -11,8 +11,8 @@ platform's fields are not known); a field no generated data can make unique (an 
 in the recipe's ``not_keys`` with its reason. ``generate`` raises ``NotGenerated`` for an accepted case no
 recipe covers, so a new catalog entry cannot slip past the matrix.
 
-Pure: the sandbox is read only through ``Context`` (ids the target tenant already holds) and the counters of
-``TargetCount`` take records the test fetched.
+No sandbox I/O here: what the target tenant already holds comes in a ``Context``, the counters of
+``TargetCount`` take records the test fetched, and ``write_case`` writes a case's plan and CSV files.
 """
 
 from __future__ import annotations
@@ -631,7 +631,6 @@ RECIPES: Mapping[tuple[str, str], Recipe] = {
         keys={"lessonId": "id", "lessonVersionId": "id"},
         target_count=_velpic_completion_count,
         parents=lambda ctx: _lessons_table(ctx) + _VELPIC_USERS + _velpic_schedules(ctx),
-        extra_maps=lambda case, ctx: {},
     ),
     ("velpic", "ilt_session"): Recipe(
         _VELPIC,
@@ -946,7 +945,6 @@ class Generated:
     sandbox: str
     write: WriteSpec
     count: TargetCount | None  # None: a files target (counted in the written file)
-    step: str = "case"
 
 
 def write_spec(case: Case) -> WriteSpec:

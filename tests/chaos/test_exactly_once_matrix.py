@@ -271,7 +271,7 @@ def _files_case(case: Case, fault: str, tmp_path: Path) -> None:
     plan = write_case(gen, tmp_path)
     env = tmp_path / "empty.env"
     env.write_text("")
-    # without a sandbox the only trigger is the journal's own commits
+    # kills at the journal's own commits; the kill loop reads a sandbox's counters: an idle one stands by
     with SandboxThread(_config("velpic", "", case)) as sb:
         kill_loop(sb, plan, tmp_path, env, kills=KILLS, total=1, seed=case.id, kinds=("journal_commit",))
     _run_clean(plan, tmp_path, env)
