@@ -16,7 +16,8 @@ Settings (see ``SETTINGS``): ``rate=20/s`` (also ``/m``, ``/h`` or ``/<duration>
 ``per=credential|endpoint|all``, ``latency=50ms`` or ``latency=20-80ms``, ``error_rate=0.05``,
 ``reset_rate=0.01``, ``stall_rate=0.01``, ``stall=30s``, ``lose_rate=0.1`` (writes only), ``garble_rate=0.01``,
 ``html_rate=0.01``, ``echo_rate=0.01``, ``truncate_rate=0.1`` (writes only), ``burst=5``,
-``burst_rate=0.01``, ``retry_after=2s``, ``no_retry_after=true``, ``methods=POST|PUT``.
+``burst_rate=0.01``, ``retry_after=2s``, ``no_retry_after=true``, ``methods=POST|PUT``, ``first=2`` (the rule's
+faults hit only the first 2 requests it matches: ``lose_rate=1,first=2`` loses exactly the first two answers).
 
 Determinism: every rule owns a ``random.Random`` seeded from (seed, rule text), and draws in a fixed order,
 so the same seed and the same request sequence give the same faults.
@@ -55,6 +56,7 @@ SETTINGS: dict[str, str] = {
     "retry_after": "Retry-After of burst 429s, in sandbox time (default 1s)",
     "no_retry_after": "true: 429s from this rule carry no Retry-After header",
     "methods": "only these HTTP methods, separated by |, e.g. POST|PUT",
+    "first": "the rule's faults and latency hit only the first N requests it matches, e.g. first=2",
 }
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -108,6 +110,7 @@ class Rule:
     burst_rate: float | None = None
     retry_after: float = 1.0
     no_retry_after: bool = False
+    first: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.text, "platform": self.platform, "path": self.glob}
@@ -251,6 +254,12 @@ def parse_rule(text: str, platforms: Sequence[str]) -> Rule:
                 if not value.isdigit() or int(value) <= 0:
                     raise FaultSpecError(f"burst: {value!r} must be a whole number of 429s > 0, e.g. burst=5")
                 values["burst"] = int(value)
+            elif key == "first":
+                if not value.isdigit() or int(value) <= 0:
+                    raise FaultSpecError(
+                        f"first: {value!r} must be a whole number of requests > 0, e.g. first=2"
+                    )
+                values["first"] = int(value)
             elif key == "no_retry_after":
                 values["no_retry_after"] = _parse_bool(key, value)
             else:  # methods
@@ -411,6 +420,7 @@ class _RuleState:
     window: SlidingWindow | FixedWindow | None
     burst_left: int = 0
     burst_started: bool = False
+    seen: int = 0  # matching requests so far (for ``first``)
 
     def matches(self, method: str, path: str, route: str) -> bool:
         rule = self.rule
@@ -487,6 +497,9 @@ class FaultEngine:
         is_write = method in WRITE_METHODS
         for state in matching:
             rule, rng = state.rule, state.rng
+            state.seen += 1
+            if rule.first is not None and state.seen > rule.first:
+                continue
             if rule.latency is not None:
                 lo, hi = rule.latency
                 decision.latency += lo if lo == hi else rng.uniform(lo, hi)

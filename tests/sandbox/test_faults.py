@@ -167,6 +167,17 @@ def test_each_rule_has_its_own_stream() -> None:
     assert _decisions(extra, 100) == alone
 
 
+def test_first_limits_a_rule_to_its_first_matching_requests() -> None:
+    """``first=2``: exactly the first two matching writes lose their answer; reads do not count."""
+    engine = build_engine("velpic:methods=POST,lose_rate=1,first=2", seed=1, now=FakeNow(), platforms=P)
+    actions = [
+        engine.decide("velpic", m, "a", "a", lambda: None).action for m in ("GET", "POST", "POST", "POST")
+    ]
+    assert actions == [PASS, LOSE, LOSE, PASS]
+    with pytest.raises(FaultSpecError, match="first: '0' must be a whole number"):
+        build_engine("velpic:lose_rate=1,first=0", seed=1, now=FakeNow(), platforms=P)
+
+
 def test_lose_only_on_writes_and_methods_filter() -> None:
     engine = build_engine(
         "velpic:lose_rate=1;onefile:methods=POST,error_rate=1", seed=1, now=FakeNow(), platforms=P
