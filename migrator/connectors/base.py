@@ -44,6 +44,7 @@ __all__ = [
     "EngineSupportError",
     "IdWriter",
     "LookupWriter",
+    "MatchComparer",
     "NestedReader",
     "Page",
     "PagedReader",
@@ -299,6 +300,16 @@ class LookupWriter(RequestWriter, Protocol):
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
         """The target id of ``item`` if the lookup found it."""
+
+
+@runtime_checkable
+class MatchComparer(Writer, Protocol):
+    """A writer whose match values compare by what they mean, not by their text (Velpic ILT start times: one
+    instant, answered in the account's zone whatever zone it was sent in). The engine compares the target's
+    records with the records it writes through ``comparable`` when it indexes the target by match value."""
+
+    def comparable(self, field: str, value: Any) -> Any:
+        """``value`` of match field ``field`` in a form equal for equal meanings (None when it has none)."""
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from migrator.connectors.base import EngineSupportError, PagedReader, WriteItem, Writer
+from migrator.connectors.base import EngineSupportError, MatchComparer, PagedReader, WriteItem, Writer
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
@@ -39,6 +39,7 @@ __all__ = [
     "normalised_match",
     "read_current_values",
     "read_target_index",
+    "record_match",
 ]
 
 log = structlog.get_logger("migrator.runtime")
@@ -107,8 +108,17 @@ def normalised_match(values: Sequence[Any]) -> str | None:
 
 def match_value(writer: Writer, item: WriteItem) -> str | None:
     """The match value of ``item`` for ``writer`` (its match fields joined), or None."""
+    return record_match(writer)(item.payload) if writer.match_fields else None
+
+
+def record_match(writer: Writer) -> Callable[[Mapping[str, Any]], str | None]:
+    """The match value of a record (a payload, or a record the target lists) for ``writer``: its match fields
+    joined, each compared the way the writer says (``MatchComparer``) or as text."""
     fields = writer.match_fields
-    return normalised_match([item.payload.get(f) for f in fields]) if fields else None
+    if isinstance(writer, MatchComparer):
+        compare = writer.comparable
+        return lambda record: normalised_match([compare(f, record.get(f)) for f in fields])
+    return lambda record: normalised_match([record.get(f) for f in fields])
 
 
 async def read_target_index(
@@ -120,9 +130,10 @@ async def read_target_index(
     if reader is None:
         return None
     index: TargetIndex = {}
+    match_of = record_match(writer)
 
     def visit(record: Mapping[str, Any]) -> None:
-        value = normalised_match([record.get(f) for f in fields])
+        value = match_of(record)
         if value is not None:
             index.setdefault(value, []).append(str(record.get(reader.key_field, "")))
 
@@ -147,9 +158,10 @@ async def read_current_values(
     if reader is None:
         return None
     current = CurrentValues(fields)
+    match_of = record_match(writer)
 
     def visit(record: Mapping[str, Any]) -> None:
-        value = normalised_match([record.get(f) for f in match])
+        value = match_of(record)
         if value is not None:
             current.add(value, str(record.get(reader.key_field, "")), record)
 

@@ -88,7 +88,8 @@ def v2_writes(name: str) -> Mapping[str, WriteSpec]:
         upsert=WriteSpec(
             endpoint("POST", path + "?$upsert", path), match_keys=(ANY_FIELD,), match_required=True
         ),
-        create=WriteSpec(endpoint("POST", path), match_keys=(ANY_FIELD,)),
+        # create-only: its match key is how a create whose answer was lost is found again (required)
+        create=WriteSpec(endpoint("POST", path), match_keys=(ANY_FIELD,), match_required=True),
         update=WriteSpec(endpoint("PUT", path + "/{id}", path), match_keys=(ANY_FIELD,), match_required=True),
     )
 
@@ -109,7 +110,6 @@ ACCESSPLANIT = PlatformSpec(
         _v2_module("company", _APIT_COMPANY_FIELDS),
         _v2_module("course", None),
         _v2_module("coursedate", None),
-        _v2_module("coursetemplate", None),
         _v2_module("usercoursedate", None),
     ),
 )
@@ -121,13 +121,13 @@ _APIT_V1_PAGING = Paging("accessplanit_v1_page", default_size=500, max_size=500,
 def _v1_writes(read: ReadSpec) -> Mapping[str, WriteSpec]:
     path = read.endpoint.path
     return writes(  # v1: GET, POST, PUT only; no $upsert, no DELETE
-        create=WriteSpec(endpoint("POST", path), match_keys=(ANY_FIELD,)),
+        create=WriteSpec(endpoint("POST", path), match_keys=(ANY_FIELD,), match_required=True),  # as in v2
         update=WriteSpec(endpoint("PUT", path + "/{id}", path), match_keys=(read.key,), match_required=True),
     )
 
 
 # v1 names the user key UserID (ASSUMED), the e-mail EmailAddress and the birth date DateOfBirth (the v1
-# document's ModelState example "user.DateOfBirth"); the v2 names are accepted too.
+# document's ModelState example "user.DateOfBirth"); nothing says the v2 names (ID, Email, DOB) are accepted.
 V1_USERS = ReadSpec(endpoint("GET", "/users"), _APIT_V1_PAGING, key="UserID")
 V1_COMPANIES = ReadSpec(endpoint("GET", "/companies"), _APIT_V1_PAGING, key="CompanyID")
 #: read by following each company's CompanyGroups link (HATEOAS); the link's calls count apart from /companies
@@ -147,7 +147,7 @@ ACCESSPLANIT_V1 = PlatformSpec(
             "user",
             read=V1_USERS,
             writes=_v1_writes(V1_USERS),
-            fields=_APIT_USER_FIELDS | {"UserID", "EmailAddress", "DateOfBirth"},
+            fields=(_APIT_USER_FIELDS - {"ID", "Email", "DOB"}) | {"UserID", "EmailAddress", "DateOfBirth"},
         ),
         EntitySpec(
             "company",

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from migrator.connectors.accessplanit.auth import make_auth
-from migrator.connectors.accessplanit.modelstate import model_state_rejection
+from migrator.connectors.accessplanit.modelstate import model_state_rejection, refused_lookup
 from migrator.connectors.accessplanit.spec import (
     ACCESSPLANIT_V1,
     V1_COMPANIES,
@@ -327,9 +327,12 @@ class V1Create(_FeedWriter):
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
         """The key of the one record whose match field is exactly the value sent (none, or several: not found,
-        as the record cannot be told apart)."""
-        if response.status != 200 or self.match is None:
+        as the record cannot be told apart). A refused lookup stops the step: it cannot tell whether the
+        create went through."""
+        if self.match is None:
             return None
+        if response.status != 200:
+            raise refused_lookup(response, (self.match,))
         sent = str(item.payload.get(self.match))
         found = [
             r for r in _decode_list(response) if r.get(self.match) is not None and str(r[self.match]) == sent

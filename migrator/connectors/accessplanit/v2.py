@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from migrator.connectors.accessplanit.auth import make_auth
-from migrator.connectors.accessplanit.modelstate import model_state_rejection
+from migrator.connectors.accessplanit.modelstate import model_state_rejection, refused_lookup
 from migrator.connectors.accessplanit.odata import (
     filter_variants,
     has_or,
@@ -232,9 +232,11 @@ class AccessPlanItCreate(_ModuleWriter):
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
         """The one record found whose match values are exactly the ones sent (whether ``eq`` ignores case is
-        not documented, so the filter may find near misses too)."""
+        not documented, so the filter may find near misses too). A refused lookup (a field the module will
+        not filter on, say) cannot tell whether the create went through: the step stops rather than send it
+        again."""
         if response.status != 200:
-            return None
+            raise refused_lookup(response, self.match_fields)
         body = response.json()
         rows = _get(body, "results") if isinstance(body, Mapping) else None
         found = [

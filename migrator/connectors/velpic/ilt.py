@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
@@ -172,6 +172,14 @@ class VelpicIltSessionCreate(VelpicIltSessionWriter):
                 )
             ]
         return [rejected(item, {"row": [error_text(response)]}, response.status)]
+
+    def comparable(self, field: str, value: Any) -> Any:
+        """A start time as its instant in UTC (the same session, whatever zone its text is in); the other
+        match fields as they are."""
+        if field != "startDatetime":
+            return value
+        start = parse_ilt_date(value)
+        return None if start is None else start.astimezone(UTC).isoformat()
 
     def lookup_request(self, item: WriteItem) -> Request | None:
         instructor = item.payload.get("instructorId")

@@ -114,7 +114,7 @@ VELPIC = PlatformSpec(
                 create=WriteSpec(endpoint("POST", "/group"), match_keys=("name",)),
                 update=WriteSpec(endpoint("POST", "/group/{groupId}"), match_keys=("id",), match_required=True),
             ),
-            fields=frozenset({"name", "description", "parentId"}),
+            fields=frozenset({"id", "name", "description", "parentId"}),  # id: where an update writes
         ),
         EntitySpec(
             "group_member",
