@@ -96,8 +96,11 @@ def test_report_files_match_the_target(sandbox: SandboxThread, migrated: Path) -
     target_groups = {str(g["id"]) for g in records(base, "velpic", "target", "group")}
     assert {r["target_id"] for r in walk if r["entity"] == "user"} == target_users
     assert {r["target_id"] for r in walk if r["entity"] == "group"} == target_groups
-    assert len(walk) == len(target_users) + len(target_groups)
+    assert sum(1 for r in walk if r["entity"] in ("user", "group")) == len(target_users) + len(target_groups)
     assert {r["step"] for r in walk if r["entity"] == "user"} == {"users"}
+    # the status step's rows name the same target users, one each
+    status_rows = [r["target_id"] for r in walk if r["entity"] == "user_status"]
+    assert sorted(status_rows) == sorted(target_users)
 
     page = (out / "report.html").read_text()
     assert "velpic-to-velpic" in page and "<svg" in page and 'class="bar"' in page
@@ -121,7 +124,10 @@ def test_verify_catches_extra_changed_and_missing_records(sandbox: SandboxThread
     )
     code, text, rows = _verify(migrated, "v1")
     assert code == 0, text
-    assert [(r["status"], r["target_id"]) for r in rows] == [("extra", str(extra["id"]))]
+    # listed by each step that writes users (the users, and their status)
+    assert {(r["step"], r["status"], r["target_id"]) for r in rows} == {
+        (step, "extra", str(extra["id"])) for step in ("users", "user_status")
+    }
     code, _, _ = _verify(migrated, "v1s", "--strict")
     assert code == 1
 
@@ -165,11 +171,11 @@ def test_verify_catches_extra_changed_and_missing_records(sandbox: SandboxThread
     )
     code, text, rows = _verify(migrated, "v3")
     assert code == 1, text
-    assert sorted((r["status"], r["source_key"], r["target_id"]) for r in rows) == sorted(
+    assert sorted((r["step"], r["status"], r["source_key"], r["target_id"]) for r in rows) == sorted(
         [
-            ("extra", "", str(extra["id"])),
-            ("different", different[0]["source_key"], str(target["id"])),
-            ("missing", str(added["id"]), ""),
+            *((step, "extra", "", str(extra["id"])) for step in ("users", "user_status")),
+            ("users", "different", different[0]["source_key"], str(target["id"])),
+            *((step, "missing", str(added["id"]), "") for step in ("users", "user_status")),
         ]
     )
-    assert "missing 1, different 1, extra 1" in text
+    assert "missing 2, different 1, extra 2" in text  # the late joiner and the extra user, in both steps
