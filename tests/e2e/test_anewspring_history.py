@@ -73,6 +73,7 @@ def _assert_history_in_velpic(sb: SandboxThread) -> None:
 
     schedules = records(base, "velpic", "target", "lesson_schedule")
     per_lesson = Counter((s["userId"], s["lessonVersionId"]) for s in schedules if s["status"] != "cancelled")
+    assert per_lesson, "no lesson schedule arrived on the target"
     assert max(per_lesson.values()) == 1, "a lesson scheduled or completed twice"
     by_lesson = {(s["userId"], s["lessonVersionId"]): s for s in schedules}
 
@@ -145,7 +146,10 @@ def _assert_subscriptions_in_anewspring(sb: SandboxThread) -> None:
     }
     subs = records(base, "anewspring", "target", "subscription")
     got = {
-        (user_id[s["user"]], course_id[s["course"]]): (_day(s["startDateTime"]), _day(s["expiryDateTime"]))
+        (user_id[s["user"]], course_id[s["course"]]): (
+            _day(s["startDateTime"]),
+            _day(s["expiryDateTime"] or "no expiry date"),
+        )
         for s in subs
     }
     assert got == expected and len(got) > 100
