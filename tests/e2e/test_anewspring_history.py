@@ -13,6 +13,8 @@ writes lost (no duplicate, everything right). The plans' 20/second budgets run o
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,15 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, entity_stats, give_ui_users_ids, records, run_plan, write_env
+from tests.e2e.helpers import (
+    PLANS,
+    entity_stats,
+    get_json,
+    give_ui_users_ids,
+    records,
+    run_plan,
+    write_env,
+)
 
 TO_VELPIC = PLANS / "anewspring-to-velpic.toml"
 TO_ANEWSPRING = PLANS / "velpic-to-anewspring.toml"
@@ -56,6 +66,12 @@ def history_sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxThread]:
     with _sandbox(result_dates=request.param) as sb:
         give_ui_users_ids(sb)
         yield sb
+
+
+def _lost(sb: SandboxThread) -> int:
+    """How many answers the sandbox's faults have lost so far."""
+    faults: dict[str, int] = get_json(f"{sb.base_url}/_sandbox/stats")["faults"]
+    return sum(faults.values())
 
 
 def _day(value: str) -> str:
@@ -121,6 +137,7 @@ def test_lost_answers_to_velpic_leave_no_duplicate(tmp_path: Path) -> None:
         env = write_env(sb, tmp_path / "sandbox.env")
         first = run_plan(TO_VELPIC, tmp_path, env, "--time-scale", TIME_SCALE)
         assert first.returncode == 0, first.stdout + first.stderr
+        assert _lost(sb) > 10, "no answer was lost: the test proves nothing"
         _assert_history_in_velpic(sb)
         stats = {e: entity_stats(sb.base_url, "velpic", "target", e) for e in HISTORY}
         again = run_plan(TO_VELPIC, tmp_path, env, "--time-scale", TIME_SCALE)
@@ -163,8 +180,46 @@ def test_schedules_arrive_in_anewspring_with_start_and_expiry(tmp_path: Path, fa
         env = write_env(sb, tmp_path / "sandbox.env")
         first = run_plan(TO_ANEWSPRING, tmp_path, env, "--time-scale", TIME_SCALE)
         assert first.returncode == 0, first.stdout + first.stderr
+        assert (_lost(sb) > 10) is bool(faults)
         _assert_subscriptions_in_anewspring(sb)
         stats = entity_stats(sb.base_url, "anewspring", "target", "subscription")
         again = run_plan(TO_ANEWSPRING, tmp_path, env, "--time-scale", TIME_SCALE)
         assert again.returncode == 0, again.stdout + again.stderr
         assert entity_stats(sb.base_url, "anewspring", "target", "subscription") == stats
+
+
+@pytest.mark.parametrize(
+    ("form", "status"),
+    [
+        ("startDate=2024-01-22&expiryDate=2024-02-05", 200),
+        ("startDate=2024-01-22&expiryDate=2024-01-21", 400),  # expires before it starts
+        ("startDate=2024-01-22&expiryDate=05/02/2024", 400),  # not yyyy-MM-dd
+    ],
+)
+def test_subscribe_checks_its_dates(form: str, status: int) -> None:
+    with _sandbox() as sb:
+        env = sb.sandbox.env()
+        key = {"X-API-Key": env["ANEWSPRING_TARGET_API_KEY"]}
+        add = urllib.request.Request(
+            f"{env['ANEWSPRING_BASE_URL']}/addUser/E1", data=b"login=e1", headers=key, method="POST"
+        )
+        urllib.request.urlopen(add, timeout=30).close()
+        subscribe = urllib.request.Request(
+            f"{env['ANEWSPRING_BASE_URL']}/subscribe/E1/C001", data=form.encode(), headers=key, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(subscribe, timeout=30) as resp:
+                got = resp.status
+        except urllib.error.HTTPError as err:
+            got = err.code
+            assert "Parameter 'expiryDate'" in err.read().decode()
+        assert got == status
+        subs = records(sb.base_url, "anewspring", "target", "subscription")
+        if status == 200:
+            [sub] = subs
+            assert (sub["startDateTime"], sub["expiryDateTime"]) == (
+                "2024-01-22T00:00:00Z",
+                "2024-02-05T00:00:00Z",
+            )
+        else:
+            assert subs == []
