@@ -323,7 +323,8 @@ def test_subscriptions_and_results_are_mapped_to_the_learners_target_id() -> Non
     schedule = _plan_map("anewspring-to-velpic.toml", "schedules")(sub, resolve)
     assert schedule == {"userId": 500, "lessonVersionIds": [5202], "scheduleDate": "2024-01-22T09:30:00.000Z"}
     completions = _plan_map("anewspring-to-velpic.toml", "completions")
-    for when in ("2024-03-01T00:00:00Z", "2024-03-01"):  # a date and time, or a bare date: the same completion
+    # a date and time, in UTC or with an offset, or a bare date: the same completion
+    for when in ("2024-03-01T00:00:00Z", "2024-03-01T01:00:00+01:00", "2024-03-01"):
         result = {"courseID": "C002", "userUID": "u1", "finished": True, "lastTrainingCompletedDate": when}
         assert completions(result, resolve) == {
             "userId": 500,
