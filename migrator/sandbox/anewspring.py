@@ -31,6 +31,7 @@ from migrator.sandbox.anewspring_data import (
     iso,
     new_tenant,
     parse_bool,
+    result_row,
     seed_catalogue,
     seed_people,
     subscription_row,
@@ -565,25 +566,35 @@ class ANewSpringPlatform(Platform):
         if course["uid"] in t.subs_of_user.get(user["uid"], {}):
             raise ApiError(409, f"User '{c.path['userID']}' is already subscribed to '{c.path['courseID']}'.")
         now = iso(self.ctx.clock.now())
-        start = (c.one("startDate") or "").strip()
-        if start and not valid_date(start):
-            raise ApiError(400, f"Parameter 'startDate' must be a date as yyyy-MM-dd, got '{start}'.")
+        start, expiry = self._date(c, "startDate"), self._date(c, "expiryDate")
+        if start and expiry and expiry < start:
+            raise ApiError(400, f"Parameter 'expiryDate' ({expiry}) is before 'startDate' ({start}).")
         record: Record = {
             "user": user["uid"],
             "course": course["uid"],
             "active": True,
             "subscribeDateTime": now,
             "startDateTime": f"{start}T00:00:00Z" if start else now,
+            "expiryDateTime": f"{expiry}T00:00:00Z" if expiry else None,
             "finished": False,
             "finishedDateTime": None,
             "expired": False,
             "progress": 0,
+            "score": None,
             "knowledgeIntake": 0,
             "efficiency": 0,
             "objectiveProgress": 0,
         }
         t.add_subscription(user["uid"], course["uid"], record, api=True)
         return web.Response()
+
+    @staticmethod
+    def _date(c: Call, name: str) -> str:
+        """The optional date parameter ``name`` (yyyy-MM-dd), or ""; 400 when it is not a date."""
+        value = (c.one(name) or "").strip()
+        if value and not valid_date(value):
+            raise ApiError(400, f"Parameter '{name}' must be a date as yyyy-MM-dd, got '{value}'.")
+        return value
 
     async def _unsubscribe(self, c: Call) -> web.Response:
         t = c.tenant
@@ -618,21 +629,9 @@ class ANewSpringPlatform(Platform):
 
     async def _get_results(self, c: Call) -> web.Response:
         user = self._user(c.tenant, c.path["userID"])
-        c.flag("asStudent", True)
-        rows = [
-            {
-                "id": course.get("id"),
-                "uid": course["uid"],
-                "name": course["name"],
-                "progress": sub["progress"],
-                "finished": sub["finished"],
-                "finishedDateTime": sub["finishedDateTime"],
-                "knowledgeIntake": sub["knowledgeIntake"],
-                "efficiency": sub["efficiency"],
-                "objectiveProgress": sub["objectiveProgress"],
-            }
-            for course, sub in self._subscriptions(c.tenant, user)
-        ]
+        c.flag("asStudent", True)  # checked; what it hides (activities, feedback settings) is not modelled
+        dates = str(self._opt("result_dates", "datetime"))
+        rows = [result_row(course, sub, dates=dates) for course, sub in self._subscriptions(c.tenant, user)]
         return c.json({"courses": rows})
 
     async def _get_templates(self, c: Call) -> web.Response:

@@ -142,6 +142,30 @@ def subscription_row(course: Record, sub: Record, *, stats: bool) -> Record:
     return row
 
 
+def result_row(course: Record, sub: Record, *, dates: str) -> Record:
+    """One entry of ``getResults``' ``courses``: the subscription's start, progress, whether it is finished,
+    when the last training was completed (``lastTrainingCompletedDate``) and the score (0-100, None before
+    any). ``dates``: ``datetime`` (``2024-03-01T09:30:00Z``) or ``date`` (``2024-03-01``), the
+    ``result_dates`` switch: the form of the dates is not documented."""
+
+    def when(value: str | None) -> str | None:
+        return value[:10] if value is not None and dates == "date" else value
+
+    return {
+        "id": course.get("id"),
+        "uid": course["uid"],
+        "name": course["name"],
+        "startDate": when(sub["startDateTime"]),
+        "progress": sub["progress"],
+        "finished": sub["finished"],
+        "lastTrainingCompletedDate": when(sub["finishedDateTime"]),
+        "score": sub["score"],
+        "knowledgeIntake": sub["knowledgeIntake"],
+        "efficiency": sub["efficiency"],
+        "objectiveProgress": sub["objectiveProgress"],
+    }
+
+
 @dataclass
 class ANewSpringTenant:
     """One aNewSpring environment: tables (``user``, ``group``, ``subscription``, ``course``, ``template``)."""
@@ -233,7 +257,8 @@ _PROGRESS = {"completed": 100, "scheduled": 0, "cancelled": 0}
 
 def seed_people(tenant: ANewSpringTenant, population: Population, course_uids: list[str]) -> None:
     """People → users (external ID = employee number, a few without), orgs → student groups with their
-    learners, enrolments → subscriptions with progress and finished."""
+    learners, enrolments → subscriptions with progress and finished; a completed one finished at its
+    completion date with a score of 60 to 100."""
     users = tenant.users
     base = TENANT_BASE.get(tenant.name, 9_000_000)
     uids: list[str] = []
@@ -294,7 +319,9 @@ def seed_people(tenant: ANewSpringTenant, population: Population, course_uids: l
                 "finished": e.status == "completed",
                 "finishedDateTime": e.completed_date,
                 "expired": e.status == "overdue",
+                "expiryDateTime": None,
                 "progress": progress,
+                "score": (e.idx * 7) % 41 + 60 if e.status == "completed" else None,
                 "knowledgeIntake": progress,
                 "efficiency": 100 if e.status == "completed" else 0,
                 "objectiveProgress": progress,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -9,10 +10,12 @@ import pytest
 
 from migrator.connectors import anewspring
 from migrator.connectors.anewspring.calls import form_pairs
+from migrator.connectors.anewspring.results import ANewSpringResults
 from migrator.connectors.anewspring.subscriptions import ANewSpringSubscriptions
 from migrator.connectors.anewspring.users import ANewSpringUserDetails
 from migrator.connectors.base import EngineSupportError, Request, Response, RowResult, WriteItem
 from migrator.connectors.catalog import CATALOG
+from migrator.plan.load import load_plan
 
 
 def item(key: str = "k1", **payload: Any) -> WriteItem:
@@ -232,8 +235,9 @@ def test_every_request_endpoint_is_a_budget_key_of_the_catalog() -> None:
     users = anewspring.make_reader("user", {}, 1, "s", ("firstName",))
     requests.append(users.page_request(users.paginator().start()))
     requests.append(users.children({"id": "E1"}))  # type: ignore[arg-type]
-    subs = anewspring.make_reader("subscription", {}, 1, "s")
-    requests.append(subs.children({"id": "E1"}))  # type: ignore[arg-type]
+    for nested in ("subscription", "result"):
+        per_user = anewspring.make_reader(nested, {}, 1, "s")
+        requests.append(per_user.children({"id": "E1"}))  # type: ignore[arg-type]
     for entity, mode, payload in [
         ("user", "upsert", {"userID": "E1"}),
         ("user", "create", {"userID": "E1"}),
@@ -253,3 +257,79 @@ def test_unsupported_entities_and_modes_say_so() -> None:
         anewspring.make_reader("group", {}, 1, "s")
     with pytest.raises(EngineSupportError, match="cannot write 'subscription' in mode 'upsert'"):
         anewspring.make_writer("subscription", "upsert", None)
+
+
+# -- results and the learning history -------------------------------------------------------------------------
+def test_results_are_read_per_user_for_every_result_with_the_subscriptions_key() -> None:
+    reader = anewspring.make_reader("result", {}, 100, "results")
+    assert isinstance(reader, ANewSpringResults)
+    req = reader.children({"uid": "u1", "id": "E 1"})
+    # asStudent=false always: the default is not documented, and true hides what the learner may not see
+    assert req is not None and (req.path, req.endpoint, req.params) == (
+        "/getResults/E%201",
+        "/getResults/{userID}",
+        (("asStudent", "false"),),
+    )
+    assert reader.children({"uid": "u2", "id": None}) is None
+    done = {"id": "C001", "uid": "c1", "finished": True, "lastTrainingCompletedDate": "2024-03-01", "score": 80}
+    rows = reader.decode_children(
+        ok({"courses": [done, {"uid": "c2", "finished": False}]}), {"uid": "u1", "id": "E1"}
+    )
+    assert rows == [
+        {**done, "key": "u1|C001", "userID": "E1", "userUID": "u1", "courseID": "C001"},
+        {"uid": "c2", "finished": False, "key": "u1|c2", "userID": "E1", "userUID": "u1", "courseID": None},
+    ]
+    assert reader.key_field == "key"
+    assert reader.decode_children(Response(200, b""), {"uid": "u1", "id": "E1"}) == []
+
+
+def test_subscribe_sends_the_start_and_expiry_dates() -> None:
+    writer = anewspring.make_writer("subscription", "create", "courseID")
+    wi = prepared(writer, item(userID="E1", courseID="C1", startDate="2024-01-22", expiryDate="2024-02-05"))
+    [(req, _)] = writer.requests([wi])
+    assert req.form == (("startDate", "2024-01-22"), ("expiryDate", "2024-02-05"))
+    assert {"startDate", "expiryDate"} <= CATALOG["anewspring"].entities["subscription"].fields
+
+
+def _plan_map(plan: str, step: str) -> Any:
+    loaded = load_plan(str(Path(__file__).resolve().parents[2] / "plans" / plan))
+    return loaded.maps[step]
+
+
+@pytest.mark.parametrize(("active", "status"), [(True, 56), (False, 57), ("true", 56), ("False", 57)])
+def test_a_leaver_is_found_by_uid_and_its_active_in_either_form(active: Any, status: int) -> None:
+    """getUsers lists ``{id, uid, …, active}``; the users step's source key is the uid. A boolean ``active`` is
+    the text "True"/"False" to a table, so the plan reads it lower-cased; the crosswalk is asked for the uid."""
+    asked: list[tuple[str, Any]] = []
+
+    def resolve(step: str, key: Any) -> int:
+        asked.append((step, key))
+        return 500
+
+    compiled = _plan_map("anewspring-to-velpic.toml", "user_status")
+    got = compiled({"id": "E1", "uid": "u1", "login": "ann", "active": active}, resolve)
+    assert got == {"id": 500, "clientStatusId": status}
+    assert asked == [("users", "u1")]
+
+
+def test_subscriptions_and_results_are_mapped_to_the_learners_target_id() -> None:
+    asked: list[tuple[str, Any]] = []
+
+    def resolve(step: str, key: Any) -> int:
+        asked.append((step, key))
+        return 500
+
+    sub = {"courseID": "C002", "userID": "E1", "userUID": "u1", "startDateTime": "2024-01-22T09:30:00Z"}
+    schedule = _plan_map("anewspring-to-velpic.toml", "schedules")(sub, resolve)
+    assert schedule == {"userId": 500, "lessonVersionIds": [5202], "scheduleDate": "2024-01-22T09:30:00.000Z"}
+    completions = _plan_map("anewspring-to-velpic.toml", "completions")
+    # a date and time, in UTC or with an offset, or a bare date: the same completion
+    for when in ("2024-03-01T00:00:00Z", "2024-03-01T01:00:00+01:00", "2024-03-01"):
+        result = {"courseID": "C002", "userUID": "u1", "finished": True, "lastTrainingCompletedDate": when}
+        assert completions(result, resolve) == {
+            "userId": 500,
+            "lessonVersionId": 5202,
+            "completedDate": "2024-03-01T00:00:00.000Z",
+            "manuallyCompletedByUserId": 500,
+        }
+    assert {key for _, key in asked} == {"u1"}

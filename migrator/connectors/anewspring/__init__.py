@@ -8,8 +8,9 @@ RPC-style calls under the base URL (``…/api/<function>/<pathParams>``), authen
 ``users``: ``getUsers`` (+ ``getUser/{id}`` per user when the map reads other fields: a read per user needs
 every user's external ID) and the user writes (``addOrUpdateUser``, ``addUser``, ``updateUser``);
 ``companies``: the distinct company names of the users (aNewSpring cannot list groups); ``groups``:
-``addGroup``, ``updateGroup``; ``members``: ``addGroupUsers``; ``subscriptions``: ``getSubscriptions`` per
-user and ``subscribe``.
+``addGroup``, ``updateGroup``; ``members``: ``addGroupUsers``; ``user_courses``: the course lists read per
+user, which ``subscriptions`` (``getSubscriptions`` and ``subscribe``) and ``results`` (``getResults``, read
+only) use.
 
 This module holds the registry's entry points: ``make_auth``, ``make_reader`` and ``make_writer``.
 """
@@ -24,6 +25,7 @@ from migrator.connectors.anewspring.companies import ANewSpringCompanies
 from migrator.connectors.anewspring.groups import ANewSpringGroupCreate, ANewSpringGroupUpdate
 from migrator.connectors.anewspring.lists import ANewSpringList
 from migrator.connectors.anewspring.members import ANewSpringGroupMembers
+from migrator.connectors.anewspring.results import ANewSpringResults
 from migrator.connectors.anewspring.spec import TEMPLATE_READ
 from migrator.connectors.anewspring.subscriptions import ANewSpringSubscriptions, ANewSpringSubscriptionWriter
 from migrator.connectors.anewspring.users import (
@@ -42,6 +44,7 @@ _READERS: Mapping[str, Callable[[int, str, Collection[str]], PagedReader]] = {
     "user": user_reader,
     "company": lambda page_size, step, _: ANewSpringCompanies(page_size, step),
     "subscription": lambda page_size, step, _: ANewSpringSubscriptions(page_size, step),
+    "result": lambda page_size, step, _: ANewSpringResults(page_size, step),
     "template": lambda page_size, step, _: ANewSpringList(TEMPLATE_READ, "templates", page_size, step),
 }
 #: the writer of each (entity, mode); aNewSpring addresses every object by its external ID, so the step's

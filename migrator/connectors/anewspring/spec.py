@@ -28,6 +28,7 @@ __all__ = [
     "GROUP_UPDATE",
     "IS_SUBSCRIBED",
     "MEMBERS_CREATE",
+    "RESULT_READ",
     "SUBSCRIPTION_CREATE",
     "SUBSCRIPTION_READ",
     "TEMPLATE_READ",
@@ -124,6 +125,8 @@ MEMBERS_CREATE = WriteSpec(
 SUBSCRIPTION_READ = ReadSpec(
     endpoint("GET", "/getSubscriptions/{userID}"), Paging("unpaged"), key="key", parent="user"
 )
+# read once per user: getResults/{userID}; key "<user uid>|<course id>" (the same as a subscription's)
+RESULT_READ = ReadSpec(endpoint("GET", "/getResults/{userID}"), Paging("unpaged"), key="key", parent="user")
 # 409 = already subscribed: done; in-doubt batches are resolved with IS_SUBSCRIBED
 SUBSCRIPTION_CREATE = WriteSpec(endpoint("POST", "/subscribe/{userID}/{courseID}"), match_keys=("courseID",))
 #: {"result": bool}: whether the user is subscribed to the course
@@ -155,8 +158,9 @@ ANEWSPRING = PlatformSpec(
             "subscription",
             read=SUBSCRIPTION_READ,
             writes=writes(create=SUBSCRIPTION_CREATE),
-            fields=frozenset({"userID", "courseID", "startDate"}),
+            fields=frozenset({"userID", "courseID", "startDate", "expiryDate"}),
         ),
+        EntitySpec("result", read=RESULT_READ),  # no documented call writes a result
         EntitySpec("template", read=TEMPLATE_READ),
     ),
 )

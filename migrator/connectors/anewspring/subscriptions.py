@@ -1,52 +1,27 @@
 """aNewSpring subscriptions: read with ``getSubscriptions/{userID}`` per user (a nested read), created with
-``subscribe/{userID}/{courseID}`` (``startDate`` optional, yyyy-MM-dd; 409 = already subscribed = done).
+``subscribe/{userID}/{courseID}`` (``startDate`` and ``expiryDate`` optional, yyyy-MM-dd; 409 = already
+subscribed = done).
 Create-only, since a subscription uses a licence: in doubt, ``isSubscribed`` is asked first."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from migrator.connectors.anewspring.answers import exists, json_list, refused
-from migrator.connectors.anewspring.calls import command, external_ids, fill, path_params, query
+from migrator.connectors.anewspring.answers import exists, refused
+from migrator.connectors.anewspring.calls import command, external_ids, path_params, query
 from migrator.connectors.anewspring.spec import IS_SUBSCRIBED, SUBSCRIPTION_CREATE, SUBSCRIPTION_READ
-from migrator.connectors.anewspring.users import ANewSpringPerUser, user_ref
+from migrator.connectors.anewspring.user_courses import ANewSpringUserCourses
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
 
 __all__ = ["ANewSpringSubscriptionWriter", "ANewSpringSubscriptions"]
 
 
-class ANewSpringSubscriptions(ANewSpringPerUser):
-    """``getSubscriptions/{userID}`` per user: one record per course, with ``userID``/``userUID`` of the user,
-    ``courseID`` (the course's external ID) and ``key`` = ``<user uid>|<course id or uid>``."""
+class ANewSpringSubscriptions(ANewSpringUserCourses):
+    """``getSubscriptions/{userID}`` per user: one record per course the user is subscribed to (``startDate``,
+    ``startDateTime``, ``active``, ``finished``, …), keyed ``<user uid>|<course id or uid>``."""
 
     def __init__(self, page_size: int, step: str) -> None:
-        super().__init__(page_size, step)
-        self.key_field = SUBSCRIPTION_READ.key
-
-    def children(self, parent: Mapping[str, Any]) -> Request | None:
-        ref = user_ref(parent)
-        if ref is None:
-            return None
-        endpoint = SUBSCRIPTION_READ.endpoint
-        (name,) = path_params(endpoint.path)
-        return Request("GET", fill(endpoint.path, {name: ref}), endpoint.budget_key)
-
-    def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        user_key = parent.get("uid") or parent.get("id")
-        for course in json_list(response, "courses"):
-            course_key = course.get("id") or course.get("uid")
-            out.append(
-                {
-                    **course,
-                    SUBSCRIPTION_READ.key: f"{user_key}|{course_key}",
-                    "userID": parent.get("id"),
-                    "userUID": parent.get("uid"),
-                    "courseID": course.get("id"),
-                }
-            )
-        return out
+        super().__init__(SUBSCRIPTION_READ, page_size, step)
 
 
 class ANewSpringSubscriptionWriter:
