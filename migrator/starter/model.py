@@ -75,7 +75,7 @@ class StepSpec:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Everything a starter plan of ``source`` -> ``target`` holds: a summary (comment lines), its tables, its
+    """Everything a starter plan of ``source`` -> ``target`` holds: a summary (text pieces, joined and wrapped), its tables, its
     steps in order, and ``left_behind``: source entity -> why no step carries it."""
 
     source: str
