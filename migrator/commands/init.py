@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         if value not in PLATFORMS
     ]
     if not problems and (source, target) not in ROUTES:
-        known = ", ".join(f"{s} {t}" for s, t in ROUTES)
+        known = ", ".join(f"{s} -> {t}" for s, t in ROUTES)
         problems.append(
             PlanProblem(
                 "migrator init", "", f"no starter is known for {source} -> {target}; known routes: {known}"

@@ -75,8 +75,8 @@ class StepSpec:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Everything a starter plan of ``source`` -> ``target`` holds: a summary (text pieces, joined and wrapped), its tables, its
-    steps in order, and ``left_behind``: source entity -> why no step carries it."""
+    """Everything a starter plan of ``source`` -> ``target`` holds: a summary (text pieces, joined and
+    wrapped), its tables, its steps in order, and ``left_behind``: source entity -> why no step carries it."""
 
     source: str
     target: str
