@@ -78,7 +78,7 @@ _EXPORT = (
     "Email, Town, Postcode) and learners.csv (LearnerID, FirstName, LastName, Email, Mobile, JobTitle, DOB as",
     "dd/mm/yyyy, CompanyRef, Course, Role, Status); a learner without a Role or Status is a learner, active.",
 )
-_CSV_LEFT = {"*": "any other file of the export: no mapping known: map it yourself"}
+_CSV_LEFT = {"any other file of the export": NO_MAPPING}
 _CSV_STATUS_VALUES = ("Active", "Inactive")
 
 
