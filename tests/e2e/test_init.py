@@ -1,8 +1,9 @@
 """``migrator init SOURCE TARGET`` through the real CLI, against the sandbox over loopback HTTP.
 
 - every route's starter plan passes ``migrator validate`` with the sandbox's env file (the names it writes);
-- the starters of Velpic -> Velpic, accessplanit -> Velpic and Velpic -> accessplanit *run* and carry every
-  source user, leavers too, with its status and its roles (compared with the sandbox's source records);
+- the starters of Velpic -> Velpic, accessplanit -> Velpic, Velpic -> accessplanit and aNewSpring -> Velpic
+  *run* and carry every source user, leavers too, with its status and its roles (compared with the sandbox's
+  source records);
 - an unknown platform, a route with no starter, or an existing ``--out`` file: a clear message, exit 2, no
   traceback, and the existing file left as it was.
 """
@@ -19,13 +20,14 @@ from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from migrator.starter.routes import ROUTES
 from tests.e2e.crosswalk_check import crosswalk
-from tests.e2e.helpers import entity_stats, migrator, records, run_plan, write_env
+from tests.e2e.helpers import entity_stats, give_ui_users_ids, migrator, records, run_plan, write_env
 
 ACTIVE, NOT_CURRENT = 56, 57
 #: the starters' tables, restated: what each source role and status must become
 VELPIC_ROLES = {3: 3, 4: 4, 5: 5, 6: 6, 7: 3, 8: 8}
 APIT_TO_VELPIC_ROLE = {"Delegate": 6, "Trainer": 8, "Manager": 5, "Administrator": 3}
 APIT_TO_VELPIC_STATUS = {"Active": ACTIVE, "Inactive": NOT_CURRENT}
+ANS_TO_VELPIC_ROLE = {"student": 6, "teacher": 8, "mentor": 5, "administrator": 3}  # any other: 6
 VELPIC_TO_APIT_ROLE = {
     3: "Administrator",
     7: "Administrator",
@@ -136,6 +138,25 @@ def test_velpic_to_accessplanit_starter_carries_every_user_with_status_and_main_
         assert t["Status"] == ("Active" if u["clientStatusId"] == ACTIVE else "Inactive"), u["id"]
         assert t["MainRoleID"] == VELPIC_TO_APIT_ROLE[u["roles"][0]], u["id"]
     assert entity_stats(fresh.base_url, "accessplanit", "target", "user")["duplicates"] == 0
+
+
+def test_anewspring_to_velpic_starter_carries_every_user_with_status_and_roles(tmp_path: Path) -> None:
+    config = SandboxConfig(seed=5, scale=80, platforms=("anewspring", "velpic"), default_limits=False)
+    with SandboxThread(config) as sb:
+        give_ui_users_ids(sb)
+        _ran(sb, tmp_path, "anewspring", "velpic")
+        source = {u["email"].strip().lower(): u for u in records(sb.base_url, "anewspring", "source", "user")}
+        assert {u["active"] for u in source.values()} == {True, False}  # the seed has inactive users
+        target = {u["emailAddress"]: u for u in records(sb.base_url, "velpic", "target", "user")}
+        assert set(source) <= set(target)
+        for email, src in source.items():
+            dst = target[email]
+            assert dst["clientStatusId"] == (ACTIVE if src["active"] else NOT_CURRENT), (src, dst)
+            assert sorted(dst["roles"]) == sorted({ANS_TO_VELPIC_ROLE.get(r, 6) for r in src["roles"]}), (
+                src,
+                dst,
+            )
+        assert entity_stats(sb.base_url, "velpic", "target", "user")["duplicates"] == 0
 
 
 @pytest.mark.parametrize(
