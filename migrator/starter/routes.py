@@ -60,7 +60,6 @@ FIELD_NOTES: Mapping[tuple[str, str], Mapping[str, str]] = MappingProxyType(
             "CreatedOn": "set by OneFile",
             "Archived": "written by the status steps (entity user_status)",
         },
-        ("onefile", "user_status"): {},
         ("anewspring", "user"): {
             "password": _NO_PASSWORD,
             "generatePassword": "aNewSpring's default applies",
