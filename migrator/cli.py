@@ -47,6 +47,7 @@ COMMANDS: tuple[Command, ...] = (
         "show the task graph, budgets and estimates of a plan",
         lazy=True,
     ),
+    Command("init", "migrator.commands.init", "write a starter plan for a route", lazy=True),
     Command("schema", "migrator.commands.schema", "print the plan JSON Schema", lazy=True),
     Command("run", "migrator.commands.run", "run or resume a migration", lazy=True),
     Command("status", "migrator.commands.status", "what the journal says about a plan's runs", lazy=True),
