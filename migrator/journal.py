@@ -23,6 +23,14 @@ for fast mapping), :meth:`Journal.check_plan` (has the plan changed since the la
 ``migrator status``: :meth:`Journal.step_counts`, :meth:`Journal.dead_letters`, :meth:`Journal.runs`. For tests
 and audits: :meth:`Journal.integrity_check`.
 
+Reads for ``migrator trace`` (one record, every run): :meth:`Journal.find_records` (by source key,
+idempotency key or target id, exactly), :meth:`Journal.record_batches` (the batches that carried it, with its
+payload), :meth:`Journal.record_attempts` (the calls and lookups that concerned it) and
+:meth:`Journal.record_dead_letters`; the write side is :meth:`Journal.record_attempt`, one row per try of a
+write call or lookup, with the answer's text only where the caller keeps it (``runtime.ledger`` decides:
+failures, refusals, lookups that matter, the first success of a batch), redacted and then cut to
+:data:`RESPONSE_EXCERPT`.
+
 Reads for reports: :meth:`Journal.ledger_row_chunks` (the whole ledger in one pass, for ``success.csv`` and
 ``crosswalk.csv``), :meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
 :meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
@@ -37,7 +45,8 @@ batches nothing is in doubt in any more, with the payloads they kept.
 
 Schema versions: 1 (the ledger), 2 (adds ``run_stats``), 3 (a sent batch's records in one row), 4 (the
 crosswalk is a view of the ledger's target ids, not a second table written per record), 5 (batch sequence
-numbers, and the payloads a batch was sent with). Opening an older journal upgrades it in place, in one
+numbers, and the payloads a batch was sent with), 6 (the ``attempts`` of write calls and lookups; a done batch
+keeps its records and their payloads). Opening an older journal upgrades it in place, in one
 transaction (``_MIGRATIONS``); a newer one is refused.
 
 Writers and readers: :meth:`Journal.open` opens a *writer* (``migrator run``): it holds the journal's lock, an
@@ -72,9 +81,10 @@ which is a hash of (plan, step, source key) and is stored in every row — becau
 in order, so a batch touches a few neighbouring B-tree pages instead of one random page per record (hash keys
 made batch writes about six times slower).
 
-Secrets: the journal stores source keys, target ids, idempotency keys, reasons, and the payloads of records in
-doubt (mapped record values, never a connection's credential). Callers pass text that is already redacted;
-``redact`` (a ``str → str`` hook) is applied once more to every reason and detail stored.
+Secrets: the journal stores source keys, target ids, idempotency keys, reasons, the payloads records were sent
+with (mapped record values, never a connection's credential) and excerpts of answers. Callers pass text that is
+already redacted; ``redact`` (a ``str → str`` hook) is applied once more to every reason, detail, request and
+answer stored (an answer before it is cut, so a secret at the cut is masked whole).
 
 Storage: before anything else, a writer writes (and syncs, and removes) a 1 MiB probe file beside the
 journal, so that a full disk, a file-size limit or a folder that cannot be written fails the run at once,
@@ -299,7 +309,8 @@ def default_journal_path(plan_name: str, base: str | os.PathLike[str] = ".") -> 
 class SentRecord(NamedTuple):
     """A record of a batch about to be sent (``mark_batch_sent``), with its content hash for delta runs and,
     optionally, the payload it is sent with (or the part of it a lookup on the target needs: its match
-    fields), kept while the record is in doubt (:meth:`Journal.sent_payloads`)."""
+    fields), kept with its batch: what :meth:`Journal.sent_payloads` gives for a record in doubt, and what
+    ``migrator trace`` shows."""
 
     idem_key: str
     source_key: str
