@@ -1260,17 +1260,32 @@ class Journal:
             )
 
     def find_records(self, key: str, step: str | None = None) -> list[TracedRecord]:
-        """The ledger rows whose source key, idempotency key or target id is exactly ``key`` (of ``step``
-        only, when given), in step and source key order."""
+        """The records whose source key, idempotency key or target id is exactly ``key`` (of ``step`` only, when
+        given), in step and source key order: their ledger rows, and a record that is only in a sent batch
+        (sent by a run killed before its answer, never settled: it has no ledger row yet) as *sent*."""
         sql = (
             "SELECT step, source_key, idem_key, state, batch_id, target_id, action, content_hash, updated_at "
             "FROM records WHERE (source_key = ? OR idem_key = ? OR target_id = ?)"
         )
         args: tuple[str, ...] = (key, key, key)
+        in_step = ""
         if step is not None:
-            sql += " AND step = ?"
+            in_step = " AND step = ?"
             args = (*args, step)
-        return [TracedRecord(*row) for row in self._read(sql + " ORDER BY step, source_key", args)]
+        rows = [TracedRecord(*row) for row in self._read(sql + in_step, args)]
+        found = {(r.step, r.source_key): r for r in rows}
+        needle = orjson.dumps(key).decode()
+        sent = self._read(
+            "SELECT step, batch_id, sent_at, keys FROM batches WHERE state = 'sent' AND instr(keys, ?) > 0"
+            + in_step,
+            (needle, *args[3:]),
+        )
+        for s, batch_id, sent_at, keys in sent:
+            for ik, sk, digest in orjson.loads(keys):
+                if key in (ik, str(sk)) and (s, str(sk)) not in found:
+                    record = TracedRecord(s, str(sk), ik, "sent", batch_id, None, None, digest, sent_at)
+                    found[(s, str(sk))] = record
+        return [found[k] for k in sorted(found)]
 
     def record_batches(self, step: str, idem_key: str) -> list[TracedBatch]:
         """The batches of ``step`` the journal still holds that carried the record ``idem_key``, in the order

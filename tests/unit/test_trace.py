@@ -231,3 +231,13 @@ def test_a_trace_orders_events_and_marks_batches_settled_later() -> None:
     assert trace.payload == {"n": 1} and trace.runs == (1, 2)
     assert to_json([trace])["records"][0]["events"][-1]["target_id"] == "T1"
     assert "batch b2 created T1" in render_text([trace])
+
+
+def test_a_record_only_in_a_batch_sent_by_a_killed_run_is_found_in_doubt(journal: Journal) -> None:
+    journal.mark_batch_sent("s", "b1", [SentRecord("ik1", "1", "h1", {"name": "G1"}), SentRecord("ik2", "2")])
+    (record,) = journal.find_records("1")  # no ledger row: the run was killed before the answer
+    assert (record.state, record.idem_key, record.batch_id) == ("sent", "ik1", "b1")
+    assert journal.find_records("ik2", "s")[0].source_key == "2" and journal.find_records("ik") == []
+    trace = assemble(record, journal.record_batches("s", "ik1"), [], [])
+    assert [e.what for e in trace.events] == ["sent"] and trace.payload == {"name": "G1"}
+    assert "now: in doubt" in render_text([trace])
