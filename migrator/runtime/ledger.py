@@ -95,6 +95,8 @@ class JournalLedger:
         keys = frozenset(r.idem_key for r in records)
         self._sending[batch_id] = _Sending(keys)
         self._batch_of.update(dict.fromkeys(keys, batch_id))
+        for key in keys:  # the lookups made before the batch was sent: counted from 1 again within it
+            self._loose_tries.pop(("lookup", key), None)
 
     def batch_done(
         self, batch_id: str, results: Sequence[WriteResult], rejections: Sequence[Rejection]

@@ -241,3 +241,17 @@ def test_a_record_only_in_a_batch_sent_by_a_killed_run_is_found_in_doubt(journal
     trace = assemble(record, journal.record_batches("s", "ik1"), [], [])
     assert [e.what for e in trace.events] == ["sent"] and trace.payload == {"name": "G1"}
     assert "now: in doubt" in render_text([trace])
+
+
+def test_the_ledger_forgets_each_batch_once_it_is_done(journal: Journal) -> None:
+    """Memory stays flat over millions of records: what the ledger counts per record goes with its batch."""
+    ledger = JournalLedger(journal, "s")
+    request = Request("GET", "/user", "/user")
+    for b in range(50):
+        items = [WriteItem(f"k{b}-{i}", f"{b}-{i}", {}) for i in range(10)]
+        for it in items:
+            ledger.looked_up(it, request, Response(200, b"{}"), None, in_doubt=False)
+        ledger.batch_sent(f"b{b}", [SentRecord(it.idem_key, it.source_key) for it in items])
+        ledger.attempted(items, Request("POST", "/user", "/user"), Response(200, b"{}"), [])
+        ledger.batch_done(f"b{b}", [WriteResult(it.idem_key, it.source_key, "T") for it in items], [])
+    assert (ledger._sending, ledger._batch_of, dict(ledger._loose_tries)) == ({}, {}, {})
