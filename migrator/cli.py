@@ -51,6 +51,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("schema", "migrator.commands.schema", "print the plan JSON Schema", lazy=True),
     Command("run", "migrator.commands.run", "run or resume a migration", lazy=True),
     Command("status", "migrator.commands.status", "what the journal says about a plan's runs", lazy=True),
+    Command("trace", "migrator.commands.trace", "what happened to one record, in every run", lazy=True),
     Command("demo", "migrator.commands.demo", "run the demo migration against the built-in sandbox", lazy=True),
     Command("report", "migrator.commands.report", "write the CSV and HTML reports from the journal", lazy=True),
     Command(

@@ -23,6 +23,14 @@ for fast mapping), :meth:`Journal.check_plan` (has the plan changed since the la
 ``migrator status``: :meth:`Journal.step_counts`, :meth:`Journal.dead_letters`, :meth:`Journal.runs`. For tests
 and audits: :meth:`Journal.integrity_check`.
 
+Reads for ``migrator trace`` (one record, every run): :meth:`Journal.find_records` (by source key,
+idempotency key or target id, exactly), :meth:`Journal.record_batches` (the batches that carried it, with its
+payload), :meth:`Journal.record_attempts` (the calls and lookups that concerned it) and
+:meth:`Journal.record_dead_letters`; the write side is :meth:`Journal.record_attempt`, one row per try of a
+write call or lookup, with the answer's text only where the caller keeps it (``runtime.ledger`` decides:
+failures, refusals, lookups that matter, the first success of a batch), redacted and then cut to
+:data:`RESPONSE_EXCERPT`.
+
 Reads for reports: :meth:`Journal.ledger_row_chunks` (the whole ledger in one pass, for ``success.csv`` and
 ``crosswalk.csv``), :meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
 :meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
@@ -37,7 +45,8 @@ batches nothing is in doubt in any more, with the payloads they kept.
 
 Schema versions: 1 (the ledger), 2 (adds ``run_stats``), 3 (a sent batch's records in one row), 4 (the
 crosswalk is a view of the ledger's target ids, not a second table written per record), 5 (batch sequence
-numbers, and the payloads a batch was sent with). Opening an older journal upgrades it in place, in one
+numbers, and the payloads a batch was sent with), 6 (the ``attempts`` of write calls and lookups; a done batch
+keeps its records and their payloads). Opening an older journal upgrades it in place, in one
 transaction (``_MIGRATIONS``); a newer one is refused.
 
 Writers and readers: :meth:`Journal.open` opens a *writer* (``migrator run``): it holds the journal's lock, an
@@ -72,9 +81,10 @@ which is a hash of (plan, step, source key) and is stored in every row — becau
 in order, so a batch touches a few neighbouring B-tree pages instead of one random page per record (hash keys
 made batch writes about six times slower).
 
-Secrets: the journal stores source keys, target ids, idempotency keys, reasons, and the payloads of records in
-doubt (mapped record values, never a connection's credential). Callers pass text that is already redacted;
-``redact`` (a ``str → str`` hook) is applied once more to every reason and detail stored.
+Secrets: the journal stores source keys, target ids, idempotency keys, reasons, the payloads records were sent
+with (mapped record values, never a connection's credential) and excerpts of answers. Callers pass text that is
+already redacted; ``redact`` (a ``str → str`` hook) is applied once more to every reason, detail, request and
+answer stored (an answer before it is cut, so a secret at the cut is masked whole).
 
 Storage: before anything else, a writer writes (and syncs, and removes) a 1 MiB probe file beside the
 journal, so that a full disk, a file-size limit or a folder that cannot be written fails the run at once,
@@ -116,7 +126,9 @@ from migrator.journal_files import (
 )
 
 __all__ = [
+    "RESPONSE_EXCERPT",
     "SCHEMA_VERSION",
+    "Attempt",
     "DeadLetter",
     "Journal",
     "LedgerCounts",
@@ -125,11 +137,14 @@ __all__ = [
     "Rejection",
     "SentRecord",
     "Tenant",
+    "TracedAttempt",
+    "TracedBatch",
+    "TracedRecord",
     "WriteResult",
     "default_journal_path",
 ]
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 _APP_ID: Final = 0x4D475254  # "MGRT" in PRAGMA application_id: tells our files from any other SQLite file
 
 _SCHEMA: Final = """
@@ -200,6 +215,22 @@ CREATE TABLE run_stats (
     saved_at REAL NOT NULL,
     stats    TEXT NOT NULL
 );
+CREATE TABLE attempts (
+    id        INTEGER PRIMARY KEY,
+    step      TEXT NOT NULL,
+    batch_id  TEXT,
+    keys      TEXT,
+    try       INTEGER NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('write', 'lookup')),
+    request   TEXT NOT NULL,
+    status    INTEGER,
+    outcome   TEXT NOT NULL,
+    target_id TEXT,
+    response  TEXT,
+    run_id    INTEGER,
+    at        REAL NOT NULL
+);
+CREATE INDEX attempts_batch ON attempts (step, batch_id);
 """
 
 #: What each schema version adds to the one before it; opening an older journal applies them in order.
@@ -241,6 +272,26 @@ UPDATE records SET seq = (SELECT b.seq FROM batches b WHERE b.step = records.ste
     AND b.batch_id = records.batch_id);
 CREATE INDEX IF NOT EXISTS batches_seq ON batches (seq)
 """,
+    # every call and lookup a write made (``record_attempt``), for ``migrator trace``; a done batch keeps its
+    # records and their payloads from now on (older done batches kept none)
+    6: """
+CREATE TABLE IF NOT EXISTS attempts (
+    id        INTEGER PRIMARY KEY,
+    step      TEXT NOT NULL,
+    batch_id  TEXT,
+    keys      TEXT,
+    try       INTEGER NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('write', 'lookup')),
+    request   TEXT NOT NULL,
+    status    INTEGER,
+    outcome   TEXT NOT NULL,
+    target_id TEXT,
+    response  TEXT,
+    run_id    INTEGER,
+    at        REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_batch ON attempts (step, batch_id)
+""",
 }
 
 #: what an upgrade statement says when an older build already made its change (tolerated, not an error)
@@ -258,7 +309,8 @@ def default_journal_path(plan_name: str, base: str | os.PathLike[str] = ".") -> 
 class SentRecord(NamedTuple):
     """A record of a batch about to be sent (``mark_batch_sent``), with its content hash for delta runs and,
     optionally, the payload it is sent with (or the part of it a lookup on the target needs: its match
-    fields), kept while the record is in doubt (:meth:`Journal.sent_payloads`)."""
+    fields), kept with its batch: what :meth:`Journal.sent_payloads` gives for a record in doubt, and what
+    ``migrator trace`` shows."""
 
     idem_key: str
     source_key: str
@@ -296,6 +348,80 @@ class DeadLetter:
     detail: Any
     run_id: int | None
     at: float
+
+
+#: the longest answer excerpt the journal keeps of one call (characters, after redaction)
+RESPONSE_EXCERPT: Final = 2048
+#: how much of an answer is redacted before its excerpt is cut: a secret the cut would halve is masked whole
+_EXCERPT_READ: Final = 64 * 1024
+
+
+class Attempt(NamedTuple):
+    """One call or lookup a write made (:meth:`Journal.record_attempt`).
+
+    ``batch_id``: the batch it wrote (None for a lookup made before its batch was sent); ``keys``: the
+    idempotency keys of its records when they are not the whole batch (None: all of it); ``attempt``: its try
+    of the same call in this run (1, 2, …); ``request``: what was asked (``POST /path``); ``status``: the
+    answer's status, if one came; ``outcome``: ``answered``, ``lost``, ``server error``, ``rate limited``,
+    ``refused`` or ``unreadable`` for a write, ``found`` or ``not found`` for a lookup; ``target_id``: what a
+    lookup found; ``response``: the answer's text when it is kept (redacted and cut to
+    :data:`RESPONSE_EXCERPT` by the journal).
+    """
+
+    kind: Literal["write", "lookup"]
+    batch_id: str | None
+    keys: tuple[str, ...] | None
+    attempt: int
+    request: str
+    status: int | None
+    outcome: str
+    target_id: str | None = None
+    response: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TracedRecord:
+    """A record's ledger row, as ``migrator trace`` shows it."""
+
+    step: str
+    source_key: str
+    idem_key: str
+    state: str
+    batch_id: str | None
+    target_id: str | None
+    action: str | None
+    content_hash: str | None
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TracedBatch:
+    """A batch that carried a record: when it was sent (and done), by which run, and the payload the record
+    was sent with in it (None when the journal kept none)."""
+
+    batch_id: str
+    state: str
+    seq: int | None
+    run_id: int | None
+    sent_at: float
+    done_at: float | None
+    payload: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TracedAttempt:
+    """A kept :class:`Attempt`, with its run and time."""
+
+    run_id: int | None
+    at: float
+    kind: str
+    batch_id: str | None
+    attempt: int
+    request: str
+    status: int | None
+    outcome: str
+    target_id: str | None
+    response: str | None
 
 
 #: One record of the ledger as the reports read it: ``(step, source key, target id, action, done)``; the target
@@ -901,7 +1027,7 @@ class Journal:
                 [(step, sk, ik, batch_id, h, now, seq) for sk, (ik, h) in sent.items()],
             )
             cur.execute(
-                "UPDATE batches SET state = 'done', done_at = ?, keys = NULL, payloads = NULL, done_count = ? "
+                "UPDATE batches SET state = 'done', done_at = ?, done_count = ? "
                 "WHERE step = ? AND batch_id = ?",
                 (now, len(done_rows), step, batch_id),
             )
@@ -1103,6 +1229,113 @@ class Journal:
             "WHERE b.state = 'done' AND b.done_at IS NOT NULL ORDER BY b.done_at"
         )
         return [(str(s), float(t), int(n)) for s, t, n in rows]
+
+    # -- trace: what happened to one record ---------------------------------------------------------
+
+    def record_attempt(self, step: str, attempt: Attempt) -> None:
+        """Keep one call or lookup of ``step`` (one transaction), stamped with this run and the time. What was
+        asked and the answer's text go through ``redact``; the text is cut to :data:`RESPONSE_EXCERPT` after."""
+        response = attempt.response
+        if response is not None:
+            response = self._redact(response[:_EXCERPT_READ])[:RESPONSE_EXCERPT]
+        keys = None if attempt.keys is None else orjson.dumps(list(attempt.keys)).decode()
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO attempts (step, batch_id, keys, try, kind, request, status, outcome, target_id, "
+                "response, run_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    step,
+                    attempt.batch_id,
+                    keys,
+                    attempt.attempt,
+                    attempt.kind,
+                    self._redact(attempt.request),
+                    attempt.status,
+                    attempt.outcome,
+                    attempt.target_id,
+                    response,
+                    self.run_id,
+                    self._clock(),
+                ),
+            )
+
+    def find_records(self, key: str, step: str | None = None) -> list[TracedRecord]:
+        """The records whose source key, idempotency key or target id is exactly ``key`` (of ``step`` only, when
+        given), in step and source key order: their ledger rows, and a record that is only in a sent batch
+        (sent by a run killed before its answer, never settled: it has no ledger row yet) as *sent*."""
+        sql = (
+            "SELECT step, source_key, idem_key, state, batch_id, target_id, action, content_hash, updated_at "
+            "FROM records WHERE (source_key = ? OR idem_key = ? OR target_id = ?)"
+        )
+        args: tuple[str, ...] = (key, key, key)
+        in_step = ""
+        if step is not None:
+            in_step = " AND step = ?"
+            args = (*args, step)
+        rows = [TracedRecord(*row) for row in self._read(sql + in_step, args)]
+        found = {(r.step, r.source_key): r for r in rows}
+        needle = orjson.dumps(key).decode()
+        sent = self._read(
+            "SELECT step, batch_id, sent_at, keys FROM batches WHERE state = 'sent' AND instr(keys, ?) > 0"
+            + in_step,
+            (needle, *args[3:]),
+        )
+        for s, batch_id, sent_at, keys in sent:
+            for ik, sk, digest in orjson.loads(keys):
+                if key in (ik, str(sk)) and (s, str(sk)) not in found:
+                    record = TracedRecord(s, str(sk), ik, "sent", batch_id, None, None, digest, sent_at)
+                    found[(s, str(sk))] = record
+        return [found[k] for k in sorted(found)]
+
+    def record_batches(self, step: str, idem_key: str) -> list[TracedBatch]:
+        """The batches of ``step`` the journal still holds that carried the record ``idem_key``, in the order
+        they were sent, each with the payload the record was sent with in it. (A batch left *sent* by a
+        killed run, whose records later batches settled, is dropped at the end of a run.)"""
+        needle = orjson.dumps(idem_key).decode()
+        rows = self._read(
+            "SELECT batch_id, state, seq, run_id, sent_at, done_at, keys, payloads FROM batches "
+            "WHERE step = ? AND instr(keys, ?) > 0 ORDER BY seq",
+            (step, needle),
+        )
+        out: list[TracedBatch] = []
+        for batch_id, state, seq, run_id, sent_at, done_at, keys, kept in rows:
+            entries = orjson.loads(keys)
+            at = next((i for i, entry in enumerate(entries) if entry[0] == idem_key), None)
+            if at is None:  # the key's text inside another value, not a record of the batch
+                continue
+            payload = orjson.loads(kept)[at] if kept else None
+            out.append(TracedBatch(batch_id, state, seq, run_id, sent_at, done_at, payload))
+        return out
+
+    def record_attempts(self, step: str, idem_key: str, batch_ids: Iterable[str]) -> list[TracedAttempt]:
+        """The calls and lookups of ``step`` that concerned the record ``idem_key``: those that named it, and
+        those that wrote the whole of one of ``batch_ids`` (the batches that carried it), oldest first."""
+        batches = sorted(set(batch_ids))
+        needle = orjson.dumps(idem_key).decode()
+        marks = ", ".join("?" for _ in batches)
+        whole = f"(keys IS NULL AND batch_id IN ({marks})) OR " if batches else ""
+        rows = self._read(
+            "SELECT run_id, at, kind, batch_id, try, request, status, outcome, target_id, response, keys "
+            f"FROM attempts WHERE step = ? AND ({whole}instr(keys, ?) > 0) ORDER BY id",
+            (step, *batches, needle),
+        )
+        return [
+            TracedAttempt(*row[:10])
+            for row in rows
+            if row[10] is None or idem_key in orjson.loads(row[10])  # exactly this key, not a longer one
+        ]
+
+    def record_dead_letters(self, step: str, idem_key: str) -> list[DeadLetter]:
+        """Every dead letter of the record ``idem_key`` of ``step``, oldest first."""
+        rows = self._read(
+            "SELECT step, source_key, idem_key, status, reason, detail, run_id, at FROM dead_letters "
+            "WHERE idem_key = ? AND step = ? ORDER BY id",
+            (idem_key, step),
+        )
+        return [
+            DeadLetter(s, sk, ik, status, reason, None if detail is None else json.loads(detail), run_id, at)
+            for s, sk, ik, status, reason, detail, run_id, at in rows
+        ]
 
     # -- checks -------------------------------------------------------------------------------------
 

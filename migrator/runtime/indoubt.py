@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from migrator.connectors.base import LookupWriter, Request, RequestWriter, RowResult, WriteItem
+from migrator.connectors.base import LookupWriter, Request, RequestWriter, Response, RowResult, WriteItem
 from migrator.errors import TransientError
 from migrator.runtime.failures import StepFailed
 from migrator.runtime.step_spec import StepSpec
@@ -31,12 +31,15 @@ log = structlog.get_logger("migrator.runtime")
 CREATE_ATTEMPTS = 6
 
 
-async def look_up(spec: StepSpec, lookups: LookupWriter, item: WriteItem) -> str | None:
-    """The target id of ``item`` if the target has it."""
+async def look_up(spec: StepSpec, lookups: LookupWriter, item: WriteItem, *, in_doubt: bool) -> str | None:
+    """The target id of ``item`` if the target has it (``in_doubt``: its create may have happened)."""
     request = lookups.lookup_request(item)
     if request is None:
         return None
-    return lookups.decode_lookup(await spec.target.send(request), item)
+    response = await spec.target.send(request)
+    target_id = lookups.decode_lookup(response, item)
+    spec.ledger.looked_up(item, request, response, target_id, in_doubt=in_doubt)
+    return target_id
 
 
 async def found_on_target(
@@ -48,9 +51,10 @@ async def found_on_target(
     remaining: list[WriteItem] = []
     for it in items:
         sent = in_doubt.get(it.idem_key)
-        target_id = await look_up(spec, lookups, WriteItem(it.idem_key, it.source_key, sent)) if sent else None
+        was = WriteItem(it.idem_key, it.source_key, sent) if sent else None
+        target_id = await look_up(spec, lookups, was, in_doubt=True) if was else None
         if target_id is None:
-            target_id = await look_up(spec, lookups, it)
+            target_id = await look_up(spec, lookups, it, in_doubt=it.idem_key in in_doubt)
         if target_id is not None:
             found.append((it, target_id))
         else:
@@ -71,10 +75,12 @@ async def send_create(
     attempts = 0
     while True:
         attempts += 1
+        response: Response | None = None
         try:
             response = await spec.target.send(request, retry_transient=False)
-            return writer.decode(response, items)
+            decoded = writer.decode(response, items)
         except (TransientError, ValueError) as error:
+            spec.ledger.attempted(items, request, error if response is None else response)
             if attempts >= CREATE_ATTEMPTS:
                 if isinstance(error, ValueError):
                     raise StepFailed(f"step {spec.name}: unreadable write response: {error}") from None
@@ -83,7 +89,7 @@ async def send_create(
             rows: dict[str, RowResult] = {}
             if lookups is not None:
                 for it in items:
-                    target_id = await look_up(spec, lookups, it)
+                    target_id = await look_up(spec, lookups, it, in_doubt=True)
                     if target_id is not None:
                         rows[it.idem_key] = RowResult(it.idem_key, ok=True, target_id=target_id)
             if len(rows) == len(items):
@@ -94,3 +100,6 @@ async def send_create(
                     rows.get(it.idem_key) or RowResult(it.idem_key, ok=False, action="pending") for it in items
                 ]
             await spec.target.sleep(min(0.05 * 2**attempts, 2.0))
+        else:
+            spec.ledger.attempted(items, request, response, decoded)
+            return decoded

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from anyio.abc import ObjectReceiveStream
 
 from migrator.connectors.base import Action, Request, RequestWriter, RowResult, WriteItem
+from migrator.errors import ConnectorError
 from migrator.journal import Rejection, SentRecord, WriteResult
 from migrator.protocol.keys import batch_id as make_batch_id
 from migrator.runtime.batch import Batch
@@ -64,10 +65,9 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     # than a worker thread, whose hand-offs of the GIL to and from a busy event loop cost more CPU than the
     # writes themselves and stalled the writers (benchmarks/RESULTS.md, "What limits it")
     sent = zip(batch.items, batch.hashes, strict=True)
-    if path.writer.idempotent:
-        spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h) for it, h in sent])
-    else:  # a create in doubt is looked up later with the values it was sent with
-        spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h, it.payload) for it, h in sent])
+    # every record keeps the payload it is sent with: a create in doubt is looked up later with those values,
+    # and `migrator trace` shows what was sent
+    spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h, it.payload) for it, h in sent])
     results = [WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in (*found, *same)]
     if path.pre_reads is not None and items:
         items = await _pre_read(spec, path, items, rejections)
@@ -257,9 +257,16 @@ async def _send(
         return await send_create(spec, writer, path.lookups, request, items)
     try:
         response = await spec.target.send(request, retry_transient=True)
-        return writer.decode(response, items)
+    except ConnectorError as error:
+        spec.ledger.attempted(items, request, error)
+        raise
+    try:
+        rows = writer.decode(response, items)
     except ValueError as error:
+        spec.ledger.attempted(items, request, response)
         raise StepFailed(f"step {spec.name}: unreadable write response: {error}") from None
+    spec.ledger.attempted(items, request, response, rows)
+    return rows
 
 
 async def _pre_read(

@@ -1,10 +1,11 @@
 """Secrets: runs with known credentials — a good run with short-lived tokens, a run whose target answers 400
 with a body that echoes the request headers (the credentials), a run with a wrong password (AuthError), and a
 run whose login endpoint answers 400 quoting the login it received (URL-encoded, as JSON, in base64) — then
-every log, journal (+ -wal/-shm), report, error CSV, stdout and stderr is scanned for the credentials and for
-every token the sandbox issued, each in every form it travels in (``tests.security.encodings``), and for
-each login's basic-auth value: 0 hits. Also: files are private (0600), TLS checks are on unless
-``--insecure``, which is refused for a host that is not this machine, and the sandbox binds to loopback."""
+every log, journal (+ -wal/-shm), report, error CSV, ``migrator trace`` output (text and JSON), stdout and
+stderr is scanned for the credentials and for every token the sandbox issued, each in every form it travels
+in (``tests.security.encodings``), and for each login's basic-auth value: 0 hits. Also: files are private
+(0600), TLS checks are on unless ``--insecure``, which is refused for a host that is not this machine, and the
+sandbox binds to loopback."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from migrator.cli import build_parser
+from migrator.journal import Journal
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from tests.chaos.harness import clean_env, issued_secrets, record_figures, run, write_env
@@ -72,6 +74,31 @@ def _outputs(tmp: Path, *runs: subprocess.CompletedProcess[str]) -> dict[str, by
     return texts
 
 
+def _traces(plan: Path, tmp: Path) -> list[subprocess.CompletedProcess[str]]:
+    """``migrator trace`` of every rejected record (the answers it keeps are the ones most likely to quote a
+    credential), as text and as JSON, and of one record written."""
+    journal = tmp / "journal.sqlite"
+    with Journal.open(journal, "velpic-to-accessplanit", read_only=True) as j:
+        keys = sorted({d.idem_key for d in j.dead_letters()})
+        written = next(row[1] for rows in j.ledger_row_chunks() for row in rows if row[4])
+    out = []
+    for key in [*keys, written]:
+        for form in ("text", "json"):
+            args = ["trace", str(plan), key, "--journal", str(journal), "--format", form]
+            done = subprocess.run(
+                [sys.executable, "-m", "migrator", *args],
+                cwd=tmp,
+                env=clean_env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            out.append(done)
+    return out
+
+
 def _plan_copy(tmp: Path) -> Path:
     (tmp / "data").symlink_to(PLANS / "data")
     path = tmp / "plan.toml"
@@ -112,8 +139,11 @@ def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
         assert "Traceback" not in bad.stderr
         secrets = _credentials(env) | _credentials(wrong) | issued_secrets(sb)
     assert len(issued_secrets(sb)) >= 4  # tokens were issued (and refreshed): they are part of the scan
-    texts = _outputs(tmp_path, good, bad)
+    traces = _traces(plan, tmp_path)
+    texts = _outputs(tmp_path, good, bad, *traces)
     assert any(p.endswith("-wal") or p.endswith(".sqlite") for p in texts)
+    # the traces show the refusing answers, which echoed the bearer token: masked
+    assert any("request_headers" in t.stdout and "***" in t.stdout for t in traces)
     assert any(p.endswith(".csv") for p in texts)
     hits = _scan(secrets, texts, _logins(env) | _logins(wrong))
     assert hits == []
