@@ -21,6 +21,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
+from tests.e2e.crosswalk_check import assert_crosswalk_carries_keys, crosswalk
 from tests.e2e.helpers import PLANS, entity_stats, give_ui_users_ids, records, run_plan, write_env
 
 TIME_SCALE = "20"
@@ -87,6 +88,14 @@ def test_anewspring_users_and_companies_arrive_in_velpic(sandbox: SandboxThread,
         assert t["mobileNumber"] == u["cellPhoneNumber"]
         assert t["roles"] == [ANS_TO_VELPIC_ROLES.get(r, 6) for r in u["roles"]]
         assert [g["id"] for g in t["groups"]] == [groups[u["company"].strip()]["id"]]
+    assert_crosswalk_carries_keys(  # each crosswalk row (aNewSpring uid → Velpic id) on the user by e-mail
+        crosswalk(plan, tmp_path, "users"),
+        with_email,
+        target.values(),
+        source_key=lambda u: u["email"].strip().lower(),
+        target_key=lambda u: u["emailAddress"],
+        source_id="uid",
+    )
 
     users = entity_stats(base, "velpic", "target", "user")
     velpic_groups = entity_stats(base, "velpic", "target", "group")
@@ -130,6 +139,13 @@ def test_velpic_groups_users_memberships_and_schedules_arrive_in_anewspring(
         assert t["cellPhoneNumber"] == u["mobileNumber"]
         assert sorted(set(t["roles"])) == sorted({VELPIC_TO_ANS_ROLES[r] for r in u["roles"]})
         assert t["active"] is (u["clientStatusId"] == 56)
+    assert_crosswalk_carries_keys(  # each crosswalk row (Velpic id → aNewSpring ID) on the user by its ID
+        crosswalk(plan, tmp_path, "users"),
+        everyone,
+        target.values(),
+        source_key=lambda u: u["employeeNumber"],
+        target_key=lambda u: u["id"],
+    )
 
     # memberships: every trainee is in the group made from their first Velpic group
     members: dict[str, set[str]] = {
