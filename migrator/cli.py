@@ -48,6 +48,9 @@ COMMANDS: tuple[Command, ...] = (
         lazy=True,
     ),
     Command("schema", "migrator.commands.schema", "print the plan JSON Schema", lazy=True),
+    Command(
+        "preview", "migrator.commands.preview", "what a run would change: a change set to approve", lazy=True
+    ),
     Command("run", "migrator.commands.run", "run or resume a migration", lazy=True),
     Command("status", "migrator.commands.status", "what the journal says about a plan's runs", lazy=True),
     Command("demo", "migrator.commands.demo", "run the demo migration against the built-in sandbox", lazy=True),

@@ -22,6 +22,7 @@ import anyio
 import msgspec
 
 from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.commands.preview import check_approved
 from migrator.connectors.catalog import CATALOG
 from migrator.coverage import (
     StepCount,
@@ -65,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "accounts (a regenerated key): the journal is bound to them from now on",
     )
     parser.add_argument("--dry-run", action="store_true", help="read and map everything, write nothing")
+    parser.add_argument(
+        "--approved",
+        metavar="CHANGESET",
+        help="run only while this change set of `migrator preview` holds (same plan, counts within the plan's "
+        "approval_tolerance); refused (exit 2) otherwise",
+    )
     parser.add_argument(
         "--retry-rejected",
         action="store_true",
@@ -159,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
     files = RunFiles.of(Path(args.journal) if args.journal else None, name)
     log_file = Path(args.log_file) if args.log_file else files.log
     configure_logging(redactor=redactor, log_file=log_file)
+    if args.approved:
+        check_approved(loaded, connections, redactor, args)
 
     journal = Journal.open(files.journal, name, fresh=args.fresh, redact=redactor.text)
     try:

@@ -80,6 +80,8 @@ class PlanMeta(_Base, frozen=True):
     description: str = ""
     #: a Python file beside the plan whose functions maps may call (``call(name, ...)``, ``| fn(name)``)
     functions: str | None = None
+    #: how far a run's counts may be from its approved change set (``run --approved``): a count or ``"2%"``
+    approval_tolerance: int | str | None = None
 
 
 class Defaults(_Base, frozen=True):
