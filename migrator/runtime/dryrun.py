@@ -212,7 +212,7 @@ class DryRunWriter:
             if action == "created" or k not in before or not same_value(v, before[k])
         }
         if action == "updated":
-            self.seen.fields.update(changes)
+            self.seen.fields.update(changes.keys())
         if sum(1 for s in self.seen.samples if s.action == action) < SAMPLES:
             self.seen.samples.append(Sample(it.source_key, action, changes))
 
