@@ -271,8 +271,7 @@ async def test_the_dry_run_writer_classifies_against_the_target_index_and_writes
     journal: Journal,
 ) -> None:
     real = make_writer("velpic", "user", "bulk", "email")
-    seen: set[str] = set()
-    dry = DryRunWriter(real, {"a@example.com": ["7"]}, seen)
+    dry = DryRunWriter(real, {"a@example.com": ["7"]})
     person = {"firstName": "A", "lastName": "B", "roles": [6]}
     items = [
         WriteItem("k1", "1", {**person, "emailAddress": "A@example.com"}),
@@ -283,8 +282,10 @@ async def test_the_dry_run_writer_classifies_against_the_target_index_and_writes
     assert [isinstance(p, WriteItem) for p in prepared] == [True, True, False]
     items = items[:2]
     rows = await dry.write_direct(items)
-    assert [(r.idem_key, r.action) for r in rows] == [("k1", "updated"), ("k2", "created")]
-    assert seen == {"1", "2"}
+    assert [(r.idem_key, r.action, r.target_id) for r in rows] == [
+        ("k1", "updated", "7"),
+        ("k2", "created", "0"),
+    ]
     assert "b@x.io" in (dry.index or set())
 
 
