@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     files = RunFiles.of(Path(args.journal) if args.journal else None, name)
     log_file = Path(args.log_file) if args.log_file else files.log
     configure_logging(redactor=redactor, log_file=log_file)
-    if args.approved:
+    if getattr(args, "approved", None):  # `demo` runs without the option
         check_approved(loaded, connections, redactor, args)
 
     journal = Journal.open(files.journal, name, fresh=args.fresh, redact=redactor.text)

@@ -199,3 +199,24 @@ def test_approval_refuses_a_changed_plan_and_counts_that_no_longer_hold(tmp_path
         ok = _run(plan, tmp_path, env, second, "--approved", str(approved))
         assert ok.returncode in (0, 3), ok.stdout + ok.stderr
         _assert_counts_are_the_run(again, ok.stdout, split=True)
+
+
+def test_a_preview_whose_counts_would_trip_a_limit_says_so_and_counts_the_step_whole(tmp_path: Path) -> None:
+    config = SandboxConfig(seed=71, scale=60, platforms=("velpic", "accessplanit"), default_limits=False)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sb.env")
+        plan = tmp_path / "plan.toml"
+        plan.write_text(PLAN + "limits = { max_creates = 10 }\n")
+        out = tmp_path / "preview"
+        done = migrator(
+            "preview", str(plan), "--env-file", str(env), "--journal", str(tmp_path / "j.sqlite"),
+            "--out", str(out), cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 3, done.stdout + done.stderr
+        users = json.loads((out / "changeset.json").read_text())["steps"]["users"]
+        assert users["read"] == 60 and users["created"] > 10, users  # counted whole, not stopped at 11
+        assert (
+            users["breach"]
+            == f"step users: {users['created']} records created, more than limits.max_creates = 10"
+        )
+        assert "limit: step users:" in done.stdout and "the run would stop this step" in done.stdout
