@@ -39,6 +39,7 @@ from migrator.changeset import (
 )
 from migrator.changeset_html import render_html
 from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.commands.run import plan_hash
 from migrator.errors import PlanError
 from migrator.estimate import format_duration, read_requests, shared_durations, write_requests
 from migrator.graph import TaskGraph, compile_graph
@@ -105,8 +106,6 @@ def preview(
 ) -> ChangeSet:
     """Preview a run of ``loaded`` (``args``: ``fresh``, ``step``, ``insecure``, ``time_scale``) with the
     journal ``journal`` (None: the plan's default)."""
-    from migrator.commands.run import plan_hash  # noqa: PLC0415 (run imports this module for --approved)
-
     graph = compile_graph(loaded)
     name = graph.name
     unknown = [s for s in args.step if s not in loaded.plan.steps]
@@ -275,14 +274,18 @@ def check_approved(
     """``run --approved CHANGESET``: preview again, and a ``PlanError`` (exit 2) unless the approved change
     set holds (the same plan hash, each step's figures within the plan's tolerance)."""
     where = str(args.approved)
+    if args.retry_rejected or args.delta or args.dry_run:
+        raise PlanError.single(
+            loaded.file,
+            "",
+            "--approved holds a preview of a normal run: run it without --retry-rejected, --delta or --dry-run",
+        )
     try:
         approved = decode_change_set(Path(where).read_bytes(), where)
     except OSError as error:
         raise PlanError.single(loaded.file, "", f"--approved {where}: {error.strerror}") from None
     except ValueError as error:
         raise PlanError.single(loaded.file, "", f"--approved: {error}") from None
-    from migrator.commands.run import plan_hash  # noqa: PLC0415 (run imports this module)
-
     digest = plan_hash(loaded)
     if approved.plan_hash != digest:  # no need to read anything: the plan is not the one approved
         problems = differences(approved, msgspec.structs.replace(approved, plan_hash=digest), Tolerance())

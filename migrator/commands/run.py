@@ -22,7 +22,6 @@ import anyio
 import msgspec
 
 from migrator.commands._plan_args import add_plan_arguments, environment
-from migrator.commands.preview import check_approved
 from migrator.connectors.catalog import CATALOG
 from migrator.coverage import (
     StepCount,
@@ -167,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
     log_file = Path(args.log_file) if args.log_file else files.log
     configure_logging(redactor=redactor, log_file=log_file)
     if getattr(args, "approved", None):  # `demo` runs without the option
+        from migrator.commands.preview import check_approved  # noqa: PLC0415 (preview imports this module)
+
         check_approved(loaded, connections, redactor, args)
 
     journal = Journal.open(files.journal, name, fresh=args.fresh, redact=redactor.text)
