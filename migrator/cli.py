@@ -49,6 +49,9 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("init", "migrator.commands.init", "write a starter plan for a route", lazy=True),
     Command("schema", "migrator.commands.schema", "print the plan JSON Schema", lazy=True),
+    Command(
+        "preview", "migrator.commands.preview", "what a run would change: a change set to approve", lazy=True
+    ),
     Command("run", "migrator.commands.run", "run or resume a migration", lazy=True),
     Command("status", "migrator.commands.status", "what the journal says about a plan's runs", lazy=True),
     Command("trace", "migrator.commands.trace", "what happened to one record, in every run", lazy=True),

@@ -72,6 +72,11 @@ FIELD_NOTES: dict[str, str] = {
     "PlanMeta.functions": (
         "a Python file beside the plan whose functions maps call: `call(name, a, b)`, `x | fn(name)`"
     ),
+    "PlanMeta.approval_tolerance": (
+        "how far each step's figures may be from an approved change set for `run --approved` to go on: a "
+        'count of records (`10`) or a percentage of the step\'s records (`"2%"`); unset: exactly '
+        "(docs/preview.md)"
+    ),
     "Defaults.page_size": (
         "read page size; unset: the endpoint's default; clamped to the endpoint's maximum (a step's own "
         "`read.page_size` above the maximum is an error)"

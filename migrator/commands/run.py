@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="read and map everything, write nothing")
     parser.add_argument(
+        "--approved",
+        metavar="CHANGESET",
+        help="run only while this change set of `migrator preview` holds (same plan, counts within the plan's "
+        "approval_tolerance); refused (exit 2) otherwise",
+    )
+    parser.add_argument(
         "--retry-rejected",
         action="store_true",
         help="write only the dead letters again, after a fix of the plan or data (a changed plan is accepted)",
@@ -159,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
     files = RunFiles.of(Path(args.journal) if args.journal else None, name)
     log_file = Path(args.log_file) if args.log_file else files.log
     configure_logging(redactor=redactor, log_file=log_file)
+    if getattr(args, "approved", None):  # `demo` runs without the option
+        from migrator.commands.preview import check_approved  # noqa: PLC0415 (preview imports this module)
+
+        check_approved(loaded, connections, redactor, args)
 
     journal = Journal.open(files.journal, name, fresh=args.fresh, redact=redactor.text)
     try:

@@ -73,13 +73,15 @@ class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
 
 
 class PlanMeta(_Base, frozen=True):
-    """``[plan]``: the plan's name (part of every record's idempotency key), a description, and the Python
-    ``functions`` file the maps may call."""
+    """``[plan]``: the plan's name (part of every record's idempotency key), a description, the Python
+    ``functions`` file the maps may call, and how far a run may be from its approved change set."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     description: str = ""
     #: a Python file beside the plan whose functions maps may call (``call(name, ...)``, ``| fn(name)``)
     functions: str | None = None
+    #: how far a run's counts may be from its approved change set (``run --approved``): a count or ``"2%"``
+    approval_tolerance: int | str | None = None
 
 
 class Defaults(_Base, frozen=True):

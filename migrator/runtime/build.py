@@ -5,8 +5,9 @@ records by match value (``target_index``), so it links what is already there; a 
 upsert, bulk, or the update writer of a delta) gets the target's current values of the fields it writes, for
 its overwrite policy and to leave unchanged records unsent. Its breakers start from what the journal holds of
 it when a normal run resumes it (``breakers``). A dry run gets a ``DryRunWriter``
-around the real writer, a resolver that knows the records other steps would have written, and a ledger that
-keeps nothing; a run gets the journal's ledger. A delta run of a create-only step also gets the entity's update
+around the real writer (and the same current values, so that it settles unchanged records as a run does), a
+resolver that knows the records other steps would have written, and a ledger that keeps nothing in the
+journal; a run gets the journal's ledger. A delta run of a create-only step also gets the entity's update
 writer, for changed records already written."""
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ from migrator.connectors.base import ChangesReader, IdWriter, Writer
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.graph import StepNode, TaskGraph
-from migrator.journal import DeadLetter, Journal
+from migrator.journal import Journal
 from migrator.plan.model import Plan
 from migrator.runtime.breakers import Baseline, Breaker
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.delta import DELTA_MARGIN
-from migrator.runtime.dryrun import DryRunWriter, dry_run_resolver
+from migrator.runtime.dryrun import DryRun, DryRunLedger, DryRunWriter, dry_run_resolver
 from migrator.runtime.failures import StepFailed
 from migrator.runtime.fetch import page_feed
-from migrator.runtime.ledger import DiscardLedger, JournalLedger, StepLedger
+from migrator.runtime.ledger import JournalLedger, StepLedger
 from migrator.runtime.options import RunOptions
 from migrator.runtime.selection import SelectionMode
 from migrator.runtime.step_spec import Resolver, StepSpec
@@ -63,11 +64,10 @@ async def build_step(
     counters: StepCounters,
     on_progress: Callable[[str, StepCounters], None] | None,
     base_dir: Path,
-    dry_seen: dict[str, set[str]],
-    dry_rejected: list[DeadLetter] | None = None,
+    dry_run: DryRun | None = None,
 ) -> StepSpec:
     """The step ready to run: its reader, writer and what each can do are decided here, once. A dry run
-    appends the records it would reject to ``dry_rejected``."""
+    keeps what it would have written and rejected in ``dry_run``."""
     step = plan.steps[node.name]
     source = transports[node.read.connection]
     target = transports[node.write.connection]
@@ -104,31 +104,31 @@ async def build_step(
     ledger: StepLedger
     existing = None
     current: CurrentValues | None = None
+    # a create-only step links what the target has
+    if not writer.idempotent and not options.dry_run:
+        existing = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
+    updates = writer if writer.idempotent else update_writer
+    if updates is not None:
+        current = await read_current_values(
+            target, node.write.platform, step.write.entity, updates, node.name, node.mapping.fields
+        )
+        if current is None and step.overwrite:
+            raise StepFailed(
+                f"step {node.name}: overwrite needs the target's current values of {step.write.entity} "
+                f"by {', '.join(updates.match_fields) or 'match key'}, and the target could not be read "
+                "whole (see the log's target_values_unknown). Remove `overwrite` from the step, or give it "
+                "a match key the target's records carry"
+            )
     if options.dry_run:
-        seen = dry_seen.setdefault(node.name, set())
+        dry = dry_run if dry_run is not None else DryRun()
+        findings = dry.findings(node.name)
         index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
-        writer = DryRunWriter(writer, index, seen)
-        update_writer = None if update_writer is None else DryRunWriter(update_writer, index, seen)
-        resolve = dry_run_resolver(crosswalks, dry_seen)
-        ledger = DiscardLedger(node.name, [] if dry_rejected is None else dry_rejected)
+        writer = DryRunWriter(writer, index, current=current, counters=counters, findings=findings)
+        if update_writer is not None:
+            update_writer = DryRunWriter(update_writer, index, counters=counters, findings=findings)
+        resolve = dry_run_resolver(crosswalks, dry)
+        ledger = DryRunLedger(node.name, dry)
     else:
-        # a create-only step links what the target has
-        if not writer.idempotent:
-            existing = await read_target_index(
-                target, node.write.platform, step.write.entity, writer, node.name
-            )
-        updates = writer if writer.idempotent else update_writer
-        if updates is not None:
-            current = await read_current_values(
-                target, node.write.platform, step.write.entity, updates, node.name, node.mapping.fields
-            )
-            if current is None and step.overwrite:
-                raise StepFailed(
-                    f"step {node.name}: overwrite needs the target's current values of {step.write.entity} "
-                    f"by {', '.join(updates.match_fields) or 'match key'}, and the target could not be read "
-                    "whole (see the log's target_values_unknown). Remove `overwrite` from the step, or give it "
-                    "a match key the target's records carry"
-                )
         resolve = crosswalk_resolver(crosswalks)
         ledger = JournalLedger(journal, node.name)
     id_field = "id"

@@ -1,41 +1,146 @@
-"""Dry run: what a run would create, update and reject, without writing anything to the target.
+"""Dry run: what a run would create, update, leave unchanged, link and reject, without writing to the target.
 
 The dry run is a writer: ``DryRunWriter`` wraps the step's real writer, so each record is read, mapped and
 checked against the target connector's own rules (``prepare``: required fields, enums such as Velpic roles,
-OneFile mandatory fields per role, …), and then "written" by classifying it. To tell a create from an update,
-the target entity is read once, page by page, and its match-key values indexed (``target_index``): a record
-whose match value is there would update it, any other would be created.
-A record whose step another step references is remembered (``seen``), so that a crosswalk reference to it
-resolves to a stand-in id (``DRY_RUN_ID``) instead of failing as missing.
+OneFile mandatory fields per role, …), and then "written" by classifying it. The step around it is the run's
+own: an update step reads the target's current values first, so its unchanged records are settled as a run
+settles them (``unchanged``) and never reach this writer. To tell a create from an update, the target entity
+is read once, page by page, and its match-key values indexed (``target_index``): a record whose match value is
+there would update it (a create-only step links it, as a run does; a value several target records hold is
+rejected, as a run rejects it), any other would be created (an ``update``-mode step cannot create: it would be
+refused, unless its id stands for a record an earlier step of this dry run creates).
+
+Each record written gets a target id: the target's, or ``DRY_RUN_ID`` for one the dry run would create. A step
+another step references keeps them (``DryRunLedger``) in :attr:`DryRun.crosswalks`, so that a crosswalk
+reference resolves as the run will resolve it: to the target id of a record that is there, to ``DRY_RUN_ID``
+for one it would create, and to nothing (a rejection naming the reference) for one it would not write.
+
+What a preview needs beyond the counts is kept per step in :class:`StepFindings`: the updated fields and their
+counts, a sample of values before → after, and the records a run would write but a person should look at
+(a match value the source holds twice, a malformed e-mail address the target's rules do not check).
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.connectors.base import RowResult, WriteItem, Writer
+from migrator.journal import DeadLetter, Rejection, WriteResult
+from migrator.runtime.counters import StepCounters
+from migrator.runtime.ledger import DiscardLedger
 from migrator.runtime.step_spec import Resolver
-from migrator.runtime.target_index import TargetIndex, match_value
+from migrator.runtime.target_index import CurrentValues, TargetIndex, match_value
+from migrator.runtime.unchanged import same_value
 
-__all__ = ["DRY_RUN_ID", "DryRunWriter", "dry_run_resolver"]
+__all__ = [
+    "DRY_RUN_ID",
+    "SAMPLES",
+    "DryRun",
+    "DryRunLedger",
+    "DryRunWriter",
+    "Finding",
+    "Sample",
+    "StepFindings",
+    "dry_run_resolver",
+]
 
 #: what a crosswalk reference resolves to in a dry run when the referenced record would have been created
 DRY_RUN_ID = "0"
 
+#: records of each step whose values before → after a dry run keeps, per action
+SAMPLES = 5
+
+#: an address as the platforms take one: something, one @, a domain with a dot, no spaces
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A record a run would write that a person should look at first: its source key and why."""
+
+    source_key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One record as the run would write it: ``action`` (created or updated) and, per field it changes, the
+    target's value before (None for a create) and the value after."""
+
+    source_key: str
+    action: str
+    changes: Mapping[str, tuple[Any, Any]]
+
+
+@dataclass
+class StepFindings:
+    """What a dry run saw of one step beyond its counts."""
+
+    #: per field, the updates that change it
+    fields: Counter[str] = field(default_factory=Counter)
+    samples: list[Sample] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    #: match value → the first source key written with it
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DryRun:
+    """A dry run's effects, kept in memory: the records it would reject, the target ids it would write by
+    step and source key, and its findings by step."""
+
+    rejected: list[DeadLetter] = field(default_factory=list)
+    crosswalks: dict[str, dict[str, str]] = field(default_factory=dict)
+    steps: dict[str, StepFindings] = field(default_factory=dict)
+
+    def findings(self, step: str) -> StepFindings:
+        return self.steps.setdefault(step, StepFindings())
+
+
+class DryRunLedger(DiscardLedger):
+    """A dry run's ledger: nothing reaches the journal; the records a run would reject go to
+    :attr:`DryRun.rejected`, the target ids of those it would write to :attr:`DryRun.crosswalks`."""
+
+    def __init__(self, step: str, dry: DryRun) -> None:
+        super().__init__(step, dry.rejected)
+        self.crosswalk = dry.crosswalks.setdefault(step, {})
+
+    def batch_done(
+        self, batch_id: str, results: Sequence[WriteResult], rejections: Sequence[Rejection]
+    ) -> None:
+        super().batch_done(batch_id, results, rejections)
+        for r in results:
+            if r.target_id:
+                self.crosswalk[r.source_key] = r.target_id
+
 
 class DryRunWriter:
-    """Writes nothing: ``prepare`` is the real writer's, and each record "written" counts as an update when the
-    target index has its match value, else as a create (and joins the index, so a second record with the same
-    value would update it). Without an index (``None``: the target cannot be read by match key) a record is
-    neither: its action is ``unchanged``."""
+    """Writes nothing: ``prepare`` is the real writer's, and each record "written" is classified against the
+    target index (see the module). Without an index (``None``: the target cannot be read by match key) a
+    record is neither created nor updated: its action is ``unchanged``. ``current``: the step's current
+    values, for the samples' before values; ``counters``: the step's, for the records a create-only step
+    links; ``findings``: where the step's samples and findings go."""
 
     idempotent = True
 
-    def __init__(self, writer: Writer, index: TargetIndex | None, seen: set[str]) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        index: TargetIndex | None,
+        *,
+        current: CurrentValues | None = None,
+        counters: StepCounters | None = None,
+        findings: StepFindings | None = None,
+    ) -> None:
         self.writer = writer
         self.index = index
-        self.seen = seen
+        self.current = current
+        self.counters = counters if counters is not None else StepCounters()
+        self.seen = findings if findings is not None else StepFindings()
         self.mode = writer.mode
         self.max_batch = writer.max_batch
         self.match_fields = writer.match_fields
@@ -43,34 +148,84 @@ class DryRunWriter:
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         prepared = self.writer.prepare(item)
         if isinstance(prepared, WriteItem):
-            self.seen.add(item.source_key)
+            self._look_at(prepared, match_value(self.writer, prepared))
         return prepared
 
     async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
-        index = self.index
-        rows: list[RowResult] = []
-        for it in items:
-            value = match_value(self.writer, it)
-            if index is None:
-                rows.append(RowResult(it.idem_key, ok=True, action="unchanged"))
-            elif value is not None and value in index:
-                rows.append(RowResult(it.idem_key, ok=True, action="updated"))
-            else:
-                rows.append(RowResult(it.idem_key, ok=True, action="created"))
-                if value is not None and DRY_RUN_ID not in value.split("\x1f"):  # a stand-in id matches nothing
-                    index[value] = [DRY_RUN_ID]
-        return rows
+        return [self._classify(it) for it in items]
+
+    def _classify(self, it: WriteItem) -> RowResult:
+        value = match_value(self.writer, it)
+        if self.index is None:
+            return RowResult(it.idem_key, ok=True, action="unchanged")
+        ids = self.index.get(value, []) if value is not None else []
+        stand_in = value is not None and DRY_RUN_ID in value.split("\x1f")
+        if not self.writer.idempotent and ids:  # a create-only step links what the target has
+            if len(ids) > 1:
+                fields = ", ".join(self.match_fields)
+                reason = (
+                    f"{len(ids)} records on the target ({', '.join(ids[:5])}) have {fields} = {value!r}: the "
+                    "step cannot tell which one this record is. Merge or rename them on the target"
+                )
+                return RowResult(it.idem_key, ok=False, action="rejected", reason=reason)
+            self.counters.linked += 1
+            return RowResult(it.idem_key, ok=True, target_id=ids[0], action="unchanged")
+        if ids or (stand_in and self.mode == "update"):
+            self._sample(it, "updated", value)
+            return RowResult(it.idem_key, ok=True, target_id=ids[0] if ids else DRY_RUN_ID, action="updated")
+        if self.mode == "update":
+            reason = (
+                f"no record on the target has {', '.join(self.match_fields)} = {value!r}: an update needs one"
+            )
+            return RowResult(it.idem_key, ok=False, action="rejected", status=404, reason=reason)
+        self._sample(it, "created", value)
+        if value is not None and not stand_in:  # a stand-in id matches nothing
+            self.index[value] = [DRY_RUN_ID]
+        return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="created")
+
+    def _look_at(self, it: WriteItem, value: str | None) -> None:
+        """Findings: a match value the source holds twice, an e-mail field whose value is no address."""
+        seen = self.seen
+        if value is not None:
+            first = seen.values.setdefault(value, it.source_key)
+            if first != it.source_key:
+                seen.findings.append(
+                    Finding(
+                        it.source_key,
+                        f"{', '.join(self.match_fields)} = {value!r} is also record {first!r}'s: the run "
+                        "writes both to one target record",
+                    )
+                )
+        for name, v in it.payload.items():
+            if "email" in name.lower() and isinstance(v, str) and v and not _EMAIL.match(v):
+                seen.findings.append(Finding(it.source_key, f"{name} = {v!r} is not an e-mail address"))
+
+    def _sample(self, it: WriteItem, action: str, value: str | None) -> None:
+        """The fields an update changes (counted), and the first records' values before → after."""
+        before: Mapping[str, Any] = {}
+        if action == "updated" and self.current is not None and value is not None:
+            record = self.current.get(value)
+            before = self.current.values(record) if record is not None and not record.shared else {}
+        changes = {
+            k: (before.get(k), v)
+            for k, v in it.payload.items()
+            if action == "created" or k not in before or not same_value(v, before[k])
+        }
+        if action == "updated":
+            self.seen.fields.update(changes.keys())
+        if sum(1 for s in self.seen.samples if s.action == action) < SAMPLES:
+            self.seen.samples.append(Sample(it.source_key, action, changes))
 
 
-def dry_run_resolver(crosswalks: Mapping[str, Mapping[str, str]], seen: Mapping[str, set[str]]) -> Resolver:
-    """Crosswalk references in a dry run: the target id, else ``DRY_RUN_ID`` for a record the dry run would
-    have written in the referenced step."""
+def dry_run_resolver(crosswalks: Mapping[str, Mapping[str, str]], dry: DryRun) -> Resolver:
+    """Crosswalk references in a dry run: the journal's target id, else the one the dry run wrote for the
+    referenced record (the target's, or ``DRY_RUN_ID`` for a record it would create)."""
 
     def resolve(step: str, key: Any) -> Any:
         walk = crosswalks.get(step)
         found = None if walk is None else walk.get(str(key))
-        if found is None and str(key) in seen.get(step, ()):
-            return DRY_RUN_ID
+        if found is None:
+            found = dry.crosswalks.get(step, {}).get(str(key))
         return found
 
     return resolve

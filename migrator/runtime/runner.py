@@ -28,6 +28,7 @@ from migrator.plan.model import Plan
 from migrator.runtime.build import build_step
 from migrator.runtime.connections import build_transport, connection_budgets
 from migrator.runtime.counters import StepCounters
+from migrator.runtime.dryrun import DryRun
 from migrator.runtime.options import RunOptions
 from migrator.runtime.step import run_step
 from migrator.transport import Transport
@@ -54,7 +55,12 @@ class RunSummary:
     started_at: float = 0.0
     finished_at: float = 0.0
     stopped: str = ""  # why the run stopped early (auth), else ""
-    would_reject: list[DeadLetter] = field(default_factory=list)  # a dry run's records it would reject
+    dry_run: DryRun = field(default_factory=DryRun)  # a dry run's effects, kept in memory
+
+    @property
+    def would_reject(self) -> list[DeadLetter]:
+        """A dry run's records it would reject."""
+        return self.dry_run.rejected
 
     @property
     def ok(self) -> bool:
@@ -104,7 +110,6 @@ async def run_plan(
             transports[name] = await stack.enter_async_context(transport)
 
         done_events = {name: anyio.Event() for name in graph.order}
-        dry_seen: dict[str, set[str]] = {}
         for name in graph.order:
             summary.steps[name] = StepOutcome(name, "pending", StepCounters())
 
@@ -133,8 +138,7 @@ async def run_plan(
                     counters=outcome.counters,
                     on_progress=on_progress,
                     base_dir=base_dir,
-                    dry_seen=dry_seen,
-                    dry_rejected=summary.would_reject,
+                    dry_run=summary.dry_run,
                 )
                 log.info("step_started", step=node.name)
                 await run_step(spec)

@@ -1,11 +1,11 @@
 """Secrets: runs with known credentials — a good run with short-lived tokens, a run whose target answers 400
 with a body that echoes the request headers (the credentials), a run with a wrong password (AuthError), and a
 run whose login endpoint answers 400 quoting the login it received (URL-encoded, as JSON, in base64) — then
-every log, journal (+ -wal/-shm), report, error CSV, ``migrator trace`` output (text and JSON), stdout and
-stderr is scanned for the credentials and for every token the sandbox issued, each in every form it travels
-in (``tests.security.encodings``), and for each login's basic-auth value: 0 hits. Also: files are private
-(0600), TLS checks are on unless ``--insecure``, which is refused for a host that is not this machine, and the
-sandbox binds to loopback."""
+every log, journal (+ -wal/-shm), report, error CSV, ``migrator trace`` output (text and JSON), preview change
+set (JSON and HTML), stdout and stderr is scanned for the credentials and for every token the sandbox issued,
+each in every form it travels in (``tests.security.encodings``), and for each login's basic-auth value: 0
+hits. Also: files are private (0600), TLS checks are on unless ``--insecure``, which is refused for a host
+that is not this machine, and the sandbox binds to loopback."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from migrator.cli import build_parser
 from migrator.journal import Journal
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.chaos.harness import clean_env, issued_secrets, record_figures, run, write_env
+from tests.chaos.harness import TIME_SCALE, clean_env, issued_secrets, record_figures, run, write_env
 from tests.e2e.helpers import PLANS
 from tests.security.encodings import basic_auth, encodings
 from tests.security.loopback import serve_app
@@ -123,6 +123,14 @@ def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
         good = run(plan, tmp_path, env)
         assert good.returncode == 3, good.stdout + good.stderr  # the echoed 400s are dead letters
         assert sb.sandbox.state.stats.faults.get("echoed", 0) > 0
+        # a preview of a second pass: its change set and its HTML view are scanned too
+        preview = subprocess.run(
+            [sys.executable, "-m", "migrator", "preview", str(plan), "--env-file", str(env), "--journal",
+             str(tmp_path / "second.sqlite"), "--out", str(tmp_path / "preview"),
+             "--time-scale", str(TIME_SCALE)],
+            cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=240, check=False,
+        )  # fmt: skip
+        assert preview.returncode in (0, 3), preview.stdout + preview.stderr
         # wrong password: the run stops with an AuthError that names no secret
         wrong = tmp_path / "wrong.env"
         wrong.write_text(
@@ -140,8 +148,9 @@ def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
         secrets = _credentials(env) | _credentials(wrong) | issued_secrets(sb)
     assert len(issued_secrets(sb)) >= 4  # tokens were issued (and refreshed): they are part of the scan
     traces = _traces(plan, tmp_path)
-    texts = _outputs(tmp_path, good, bad, *traces)
+    texts = _outputs(tmp_path, good, bad, preview, *traces)
     assert any(p.endswith("-wal") or p.endswith(".sqlite") for p in texts)
+    assert {"changeset.json", "changeset.html"} <= {Path(p).name for p in texts}
     # the traces show the refusing answers, which echoed the bearer token: masked
     assert any("request_headers" in t.stdout and "***" in t.stdout for t in traces)
     assert any(p.endswith(".csv") for p in texts)

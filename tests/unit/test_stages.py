@@ -21,7 +21,7 @@ from migrator.protocol.keys import record_key_function
 from migrator.runtime.batch import Batch
 from migrator.runtime.build import crosswalk_resolver
 from migrator.runtime.counters import StepCounters
-from migrator.runtime.dryrun import DryRunWriter
+from migrator.runtime.dryrun import DryRunWriter, Finding, StepFindings
 from migrator.runtime.fetch import page_feed
 from migrator.runtime.ledger import JournalLedger
 from migrator.runtime.mapper import map_and_batch
@@ -271,8 +271,7 @@ async def test_the_dry_run_writer_classifies_against_the_target_index_and_writes
     journal: Journal,
 ) -> None:
     real = make_writer("velpic", "user", "bulk", "email")
-    seen: set[str] = set()
-    dry = DryRunWriter(real, {"a@example.com": ["7"]}, seen)
+    dry = DryRunWriter(real, {"a@example.com": ["7"]})
     person = {"firstName": "A", "lastName": "B", "roles": [6]}
     items = [
         WriteItem("k1", "1", {**person, "emailAddress": "A@example.com"}),
@@ -283,9 +282,36 @@ async def test_the_dry_run_writer_classifies_against_the_target_index_and_writes
     assert [isinstance(p, WriteItem) for p in prepared] == [True, True, False]
     items = items[:2]
     rows = await dry.write_direct(items)
-    assert [(r.idem_key, r.action) for r in rows] == [("k1", "updated"), ("k2", "created")]
-    assert seen == {"1", "2"}
+    assert [(r.idem_key, r.action, r.target_id) for r in rows] == [
+        ("k1", "updated", "7"),
+        ("k2", "created", "0"),
+    ]
     assert "b@x.io" in (dry.index or set())
+
+
+async def test_the_dry_run_writer_links_what_a_create_only_step_finds_and_notes_what_to_look_at() -> None:
+    counters = StepCounters()
+    findings = StepFindings()
+    real = make_writer("velpic", "group", "create", "name")
+    dry = DryRunWriter(real, {"sales": ["5"], "ops": ["6", "7"]}, counters=counters, findings=findings)
+    items = [WriteItem(f"k{i}", str(i), {"name": n}) for i, n in enumerate(["Sales", "Ops", "New", "new"])]
+    prepared = [dry.prepare(it) for it in items]
+    rows = await dry.write_direct([p for p in prepared if isinstance(p, WriteItem)])
+    assert [(r.action, r.target_id) for r in rows] == [
+        ("unchanged", "5"),  # linked, as a run links it
+        ("rejected", None),  # two target records hold the name: a run refuses to guess
+        ("created", "0"),
+        ("unchanged", "0"),  # the source holds the name twice: the second is linked to the first's record
+    ]
+    assert counters.linked == 2
+    assert [f.source_key for f in findings.findings] == ["3"]
+    assert "also record '2'" in findings.findings[0].reason
+
+    # a malformed address the target's own rules let through is noted, and still written
+    users = DryRunWriter(make_writer("accessplanit", "user", "upsert", "ExternalID"), {}, findings=findings)
+    person = {"Forenames": "A", "Surname": "B", "Email": "a.example.com", "ExternalID": "x-9"}
+    assert isinstance(users.prepare(WriteItem("k", "9", person)), WriteItem)
+    assert findings.findings[-1] == Finding("9", "Email = 'a.example.com' is not an e-mail address")
 
 
 async def test_a_whole_step_runs_in_process(journal: Journal) -> None:

@@ -1,0 +1,225 @@
+"""``migrator preview`` through the real CLI against the sandbox: its change set's counts are the next run's
+outcome, record for record, on three routes; ``run --approved`` refuses a changed plan and a change set the
+source no longer holds, and runs with one that holds; invalid records are listed with their reasons."""
+
+from __future__ import annotations
+
+import html
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.sandbox.app import SandboxThread
+from migrator.sandbox.config import SandboxConfig
+from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, migrator, records, write_env
+
+
+def _step_lines(stdout: str, steps: list[str]) -> dict[str, dict[str, int]]:
+    """A run's summary line of each step: its figures by word."""
+    out = {}
+    for step in steps:
+        words = next(x for x in stdout.splitlines() if x.strip().startswith(step + " ")).split()
+        out[step] = {
+            w: int(words[i + 1].replace(",", "")) for i, w in enumerate(words[:-1]) if words[i + 1][0].isdigit()
+        }
+    return out
+
+
+def _preview(plan: Path, tmp: Path, env: Path, journal: Path, *extra: str) -> dict[str, Any]:
+    out = tmp / "preview"
+    done = migrator(
+        "preview", str(plan), "--env-file", str(env), "--journal", str(journal), "--out", str(out), *extra,
+        cwd=tmp,
+    )  # fmt: skip
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert (out / "changeset.json").stat().st_mode & 0o777 == 0o600
+    assert (out / "changeset.html").stat().st_mode & 0o777 == 0o600
+    found: dict[str, Any] = json.loads((out / "changeset.json").read_text())
+    return found
+
+
+def _run(plan: Path, tmp: Path, env: Path, journal: Path, *extra: str) -> Any:
+    return migrator(
+        "run", str(plan), "--env-file", str(env), "--journal", str(journal), "--plain", *extra, cwd=tmp
+    )
+
+
+def _assert_counts_are_the_run(preview: dict[str, Any], stdout: str, *, split: bool) -> None:
+    """The preview's figures per step are the run's: written, unchanged and rejected (and created and
+    updated apart where the target's answers tell them apart: ``split``)."""
+    steps = list(preview["steps"])
+    lines = _step_lines(stdout, steps)
+    for step in steps:
+        p, r = preview["steps"][step], lines[step]
+        assert p["read"] == r["read"], (step, p, r)
+        assert p.get("created", 0) + p.get("updated", 0) == r["created"] + r["updated"], (step, p, r)
+        assert p.get("unchanged", 0) == r["unchanged"], (step, p, r)
+        assert p.get("rejected", 0) == r["rejected"], (step, p, r)
+        if split:
+            assert (p.get("created", 0), p.get("updated", 0)) == (r["created"], r["updated"]), (step, p, r)
+
+
+def _rename(base: str, key: str, users: list[dict[str, Any]], suffix: str, **change: str) -> None:
+    """Change the last name (and any field of ``change``) of ``users`` on the Velpic source, through its API."""
+    for u in users:
+        keys = ("id", "firstName", "emailAddress", "phoneNumber", "mobileNumber", "employeeNumber", "roles")
+        body = {k: u[k] for k in (*keys, "timeZone")}
+        body["lastName"] = u["lastName"] + suffix
+        body.update(change)
+        req = urllib.request.Request(
+            f"{base}/velpic/api/v2/user/{u['id']}",
+            data=json.dumps(body).encode(),
+            headers={"AccessKey": key, "Content-Type": "application/json"},
+            method="PUT",
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
+
+
+@pytest.mark.parametrize(
+    ("plan", "platforms", "split"),
+    [
+        ("velpic-to-accessplanit.toml", ("velpic", "accessplanit"), True),
+        ("velpic-to-velpic.toml", ("velpic",), False),
+        ("accessplanit-to-velpic.toml", ("velpic", "accessplanit"), False),
+    ],
+)
+def test_the_preview_counts_are_the_next_runs_outcome(
+    tmp_path: Path, plan: str, platforms: tuple[str, ...], split: bool
+) -> None:
+    config = SandboxConfig(seed=61, scale=120, platforms=platforms, default_limits=False)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sb.env")
+        path = PLANS / plan
+        first_journal = tmp_path / "first.sqlite"
+        before = _preview(path, tmp_path, env, first_journal)
+        first = _run(path, tmp_path, env, first_journal)
+        assert first.returncode in (0, 3), first.stdout + first.stderr
+        steps = list(before["steps"])
+        # the first run's creates and rejections are the preview's
+        lines = _step_lines(first.stdout, steps)
+        for step in steps:
+            assert before["steps"][step].get("rejected", 0) == lines[step]["rejected"], (step, first.stdout)
+            assert before["steps"][step]["read"] == lines[step]["read"]
+        if split:  # no step updates what an earlier one creates: the first run is previewed exactly too
+            _assert_counts_are_the_run(before, first.stdout, split=True)
+        if "velpic" in platforms and plan.startswith("velpic"):
+            active = [u for u in records(sb.base_url, "velpic", "source", "user") if u["clientStatusId"] == 56]
+            _rename(sb.base_url, sb.sandbox.env()["VELPIC_SOURCE_ACCESS_KEY"], active[3:10], "-Renamed")
+        # a second pass with a journal of its own, against the migrated target: updates, unchanged, links
+        second = tmp_path / "second.sqlite"
+        found = _preview(path, tmp_path, env, second)
+        again = _run(path, tmp_path, env, second)
+        assert again.returncode in (0, 3), again.stdout + again.stderr
+        _assert_counts_are_the_run(found, again.stdout, split=split)
+        if plan.startswith("velpic"):
+            users = found["steps"]["users"]
+            assert users.get("updated", 0) + users.get("created", 0) == 7, users
+            assert any(
+                s["changes"]["lastName" if "velpic-to-velpic" in plan else "Surname"][1].endswith("-Renamed")
+                for s in users["samples"]
+            ), users["samples"]
+
+
+PLAN = (
+    """
+[plan]
+name = "approve"
+approval_tolerance = 1
+"""
+    + VELPIC_TO_APIT
+    + """budget = "1000000/hour"
+[steps.users]
+read  = { from = "velpic", entity = "user", page_size = 50, filter = { activeValue = "all" } }
+write = { to = "apit", entity = "user", mode = "upsert", match = "Email" }
+map.Forenames = "firstName | trim"
+map.Surname = "lastName | trim"
+map.Email = "emailAddress | lower"
+map.Mobile = "mobileNumber"
+"""
+)
+
+
+def test_approval_refuses_a_changed_plan_and_counts_that_no_longer_hold(tmp_path: Path) -> None:
+    config = SandboxConfig(
+        seed=67, scale=80, dirty=0.2, platforms=("velpic", "accessplanit"), default_limits=False
+    )
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sb.env")
+        plan = tmp_path / "plan.toml"
+        plan.write_text(PLAN)
+        journal = tmp_path / "j.sqlite"
+        found = _preview(plan, tmp_path, env, journal)
+        approved = tmp_path / "preview" / "changeset.json"
+        users = found["steps"]["users"]
+        # invalid records are listed with their reasons: those the run rejects and those it writes
+        rejected = [i for i in users["invalid"] if i["kind"] == "rejected"]
+        assert len(rejected) == users["rejected"] > 0
+        assert all(i["reason"] and i["source_key"] for i in rejected)
+        source = records(sb.base_url, "velpic", "source", "user")
+        emails = [u["emailAddress"].lower() for u in source if u["emailAddress"]]
+        twice = {e for e in emails if emails.count(e) > 1}
+        assert twice, "the dirty sandbox seeds duplicate e-mail addresses"
+        suspects = [i for i in users["invalid"] if i["kind"] == "suspect"]
+        assert {
+            e for e in twice if any(repr(e) in i["reason"] and "also record" in i["reason"] for i in suspects)
+        } == twice
+        page = (tmp_path / "preview" / "changeset.html").read_text()
+        assert all(html.escape(i["reason"], quote=True) in page for i in users["invalid"])
+
+        # a changed plan is refused before anything is read
+        plan.write_text(PLAN.replace('map.Mobile = "mobileNumber"', 'map.Phone = "phoneNumber"'))
+        changed = _run(plan, tmp_path, env, journal, "--approved", str(approved))
+        assert changed.returncode == 2, changed.stdout + changed.stderr
+        assert "the plan changed since its change set was approved" in changed.stderr
+        assert "Traceback" not in changed.stderr
+        plan.write_text(PLAN)
+
+        # migrated; then a second pass (a journal of its own) is previewed: it would write nothing
+        assert _run(plan, tmp_path, env, journal).returncode == 3
+        second = tmp_path / "second.sqlite"
+        calm = _preview(plan, tmp_path, env, second)["steps"]["users"]  # approved: the same path again
+        twice_written = calm["created"] + calm["updated"]  # a duplicate's second record is written again
+        assert calm["unchanged"] + twice_written + calm["rejected"] == calm["read"], calm
+        # the source changed after the preview: 3 users renamed, 3 records to write where none was approved
+        active = [u for u in source if u["clientStatusId"] == 56 and u["emailAddress"]]
+        key = sb.sandbox.env()["VELPIC_SOURCE_ACCESS_KEY"]
+        _rename(sb.base_url, key, active[:3], "-Later")
+        before = records(sb.base_url, "accessplanit", "target", "user")
+        drifted = _run(plan, tmp_path, env, second, "--approved", str(approved))
+        assert drifted.returncode == 2, drifted.stdout + drifted.stderr
+        assert "does not hold the approved change set" in drifted.stderr
+        assert f"records written, approved {twice_written:,}" in drifted.stderr, drifted.stderr
+        assert "tolerance 1: 1 records" in drifted.stderr
+        assert records(sb.base_url, "accessplanit", "target", "user") == before  # nothing written
+
+        # previewed again, the new change set holds: the run goes, with the previewed counts
+        again = _preview(plan, tmp_path, env, second)
+        ok = _run(plan, tmp_path, env, second, "--approved", str(approved))
+        assert ok.returncode in (0, 3), ok.stdout + ok.stderr
+        _assert_counts_are_the_run(again, ok.stdout, split=True)
+
+
+def test_a_preview_whose_counts_would_trip_a_limit_says_so_and_counts_the_step_whole(tmp_path: Path) -> None:
+    config = SandboxConfig(seed=71, scale=60, platforms=("velpic", "accessplanit"), default_limits=False)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sb.env")
+        plan = tmp_path / "plan.toml"
+        plan.write_text(PLAN + "limits = { max_creates = 10 }\n")
+        out = tmp_path / "preview"
+        done = migrator(
+            "preview", str(plan), "--env-file", str(env), "--journal", str(tmp_path / "j.sqlite"),
+            "--out", str(out), cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 3, done.stdout + done.stderr
+        users = json.loads((out / "changeset.json").read_text())["steps"]["users"]
+        assert users["read"] == 60 and users["created"] > 10, users  # counted whole, not stopped at 11
+        assert (
+            users["breach"]
+            == f"step users: {users['created']} records created, more than limits.max_creates = 10"
+        )
+        assert "limit: step users:" in done.stdout and "the run would stop this step" in done.stdout
