@@ -85,6 +85,8 @@ def _print_summary(name: str, result: VerifyResult, csv_path: Path, *, ok: bool,
             f"  target {e.connection}.{e.entity:<12} records {e.target:>8,}  migrated {e.mapped:>8,}  "
             f"{extra} {e.extra:>6,}  duplicates {e.duplicates:>6,}"
         )
+    for step, why in result.unverified.items():
+        print(f"  step {step:<18} NOT VERIFIED: {why}")
     for row in result.left_behind:
         count = "not counted" if row.in_source is None else f"{row.in_source:,}"
         print(f"  left behind {row.connection}.{row.entity} [{row.status_text}] records {count}: {row.reason}")
