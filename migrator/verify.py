@@ -42,7 +42,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
 import anyio
@@ -351,6 +351,29 @@ class VerifyResult:
         bad = self.count("missing") + self.count("different") + self.count("duplicate")
         bad += self.count("extra") if strict else 0
         return bad == 0
+
+    def summary(self, *, at: float, strict: bool) -> dict[str, Any]:
+        """What the report shows of this verification (``verify.json``, shape in ``docs/reports.md``)."""
+        statuses: tuple[Status, ...] = ("missing", "different", "extra", "rejected", "duplicate")
+        return {
+            "at": at,
+            "strict": strict,
+            "ok": self.ok(strict=strict),
+            "counts": {s: self.count(s) for s in statuses},
+            "steps": {name: asdict(c) for name, c in self.steps.items()},
+            "entities": [
+                {
+                    "connection": e.connection,
+                    "entity": e.entity,
+                    "target": e.target,
+                    "migrated": e.mapped,
+                    "extra": e.extra,
+                    "duplicates": e.duplicates,
+                }
+                for e in self.entities
+            ],
+            "unverified": dict(self.unverified),
+        }
 
 
 def kept_left_behind(journal: Journal) -> list[CoverageRow]:
