@@ -557,9 +557,7 @@ async def verify_plan(
             platform = connections[conn_name].platform
             spec = entity_spec(platform, entity)
             if spec is None or spec.read is None:
-                why = (
-                    f"{platform} has no call that lists {entity} records: what was written cannot be read back"
-                )
+                why = f"{platform} cannot list its {entity} records: what was written cannot be read back"
                 result.unverified.update((s, why) for s in steps)
                 del groups[(conn_name, entity)]
                 continue
