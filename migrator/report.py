@@ -50,6 +50,7 @@ __all__ = [
     "ReportData",
     "ReportError",
     "collect",
+    "count_records",
     "coverage_of",
     "default_report_dir",
     "error_rows",
@@ -181,6 +182,15 @@ def reason_pattern(reasons: Sequence[str]) -> str:
     return "".join(out)
 
 
+def count_records(rows: Iterable[LedgerRow], records_of: Mapping[str, str], seen: dict[str, set[str]]) -> None:
+    """Add the target ids of the done records in ``rows`` to ``seen``, by the records their step writes
+    (``records_of``: step → ``<connection>.<entity>``, else the step itself): a record two steps write (a
+    user, then its status) is one record."""
+    for step, _, target, _, done in rows:
+        if done and target is not None:
+            seen.setdefault(records_of.get(step, step), set()).add(target)
+
+
 def top_reasons(rejections: Iterable[DeadLetter], limit: int = 10) -> list[tuple[str, str, int]]:
     """The most frequent rejection reasons of the records still rejected, ``(step, reason pattern, records)``:
     reasons that differ only in their quoted values and numbers (the record's own value) are one pattern
@@ -263,6 +273,16 @@ def coverage_of(
             n if isinstance(n, int) else None, held.records_done, held.records_rejected
         )
     return rows, counts
+
+
+def _records_of(entities: Mapping[str, str], stats: Mapping[int, Mapping[str, Any]]) -> dict[str, str]:
+    """Step → the records it writes, as the newest run statistics that say name them (``"records"``), else
+    the step's write entity."""
+    for run_id in sorted(stats, reverse=True):
+        named = stats[run_id].get("records")
+        if isinstance(named, dict) and named:
+            return {str(k): str(v) for k, v in named.items()}
+    return dict(entities)
 
 
 def _entities(given: Mapping[str, str] | None, stats: Mapping[int, Mapping[str, Any]]) -> Mapping[str, str]:
@@ -366,6 +386,8 @@ def _write_reports(
     data = collect(journal, plan_name, entities=entities, rejections=rejections, verify=verify)
     # success.csv and crosswalk.csv come from one pass over the ledger
     names: dict[str, tuple[str, str]] = {}
+    records_of = _records_of(data.entities, journal.run_stats())
+    seen: dict[str, set[str]] = {}
     with (
         private_csv(out / "success.csv", SUCCESS_HEADER) as success,
         private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
@@ -374,6 +396,12 @@ def _write_reports(
             success_rows, walk_rows = ledger_rows(chunk, data.entities, names)
             success(success_rows)
             walk(walk_rows)
+            count_records(chunk, records_of, seen)
+    steps = dict.fromkeys([*data.entities, *data.step_counts])  # the plan's order, then any other step
+    data.records = {
+        what: (tuple(step for step in steps if records_of.get(step, step) == what), len(ids))
+        for what, ids in seen.items()
+    }
     write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
     write_csv_private(out / "coverage.csv", COVERAGE_HEADER, csv_rows(data.coverage, data.coverage_counts))
     write_private(out / "report.html", render_html(data).encode("utf-8"))

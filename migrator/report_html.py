@@ -16,7 +16,7 @@ from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows,
 from migrator.journal import LedgerCounts
 from migrator.plan.budgets import Budgets
 
-__all__ = ["ReportData", "budget_rows", "render", "step_rows", "throughput_buckets"]
+__all__ = ["ReportData", "budget_rows", "render", "step_rows", "target_records", "throughput_buckets"]
 
 _NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 
@@ -37,6 +37,9 @@ class ReportData:
     #: the coverage of the newest run that took an inventory, and each step's counts beside it
     coverage: list[CoverageRow] = field(default_factory=list)
     coverage_counts: dict[str, StepCount] = field(default_factory=dict)
+    #: records on the target the migration wrote, each counted once: ``<connection>.<entity>`` → (the steps
+    #: that write them, distinct target ids); ``None`` until the ledger is read through (the reports' pass)
+    records: dict[str, tuple[tuple[str, ...], int]] | None = None
     #: the latest ``migrator verify`` summary written beside the reports (``None``: not verified there)
     verify: dict[str, Any] | None = None
     #: who wrote the report (the operating system's user) and with which migrator version
@@ -140,6 +143,14 @@ def budget_rows(
             share = None if rate is None or avg is None else avg / rate.per_second
             rows.append((conn, endpoint, n, "" if rate is None else str(rate), avg, share))
     return rows
+
+
+def target_records(data: ReportData) -> int:
+    """Records on the target the migration wrote, each once (:attr:`ReportData.records`); before the ledger is
+    read through, the done records of every step."""
+    if data.records is not None:
+        return sum(n for _, n in data.records.values())
+    return sum(c.records_done for c in data.step_counts.values())
 
 
 def _run_seconds(run: Mapping[str, Any] | None, stats: Mapping[str, Any]) -> float | None:
@@ -279,7 +290,7 @@ def render(data: ReportData) -> str:
     runs_by_id = {r["id"]: r for r in data.runs}
     last_run = runs_by_id.get(run_id) if run_id is not None else (data.runs[-1] if data.runs else None)
     seconds = _run_seconds(last_run, stats)
-    total = sum(c.records_done for c in data.step_counts.values())
+    total = target_records(data)
     requests, rate_limited, retries = _transport_totals(stats)
 
     history = []
@@ -380,6 +391,15 @@ def render(data: ReportData) -> str:
             "steps",
         ),
     ]
+    if data.records is not None:
+        out.append(
+            _table(
+                "Records on the target, each once however many steps wrote it (a user, then its status)",
+                ("target", "steps", "records"),
+                [(what, ", ".join(steps), n) for what, (steps, n) in sorted(data.records.items())],
+                "records",
+            )
+        )
     if failed:
         out.append(_table("Step errors (last run)", ("step", "error"), failed, "step-errors"))
     out += [

@@ -48,9 +48,9 @@ from typing import Any, Final, Literal
 import anyio
 
 from migrator.connectors.base import NestedReader, Page, Reader, RowResult, StreamReader, WriteItem
-from migrator.connectors.catalog import entity_spec
+from migrator.connectors.catalog import CATALOG, entity_spec
 from migrator.connectors.registry import make_reader, make_writer
-from migrator.coverage import CoverageRow, kept_rows, left_behind
+from migrator.coverage import CoverageRow, kept_rows, left_behind, written_records
 from migrator.errors import PermanentError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
@@ -547,11 +547,13 @@ async def verify_plan(
             )
             transports[name] = await stack.enter_async_context(transport)
 
-        # the target side, once per (connection, entity), indexed by id
+        # the target side, once per (connection, entity) — an entity written through another's records
+        # (Velpic user_status: the user) read as that one —, indexed by the ids the crosswalk holds
+        records_of = {s: w.split(".", 1)[1] for s, w in written_records(plan, CATALOG).items()}
         groups: dict[tuple[str, str], list[str]] = {}
         for name in graph.order:
             node = graph.steps[name]
-            groups.setdefault((node.write.connection, plan.steps[name].write.entity), []).append(name)
+            groups.setdefault((node.write.connection, records_of[name]), []).append(name)
         targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         for (conn_name, entity), steps in list(groups.items()):
             platform = connections[conn_name].platform
@@ -600,7 +602,7 @@ async def verify_plan(
             records = await read_all(
                 transport, reader, concurrency=transport.limits.concurrency, what=f"step {name} source"
             )
-            group = (node.write.connection, step.write.entity)
+            group = (node.write.connection, records_of[name])
             rejected = frozenset(d.source_key for d in journal.open_rejections() if d.step == name)
             check = StepCheck(
                 step=name,

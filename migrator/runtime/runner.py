@@ -21,6 +21,8 @@ import anyio
 import structlog
 
 from migrator import __version__
+from migrator.connectors.catalog import CATALOG
+from migrator.coverage import written_records
 from migrator.errors import AuthError, JournalStorageError, MigratorError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import DeadLetter, Journal
@@ -77,6 +79,7 @@ def summary_stats(summary: RunSummary, plan: Plan) -> dict[str, Any]:
         "transports": summary.transports,
         "budgets": summary.budgets,
         "entities": {name: step.write.entity for name, step in plan.steps.items()},
+        "records": written_records(plan, CATALOG),
         "started_at": summary.started_at,
         "finished_at": summary.finished_at,
         "run_by": os_user(),
