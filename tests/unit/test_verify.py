@@ -17,7 +17,9 @@ from migrator.verify import (
     VerifyResult,
     casefold_fields,
     compare_record,
+    crosswalk_id,
     find_extras,
+    index_targets,
     kept_left_behind,
     reconcile_step,
     values_equal,
@@ -150,3 +152,37 @@ def test_left_behind_comes_from_the_newest_inventory_and_never_fails_a_verificat
     result = VerifyResult(left_behind=behind)
     assert result.left_behind_records() == (3, 1)
     assert result.ok(strict=True)
+
+
+def test_anewspring_targets_are_indexed_by_the_ids_their_writes_return() -> None:
+    """aNewSpring users are written at their external ID (the crosswalk holds it) but listed keyed by uid;
+    subscriptions are written as ``<user ID>/<course ID>``; a field read back under another name is found
+    under the written one too."""
+    users = [
+        {"id": "E1", "uid": "u-1", "firstName": "Ann", "roles": ["student"]},
+        {"id": "E2", "uid": "u-2", "firstName": "Bob", "roles": []},
+    ]
+    indexed = index_targets("anewspring", "user", users, "uid")
+    assert set(indexed) == {"E1", "E2"}
+    assert indexed["E1"]["userID"] == "E1" and indexed["E1"]["role"] == ["student"]
+    assert compare_record({"userID": "E1", "role": ["student"], "firstName": "Ann"}, indexed["E1"]) == []
+    subscription = {"key": "u-1|C001", "userID": "E1", "courseID": "C001", "startDate": "2024-01-02"}
+    assert crosswalk_id("anewspring", "subscription", subscription, "key") == "E1/C001"
+    # any other target: its read key
+    assert list(index_targets("velpic", "user", [{"id": 7, "firstName": "Cy"}], "id")) == ["7"]
+
+
+def test_summary_is_what_the_report_shows() -> None:
+    result = VerifyResult(
+        steps={"users": ReconcileCounts(source=3, migrated=3, matched=2, different=1)},
+        entities=[EntityCounts("anewspring", "user", ("users",), target=4, mapped=3, extra=1)],
+        unverified={"groups": "anewspring cannot list its group records"},
+    )
+    summary = result.summary(at=1_700_000_000.0, strict=False)
+    assert summary["ok"] is False
+    assert summary["counts"] == {"missing": 0, "different": 1, "extra": 1, "rejected": 0, "duplicate": 0}
+    assert summary["steps"]["users"]["matched"] == 2
+    assert summary["entities"] == [
+        {"connection": "anewspring", "entity": "user", "target": 4, "migrated": 3, "extra": 1, "duplicates": 0}
+    ]
+    assert summary["unverified"] == {"groups": "anewspring cannot list its group records"}
