@@ -29,8 +29,18 @@ Statuses in ``verify.csv``:
 
 Only ``missing`` and ``different`` fail a verification (and ``extra`` with ``strict``).
 
+Target records are indexed by the id the crosswalk holds for them: their read key, or where a platform's
+writes address records otherwise (:data:`CROSSWALK_IDS`: aNewSpring users by external ID, subscriptions by
+``<user ID>/<course ID>``) those fields; a field read back under another name than it is written
+(:data:`TARGET_FIELD_NAMES`) is compared under the written one. Steps that write through another entity's
+records (Velpic ``user_status``: the user, ``coverage.written_records``) are compared with that entity's read.
+A target entity the platform cannot list (aNewSpring groups and group members) leaves its steps *not
+verified*: named, with the reason, in the summary and the report; never a failure and never silent.
+
 Reads go through the engine's :class:`~migrator.transport.Transport` with the plan's rate budgets
-(:func:`migrator.runtime.connections.build_transport`) and the connection's concurrency, as a run does.
+(:func:`migrator.runtime.connections.build_transport`) and the connection's concurrency, as a run does; every
+read (targets and sources) runs at once, so each connection spends its own budget side by side with the
+others, and a connection's reads share its concurrency.
 Target reads of entities that hide records by default ask for all of them (:data:`TARGET_READ_FILTERS`:
 Velpic users, ``activeValue=all``, so an inactivated user is ``different``-free but present, not ``missing``).
 Everything read is held in memory (two dicts per step): about 1–2 KB per record.
@@ -389,14 +399,14 @@ def verify_rows(findings: Iterable[Finding]) -> list[tuple[str, ...]]:
 
 
 async def read_all(
-    transport: Transport, reader: Reader, *, concurrency: int, what: str
+    transport: Transport, reader: Reader, *, limiter: anyio.Semaphore, what: str
 ) -> list[dict[str, Any]]:
-    """Every record of one entity, page by page (planned pages concurrently), nested reads expanded."""
+    """Every record of one entity, page by page (planned pages concurrently), nested reads expanded; at most
+    ``limiter``'s requests at once."""
     if isinstance(reader, StreamReader):
         return [record async for _, records in reader.pages(()) for record in records]
     nested = reader if isinstance(reader, NestedReader) else None
     pager = reader.paginator()
-    limiter = anyio.Semaphore(max(1, concurrency))
 
     async def get(page: PageRequest) -> tuple[list[dict[str, Any]], Any]:
         request = reader.page_request(page)
@@ -554,7 +564,7 @@ async def verify_plan(
         for name in graph.order:
             node = graph.steps[name]
             groups.setdefault((node.write.connection, records_of[name]), []).append(name)
-        targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        readable: dict[tuple[str, str], Reader] = {}
         for (conn_name, entity), steps in list(groups.items()):
             platform = connections[conn_name].platform
             spec = entity_spec(platform, entity)
@@ -563,7 +573,7 @@ async def verify_plan(
                 result.unverified.update((s, why) for s in steps)
                 del groups[(conn_name, entity)]
                 continue
-            reader = make_reader(
+            readable[(conn_name, entity)] = make_reader(
                 platform,
                 entity,
                 TARGET_READ_FILTERS.get((platform, entity), {}),
@@ -577,20 +587,13 @@ async def verify_plan(
                     | {f for s in steps for f in _match_fields(plan, graph, s)}
                 ),
             )
-            transport = transports[conn_name]
-            records = await read_all(
-                transport, reader, concurrency=transport.limits.concurrency, what=f"target {entity}"
-            )
-            targets[(conn_name, entity)] = index_targets(platform, entity, records, reader.key_field)
-
-        # the source side, step by step
+        sources: dict[str, Reader] = {}
         for name in graph.order:
             if name in result.unverified:
                 continue
-            node = graph.steps[name]
-            step = plan.steps[name]
+            node, step = graph.steps[name], plan.steps[name]
             assert node.mapping is not None
-            reader = make_reader(
+            sources[name] = make_reader(
                 node.read.platform,
                 step.read.entity,
                 step.read.filter,
@@ -598,17 +601,40 @@ async def verify_plan(
                 name,
                 (*node.mapping.source_fields, *([step.read.key] if step.read.key else [])),
             )
-            transport = transports[node.read.connection]
+
+        # every read at once: each connection's requests within its budget and its concurrency (one limit
+        # shared by its reads), so the source and the target are read side by side
+        limiters = {name: anyio.Semaphore(max(1, t.limits.concurrency)) for name, t in transports.items()}
+        targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        source_records: dict[str, list[dict[str, Any]]] = {}
+
+        async def read_target(conn_name: str, entity: str, reader: Reader) -> None:
             records = await read_all(
-                transport, reader, concurrency=transport.limits.concurrency, what=f"step {name} source"
+                transports[conn_name], reader, limiter=limiters[conn_name], what=f"target {entity}"
             )
-            group = (node.write.connection, records_of[name])
+            platform = connections[conn_name].platform
+            targets[(conn_name, entity)] = index_targets(platform, entity, records, reader.key_field)
+
+        async def read_source(name: str, reader: Reader) -> None:
+            conn_name = graph.steps[name].read.connection
+            source_records[name] = await read_all(
+                transports[conn_name], reader, limiter=limiters[conn_name], what=f"step {name} source"
+            )
+
+        async with anyio.create_task_group() as tg:
+            for (conn_name, entity), reader in readable.items():
+                tg.start_soon(read_target, conn_name, entity, reader)
+            for name, reader in sources.items():
+                tg.start_soon(read_source, name, reader)
+
+        for name, reader in sources.items():
+            node, step = graph.steps[name], plan.steps[name]
             rejected = frozenset(d.source_key for d in journal.open_rejections() if d.step == name)
             check = StepCheck(
                 step=name,
-                expected=_expected(plan, graph, name, records, reader.key_field, journal),
+                expected=_expected(plan, graph, name, source_records[name], reader.key_field, journal),
                 crosswalk=journal.crosswalk(name),
-                targets=targets[group],
+                targets=targets[(node.write.connection, records_of[name])],
                 rejected=rejected,
                 casefold=casefold_fields(step.map),
                 skip=WRITE_ONLY_FIELDS.get((node.write.platform, step.write.entity), frozenset()),
