@@ -11,6 +11,8 @@ Rules (pure, :func:`values_equal` and :func:`compare_record`):
   same; an element that is an object with an ``id`` counts as that id, any other object as its sorted JSON;
 - numbers and strings are compared as text (``123`` equals ``"123"``: ids and employee numbers cross types);
   booleans only equal booleans; ``None`` equals ``""`` (an empty field);
+- two date-times with UTC offsets are the same instant whatever their offsets (``…T09:00:00+0000`` equals
+  ``…T17:00:00+0800``: a target answers in its own time zone);
 - strings are compared **exactly**, except an email field (its name contains ``email``) whose map expression
   lowercases it (``| lower``): compared case-insensitively;
 - a field the target never returns (write-only, e.g. Velpic ``sendWelcomeEmail``, ``password``:
@@ -53,6 +55,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import anyio
@@ -61,10 +65,11 @@ from migrator.connectors.base import NestedReader, Page, Reader, RowResult, Stre
 from migrator.connectors.catalog import CATALOG, entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.coverage import CoverageRow, kept_rows, left_behind, written_records
-from migrator.errors import PermanentError
+from migrator.errors import MigratorError, PermanentError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
 from migrator.logging import Redactor
+from migrator.plan import expr as plan_expr
 from migrator.plan.env import ResolvedConnection
 from migrator.plan.mapping import MappingError, parse_value
 from migrator.plan.model import Plan
@@ -90,7 +95,9 @@ __all__ = [
     "crosswalk_id",
     "find_extras",
     "index_targets",
+    "map_constant",
     "reconcile_step",
+    "target_filters",
     "values_equal",
     "verify_plan",
     "verify_rows",
@@ -103,10 +110,12 @@ VERIFY_HEADER: Final = ("step", "source_key", "target_id", "status", "field", "e
 WRITE_ONLY_FIELDS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("velpic", "user"): frozenset({"sendWelcomeEmail", "password"}),
     ("anewspring", "user"): frozenset({"notify", "password"}),
+    ("velpic", "lesson_schedule"): frozenset({"gracePeriod", "gracePeriodUnit"}),
 }
 #: Filters for reading a target entity whole (the default read hides some records).
 TARGET_READ_FILTERS: Final[Mapping[tuple[str, str], Mapping[str, Any]]] = {
     ("velpic", "user"): {"activeValue": "all"},
+    ("velpic", "lesson_schedule"): {"status": "all", "activeValue": "all"},
 }
 
 #: How a target record is named in the crosswalk when that is not its read key: the fields whose values,
@@ -119,6 +128,8 @@ CROSSWALK_IDS: Final[Mapping[tuple[str, str], tuple[str, ...]]] = {
 #: A written field that the target's read returns under another name (payload field → read field).
 TARGET_FIELD_NAMES: Final[Mapping[tuple[str, str], Mapping[str, str]]] = {
     ("anewspring", "user"): {"userID": "id", "role": "roles"},
+    # one schedule per lesson version scheduled; it starts at the date it was scheduled for
+    ("velpic", "lesson_schedule"): {"lessonVersionIds": "lessonVersionId", "scheduleDate": "startDate"},
 }
 
 _ABSENT: Final = object()
@@ -160,7 +171,22 @@ def values_equal(expected: Any, actual: Any, *, casefold: bool = False) -> bool:
     if isinstance(expected, bool) or isinstance(actual, bool):
         return expected is actual or (expected in (None, "") and actual in (None, ""))
     a, b = _scalar(expected), _scalar(actual)
-    return a.casefold() == b.casefold() if casefold else a == b
+    if a == b or (casefold and a.casefold() == b.casefold()):
+        return True
+    when_a, when_b = _instant(a), _instant(b)
+    return when_a is not None and when_a == when_b
+
+
+def _instant(text: str) -> datetime | None:
+    """A date-time with its UTC offset (``2024-01-01T09:00:00.000+0000``) as an instant, else None: a target
+    may answer the same instant in its own time zone (``2024-01-01T17:00:00.000+0800``)."""
+    if "T" not in text or len(text) < 16:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def show(value: Any) -> str:
@@ -305,6 +331,33 @@ def find_duplicates(
         if len(ids) > 1
         for tid in ids
     ]
+
+
+def map_constant(raw: Any) -> Any:
+    """The value a map entry always gives (a literal: ``10005740``, ``'ORG1'``), else ``_ABSENT``."""
+    try:
+        expr = parse_value(raw)
+    except ValueError:
+        return _ABSENT
+    if isinstance(expr.source, plan_expr.Literal) and not expr.transforms:
+        return expr.source.value
+    return _ABSENT
+
+
+def target_filters(plan: Plan, steps: Sequence[str], required: Sequence[str]) -> list[dict[str, Any]] | str:
+    """The filters that read back what ``steps`` wrote, when the target's list needs some (``required``:
+    OneFile lists classrooms, placements and users per ``OrganisationID``): one read per distinct value the
+    steps' maps give each such field as a constant. Else why not, as text."""
+    if not required:
+        return [{}]
+    combos: set[tuple[Any, ...]] = set()
+    for step in steps:
+        values = tuple(map_constant(plan.steps[step].map.get(name, _ABSENT)) for name in required)
+        if any(v is _ABSENT for v in values):
+            names = ", ".join(required)
+            return f"per {names}, and step {step}'s map does not give it one value: nothing to read back by"
+        combos.add(values)
+    return [dict(zip(required, values, strict=True)) for values in sorted(combos, key=repr)]
 
 
 def crosswalk_id(platform: str, entity: str, record: Mapping[str, Any], key_field: str) -> str:
@@ -536,9 +589,12 @@ async def verify_plan(
     time_scale: float = 1.0,
     verify_tls: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    folders: Mapping[str, Path | None] | None = None,
 ) -> VerifyResult:
     """Read both sides of every step (within the plan's budgets) and reconcile them; what the plan leaves
-    behind comes from the journal (the inventory of its last run)."""
+    behind comes from the journal (the inventory of its last run). ``folders``: each files connection's
+    directory (``migrator.runtime.build.connection_folder``)."""
+    folder_of = folders or {}
     result = VerifyResult(left_behind=kept_left_behind(journal))
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}
@@ -564,7 +620,7 @@ async def verify_plan(
         for name in graph.order:
             node = graph.steps[name]
             groups.setdefault((node.write.connection, records_of[name]), []).append(name)
-        readable: dict[tuple[str, str], Reader] = {}
+        readable: dict[tuple[str, str], list[tuple[dict[str, Any], Reader]]] = {}
         for (conn_name, entity), steps in list(groups.items()):
             platform = connections[conn_name].platform
             spec = entity_spec(platform, entity)
@@ -573,20 +629,25 @@ async def verify_plan(
                 result.unverified.update((s, why) for s in steps)
                 del groups[(conn_name, entity)]
                 continue
-            readable[(conn_name, entity)] = make_reader(
-                platform,
-                entity,
-                TARGET_READ_FILTERS.get((platform, entity), {}),
-                spec.read.paging.max_size or spec.read.paging.default_size or 100,
-                steps[0],
+            filters = target_filters(plan, steps, spec.read.required_filters)
+            if isinstance(filters, str):
+                result.unverified.update((s, f"{platform} lists {entity} records {filters}") for s in steps)
+                del groups[(conn_name, entity)]
+                continue
+            read_fields = sorted(
                 # every field the steps write, and the key: without a field list accessplanit answers its
                 # default field set, and unlisted fields would all look different
-                sorted(
-                    {spec.read.key}
-                    | {f for s in steps for f in _mapped_fields(graph.steps[s])}
-                    | {f for s in steps for f in _match_fields(plan, graph, s)}
-                ),
+                {spec.read.key}
+                | {f for s in steps for f in _mapped_fields(graph.steps[s])}
+                | {f for s in steps for f in _match_fields(plan, graph, s)}
             )
+            size = spec.read.paging.max_size or spec.read.paging.default_size or 100
+            folder = folder_of.get(conn_name)
+            base = TARGET_READ_FILTERS.get((platform, entity), {})
+            readable[(conn_name, entity)] = [
+                (f, make_reader(platform, entity, {**base, **f}, size, steps[0], read_fields, folder=folder))
+                for f in filters
+            ]
         sources: dict[str, Reader] = {}
         for name in graph.order:
             if name in result.unverified:
@@ -600,6 +661,8 @@ async def verify_plan(
                 node.page_size or 100,
                 name,
                 (*node.mapping.source_fields, *([step.read.key] if step.read.key else [])),
+                key=step.read.key,
+                folder=folder_of.get(step.read.from_),
             )
 
         # every read at once: each connection's requests within its budget and its concurrency (one limit
@@ -608,12 +671,14 @@ async def verify_plan(
         targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         source_records: dict[str, list[dict[str, Any]]] = {}
 
-        async def read_target(conn_name: str, entity: str, reader: Reader) -> None:
+        async def read_target(conn_name: str, entity: str, by: dict[str, Any], reader: Reader) -> None:
             records = await read_all(
                 transports[conn_name], reader, limiter=limiters[conn_name], what=f"target {entity}"
             )
+            if by:  # a record listed for a filter value holds it (OneFile: the organisation listed)
+                records = [{**by, **r} for r in records]
             platform = connections[conn_name].platform
-            targets[(conn_name, entity)] = index_targets(platform, entity, records, reader.key_field)
+            targets[(conn_name, entity)].update(index_targets(platform, entity, records, reader.key_field))
 
         async def read_source(name: str, reader: Reader) -> None:
             conn_name = graph.steps[name].read.connection
@@ -621,11 +686,16 @@ async def verify_plan(
                 transports[conn_name], reader, limiter=limiters[conn_name], what=f"step {name} source"
             )
 
-        async with anyio.create_task_group() as tg:
-            for (conn_name, entity), reader in readable.items():
-                tg.start_soon(read_target, conn_name, entity, reader)
-            for name, reader in sources.items():
-                tg.start_soon(read_source, name, reader)
+        try:
+            async with anyio.create_task_group() as tg:
+                for (conn_name, entity), readers in readable.items():
+                    targets[(conn_name, entity)] = {}
+                    for by, reader in readers:
+                        tg.start_soon(read_target, conn_name, entity, by, reader)
+                for name, reader in sources.items():
+                    tg.start_soon(read_source, name, reader)
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
 
         for name, reader in sources.items():
             node, step = graph.steps[name], plan.steps[name]
@@ -657,6 +727,22 @@ async def verify_plan(
         result.findings.extend(extras)
         result.findings.extend(duplicates)
     return result
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error a failed read raises out of the reads' task group: the first ``MigratorError`` (it says
+    what to do), else the first error; cancellation and anything not an ``Exception`` pass as the group."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending[:0] = error.exceptions
+        else:
+            leaves.append(error)
+    if any(not isinstance(e, Exception) for e in leaves):
+        return group
+    return next((e for e in leaves if isinstance(e, MigratorError)), leaves[0])
 
 
 def _match_fields(plan: Plan, graph: TaskGraph, step: str) -> tuple[str, ...]:

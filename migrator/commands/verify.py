@@ -25,6 +25,7 @@ from migrator.plan.load import load_plan
 from migrator.private_files import make_private_dir
 from migrator.report import VERIFY_SUMMARY, to_csv, write_private, write_reports
 from migrator.run_files import RunFiles
+from migrator.runtime.build import connection_folder
 from migrator.verify import VERIFY_HEADER, VerifyResult, verify_plan, verify_rows
 
 __all__ = ["add_arguments", "run"]
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 redactor=redactor,
                 time_scale=args.time_scale,
                 verify_tls=not args.insecure,
+                folders={c: connection_folder(loaded.plan, c, Path(loaded.file).parent) for c in connections},
             )
 
         result = anyio.run(main)
