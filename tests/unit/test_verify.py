@@ -9,6 +9,7 @@ import pytest
 
 from migrator.coverage import CoverageRow, rows_to_json
 from migrator.journal import Journal
+from migrator.plan.load import load_plan
 from migrator.verify import (
     EntityCounts,
     Finding,
@@ -21,7 +22,9 @@ from migrator.verify import (
     find_extras,
     index_targets,
     kept_left_behind,
+    map_constant,
     reconcile_step,
+    target_filters,
     values_equal,
     verify_rows,
 )
@@ -186,3 +189,50 @@ def test_summary_is_what_the_report_shows() -> None:
         {"connection": "anewspring", "entity": "user", "target": 4, "migrated": 3, "extra": 1, "duplicates": 0}
     ]
     assert summary["unverified"] == {"groups": "anewspring cannot list its group records"}
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "equal"),
+    [
+        ("2024-01-01T09:00:00.000+0000", "2024-01-01T17:00:00.000+0800", True),  # one instant, two zones
+        ("2024-01-01T09:00:00Z", "2024-01-01T09:00:00.000+00:00", True),
+        ("2024-01-01T09:00:00.000+0000", "2024-01-01T09:00:00.000+0800", False),
+        ("2024-01-01T09:00:00", "2024-01-01T09:00:00+00:00", False),  # no zone: no instant to compare
+        ("2024-01-01", "2024-01-01T00:00:00Z", False),
+    ],
+)
+def test_date_times_are_compared_as_instants(expected: str, actual: str, equal: bool) -> None:
+    assert values_equal(expected, actual) is equal
+
+
+def _plan(tmp_path: Path, body: str) -> Any:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[plan]\nname = "p"\n[connections.velpic]\nplatform = "velpic"\nbase_url = "${V_URL}"\n'
+        'access_key = "${V_KEY}"\n[connections.onefile]\nplatform = "onefile"\nbase_url = "${O_URL}"\n'
+        'customer_token = "${O_TOKEN}"\n' + body
+    )
+    return load_plan(path).plan
+
+
+def test_a_target_list_that_needs_a_filter_is_read_per_value_the_maps_give(tmp_path: Path) -> None:
+    plan = _plan(
+        tmp_path,
+        '[steps.a]\nread = { from = "velpic", entity = "group" }\n'
+        'write = { to = "onefile", entity = "classroom", mode = "update", match = "Name" }\n'
+        'map = { OrganisationID = 10005740, Name = "name" }\n'
+        '[steps.b]\nread = { from = "velpic", entity = "group" }\n'
+        'write = { to = "onefile", entity = "classroom", mode = "update", match = "Name" }\n'
+        'map = { OrganisationID = "\'77\'", Name = "name" }\n'
+        '[steps.c]\nread = { from = "velpic", entity = "group" }\n'
+        'write = { to = "onefile", entity = "classroom", mode = "update", match = "Name" }\n'
+        'map = { OrganisationID = "id", Name = "name" }\n',
+    )
+    assert map_constant(10005740) == 10005740 and map_constant("'77'") == "77"
+    assert target_filters(plan, ["a"], ()) == [{}]
+    assert target_filters(plan, ["a", "b"], ("OrganisationID",)) == [
+        {"OrganisationID": "77"},
+        {"OrganisationID": 10005740},
+    ]
+    why = target_filters(plan, ["a", "c"], ("OrganisationID",))
+    assert isinstance(why, str) and "step c's map does not give it one value" in why
