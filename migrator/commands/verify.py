@@ -68,15 +68,14 @@ def run(args: argparse.Namespace) -> int:
             )
 
         result = anyio.run(main)
-    out = Path(args.out) if args.out else RunFiles.of(path, name).reports
-    make_private_dir(out)
-    csv_path = out / "verify.csv"
-    write_private(csv_path, to_csv(VERIFY_HEADER, verify_rows(result.findings)))
-    summary = result.summary(at=time.time(), strict=args.strict)
-    write_private(out / VERIFY_SUMMARY, json.dumps(summary, indent=1).encode())
-    with existing_journal(path, name) as journal:
+        out = Path(args.out) if args.out else RunFiles.of(path, name).reports
+        make_private_dir(out)
+        csv_path = out / "verify.csv"
+        write_private(csv_path, to_csv(VERIFY_HEADER, verify_rows(result.findings)))
+        summary = result.summary(at=time.time(), strict=args.strict)
+        write_private(out / VERIFY_SUMMARY, json.dumps(summary, indent=1).encode())
         entities = {step: s.write.entity for step, s in loaded.plan.steps.items()}
-        write_reports(journal, out, name, entities=entities)
+        write_reports(journal, out, name, entities=entities)  # report.html carries this verification
     ok = result.ok(strict=args.strict)
     _print_summary(name, result, csv_path, ok=ok, strict=args.strict)
     return 0 if ok else 1
