@@ -51,6 +51,7 @@ __all__ = [
     "summary_lines",
     "tallies_to_json",
     "targets",
+    "written_records",
 ]
 
 COVERAGE_HEADER: Final = (
@@ -234,6 +235,17 @@ def targets(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> dict[str, Platfo
     """Connection → platform declaration, for every connection a step writes to."""
     written = {step.write.to for step in plan.steps.values()}
     return {name: catalog[c.platform] for name, c in plan.connections.items() if name in written}
+
+
+def written_records(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> dict[str, str]:
+    """Step → the records it writes, ``<connection>.<entity>``: an entity whose read is another one's list is
+    that one's records (Velpic ``user_status`` is the user: a step that sets it writes no other record)."""
+    out: dict[str, str] = {}
+    for name, step in plan.steps.items():
+        spec = catalog.get(plan.connections[step.write.to].platform)
+        entity = _same_list(spec, step.write.entity) if spec is not None else step.write.entity
+        out[name] = f"{step.write.to}.{entity}"
+    return out
 
 
 def plan_coverage(

@@ -23,18 +23,22 @@ import contextlib
 import csv
 import io
 import itertools
+import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from migrator import __version__
 from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows, kept_rows
 from migrator.errors import MigratorError
 from migrator.journal import DeadLetter, Journal, LedgerCounts, LedgerRow
 from migrator.private_files import make_private_dir, replace_private, write_private
 from migrator.report_html import ReportData, render
+from migrator.runtime.runner import os_user
 
 __all__ = [
     "COVERAGE_HEADER",
@@ -42,9 +46,11 @@ __all__ = [
     "ERRORS_HEADER",
     "FORMULA_FIRST",
     "SUCCESS_HEADER",
+    "VERIFY_SUMMARY",
     "ReportData",
     "ReportError",
     "collect",
+    "count_records",
     "coverage_of",
     "default_report_dir",
     "error_rows",
@@ -52,6 +58,8 @@ __all__ = [
     "guard_cell",
     "guard_text",
     "ledger_rows",
+    "read_verify_summary",
+    "reason_pattern",
     "render_html",
     "to_csv",
     "top_reasons",
@@ -60,6 +68,8 @@ __all__ = [
 ]
 
 SUCCESS_HEADER = ("step", "source_key", "target_id", "action")
+#: the summary ``migrator verify`` leaves in the reports folder; the HTML report shows the latest one there
+VERIFY_SUMMARY = "verify.json"
 ERRORS_HEADER = ("step", "source_key", "status", "reason", "detail")
 CROSSWALK_HEADER = ("entity", "step", "source_id", "target_id")
 
@@ -150,10 +160,46 @@ def ledger_rows(
     return success, walk
 
 
+#: the parts of a reason that vary from record to record: quoted values and numbers
+_VARYING: Final = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+
+
+def reason_pattern(reasons: Sequence[str]) -> str:
+    """Reasons of one shape (the same text around their quoted values and numbers) as one pattern: a value
+    they all share is kept, one that varies becomes ``…`` (kept in its quotes): ``value '…' is not in table
+    'roles'``."""
+    first = reasons[0]
+    slots = [[m.group(0) for m in _VARYING.finditer(r)] for r in reasons]
+    out: list[str] = []
+    pos = 0
+    for i, m in enumerate(_VARYING.finditer(first)):
+        out.append(first[pos : m.start()])
+        values = {s[i] for s in slots}
+        text = m.group(0)
+        out.append(text if len(values) == 1 else f"{text[0]}…{text[0]}" if text[0] in "'\"" else "…")
+        pos = m.end()
+    out.append(first[pos:])
+    return "".join(out)
+
+
+def count_records(rows: Iterable[LedgerRow], records_of: Mapping[str, str], seen: dict[str, set[str]]) -> None:
+    """Add the target ids of the done records in ``rows`` to ``seen``, by the records their step writes
+    (``records_of``: step → ``<connection>.<entity>``, else the step itself): a record two steps write (a
+    user, then its status) is one record."""
+    for step, _, target, _, done in rows:
+        if done and target is not None:
+            seen.setdefault(records_of.get(step, step), set()).add(target)
+
+
 def top_reasons(rejections: Iterable[DeadLetter], limit: int = 10) -> list[tuple[str, str, int]]:
-    """The most frequent ``(step, reason)`` pairs of the records still rejected, with their counts."""
-    counts = Counter((d.step, d.reason) for d in rejections)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    """The most frequent rejection reasons of the records still rejected, ``(step, reason pattern, records)``:
+    reasons that differ only in their quoted values and numbers (the record's own value) are one pattern
+    (:func:`reason_pattern`), so 38 records refused for 38 different roles are one row of 38."""
+    shapes: dict[tuple[str, str], list[str]] = {}
+    for d in rejections:
+        shapes.setdefault((d.step, _VARYING.sub("\x00", d.reason)), []).append(d.reason)
+    grouped = Counter({(step, reason_pattern(reasons)): len(reasons) for (step, _), reasons in shapes.items()})
+    ranked = sorted(grouped.items(), key=lambda kv: (-kv[1], kv[0]))
     return [(step, reason, n) for (step, reason), n in ranked[:limit]]
 
 
@@ -167,8 +213,10 @@ def collect(
     entities: Mapping[str, str] | None = None,
     rejections: Sequence[DeadLetter] | None = None,
     now: float | None = None,
+    verify: Mapping[str, Any] | None = None,
 ) -> ReportData:
-    """Read what the HTML report needs from the journal."""
+    """Read what the HTML report needs from the journal (and ``verify``: the latest verification's summary,
+    when there is one)."""
     stats = journal.run_stats()
     open_rejections = list(rejections) if rejections is not None else journal.open_rejections()
     step_counts = journal.step_counts()
@@ -185,7 +233,23 @@ def collect(
         rejected=len(open_rejections),
         coverage=coverage,
         coverage_counts=coverage_counts,
+        verify=dict(verify) if verify is not None else None,
+        prepared_by=os_user(),
+        version=__version__,
     )
+
+
+def read_verify_summary(out: Path) -> dict[str, Any] | None:
+    """The summary ``migrator verify`` left in ``out`` (None when it has not run there); one that cannot be
+    read says so in the report instead."""
+    path = out / VERIFY_SUMMARY
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
+        return {"error": f"{path} cannot be read ({error}): run `migrator verify` again"}
+    return summary if isinstance(summary, dict) else {"error": f"{path} is not a verify summary"}
 
 
 def coverage_of(
@@ -209,6 +273,16 @@ def coverage_of(
             n if isinstance(n, int) else None, held.records_done, held.records_rejected
         )
     return rows, counts
+
+
+def _records_of(entities: Mapping[str, str], stats: Mapping[int, Mapping[str, Any]]) -> dict[str, str]:
+    """Step → the records it writes, as the newest run statistics that say name them (``"records"``), else
+    the step's write entity."""
+    for run_id in sorted(stats, reverse=True):
+        named = stats[run_id].get("records")
+        if isinstance(named, dict) and named:
+            return {str(k): str(v) for k, v in named.items()}
+    return dict(entities)
 
 
 def _entities(given: Mapping[str, str] | None, stats: Mapping[int, Mapping[str, Any]]) -> Mapping[str, str]:
@@ -308,9 +382,12 @@ def _write_reports(
 ) -> list[Path]:
     make_private_dir(out)
     rejections = journal.open_rejections()
-    data = collect(journal, plan_name, entities=entities, rejections=rejections)
+    verify = read_verify_summary(out)
+    data = collect(journal, plan_name, entities=entities, rejections=rejections, verify=verify)
     # success.csv and crosswalk.csv come from one pass over the ledger
     names: dict[str, tuple[str, str]] = {}
+    records_of = _records_of(data.entities, journal.run_stats())
+    seen: dict[str, set[str]] = {}
     with (
         private_csv(out / "success.csv", SUCCESS_HEADER) as success,
         private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
@@ -319,6 +396,12 @@ def _write_reports(
             success_rows, walk_rows = ledger_rows(chunk, data.entities, names)
             success(success_rows)
             walk(walk_rows)
+            count_records(chunk, records_of, seen)
+    steps = dict.fromkeys([*data.entities, *data.step_counts])  # the plan's order, then any other step
+    data.records = {
+        what: (tuple(step for step in steps if records_of.get(step, step) == what), len(ids))
+        for what, ids in seen.items()
+    }
     write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
     write_csv_private(out / "coverage.csv", COVERAGE_HEADER, csv_rows(data.coverage, data.coverage_counts))
     write_private(out / "report.html", render_html(data).encode("utf-8"))

@@ -16,7 +16,7 @@ from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows,
 from migrator.journal import LedgerCounts
 from migrator.plan.budgets import Budgets
 
-__all__ = ["ReportData", "budget_rows", "render", "step_rows", "throughput_buckets"]
+__all__ = ["ReportData", "budget_rows", "render", "step_rows", "target_records", "throughput_buckets"]
 
 _NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 
@@ -37,6 +37,14 @@ class ReportData:
     #: the coverage of the newest run that took an inventory, and each step's counts beside it
     coverage: list[CoverageRow] = field(default_factory=list)
     coverage_counts: dict[str, StepCount] = field(default_factory=dict)
+    #: records on the target the migration wrote, each counted once: ``<connection>.<entity>`` → (the steps
+    #: that write them, distinct target ids); ``None`` until the ledger is read through (the reports' pass)
+    records: dict[str, tuple[tuple[str, ...], int]] | None = None
+    #: the latest ``migrator verify`` summary written beside the reports (``None``: not verified there)
+    verify: dict[str, Any] | None = None
+    #: who wrote the report (the operating system's user) and with which migrator version
+    prepared_by: str = ""
+    version: str = ""
 
     def latest_stats(self) -> tuple[int | None, dict[str, Any]]:
         """The newest run that saved statistics, and those statistics (``{}`` when none did)."""
@@ -135,6 +143,14 @@ def budget_rows(
             share = None if rate is None or avg is None else avg / rate.per_second
             rows.append((conn, endpoint, n, "" if rate is None else str(rate), avg, share))
     return rows
+
+
+def target_records(data: ReportData) -> int:
+    """Records on the target the migration wrote, each once (:attr:`ReportData.records`); before the ledger is
+    read through, the done records of every step."""
+    if data.records is not None:
+        return sum(n for _, n in data.records.values())
+    return sum(c.records_done for c in data.step_counts.values())
 
 
 def _run_seconds(run: Mapping[str, Any] | None, stats: Mapping[str, Any]) -> float | None:
@@ -249,6 +265,22 @@ table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:14px}
 caption{text-align:left;font-weight:600;padding:4px 0}
 th,td{border:1px solid #e2e8f0;padding:4px 10px;text-align:left}th{background:#edf2f7}
 td.none{color:#718096;font-style:italic}
+.signoff{background:#fff;border:2px solid #2d3748;border-radius:6px;padding:12px 18px;margin-top:28px}
+.signoff dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:8px 0}
+.signoff dt{font-weight:600}.signoff dd{margin:0}
+.sign{display:flex;gap:48px;margin-top:28px}.sign div{flex:1;border-top:1px solid #2d3748;padding-top:4px}
+.verdict.good{color:#2f855a}.verdict.bad{color:#c53030}
+@page{size:A4;margin:14mm}
+@media print{
+body{background:#fff;margin:0;font-size:11px}
+.card,table,.signoff{background:#fff}
+h2{break-after:avoid}
+tr,.card,.signoff,.sign,svg{break-inside:avoid}
+thead{display:table-header-group}
+.signoff{break-before:page}
+svg{max-width:100%;height:auto}
+svg title{display:none}
+}
 """
 
 
@@ -258,7 +290,7 @@ def render(data: ReportData) -> str:
     runs_by_id = {r["id"]: r for r in data.runs}
     last_run = runs_by_id.get(run_id) if run_id is not None else (data.runs[-1] if data.runs else None)
     seconds = _run_seconds(last_run, stats)
-    total = sum(c.records_done for c in data.step_counts.values())
+    total = target_records(data)
     requests, rate_limited, retries = _transport_totals(stats)
 
     history = []
@@ -267,7 +299,18 @@ def render(data: ReportData) -> str:
         req, lim, ret = _transport_totals(s)
         took = max(0.0, r["finished"] - r["started"]) if isinstance(r.get("finished"), int | float) else None
         history.append(
-            (r["id"], _when(r["started"]), _when(r.get("finished")), _secs(took), r["status"], req, lim, ret)
+            (
+                r["id"],
+                _when(r["started"]),
+                _when(r.get("finished")),
+                _secs(took),
+                r["status"],
+                req,
+                lim,
+                ret,
+                str(s.get("run_by", "")),
+                str(s.get("version", "")),
+            )
         )
     steps = [
         (*row[:8], _secs(row[8]), row[9], data.entities.get(row[0], ""))
@@ -348,6 +391,15 @@ def render(data: ReportData) -> str:
             "steps",
         ),
     ]
+    if data.records is not None:
+        out.append(
+            _table(
+                "Records on the target, each once however many steps wrote it (a user, then its status)",
+                ("target", "steps", "records"),
+                [(what, ", ".join(steps), n) for what, (steps, n) in sorted(data.records.items())],
+                "records",
+            )
+        )
     if failed:
         out.append(_table("Step errors (last run)", ("step", "error"), failed, "step-errors"))
     out += [
@@ -387,10 +439,141 @@ def render(data: ReportData) -> str:
         "<h2>Run history</h2>",
         _table(
             "Every run of this journal",
-            ("run", "started", "finished", "took", "status", "requests", "429s", "retries"),
+            (
+                "run",
+                "started",
+                "finished",
+                "took",
+                "status",
+                "requests",
+                "429s",
+                "retries",
+                "run by",
+                "version",
+            ),
             history,
             "runs",
         ),
+        _verify_section(data.verify),
+        _signoff(data, history),
         "</body></html>",
     ]
     return "\n".join(out)
+
+
+def _verify_section(summary: Mapping[str, Any] | None) -> str:
+    """The latest verification: its verdict and counts, per step and per target entity, and the steps it could
+    not read back."""
+    if summary is None:
+        return (
+            '<h2>Verification</h2><p class="meta">Not verified: run <code>migrator verify</code> (it writes '
+            "its result beside these reports and this page again).</p>"
+        )
+    if "error" in summary:
+        return f'<h2>Verification</h2><p class="verdict bad">{_e(summary["error"])}</p>'
+    counts = summary.get("counts") or {}
+    ok = bool(summary.get("ok"))
+    verdict = "the target matches" if ok else "the target does NOT match"
+    strict = " (strict: extra records fail)" if summary.get("strict") else ""
+    steps = [
+        (
+            name,
+            _num(c.get("source")),
+            _num(c.get("migrated")),
+            _num(c.get("matched")),
+            _num(c.get("different")),
+            _num(c.get("missing")),
+            _num(c.get("rejected")),
+        )
+        for name, c in (summary.get("steps") or {}).items()
+        if isinstance(c, dict)
+    ]
+    entities = [
+        (
+            f"{e.get('connection', '')}.{e.get('entity', '')}",
+            _num(e.get("target")),
+            _num(e.get("migrated")),
+            _num(e.get("extra")),
+            _num(e.get("duplicates")),
+        )
+        for e in summary.get("entities") or []
+        if isinstance(e, dict)
+    ]
+    unverified = list((summary.get("unverified") or {}).items())
+    totals = ", ".join(
+        f"{name} {_num(counts.get(name)):,}"
+        for name in ("missing", "different", "extra", "rejected", "duplicate")
+    )
+    return "".join(
+        [
+            "<h2>Verification</h2>",
+            f'<p class="verdict {"good" if ok else "bad"}" id="verify-verdict">Verified '
+            f"{_e(_when(summary.get('at')))}: {verdict}{strict}; {_e(totals)} (details in verify.csv)</p>",
+            _table(
+                "Per step: source records reconciled with the target at their crosswalk ids",
+                ("step", "source", "migrated", "matched", "different", "missing", "rejected"),
+                steps,
+                "verify-steps",
+            ),
+            _table(
+                "Per target entity: records there, those the migration wrote, and the others",
+                ("target", "records", "migrated", "extra", "duplicates"),
+                entities,
+                "verify-entities",
+            ),
+            _table(
+                "Steps not verified: their target cannot be read back",
+                ("step", "why"),
+                unverified,
+                "verify-unverified",
+            ),
+        ]
+    )
+
+
+def _signoff(data: ReportData, history: Sequence[Sequence[Any]]) -> str:
+    """The block a customer signs: what was run (the plan and its hash), every run with its start, end,
+    status and who ran it, the verification's verdict, who prepared the report, when, with which version."""
+    hashes = list(dict.fromkeys(str(r.get("plan_hash", "")) for r in data.runs if r.get("plan_hash")))
+    plan_hash = ", ".join(hashes) if hashes else "no run yet"
+    if len(hashes) > 1:
+        plan_hash += " (the plan changed between runs)"
+    if data.verify is None:
+        verified = "not verified"
+    elif "error" in data.verify:
+        verified = str(data.verify["error"])
+    else:
+        verified = ("the target matches" if data.verify.get("ok") else "the target does NOT match") + (
+            f" (verified {_when(data.verify.get('at'))})"
+        )
+    runs = [(row[0], row[1], row[2], row[4], row[8], row[9]) for row in history]
+    items = [
+        ("Plan", data.plan),
+        ("Plan hash", plan_hash),
+        ("Runs", f"{len(data.runs)}"),
+        (
+            "Records in the target (written by the migration)",
+            f"{sum(c.records_done for c in data.step_counts.values()):,}",
+        ),
+        ("Records rejected", f"{data.rejected:,}"),
+        ("Verification", verified),
+        ("Report prepared by", data.prepared_by or "unknown"),
+        ("Report prepared at", _when(data.generated_at)),
+        ("migrator version", data.version or "unknown"),
+    ]
+    rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items)
+    return "".join(
+        [
+            '<section class="signoff" id="signoff"><h2>Sign-off</h2>',
+            f"<dl>{rows}</dl>",
+            _table(
+                "Runs of this journal",
+                ("run", "started", "finished", "status", "run by", "version"),
+                runs,
+                "signoff-runs",
+            ),
+            '<div class="sign"><div>Signed for the customer (name, signature, date)</div>'
+            "<div>Signed for the migration (name, signature, date)</div></div>",
+            "</section>",
+        ]
+    )

@@ -11,6 +11,8 @@ Rules (pure, :func:`values_equal` and :func:`compare_record`):
   same; an element that is an object with an ``id`` counts as that id, any other object as its sorted JSON;
 - numbers and strings are compared as text (``123`` equals ``"123"``: ids and employee numbers cross types);
   booleans only equal booleans; ``None`` equals ``""`` (an empty field);
+- two date-times with UTC offsets are the same instant whatever their offsets (``…T09:00:00+0000`` equals
+  ``…T17:00:00+0800``: a target answers in its own time zone);
 - strings are compared **exactly**, except an email field (its name contains ``email``) whose map expression
   lowercases it (``| lower``): compared case-insensitively;
 - a field the target never returns (write-only, e.g. Velpic ``sendWelcomeEmail``, ``password``:
@@ -29,8 +31,18 @@ Statuses in ``verify.csv``:
 
 Only ``missing`` and ``different`` fail a verification (and ``extra`` with ``strict``).
 
+Target records are indexed by the id the crosswalk holds for them: their read key, or where a platform's
+writes address records otherwise (:data:`CROSSWALK_IDS`: aNewSpring users by external ID, subscriptions by
+``<user ID>/<course ID>``) those fields; a field read back under another name than it is written
+(:data:`TARGET_FIELD_NAMES`) is compared under the written one. Steps that write through another entity's
+records (Velpic ``user_status``: the user, ``coverage.written_records``) are compared with that entity's read.
+A target entity the platform cannot list (aNewSpring groups and group members) leaves its steps *not
+verified*: named, with the reason, in the summary and the report; never a failure and never silent.
+
 Reads go through the engine's :class:`~migrator.transport.Transport` with the plan's rate budgets
-(:func:`migrator.runtime.connections.build_transport`) and the connection's concurrency, as a run does.
+(:func:`migrator.runtime.connections.build_transport`) and the connection's concurrency, as a run does; every
+read (targets and sources) runs at once, so each connection spends its own budget side by side with the
+others, and a connection's reads share its concurrency.
 Target reads of entities that hide records by default ask for all of them (:data:`TARGET_READ_FILTERS`:
 Velpic users, ``activeValue=all``, so an inactivated user is ``different``-free but present, not ``missing``).
 Everything read is held in memory (two dicts per step): about 1–2 KB per record.
@@ -42,19 +54,22 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import anyio
 
 from migrator.connectors.base import NestedReader, Page, Reader, RowResult, StreamReader, WriteItem
-from migrator.connectors.catalog import entity_spec
+from migrator.connectors.catalog import CATALOG, entity_spec
 from migrator.connectors.registry import make_reader, make_writer
-from migrator.coverage import CoverageRow, kept_rows, left_behind
-from migrator.errors import PermanentError
+from migrator.coverage import CoverageRow, kept_rows, left_behind, written_records
+from migrator.errors import MigratorError, PermanentError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import Journal
 from migrator.logging import Redactor
+from migrator.plan import expr as plan_expr
 from migrator.plan.env import ResolvedConnection
 from migrator.plan.mapping import MappingError, parse_value
 from migrator.plan.model import Plan
@@ -65,6 +80,8 @@ from migrator.runtime.target_index import normalised_match
 from migrator.transport import Transport
 
 __all__ = [
+    "CROSSWALK_IDS",
+    "TARGET_FIELD_NAMES",
     "TARGET_READ_FILTERS",
     "VERIFY_HEADER",
     "WRITE_ONLY_FIELDS",
@@ -75,8 +92,12 @@ __all__ = [
     "VerifyResult",
     "casefold_fields",
     "compare_record",
+    "crosswalk_id",
     "find_extras",
+    "index_targets",
+    "map_constant",
     "reconcile_step",
+    "target_filters",
     "values_equal",
     "verify_plan",
     "verify_rows",
@@ -88,10 +109,27 @@ VERIFY_HEADER: Final = ("step", "source_key", "target_id", "status", "field", "e
 #: Fields a target accepts but never returns: not compared.
 WRITE_ONLY_FIELDS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("velpic", "user"): frozenset({"sendWelcomeEmail", "password"}),
+    ("anewspring", "user"): frozenset({"notify", "password"}),
+    ("velpic", "lesson_schedule"): frozenset({"gracePeriod", "gracePeriodUnit"}),
 }
 #: Filters for reading a target entity whole (the default read hides some records).
 TARGET_READ_FILTERS: Final[Mapping[tuple[str, str], Mapping[str, Any]]] = {
     ("velpic", "user"): {"activeValue": "all"},
+    ("velpic", "lesson_schedule"): {"status": "all", "activeValue": "all"},
+}
+
+#: How a target record is named in the crosswalk when that is not its read key: the fields whose values,
+#: joined with ``/``, make the id a write returned (aNewSpring writes address users by their external ``id``,
+#: and a subscription by ``<user ID>/<course ID>``, while the reads key them by generated uids).
+CROSSWALK_IDS: Final[Mapping[tuple[str, str], tuple[str, ...]]] = {
+    ("anewspring", "user"): ("id",),
+    ("anewspring", "subscription"): ("userID", "courseID"),
+}
+#: A written field that the target's read returns under another name (payload field → read field).
+TARGET_FIELD_NAMES: Final[Mapping[tuple[str, str], Mapping[str, str]]] = {
+    ("anewspring", "user"): {"userID": "id", "role": "roles"},
+    # one schedule per lesson version scheduled; it starts at the date it was scheduled for
+    ("velpic", "lesson_schedule"): {"lessonVersionIds": "lessonVersionId", "scheduleDate": "startDate"},
 }
 
 _ABSENT: Final = object()
@@ -133,7 +171,22 @@ def values_equal(expected: Any, actual: Any, *, casefold: bool = False) -> bool:
     if isinstance(expected, bool) or isinstance(actual, bool):
         return expected is actual or (expected in (None, "") and actual in (None, ""))
     a, b = _scalar(expected), _scalar(actual)
-    return a.casefold() == b.casefold() if casefold else a == b
+    if a == b or (casefold and a.casefold() == b.casefold()):
+        return True
+    when_a, when_b = _instant(a), _instant(b)
+    return when_a is not None and when_a == when_b
+
+
+def _instant(text: str) -> datetime | None:
+    """A date-time with its UTC offset (``2024-01-01T09:00:00.000+0000``) as an instant, else None: a target
+    may answer the same instant in its own time zone (``2024-01-01T17:00:00.000+0800``)."""
+    if "T" not in text or len(text) < 16:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def show(value: Any) -> str:
@@ -280,6 +333,55 @@ def find_duplicates(
     ]
 
 
+def map_constant(raw: Any) -> Any:
+    """The value a map entry always gives (a literal: ``10005740``, ``'ORG1'``), else ``_ABSENT``."""
+    try:
+        expr = parse_value(raw)
+    except ValueError:
+        return _ABSENT
+    if isinstance(expr.source, plan_expr.Literal) and not expr.transforms:
+        return expr.source.value
+    return _ABSENT
+
+
+def target_filters(plan: Plan, steps: Sequence[str], required: Sequence[str]) -> list[dict[str, Any]] | str:
+    """The filters that read back what ``steps`` wrote, when the target's list needs some (``required``:
+    OneFile lists classrooms, placements and users per ``OrganisationID``): one read per distinct value the
+    steps' maps give each such field as a constant. Else why not, as text."""
+    if not required:
+        return [{}]
+    combos: set[tuple[Any, ...]] = set()
+    for step in steps:
+        values = tuple(map_constant(plan.steps[step].map.get(name, _ABSENT)) for name in required)
+        if any(v is _ABSENT for v in values):
+            names = ", ".join(required)
+            return f"per {names}, and step {step}'s map does not give it one value: nothing to read back by"
+        combos.add(values)
+    return [dict(zip(required, values, strict=True)) for values in sorted(combos, key=repr)]
+
+
+def crosswalk_id(platform: str, entity: str, record: Mapping[str, Any], key_field: str) -> str:
+    """The id the crosswalk holds for a target record read back: its read key, or the fields
+    :data:`CROSSWALK_IDS` names, joined with ``/``."""
+    fields = CROSSWALK_IDS.get((platform, entity))
+    if fields is None:
+        return str(record.get(key_field))
+    return "/".join(_scalar(record.get(f)) for f in fields)
+
+
+def index_targets(
+    platform: str, entity: str, records: Iterable[Mapping[str, Any]], key_field: str
+) -> dict[str, dict[str, Any]]:
+    """Target records by the id the crosswalk holds for them (:func:`crosswalk_id`), each with the fields
+    :data:`TARGET_FIELD_NAMES` renames also under the name the writes use."""
+    names = TARGET_FIELD_NAMES.get((platform, entity), {})
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        aliased = {**record, **{sent: record[read] for sent, read in names.items() if read in record}}
+        out[crosswalk_id(platform, entity, record, key_field)] = aliased
+    return out
+
+
 def find_extras(targets: Mapping[str, Any], mapped: Iterable[str], step: str) -> list[Finding]:
     """Target records no crosswalk entry points to (reported under the first step writing the entity)."""
     known = set(mapped)
@@ -293,6 +395,8 @@ class VerifyResult:
     findings: list[Finding] = field(default_factory=list)
     #: what the plan leaves behind, as the last run's inventory counted it (informational: a plan's choice)
     left_behind: list[CoverageRow] = field(default_factory=list)
+    #: step → why its target records cannot be read back (named in the summary and the report, never failed)
+    unverified: dict[str, str] = field(default_factory=dict)
 
     def left_behind_records(self) -> tuple[int, int]:
         """Records left behind where counted, and how many left-behind entities/statuses were not counted."""
@@ -311,6 +415,29 @@ class VerifyResult:
         bad += self.count("extra") if strict else 0
         return bad == 0
 
+    def summary(self, *, at: float, strict: bool) -> dict[str, Any]:
+        """What the report shows of this verification (``verify.json``, shape in ``docs/reports.md``)."""
+        statuses: tuple[Status, ...] = ("missing", "different", "extra", "rejected", "duplicate")
+        return {
+            "at": at,
+            "strict": strict,
+            "ok": self.ok(strict=strict),
+            "counts": {s: self.count(s) for s in statuses},
+            "steps": {name: asdict(c) for name, c in self.steps.items()},
+            "entities": [
+                {
+                    "connection": e.connection,
+                    "entity": e.entity,
+                    "target": e.target,
+                    "migrated": e.mapped,
+                    "extra": e.extra,
+                    "duplicates": e.duplicates,
+                }
+                for e in self.entities
+            ],
+            "unverified": dict(self.unverified),
+        }
+
 
 def kept_left_behind(journal: Journal) -> list[CoverageRow]:
     """What the newest run that took an inventory found left behind (none before any run did)."""
@@ -325,14 +452,14 @@ def verify_rows(findings: Iterable[Finding]) -> list[tuple[str, ...]]:
 
 
 async def read_all(
-    transport: Transport, reader: Reader, *, concurrency: int, what: str
+    transport: Transport, reader: Reader, *, limiter: anyio.Semaphore, what: str
 ) -> list[dict[str, Any]]:
-    """Every record of one entity, page by page (planned pages concurrently), nested reads expanded."""
+    """Every record of one entity, page by page (planned pages concurrently), nested reads expanded; at most
+    ``limiter``'s requests at once."""
     if isinstance(reader, StreamReader):
         return [record async for _, records in reader.pages(()) for record in records]
     nested = reader if isinstance(reader, NestedReader) else None
     pager = reader.paginator()
-    limiter = anyio.Semaphore(max(1, concurrency))
 
     async def get(page: PageRequest) -> tuple[list[dict[str, Any]], Any]:
         request = reader.page_request(page)
@@ -462,9 +589,12 @@ async def verify_plan(
     time_scale: float = 1.0,
     verify_tls: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    folders: Mapping[str, Path | None] | None = None,
 ) -> VerifyResult:
     """Read both sides of every step (within the plan's budgets) and reconcile them; what the plan leaves
-    behind comes from the journal (the inventory of its last run)."""
+    behind comes from the journal (the inventory of its last run). ``folders``: each files connection's
+    directory (``migrator.runtime.build.connection_folder``)."""
+    folder_of = folders or {}
     result = VerifyResult(left_behind=kept_left_behind(journal))
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}
@@ -483,64 +613,98 @@ async def verify_plan(
             )
             transports[name] = await stack.enter_async_context(transport)
 
-        # the target side, once per (connection, entity), indexed by id
+        # the target side, once per (connection, entity) — an entity written through another's records
+        # (Velpic user_status: the user) read as that one —, indexed by the ids the crosswalk holds
+        records_of = {s: w.split(".", 1)[1] for s, w in written_records(plan, CATALOG).items()}
         groups: dict[tuple[str, str], list[str]] = {}
         for name in graph.order:
             node = graph.steps[name]
-            groups.setdefault((node.write.connection, plan.steps[name].write.entity), []).append(name)
-        targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        for (conn_name, entity), steps in groups.items():
+            groups.setdefault((node.write.connection, records_of[name]), []).append(name)
+        readable: dict[tuple[str, str], list[tuple[dict[str, Any], Reader]]] = {}
+        for (conn_name, entity), steps in list(groups.items()):
             platform = connections[conn_name].platform
             spec = entity_spec(platform, entity)
             if spec is None or spec.read is None:
-                raise PermanentError(
-                    f"verify: {platform} {entity} cannot be read back, so step(s) {', '.join(steps)} cannot be "
-                    "verified; leave them out of the plan you verify"
-                )
-            reader = make_reader(
-                platform,
-                entity,
-                TARGET_READ_FILTERS.get((platform, entity), {}),
-                spec.read.paging.max_size or spec.read.paging.default_size or 100,
-                steps[0],
+                why = f"{platform} cannot list its {entity} records: what was written cannot be read back"
+                result.unverified.update((s, why) for s in steps)
+                del groups[(conn_name, entity)]
+                continue
+            filters = target_filters(plan, steps, spec.read.required_filters)
+            if isinstance(filters, str):
+                result.unverified.update((s, f"{platform} lists {entity} records {filters}") for s in steps)
+                del groups[(conn_name, entity)]
+                continue
+            read_fields = sorted(
                 # every field the steps write, and the key: without a field list accessplanit answers its
                 # default field set, and unlisted fields would all look different
-                sorted(
-                    {spec.read.key}
-                    | {f for s in steps for f in _mapped_fields(graph.steps[s])}
-                    | {f for s in steps for f in _match_fields(plan, graph, s)}
-                ),
+                {spec.read.key}
+                | {f for s in steps for f in _mapped_fields(graph.steps[s])}
+                | {f for s in steps for f in _match_fields(plan, graph, s)}
             )
-            transport = transports[conn_name]
-            records = await read_all(
-                transport, reader, concurrency=transport.limits.concurrency, what=f"target {entity}"
-            )
-            targets[(conn_name, entity)] = {str(r.get(reader.key_field)): r for r in records}
-
-        # the source side, step by step
+            size = spec.read.paging.max_size or spec.read.paging.default_size or 100
+            folder = folder_of.get(conn_name)
+            base = TARGET_READ_FILTERS.get((platform, entity), {})
+            readable[(conn_name, entity)] = [
+                (f, make_reader(platform, entity, {**base, **f}, size, steps[0], read_fields, folder=folder))
+                for f in filters
+            ]
+        sources: dict[str, Reader] = {}
         for name in graph.order:
-            node = graph.steps[name]
-            step = plan.steps[name]
+            if name in result.unverified:
+                continue
+            node, step = graph.steps[name], plan.steps[name]
             assert node.mapping is not None
-            reader = make_reader(
+            sources[name] = make_reader(
                 node.read.platform,
                 step.read.entity,
                 step.read.filter,
                 node.page_size or 100,
                 name,
                 (*node.mapping.source_fields, *([step.read.key] if step.read.key else [])),
+                key=step.read.key,
+                folder=folder_of.get(step.read.from_),
             )
-            transport = transports[node.read.connection]
+
+        # every read at once: each connection's requests within its budget and its concurrency (one limit
+        # shared by its reads), so the source and the target are read side by side
+        limiters = {name: anyio.Semaphore(max(1, t.limits.concurrency)) for name, t in transports.items()}
+        targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        source_records: dict[str, list[dict[str, Any]]] = {}
+
+        async def read_target(conn_name: str, entity: str, by: dict[str, Any], reader: Reader) -> None:
             records = await read_all(
-                transport, reader, concurrency=transport.limits.concurrency, what=f"step {name} source"
+                transports[conn_name], reader, limiter=limiters[conn_name], what=f"target {entity}"
             )
-            group = (node.write.connection, step.write.entity)
+            if by:  # a record listed for a filter value holds it (OneFile: the organisation listed)
+                records = [{**by, **r} for r in records]
+            platform = connections[conn_name].platform
+            targets[(conn_name, entity)].update(index_targets(platform, entity, records, reader.key_field))
+
+        async def read_source(name: str, reader: Reader) -> None:
+            conn_name = graph.steps[name].read.connection
+            source_records[name] = await read_all(
+                transports[conn_name], reader, limiter=limiters[conn_name], what=f"step {name} source"
+            )
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for (conn_name, entity), readers in readable.items():
+                    targets[(conn_name, entity)] = {}
+                    for by, reader in readers:
+                        tg.start_soon(read_target, conn_name, entity, by, reader)
+                for name, reader in sources.items():
+                    tg.start_soon(read_source, name, reader)
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+
+        for name, reader in sources.items():
+            node, step = graph.steps[name], plan.steps[name]
             rejected = frozenset(d.source_key for d in journal.open_rejections() if d.step == name)
             check = StepCheck(
                 step=name,
-                expected=_expected(plan, graph, name, records, reader.key_field, journal),
+                expected=_expected(plan, graph, name, source_records[name], reader.key_field, journal),
                 crosswalk=journal.crosswalk(name),
-                targets=targets[group],
+                targets=targets[(node.write.connection, records_of[name])],
                 rejected=rejected,
                 casefold=casefold_fields(step.map),
                 skip=WRITE_ONLY_FIELDS.get((node.write.platform, step.write.entity), frozenset()),
@@ -563,6 +727,22 @@ async def verify_plan(
         result.findings.extend(extras)
         result.findings.extend(duplicates)
     return result
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error a failed read raises out of the reads' task group: the first ``MigratorError`` (it says
+    what to do), else the first error; cancellation and anything not an ``Exception`` pass as the group."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending[:0] = error.exceptions
+        else:
+            leaves.append(error)
+    if any(not isinstance(e, Exception) for e in leaves):
+        return group
+    return next((e for e in leaves if isinstance(e, MigratorError)), leaves[0])
 
 
 def _match_fields(plan: Plan, graph: TaskGraph, step: str) -> tuple[str, ...]:

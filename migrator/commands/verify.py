@@ -1,13 +1,16 @@
 """``migrator verify PLAN``: read both sides and reconcile them (see :mod:`migrator.verify` for the rules).
 
-Writes ``verify.csv`` (step, source key, target id, status, field, expected, actual) into ``--out DIR``
-(default ``.migrator/<plan name>-report/``) and prints a summary. Exit 0 when the target matches (no missing,
-no different record; with ``--strict`` no extra either), 1 otherwise, 2 for a plan error.
+Writes ``verify.csv`` (step, source key, target id, status, field, expected, actual) and ``verify.json`` (the
+summary) into ``--out DIR`` (default: the journal's reports folder, as ``migrator report``), writes the reports
+there again so that ``report.html`` carries this verification, and prints a summary. Exit 0 when the target
+matches (no missing, no different record; with ``--strict`` no extra either), 1 otherwise, 2 for a plan error.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from pathlib import Path
 
 import anyio
@@ -20,8 +23,9 @@ from migrator.logging import Redactor
 from migrator.plan.env import resolve_connections, secret_values
 from migrator.plan.load import load_plan
 from migrator.private_files import make_private_dir
-from migrator.report import to_csv, write_private
+from migrator.report import VERIFY_SUMMARY, to_csv, write_private, write_reports
 from migrator.run_files import RunFiles
+from migrator.runtime.build import connection_folder
 from migrator.verify import VERIFY_HEADER, VerifyResult, verify_plan, verify_rows
 
 __all__ = ["add_arguments", "run"]
@@ -60,13 +64,18 @@ def run(args: argparse.Namespace) -> int:
                 redactor=redactor,
                 time_scale=args.time_scale,
                 verify_tls=not args.insecure,
+                folders={c: connection_folder(loaded.plan, c, Path(loaded.file).parent) for c in connections},
             )
 
         result = anyio.run(main)
-    out = Path(args.out) if args.out else RunFiles.of(path, name).reports
-    make_private_dir(out)
-    csv_path = out / "verify.csv"
-    write_private(csv_path, to_csv(VERIFY_HEADER, verify_rows(result.findings)))
+        out = Path(args.out) if args.out else RunFiles.of(path, name).reports
+        make_private_dir(out)
+        csv_path = out / "verify.csv"
+        write_private(csv_path, to_csv(VERIFY_HEADER, verify_rows(result.findings)))
+        summary = result.summary(at=time.time(), strict=args.strict)
+        write_private(out / VERIFY_SUMMARY, json.dumps(summary, indent=1).encode())
+        entities = {step: s.write.entity for step, s in loaded.plan.steps.items()}
+        write_reports(journal, out, name, entities=entities)  # report.html carries this verification
     ok = result.ok(strict=args.strict)
     _print_summary(name, result, csv_path, ok=ok, strict=args.strict)
     return 0 if ok else 1
@@ -85,6 +94,8 @@ def _print_summary(name: str, result: VerifyResult, csv_path: Path, *, ok: bool,
             f"  target {e.connection}.{e.entity:<12} records {e.target:>8,}  migrated {e.mapped:>8,}  "
             f"{extra} {e.extra:>6,}  duplicates {e.duplicates:>6,}"
         )
+    for step, why in result.unverified.items():
+        print(f"  step {step:<18} NOT VERIFIED: {why}")
     for row in result.left_behind:
         count = "not counted" if row.in_source is None else f"{row.in_source:,}"
         print(f"  left behind {row.connection}.{row.entity} [{row.status_text}] records {count}: {row.reason}")

@@ -9,6 +9,7 @@ cleanly: the journal is consistent, and the next ``migrator run`` resumes.
 
 from __future__ import annotations
 
+import getpass
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -19,6 +20,9 @@ from typing import Any
 import anyio
 import structlog
 
+from migrator import __version__
+from migrator.connectors.catalog import CATALOG
+from migrator.coverage import written_records
 from migrator.errors import AuthError, JournalStorageError, MigratorError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import DeadLetter, Journal
@@ -81,9 +85,20 @@ def summary_stats(summary: RunSummary, plan: Plan) -> dict[str, Any]:
         "transports": summary.transports,
         "budgets": summary.budgets,
         "entities": {name: step.write.entity for name, step in plan.steps.items()},
+        "records": written_records(plan, CATALOG),
         "started_at": summary.started_at,
         "finished_at": summary.finished_at,
+        "run_by": os_user(),
+        "version": __version__,
     }
+
+
+def os_user() -> str:
+    """Who ran this (the operating system's user name; ``unknown`` when the system cannot say)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
 
 
 async def run_plan(

@@ -8,7 +8,8 @@ current values, and a record that would then change nothing is settled *unchange
 created — found in the step's target index, or looked up (``indoubt``), which also settles records in doubt
 from an earlier run; a writer that reads before it writes makes its reads; a call that refuses a whole
 all-or-nothing batch without naming a row is isolated by writing its records one by one. Per-record results
-are matched to the records sent by idempotency key.
+are matched to the records sent by idempotency key; a merge's or an upsert's record is created or updated as
+the step's read of the target's current values shows (``_as_the_target_held``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from migrator.runtime.write_path import WritePath
 
 __all__ = ["write_worker"]
 
+#: the modes whose write creates a record the target does not hold and updates one it does
+_CREATING_UPDATES: frozenset[str] = frozenset({"upsert", "bulk"})
 #: a row's action as the ledger keeps it; any other success counts as created
 _ACTION: Mapping[str, Action] = {"created": "created", "updated": "updated", "unchanged": "unchanged"}
 
@@ -78,6 +81,8 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
         await _write_calls(spec, path, path.calls, items, results, rejections)
     if spec.existing is not None:
         _remember_created(spec, path, items, results)
+    if spec.current is not None and path.writer.mode in _CREATING_UPDATES:
+        results = _as_the_target_held(spec, path, items, results)
     spec.ledger.batch_done(bid, results, rejections)
     c = spec.counters
     actions = Counter(r.action for r in results)
@@ -193,6 +198,36 @@ def _remember_created(
         value = match_value(path.writer, it) if target_id else None
         if value is not None and target_id is not None:
             spec.existing.setdefault(value, [target_id])
+
+
+def _as_the_target_held(
+    spec: StepSpec, path: WritePath, items: Sequence[WriteItem], results: Sequence[WriteResult]
+) -> list[WriteResult]:
+    """Created or updated, for the records a merge or an upsert sent (whose answer may not say: Velpic
+    ``bulkUserImport``, aNewSpring ``addOrUpdateUser``), as the step's read of the target shows: a record whose
+    match value the target held is updated, any other is created — and then joins the step's view of the
+    target, so a later record with that value (the source holds it twice) is an update of it. A record
+    without a match value keeps what the writer said."""
+    current = spec.current
+    assert current is not None
+    sent = {it.idem_key: it for it in items}
+    out: list[WriteResult] = []
+    for result in results:
+        it = sent.get(result.idem_key)
+        value = match_value(path.writer, it) if it is not None else None
+        if it is None or value is None or result.action not in ("created", "updated"):
+            out.append(result)
+            continue
+        held = current.get(value)
+        if held is not None:
+            out.append(result._replace(action="updated"))
+            continue
+        current.add(value, result.target_id or "", it.payload)
+        added = current.get(value)
+        if added is not None:
+            added.used = True  # written by this run: a later record with this value is sent, not judged
+        out.append(result._replace(action="created"))
+    return out
 
 
 async def _write_calls(

@@ -1,10 +1,14 @@
 """The HTML report as a person sees it: `migrator report` (real CLI) on a journal, then the page opened in
 headless Chromium (Debian's `chromium`, installed here once if missing): a screenshot that is not blank (a
-tiny PNG decoder counts its colours, no Pillow) and the rendered DOM holding the tables' rows and the chart."""
+tiny PNG decoder counts its colours, no Pillow) and the rendered DOM holding the tables' rows and the chart;
+then the page printed to PDF as a customer prints it to sign: its pages counted from the PDF's own page tree,
+and its text (Debian's `pdftotext`, from poppler-utils, installed here once if missing) holding the grouped
+rejection reasons and the sign-off block, on its own page."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -17,6 +21,7 @@ from migrator.journal import Journal, Rejection, SentRecord, WriteResult
 from tests.e2e.helpers import PLANS, migrator
 
 CHROMIUM = Path("/usr/bin/chromium")
+PDFTOTEXT = Path("/usr/bin/pdftotext")
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -28,22 +33,32 @@ FLAGS = (
 )
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    if CHROMIUM.exists():
-        return CHROMIUM
+def _installed(binary: Path, package: str) -> Path:
+    """``binary``, installed with apt-get from Debian's ``package`` when missing (a skip where it cannot be)."""
+    if binary.exists():
+        return binary
     if shutil.which("apt-get") is None:
-        pytest.skip("chromium is not installed and apt-get is not available to install it")
+        pytest.skip(f"{binary.name} is not installed and apt-get is not available to install it")
     if os.geteuid() != 0:
-        pytest.skip("chromium is not installed and installing it with apt-get needs root")
+        pytest.skip(f"{binary.name} is not installed and installing it with apt-get needs root")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", "chromium"]
+    install = ["apt-get", "install", "-y", "-q", package]
     done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:  # a fresh machine may have no package lists yet
         subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600, check=False)
         done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0 and CHROMIUM.exists(), f"apt-get install chromium failed: {done.stderr[-2000:]}"
-    return CHROMIUM
+    assert done.returncode == 0 and binary.exists(), f"apt-get install {package} failed: {done.stderr[-2000:]}"
+    return binary
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    return _installed(CHROMIUM, "chromium")
+
+
+@pytest.fixture(scope="session")
+def pdftotext() -> Path:
+    return _installed(PDFTOTEXT, "poppler-utils")
 
 
 def _chromium(binary: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -102,11 +117,23 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     return width, height, [bytes(r) for r in rows]
 
 
+PLAN_HASH = "3f9a0c1d5e7b2468"
+RUN_BY = "consultant-a"
+
+
+def _reason(batch: int) -> str:
+    """Half the batches' rejections share one reason; the others differ only in the value refused."""
+    if batch % 2 == 0:
+        return "emailAddress: not an email address"
+    return f"roles: value 'R{batch}' is not in table 'roles'"
+
+
 def _journal(path: Path) -> None:
-    """A journal of plan velpic-to-velpic as a run leaves it: batches over ~40 s, a rejection, run stats."""
+    """A journal of plan velpic-to-velpic as a run leaves it: batches over ~40 s, a rejection per batch (two
+    reasons, one with the refused value in it), run stats naming who ran it."""
     clock = iter(1_700_000_000.0 + t * 0.5 for t in range(100_000))
     j = Journal.open(path, "velpic-to-velpic", clock=lambda: next(clock))
-    run = j.begin_run("h")
+    run = j.begin_run(PLAN_HASH)
     for b in range(40):
         keys = [f"{b}-{i}" for i in range(25)]
         j.mark_batch_sent("users", f"b{b}", [SentRecord(f"k{k}", k) for k in keys])
@@ -114,15 +141,7 @@ def _journal(path: Path) -> None:
             "users",
             f"b{b}",
             [WriteResult(f"k{k}", k, f"9{b:02d}{i:02d}") for i, k in enumerate(keys[:-1])],
-            [
-                Rejection(
-                    f"k{keys[-1]}",
-                    keys[-1],
-                    "emailAddress: not an email address",
-                    400,
-                    {"emailAddress": ["bad"]},
-                )
-            ],
+            [Rejection(f"k{keys[-1]}", keys[-1], _reason(b), 400, {"emailAddress": ["bad"]})],
         )
     j.finish_run("done")
     j.save_run_stats(
@@ -142,6 +161,8 @@ def _journal(path: Path) -> None:
                 "source": {"requests": {"/user": 5}, "statuses": {"200": 5}, "retries": 0, "rate_limited": 0},
             },
             "budgets": {"target": {"/bulkUserImport": "20/second"}},
+            "run_by": RUN_BY,
+            "version": "0.1.0",
         },
     )
     j.close()
@@ -180,4 +201,51 @@ def test_report_renders_tables_and_chart_in_chromium(chromium: Path, tmp_path: P
     assert "<svg" in html and html.count('class="bar"') >= 10
     assert "<td>users</td><td>done</td><td>1000</td><td>960</td>" in html
     assert "<td>target</td><td>/bulkUserImport</td><td>40</td><td>20/second</td>" in html
-    assert "<td>users</td><td>emailAddress: not an email address</td><td>40</td>" in html
+    assert "<td>users</td><td>emailAddress: not an email address</td><td>20</td>" in html
+    assert "<td>users</td><td>roles: value '…' is not in table 'roles'</td><td>20</td>" in html
+    assert 'id="signoff"' in html and f"<dd>{PLAN_HASH}</dd>" in html
+
+
+def pdf_pages(data: bytes) -> int:
+    """The page count a PDF's page tree declares (the root ``/Pages`` node's ``/Count``)."""
+    assert data[:5] == b"%PDF-", "not a PDF"
+    counts = [int(n) for n in re.findall(rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)", data)]
+    counts += [int(n) for n in re.findall(rb"/Count\s+(\d+)[^>]*?/Type\s*/Pages\b", data)]
+    assert counts, "no page tree in the PDF"
+    return max(counts)
+
+
+def test_report_prints_to_pdf_with_the_signoff_block(chromium: Path, pdftotext: Path, tmp_path: Path) -> None:
+    _journal(tmp_path / "journal.sqlite")
+    result = migrator(
+        "report",
+        str(PLANS / "velpic-to-velpic.toml"),
+        "--journal",
+        "journal.sqlite",
+        "--out",
+        "rep",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = tmp_path / "rep" / "report.html"
+    printed = _chromium(
+        chromium, tmp_path, "--print-to-pdf=report.pdf", "--no-pdf-header-footer", page.as_uri()
+    )
+    pdf = tmp_path / "report.pdf"
+    assert pdf.exists(), printed.stderr[-2000:]
+    pages = pdf_pages(pdf.read_bytes())
+    assert pages >= 2, f"{pages} page(s): the sign-off block starts a page of its own"
+
+    text = subprocess.run(
+        [str(pdftotext), "-layout", str(pdf), "-"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    sheets = text.split("\f")
+    assert len([s for s in sheets if s.strip()]) == pages
+    assert "emailAddress: not an email address" in text
+    assert re.search(r"roles: value '…' is not in table 'roles'\s+20", text), text
+    signoff = [s for s in sheets if "Signed for the customer" in s]
+    assert len(signoff) == 1, "the sign-off block is printed once, whole, on one page"
+    sheet = signoff[0]
+    assert sheet.lstrip().startswith("Sign-off"), "the sign-off block starts its page"
+    for expected in (PLAN_HASH, RUN_BY, "migrator version", "Report prepared by", "not verified", "done"):
+        assert expected in sheet, (expected, sheet)

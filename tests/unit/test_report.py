@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from migrator.coverage import COVERAGE_HEADER, CoverageRow, rows_to_json
-from migrator.journal import SCHEMA_VERSION, Journal, Rejection, SentRecord, WriteResult
+from migrator.journal import SCHEMA_VERSION, DeadLetter, Journal, Rejection, SentRecord, WriteResult
 from migrator.report import (
+    ReportData,
     collect,
+    count_records,
     flatten_detail,
     guard_cell,
+    reason_pattern,
     render_html,
     to_csv,
     top_reasons,
@@ -296,3 +299,60 @@ def test_a_journal_without_kept_coverage_reports_an_empty_coverage(tmp_path: Pat
     written = write_reports(j, tmp_path / "out", "p")
     j.close()
     assert _parse(written[4].read_bytes()) == [list(COVERAGE_HEADER)]
+
+
+def _dead(step: str, key: str, reason: str) -> DeadLetter:
+    return DeadLetter(step, key, f"k{key}", 400, reason, None, 1, 0.0)
+
+
+def test_reasons_that_differ_only_in_the_refused_value_are_one_pattern() -> None:
+    rejections = [_dead("users", str(i), f"roles: value 'R{i}' is not in table 'roles'") for i in range(38)]
+    rejections += [_dead("users", "e1", "emailAddress: not an email address")] * 2
+    rejections += [_dead("groups", "g1", "roles: value 'R1' is not in table 'roles'")]  # another step
+    rejections += [_dead("users", f"n{i}", f"row {i} refused (code 806)") for i in (3, 17)]
+    assert top_reasons(rejections) == [
+        ("users", "roles: value '…' is not in table 'roles'", 38),
+        ("users", "emailAddress: not an email address", 2),
+        ("users", "row … refused (code 806)", 2),
+        ("groups", "roles: value 'R1' is not in table 'roles'", 1),  # one record: its value shown
+    ]
+    # a value every record of the pattern shares is kept; numbers inside words are text
+    assert reason_pattern(["E2E: 'x' in 'roles'", "E2E: 'y' in 'roles'"]) == "E2E: '…' in 'roles'"
+    assert top_reasons(rejections, limit=1) == [("users", "roles: value '…' is not in table 'roles'", 38)]
+
+
+def test_records_two_steps_write_are_counted_once() -> None:
+    seen: dict[str, set[str]] = {}
+    rows = [
+        ("users", "1", "501", "created", 1),
+        ("users", "2", "502", "created", 1),
+        ("user_status", "1", "501", "updated", 1),  # the status of user 501: the same record
+        ("user_status", "2", None, None, 0),  # not done
+        ("groups", "g", "7", "created", 1),
+    ]
+    count_records(rows, {"users": "target.user", "user_status": "target.user", "groups": "target.group"}, seen)
+    assert seen == {"target.user": {"501", "502"}, "target.group": {"7"}}
+
+
+def test_signoff_block_names_the_plan_runs_who_and_the_verification(tmp_path: Path) -> None:
+    j = _journal(tmp_path)
+    data = collect(
+        j,
+        "p",
+        now=1_700_000_500.0,
+        verify={"at": 1_700_000_400.0, "ok": True, "strict": False, "counts": {"missing": 0}, "steps": {}},
+    )
+    j.close()
+    data.prepared_by = "consultant-b"
+    page = render_html(data)
+    signoff = page[page.index('<section class="signoff"') :]
+    assert "<dt>Plan hash</dt><dd>h</dd>" in signoff
+    assert "<dt>Report prepared by</dt><dd>consultant-b</dd>" in signoff
+    assert "<dt>migrator version</dt><dd>" in signoff and "<dd>unknown</dd>" not in signoff
+    assert "<dt>Verification</dt><dd>the target matches (verified " in signoff
+    assert "Signed for the customer" in signoff
+    assert '<p class="verdict good" id="verify-verdict">' in page
+    assert "@media print" in page and ".signoff{break-before:page}" in page
+    # no verification yet: said so, in the block and in its own section
+    unverified = render_html(ReportData(plan="p", generated_at=0.0))
+    assert "<dt>Verification</dt><dd>not verified</dd>" in unverified and "Not verified: run" in unverified

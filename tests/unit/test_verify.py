@@ -9,6 +9,7 @@ import pytest
 
 from migrator.coverage import CoverageRow, rows_to_json
 from migrator.journal import Journal
+from migrator.plan.load import load_plan
 from migrator.verify import (
     EntityCounts,
     Finding,
@@ -17,9 +18,13 @@ from migrator.verify import (
     VerifyResult,
     casefold_fields,
     compare_record,
+    crosswalk_id,
     find_extras,
+    index_targets,
     kept_left_behind,
+    map_constant,
     reconcile_step,
+    target_filters,
     values_equal,
     verify_rows,
 )
@@ -150,3 +155,84 @@ def test_left_behind_comes_from_the_newest_inventory_and_never_fails_a_verificat
     result = VerifyResult(left_behind=behind)
     assert result.left_behind_records() == (3, 1)
     assert result.ok(strict=True)
+
+
+def test_anewspring_targets_are_indexed_by_the_ids_their_writes_return() -> None:
+    """aNewSpring users are written at their external ID (the crosswalk holds it) but listed keyed by uid;
+    subscriptions are written as ``<user ID>/<course ID>``; a field read back under another name is found
+    under the written one too."""
+    users = [
+        {"id": "E1", "uid": "u-1", "firstName": "Ann", "roles": ["student"]},
+        {"id": "E2", "uid": "u-2", "firstName": "Bob", "roles": []},
+    ]
+    indexed = index_targets("anewspring", "user", users, "uid")
+    assert set(indexed) == {"E1", "E2"}
+    assert indexed["E1"]["userID"] == "E1" and indexed["E1"]["role"] == ["student"]
+    assert compare_record({"userID": "E1", "role": ["student"], "firstName": "Ann"}, indexed["E1"]) == []
+    subscription = {"key": "u-1|C001", "userID": "E1", "courseID": "C001", "startDate": "2024-01-02"}
+    assert crosswalk_id("anewspring", "subscription", subscription, "key") == "E1/C001"
+    # any other target: its read key
+    assert list(index_targets("velpic", "user", [{"id": 7, "firstName": "Cy"}], "id")) == ["7"]
+
+
+def test_summary_is_what_the_report_shows() -> None:
+    result = VerifyResult(
+        steps={"users": ReconcileCounts(source=3, migrated=3, matched=2, different=1)},
+        entities=[EntityCounts("anewspring", "user", ("users",), target=4, mapped=3, extra=1)],
+        unverified={"groups": "anewspring cannot list its group records"},
+    )
+    summary = result.summary(at=1_700_000_000.0, strict=False)
+    assert summary["ok"] is False
+    assert summary["counts"] == {"missing": 0, "different": 1, "extra": 1, "rejected": 0, "duplicate": 0}
+    assert summary["steps"]["users"]["matched"] == 2
+    assert summary["entities"] == [
+        {"connection": "anewspring", "entity": "user", "target": 4, "migrated": 3, "extra": 1, "duplicates": 0}
+    ]
+    assert summary["unverified"] == {"groups": "anewspring cannot list its group records"}
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "equal"),
+    [
+        ("2024-01-01T09:00:00.000+0000", "2024-01-01T17:00:00.000+0800", True),  # one instant, two zones
+        ("2024-01-01T09:00:00Z", "2024-01-01T09:00:00.000+00:00", True),
+        ("2024-01-01T09:00:00.000+0000", "2024-01-01T09:00:00.000+0800", False),
+        ("2024-01-01T09:00:00", "2024-01-01T09:00:00+00:00", False),  # no zone: no instant to compare
+        ("2024-01-01", "2024-01-01T00:00:00Z", False),
+    ],
+)
+def test_date_times_are_compared_as_instants(expected: str, actual: str, equal: bool) -> None:
+    assert values_equal(expected, actual) is equal
+
+
+def _plan(tmp_path: Path, body: str) -> Any:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[plan]\nname = "p"\n[connections.velpic]\nplatform = "velpic"\nbase_url = "${V_URL}"\n'
+        'access_key = "${V_KEY}"\n[connections.onefile]\nplatform = "onefile"\nbase_url = "${O_URL}"\n'
+        'customer_token = "${O_TOKEN}"\n' + body
+    )
+    return load_plan(path).plan
+
+
+def test_a_target_list_that_needs_a_filter_is_read_per_value_the_maps_give(tmp_path: Path) -> None:
+    plan = _plan(
+        tmp_path,
+        '[steps.a]\nread = { from = "velpic", entity = "group" }\n'
+        'write = { to = "onefile", entity = "classroom", mode = "update", match = "Name" }\n'
+        'map = { OrganisationID = 10005740, Name = "name" }\n'
+        '[steps.b]\nread = { from = "velpic", entity = "group" }\n'
+        'write = { to = "onefile", entity = "classroom", mode = "update", match = "Name" }\n'
+        'map = { OrganisationID = "\'77\'", Name = "name" }\n'
+        '[steps.c]\nread = { from = "velpic", entity = "group" }\n'
+        'write = { to = "onefile", entity = "classroom", mode = "update", match = "Name" }\n'
+        'map = { OrganisationID = "id", Name = "name" }\n',
+    )
+    assert map_constant(10005740) == 10005740 and map_constant("'77'") == "77"
+    assert target_filters(plan, ["a"], ()) == [{}]
+    assert target_filters(plan, ["a", "b"], ("OrganisationID",)) == [
+        {"OrganisationID": "77"},
+        {"OrganisationID": 10005740},
+    ]
+    why = target_filters(plan, ["a", "c"], ("OrganisationID",))
+    assert isinstance(why, str) and "step c's map does not give it one value" in why

@@ -203,8 +203,9 @@ def _answered_rows(items: Sequence[WriteItem], users: Sequence[_Imported], field
     it carries. Any other record is ``pending`` (it goes again alone: the merge makes that safe), never given
     another record's user.
 
-    The answer does not say which users the import created and which it merged into; every written record
-    counts as created."""
+    The answer does not say which users the import created and which it merged into: a written record is
+    ``created`` here, and the write stage tells the two apart by the step's read of the target's users
+    (``migrator.runtime.write``)."""
     if len(items) == 1 and len(users) == 1:
         return [RowResult(items[0].idem_key, True, str(users[0].id), "created")]
     values = [_key(it.payload.get(field)) for it in items]
