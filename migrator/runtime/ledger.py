@@ -1,4 +1,4 @@
-"""What a step writes to the journal: pages done, batches sent and done, dead letters.
+"""What a step writes to the journal: pages done, batches sent and done, dead letters, pre-images.
 
 The stages write through a ``StepLedger`` chosen once when the step is built: ``JournalLedger`` for a run, and
 ``DiscardLedger`` for a dry run, which reads the journal (to know what a run would skip) but writes nothing
@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from migrator.journal import DeadLetter, Journal, Rejection, SentRecord, WriteResult
+from migrator.journal import DeadLetter, Journal, PreImage, Rejection, SentRecord, WriteResult
 
 __all__ = ["DiscardLedger", "JournalLedger", "StepLedger"]
 
@@ -19,6 +19,9 @@ __all__ = ["DiscardLedger", "JournalLedger", "StepLedger"]
 class StepLedger(Protocol):
     def pages_done(self, page_keys: Sequence[str]) -> None:
         """These pages are settled: a resumed run does not read them again."""
+
+    def pre_images(self, images: Sequence[PreImage]) -> None:
+        """What the records of a batch about to be sent held on the target before the run (for an undo)."""
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
         """The batch's records are about to be sent (in doubt until ``batch_done``)."""
@@ -39,6 +42,9 @@ class JournalLedger:
     def pages_done(self, page_keys: Sequence[str]) -> None:
         self.journal.mark_pages_done(self.step, page_keys)
 
+    def pre_images(self, images: Sequence[PreImage]) -> None:
+        self.journal.save_pre_images(self.step, images)
+
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
         self.journal.mark_batch_sent(self.step, batch_id, records)
 
@@ -57,6 +63,9 @@ class DiscardLedger:
         self.rejected = rejected
 
     def pages_done(self, page_keys: Sequence[str]) -> None:
+        return None
+
+    def pre_images(self, images: Sequence[PreImage]) -> None:
         return None
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
