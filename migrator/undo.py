@@ -13,9 +13,11 @@ of what cannot be undone:
 - an unchanged record needs nothing.
 
 Records that reach the same target record (the source held its match value twice) make one reversal; a
-removal wins over a restore. Reversals run in the reverse of the plan's step order (memberships before the
-groups and users they join). A reversal a previous undo of the run finished is not made again; one it left
-in doubt (*sent*) or that failed is made again: every reversal call is safe to repeat.
+removal wins over a restore, and a record another step removes (a Velpic user whose status a later step set)
+needs neither a restore nor a line of what cannot be undone. Reversals run in the reverse of the plan's step
+order (memberships before the groups and users they join). A reversal a previous undo of the run finished is
+not made again; one it left in doubt (*sent*) or that failed is made again: every reversal call is safe to
+repeat.
 """
 
 from __future__ import annotations
@@ -41,14 +43,20 @@ class UndoRefused(MigratorError):
 
 @dataclass(frozen=True, slots=True)
 class StepTarget:
-    """Where a step writes: its target connection, platform and entity, and whether it can restore a record's
-    values (its writer resends safely, or the entity has an update)."""
+    """Where a step writes: its target connection, platform and entity, whether it can restore a record's
+    values (its writer resends safely, or the entity has an update), and ``records``: the entity whose
+    records those are (itself, or the one read from the same list: Velpic ``user_status`` is a ``user``)."""
 
     step: str
     connection: str
     platform: str
     entity: str
     can_restore: bool
+    records: str = ""
+
+    def record(self, target_id: str) -> tuple[str, str, str]:
+        """The target record ``target_id`` of this step, as any step writing it names it."""
+        return (self.connection, self.records or self.entity, target_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,13 @@ def plan_undo(
             chosen[key] = _joined(outcome, was.source_keys)
         else:
             chosen[key] = _joined(was, outcome.source_keys)
+    gone = {by_step[r.step].record(r.target_id) for r in chosen.values() if r.kind == "remove"}
+
+    def removed(step: str, target_id: str | None, kind: str = "") -> bool:
+        return kind != "remove" and target_id is not None and by_step[step].record(target_id) in gone
+
+    plan.cannot = [c for c in plan.cannot if c.step not in by_step or not removed(c.step, c.target_id)]
+    chosen = {k: r for k, r in chosen.items() if not removed(r.step, r.target_id, r.kind)}
     order = {s.step: i for i, s in enumerate(steps)}
     for reversal in sorted(chosen.values(), key=lambda r: (-order[r.step], r.target_id)):
         mark = marks.get((reversal.step, reversal.target_id))

@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"undo of run {run_id}: removed {counts[('remove', False)]:,}, "
         f"already gone {counts[('remove', True)]:,}, restored {counts[('restore', False)]:,}, "
-        f"failed {len(failed):,}, done by an earlier undo {len(plan.finished):,}, not undone {len(plan.cannot):,}; details: {report}"
+        f"failed {len(failed):,}, done by an earlier undo {len(plan.finished):,}, "
+        f"not undone {len(plan.cannot):,}; details: {report}"
     )
     return 1 if failed else 0
 
