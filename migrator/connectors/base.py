@@ -359,7 +359,11 @@ class UndoWriter(Protocol):
     """A platform's reversal calls. Removing one record may take several calls (an accessplanit user is deleted
     twice; a Velpic user leaves its groups before it is inactivated): the runtime asks for the next call with
     the answers so far until the connector says ``Removed`` or gives the reason it failed (a sentence). Every
-    call is safe to send again: a record already removed is answered as such, and counts as removed."""
+    call is safe to send again: a record already removed is answered as such, and counts as removed.
+    ``empty``: what a restore sends for a field that was empty before the run (JSON null; an empty form
+    parameter on a platform whose calls are forms)."""
+
+    empty: Any
 
     def removal(self, entity: str) -> Removal | str:
         """How a created record of ``entity`` is removed, or why it cannot be (a sentence)."""

@@ -7,7 +7,8 @@ Reversals run step by step in the undo's order (:mod:`migrator.undo`), a chunk a
 journaled sent in one transaction, its reversals run concurrently (the transport holds each connection to
 its budgets and concurrency), and their outcomes are journaled in one more. A removal asks the platform's
 ``UndoWriter`` for one call after another until it says the record is gone; a restore writes the record's
-pre-image with the step's own idempotent writer (an upsert, a merge) or the entity's update at its target id.
+pre-image with the step's own idempotent writer (an upsert, a merge) or the entity's update at its target id,
+fields that were empty before sent empty (``UndoWriter.empty``), which a writer would otherwise leave out.
 A transport failure (the platform unreachable, credentials refused) stops the undo: run it again to resume.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 
@@ -150,7 +151,8 @@ async def _run_chunk(
         if reversal.kind == "remove":
             outcome = await _remove(reversal, target, transport, undo_writers[target.platform])
         else:
-            outcome = await _restore(run_id, reversal, transport, restorers[reversal.step])
+            empty = undo_writers[target.platform].empty if target.platform in undo_writers else None
+            outcome = await _restore(run_id, reversal, transport, restorers[reversal.step], empty)
         done.append(outcome)
 
     async with anyio.create_task_group() as tg:
@@ -174,7 +176,7 @@ async def _remove(
 
 
 async def _restore(
-    run_id: int, reversal: Reversal, transport: Transport, writer: RequestWriter
+    run_id: int, reversal: Reversal, transport: Transport, writer: RequestWriter, empty: Any
 ) -> ReversalOutcome:
     assert reversal.image is not None
     payload = dict(reversal.image)
@@ -184,6 +186,12 @@ async def _restore(
     prepared = writer.prepare(WriteItem(idem_key, reversal.source_keys[0], payload, reversal.match_value))
     if not isinstance(prepared, WriteItem):
         return ReversalOutcome(reversal, "failed", transport.redactor.text(prepared.reason or "refused"))
+    # a writer leaves out the fields a record maps to nothing; a restore sets the fields empty before back
+    emptied = {k: empty for k, v in reversal.image.items() if v is None and k not in prepared.payload}
+    if emptied:
+        prepared = WriteItem(
+            prepared.idem_key, prepared.source_key, {**prepared.payload, **emptied}, prepared.match_value
+        )
     for request, sent in writer.requests([prepared]):
         response = await transport.send(request, retry_transient=True)
         try:

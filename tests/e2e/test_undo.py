@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +36,13 @@ def undo_args(plan: Path, tmp: Path, env: Path, *extra: str) -> list[str]:
 
 
 def snapshot(base: str, platform: str, entities: tuple[str, ...], key: str) -> dict[str, dict[str, Any]]:
-    """Every target record of ``entities``, by entity and id."""
-    return {f"{e}:{r[key]}": r for e in entities for r in records(base, platform, "target", e)}
+    """Every target record of ``entities``, by entity and id (an aNewSpring subscription: its user and
+    course)."""
+    return {
+        f"{e}:{r[key] if key in r else (r['user'], r['course'])}": r
+        for e in entities
+        for r in records(base, platform, "target", e)
+    }
 
 
 def assert_back_as_before(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
@@ -301,3 +307,125 @@ def _undo_marks(journal: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM undo_actions").fetchone()[0])
     finally:
         conn.close()
+
+
+# -- velpic → accessplanit, velpic → aNewSpring --------------------------------------------------------------
+
+
+@pytest.fixture()
+def velpic_and(request: pytest.FixtureRequest, sandbox_profile: str) -> Iterator[SandboxThread]:
+    config = SandboxConfig(
+        seed=7,
+        scale=40,
+        platforms=("velpic", request.param),
+        default_limits=False,
+        time_scale=float(TIME_SCALE),
+        profile=sandbox_profile,
+    )
+    with SandboxThread(config) as sb:
+        yield sb
+
+
+def a_trainee(sandbox: SandboxThread) -> dict[str, Any]:
+    """An active Velpic source user with the trainee role only (the user a customer already had)."""
+    users = sorted(records(sandbox.base_url, "velpic", "source", "user"), key=lambda u: u["id"])
+    return next(u for u in users if u["clientStatusId"] == 56 and u["roles"] == [6] and u["employeeNumber"])
+
+
+@pytest.mark.parametrize("velpic_and", ["accessplanit"], indirect=True)
+def test_velpic_to_accessplanit_undo_puts_the_target_back(velpic_and: SandboxThread, tmp_path: Path) -> None:
+    plan = PLANS / "velpic-to-accessplanit.toml"
+    env = write_env(velpic_and, tmp_path / "sandbox.env")
+    email = a_trainee(velpic_and)["emailAddress"].strip().lower()
+    seed_with_own_plan(
+        PLANS / "csv-to-accessplanit.toml",
+        tmp_path,
+        env,
+        {
+            "learners.csv": [
+                f"CUST-1,Before,Customer,{email},07700900998,Clerk,14/03/1990,CO-001,Working at Heights"
+            ]
+        },
+    )
+    base = velpic_and.base_url
+    before = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert run.returncode in (0, 3), run.stdout + run.stderr
+    mine = next(u for u in records(base, "accessplanit", "target", "user") if u["Email"] == email)
+    assert mine["Forenames"] != "Before"  # the load merged into the customer's user
+
+    undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    after = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    assert_back_as_before(before, after)
+    assert_created_gone(before, after)
+
+
+def anewspring_call(sandbox: SandboxThread, call: str, form: dict[str, str]) -> None:
+    env = sandbox.sandbox.env()
+    request = urllib.request.Request(
+        f"{env['ANEWSPRING_BASE_URL']}/{call}",
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+        headers={"X-API-Key": env["ANEWSPRING_TARGET_API_KEY"]},
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
+ANEWSPRING_ENTITIES = ("user", "group", "subscription")
+
+
+@pytest.mark.parametrize("velpic_and", ["anewspring"], indirect=True)
+def test_velpic_to_anewspring_undo_puts_the_target_back(velpic_and: SandboxThread, tmp_path: Path) -> None:
+    plan = PLANS / "velpic-to-anewspring.toml"
+    env = write_env(velpic_and, tmp_path / "sandbox.env")
+    base = velpic_and.base_url
+    before = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
+    run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert run.returncode in (0, 3), run.stdout + run.stderr
+    assert len(snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")) > len(before)
+
+    undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    after = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
+    assert_back_as_before(before, after)
+    assert_created_gone(before, after)
+    assert records(base, "anewspring", "target", "group") == []
+    steps = {r["step"] for r in report_rows(tmp_path) if r["outcome"] == "done"}
+    assert steps >= {"groups", "users", "memberships", "subscriptions_completed"}
+
+
+@pytest.mark.parametrize("velpic_and", ["anewspring"], indirect=True)
+def test_velpic_to_anewspring_users_without_pre_images_are_listed_not_undone(
+    velpic_and: SandboxThread, tmp_path: Path
+) -> None:
+    """With a user of the customer's already on the target, the step cannot read the target's users by
+    ``userID`` before it writes (the list names that field ``id``) and ``addOrUpdateUser`` does not say whether
+    it created a user: the run keeps no pre-image of its users, so the undo lists them first as not undone
+    and leaves them as the run made them; groups, memberships and subscriptions are still removed."""
+    plan = PLANS / "velpic-to-anewspring.toml"
+    env = write_env(velpic_and, tmp_path / "sandbox.env")
+    user_id = urllib.parse.quote(a_trainee(velpic_and)["employeeNumber"], safe="")
+    form = {"login": "customer-own", "firstName": "Before", "lastName": "Customer", "role": "student"}
+    anewspring_call(velpic_and, f"addUser/{user_id}", form)
+    base = velpic_and.base_url
+    before_subscriptions = records(base, "anewspring", "target", "subscription")
+    run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert run.returncode in (0, 3), run.stdout + run.stderr
+    loaded_users = records(base, "anewspring", "target", "user")
+
+    planned = migrator(*undo_args(plan, tmp_path, env, "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    out = planned.stdout
+    assert out.index("step users: 40 records: updated without its values from before the run") < out.index(
+        "to undo:"
+    )
+
+    undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert records(base, "anewspring", "target", "group") == []
+    assert records(base, "anewspring", "target", "subscription") == before_subscriptions
+    assert records(base, "anewspring", "target", "user") == loaded_users
+    rows = report_rows(tmp_path)
+    assert {r["step"] for r in rows if r["outcome"] == "not undone"} == {"users"}

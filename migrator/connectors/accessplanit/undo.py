@@ -8,6 +8,7 @@ Every call counts against its module path."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote
 
 from migrator.connectors.base import Removal, Removed, Request, Response
@@ -20,6 +21,8 @@ _USER_DELETES = 3
 
 class AccessPlanItUndo:
     """Deletes what a run created on the v2 API."""
+
+    empty: Any = None
 
     def removal(self, entity: str) -> Removal | str:
         if entity == "user":
@@ -44,6 +47,8 @@ class AccessPlanItUndo:
 
 class AccessPlanItV1Undo:
     """The v1 API: no call removes a record."""
+
+    empty: Any = None
 
     def removal(self, entity: str) -> Removal | str:
         return _no_delete(entity)

@@ -9,6 +9,7 @@ subscription's ``<userID>/<courseID>``, as their writers record them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from migrator.connectors.anewspring.calls import fill
 from migrator.connectors.base import Removal, Removed, Request, Response
@@ -31,6 +32,8 @@ _REMOVALS = {
 
 class ANewSpringUndo:
     """Deletes users and groups, removes memberships and subscriptions that a run created."""
+
+    empty: Any = ""
 
     def removal(self, entity: str) -> Removal | str:
         return _REMOVALS.get(entity) or (

@@ -11,6 +11,7 @@ as removed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from migrator.connectors.base import Removal, Removed, Request, Response
 from migrator.connectors.spec import endpoint
@@ -28,6 +29,8 @@ _LEFT = "Velpic's API deletes no {what}: it stays on the platform, inactive"
 
 class VelpicUndo:
     """Inactivates what a run created (users after they leave their groups; groups)."""
+
+    empty: Any = None
 
     def removal(self, entity: str) -> Removal | str:
         if entity == "user":
