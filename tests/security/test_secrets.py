@@ -1,7 +1,8 @@
 """Secrets: runs with known credentials — a good run with short-lived tokens, a run whose target answers 400
 with a body that echoes the request headers (the credentials), a run with a wrong password (AuthError), and a
-run whose login endpoint answers 400 quoting the login it received (URL-encoded, as JSON, in base64) — then
-every log, journal (+ -wal/-shm), report, error CSV, stdout and stderr is scanned for the credentials and for
+run whose login endpoint answers 400 quoting the login it received (URL-encoded, as JSON, in base64), and the
+good run's undo on a server that echoes the request headers in some DELETE answers — then every log, journal
+(+ -wal/-shm), report (the undo's too), error CSV, stdout and stderr is scanned for the credentials and for
 every token the sandbox issued, each in every form it travels in (``tests.security.encodings``), and for
 each login's basic-auth value: 0 hits. Also: files are private (0600), TLS checks are on unless
 ``--insecure``, which is refused for a host that is not this machine, and the sandbox binds to loopback."""
@@ -23,7 +24,7 @@ from migrator.cli import build_parser
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from tests.chaos.harness import clean_env, issued_secrets, record_figures, run, write_env
-from tests.e2e.helpers import PLANS
+from tests.e2e.helpers import PLANS, post_json
 from tests.security.encodings import basic_auth, encodings
 from tests.security.loopback import serve_app
 
@@ -96,6 +97,33 @@ def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
         good = run(plan, tmp_path, env)
         assert good.returncode == 3, good.stdout + good.stderr  # the echoed 400s are dead letters
         assert sb.sandbox.state.stats.faults.get("echoed", 0) > 0
+        # its undo, on a server that echoes the request's headers in some DELETE answers: failed reversals
+        # carry the answer into the undo's report and journal
+        post_json(f"{sb.base_url}/_sandbox/faults", {"spec": "accessplanit:methods=DELETE,echo_rate=0.3"})
+        undo = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "migrator",
+                "undo",
+                str(plan),
+                "--env-file",
+                str(env),
+                "--journal",
+                str(tmp_path / "journal.sqlite"),
+                "--yes",
+                "--time-scale",
+                "100",
+            ],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert undo.returncode == 1, undo.stdout + undo.stderr  # the echoed answers are failed reversals
+        assert any(tmp_path.rglob("undo-run-*.csv"))
         # wrong password: the run stops with an AuthError that names no secret
         wrong = tmp_path / "wrong.env"
         wrong.write_text(
@@ -112,7 +140,7 @@ def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
         assert "Traceback" not in bad.stderr
         secrets = _credentials(env) | _credentials(wrong) | issued_secrets(sb)
     assert len(issued_secrets(sb)) >= 4  # tokens were issued (and refreshed): they are part of the scan
-    texts = _outputs(tmp_path, good, bad)
+    texts = _outputs(tmp_path, good, bad, undo)
     assert any(p.endswith("-wal") or p.endswith(".sqlite") for p in texts)
     assert any(p.endswith(".csv") for p in texts)
     hits = _scan(secrets, texts, _logins(env) | _logins(wrong))
