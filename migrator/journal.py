@@ -1161,15 +1161,19 @@ class Journal:
                 rows,
             )
 
-    def run_effects(self, run_id: int) -> list[RunEffect]:
-        """Every record run ``run_id`` wrote last (done by a batch of that run), with its pre-image when the
-        run saved one, in step and source key order."""
+    def run_effects(self, run_ids: Sequence[int]) -> list[RunEffect]:
+        """Every record the runs ``run_ids`` (a load and the runs that resumed it) wrote last, done by a batch
+        of one of them, with its earliest pre-image among them (what the target held before the first of them
+        wrote it), in step and source key order."""
+        marks = ", ".join("?" for _ in run_ids) or "NULL"
         rows = self._read(
             "SELECT r.step, r.source_key, r.target_id, r.action, p.source_key IS NOT NULL, p.image, "
             "p.match_value FROM records r JOIN batches b ON b.step = r.step AND b.batch_id = r.batch_id "
-            "LEFT JOIN pre_images p ON p.run_id = b.run_id AND p.step = r.step AND p.source_key = r.source_key "
-            "WHERE b.run_id = ? AND r.state = 'done' ORDER BY r.step, r.source_key",
-            (run_id,),
+            "LEFT JOIN (SELECT step, source_key, min(run_id), image, match_value FROM pre_images "
+            f"WHERE run_id IN ({marks}) GROUP BY step, source_key) p "
+            "ON p.step = r.step AND p.source_key = r.source_key "
+            f"WHERE b.run_id IN ({marks}) AND r.state = 'done' ORDER BY r.step, r.source_key",
+            (*run_ids, *run_ids),
         )
         return [
             RunEffect(

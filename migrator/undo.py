@@ -1,9 +1,11 @@
 """What ``migrator undo`` does to reverse one run, worked out from the journal alone (pure, no I/O).
 
-A run's effects are the records it wrote last (``Journal.run_effects``). Each becomes a *reversal* or a line
-of what cannot be undone:
+A run's effects are the records it wrote last (``Journal.run_effects``; a load killed and resumed is its runs
+together, each record with its pre-image from the first of them). Each becomes a *reversal* or a line of what
+cannot be undone:
 
-- a record the run created — its pre-image says the target did not hold it, or the ledger says *created* —
+- a record the run created — its pre-image says the target did not hold it (also when a resumed run found it
+  there, in doubt, and linked it), or, without a pre-image, the ledger says *created* —
   is **removed** by the platform's reversal calls (``UndoWriter.removal`` says how, what remains of it, or
   why it cannot be);
 - a record the run updated is **restored** from its pre-image (the values of the step's mapped fields the
@@ -169,9 +171,10 @@ def _reverse(
     target: StepTarget, effect: RunEffect, removal: Callable[[str, str], Removal | str]
 ) -> Reversal | NotUndone | None:
     """One record's reversal, what keeps it from one, or None (nothing to undo)."""
-    if effect.action == "unchanged":
-        return None
+    # not on the target before the run: created by it, whatever a resumed run's lookup later called it
     created = effect.image is None if effect.pre_image_saved else effect.action == "created"
+    if effect.action == "unchanged" and not created:
+        return None
 
     def cannot(reason: str) -> NotUndone:
         return NotUndone(effect.step, effect.source_key, effect.target_id, reason)

@@ -1,4 +1,5 @@
-"""``migrator undo PLAN [--run N] [--yes]``: reverse what one run wrote (default: the last run that wrote).
+"""``migrator undo PLAN [--run N] [--yes]``: reverse what one run wrote (default: the last run that wrote),
+with the runs before it that it resumed (a load killed or stopped, then run again, is undone whole).
 
 Records the run created are removed where the platform's API allows it, records it updated are put back to
 the values they had before it (the pre-images it journaled), as :mod:`migrator.undo` works out. First the
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                 f"the journal {journal.path} was written with other accounts ({'; '.join(changes)}): an undo "
                 "reaches the accounts the run wrote to, or none. Use the env file of that run."
             )
-        run_id = _chosen_run(journal, args.run)
+        run_ids = _chosen_runs(journal, args.run)
+        run_id = run_ids[-1]  # the undo's name and its journal marks
         steps, restorers = step_targets(loaded.plan, graph)
         writers = {s.platform: make_undo_writer(s.platform) for s in steps}
 
@@ -88,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
                 return f"migrator has no reversal calls for {platform}: remove the records by hand"
             return writer.removal(entity)
 
-        plan = plan_undo(run_id, steps, journal.run_effects(run_id), removal, journal.undo_marks(run_id))
-        _print_plan(name, plan)
+        plan = plan_undo(run_id, steps, journal.run_effects(run_ids), removal, journal.undo_marks(run_id))
+        _print_plan(name, plan, run_ids)
         if not args.yes:
             print("nothing was changed: run again with --yes to make these reversals")
             return 0
@@ -120,22 +122,30 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _chosen_run(journal: Journal, asked: int | None) -> int:
-    runs = [int(r["id"]) for r in journal.runs()]
-    if asked is not None and asked not in runs:
-        raise UndoRefused(f"the journal {journal.path} has no run {asked} (its runs: {_listed(runs)})")
-    if asked is None:
-        wrote = journal.runs_that_wrote_after(0)
-        if not wrote:
-            raise UndoRefused(f"no run of the journal {journal.path} wrote anything: nothing to undo")
-        return wrote[-1]
-    later = journal.runs_that_wrote_after(asked)
+def _chosen_runs(journal: Journal, asked: int | None) -> list[int]:
+    """The runs to undo: run ``asked`` (default: the last that wrote) and the runs before it that it resumed
+    (those that wrote and did not finish, back to one that did), in order."""
+    runs = journal.runs()
+    ids = [int(r["id"]) for r in runs]
+    if asked is not None and asked not in ids:
+        raise UndoRefused(f"the journal {journal.path} has no run {asked} (its runs: {_listed(ids)})")
+    wrote = journal.runs_that_wrote_after(0)
+    if asked is None and not wrote:
+        raise UndoRefused(f"no run of the journal {journal.path} wrote anything: nothing to undo")
+    last = asked if asked is not None else wrote[-1]
+    later = journal.runs_that_wrote_after(last)
     if later:
         raise UndoRefused(
-            f"run {asked} cannot be undone while the records of runs {_listed(later)} written after it are on "
+            f"run {last} cannot be undone while the records of runs {_listed(later)} written after it are on "
             f"the target: they may have overwritten its effects. Undo run {later[-1]} first."
         )
-    return asked
+    chosen = [last]
+    for r in reversed([r for r in runs if int(r["id"]) < last]):
+        if r["status"] == "done":
+            break
+        if int(r["id"]) in wrote:
+            chosen.insert(0, int(r["id"]))
+    return chosen
 
 
 def _listed(ids: list[int]) -> str:
@@ -150,8 +160,9 @@ def _transport(
     )
 
 
-def _print_plan(name: str, plan: UndoPlan) -> None:
-    print(f"undo {name}, run {plan.run_id}:")
+def _print_plan(name: str, plan: UndoPlan, run_ids: list[int]) -> None:
+    resumed = f" (with the runs it resumed: {_listed(run_ids[:-1])})" if len(run_ids) > 1 else ""
+    print(f"undo {name}, run {plan.run_id}{resumed}:")
     reasons = Counter((c.step, c.reason) for c in plan.cannot)
     print(f"cannot be undone: {len(plan.cannot):,} records" + (":" if reasons else ""))
     for (step, reason), n in sorted(reasons.items()):

@@ -65,7 +65,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     # than a worker thread, whose hand-offs of the GIL to and from a busy event loop cost more CPU than the
     # writes themselves and stalled the writers (benchmarks/RESULTS.md, "What limits it")
     sent = zip(batch.items, batch.hashes, strict=True)
-    if spec.current is not None and items:  # what an undo restores: the records' values before the run
+    if (spec.current is not None or spec.existing is not None) and items:  # for an undo: what was there before
         spec.ledger.pre_images(_pre_images(spec, path, items))
     if path.writer.idempotent:
         spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h) for it, h in sent])
@@ -136,9 +136,11 @@ def _against_current(
 
 def _pre_images(spec: StepSpec, path: WritePath, items: Sequence[WriteItem]) -> list[PreImage]:
     """The records about to be sent as the target held them before the run (its current values, read once
-    when the step started: only the mapped fields), or not there at all; a match value several target records
-    hold has no image (which one the write reaches is the platform's choice)."""
-    assert spec.current is not None
+    when the step started: only the mapped fields), or not there at all (every record a create-only step
+    creates: its target index does not hold it); a match value several target records hold has no image
+    (which one the write reaches is the platform's choice)."""
+    if spec.current is None:
+        return [PreImage(it.source_key, None, it.match_value, None) for it in items]
     images: list[PreImage] = []
     for it in items:
         value = match_value(path.writer, it)

@@ -25,7 +25,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, migrator, post_json, records, run_plan, write_env
+from tests.e2e.helpers import PLANS, migrator, post_json, records, run_plan, start_run, write_env
 
 #: fields a platform stamps on every write: the time of the last change, not what the record holds
 STAMPS = frozenset({"modifiedDate", "DateUpdated", "updatedDateTime", "lastModified"})
@@ -302,11 +302,7 @@ def wait_for_undo_marks(proc: subprocess.Popen[bytes], journal: Path) -> None:
 
 
 def _undo_marks(journal: Path) -> int:
-    conn = sqlite3.connect(f"{journal.absolute().as_uri()}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT count(*) FROM undo_actions").fetchone()[0])
-    finally:
-        conn.close()
+    return _count(journal, "SELECT count(*) FROM undo_actions")
 
 
 # -- velpic → accessplanit, velpic → aNewSpring --------------------------------------------------------------
@@ -429,3 +425,57 @@ def test_velpic_to_anewspring_users_without_pre_images_are_listed_not_undone(
     assert records(base, "anewspring", "target", "user") == loaded_users
     rows = report_rows(tmp_path)
     assert {r["step"] for r in rows if r["outcome"] == "not undone"} == {"users"}
+
+
+# -- a load killed with -9 and resumed is undone whole ---------------------------------------------------------
+
+
+def test_a_load_killed_and_resumed_is_undone_whole(tmp_path: Path) -> None:
+    """The run is killed with -9 once it has written, the next run resumes it (a record in doubt is found on
+    the target and linked): the undo takes both runs together, each record with its pre-image from the first,
+    and the target is back as it was before the load."""
+    plan = PLANS / "velpic-to-velpic.toml"
+    config = SandboxConfig(seed=11, scale=60, platforms=("velpic",), faults="velpic:methods=POST,latency=100ms")
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        seed_velpic_target(sb)
+        base = sb.base_url
+        before = snapshot(base, "velpic", ("user", "group"), "id")
+        proc = start_run(plan, tmp_path, env, quiet=True)
+        try:
+            wait_for_done_batches(proc, tmp_path / "journal.sqlite")
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        resumed = run_plan(plan, tmp_path, env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+        undone = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
+        assert undone.returncode == 0, undone.stdout + undone.stderr
+        assert "run 2 (with the runs it resumed: 1)" in undone.stdout
+        after = snapshot(base, "velpic", ("user", "group"), "id")
+        assert_back_as_before(before, after)
+        created = [after[k] for k in after if k not in before]
+        assert created and all(r["active"] is False for r in created)
+
+
+def wait_for_done_batches(proc: subprocess.Popen[str], journal: Path) -> None:
+    """Until the run has journaled a batch done (read as any reader would)."""
+    deadline = time.monotonic() + 60
+    while not _count(journal, "SELECT count(*) FROM batches WHERE state = 'done'"):
+        assert proc.poll() is None, "the run ended before the test saw it write"
+        assert time.monotonic() < deadline, "the run finished no batch within 60 s"
+        time.sleep(0.005)
+
+
+def _count(journal: Path, sql: str) -> int:
+    if not journal.exists():
+        return 0
+    conn = sqlite3.connect(f"{journal.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # the journal is being created
+        return 0
+    finally:
+        conn.close()

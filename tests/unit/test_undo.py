@@ -120,7 +120,7 @@ def test_the_journal_keeps_a_runs_pre_images_and_effects_and_an_undos_marks(tmp_
             ],
         )
         j.finish_run("done")
-        assert j.run_effects(run) == [
+        assert j.run_effects([run]) == [
             RunEffect("users", "a", "100", "updated", True, {"firstName": "Before"}, "a@x"),
             RunEffect("users", "b", "101", "updated", True, None, "b@x"),
             RunEffect("users", "c", "102", "unchanged", False, None, None),
@@ -234,3 +234,28 @@ def test_the_registry_serves_each_platforms_reversal_calls(platform: str) -> Non
 def test_platforms_without_reversal_calls_have_none_and_entities_read_from_one_list_are_one() -> None:
     assert make_undo_writer("onefile") is None and make_undo_writer("files") is None
     assert records_of("velpic", "user_status") == "user" and records_of("velpic", "group") == "group"
+
+
+def test_a_resumed_load_keeps_each_records_pre_image_from_its_first_run(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite", "p") as j:
+        first = j.begin_run("h")
+        j.save_pre_images(
+            "users", [PreImage("a", "100", None, {"firstName": "Before"}), PreImage("b", None, None, None)]
+        )
+        j.mark_batch_sent("users", "b1", [SentRecord("ia", "a"), SentRecord("ib", "b")])  # killed: in doubt
+        second = j.begin_run("h")
+        # the resumed run read the target after the first run's writes reached it
+        j.save_pre_images(
+            "users", [PreImage("a", "100", None, {"firstName": "Loaded"}), PreImage("b", "101", None, {})]
+        )
+        j.mark_batch_sent("users", "b2", [SentRecord("ia", "a"), SentRecord("ib", "b")])
+        j.mark_batch_done(
+            "users",
+            "b2",
+            [WriteResult("ia", "a", "100", "updated"), WriteResult("ib", "b", "101", "unchanged")],
+        )
+        effects = j.run_effects([first, second])
+        assert [(e.source_key, e.image) for e in effects] == [("a", {"firstName": "Before"}), ("b", None)]
+        assert [e.image for e in j.run_effects([second])] == [{"firstName": "Loaded"}, {}]
+    plan = plan_undo(second, STEPS, effects, removal, {})
+    assert [(r.target_id, r.kind) for r in plan.reversals] == [("100", "restore"), ("101", "remove")]
