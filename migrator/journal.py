@@ -1141,11 +1141,10 @@ class Journal:
         in the same run was read before the run as well)."""
         if not images:
             return
-        if self.run_id is None:
-            raise ValueError("save_pre_images: no run was begun")
+        run_id = self.run_id or 0  # 0: written outside a run (as batches are without one: no run to undo)
         rows = [
             (
-                self.run_id,
+                run_id,
                 step,
                 str(i.source_key),
                 i.target_id,
