@@ -49,6 +49,7 @@ UNDO_WRITERS: Mapping[str, tuple[str, str]] = {
     "accessplanit": ("migrator.connectors.accessplanit.undo", "make_undo_writer"),
     "accessplanit_v1": ("migrator.connectors.accessplanit.undo", "make_v1_undo_writer"),
     "anewspring": ("migrator.connectors.anewspring.undo", "make_undo_writer"),
+    "onefile": ("migrator.connectors.onefile.undo", "make_undo_writer"),
 }
 
 
