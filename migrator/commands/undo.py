@@ -41,7 +41,7 @@ from migrator.runtime.undo_run import ReversalOutcome, make_undo, step_targets
 from migrator.transport import Transport
 from migrator.undo import UndoPlan, UndoRefused, plan_undo
 
-__all__ = ["UNDO_HEADER", "add_arguments", "run"]
+__all__ = ["UNDO_HEADER", "add_arguments", "chosen_runs", "run"]
 
 UNDO_HEADER = ("step", "source_keys", "target_id", "reversal", "outcome", "detail")
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 f"the journal {journal.path} was written with other accounts ({'; '.join(changes)}): an undo "
                 "reaches the accounts the run wrote to, or none. Use the env file of that run."
             )
-        run_ids = _chosen_runs(journal, args.run)
+        run_ids = chosen_runs(journal, args.run)
         run_id = run_ids[-1]  # the undo's name and its journal marks
         steps, restorers = step_targets(loaded.plan, graph)
         writers = {s.platform: make_undo_writer(s.platform) for s in steps}
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _chosen_runs(journal: Journal, asked: int | None) -> list[int]:
+def chosen_runs(journal: Journal, asked: int | None) -> list[int]:
     """The runs to undo: run ``asked`` (default: the last that wrote) and the runs before it that it resumed
     (those that wrote and did not finish, back to one that did), in order."""
     runs = journal.runs()

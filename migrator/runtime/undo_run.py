@@ -166,7 +166,10 @@ async def _remove(
 ) -> ReversalOutcome:
     answers: list[Response] = []
     for _ in range(_MAX_CALLS):
-        call = writer.next_removal(target.entity, reversal.target_id, answers)
+        try:
+            call = writer.next_removal(target.entity, reversal.target_id, answers)
+        except ValueError as error:  # an answer the connector cannot read (not JSON where JSON is due)
+            return ReversalOutcome(reversal, "failed", transport.redactor.text(f"unreadable answer: {error}"))
         if isinstance(call, Removed):
             return ReversalOutcome(reversal, "done", already=call.already)
         if isinstance(call, str):

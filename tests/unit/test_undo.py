@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from migrator.commands.undo import chosen_runs
 from migrator.connectors.accessplanit.undo import AccessPlanItUndo, AccessPlanItV1Undo
 from migrator.connectors.anewspring.undo import ANewSpringUndo
 from migrator.connectors.base import Removal, Removed, Request, Response
@@ -16,7 +17,7 @@ from migrator.connectors.registry import make_undo_writer
 from migrator.connectors.velpic.undo import VelpicUndo
 from migrator.journal import SCHEMA_VERSION, Journal, PreImage, RunEffect, SentRecord, UndoMark, WriteResult
 from migrator.runtime.undo_run import records_of
-from migrator.undo import StepTarget, plan_undo
+from migrator.undo import StepTarget, UndoRefused, plan_undo
 
 STEPS = [
     StepTarget("groups", "target", "velpic", "group", can_restore=False, records="group"),
@@ -261,3 +262,32 @@ def test_a_resumed_load_keeps_each_records_pre_image_from_its_first_run(tmp_path
         assert [e.image for e in j.run_effects([second])] == [{"firstName": "Loaded"}, {}]
     plan = plan_undo(second, STEPS, effects, removal, {})
     assert [(r.target_id, r.kind) for r in plan.reversals] == [("100", "restore"), ("101", "remove")]
+
+
+# -- which runs an undo takes --------------------------------------------------------------------------------
+
+
+def _wrote(j: Journal, step: str, key: str, status: str | None) -> int:
+    run = j.begin_run("h")
+    j.mark_batch_sent(step, f"b-{key}", [SentRecord(f"i-{key}", key)])
+    j.mark_batch_done(step, f"b-{key}", [WriteResult(f"i-{key}", key, key, "created")])
+    if status is not None:
+        j.finish_run(status)
+    return run
+
+
+def test_the_undo_takes_the_last_run_and_the_unfinished_runs_it_resumed(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite", "p") as j:
+        _wrote(j, "s", "a", "done")  # a load that finished: not part of the next one
+        killed = _wrote(j, "s", "b", None)  # marked unfinished when the next run begins
+        stopped = _wrote(j, "s", "c", "stopped")
+        resumed = _wrote(j, "s", "d", "done")
+        j.begin_run("h")  # a run that wrote nothing
+        j.finish_run("done")
+        assert chosen_runs(j, None) == [killed, stopped, resumed]
+        with pytest.raises(UndoRefused, match=f"Undo run {resumed} first"):
+            chosen_runs(j, stopped)
+        with pytest.raises(UndoRefused, match="has no run 99"):
+            chosen_runs(j, 99)
+    with Journal.open(tmp_path / "k.sqlite", "p") as j, pytest.raises(UndoRefused, match="nothing to undo"):
+        chosen_runs(j, None)
