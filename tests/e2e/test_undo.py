@@ -236,6 +236,16 @@ def test_csv_to_accessplanit_undo_puts_the_target_back(accessplanit: SandboxThre
     loaded = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
     assert len(loaded) > len(before)
 
+    # another customer's env file: refused before anything is sent
+    other = tmp_path / "other.env"
+    other.write_text(
+        env.read_text().replace("ACCESSPLANIT_TARGET_USERNAME=", "ACCESSPLANIT_TARGET_USERNAME=other-")
+    )
+    refused = migrator(*undo_args(plan, tmp_path, other, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "written with other accounts" in refused.stderr and "Traceback" not in refused.stderr
+    assert snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID") == loaded
+
     undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     after = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
