@@ -8,6 +8,8 @@ inactive), then the reversals; without ``--yes`` it stops there, exit 0, having 
 ``--yes`` it makes them (:mod:`migrator.runtime.undo_run`), journaled like a run, so an undo stopped at any
 moment resumes when run again, and writes ``undo-run-<N>.csv`` (step, source keys, target id, reversal,
 outcome, detail: what was undone, what could not be and why) into the run's reports folder (``--out DIR``).
+The journal keeps the undone run's ledger (a later undo finds its reversals done): a new load of the plan
+starts over with ``--fresh`` or another ``--journal``.
 
 Refused (exit 2): a journal bound to other accounts than the env file reaches, a run that a later run wrote
 over (undo the later one first), a run the journal does not have. Exit 0 when every reversal is done, 1 when
@@ -119,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
         f"failed {len(failed):,}, done by an earlier undo {len(plan.finished):,}, "
         f"not undone {len(plan.cannot):,}; details: {report}"
     )
+    if not failed:
+        print(
+            "the journal still counts the undone records as written (a run of this journal skips them): load "
+            "again with `migrator run --fresh`, or with another --journal"
+        )
     return 1 if failed else 0
 
 

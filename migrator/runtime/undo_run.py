@@ -14,7 +14,7 @@ A transport failure (the platform unreachable, credentials refused) stops the un
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -102,8 +102,6 @@ async def make_undo(
     undo_writers: Mapping[str, UndoWriter],
     restorers: Mapping[str, RequestWriter],
     journal: Journal,
-    *,
-    on_outcome: Callable[[ReversalOutcome], None] | None = None,
 ) -> list[ReversalOutcome]:
     """Make ``plan``'s reversals in order, journaled; returns their outcomes. ``undo_writers`` by platform,
     ``restorers`` by step."""
@@ -129,10 +127,7 @@ async def make_undo(
                 for o in done
             ],
         )
-        for outcome in done:
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+        outcomes.extend(done)
     return outcomes
 
 
