@@ -157,6 +157,20 @@ def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_p
     assert "removed 0, already gone 0, restored 0, failed 0" in again.stdout
     assert snapshot(base, "velpic", ("user", "group"), "id") == after
 
+    # killed after its calls and before their done marks: the users are read again, found inactive outside
+    # every group, and count as removed (the adversarial profile refuses a second inactivate)
+    conn = sqlite3.connect(tmp_path / "journal.sqlite")
+    with conn:
+        conn.execute("UPDATE undo_actions SET state = 'sent' WHERE step = 'users' AND kind = 'remove'")
+    conn.close()
+    resumed = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert (
+        f"removed 0, already gone {len([k for k in after if k.startswith('user:') and k not in before])}"
+        in (resumed.stdout)
+    )
+    assert snapshot(base, "velpic", ("user", "group"), "id") == after
+
 
 # -- csv → accessplanit, and an undo killed with -9 ------------------------------------------------------------
 

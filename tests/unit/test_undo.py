@@ -291,3 +291,12 @@ def test_the_undo_takes_the_last_run_and_the_unfinished_runs_it_resumed(tmp_path
             chosen_runs(j, 99)
     with Journal.open(tmp_path / "k.sqlite", "p") as j, pytest.raises(UndoRefused, match="nothing to undo"):
         chosen_runs(j, None)
+
+
+def test_a_velpic_user_already_inactive_is_not_inactivated_again() -> None:
+    user = b'{"id": 5, "clientStatusId": 57, "groups": [], "groupsSupervised": []}'
+    assert calls_until_done(VelpicUndo(), "user", "5", [(200, user)])[-1] == Removed(already=True)
+    still_in = b'{"id": 5, "active": false, "groups": [{"id": 1}], "groupsSupervised": []}'
+    steps = calls_until_done(VelpicUndo(), "user", "5", [(200, still_in), (200, b"")])
+    assert [s.path for s in steps if isinstance(s, Request)] == ["/user/5", "/group/1/remove_members"]
+    assert steps[-1] == Removed()

@@ -4,9 +4,10 @@ and is inactivated (``POST /user/{userId}/inactivate``), and a created group is 
 (``POST /group/{groupId}/inactivate``). Both stay on the platform, inactive: the undo's plan says so first.
 
 A user's groups are read from ``GET /user/{userId}`` (``groups``, ``groupsSupervised``: ``[{"id"}]``, bare ids
-accepted) before it leaves them. Every call is safe to send again: removing a user from a group it is not in
-and inactivating an inactive record change nothing; a user or group the platform does not have (404) counts
-as removed."""
+accepted) before it leaves them; a user already Not Current (``clientStatusId`` 57, or ``active`` false: the run
+gave it its source's status, or an undo resumed after its inactivate reached the platform) is not inactivated
+again, since the document does not say what that answers, and one also in no group counts as removed without
+a call. A user or group the platform does not have (404) counts as removed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from migrator.connectors.base import Removal, Removed, Request, Response
 from migrator.connectors.spec import endpoint
 from migrator.connectors.velpic.calls import error_text, id_list, request
 from migrator.connectors.velpic.spec import USER_BY_ID, USER_INACTIVATE
+from migrator.connectors.velpic.status import NOT_CURRENT, status_of
 
 __all__ = ["VelpicUndo", "make_undo_writer"]
 
@@ -54,15 +56,15 @@ class VelpicUndo:
             return Removed(already=True)
         if read.status != 200 or not isinstance(user := read.json(), dict):
             return f"GET /user/{target_id} answered {read.status}: {error_text(read)}"
-        calls = [
-            request(GROUP_REMOVE_MEMBERS, gid, json={"userIds": [int(target_id)]})
-            for gid in id_list_of(user.get("groups"))
-        ]
+        groups, supervised = id_list_of(user.get("groups")), id_list_of(user.get("groupsSupervised"))
+        calls = [request(GROUP_REMOVE_MEMBERS, gid, json={"userIds": [int(target_id)]}) for gid in groups]
         calls += [
-            request(GROUP_REMOVE_SUPERVISORS, gid, json={"userIds": [int(target_id)]})
-            for gid in id_list_of(user.get("groupsSupervised"))
+            request(GROUP_REMOVE_SUPERVISORS, gid, json={"userIds": [int(target_id)]}) for gid in supervised
         ]
-        calls.append(request(USER_INACTIVATE, target_id))
+        if status_of(user) != NOT_CURRENT:  # what a second inactivate answers is not documented: none is sent
+            calls.append(request(USER_INACTIVATE, target_id))
+        if not calls:
+            return Removed(already=True)
         done = len(answers) - 1  # calls answered after the read
         if done:
             last = answers[-1]
