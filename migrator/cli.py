@@ -60,6 +60,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "verify", "migrator.commands.verify", "reconcile the target with the source and journal", lazy=True
     ),
+    Command("undo", "migrator.commands.undo", "reverse what a run wrote (after a bad load)", lazy=True),
     Command("sandbox", "migrator.sandbox.cli", "run the emulated platform APIs on 127.0.0.1", lazy=True),
 )
 

@@ -36,6 +36,11 @@ Reads for reports: :meth:`Journal.ledger_row_chunks` (the whole ledger in one pa
 :meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
 (a JSON object per run: the runner's summary).
 
+For ``migrator undo``: :meth:`Journal.save_pre_images` (before an updating batch is marked sent: what its
+records held on the target before the run), :meth:`Journal.run_effects` (what a run wrote, with those
+images), :meth:`Journal.runs_that_wrote_after`, and the undo's own progress, :meth:`Journal.mark_undo` (a
+reversal *sent* before its calls, *done* or *failed* after) and :meth:`Journal.undo_marks`.
+
 In doubt: a record is in doubt from the moment a batch carrying it is marked sent until a batch sent *later*
 settles it (done or rejected). Every batch gets a sequence number when it is marked sent, and every ledger row
 keeps the number of the batch that last wrote it, so a batch left *sent* by a killed run stops counting once
@@ -46,8 +51,9 @@ batches nothing is in doubt in any more, with the payloads they kept.
 Schema versions: 1 (the ledger), 2 (adds ``run_stats``), 3 (a sent batch's records in one row), 4 (the
 crosswalk is a view of the ledger's target ids, not a second table written per record), 5 (batch sequence
 numbers, and the payloads a batch was sent with), 6 (the ``attempts`` of write calls and lookups; a done batch
-keeps its records and their payloads). Opening an older journal upgrades it in place, in one
-transaction (``_MIGRATIONS``); a newer one is refused.
+keeps its records and their payloads), 7 (``pre_images``: the target's values of the records a run updates, as
+they were before it wrote; ``undo_actions``: what ``migrator undo`` did, for its resume). Opening an older
+journal upgrades it in place, in one transaction (``_MIGRATIONS``); a newer one is refused.
 
 Writers and readers: :meth:`Journal.open` opens a *writer* (``migrator run``): it holds the journal's lock, an
 ``flock`` on ``<journal>-lock``, until :meth:`Journal.close`, so a second writer of the same journal is refused
@@ -134,17 +140,20 @@ __all__ = [
     "LedgerCounts",
     "LedgerRow",
     "PlanCheck",
+    "PreImage",
     "Rejection",
+    "RunEffect",
     "SentRecord",
     "Tenant",
     "TracedAttempt",
     "TracedBatch",
     "TracedRecord",
+    "UndoMark",
     "WriteResult",
     "default_journal_path",
 ]
 
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 _APP_ID: Final = 0x4D475254  # "MGRT" in PRAGMA application_id: tells our files from any other SQLite file
 
 _SCHEMA: Final = """
@@ -231,6 +240,25 @@ CREATE TABLE attempts (
     at        REAL NOT NULL
 );
 CREATE INDEX attempts_batch ON attempts (step, batch_id);
+CREATE TABLE pre_images (
+    run_id      INTEGER NOT NULL,
+    step        TEXT NOT NULL,
+    source_key  TEXT NOT NULL,
+    target_id   TEXT,
+    match_value TEXT,
+    image       TEXT,
+    PRIMARY KEY (run_id, step, source_key)
+) WITHOUT ROWID;
+CREATE TABLE undo_actions (
+    run_id     INTEGER NOT NULL,
+    step       TEXT NOT NULL,
+    target_id  TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('remove', 'restore')),
+    state      TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed')),
+    reason     TEXT,
+    at         REAL NOT NULL,
+    PRIMARY KEY (run_id, step, target_id)
+) WITHOUT ROWID;
 """
 
 #: What each schema version adds to the one before it; opening an older journal applies them in order.
@@ -292,6 +320,28 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_batch ON attempts (step, batch_id)
 """,
+    # what a run's updates overwrote (the values before it), and the progress of an undo
+    7: """
+CREATE TABLE IF NOT EXISTS pre_images (
+    run_id      INTEGER NOT NULL,
+    step        TEXT NOT NULL,
+    source_key  TEXT NOT NULL,
+    target_id   TEXT,
+    match_value TEXT,
+    image       TEXT,
+    PRIMARY KEY (run_id, step, source_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS undo_actions (
+    run_id     INTEGER NOT NULL,
+    step       TEXT NOT NULL,
+    target_id  TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('remove', 'restore')),
+    state      TEXT NOT NULL CHECK (state IN ('sent', 'done', 'failed')),
+    reason     TEXT,
+    at         REAL NOT NULL,
+    PRIMARY KEY (run_id, step, target_id)
+) WITHOUT ROWID;
+""",
 }
 
 #: what an upgrade statement says when an older build already made its change (tolerated, not an error)
@@ -336,6 +386,42 @@ class Rejection(NamedTuple):
     reason: str
     status: int | None = None
     detail: Mapping[str, Any] | None = None
+
+
+class PreImage(NamedTuple):
+    """A record an updating batch is about to write, as the target held it before the run: its target id and
+    the values of the step's mapped fields there (``image``), or ``image`` None when the target did not hold
+    the record (the write creates it). ``match_value`` is the value the record is found by (an upsert's)."""
+
+    source_key: str
+    target_id: str | None
+    match_value: str | None
+    image: dict[str, Any] | None
+
+
+class RunEffect(NamedTuple):
+    """What one run did to one record, for ``migrator undo``: the ledger's target id and action, and the
+    record's pre-image when the run saved one (``pre_image_saved``; ``image`` None then: it was not on the
+    target before)."""
+
+    step: str
+    source_key: str
+    target_id: str | None
+    action: str
+    pre_image_saved: bool
+    image: dict[str, Any] | None
+    match_value: str | None
+
+
+class UndoMark(NamedTuple):
+    """One reversal of an undo as its journal keeps it: ``kind`` remove or restore; ``state`` sent (in doubt),
+    done or failed (with its reason)."""
+
+    step: str
+    target_id: str
+    kind: Literal["remove", "restore"]
+    state: Literal["sent", "done", "failed"]
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1172,6 +1258,98 @@ class Journal:
         for step, n in self._read("SELECT step, count(*) FROM dead_letters GROUP BY step"):
             put(step, "dead_letters", n)
         return {step: LedgerCounts(**fields) for step, fields in sorted(acc.items())}
+
+    # -- undo: pre-images and progress --------------------------------------------------------------
+
+    def save_pre_images(self, step: str, images: Sequence[PreImage]) -> None:
+        """Keep what the records of a batch held on the target before this run wrote them, one transaction,
+        before the batch is marked sent. The first image of a record in a run is kept (a record sent again
+        in the same run was read before the run as well)."""
+        if not images:
+            return
+        run_id = self.run_id or 0  # 0: written outside a run (as batches are without one: no run to undo)
+        rows = [
+            (
+                run_id,
+                step,
+                str(i.source_key),
+                i.target_id,
+                i.match_value,
+                None if i.image is None else orjson.dumps(i.image, default=str).decode(),
+            )
+            for i in images
+        ]
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO pre_images (run_id, step, source_key, target_id, match_value, image) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step, source_key) DO NOTHING",
+                rows,
+            )
+
+    def run_effects(self, run_ids: Sequence[int]) -> list[RunEffect]:
+        """Every record the runs ``run_ids`` (a load and the runs that resumed it) wrote last, done by a batch
+        of one of them, with its earliest pre-image among them (what the target held before the first of them
+        wrote it), in step and source key order."""
+        marks = ", ".join("?" for _ in run_ids) or "NULL"
+        rows = self._read(
+            "SELECT r.step, r.source_key, r.target_id, r.action, p.source_key IS NOT NULL, p.image, "
+            "p.match_value FROM records r JOIN batches b ON b.step = r.step AND b.batch_id = r.batch_id "
+            "LEFT JOIN (SELECT step, source_key, min(run_id), image, match_value FROM pre_images "
+            f"WHERE run_id IN ({marks}) GROUP BY step, source_key) p "
+            "ON p.step = r.step AND p.source_key = r.source_key "
+            f"WHERE b.run_id IN ({marks}) AND r.state = 'done' ORDER BY r.step, r.source_key",
+            (*run_ids, *run_ids),
+        )
+        return [
+            RunEffect(
+                str(step),
+                str(sk),
+                None if tid is None else str(tid),
+                str(action),
+                bool(saved),
+                None if image is None else orjson.loads(image),
+                None if mv is None else str(mv),
+            )
+            for step, sk, tid, action, saved, image, mv in rows
+        ]
+
+    def runs_that_wrote_after(self, run_id: int) -> list[int]:
+        """The runs after ``run_id`` that sent a batch (their writes may have overwritten its effects)."""
+        rows = self._read("SELECT DISTINCT run_id FROM batches WHERE run_id > ? ORDER BY run_id", (run_id,))
+        return [int(r[0]) for r in rows]
+
+    def undo_marks(self, run_id: int) -> dict[tuple[str, str], UndoMark]:
+        """What an undo of ``run_id`` did so far, by (step, target id)."""
+        rows = self._read(
+            "SELECT step, target_id, kind, state, reason FROM undo_actions WHERE run_id = ?", (run_id,)
+        )
+        return {(str(s), str(t)): UndoMark(str(s), str(t), k, st, r) for s, t, k, st, r in rows}
+
+    def mark_undo(self, run_id: int, marks: Sequence[UndoMark]) -> None:
+        """Record reversals of an undo of ``run_id``, one transaction: *sent* before their calls, *done* or
+        *failed* after. Reasons go through ``redact``."""
+        if not marks:
+            return
+        now = self._clock()
+        rows = [
+            (
+                run_id,
+                m.step,
+                m.target_id,
+                m.kind,
+                m.state,
+                None if m.reason is None else self._redact(m.reason),
+                now,
+            )
+            for m in marks
+        ]
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO undo_actions (run_id, step, target_id, kind, state, reason, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step, target_id) DO UPDATE SET "
+                "kind = excluded.kind, state = excluded.state, reason = excluded.reason, at = excluded.at",
+                rows,
+            )
 
     # -- reads for reports --------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ writers
     ``PreReadWriter``: reads from the target before it writes (Velpic ILT attendance); ``IdWriter``: writes
     at a target id (an update); ``DirectWriter``: writes itself, without the transport (local files, the
     dry run).
+undo
+    ``UndoWriter``: takes away what a run created (``migrator undo``): per entity how, or why it cannot be,
+    and the calls one after the other (``Removed`` when done).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ __all__ = [
     "PagedReader",
     "PreReadWriter",
     "Reader",
+    "Removal",
+    "Removed",
     "Request",
     "RequestWriter",
     "Response",
@@ -58,6 +63,7 @@ __all__ = [
     "StaticKeyAuth",
     "StreamReader",
     "Token",
+    "UndoWriter",
     "WriteItem",
     "Writer",
 ]
@@ -338,3 +344,43 @@ class DirectWriter(Writer, Protocol):
 
     async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
         """Per-record results, in the order of ``items``."""
+
+
+# -- undo ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """How a created record of an entity is taken off its platform: ``effect`` says what the calls do
+    (``deleted``, ``inactivated``); ``left`` what remains of the record afterwards ("" when nothing does)."""
+
+    effect: str
+    left: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """The record is off the target (or never was: a call answered that it does not exist)."""
+
+    already: bool = False
+
+
+@runtime_checkable
+class UndoWriter(Protocol):
+    """A platform's reversal calls. Removing one record may take several calls (an accessplanit user is deleted
+    twice; a Velpic user leaves its groups before it is inactivated): the runtime asks for the next call with
+    the answers so far until the connector says ``Removed`` or gives the reason it failed (a sentence). Every
+    call is safe to send again: a record already removed is answered as such, and counts as removed.
+    ``empty``: what a restore sends for a field that was empty before the run (JSON null; an empty form
+    parameter on a platform whose calls are forms)."""
+
+    empty: Any
+
+    def removal(self, entity: str) -> Removal | str:
+        """How a created record of ``entity`` is removed, or why it cannot be (a sentence)."""
+        ...
+
+    def next_removal(self, entity: str, target_id: str, answers: Sequence[Response]) -> Request | Removed | str:
+        """The next call that removes record ``target_id`` of ``entity``, given the answers to the calls made so
+        far (in order); ``Removed`` when it is done; a sentence when the platform refused."""
+        ...

@@ -9,6 +9,9 @@ Each platform package (``velpic``, ``accessplanit.v2``, ``accessplanit.v1``, ``o
 
 and raises ``EngineSupportError`` for an entity or mode it does not serve. A connection that names a
 directory (``path``: the files platform) is given it as ``folder``. Packages are imported on first use.
+
+The reversal calls of ``migrator undo`` are in their own modules (:data:`UNDO_WRITERS`: module and factory per
+platform); a platform without one has none (``make_undo_writer`` returns None).
 """
 
 from __future__ import annotations
@@ -19,9 +22,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
-from migrator.connectors.base import Auth, EngineSupportError, Reader, Writer
+from migrator.connectors.base import Auth, EngineSupportError, Reader, UndoWriter, Writer
 
-__all__ = ["PLATFORM_MODULES", "EngineSupportError", "make_auth", "make_reader", "make_writer"]
+__all__ = [
+    "PLATFORM_MODULES",
+    "UNDO_WRITERS",
+    "EngineSupportError",
+    "make_auth",
+    "make_reader",
+    "make_undo_writer",
+    "make_writer",
+]
 
 PLATFORM_MODULES: Mapping[str, str] = {
     "velpic": "migrator.connectors.velpic",
@@ -30,6 +41,15 @@ PLATFORM_MODULES: Mapping[str, str] = {
     "onefile": "migrator.connectors.onefile",
     "anewspring": "migrator.connectors.anewspring",
     "files": "migrator.connectors.files",
+}
+
+#: platform → (module, factory) of its reversal calls
+UNDO_WRITERS: Mapping[str, tuple[str, str]] = {
+    "velpic": ("migrator.connectors.velpic.undo", "make_undo_writer"),
+    "accessplanit": ("migrator.connectors.accessplanit.undo", "make_undo_writer"),
+    "accessplanit_v1": ("migrator.connectors.accessplanit.undo", "make_v1_undo_writer"),
+    "anewspring": ("migrator.connectors.anewspring.undo", "make_undo_writer"),
+    "onefile": ("migrator.connectors.onefile.undo", "make_undo_writer"),
 }
 
 
@@ -77,3 +97,12 @@ def make_writer(
     platform: str, entity: str, mode: str, match: str | None, *, folder: Path | None = None
 ) -> Writer:
     return cast(Writer, _module(platform).make_writer(entity, mode, match, **_place(folder)))
+
+
+def make_undo_writer(platform: str) -> UndoWriter | None:
+    """The reversal calls of ``platform`` (None: migrator has none for it)."""
+    entry = UNDO_WRITERS.get(platform)
+    if entry is None:
+        return None
+    module, factory = entry
+    return cast(UndoWriter, getattr(importlib.import_module(module), factory)())

@@ -1,5 +1,5 @@
-"""What a step writes to the journal: pages done, batches sent and done, dead letters, and every write call and
-lookup it made (for ``migrator trace``).
+"""What a step writes to the journal: pages done, batches sent and done, dead letters, pre-images (for
+``migrator undo``), and every write call and lookup it made (for ``migrator trace``).
 
 The stages write through a ``StepLedger`` chosen once when the step is built: ``JournalLedger`` for a run, and
 ``DiscardLedger`` for a dry run, which reads the journal (to know what a run would skip) but writes nothing
@@ -24,7 +24,7 @@ import orjson
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
 from migrator.errors import ConnectorError, RateLimitedError, TransientError
-from migrator.journal import Attempt, DeadLetter, Journal, Rejection, SentRecord, WriteResult
+from migrator.journal import Attempt, DeadLetter, Journal, PreImage, Rejection, SentRecord, WriteResult
 from migrator.logging import Redactor
 
 __all__ = ["DiscardLedger", "JournalLedger", "StepLedger", "outcome_of"]
@@ -37,6 +37,9 @@ _SENSITIVE = Redactor()
 class StepLedger(Protocol):
     def pages_done(self, page_keys: Sequence[str]) -> None:
         """These pages are settled: a resumed run does not read them again."""
+
+    def pre_images(self, images: Sequence[PreImage]) -> None:
+        """What the records of a batch about to be sent held on the target before the run (for an undo)."""
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
         """The batch's records are about to be sent (in doubt until ``batch_done``)."""
@@ -91,6 +94,9 @@ class JournalLedger:
 
     def pages_done(self, page_keys: Sequence[str]) -> None:
         self.journal.mark_pages_done(self.step, page_keys)
+
+    def pre_images(self, images: Sequence[PreImage]) -> None:
+        self.journal.save_pre_images(self.step, images)
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
         self.journal.mark_batch_sent(self.step, batch_id, records)
@@ -211,6 +217,9 @@ class DiscardLedger:
         self.rejected = rejected
 
     def pages_done(self, page_keys: Sequence[str]) -> None:
+        return None
+
+    def pre_images(self, images: Sequence[PreImage]) -> None:
         return None
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:

@@ -4,7 +4,8 @@ A write worker takes batches off the stream and writes each through its ``WriteP
 (local files, the dry run) writes the batch itself; a request writer's calls go through the target
 transport. Before an update is sent, the fields the step's overwrite policy protects are set to the target's
 current values, and a record that would then change nothing is settled *unchanged* without a request
-(``unchanged``). Before a create-only batch is sent, the records the target already has are linked instead of
+(``unchanged``); the records sent are first journaled as the target held them (their pre-images, for
+``migrator undo``). Before a create-only batch is sent, the records the target already has are linked instead of
 created — found in the step's target index, or looked up (``indoubt``), which also settles records in doubt
 from an earlier run; a writer that reads before it writes makes its reads; a call that refuses a whole
 all-or-nothing batch without naming a row is isolated by writing its records one by one. Per-record results
@@ -21,7 +22,7 @@ from anyio.abc import ObjectReceiveStream
 
 from migrator.connectors.base import Action, Request, RequestWriter, RowResult, WriteItem
 from migrator.errors import ConnectorError
-from migrator.journal import Rejection, SentRecord, WriteResult
+from migrator.journal import PreImage, Rejection, SentRecord, WriteResult
 from migrator.protocol.keys import batch_id as make_batch_id
 from migrator.runtime.batch import Batch
 from migrator.runtime.failures import StepFailed
@@ -68,6 +69,8 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     # than a worker thread, whose hand-offs of the GIL to and from a busy event loop cost more CPU than the
     # writes themselves and stalled the writers (benchmarks/RESULTS.md, "What limits it")
     sent = zip(batch.items, batch.hashes, strict=True)
+    if (spec.current is not None or spec.existing is not None) and items:  # for an undo: what was there before
+        spec.ledger.pre_images(_pre_images(spec, path, items))
     # every record keeps the payload it is sent with: a create in doubt is looked up later with those values,
     # and `migrator trace` shows what was sent
     spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h, it.payload) for it, h in sent])
@@ -134,6 +137,26 @@ def _against_current(
             )
         record.used = True
     return same, send
+
+
+def _pre_images(spec: StepSpec, path: WritePath, items: Sequence[WriteItem]) -> list[PreImage]:
+    """The records about to be sent as the target held them before the run (its current values, read once
+    when the step started: only the mapped fields), or not there at all (every record a create-only step
+    creates: its target index does not hold it); a match value several target records hold has no image
+    (which one the write reaches is the platform's choice)."""
+    if spec.current is None:
+        return [PreImage(it.source_key, None, it.match_value, None) for it in items]
+    images: list[PreImage] = []
+    for it in items:
+        value = match_value(path.writer, it)
+        record = spec.current.get(value) if value is not None else None
+        if record is None:
+            images.append(PreImage(it.source_key, None, it.match_value, None))
+        elif not record.shared:
+            images.append(
+                PreImage(it.source_key, record.target_id, it.match_value, spec.current.values(record))
+            )
+    return images
 
 
 async def _already_on_target(

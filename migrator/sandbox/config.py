@@ -36,6 +36,7 @@ ADVERSARIAL: dict[str, Any] = {
     "velpic.end_index": "inclusive",
     "velpic.user_date_format": "millis",
     "velpic.group_get_not_found_code": "TBD",
+    "velpic.inactivate_again": "refuse",
     "accessplanit.filter_precedence": "left",
     "accessplanit.token_verbs": "post",
     "accessplanit.default_order": "shuffled",

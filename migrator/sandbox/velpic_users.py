@@ -195,7 +195,12 @@ async def activate_user(t: VelpicTenant, request: web.Request) -> web.StreamResp
 
 
 async def inactivate_user(t: VelpicTenant, request: web.Request) -> web.StreamResponse:
-    t.set_status(_user(t, request), NOT_CURRENT)
+    """A user already Not Current is answered 200 again (``inactivate_again`` ``accept``, the default) or
+    refused with 400 (``refuse``): the document does not say."""
+    rec = _user(t, request)
+    if rec.get("clientStatusId") == NOT_CURRENT and t.opt("inactivate_again", "accept") == "refuse":
+        raise bad_request(f"User {rec['id']} is already inactive.")
+    t.set_status(rec, NOT_CURRENT)
     return empty_ok()
 
 

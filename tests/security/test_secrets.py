@@ -1,7 +1,8 @@
 """Secrets: runs with known credentials — a good run with short-lived tokens, a run whose target answers 400
 with a body that echoes the request headers (the credentials), a run with a wrong password (AuthError), and a
-run whose login endpoint answers 400 quoting the login it received (URL-encoded, as JSON, in base64) — then
-every log, journal (+ -wal/-shm), report, error CSV, ``migrator trace`` output (text and JSON), preview change
+run whose login endpoint answers 400 quoting the login it received (URL-encoded, as JSON, in base64), and the
+good run's undo on a server that echoes the request headers in some DELETE answers — then every log, journal
+(+ -wal/-shm), report (the undo's too), error CSV, ``migrator trace`` output (text and JSON), preview change
 set (JSON and HTML), stdout and stderr is scanned for the credentials and for every token the sandbox issued,
 each in every form it travels in (``tests.security.encodings``), and for each login's basic-auth value: 0
 hits. Also: files are private (0600), TLS checks are on unless ``--insecure``, which is refused for a host
@@ -25,7 +26,7 @@ from migrator.journal import Journal
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from tests.chaos.harness import TIME_SCALE, clean_env, issued_secrets, record_figures, run, write_env
-from tests.e2e.helpers import PLANS
+from tests.e2e.helpers import PLANS, post_json
 from tests.security.encodings import basic_auth, encodings
 from tests.security.loopback import serve_app
 
@@ -131,6 +132,33 @@ def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
             cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=240, check=False,
         )  # fmt: skip
         assert preview.returncode in (0, 3), preview.stdout + preview.stderr
+        # its undo, on a server that echoes the request's headers in some DELETE answers: failed reversals
+        # carry the answer into the undo's report and journal
+        post_json(f"{sb.base_url}/_sandbox/faults", {"spec": "accessplanit:methods=DELETE,echo_rate=0.3"})
+        undo = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "migrator",
+                "undo",
+                str(plan),
+                "--env-file",
+                str(env),
+                "--journal",
+                str(tmp_path / "journal.sqlite"),
+                "--yes",
+                "--time-scale",
+                "100",
+            ],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert undo.returncode == 1, undo.stdout + undo.stderr  # the echoed answers are failed reversals
+        assert any(tmp_path.rglob("undo-run-*.csv"))
         # wrong password: the run stops with an AuthError that names no secret
         wrong = tmp_path / "wrong.env"
         wrong.write_text(
@@ -148,7 +176,7 @@ def test_no_credential_or_token_reaches_any_output(tmp_path: Path) -> None:
         secrets = _credentials(env) | _credentials(wrong) | issued_secrets(sb)
     assert len(issued_secrets(sb)) >= 4  # tokens were issued (and refreshed): they are part of the scan
     traces = _traces(plan, tmp_path)
-    texts = _outputs(tmp_path, good, bad, preview, *traces)
+    texts = _outputs(tmp_path, good, bad, preview, undo, *traces)
     assert any(p.endswith("-wal") or p.endswith(".sqlite") for p in texts)
     assert {"changeset.json", "changeset.html"} <= {Path(p).name for p in texts}
     # the traces show the refusing answers, which echoed the bearer token: masked

@@ -1,0 +1,203 @@
+"""The undo's I/O: its reversals made through the target transports, each journaled *sent* before its calls
+and *done* or *failed* after, so an undo stopped at any moment (kill -9 too) resumes without removing or
+restoring anything twice (a reversal left *sent* is made again, and every reversal call is safe to repeat:
+a record already removed answers so, and a restore sends the same values).
+
+Reversals run step by step in the undo's order (:mod:`migrator.undo`), a chunk at a time: the chunk is
+journaled sent in one transaction, its reversals run concurrently (the transport holds each connection to
+its budgets and concurrency), and their outcomes are journaled in one more. A removal asks the platform's
+``UndoWriter`` for one call after another until it says the record is gone; a restore writes the record's
+pre-image with the step's own idempotent writer (an upsert, a merge) or the entity's update at its target id,
+fields that were empty before sent empty (``UndoWriter.empty``), which a writer would otherwise leave out.
+A transport failure (the platform unreachable, credentials refused) stops the undo: run it again to resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+
+from migrator.connectors.base import IdWriter, Removed, RequestWriter, Response, UndoWriter, WriteItem
+from migrator.connectors.catalog import CATALOG, entity_spec
+from migrator.connectors.registry import make_writer
+from migrator.graph import TaskGraph
+from migrator.journal import Journal, UndoMark
+from migrator.plan.model import Plan
+from migrator.transport import Transport
+from migrator.undo import Reversal, StepTarget, UndoPlan
+
+__all__ = ["CHUNK", "ReversalOutcome", "make_undo", "records_of", "restore_writer", "step_targets"]
+
+#: reversals journaled and run together
+CHUNK = 50
+#: calls one removal may take before it is abandoned as a connector's mistake
+_MAX_CALLS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalOutcome:
+    """What became of one reversal: ``done`` (``already``: the record was gone before this undo's call) or
+    ``failed``, with the platform's reason."""
+
+    reversal: Reversal
+    state: Literal["done", "failed"]
+    reason: str = ""
+    already: bool = False
+
+
+def restore_writer(platform: str, entity: str, mode: str, match: str | None) -> RequestWriter | None:
+    """The writer that puts a record's values back: the step's own when a resend is safe, else the entity's
+    update (at the record's target id); None when there is neither."""
+    if platform == "files":
+        return None
+    writer = make_writer(platform, entity, mode, match)
+    if writer.idempotent and isinstance(writer, RequestWriter):
+        return writer
+    spec = entity_spec(platform, entity)
+    if spec is None or "update" not in spec.writes:
+        return None
+    update = make_writer(platform, entity, "update", match)
+    return update if isinstance(update, RequestWriter) else None
+
+
+def step_targets(plan: Plan, graph: TaskGraph) -> tuple[list[StepTarget], dict[str, RequestWriter]]:
+    """Each step's target in the plan's order, and the writers that restore its records."""
+    targets: list[StepTarget] = []
+    writers: dict[str, RequestWriter] = {}
+    for name in graph.order:
+        node = graph.steps[name]
+        entity = plan.steps[name].write.entity
+        writer = restore_writer(node.write.platform, entity, node.mode, node.match)
+        if writer is not None:
+            writers[name] = writer
+        records = records_of(node.write.platform, entity)
+        targets.append(
+            StepTarget(name, node.write.connection, node.write.platform, entity, writer is not None, records)
+        )
+    return targets, writers
+
+
+def records_of(platform: str, entity: str) -> str:
+    """The entity whose records ``entity`` writes: the first the platform declares that is read from the same
+    list (itself, mostly; Velpic ``user_status`` → ``user``)."""
+    spec = CATALOG.get(platform)
+    read = spec.entities[entity].read if spec is not None and entity in spec.entities else None
+    if spec is None or read is None:
+        return entity
+    same = (read.endpoint.method, read.endpoint.path, read.parent)
+    return next(
+        name
+        for name, e in spec.entities.items()
+        if e.read is not None and (e.read.endpoint.method, e.read.endpoint.path, e.read.parent) == same
+    )
+
+
+async def make_undo(
+    plan: UndoPlan,
+    steps: Sequence[StepTarget],
+    transports: Mapping[str, Transport],
+    undo_writers: Mapping[str, UndoWriter],
+    restorers: Mapping[str, RequestWriter],
+    journal: Journal,
+) -> list[ReversalOutcome]:
+    """Make ``plan``'s reversals in order, journaled; returns their outcomes. ``undo_writers`` by platform,
+    ``restorers`` by step."""
+    by_step = {s.step: s for s in steps}
+    outcomes: list[ReversalOutcome] = []
+    pending = plan.reversals
+    i = 0
+    while i < len(pending):
+        step = pending[i].step
+        chunk = [pending[i]]
+        while i + len(chunk) < len(pending) and len(chunk) < CHUNK and pending[i + len(chunk)].step == step:
+            chunk.append(pending[i + len(chunk)])
+        i += len(chunk)
+        target = by_step[step]
+        journal.mark_undo(plan.run_id, [UndoMark(r.step, r.target_id, r.kind, "sent") for r in chunk])
+        done = await _run_chunk(
+            plan.run_id, chunk, target, transports[target.connection], undo_writers, restorers
+        )
+        journal.mark_undo(
+            plan.run_id,
+            [
+                UndoMark(o.reversal.step, o.reversal.target_id, o.reversal.kind, o.state, o.reason or None)
+                for o in done
+            ],
+        )
+        outcomes.extend(done)
+    return outcomes
+
+
+async def _run_chunk(
+    run_id: int,
+    chunk: Sequence[Reversal],
+    target: StepTarget,
+    transport: Transport,
+    undo_writers: Mapping[str, UndoWriter],
+    restorers: Mapping[str, RequestWriter],
+) -> list[ReversalOutcome]:
+    """One chunk's reversals, concurrently; their outcomes in the order they ended."""
+    done: list[ReversalOutcome] = []
+
+    async def one(reversal: Reversal) -> None:
+        if reversal.kind == "remove":
+            outcome = await _remove(reversal, target, transport, undo_writers[target.platform])
+        else:
+            empty = undo_writers[target.platform].empty if target.platform in undo_writers else None
+            outcome = await _restore(run_id, reversal, transport, restorers[reversal.step], empty)
+        done.append(outcome)
+
+    async with anyio.create_task_group() as tg:
+        for reversal in chunk:
+            tg.start_soon(one, reversal)
+    return done
+
+
+async def _remove(
+    reversal: Reversal, target: StepTarget, transport: Transport, writer: UndoWriter
+) -> ReversalOutcome:
+    answers: list[Response] = []
+    for _ in range(_MAX_CALLS):
+        try:
+            call = writer.next_removal(target.entity, reversal.target_id, answers)
+        except ValueError as error:  # an answer the connector cannot read (not JSON where JSON is due)
+            return ReversalOutcome(reversal, "failed", transport.redactor.text(f"unreadable answer: {error}"))
+        if isinstance(call, Removed):
+            return ReversalOutcome(reversal, "done", already=call.already)
+        if isinstance(call, str):
+            return ReversalOutcome(reversal, "failed", transport.redactor.text(call))
+        answers.append(await transport.send(call, retry_transient=True))
+    return ReversalOutcome(reversal, "failed", f"not removed after {_MAX_CALLS} calls")
+
+
+async def _restore(
+    run_id: int, reversal: Reversal, transport: Transport, writer: RequestWriter, empty: Any
+) -> ReversalOutcome:
+    assert reversal.image is not None
+    payload = dict(reversal.image)
+    if isinstance(writer, IdWriter):
+        payload[writer.id_field] = reversal.target_id
+    idem_key = f"undo:{run_id}:{reversal.step}:{reversal.target_id}"
+    prepared = writer.prepare(WriteItem(idem_key, reversal.source_keys[0], payload, reversal.match_value))
+    if not isinstance(prepared, WriteItem):
+        return ReversalOutcome(reversal, "failed", transport.redactor.text(prepared.reason or "refused"))
+    # a writer leaves out the fields a record maps to nothing; a restore sets the fields empty before back
+    emptied = {k: empty for k, v in reversal.image.items() if v is None and k not in prepared.payload}
+    if emptied:
+        prepared = WriteItem(
+            prepared.idem_key, prepared.source_key, {**prepared.payload, **emptied}, prepared.match_value
+        )
+    for request, sent in writer.requests([prepared]):
+        response = await transport.send(request, retry_transient=True)
+        try:
+            rows = writer.decode(response, sent)
+        except ValueError as error:
+            return ReversalOutcome(reversal, "failed", f"unreadable answer: {error}")
+        row = next((r for r in rows if r.idem_key == idem_key), None)
+        if row is None or not row.ok:
+            reason = "the target did not say" if row is None else row.reason or "the target refused it"
+            return ReversalOutcome(reversal, "failed", transport.redactor.text(reason))
+    return ReversalOutcome(reversal, "done")

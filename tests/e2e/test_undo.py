@@ -1,0 +1,505 @@
+"""``migrator undo`` end to end through the real CLI against the sandbox: the target is read field by field
+through the control API before a run and after its undo. Records the customer had before the run are back as
+they were (those the run updated restored from its pre-images); records the run created are gone where the
+API deletes them (accessplanit, aNewSpring) and inactive, out of every group, where it does not (Velpic).
+Without ``--yes`` the undo lists what cannot be undone first and writes nothing; an undo killed with -9
+resumes to the same end state with no error from a second delete; the report carries no secret."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.sandbox.app import SandboxThread
+from migrator.sandbox.config import SandboxConfig
+from tests.e2e.helpers import PLANS, migrator, post_json, records, run_plan, start_run, write_env
+
+#: fields a platform stamps on every write: the time of the last change, not what the record holds
+STAMPS = frozenset({"modifiedDate", "DateUpdated", "updatedDateTime", "lastModified"})
+
+
+def undo_args(plan: Path, tmp: Path, env: Path, *extra: str) -> list[str]:
+    return ["undo", str(plan), "--env-file", str(env), "--journal", str(tmp / "journal.sqlite"), *extra]
+
+
+def snapshot(base: str, platform: str, entities: tuple[str, ...], key: str) -> dict[str, dict[str, Any]]:
+    """Every target record of ``entities``, by entity and id (an aNewSpring subscription: its user and
+    course)."""
+    return {
+        f"{e}:{r[key] if key in r else (r['user'], r['course'])}": r
+        for e in entities
+        for r in records(base, platform, "target", e)
+    }
+
+
+def assert_back_as_before(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
+    for rid, was in before.items():
+        assert rid in after, f"{rid} was on the target before the run and is gone after the undo"
+        now = after[rid]
+        for name in sorted((set(was) | set(now)) - STAMPS):
+            assert now.get(name) == was.get(name), (
+                f"{rid}.{name}: {was.get(name)!r} before, {now.get(name)!r} now"
+            )
+
+
+def api(sandbox: SandboxThread, method: str, path: str, body: Any) -> Any:
+    env = sandbox.sandbox.env()
+    request = urllib.request.Request(
+        f"{env['VELPIC_BASE_URL']}{path}",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"AccessKey": env["VELPIC_TARGET_ACCESS_KEY"], "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        raw = resp.read()
+        return json.loads(raw) if raw else None
+
+
+def report_rows(tmp: Path, run_id: int = 1) -> list[dict[str, str]]:
+    path = tmp / "journal.sqlite.reports" / f"undo-run-{run_id}.csv"
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# -- velpic → velpic ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def velpic(sandbox_profile: str) -> Iterator[SandboxThread]:
+    with SandboxThread(SandboxConfig(seed=11, scale=60, platforms=("velpic",), profile=sandbox_profile)) as sb:
+        yield sb
+
+
+def seed_velpic_target(sandbox: SandboxThread) -> None:
+    """The customer's own records on the target before the load: a group the plan also creates (by name), a
+    group of its own, and users the load merges into (same employee number, other names, in the own group),
+    with one user the load does not touch."""
+    source_users = sorted(records(sandbox.base_url, "velpic", "source", "user"), key=lambda u: u["id"])
+    source_groups = records(sandbox.base_url, "velpic", "source", "group")
+    api(sandbox, "POST", "/group", {"name": source_groups[0]["name"], "description": "the customer's"})
+    own = api(sandbox, "POST", "/group", {"name": "Customer own group", "description": "kept"})
+    active = [u for u in source_users if u["clientStatusId"] == 56][:3]
+    rows = [
+        {
+            "firstName": f"Before{n}",
+            "lastName": u["lastName"],
+            "emailAddress": f"before{n}@customer.example",
+            "employeeNumber": u["employeeNumber"],
+            "roles": [6],
+            "groups": [{"id": own["id"]}],
+            "sendWelcomeEmail": False,
+        }
+        for n, u in enumerate(active)
+    ]
+    rows.append(
+        {
+            "firstName": "Untouched",
+            "lastName": "Customer",
+            "emailAddress": "untouched@customer.example",
+            "employeeNumber": "CUSTOMER-1",
+            "roles": [6],
+            "groups": [{"id": own["id"]}],
+            "sendWelcomeEmail": False,
+        }
+    )
+    api(sandbox, "POST", "/bulkUserImport", {"users": rows, "mergeType": "empNo"})
+
+
+def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_path: Path) -> None:
+    plan = PLANS / "velpic-to-velpic.toml"
+    env = write_env(velpic, tmp_path / "sandbox.env")
+    seed_velpic_target(velpic)
+    base = velpic.base_url
+    before = snapshot(base, "velpic", ("user", "group"), "id")
+
+    run = run_plan(plan, tmp_path, env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    loaded = snapshot(base, "velpic", ("user", "group"), "id")
+    assert len(loaded) > len(before)
+    assert any(loaded[k]["firstName"] != before[k]["firstName"] for k in before if k.startswith("user:"))
+
+    planned = migrator(*undo_args(plan, tmp_path, env), cwd=tmp_path)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    out = planned.stdout
+    assert out.index("cannot be undone") < out.index("to undo:")
+    assert "Velpic's API deletes no user: it stays on the platform, inactive" in out
+    assert "nothing was changed" in out
+    assert snapshot(base, "velpic", ("user", "group"), "id") == loaded  # without --yes nothing is written
+
+    undone = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert "Traceback" not in undone.stderr
+    after = snapshot(base, "velpic", ("user", "group"), "id")
+    assert_back_as_before(before, after)
+    created = [after[k] for k in after if k not in before]
+    assert created and all(r["active"] is False for r in created)
+    assert all(not r["groups"] and not r["groupsSupervised"] for r in created if "groups" in r)
+    rows = report_rows(tmp_path)
+    assert {r["outcome"] for r in rows} <= {"done", "not undone"}
+    assert sum(r["reversal"] == "restore" for r in rows) == 3
+
+    # an undo run again finds everything done: nothing is sent twice
+    again = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "removed 0, already gone 0, restored 0, failed 0" in again.stdout
+    assert snapshot(base, "velpic", ("user", "group"), "id") == after
+
+    # killed after its calls and before their done marks: the users are read again, found inactive outside
+    # every group, and count as removed (the adversarial profile refuses a second inactivate)
+    conn = sqlite3.connect(tmp_path / "journal.sqlite")
+    with conn:
+        conn.execute("UPDATE undo_actions SET state = 'sent' WHERE step = 'users' AND kind = 'remove'")
+    conn.close()
+    resumed = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert (
+        f"removed 0, already gone {len([k for k in after if k.startswith('user:') and k not in before])}"
+        in (resumed.stdout)
+    )
+    assert snapshot(base, "velpic", ("user", "group"), "id") == after
+
+
+# -- csv → accessplanit, and an undo killed with -9 ------------------------------------------------------------
+
+ACCESSPLANIT_ENTITIES = ("company", "user", "usercoursedate")
+TIME_SCALE = "200"
+
+
+@pytest.fixture()
+def accessplanit(sandbox_profile: str) -> Iterator[SandboxThread]:
+    config = SandboxConfig(
+        seed=9,
+        scale=20,
+        platforms=("accessplanit",),
+        default_limits=False,
+        time_scale=float(TIME_SCALE),
+        profile=sandbox_profile,
+    )
+    with SandboxThread(config) as sb:
+        yield sb
+
+
+def seed_with_own_plan(plan: Path, tmp: Path, env: Path, rows: dict[str, list[str]]) -> None:
+    """The customer's own records on the target before the load, written by a plan of their own (its own
+    name and journal) from an export in which ``rows`` replace the files' data rows: records the load then
+    merges into."""
+    seed = tmp / "seed"
+    (seed / "data").mkdir(parents=True)
+    for f in (plan.parent / "data").iterdir():
+        lines = f.read_text(encoding="utf-8").splitlines()
+        data = rows.get(f.name, lines[1:])
+        (seed / "data" / f.name).write_text("\n".join([lines[0], *data]) + "\n", encoding="utf-8")
+    text = plan.read_text(encoding="utf-8").replace(f'name = "{plan.stem}"', 'name = "customer-own"')
+    (seed / plan.name).write_text(text, encoding="utf-8")
+    done = migrator(
+        "run",
+        str(seed / plan.name),
+        "--env-file",
+        str(env),
+        "--journal",
+        str(seed / "j.sqlite"),
+        "--plain",
+        "--time-scale",
+        TIME_SCALE,
+        cwd=seed,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def seed_accessplanit_target(tmp: Path, env: Path) -> None:
+    seed_with_own_plan(
+        PLANS / "csv-to-accessplanit.toml",
+        tmp,
+        env,
+        {
+            "companies.csv": ["CO-001,Harbour (before),old@harbour.example,Lancaster,LA1 9ZZ"],
+            "learners.csv": [
+                "L0001,Before,Khan,before.khan@harbour.example,07700900999,Clerk,14/03/1990,CO-001,"
+                "Working at Heights"
+            ],
+        },
+    )
+
+
+def assert_created_gone(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
+    assert set(after) <= set(before), f"left on the target: {sorted(set(after) - set(before))[:5]}"
+
+
+def test_csv_to_accessplanit_undo_puts_the_target_back(accessplanit: SandboxThread, tmp_path: Path) -> None:
+    plan = PLANS / "csv-to-accessplanit.toml"
+    env = write_env(accessplanit, tmp_path / "sandbox.env")
+    seed_accessplanit_target(tmp_path, env)
+    base = accessplanit.base_url
+    before = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+
+    run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert run.returncode == 0, run.stdout + run.stderr
+    loaded = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    assert len(loaded) > len(before)
+
+    # another customer's env file: refused before anything is sent
+    other = tmp_path / "other.env"
+    other.write_text(
+        env.read_text().replace("ACCESSPLANIT_TARGET_USERNAME=", "ACCESSPLANIT_TARGET_USERNAME=other-")
+    )
+    refused = migrator(*undo_args(plan, tmp_path, other, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "written with other accounts" in refused.stderr and "Traceback" not in refused.stderr
+    assert snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID") == loaded
+
+    undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    after = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    assert_back_as_before(before, after)
+    assert_created_gone(before, after)
+    rows = report_rows(tmp_path)
+    assert {(r["step"], r["reversal"]) for r in rows if r["outcome"] == "done"} >= {
+        ("companies", "restore"),
+        ("learners", "restore"),
+        ("learners", "remove"),
+        ("bookings", "remove"),
+    }
+
+
+def test_an_undo_killed_with_minus_9_resumes_to_the_same_end(
+    accessplanit: SandboxThread, tmp_path: Path
+) -> None:
+    plan = PLANS / "csv-to-accessplanit.toml"
+    env = write_env(accessplanit, tmp_path / "sandbox.env")
+    seed_accessplanit_target(tmp_path, env)
+    base = accessplanit.base_url
+    before = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    # slow deletes, some of their answers lost (each then sent again): the undo is killed while it deletes
+    post_json(f"{base}/_sandbox/faults", {"spec": "accessplanit:methods=DELETE,latency=150ms,lose_rate=0.2"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "migrator",
+            *undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_undo_marks(proc, tmp_path / "journal.sqlite")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    resumed = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "failed 0" in resumed.stdout
+    after = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    assert_back_as_before(before, after)
+    assert_created_gone(before, after)
+    assert all(
+        r["outcome"] in {"done", "done earlier", "already gone", "not undone"} for r in report_rows(tmp_path)
+    )
+
+
+def wait_for_undo_marks(proc: subprocess.Popen[bytes], journal: Path) -> None:
+    """Until the undo has journaled its first reversals as sent (read as any reader would)."""
+    deadline = time.monotonic() + 60
+    while not _undo_marks(journal):
+        assert proc.poll() is None, "the undo ended before the test saw it start"
+        assert time.monotonic() < deadline, "the undo journaled nothing within 60 s"
+        time.sleep(0.005)
+
+
+def _undo_marks(journal: Path) -> int:
+    return _count(journal, "SELECT count(*) FROM undo_actions")
+
+
+# -- velpic → accessplanit, velpic → aNewSpring --------------------------------------------------------------
+
+
+@pytest.fixture()
+def velpic_and(request: pytest.FixtureRequest, sandbox_profile: str) -> Iterator[SandboxThread]:
+    config = SandboxConfig(
+        seed=7,
+        scale=40,
+        platforms=("velpic", request.param),
+        default_limits=False,
+        time_scale=float(TIME_SCALE),
+        profile=sandbox_profile,
+    )
+    with SandboxThread(config) as sb:
+        yield sb
+
+
+def a_trainee(sandbox: SandboxThread) -> dict[str, Any]:
+    """An active Velpic source user with the trainee role only (the user a customer already had)."""
+    users = sorted(records(sandbox.base_url, "velpic", "source", "user"), key=lambda u: u["id"])
+    return next(u for u in users if u["clientStatusId"] == 56 and u["roles"] == [6] and u["employeeNumber"])
+
+
+@pytest.mark.parametrize("velpic_and", ["accessplanit"], indirect=True)
+def test_velpic_to_accessplanit_undo_puts_the_target_back(velpic_and: SandboxThread, tmp_path: Path) -> None:
+    plan = PLANS / "velpic-to-accessplanit.toml"
+    env = write_env(velpic_and, tmp_path / "sandbox.env")
+    email = a_trainee(velpic_and)["emailAddress"].strip().lower()
+    seed_with_own_plan(
+        PLANS / "csv-to-accessplanit.toml",
+        tmp_path,
+        env,
+        {
+            "learners.csv": [
+                f"CUST-1,Before,Customer,{email},07700900998,Clerk,14/03/1990,CO-001,Working at Heights"
+            ]
+        },
+    )
+    base = velpic_and.base_url
+    before = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert run.returncode in (0, 3), run.stdout + run.stderr
+    mine = next(u for u in records(base, "accessplanit", "target", "user") if u["Email"] == email)
+    assert mine["Forenames"] != "Before"  # the load merged into the customer's user
+
+    undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    after = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    assert_back_as_before(before, after)
+    assert_created_gone(before, after)
+
+
+def anewspring_call(sandbox: SandboxThread, call: str, form: dict[str, str]) -> None:
+    env = sandbox.sandbox.env()
+    request = urllib.request.Request(
+        f"{env['ANEWSPRING_BASE_URL']}/{call}",
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+        headers={"X-API-Key": env["ANEWSPRING_TARGET_API_KEY"]},
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
+ANEWSPRING_ENTITIES = ("user", "group", "subscription")
+
+
+@pytest.mark.parametrize("velpic_and", ["anewspring"], indirect=True)
+def test_velpic_to_anewspring_undo_puts_the_target_back(velpic_and: SandboxThread, tmp_path: Path) -> None:
+    plan = PLANS / "velpic-to-anewspring.toml"
+    env = write_env(velpic_and, tmp_path / "sandbox.env")
+    base = velpic_and.base_url
+    before = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
+    run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert run.returncode in (0, 3), run.stdout + run.stderr
+    assert len(snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")) > len(before)
+
+    undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    after = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
+    assert_back_as_before(before, after)
+    assert_created_gone(before, after)
+    assert records(base, "anewspring", "target", "group") == []
+    steps = {r["step"] for r in report_rows(tmp_path) if r["outcome"] == "done"}
+    assert steps >= {"groups", "users", "memberships", "subscriptions_completed"}
+
+
+@pytest.mark.parametrize("velpic_and", ["anewspring"], indirect=True)
+def test_velpic_to_anewspring_users_without_pre_images_are_listed_not_undone(
+    velpic_and: SandboxThread, tmp_path: Path
+) -> None:
+    """With a user of the customer's already on the target, the step cannot read the target's users by
+    ``userID`` before it writes (the list names that field ``id``) and ``addOrUpdateUser`` does not say whether
+    it created a user: the run keeps no pre-image of its users, so the undo lists them first as not undone
+    and leaves them as the run made them; groups, memberships and subscriptions are still removed."""
+    plan = PLANS / "velpic-to-anewspring.toml"
+    env = write_env(velpic_and, tmp_path / "sandbox.env")
+    user_id = urllib.parse.quote(a_trainee(velpic_and)["employeeNumber"], safe="")
+    form = {"login": "customer-own", "firstName": "Before", "lastName": "Customer", "role": "student"}
+    anewspring_call(velpic_and, f"addUser/{user_id}", form)
+    base = velpic_and.base_url
+    before_subscriptions = records(base, "anewspring", "target", "subscription")
+    run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert run.returncode in (0, 3), run.stdout + run.stderr
+    loaded_users = records(base, "anewspring", "target", "user")
+
+    planned = migrator(*undo_args(plan, tmp_path, env, "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    out = planned.stdout
+    assert out.index("step users: 40 records: updated without its values from before the run") < out.index(
+        "to undo:"
+    )
+
+    undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert records(base, "anewspring", "target", "group") == []
+    assert records(base, "anewspring", "target", "subscription") == before_subscriptions
+    assert records(base, "anewspring", "target", "user") == loaded_users
+    rows = report_rows(tmp_path)
+    assert {r["step"] for r in rows if r["outcome"] == "not undone"} == {"users"}
+
+
+# -- a load killed with -9 and resumed is undone whole ---------------------------------------------------------
+
+
+def test_a_load_killed_and_resumed_is_undone_whole(tmp_path: Path) -> None:
+    """The run is killed with -9 once it has written, the next run resumes it (a record in doubt is found on
+    the target and linked): the undo takes both runs together, each record with its pre-image from the first,
+    and the target is back as it was before the load."""
+    plan = PLANS / "velpic-to-velpic.toml"
+    config = SandboxConfig(seed=11, scale=60, platforms=("velpic",), faults="velpic:methods=POST,latency=100ms")
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        seed_velpic_target(sb)
+        base = sb.base_url
+        before = snapshot(base, "velpic", ("user", "group"), "id")
+        proc = start_run(plan, tmp_path, env, quiet=True)
+        try:
+            wait_for_done_batches(proc, tmp_path / "journal.sqlite")
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        resumed = run_plan(plan, tmp_path, env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+        undone = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
+        assert undone.returncode == 0, undone.stdout + undone.stderr
+        assert "run 2 (with the runs it resumed: 1)" in undone.stdout
+        after = snapshot(base, "velpic", ("user", "group"), "id")
+        assert_back_as_before(before, after)
+        created = [after[k] for k in after if k not in before]
+        assert created and all(r["active"] is False for r in created)
+
+
+def wait_for_done_batches(proc: subprocess.Popen[str], journal: Path) -> None:
+    """Until the run has journaled a batch done (read as any reader would)."""
+    deadline = time.monotonic() + 60
+    while not _count(journal, "SELECT count(*) FROM batches WHERE state = 'done'"):
+        assert proc.poll() is None, "the run ended before the test saw it write"
+        assert time.monotonic() < deadline, "the run finished no batch within 60 s"
+        time.sleep(0.005)
+
+
+def _count(journal: Path, sql: str) -> int:
+    if not journal.exists():
+        return 0
+    conn = sqlite3.connect(f"{journal.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # the journal is being created
+        return 0
+    finally:
+        conn.close()
