@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.requests_per_record import route_rows, table
+
 HERE = Path(__file__).resolve().parent
 FINDINGS = HERE / "what_limits_it.md"
 
@@ -273,6 +275,7 @@ def results_md(
                 f"| {row['responses_429']} ({row['share_429'] * 100:.1f}%) "
                 f"| {'' if row['valid'] else 'NO VALID FIGURE '}{row['note']} |"
             )
+    lines += ["", "## Requests per record, per route", "", *table(route_rows())]
     lines += ["", "## What limits it", ""]
     if FINDINGS.exists():
         lines.append(FINDINGS.read_text().strip())
