@@ -6,14 +6,25 @@ answered 429. Deterministic: no sockets, no real sleeping, no randomness."""
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
-from migrator.limits import EndpointLimiter, StatedBudget, stated_budget
+from migrator.connectors.base import Request
+from migrator.connectors.registry import make_auth
+from migrator.errors import RateLimitedError
+from migrator.limits import ConnectionLimits, EndpointLimiter, RateBudgets, StatedBudget, stated_budget
+from migrator.logging import Redactor
 from migrator.plan.rates import Rate
+from migrator.protocol.retry import RetryPolicy
 from migrator.sandbox.faults import FixedWindow, SlidingWindow
+from migrator.transport import Transport
 from tests.unit.test_limits import SequentialClock, VirtualTime
 
 LIMIT = 50
@@ -187,3 +198,61 @@ async def test_a_stated_limit_without_a_window_takes_the_longest_reset_seen() ->
     lim.on_stated(StatedBudget(limit=300.0, remaining=299.0, reset=42.0))
     lim.on_stated(StatedBudget(limit=300.0, remaining=298.0, reset=60.0))
     assert lim.stated == Rate(300.0, 60.0) and lim.cap == (300, 60.0)
+
+
+# -- through the transport, over HTTP on loopback -------------------------------------------------------------
+
+
+@asynccontextmanager
+async def serve(handler: web.Handler) -> AsyncIterator[TestServer]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield server
+
+
+def origin(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+def transport(platform: str, base_url: str, credentials: dict[str, str], limits: ConnectionLimits) -> Transport:
+    return Transport(
+        name="target",
+        platform=platform,
+        base_url=base_url,
+        auth=make_auth(platform, credentials),
+        limits=limits,
+        redactor=Redactor(credentials.values()),
+        retry=RetryPolicy(max_attempts=1),
+    )
+
+
+async def test_the_transport_hands_the_stated_budget_and_a_bare_429_to_the_limiter() -> None:
+    """A real server: the first answer states 5 per 2 s in ``X-RateLimit-*`` headers (the reset as a Unix
+    time), the endpoint is then held to it; a 429 without ``Retry-After`` on another endpoint with no budget
+    pauses it for a second and sets its ceiling."""
+    answers = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal answers
+        answers += 1
+        if request.path == "/bulkUserImport":
+            return web.json_response({"error": "Too Many Requests"}, status=429)
+        reset = str(int(time.time()) + 2)
+        headers = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4", "X-RateLimit-Reset": reset}
+        return web.json_response({"results": [], "meta": {"totalResultCount": 0}}, headers=headers)
+
+    async with serve(handler) as server:
+        limits = ConnectionLimits(RateBudgets(), concurrency=2)
+        async with transport("velpic", origin(server), {"access_key": "k"}, limits) as t:
+            await t.send(Request("GET", "/user", "/user"))
+            users = limits.budgets.limiter("/user")
+            assert users.stated is not None and users.stated.count == 5
+            assert 1.0 <= users.stated.per_seconds <= 2.0  # the reset, read as seconds from now
+            assert users.cap == (5, users.stated.per_seconds)
+            with pytest.raises(RateLimitedError):
+                await t.send(Request("POST", "/bulkUserImport", "/bulkUserImport", json={"users": []}))
+            imports = limits.budgets.limiter("/bulkUserImport")
+            assert imports.ceiling is not None and imports.rate is not None
+            assert imports.paused_until >= limits.budgets.clock() + 0.5
+    assert answers == 2
