@@ -43,11 +43,12 @@ small token scheduler instead:
   server that states nothing is found by its 429s: the first one takes the ceiling to be the rate of
   successes over the last ``observe_window`` seconds (at least one second); every 429 after it, the pacing
   rate it hit. After each 429 the rate drops to ``decrease`` × the ceiling, climbs back within a few rounds
-  (a round: about a second of successes, at least ``successes``) to ``hold`` × the ceiling, and stays there;
+  (a round: about a second of successes, at least one) to ``hold`` × the ceiling, and stays there;
   it probes ``probe`` higher only every ``probe_rounds`` rounds, and every 429 that confirms the same
   ceiling (within 5%) doubles that interval, so a steady limit costs a number of 429s that grows with the
-  logarithm of the run's length. A probe that draws no 429 raises the ceiling: a limit higher than the first
-  estimate is found too.
+  logarithm of the run's length. A probe above the ceiling that draws no 429 raises the ceiling, and the next
+  probe follows one round later with twice the step (up to twice the rate): a limit far above the first
+  estimate is found within seconds too.
 
 Time is injected: ``clock()`` returns monotonic seconds and ``sleep(seconds)`` waits; tests use a virtual clock.
 A slot reserved by a task that is then cancelled is skipped; that only makes the limiter more cautious.
@@ -250,6 +251,7 @@ class EndpointLimiter:
         self._ceiling: float | None = None
         self._probe_rounds = self._aimd.probe_rounds
         self._held_rounds = 0
+        self._probe_step = self._aimd.probe
         # what the server stated: the largest reset seen (a window's length when none is stated) and the budget
         self._longest_reset = 0.0
         self._stated: Rate | None = None
@@ -394,7 +396,7 @@ class EndpointLimiter:
             return  # sent before the last cut: says nothing about the new rate
         self._successes += 1
         if self._ceiling is not None:
-            if self._successes >= max(self._aimd.successes, self._rate * _ROUND_SECONDS):
+            if self._successes >= max(1.0, self._rate * _ROUND_SECONDS):
                 self._successes = 0
                 self._next_round(self._ceiling)
             return
@@ -412,11 +414,14 @@ class EndpointLimiter:
             self._rate = min(hold, self._rate + max(self._aimd.increase * ceiling, (hold - self._rate) / 2))
             return
         self._held_rounds += 1
-        if self._held_rounds < self._probe_rounds:
+        raising = self._probe_step > self._aimd.probe  # the last probe went above the ceiling unrefused
+        if self._held_rounds < (1 if raising else self._probe_rounds):
             return
         self._held_rounds = 0
-        self._rate *= 1.0 + self._aimd.probe
-        self._ceiling = max(ceiling, self._rate)  # no 429 up here (yet): the limit is at least this
+        self._rate *= 1.0 + self._probe_step
+        if self._rate > ceiling:  # no 429 up here (yet): the limit is at least this; probe further, faster
+            self._ceiling = self._rate
+            self._probe_step = min(1.0, 2.0 * self._probe_step)
 
     def on_rate_limited(self, retry_after: float | None = None, sent_at: float | None = None) -> None:
         """A request sent at ``sent_at`` got 429: pause everyone for ``retry_after`` s and cut the rate."""
@@ -441,16 +446,16 @@ class EndpointLimiter:
             self._probe_rounds = self._aimd.probe_rounds
         self._ceiling = hit
         self._held_rounds = 0
+        self._probe_step = self._aimd.probe
         self._rate = max(self._aimd.min_rate, hit * self._aimd.decrease)
 
     def _observed_rate(self, now: float) -> float:
-        """Successes per second over the last ``observe_window`` seconds (a span of at least one second)."""
+        """The successes over the last ``observe_window`` seconds and the request refused now, per second
+        (over a span of at least one second): a 429 on the very first request gives 1/s."""
         horizon = now - self._aimd.observe_window
         successes = [t for t in self._recent if t > horizon]
-        if not successes:
-            return self._aimd.min_rate
-        span = max(now - successes[0], 1.0)
-        return max(self._aimd.min_rate, len(successes) / span)
+        span = max(now - successes[0], 1.0) if successes else 1.0
+        return max(self._aimd.min_rate, (len(successes) + 1) / span)
 
     def on_stated(self, stated: StatedBudget) -> None:
         """An answer stated the server's budget (:func:`stated_budget`). A ``remaining`` of 0 pauses an

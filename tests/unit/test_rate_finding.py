@@ -128,23 +128,24 @@ async def test_a_limit_stated_in_headers_is_held_from_the_first_answer(kind: str
     assert elapsed <= requests / LIMIT * 1.05
 
 
-async def test_a_probe_finds_a_limit_above_the_first_estimate() -> None:
-    """The burst at the start saw 20/s accepted over a 1 s span; the server never refuses again: the probes
-    raise the rate above the first estimate, and keep raising it."""
+@pytest.mark.parametrize("burst", [20, 0], ids=["burst-of-20", "refused-first-request"])
+async def test_probes_find_a_limit_far_above_the_first_estimate(burst: int) -> None:
+    """The start saw ``burst`` requests accepted in a second, then a 429 (or the very first request refused:
+    1/s); the server never refuses again. Probes above the ceiling double their step: within a minute the
+    rate is ten times the first estimate."""
     clock = SequentialClock()
     lim = EndpointLimiter("POST /user", None, clock=clock.clock, sleep=clock.sleep)
-    for _ in range(20):
+    for _ in range(burst):
         lim.on_success((await lim.admit()).sent_at)
     lim.on_rate_limited(None, clock.now)
-    assert lim.ceiling == pytest.approx(20.0)
-    rates = []
-    while clock.now < 120.0:
+    first = burst + 1.0
+    assert lim.ceiling == pytest.approx(first)
+    while clock.now < 60.0 and (lim.rate or 0) <= 10 * first:
         admission = await lim.admit()
         lim.answered(admission)
         lim.on_success(admission.sent_at)
-        rates.append(lim.rate)
-    assert rates[-1] is not None and rates[-1] > 1.2 * 20.0
-    assert lim.ceiling is not None and lim.ceiling > 1.2 * 20.0
+    assert clock.now < 60.0 and lim.rate is not None and lim.rate > 10 * first
+    assert lim.ceiling is not None and lim.ceiling > 10 * first
 
 
 # -- the headers ----------------------------------------------------------------------------------------------
