@@ -60,6 +60,8 @@ def clean_environ() -> dict[str, str]:
 class Sandbox:
     """``python -m migrator sandbox --port 0 …`` in its own process; the URL is read from its ready line."""
 
+    READY = "sandbox ready:"
+
     def __init__(
         self,
         workdir: Path,
@@ -115,7 +117,7 @@ class Sandbox:
             assert self.proc is not None and self.proc.stdout is not None
             for line in self.proc.stdout:
                 self._lines.append(line.rstrip())
-                if line.startswith("sandbox ready:"):
+                if line.startswith(self.READY):
                     self.ready_line = line.strip()
                     ready.set()
             ready.set()
@@ -162,6 +164,53 @@ class Sandbox:
 
     def entity(self, platform: str, tenant: str, entity: str) -> dict[str, int]:
         return self.stats()["records"][platform][tenant][entity]  # type: ignore[no-any-return]
+
+
+class FastTargetProcess(Sandbox):
+    """``python -m benchmarks.fast_target …`` in its own process: the same control calls as the sandbox's
+    (``reset``, ``entity``), answered from the fast target's ``/_stats`` and ``/_reset``."""
+
+    READY = "fast-target ready:"
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        users: int,
+        read_latency: float = 0.0,
+        write_latency: float = 0.0,
+        rate: int = 0,
+        limit_style: str = "retry-after",
+    ) -> None:
+        super().__init__(workdir, scale=users)
+        self.args = [
+            PYTHON,
+            "-m",
+            "benchmarks.fast_target",
+            "--users",
+            str(users),
+            "--env-file",
+            str(self.env_file),
+            "--read-latency",
+            str(read_latency),
+            "--write-latency",
+            str(write_latency),
+            "--rate",
+            str(rate),
+            "--limit-style",
+            limit_style,
+        ]
+
+    def reset(self) -> None:
+        self.post("/_reset", {})
+
+    def stats(self) -> dict[str, Any]:
+        return self.get("/_stats")  # type: ignore[no-any-return]
+
+    def entity(self, platform: str, tenant: str, entity: str) -> dict[str, int]:
+        """The target's users (the fast target has no other entity)."""
+        stats = self.stats()
+        return {k: stats[k] for k in ("count", "duplicates", "updates")}
 
 
 # -- contenders as subprocesses ------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Runs the scenarios of issue #7 in order and rewrites ``benchmarks/RESULTS.md`` and ``benchmarks/results.json``.
 Full: 1 throughput (200,000 users), 2 latency (20,000), 3 rate-limited (3,000 upserts at 50/s), 4 memory
-(100,000 and 1,000,000), 5 resume (100,000), 6 journal cost (200,000). Quick: 1–3 at a tenth of the size, then
-4 at 100,000 only and 5–6 at 20,000, in under 5 minutes.
+(100,000 and 1,000,000), 5 resume (100,000), 6 journal cost (200,000); on the fast target, 7 throughput
+(100,000), 8 latency (50,000) and 9 an unstated budget (1,000 imports at 50/s, four ways). Quick: 1–3 and 7–9
+at a tenth of the size, then 4 at 100,000 only and 5–6 at 20,000.
 """
 
 from __future__ import annotations
@@ -21,13 +22,25 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.common import engine_version, machine
+from benchmarks.fast import fast_latency, fast_throughput
 from benchmarks.journal_cost import journal_cost
 from benchmarks.memory import memory
 from benchmarks.rate_limited import rate_limited
 from benchmarks.resume import resume
 from benchmarks.throughput import latency, throughput
+from benchmarks.unstated_budget import unstated_budget
 
-SCENARIOS = ("throughput", "latency", "rate_limited", "memory", "resume", "journal")
+SCENARIOS = (
+    "throughput",
+    "latency",
+    "rate_limited",
+    "memory",
+    "resume",
+    "journal",
+    "fast_throughput",
+    "fast_latency",
+    "unstated_budget",
+)
 
 FULL = {
     "throughput": 200_000,
@@ -36,6 +49,9 @@ FULL = {
     "memory": (100_000, 1_000_000),
     "resume": 100_000,
     "journal": 200_000,
+    "fast_throughput": 100_000,
+    "fast_latency": 50_000,
+    "unstated_budget": 1_000,
     "repeats": 2,
 }
 QUICK = {
@@ -45,6 +61,9 @@ QUICK = {
     "memory": (100_000,),
     "resume": 20_000,
     "journal": 20_000,
+    "fast_throughput": 10_000,
+    "fast_latency": 5_000,
+    "unstated_budget": 100,
     "repeats": 1,
 }
 
@@ -59,7 +78,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="scenarios 1–3 at a tenth of the size (< 5 min)")
+    parser.add_argument("--quick", action="store_true", help="scenarios 1–3 and 7–9 at a tenth of the size")
     parser.add_argument(
         "--only", default="", help=f"comma-separated scenarios to run (default all: {', '.join(SCENARIOS)})"
     )
@@ -79,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         "memory": lambda w: memory(w, sizes=sizes["memory"], log=log),  # type: ignore[arg-type]
         "resume": lambda w: resume(w, users=sizes["resume"], log=log),  # type: ignore[arg-type]
         "journal": lambda w: journal_cost(w, users=sizes["journal"], repeats=reps, log=log),  # type: ignore[arg-type]
+        "fast_throughput": lambda w: fast_throughput(w, users=sizes["fast_throughput"], repeats=reps, log=log),  # type: ignore[arg-type]
+        "fast_latency": lambda w: fast_latency(w, users=sizes["fast_latency"], repeats=reps, log=log),  # type: ignore[arg-type]
+        "unstated_budget": lambda w: unstated_budget(w, users=sizes["unstated_budget"], log=log),  # type: ignore[arg-type]
     }
     # SIGTERM unwinds like Ctrl-C, so every sandbox and contender process started here is stopped
     signal.signal(signal.SIGTERM, _terminate)

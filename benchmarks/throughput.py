@@ -6,6 +6,7 @@ Every contender moves the same Velpic source users to the Velpic target tenant (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,24 @@ LATENCY_FAULTS = "velpic/user:latency=50ms;velpic/bulkUserImport:latency=200ms"
 
 
 def side_by_side(
-    key: str, title: str, workdir: Path, *, users: int, faults: str, timeout: float, repeats: int, log: Any
+    key: str,
+    title: str,
+    workdir: Path,
+    *,
+    users: int,
+    faults: str,
+    timeout: float,
+    repeats: int,
+    log: Any,
+    target: Callable[[Path], Sandbox] | None = None,
 ) -> dict[str, Any]:
     """Every contender once; raw and migrator ``repeats`` times, alternating, best run kept (the machine is
-    shared: a burst of someone else's load should not decide the ratio)."""
+    shared: a burst of someone else's load should not decide the ratio). ``target`` starts the server (default:
+    the sandbox with ``faults``)."""
     log(f"== {title}: {users:,} users{' (' + faults + ')' if faults else ''}")
     outcomes: dict[str, Outcome] = {}
-    with Sandbox(workdir / "sandbox", scale=users, faults=faults) as sandbox:
+    start = target or (lambda work: Sandbox(work, scale=users, faults=faults))
+    with start(workdir / "sandbox") as sandbox:
         log(f"   {sandbox.ready_line}")
         order = [n for _ in range(repeats) for n in ("raw", "migrator")]
         order += [n for n in CONTENDERS if n not in ("raw", "migrator")]

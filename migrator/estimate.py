@@ -9,6 +9,9 @@ The model:
   ``ceil(N / batch)``.
 - **Budget**: a step's endpoint draws from a budget (plan override, else the catalog default) scaled by
   ``1 - reserve``. Endpoints without a budget are assumed not to limit the wall time (latency is not modelled).
+- **Per record**: a step's read and write requests divided by its records (``per_record``): what each record
+  costs in requests. The fewest a route allows (``fewest_requests``) reads with the largest page and writes
+  with the largest batch its platforms take.
 - **A step** reads and writes in a pipeline, so its time is the max over its budgets of the time that budget
   needs for its requests.
 - **Sharing**: steps of one level run at the same time; steps drawing from the same budget share it fairly
@@ -26,7 +29,14 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping
 
-__all__ = ["format_duration", "read_requests", "shared_durations", "write_requests"]
+__all__ = [
+    "fewest_requests",
+    "format_duration",
+    "per_record",
+    "read_requests",
+    "shared_durations",
+    "write_requests",
+]
 
 
 def read_requests(records: int, style: str, page_size: int | None, knows_total: bool = True) -> int:
@@ -44,6 +54,30 @@ def write_requests(records: int, per_record: bool, batch: int) -> int:
     if batch <= 0:
         raise ValueError(f"batch must be positive, got {batch}")
     return records if per_record else math.ceil(records / batch)
+
+
+def per_record(requests: int | None, records: int | None) -> float | None:
+    """``requests`` per record of ``records``; None when either is unknown or there are no records."""
+    if requests is None or not records:
+        return None
+    return requests / records
+
+
+def fewest_requests(
+    records: int,
+    style: str,
+    max_page: int | None,
+    knows_total: bool,
+    per_record_write: bool,
+    max_batch: int,
+) -> tuple[int, int]:
+    """``(reads, writes)`` for ``records`` records read in pages of ``max_page`` (the largest a platform
+    serves; None: one request, as in :func:`read_requests`) and written in batches of ``max_batch`` (the largest
+    its write takes)."""
+    return (
+        read_requests(records, style, max_page, knows_total),
+        write_requests(records, per_record_write, max_batch),
+    )
 
 
 def shared_durations(

@@ -29,12 +29,26 @@ small token scheduler instead:
   budget left for the customer's own traffic; the cap becomes ⌊N·(1−r)⌋ per window (a fractional budget below
   1 becomes one request per T/(N·(1−r))).
 - **Retry-After**: :meth:`EndpointLimiter.on_rate_limited` pauses every user of the endpoint until the time
-  given; a task already holding a slot inside the pause reserves again after it.
+  given (one second when a 429 gives none and no budget is known: the server's window drains meanwhile, so
+  the requests still sent into it do not each cut the rate again); a task already holding a slot inside the
+  pause reserves again after it.
 - **AIMD**: a 429 multiplies the pacing rate by ``decrease``, once per congestion episode (429s for requests
   sent before the last cut, or at its very moment, do not cut again); every ``successes`` successes add
-  ``increase`` × the reference rate, never above the configured budget. With no configured budget an
-  endpoint starts unlimited (bounded only by the connection's concurrency); its first 429 sets the rate to
-  ``decrease`` × the rate observed over the last ``observe_window`` seconds, and AIMD goes on from there.
+  ``increase`` × the reference rate, never above the configured budget.
+- **Finding an unstated budget**: with no configured budget an endpoint starts unlimited (bounded only by the
+  connection's concurrency). A server that states its budget in its answers' headers
+  (:func:`stated_budget`: ``RateLimit-Policy``, ``RateLimit-*``, ``X-RateLimit-*``) is then held to it
+  exactly as if the plan had stated it (:meth:`EndpointLimiter.on_stated`; a plan's budget is only ever
+  lowered this way); before that, a ``Remaining`` of 0 pauses the endpoint until the stated reset. A
+  server that states nothing is found by its 429s: the first one takes the ceiling to be the rate of
+  successes over the last ``observe_window`` seconds (at least one second); every 429 after it, the pacing
+  rate it hit. After each 429 the rate drops to ``decrease`` × the ceiling, climbs back within a few rounds
+  (a round: about a second of successes, at least one) to ``hold`` × the ceiling, and stays there;
+  it probes ``probe`` higher only every ``probe_rounds`` rounds, and every 429 that confirms the same
+  ceiling (within 5%) doubles that interval, so a steady limit costs a number of 429s that grows with the
+  logarithm of the run's length. A probe above the ceiling that draws no 429 raises the ceiling, and the next
+  probe follows one round later with twice the step (up to twice the rate): a limit far above the first
+  estimate is found within seconds too.
 
 Time is injected: ``clock()`` returns monotonic seconds and ``sleep(seconds)`` waits; tests use a virtual clock.
 A slot reserved by a task that is then cancelled is skipped; that only makes the limiter more cautious.
@@ -51,6 +65,7 @@ Use from the transport, per request (concurrency first, then the rate slot, then
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -69,6 +84,8 @@ __all__ = [
     "EndpointLimiter",
     "Permit",
     "RateBudgets",
+    "StatedBudget",
+    "stated_budget",
 ]
 
 Clock = Callable[[], float]
@@ -83,16 +100,105 @@ class AimdPolicy:
     increase: float = 0.05  # fraction of the reference rate (the budget, or the rate observed at the first 429)
     successes: int = 10  # successes in a row before each increase
     min_rate: float = 1 / 60  # requests per second: never slower than one a minute
-    observe_window: float = 10.0  # seconds of sends used to estimate the rate an unlimited endpoint reached
+    observe_window: float = 10.0  # seconds of successes used to estimate the rate an unlimited endpoint reached
+    # finding an unstated budget (no configured one): where to hold below the ceiling, and how to probe above it
+    hold: float = 0.95  # pace at this fraction of the ceiling (the rate that last drew a 429)
+    probe: float = 0.02  # a probe raises the rate by this fraction
+    probe_rounds: int = 4  # rounds held between probes; doubled by every 429 that confirms the ceiling
 
     def __post_init__(self) -> None:
-        if not 0 < self.decrease < 1:
-            raise ValueError(f"AimdPolicy.decrease must be between 0 and 1 (exclusive); got {self.decrease}")
-        if self.increase <= 0 or self.successes < 1 or self.min_rate <= 0 or self.observe_window <= 0:
+        if not 0 < self.decrease < 1 or not 0 < self.hold <= 1:
             raise ValueError(
-                "AimdPolicy.increase, successes, min_rate and observe_window must be positive; got "
-                f"{self.increase}, {self.successes}, {self.min_rate}, {self.observe_window}"
+                "AimdPolicy.decrease must be between 0 and 1 (exclusive) and hold above 0 and at most 1; got "
+                f"{self.decrease} and {self.hold}"
             )
+        if (
+            self.increase <= 0
+            or self.successes < 1
+            or self.min_rate <= 0
+            or self.observe_window <= 0
+            or self.probe <= 0
+            or self.probe_rounds < 1
+        ):
+            raise ValueError(
+                "AimdPolicy.increase, successes, min_rate, observe_window, probe and probe_rounds must be "
+                f"positive; got {self.increase}, {self.successes}, {self.min_rate}, {self.observe_window}, "
+                f"{self.probe}, {self.probe_rounds}"
+            )
+
+
+#: a round of successes while finding a budget: about this many seconds of them
+_ROUND_SECONDS = 1.0
+#: a 429 at a rate within this fraction of the ceiling confirms it (the probe interval doubles)
+_SAME_CEILING = 0.05
+#: the probe interval stops doubling at this many rounds
+_MAX_PROBE_ROUNDS = 256
+#: a reset header larger than this is a Unix time (``X-RateLimit-Reset`` of several platforms), not seconds
+_EPOCH = 1_000_000_000.0
+_POLICY = re.compile(r"^\s*(?:\"[^\"]*\"\s*;\s*)?(?:q=)?(\d+(?:\.\d+)?)?(.*)$")
+_WINDOW = re.compile(r";\s*(?:w|window)\s*=\s*(\d+(?:\.\d+)?)")
+_QUOTA = re.compile(r";\s*q\s*=\s*(\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True, slots=True)
+class StatedBudget:
+    """What a server's answer says of its budget: ``limit`` requests per ``window`` seconds, ``remaining`` of
+    them until ``reset`` seconds from now. Any part may be missing."""
+
+    limit: float | None = None
+    window: float | None = None
+    remaining: float | None = None
+    reset: float | None = None
+
+
+def _number(value: str | None) -> float | None:
+    """The first number of a header value (``"50"``, ``"50, 50;w=1"``); None when there is none."""
+    if not value:
+        return None
+    m = _POLICY.match(value.split(",", 1)[0])
+    return float(m.group(1)) if m is not None and m.group(1) is not None else None
+
+
+def _policy(value: str) -> tuple[float | None, float | None]:
+    """``(quota, window)`` of a ``RateLimit-Policy`` (``100;w=60``, ``"default";q=100;w=60``) or of a
+    ``RateLimit-Limit`` listing policies (``10, 10;window=1, 50;window=60``): the first policy with a window,
+    else the first number."""
+    parts = value.split(",")
+    for part in parts:
+        window = _WINDOW.search(part)
+        if window is not None:
+            quota = _QUOTA.search(part)
+            return (float(quota.group(1)) if quota else _number(part)), float(window.group(1))
+    return _number(parts[0]), None
+
+
+def stated_budget(headers: Mapping[str, str], wall_now: float) -> StatedBudget | None:
+    """The budget an answer's headers (names lower-cased) state, or None when they state none.
+
+    Read: ``RateLimit-Policy`` (quota and ``w=`` window), ``RateLimit-Limit`` / ``-Remaining`` / ``-Reset``
+    and the same under ``X-RateLimit-``. A reset is seconds from now, or a Unix time (converted with
+    ``wall_now``, seconds since the epoch) when it is that large. A window is never guessed here."""
+    policy = headers.get("ratelimit-policy")
+    limit_text = headers.get("ratelimit-limit") or headers.get("x-ratelimit-limit")
+    remaining = _number(headers.get("ratelimit-remaining") or headers.get("x-ratelimit-remaining"))
+    reset = _number(headers.get("ratelimit-reset") or headers.get("x-ratelimit-reset"))
+    if policy is None and limit_text is None and remaining is None and reset is None:
+        return None
+    limit: float | None = None
+    window: float | None = None
+    if policy is not None:
+        limit, window = _policy(policy)
+    if limit_text is not None:
+        stated, stated_window = _policy(limit_text)
+        limit = limit if limit is not None else stated
+        window = window if window is not None else stated_window
+    if reset is not None and reset > _EPOCH:
+        reset = max(0.0, reset - wall_now)
+    if limit is not None and limit <= 0:
+        limit = None
+    if window is not None and window <= 0:
+        window = None
+    return StatedBudget(limit, window, remaining, reset)
 
 
 class EndpointLimiter:
@@ -119,31 +225,44 @@ class EndpointLimiter:
         self.budget = budget
         self.reserve = reserve
         self.margin = margin
-        # a 429 under a configured budget means our count and the server's disagree by a little (jitter): cut
-        # gently; with no budget the rate is being discovered: cut hard
-        self._aimd = aimd or (AimdPolicy(decrease=0.9, increase=0.02) if budget is not None else AimdPolicy())
+        # a 429 under a budget (configured or stated by the server) means our count and the server's disagree
+        # by a little (jitter): cut gently; with none the rate is being found: cut below the rate that drew it
+        self._budget_aimd = aimd or AimdPolicy(decrease=0.9, increase=0.02)
+        self._aimd = self._budget_aimd if budget is not None else aimd or AimdPolicy(decrease=0.8)
         self._clock = clock
         self._sleep = sleep
         self._cap: int | None = None
         self._window = 0.0
         self._max_rate: float | None = None
         if budget is not None:
-            effective = budget.count * (1.0 - reserve)
-            cap = max(1, math.floor(effective))
-            self._cap = cap
-            self._window = budget.per_seconds * (cap / min(effective, cap)) + margin
-            self._max_rate = cap / self._window
+            self._hold_to(budget)
         self._rate: float | None = self._max_rate  # None: unlimited (pacing off)
-        self._reference = self._max_rate
+        self._reference: float | None = self._max_rate
         # the window guard: answer times within the last window (ascending) and requests still in flight
         self._ends: deque[float] = deque()
         self._in_flight = 0
         self._answer: anyio.Event | None = None  # set when an answer arrives; created by the first waiter
-        self._recent: deque[float] = deque()  # send times within observe_window, for an unlimited endpoint
+        self._recent: deque[float] = deque()  # success times within observe_window, while no budget is known
         self._last_slot = -math.inf
         self._paused_until = -math.inf
         self._last_cut = -math.inf
         self._successes = 0
+        # finding an unstated budget: the rate that last drew a 429, and the probing schedule above it
+        self._ceiling: float | None = None
+        self._probe_rounds = self._aimd.probe_rounds
+        self._held_rounds = 0
+        self._probe_step = self._aimd.probe
+        # what the server stated: the largest reset seen (a window's length when none is stated) and the budget
+        self._longest_reset = 0.0
+        self._stated: Rate | None = None
+
+    def _hold_to(self, budget: Rate) -> None:
+        """Set the hard guard and the ceiling of the pacing rate from ``budget`` (after reserve and margin)."""
+        effective = budget.count * (1.0 - self.reserve)
+        cap = max(1, math.floor(effective))
+        self._cap = cap
+        self._window = budget.per_seconds * (cap / min(effective, cap)) + self.margin
+        self._max_rate = cap / self._window
 
     # -- state, for progress and tests -------------------------------------------------------------
 
@@ -161,6 +280,16 @@ class EndpointLimiter:
     def cap(self) -> tuple[int, float] | None:
         """The hard guard: at most ``n`` sends in any window of ``seconds``; ``None`` if unconfigured."""
         return None if self._cap is None else (self._cap, self._window)
+
+    @property
+    def ceiling(self) -> float | None:
+        """While finding an unstated budget: the rate that last drew a 429 (or a probe reached); else None."""
+        return self._ceiling
+
+    @property
+    def stated(self) -> Rate | None:
+        """The budget the server stated in its headers and this endpoint is held to; None if none."""
+        return self._stated
 
     @property
     def paused_until(self) -> float:
@@ -203,7 +332,8 @@ class EndpointLimiter:
         admission.open = False
         if self._cap is None:
             return
-        self._in_flight -= 1
+        if admission.guarded:
+            self._in_flight -= 1
         self._insert_end(self._clock() if at is None else max(at, admission.sent_at))
         if self._answer is not None:
             self._answer.set()
@@ -237,14 +367,10 @@ class EndpointLimiter:
         return max(now, earliest)
 
     def _admitted(self, now: float) -> Admission:
-        if self._cap is not None:
-            self._in_flight += 1
-        if self._max_rate is None:
-            self._recent.append(now)
-            horizon = now - self._aimd.observe_window
-            while self._recent and self._recent[0] <= horizon:
-                self._recent.popleft()
-        return Admission(now)
+        if self._cap is None:
+            return Admission(now)
+        self._in_flight += 1
+        return Admission(now, guarded=True)
 
     def _insert_end(self, end: float) -> None:
         ends = self._ends
@@ -256,41 +382,107 @@ class EndpointLimiter:
     # -- feedback ----------------------------------------------------------------------------------
 
     def on_success(self, sent_at: float | None = None) -> None:
-        """A request sent at ``sent_at`` succeeded (any answer but 429): count towards an additive increase."""
-        if self._rate is None or self._reference is None:
+        """A request sent at ``sent_at`` succeeded (any answer but 429): count towards an increase."""
+        if self._max_rate is None:  # no budget known: the successes tell the rate the server sustains
+            now = self._clock()
+            recent = self._recent
+            recent.append(now)
+            horizon = now - self._aimd.observe_window
+            while recent[0] <= horizon:
+                recent.popleft()
+        if self._rate is None:
             return
         if sent_at is not None and sent_at <= self._last_cut:
             return  # sent before the last cut: says nothing about the new rate
         self._successes += 1
-        if self._successes < self._aimd.successes:
+        if self._ceiling is not None:
+            if self._successes >= max(1.0, self._rate * _ROUND_SECONDS):
+                self._successes = 0
+                self._next_round(self._ceiling)
+            return
+        if self._successes < self._aimd.successes or self._reference is None:
             return
         self._successes = 0
         rate = self._rate + self._aimd.increase * self._reference
         self._rate = rate if self._max_rate is None else min(rate, self._max_rate)
 
+    def _next_round(self, ceiling: float) -> None:
+        """A round of successes while finding the budget: climb back to the hold, or hold, or probe above."""
+        assert self._rate is not None
+        hold = self._aimd.hold * ceiling
+        if self._rate < hold:
+            self._rate = min(hold, self._rate + max(self._aimd.increase * ceiling, (hold - self._rate) / 2))
+            return
+        self._held_rounds += 1
+        raising = self._probe_step > self._aimd.probe  # the last probe went above the ceiling unrefused
+        if self._held_rounds < (1 if raising else self._probe_rounds):
+            return
+        self._held_rounds = 0
+        self._rate *= 1.0 + self._probe_step
+        if self._rate > ceiling:  # no 429 up here (yet): the limit is at least this; probe further, faster
+            self._ceiling = self._rate
+            self._probe_step = min(1.0, 2.0 * self._probe_step)
+
     def on_rate_limited(self, retry_after: float | None = None, sent_at: float | None = None) -> None:
         """A request sent at ``sent_at`` got 429: pause everyone for ``retry_after`` s and cut the rate."""
         now = self._clock()
+        if retry_after is None and self._max_rate is None:
+            retry_after = _ROUND_SECONDS  # no budget known and no time given: let the server's window drain
         if retry_after is not None and retry_after > 0:
             self._paused_until = max(self._paused_until, now + retry_after)
         self._successes = 0
         if sent_at is not None and sent_at <= self._last_cut:
             return  # one cut per congestion episode
         self._last_cut = now
-        if self._rate is None:
-            observed = self._observed_rate(now)
-            self._reference = observed
-            self._rate = max(self._aimd.min_rate, observed * self._aimd.decrease)
-        else:
+        if self._max_rate is not None:  # a budget is known: our count and the server's differ a little
+            assert self._rate is not None
             self._rate = max(self._aimd.min_rate, self._rate * self._aimd.decrease)
+            return
+        hit = self._observed_rate(now) if self._rate is None else self._rate
+        ceiling = self._ceiling
+        if ceiling is not None and abs(hit - ceiling) <= _SAME_CEILING * ceiling:
+            self._probe_rounds = min(_MAX_PROBE_ROUNDS, self._probe_rounds * 2)  # the same limit again
+        else:
+            self._probe_rounds = self._aimd.probe_rounds
+        self._ceiling = hit
+        self._held_rounds = 0
+        self._probe_step = self._aimd.probe
+        self._rate = max(self._aimd.min_rate, hit * self._aimd.decrease)
 
     def _observed_rate(self, now: float) -> float:
+        """The successes over the last ``observe_window`` seconds and the request refused now, per second
+        (over a span of at least one second): a 429 on the very first request gives 1/s."""
         horizon = now - self._aimd.observe_window
-        sends = [t for t in self._recent if t > horizon]
-        if not sends:
-            return self._aimd.min_rate
-        span = max(now - sends[0], 1.0)
-        return max(self._aimd.min_rate, len(sends) / span)
+        successes = [t for t in self._recent if t > horizon]
+        span = max(now - successes[0], 1.0) if successes else 1.0
+        return max(self._aimd.min_rate, (len(successes) + 1) / span)
+
+    def on_stated(self, stated: StatedBudget) -> None:
+        """An answer stated the server's budget (:func:`stated_budget`). A ``remaining`` of 0 pauses an
+        endpoint that holds no budget until the reset; a limit with a window (stated, or else the longest reset
+        seen) becomes the budget this endpoint is held to, unless the configured one is stricter."""
+        now = self._clock()
+        reset = stated.reset
+        if reset is not None:
+            self._longest_reset = max(self._longest_reset, reset)
+            if stated.remaining is not None and stated.remaining <= 0 and self._max_rate is None:
+                # with a budget held the guard already keeps within it (a reset is often rounded up)
+                self._paused_until = max(self._paused_until, now + reset)
+        window = stated.window or self._longest_reset
+        if stated.limit is None or window <= 0:
+            return
+        budget = Rate(stated.limit, window)
+        if budget == self._stated or (self.budget is not None and budget.per_second >= self.budget.per_second):
+            return
+        self._stated = budget
+        self._hold_to(budget)
+        self._aimd = self._budget_aimd
+        self._ceiling = None
+        self._rate = self._reference = self._max_rate
+        # the guard starts from what the server may still count: the successes within its window
+        horizon = now - self._window
+        self._ends = deque(t for t in self._recent if t > horizon)
+        self._recent.clear()
 
     def __repr__(self) -> str:
         rate = "unlimited" if self._rate is None else f"{self._rate:.3g}/s"
@@ -352,6 +544,7 @@ class Admission:
 
     sent_at: float
     open: bool = True
+    guarded: bool = False  # counted as in flight by the window guard (a budget was known when it was sent)
 
 
 @dataclass(slots=True)
@@ -371,14 +564,20 @@ class Permit:
         window from now. Called again (or by ``ok``/``rate_limited``/the end of the permit) it does nothing."""
         self.limiter.answered(self.admission)
 
-    def ok(self) -> None:
+    def ok(self, stated: StatedBudget | None = None) -> None:
+        """Any answer but 429; ``stated``: what its headers said of the server's budget."""
         self.reported = True
         self.answered()
+        if stated is not None:
+            self.limiter.on_stated(stated)
         self.limiter.on_success(self.sent_at)
 
-    def rate_limited(self, retry_after: float | None = None) -> None:
+    def rate_limited(self, retry_after: float | None = None, stated: StatedBudget | None = None) -> None:
+        """A 429, with its ``Retry-After`` in seconds and what its headers said of the server's budget."""
         self.reported = True
         self.answered()
+        if stated is not None:
+            self.limiter.on_stated(stated)
         self.limiter.on_rate_limited(retry_after, self.sent_at)
 
 

@@ -1,7 +1,8 @@
 """Executes connector ``Request`` values over a wire (``migrator.wire``: aiohttp by default, or in memory).
 
 One ``Transport`` per connection: auth (static headers, or a session token fetched once, refreshed before it
-runs out and once on 401), endpoint rate budgets and concurrency (``limits.ConnectionLimits``), retry with
+runs out and once on 401), endpoint rate budgets and concurrency (``limits.ConnectionLimits``; a budget an
+answer's headers state is passed on to its limiter, ``limits.stated_budget``), retry with
 backoff and jitter (``protocol.retry``), stats, and the mapping of a lost connection and of error statuses to
 ``errors.py``. The wire only carries calls: the default ``AiohttpWire`` holds one ``ClientSession`` (keep-alive
 pool sized to the connection's concurrency).
@@ -30,7 +31,7 @@ import structlog
 
 from migrator.connectors.base import Auth, Request, Response, Token
 from migrator.errors import AuthError, RateLimitedError, TransientError, UnreachableError
-from migrator.limits import ConnectionLimits
+from migrator.limits import ConnectionLimits, stated_budget
 from migrator.logging import Redactor
 from migrator.protocol.retry import RetryPolicy, parse_retry_after, retrying
 from migrator.wire import LOST_CONNECTION, AiohttpWire, Wire, lost_connection
@@ -232,9 +233,11 @@ class Transport:
                 raise lost_connection(error, self.platform, request, self.base_url) from None
             status = response.status
             self.stats.statuses[str(status)] += 1
+            # what the answer says of the server's budget (RateLimit-*, X-RateLimit-*): the limiter holds to it
+            stated = stated_budget(response.headers, self._clock())
             if status == 429:
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
-                permit.rate_limited(retry_after)
+                permit.rate_limited(retry_after, stated)
                 self.stats.rate_limited += 1
                 raise RateLimitedError(
                     "rate limited (429)",
@@ -244,7 +247,7 @@ class Transport:
                     url=request.path,
                     status=429,
                 )
-            permit.ok()
+            permit.ok(stated)
         if status >= 500:
             raise TransientError(
                 "server error",

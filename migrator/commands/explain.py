@@ -1,9 +1,9 @@
 """``migrator explain PLAN [--count STEP=N ...] [--format text|json]``.
 
 Steps in dependency order, what runs in parallel, the endpoints each step calls with their budgets, and the
-estimated requests and wall time per step and in total (model: :mod:`migrator.estimate`). With ``--probe``:
-each step's source count, and the inventory of the sources by entity and status against what the plan reads
-(:mod:`migrator.coverage`), what it would leave behind included.
+estimated requests (also per record: read pages and writes) and wall time per step and in total (model:
+:mod:`migrator.estimate`). With ``--probe``: each step's source count, and the inventory of the sources by
+entity and status against what the plan reads (:mod:`migrator.coverage`), what it would leave behind included.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from migrator.commands._plan_args import add_plan_arguments, environment
 from migrator.connectors.catalog import CATALOG
 from migrator.coverage import CoverageRow, plan_coverage, rows_to_json, summary_lines
 from migrator.errors import PlanError
-from migrator.estimate import format_duration
+from migrator.estimate import format_duration, per_record
 from migrator.graph import EndpointUse, PlanEstimate, StepNode, TaskGraph, compile_graph, estimate_graph
 from migrator.logging import Redactor
 from migrator.plan.decode import did_you_mean
@@ -185,6 +185,7 @@ def render_text(graph: TaskGraph, estimate: PlanEstimate, missing_env: list[str]
                 f"    estimate: {_n(est.records)} records, {_n(est.requests)} requests, "
                 f"{_step_time(est.seconds, est.records, node.parent)}"
             )
+            lines.extend(_per_record_text(est.read_requests, est.write_requests, est.records))
     lines.append("")
     if estimate.total_seconds is None:
         total_time = f"unknown (at least {format_duration(estimate.known_seconds)})"
@@ -194,6 +195,14 @@ def render_text(graph: TaskGraph, estimate: PlanEstimate, missing_env: list[str]
     if missing_env:
         lines.append(f"note: not set in the environment: {', '.join(missing_env)} (needed to run)")
     return "\n".join(lines)
+
+
+def _per_record_text(reads: int | None, writes: int | None, records: int | None) -> list[str]:
+    """The step's requests per record (read pages + writes), when its record count is known."""
+    read, write = per_record(reads, records), per_record(writes, records)
+    if read is None or write is None:
+        return []
+    return [f"    per record: {read:.4g} read + {write:.4g} write = {read + write:.4g} requests"]
 
 
 def _use_json(use: EndpointUse) -> dict[str, Any]:
@@ -233,6 +242,9 @@ def render_json(graph: TaskGraph, estimate: PlanEstimate, missing_env: list[str]
                 "read_requests": est.read_requests,
                 "write_requests": est.write_requests,
                 "requests": est.requests,
+                "read_requests_per_record": per_record(est.read_requests, est.records),
+                "write_requests_per_record": per_record(est.write_requests, est.records),
+                "requests_per_record": per_record(est.requests, est.records),
                 "seconds": est.seconds,
             }
         )

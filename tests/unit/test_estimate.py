@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from migrator.estimate import format_duration, read_requests, shared_durations, write_requests
+from migrator.commands.explain import render_json, render_text
+from migrator.estimate import (
+    fewest_requests,
+    format_duration,
+    per_record,
+    read_requests,
+    shared_durations,
+    write_requests,
+)
 from migrator.graph import compile_graph, estimate_graph
 from migrator.plan.load import parse_plan_text
 
@@ -138,3 +146,24 @@ def test_parallel_steps_on_one_endpoint_share_its_budget() -> None:
     assert est.steps["more_users"].seconds == pytest.approx((5_000 + 5_000) / 5000 * 3600)  # 2 h
     assert est.steps["users"].seconds == pytest.approx(15_000 / 5000 * 3600)  # 3 h
     assert est.total_seconds == pytest.approx(3 * 3600)
+
+
+def test_requests_per_record_and_the_fewest_a_route_allows() -> None:
+    assert per_record(84 + 42_000, 42_000) == pytest.approx(1.002)
+    assert per_record(10, 0) is None and per_record(None, 10) is None
+    # 100,000 Velpic users in pages of 100, bulkUserImport batches of 500
+    assert fewest_requests(100_000, "velpic_offset", 100, True, False, 500) == (1_000, 200)
+    assert fewest_requests(100_000, "accessplanit_v1_page", 500, False, True, 1) == (201, 100_000)
+
+
+def test_explain_shows_requests_per_record_for_each_step() -> None:
+    graph, est = estimate(0.0, {"users": 42_000, "companies": 1_000})
+    text = render_text(graph, est, [])
+    users = text[text.index("  users:") : text.index("  companies:")]
+    assert "per record: 0.002 read + 1 write = 1.002 requests" in users
+    assert text.count("per record:") == 2  # more_users: no count, no per-record figure
+    steps = {s["name"]: s for s in render_json(graph, est, [])["steps"]}
+    assert steps["companies"]["read_requests_per_record"] == pytest.approx(10 / 1_000)
+    assert steps["companies"]["write_requests_per_record"] == pytest.approx(1.0)
+    assert steps["companies"]["requests_per_record"] == pytest.approx(1.01)
+    assert steps["more_users"]["requests_per_record"] is None

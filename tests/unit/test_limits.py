@@ -281,18 +281,21 @@ async def test_unconfigured_endpoint_starts_unlimited_then_discovers_a_rate() ->
     assert lim.rate is None and lim.max_rate is None and lim.cap is None
     times = []
     for _ in range(1000):  # 1000 requests in 4 virtual seconds: only the concurrency bounds them
-        times.append(await acquire(lim))
+        sent = await acquire(lim)
+        lim.on_success(sent)
+        times.append(sent)
         vt.now += 0.004
     assert vt.sleeps == 0
     lim.on_rate_limited(retry_after=1.0, sent_at=times[-1])
-    # observed 1000 sends over the last 4 s (≈ 250/s) → half of it
+    # 1000 successes over the last 4 s (≈ 250/s): the ceiling, and the rate drops to half of it
+    assert lim.ceiling == pytest.approx(250.0, rel=0.01)
     assert lim.rate == pytest.approx(125.0, rel=0.01)
     paced = [await acquire(lim) for _ in range(10)]
     assert paced[0] >= times[-1] + 0.004 + 1.0 - 1e-9  # after the Retry-After
     assert all(b - a == pytest.approx(1 / 125.0, rel=0.02) for a, b in itertools.pairwise(paced))
-    for t in paced:
-        lim.on_success(t)
-    assert lim.rate > 125.0  # recovering additively, no ceiling configured
+    for _ in range(300):
+        lim.on_success(await acquire(lim))
+    assert 125.0 < lim.rate <= 0.95 * 250.0 + 1e-9  # climbing back to the hold below the ceiling
 
 
 # -- parsing, registry, concurrency ---------------------------------------------------------------------------
