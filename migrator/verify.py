@@ -111,6 +111,7 @@ WRITE_ONLY_FIELDS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("velpic", "user"): frozenset({"sendWelcomeEmail", "password"}),
     ("anewspring", "user"): frozenset({"notify", "password"}),
     ("velpic", "lesson_schedule"): frozenset({"gracePeriod", "gracePeriodUnit"}),
+    ("anewspring", "subscription"): frozenset({"expiryDate"}),  # getSubscriptions lists no expiry date
 }
 #: Filters for reading a target entity whole (the default read hides some records).
 TARGET_READ_FILTERS: Final[Mapping[tuple[str, str], Mapping[str, Any]]] = {

@@ -169,7 +169,7 @@ ROUTES = {
     "velpic-to-accessplanit": (),
     "accessplanit-to-velpic": ("completions",),
     "accessplanit-coursedates-to-velpic-ilt": ("registrations", "attendance"),
-    "anewspring-to-velpic": (),
+    "anewspring-to-velpic": ("completions",),  # Velpic lists no completion records (as accessplanit-to-velpic)
     "csv-to-accessplanit": (),
     "accessplanit-v1-to-v2": (),
 }
