@@ -113,13 +113,24 @@ class FastTarget:
 
     async def list_users(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
-        if request.headers.get("AccessKey") != self.source_key:
+        key = request.headers.get("AccessKey")
+        if key not in (self.source_key, self.target_key):
             return web.json_response({"internalCode": 806, "error": "Access denied"}, status=403)
         if self.read_latency:
             await asyncio.sleep(self.read_latency)
         start = int(request.query.get("startIndex") or 0)
         size = int(request.query.get("maxResults") or 0)
+        if key == self.target_key:  # the target's users so far (a run reads them before it merges)
+            return web.Response(body=self.target_page(start, size), content_type="application/json")
         return web.Response(body=self.page(start, size), content_type="application/json")
+
+    def target_page(self, start: int, size: int) -> bytes:
+        """A page of the users imported so far, each with its id and the merge key it was imported by."""
+        users = list(self.by_key.items())
+        end = len(users) if size == 0 else min(len(users), start + size)
+        results = [{"id": uid, "employeeNumber": key} for key, uid in users[start:end]]
+        meta = {"totalResultCount": len(users), "startIndex": start, "endIndex": start + len(results)}
+        return orjson.dumps({"results": results, "meta": meta})
 
     async def bulk_user_import(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1

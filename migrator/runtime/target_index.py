@@ -108,14 +108,32 @@ def normalised_match(values: Sequence[Any]) -> str | None:
 
 def match_value(writer: Writer, item: WriteItem) -> str | None:
     """The match value of ``item`` for ``writer`` (its match fields joined), or None."""
-    return record_match(writer)(item.payload) if writer.match_fields else None
+    fields = writer.match_fields
+    if not fields:
+        return None
+    if _compares(writer):
+        return record_match(writer)(item.payload)
+    payload = item.payload
+    return normalised_match([payload.get(f) for f in fields])
+
+
+#: writer class → whether it is a ``MatchComparer`` (a runtime Protocol check costs microseconds: once a class)
+_COMPARERS: dict[type, bool] = {}
+
+
+def _compares(writer: Writer) -> bool:
+    kind = type(writer)
+    known = _COMPARERS.get(kind)
+    if known is None:
+        known = _COMPARERS[kind] = isinstance(writer, MatchComparer)
+    return known
 
 
 def record_match(writer: Writer) -> Callable[[Mapping[str, Any]], str | None]:
     """The match value of a record (a payload, or a record the target lists) for ``writer``: its match fields
     joined, each compared the way the writer says (``MatchComparer``) or as text."""
     fields = writer.match_fields
-    if isinstance(writer, MatchComparer):
+    if _compares(writer) and isinstance(writer, MatchComparer):
         compare = writer.comparable
         return lambda record: normalised_match([compare(f, record.get(f)) for f in fields])
     return lambda record: normalised_match([record.get(f) for f in fields])
