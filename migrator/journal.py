@@ -133,6 +133,7 @@ from migrator.journal_files import (
 
 __all__ = [
     "RESPONSE_EXCERPT",
+    "RESPONSE_READ",
     "SCHEMA_VERSION",
     "Attempt",
     "DeadLetter",
@@ -439,7 +440,8 @@ class DeadLetter:
 #: the longest answer excerpt the journal keeps of one call (characters, after redaction)
 RESPONSE_EXCERPT: Final = 2048
 #: how much of an answer is redacted before its excerpt is cut: a secret the cut would halve is masked whole
-_EXCERPT_READ: Final = 64 * 1024
+#: (one whose every form is shorter than the difference: 14 KiB, a 1,200-character secret percent-encoded)
+RESPONSE_READ: Final = 16 * 1024
 
 
 class Attempt(NamedTuple):
@@ -1415,7 +1417,7 @@ class Journal:
         asked and the answer's text go through ``redact``; the text is cut to :data:`RESPONSE_EXCERPT` after."""
         response = attempt.response
         if response is not None:
-            response = self._redact(response[:_EXCERPT_READ])[:RESPONSE_EXCERPT]
+            response = self._redact(response[:RESPONSE_READ])[:RESPONSE_EXCERPT]
         keys = None if attempt.keys is None else orjson.dumps(list(attempt.keys)).decode()
         with self._tx() as cur:
             cur.execute(

@@ -29,8 +29,17 @@ from migrator.private_files import UnsafePathError, make_private_dir, open_priva
 
 __all__ = ["LogFileError", "Redactor", "configure_logging"]
 
-_SENSITIVE_KEYS = re.compile(
-    r"(pass(word)?|secret|token|access_?key|api_?key|authorization|customer_?token|x-tokenid|cookie)", re.I
+#: a key whose value is masked holds one of these, in any case (``password``, ``AccessKey``, ``x-tokenid``, …)
+_SENSITIVE_WORDS = (
+    "pass",
+    "secret",
+    "token",
+    "accesskey",
+    "access_key",
+    "apikey",
+    "api_key",
+    "authorization",
+    "cookie",
 )
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
 _MASK = "***"
@@ -133,8 +142,24 @@ class Redactor:
         cut would halve is masked whole, not left half visible."""
         return self.text(body[: limit + self._reach].decode("utf-8", "replace"))[:limit]
 
+    def json_text(self, body: bytes, limit: int) -> str:
+        """The first ``limit`` characters of a JSON body as text, with every known secret and bearer token
+        masked (``text``) and the values under sensitive keys masked (``value``). Those characters are scanned
+        first: when no sensitive key name appears in them and no escape (``\\``) could spell one or split a
+        token, they are masked as text without the body being parsed — a bulk answer of thousands of records
+        costs one pass over its first characters, not a walk of every value. Otherwise the whole body is parsed,
+        masked value by value and cut after; a body that is not JSON is masked as text."""
+        text = body[:limit].decode("utf-8", "replace")
+        if "\\" not in text and not _names_sensitive(text):
+            return self.text(text)
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return self.text(text)
+        return orjson.dumps(self.value(value)).decode()[:limit]
+
     def value(self, value: Any, key: str = "") -> Any:
-        if key and _SENSITIVE_KEYS.search(key) and value not in (None, "", [], {}):
+        if key and _names_sensitive(key) and value not in (None, "", [], {}):
             return _MASK
         if isinstance(value, str):
             return self.text(value)
@@ -152,6 +177,12 @@ class Redactor:
         for key in list(event_dict):
             event_dict[key] = self.value(event_dict[key], key if key != "event" else "")
         return event_dict
+
+
+def _names_sensitive(text: str) -> bool:
+    """Whether ``text`` holds one of the sensitive key words (case folded: ``PassWord``, ``ACCESSKEY``)."""
+    folded = text.casefold()
+    return any(word in folded for word in _SENSITIVE_WORDS)
 
 
 def _json_dumps(obj: Any, default: Any = None) -> str:

@@ -20,11 +20,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import orjson
-
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
 from migrator.errors import ConnectorError, RateLimitedError, TransientError
-from migrator.journal import Attempt, DeadLetter, Journal, PreImage, Rejection, SentRecord, WriteResult
+from migrator.journal import (
+    RESPONSE_READ,
+    Attempt,
+    DeadLetter,
+    Journal,
+    PreImage,
+    Rejection,
+    SentRecord,
+    WriteResult,
+)
 from migrator.logging import Redactor
 
 __all__ = ["DiscardLedger", "JournalLedger", "StepLedger", "outcome_of"]
@@ -197,15 +204,12 @@ def outcome_of(answer: Response | Exception, *, read: bool) -> tuple[int | None,
 
 
 def _answer_text(answer: Response | Exception) -> str:
-    """An answer's text as the journal keeps it (before it masks the run's secrets and cuts it): a JSON body
-    with the values under sensitive keys masked; an error's message (its body excerpt is already redacted)."""
+    """An answer's text as the journal keeps it (before it masks the run's secrets and cuts it): its body with
+    the values under sensitive keys and bearer tokens masked; an error's message (its body excerpt is already
+    redacted)."""
     if not isinstance(answer, Response):
         return str(answer)
-    try:
-        value = orjson.loads(answer.body)
-    except orjson.JSONDecodeError:
-        return answer.body.decode("utf-8", "replace")
-    return orjson.dumps(_SENSITIVE.value(value)).decode()
+    return _SENSITIVE.json_text(answer.body, RESPONSE_READ)
 
 
 class DiscardLedger:

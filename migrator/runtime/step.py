@@ -83,6 +83,9 @@ async def run_step(spec: StepSpec) -> StepCounters:
                     tg.start_soon(write_worker, spec, in_doubt, tracker, batch_recv.clone())
     except BaseExceptionGroup as group:
         raise _step_error(spec, group) from None
+    finally:
+        if spec.current is not None:
+            spec.current.close()  # its scratch database is deleted
     tracker.flush()
     spec.breaker.raise_if_tripped(spec.name)
     counters.finished_at = anyio.current_time()

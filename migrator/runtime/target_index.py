@@ -13,15 +13,17 @@ filter), a page is refused, or the records read do not carry the match fields (a
 otherwise); a create-only step then looks each record up before creating it.
 
 A step that updates reads the target's current values of the fields it writes instead (``CurrentValues``: only
-those fields, by match value, of the values one record holds), once before its first write: its overwrite
-policy and its unchanged records are judged against them (``unchanged``)."""
+those fields, by match value, of the values one record holds; kept on disk), once before its first write: its
+overwrite policy and its unchanged records are judged against them (``unchanged``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import structlog
 
 from migrator.connectors.base import EngineSupportError, MatchComparer, PagedReader, WriteItem, Writer
@@ -31,7 +33,6 @@ from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.transport import Transport
 
 __all__ = [
-    "ABSENT",
     "CurrentValues",
     "TargetIndex",
     "TargetRecord",
@@ -50,49 +51,111 @@ TargetIndex = dict[str, list[str]]
 
 @dataclass(slots=True)
 class TargetRecord:
-    """One target record as an update step needs it: its id, and the current values of the fields it writes,
-    in the order of :attr:`CurrentValues.fields` (``ABSENT`` where the target did not return one).
-    ``shared``: several target records hold this match value (no id, no values). ``used``: a record of this
-    run was already written to it, so its values may be stale."""
+    """One target record as an update step needs it: its id, and the current values of the fields it writes
+    that the target returned. ``shared``: several target records hold this match value (no id, no values).
+    ``used``: a record of this run was already written to it, so its values may be stale. ``written``: this
+    run created it (it was not on the target before the run; its values are not kept)."""
 
     target_id: str
-    values: tuple[Any, ...]
+    values: dict[str, Any]
     shared: bool = False
     used: bool = False
+    written: bool = False
 
 
-#: a field the target did not return, in :attr:`TargetRecord.values`
-ABSENT: Any = object()
+#: a record's state in :class:`CurrentValues`' table
+_READ, _USED, _SHARED, _WRITTEN = 0, 1, 2, 3
+#: match values looked up in one query (SQLite allows 32,766 parameters)
+_CHUNK = 500
 
 
 class CurrentValues:
-    """An update step's view of the target: match value → the one record that holds it. Each record keeps a
-    tuple of its ``fields`` (a dict per record would cost three times the memory); :meth:`values` gives it
-    back as a dict of the fields the target returned."""
+    """An update step's view of the target: match value → the one record that holds it, with the values of
+    ``fields`` it returned. Kept in a private temporary SQLite database on disk (SQLite deletes it when it is
+    closed), a few MiB of it cached: memory stays flat whether the target holds a thousand records or millions,
+    and so do the records a run creates, which join the view (:meth:`written`) so that a later record with
+    the same match value — the source holds it twice — is known as an update of the first. A batch asks for
+    its records in one query (:meth:`lookup`)."""
 
-    __slots__ = ("fields", "records")
+    __slots__ = ("_db", "_pending", "fields")
 
     def __init__(self, fields: Sequence[str]) -> None:
         self.fields = tuple(fields)
-        self.records: dict[str, TargetRecord] = {}
-
-    def get(self, value: str) -> TargetRecord | None:
-        return self.records.get(value)
+        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode = OFF")  # a scratch copy of what the target returned
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("PRAGMA cache_size = -4096")
+        self._db.execute(
+            "CREATE TABLE held (value TEXT PRIMARY KEY, target_id TEXT NOT NULL, vals TEXT, state INTEGER NOT "
+            "NULL) WITHOUT ROWID"
+        )
+        self._pending: list[tuple[str, str, str]] = []
 
     def add(self, value: str, target_id: str, record: Mapping[str, Any]) -> None:
         """A target record read with match value ``value``; a second one makes the value ``shared``."""
-        held = self.records.get(value)
-        if held is None:
-            values = tuple(record.get(f, ABSENT) for f in self.fields)
-            self.records[value] = TargetRecord(target_id, values)
-        elif not held.shared:
-            self.records[value] = TargetRecord("", (), shared=True)
+        vals = {f: record[f] for f in self.fields if f in record}
+        self._pending.append((value, target_id, orjson.dumps(vals, default=str).decode()))
+        if len(self._pending) >= _CHUNK:
+            self._flush()
+
+    def written(self, created: Iterable[tuple[str, str]]) -> None:
+        """Records this run created, as ``(match value, target id)``: held from now on, without values."""
+        self._flush()
+        self._db.executemany(
+            "INSERT INTO held (value, target_id, vals, state) VALUES (?, ?, NULL, 3) ON CONFLICT DO NOTHING",
+            created,
+        )
+
+    def used(self, values: Iterable[str]) -> None:
+        """Records read from the target that a record of this run has now been written to."""
+        self._db.executemany("UPDATE held SET state = 1 WHERE value = ? AND state = 0", [(v,) for v in values])
+
+    def lookup(self, values: Iterable[str]) -> dict[str, TargetRecord]:
+        """The records held under each of ``values`` (a value not held is left out)."""
+        self._flush()
+        wanted = list(dict.fromkeys(values))
+        found: dict[str, TargetRecord] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT value, target_id, vals, state FROM held WHERE value IN ({marks})", chunk
+            )
+            for value, target_id, vals, state in rows:
+                found[value] = TargetRecord(
+                    target_id,
+                    {} if vals is None else orjson.loads(vals),
+                    shared=state == _SHARED,
+                    used=state in (_USED, _WRITTEN),
+                    written=state == _WRITTEN,
+                )
+        return found
+
+    def get(self, value: str) -> TargetRecord | None:
+        return self.lookup((value,)).get(value)
 
     def values(self, record: TargetRecord) -> dict[str, Any]:
-        return {f: v for f, v in zip(self.fields, record.values, strict=False) if v is not ABSENT}
+        """The fields ``record`` returned, with their values."""
+        return record.values
+
+    def close(self) -> None:
+        self._pending.clear()
+        self._db.close()
+
+    def _flush(self) -> None:
+        """Records read but not in the table yet go in (a value read twice becomes ``shared``)."""
+        if self._pending:
+            self._db.executemany(
+                "INSERT INTO held (value, target_id, vals, state) VALUES (?, ?, ?, 0) ON CONFLICT (value) DO "
+                "UPDATE SET target_id = '', vals = NULL, state = 2",
+                self._pending,
+            )
+            self._pending.clear()
 
     def __len__(self) -> int:
-        return len(self.records)
+        self._flush()
+        count: int = self._db.execute("SELECT count(*) FROM held").fetchone()[0]
+        return count
 
 
 #: target-side filters that make a read return every record, not only active ones
@@ -136,6 +199,14 @@ def record_match(writer: Writer) -> Callable[[Mapping[str, Any]], str | None]:
     if _compares(writer) and isinstance(writer, MatchComparer):
         compare = writer.comparable
         return lambda record: normalised_match([compare(f, record.get(f)) for f in fields])
+    if len(fields) == 1:  # the usual case, on the hot path: one field, no list to build
+        (only,) = fields
+
+        def one(record: Mapping[str, Any]) -> str | None:
+            value = record.get(only)
+            return None if value is None or value == "" else str(value).strip().casefold()
+
+        return one
     return lambda record: normalised_match([record.get(f) for f in fields])
 
 
@@ -183,8 +254,13 @@ async def read_current_values(
         if value is not None:
             current.add(value, str(record.get(reader.key_field, "")), record)
 
-    read = await _read_all(transport, reader, entity, step, visit)
+    try:
+        read = await _read_all(transport, reader, entity, step, visit)
+    except BaseException:
+        current.close()
+        raise
     if read is None or (read and not current):
+        current.close()
         log.info("target_values_unknown", step=step, entity=entity, records=read)
         return None
     log.info("target_values_read", step=step, entity=entity, values=len(current))

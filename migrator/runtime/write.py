@@ -30,7 +30,7 @@ from migrator.runtime.failures import StepFailed
 from migrator.runtime.indoubt import InDoubt, found_on_target, send_create
 from migrator.runtime.pages import PageTracker
 from migrator.runtime.step_spec import StepSpec
-from migrator.runtime.target_index import match_value
+from migrator.runtime.target_index import TargetRecord, match_value, record_match
 from migrator.runtime.unchanged import unchanged, with_overwrite_policy
 from migrator.runtime.write_path import WritePath
 
@@ -60,10 +60,17 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     found: list[tuple[WriteItem, str]] = []
     rejections: list[Rejection] = []
     same: list[tuple[WriteItem, str]] = []
+    # each record's match value and what the target's current values hold under it, found once (one query)
+    # for the three passes over them
+    matched: dict[str, str | None] = {}
+    held: dict[str, TargetRecord] = {}
+    if spec.current is not None:
+        matched = _match_values(path, items)
+        held = spec.current.lookup(v for v in matched.values() if v is not None)
     if not path.writer.idempotent:
         found, items = await _already_on_target(spec, path, items, in_doubt, rejections)
     elif spec.current is not None:
-        same, items = _against_current(spec, path, items, rejections)
+        same, items = _against_current(spec, path, items, matched, held, rejections)
 
     bid = make_batch_id(spec.name, [it.idem_key for it in batch.items])
     # journal writes run on the event loop, between two awaits: never cancelled half-way, and measured faster
@@ -71,7 +78,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     # writes themselves and stalled the writers (benchmarks/RESULTS.md, "What limits it")
     sent = zip(batch.items, batch.hashes, strict=True)
     if (spec.current is not None or spec.existing is not None) and items:  # for an undo: what was there before
-        spec.ledger.pre_images(_pre_images(spec, path, items))
+        spec.ledger.pre_images(_pre_images(spec, items, matched, held))
     # every record keeps the payload it is sent with: a create in doubt is looked up later with those values,
     # and `migrator trace` shows what was sent
     spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h, it.payload) for it, h in sent])
@@ -92,7 +99,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
         and path.writer.mode in _CREATING_UPDATES
         and not isinstance(path.direct, DryRunWriter)
     ):
-        results = _as_the_target_held(spec, path, items, results)
+        results = _as_the_target_held(spec, items, results, matched, held)
     spec.ledger.batch_done(bid, results, rejections)
     c = spec.counters
     actions = Counter(r.action for r in results)
@@ -106,8 +113,19 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     spec.breaker.check(c)
 
 
+def _match_values(path: WritePath, items: Sequence[WriteItem]) -> dict[str, str | None]:
+    """Each record's match value for the path's writer (None: it has none), by idempotency key."""
+    match_of = record_match(path.writer)
+    return {it.idem_key: match_of(it.payload) for it in items}
+
+
 def _against_current(
-    spec: StepSpec, path: WritePath, items: list[WriteItem], rejections: list[Rejection]
+    spec: StepSpec,
+    path: WritePath,
+    items: list[WriteItem],
+    matched: Mapping[str, str | None],
+    held: Mapping[str, TargetRecord],
+    rejections: list[Rejection],
 ) -> tuple[list[tuple[WriteItem, str]], list[WriteItem]]:
     """An idempotent batch measured against the target's current values: the records already as the target
     holds them (with their target ids), and the records to send, with the fields the overwrite policy keeps
@@ -118,9 +136,10 @@ def _against_current(
     assert spec.current is not None
     same: list[tuple[WriteItem, str]] = []
     send: list[WriteItem] = []
+    used: list[str] = []
     for it in items:
-        value = match_value(path.writer, it)
-        record = spec.current.get(value) if value is not None else None
+        value = matched[it.idem_key]
+        record = held.get(value) if value is not None else None
         if record is None or (record.shared and not spec.overwrite):
             send.append(it)  # not on the target (a create, written whole), or no policy to apply
             continue
@@ -134,7 +153,7 @@ def _against_current(
                 Rejection(it.idem_key, it.source_key, spec.target.redactor.text(reason), None, {})
             )
             continue
-        values = spec.current.values(record)
+        values = record.values
         payload = with_overwrite_policy(it.payload, values, spec.overwrite)
         if not record.used and unchanged(payload, values, write_only=spec.not_compared):
             same.append((it, record.target_id))
@@ -142,27 +161,34 @@ def _against_current(
             send.append(
                 it if payload == it.payload else WriteItem(it.idem_key, it.source_key, payload, it.match_value)
             )
-        record.used = True
+        if value is not None and not record.used:
+            record.used = True
+            used.append(value)
+    spec.current.used(used)
     return same, send
 
 
-def _pre_images(spec: StepSpec, path: WritePath, items: Sequence[WriteItem]) -> list[PreImage]:
+def _pre_images(
+    spec: StepSpec,
+    items: Sequence[WriteItem],
+    matched: Mapping[str, str | None],
+    held: Mapping[str, TargetRecord],
+) -> list[PreImage]:
     """The records about to be sent as the target held them before the run (its current values, read once
     when the step started: only the mapped fields), or not there at all (every record a create-only step
-    creates: its target index does not hold it); a match value several target records hold has no image
-    (which one the write reaches is the platform's choice)."""
+    creates: its target index does not hold it; a record this run created under the same match value); a
+    match value several target records hold has no image (which one the write reaches is the platform's
+    choice)."""
     if spec.current is None:
         return [PreImage(it.source_key, None, it.match_value, None) for it in items]
     images: list[PreImage] = []
     for it in items:
-        value = match_value(path.writer, it)
-        record = spec.current.get(value) if value is not None else None
-        if record is None:
+        value = matched[it.idem_key]
+        record = held.get(value) if value is not None else None
+        if record is None or record.written:
             images.append(PreImage(it.source_key, None, it.match_value, None))
         elif not record.shared:
-            images.append(
-                PreImage(it.source_key, record.target_id, it.match_value, spec.current.values(record))
-            )
+            images.append(PreImage(it.source_key, record.target_id, it.match_value, record.values))
     return images
 
 
@@ -231,32 +257,33 @@ def _remember_created(
 
 
 def _as_the_target_held(
-    spec: StepSpec, path: WritePath, items: Sequence[WriteItem], results: Sequence[WriteResult]
+    spec: StepSpec,
+    items: Sequence[WriteItem],
+    results: Sequence[WriteResult],
+    matched: Mapping[str, str | None],
+    held: dict[str, TargetRecord],
 ) -> list[WriteResult]:
     """Created or updated, for the records a merge or an upsert sent (whose answer may not say: Velpic
     ``bulkUserImport``, aNewSpring ``addOrUpdateUser``), as the step's read of the target shows: a record whose
     match value the target held is updated, any other is created — and then joins the step's view of the
     target, so a later record with that value (the source holds it twice) is an update of it. A record
     without a match value keeps what the writer said."""
-    current = spec.current
-    assert current is not None
-    sent = {it.idem_key: it for it in items}
+    assert spec.current is not None
+    sent = frozenset(it.idem_key for it in items)
     out: list[WriteResult] = []
+    created: list[tuple[str, str]] = []
     for result in results:
-        it = sent.get(result.idem_key)
-        value = match_value(path.writer, it) if it is not None else None
-        if it is None or value is None or result.action not in ("created", "updated"):
+        value = matched.get(result.idem_key) if result.idem_key in sent else None
+        if value is None or result.action not in ("created", "updated"):
             out.append(result)
-            continue
-        held = current.get(value)
-        if held is not None:
-            out.append(result._replace(action="updated"))
-            continue
-        current.add(value, result.target_id or "", it.payload)
-        added = current.get(value)
-        if added is not None:
-            added.used = True  # written by this run: a later record with this value is sent, not judged
-        out.append(result._replace(action="created"))
+        elif value in held:
+            out.append(result if result.action == "updated" else result._replace(action="updated"))
+        else:  # created by this run: a later record with this value is sent, not judged
+            target_id = result.target_id or ""
+            held[value] = TargetRecord(target_id, {}, used=True, written=True)
+            created.append((value, target_id))
+            out.append(result if result.action == "created" else result._replace(action="created"))
+    spec.current.written(created)
     return out
 
 

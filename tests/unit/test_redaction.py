@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote_plus, urlencode
 
+import orjson
 import pytest
 
 from migrator.logging import Redactor
@@ -73,3 +74,35 @@ def test_an_excerpt_is_cut_after_it_is_masked() -> None:
 
 def test_short_values_are_not_masked() -> None:
     assert Redactor(["abc"]).text("abc abcd") == "abc abcd"
+
+
+def test_a_json_answer_is_masked_under_sensitive_keys_and_elsewhere_left_as_sent() -> None:
+    redactor = Redactor()
+    plain = b'[{"id":1,"emailAddress":"ann@example.com"},{"id":2,"note":"Bearer abcdef123456"}]'
+    masked = '[{"id":1,"emailAddress":"ann@example.com"},{"id":2,"note":"Bearer ***"}]'
+    assert redactor.json_text(plain, 4096) == masked
+    keyed = b'{"id": 1, "accessToken": "t0ps3cret", "rows": [{"password": "hunter22", "name": "Ann"}]}'
+    assert orjson.loads(redactor.json_text(keyed, 4096)) == {
+        "id": 1,
+        "accessToken": "***",
+        "rows": [{"password": "***", "name": "Ann"}],
+    }
+
+
+def test_a_sensitive_key_spelled_with_json_escapes_is_still_masked() -> None:
+    body = b'{"pass\\u0077ord": "hunter22", "name": "Ann"}'  # "password", the w escaped
+    assert orjson.loads(Redactor().json_text(body, 4096)) == {"password": "***", "name": "Ann"}
+
+
+def test_a_body_that_is_not_json_is_masked_as_text() -> None:
+    masked = Redactor(["hunter22"]).json_text(b"<html>hunter22 refused</html>", 4096)
+    assert masked == "<html>*** refused</html>"
+
+
+def test_only_the_first_characters_of_a_json_answer_are_kept_masked() -> None:
+    rows = [{"id": i, "name": f"user{i}"} for i in range(200)]
+    assert Redactor().json_text(orjson.dumps(rows), 30) == orjson.dumps(rows).decode()[:30]
+    keyed = orjson.dumps([{"name": "a" * 40, "password": "hunter22"}, *rows])
+    masked = orjson.dumps([{"name": "a" * 40, "password": "***"}, *rows]).decode()
+    assert Redactor().json_text(keyed, 70) == masked[:70]
+    assert "hunter22" not in Redactor().json_text(keyed, 10_000)

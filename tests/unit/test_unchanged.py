@@ -17,7 +17,7 @@ from migrator.logging import Redactor
 from migrator.plan.load import parse_plan_text
 from migrator.runtime.target_index import CurrentValues
 from migrator.runtime.unchanged import is_empty, kept_fields, same_value, unchanged, with_overwrite_policy
-from migrator.runtime.write import _against_current
+from migrator.runtime.write import _against_current, _match_values
 from migrator.runtime.write_path import WritePath
 
 
@@ -153,7 +153,10 @@ def _batch_against(current: CurrentValues, overwrite: dict[str, str], payloads: 
     )
     items = [WriteItem(f"k{i}", f"s{i}", p) for i, p in enumerate(payloads)]
     rejections: list[Rejection] = []
-    same, send = _against_current(spec, WritePath.of(writer), items, rejections)  # type: ignore[arg-type]
+    path = WritePath.of(writer)
+    matched = _match_values(path, items)
+    held = current.lookup(v for v in matched.values() if v is not None)
+    same, send = _against_current(spec, path, items, matched, held, rejections)  # type: ignore[arg-type]
     return same, send, rejections
 
 
@@ -163,8 +166,8 @@ def test_a_batch_against_the_targets_current_values() -> None:
     current.add("b@x.org", "T2", {"Email": "b@x.org", "Surname": "Old", "Phone": ""})
     current.add("s@x.org", "T3", {"Email": "s@x.org"})
     current.add("s@x.org", "T4", {"Email": "S@x.org"})  # the same value, for the platforms
-    assert current.values(current.records["s@x.org"]) == {}
-    assert current.records["s@x.org"].shared
+    shared = current.get("s@x.org")
+    assert shared is not None and shared.shared and current.values(shared) == {}
     payloads = [
         {"Email": "a@x.org", "Surname": "Lee", "Phone": "1"},  # only the kept phone differs: unchanged
         {"Email": "b@x.org", "Surname": "New", "Phone": "2"},  # changed; the empty phone is filled

@@ -210,19 +210,22 @@ def _answered_rows(items: Sequence[WriteItem], users: Sequence[_Imported], field
         return [RowResult(items[0].idem_key, True, str(users[0].id), "created")]
     values = [_key(it.payload.get(field)) for it in items]
     repeated = {v for v, n in Counter(values).items() if n > 1} if len(set(values)) < len(values) else set()
-    answered: dict[str | None, list[_Imported]] = {}
-    of = attrgetter(field)
-    for user in users:
-        answered.setdefault(_key(of(user)), []).append(user)
+    answered: dict[str | None, _Imported] = {}  # value → the one user answered with it
+    twice: set[str | None] = set()  # values answered for several users
+    for value, user in zip(map(_key, map(attrgetter(field), users)), users, strict=True):
+        if value in answered:
+            twice.add(value)
+        else:
+            answered[value] = user
     rows: list[RowResult] = []
     for it, value in zip(items, values, strict=True):
-        found = answered.get(value, ()) if value is not None else ()
-        if len(found) == 1 and value not in repeated:
-            rows.append(RowResult(it.idem_key, True, str(found[0].id), "created"))
+        one = answered.get(value) if value is not None else None
+        if one is not None and value not in twice and value not in repeated:
+            rows.append(RowResult(it.idem_key, True, str(one.id), "created"))
         else:
-            sent = values.count(value)
+            found = 0 if one is None else sum(1 for u in users if _key(getattr(u, field)) == value)
             reason = (
-                f"bulkUserImport answered {len(found)} users with {field} {value!r} for {sent} "
+                f"bulkUserImport answered {found} users with {field} {value!r} for {values.count(value)} "
                 "record(s) sent with it"
             )
             rows.append(RowResult(it.idem_key, ok=False, action="pending", reason=reason))
