@@ -1387,6 +1387,17 @@ class Journal:
         finally:
             cur.close()
 
+    def distinct_targets(self, steps: Sequence[str]) -> int:
+        """How many distinct target ids the done records of ``steps`` hold (a record two steps write — a user,
+        then its status — once); counted by SQLite, so memory stays flat over millions of records."""
+        marks = ", ".join("?" for _ in steps) or "NULL"
+        rows = self._read(
+            f"SELECT count(DISTINCT target_id) FROM records WHERE state = 'done' AND target_id IS NOT NULL "
+            f"AND step IN ({marks})",
+            tuple(steps),
+        )
+        return int(rows[0][0])
+
     def open_rejections(self) -> list[DeadLetter]:
         """The latest dead letter of every record still *rejected* (one that a later run wrote is left out)."""
         rows = self._read(

@@ -182,13 +182,18 @@ def reason_pattern(reasons: Sequence[str]) -> str:
     return "".join(out)
 
 
-def count_records(rows: Iterable[LedgerRow], records_of: Mapping[str, str], seen: dict[str, set[str]]) -> None:
-    """Add the target ids of the done records in ``rows`` to ``seen``, by the records their step writes
-    (``records_of``: step → ``<connection>.<entity>``, else the step itself): a record two steps write (a
-    user, then its status) is one record."""
-    for step, _, target, _, done in rows:
-        if done and target is not None:
-            seen.setdefault(records_of.get(step, step), set()).add(target)
+def count_records(
+    journal: Journal, steps: Iterable[str], records_of: Mapping[str, str]
+) -> dict[str, tuple[tuple[str, ...], int]]:
+    """The records on the target by what the steps write (``records_of``: step → ``<connection>.<entity>``,
+    else the step itself), each with the steps that write it and how many distinct target ids their done
+    records hold: a record two steps write (a user, then its status) is one record. What no done record
+    reached is left out."""
+    groups: dict[str, list[str]] = {}
+    for step in steps:
+        groups.setdefault(records_of.get(step, step), []).append(step)
+    counted = {what: (tuple(names), journal.distinct_targets(names)) for what, names in groups.items()}
+    return {what: (names, n) for what, (names, n) in counted.items() if n}
 
 
 def top_reasons(rejections: Iterable[DeadLetter], limit: int = 10) -> list[tuple[str, str, int]]:
@@ -387,7 +392,6 @@ def _write_reports(
     # success.csv and crosswalk.csv come from one pass over the ledger
     names: dict[str, tuple[str, str]] = {}
     records_of = _records_of(data.entities, journal.run_stats())
-    seen: dict[str, set[str]] = {}
     with (
         private_csv(out / "success.csv", SUCCESS_HEADER) as success,
         private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
@@ -396,12 +400,8 @@ def _write_reports(
             success_rows, walk_rows = ledger_rows(chunk, data.entities, names)
             success(success_rows)
             walk(walk_rows)
-            count_records(chunk, records_of, seen)
     steps = dict.fromkeys([*data.entities, *data.step_counts])  # the plan's order, then any other step
-    data.records = {
-        what: (tuple(step for step in steps if records_of.get(step, step) == what), len(ids))
-        for what, ids in seen.items()
-    }
+    data.records = count_records(journal, steps, records_of)
     write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
     write_csv_private(out / "coverage.csv", COVERAGE_HEADER, csv_rows(data.coverage, data.coverage_counts))
     write_private(out / "report.html", render_html(data).encode("utf-8"))

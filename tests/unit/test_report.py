@@ -321,17 +321,22 @@ def test_reasons_that_differ_only_in_the_refused_value_are_one_pattern() -> None
     assert top_reasons(rejections, limit=1) == [("users", "roles: value '…' is not in table 'roles'", 38)]
 
 
-def test_records_two_steps_write_are_counted_once() -> None:
-    seen: dict[str, set[str]] = {}
-    rows = [
-        ("users", "1", "501", "created", 1),
-        ("users", "2", "502", "created", 1),
-        ("user_status", "1", "501", "updated", 1),  # the status of user 501: the same record
-        ("user_status", "2", None, None, 0),  # not done
-        ("groups", "g", "7", "created", 1),
-    ]
-    count_records(rows, {"users": "target.user", "user_status": "target.user", "groups": "target.group"}, seen)
-    assert seen == {"target.user": {"501", "502"}, "target.group": {"7"}}
+def test_records_two_steps_write_are_counted_once(tmp_path: Path) -> None:
+    j = Journal.open(tmp_path / "j.sqlite", "p")
+    j.begin_run("h")
+    for step, done in (
+        ("users", [WriteResult("k1", "1", "501"), WriteResult("k2", "2", "502")]),
+        ("user_status", [WriteResult("s1", "1", "501", "updated")]),  # the status of user 501: the same record
+        ("groups", [WriteResult("g", "g", "7")]),
+    ):
+        j.mark_batch_sent(step, f"b-{step}", [SentRecord(r.idem_key, r.source_key) for r in done])
+        j.mark_batch_done(step, f"b-{step}", done)
+    j.mark_batch_sent("user_status", "b-open", [SentRecord("s2", "2")])  # not done
+    j.mark_batch_sent("courses", "b-none", [SentRecord("c", "c")])  # nothing done: left out
+    records_of = {"users": "target.user", "user_status": "target.user", "groups": "target.group"}
+    counted = count_records(j, ["users", "user_status", "groups", "courses"], records_of)
+    j.close()
+    assert counted == {"target.user": (("users", "user_status"), 2), "target.group": (("groups",), 1)}
 
 
 def test_signoff_block_names_the_plan_runs_who_and_the_verification(tmp_path: Path) -> None:
