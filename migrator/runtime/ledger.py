@@ -107,11 +107,12 @@ class JournalLedger:
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
         self.journal.mark_batch_sent(self.step, batch_id, records)
-        keys = frozenset(r.idem_key for r in records)
+        keys = frozenset([r.idem_key for r in records])
         self._sending[batch_id] = _Sending(keys)
         self._batch_of.update(dict.fromkeys(keys, batch_id))
-        for key in keys:  # the lookups made before the batch was sent: counted from 1 again within it
-            self._loose_tries.pop(("lookup", key), None)
+        if self._loose_tries:  # the lookups made before the batch was sent: counted from 1 again within it
+            for key in keys:
+                self._loose_tries.pop(("lookup", key), None)
 
     def batch_done(
         self, batch_id: str, results: Sequence[WriteResult], rejections: Sequence[Rejection]
@@ -129,7 +130,7 @@ class JournalLedger:
         answer: Response | Exception,
         rows: Sequence[RowResult] | None = None,
     ) -> None:
-        keys = tuple(it.idem_key for it in items)
+        keys = tuple([it.idem_key for it in items])
         batch_id = self._batch_of.get(keys[0]) if keys else None
         sending = self._sending.get(batch_id) if batch_id is not None else None
         named = None if sending is not None and sending.keys == frozenset(keys) else keys

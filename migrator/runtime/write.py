@@ -99,7 +99,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
         and path.writer.mode in _CREATING_UPDATES
         and not isinstance(path.direct, DryRunWriter)
     ):
-        results = _as_the_target_held(spec, items, results, matched, held)
+        results = _as_the_target_held(spec, results, matched, held)
     spec.ledger.batch_done(bid, results, rejections)
     c = spec.counters
     actions = Counter(r.action for r in results)
@@ -258,10 +258,9 @@ def _remember_created(
 
 def _as_the_target_held(
     spec: StepSpec,
-    items: Sequence[WriteItem],
     results: Sequence[WriteResult],
     matched: Mapping[str, str | None],
-    held: dict[str, TargetRecord],
+    held: Mapping[str, TargetRecord],
 ) -> list[WriteResult]:
     """Created or updated, for the records a merge or an upsert sent (whose answer may not say: Velpic
     ``bulkUserImport``, aNewSpring ``addOrUpdateUser``), as the step's read of the target shows: a record whose
@@ -269,21 +268,19 @@ def _as_the_target_held(
     target, so a later record with that value (the source holds it twice) is an update of it. A record
     without a match value keeps what the writer said."""
     assert spec.current is not None
-    sent = frozenset(it.idem_key for it in items)
     out: list[WriteResult] = []
-    created: list[tuple[str, str]] = []
+    created: dict[str, str] = {}  # match value → target id, of the records this batch created
     for result in results:
-        value = matched.get(result.idem_key) if result.idem_key in sent else None
-        if value is None or result.action not in ("created", "updated"):
+        action = result.action
+        value = matched.get(result.idem_key) if action == "created" or action == "updated" else None
+        if value is None:
             out.append(result)
-        elif value in held:
-            out.append(result if result.action == "updated" else result._replace(action="updated"))
+        elif value in held or value in created:
+            out.append(result if action == "updated" else result._replace(action="updated"))
         else:  # created by this run: a later record with this value is sent, not judged
-            target_id = result.target_id or ""
-            held[value] = TargetRecord(target_id, {}, used=True, written=True)
-            created.append((value, target_id))
-            out.append(result if result.action == "created" else result._replace(action="created"))
-    spec.current.written(created)
+            created[value] = result.target_id or ""
+            out.append(result if action == "created" else result._replace(action="created"))
+    spec.current.written(created.items())
     return out
 
 
