@@ -53,7 +53,7 @@ _NUMBER: Final = frozenset(
 )  # fmt: skip
 _LOGIN: Final = frozenset(("username", "login", "loginname", "userlogin"))
 #: an id-like field name (``courseID``, ``CourseDateID``, ``group_id``): shown for a record naming nothing
-_ID: Final = re.compile(r"(?:^|[a-z_])(?:id|ID|Id)$")
+_ID: Final = re.compile(r"^(?:id|ID|Id)$|_(?:id|ID)$|[a-z0-9](?:ID|Id)$")
 _SEPARATORS: Final = re.compile(r"[\s_.-]+")
 #: the redactor masks what these keys hold, whatever it is: never picked
 _MASKED: Final = "***"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from migrator.coverage import COVERAGE_HEADER, CoverageRow, rows_to_json
-from migrator.identity import Identity, identify, identity_cells
+from migrator.identity import Identity, Linked, identify, identity_cells
 from migrator.journal import SCHEMA_VERSION, DeadLetter, Journal, Rejection, SentRecord, WriteResult
 from migrator.logging import Redactor
 from migrator.report import (
@@ -387,6 +387,7 @@ def test_signoff_block_names_the_plan_runs_who_and_the_verification(tmp_path: Pa
         ({"FirstName": "Ann", "LastName": "Lee", "MISID": 77}, Identity("Ann Lee", "", "77")),  # OneFile
         ({"login": "alee", "email": "ann@x.org"}, Identity("", "ann@x.org", "alee")),  # a login, no number
         ({"groupID": "VG1", "type": "student", "name": "North"}, Identity("North", "", "")),
+        ({"paid": 5, "valid": "yes", "course_id": 7}, Identity()),  # ids only link, never identify
         (  # never a sensitive field, never a flag
             {"password": "pw-1", "apiKey": "k-1", "sendWelcomeEmail": True, "userName": "u1"},
             Identity("", "", "u1"),
@@ -413,6 +414,7 @@ def test_identity_cells_take_a_linked_person_and_name_the_other_links() -> None:
         "E1",
         "courseID C012",
     )
+    assert identify({"paid": 5, "valid": "yes", "course_id": 7}, {}).links == (Linked("course_id", "7"),)
     unknown = identify({"user": "T-404"}, {"user": "users"})  # a link the crosswalk does not hold: its id
     assert identity_cells(unknown, {"user": "users"}, linked) == ("", "", "", "T-404")
     assert identity_cells(None, {}, linked) == ("", "", "", "")
