@@ -26,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -173,6 +174,7 @@ class Replay:
     outputs: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # (block line, command) → lines
     sandbox: subprocess.Popen[str] | None = None
     status: int = 0
+    _drain: threading.Thread = field(init=False)
 
     def shell(self, command: str) -> list[str]:
         python = shlex.quote(sys.executable)
@@ -195,7 +197,11 @@ class Replay:
             cwd=self.folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         assert self.sandbox.stdout is not None
-        return [self.sandbox.stdout.readline().rstrip("\n")]  # "sandbox ready: …" once it serves
+        ready = self.sandbox.stdout.readline().rstrip("\n")  # "sandbox ready: …" once it serves
+        # whatever it prints later is read away, so that a full pipe never blocks it
+        self._drain = threading.Thread(target=self.sandbox.stdout.read, daemon=True)
+        self._drain.start()
+        return [ready]
 
     def run(self, blocks: list[Block]) -> None:
         for block in blocks:
@@ -218,7 +224,8 @@ class Replay:
     def stop(self) -> None:
         if self.sandbox is not None:
             self.sandbox.terminate()
-            self.sandbox.communicate(timeout=30)
+            self.sandbox.wait(timeout=30)
+            self._drain.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
