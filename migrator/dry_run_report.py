@@ -6,7 +6,8 @@ real run's reports, which a dry run never touches):
 - ``README.txt`` — "DRY RUN — nothing was written", when, and the counts per step;
 - ``summary.csv`` — per step: status, read, would create, would update, skipped, would reject, error;
 - ``errors.csv`` — every record the run would reject, with its reason and field detail (the same columns as
-  a run's ``errors.csv``).
+  a run's ``errors.csv``; its identity columns stay empty: a dry run keeps no payload of the records it
+  would refuse, most of them before any request).
 
 Every text is masked with the run's redactor before they are written; each file is 0600 in a 0700 folder,
 never written through a link (``migrator.private_files``).

@@ -5,7 +5,9 @@ statistics the runner saves in it (:meth:`~migrator.journal.Journal.save_run_sta
 The journal holds no secret (reasons are redacted before they are stored), so neither do the reports.
 
 - :func:`ledger_rows`, :func:`error_rows`, :func:`to_csv` — pure: journal values → rows → bytes for a
-  spreadsheet: UTF-8 with a BOM (Excel then reads the accents right), RFC 4180 quoting with CRLF line ends,
+  spreadsheet, each row ending with who the record is (:func:`identity_lookup`: name, email, number, linked
+  to, from the payload it was last sent with, :mod:`migrator.journal_identities`): UTF-8 with a BOM (Excel
+  then reads the accents right), RFC 4180 quoting with CRLF line ends,
   and the formula-injection guard (:func:`guard_text`): a cell starting with ``=``, ``+``, ``-`` or ``@`` (or
   a tab/CR, which some spreadsheets strip before looking) is prefixed with a single quote.
 - :func:`collect` — one read of the journal into a :class:`ReportData`; :func:`render_html` (in
@@ -35,7 +37,10 @@ from typing import Any, Final
 from migrator import __version__
 from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows, kept_rows
 from migrator.errors import MigratorError
+from migrator.identity import IDENTITY_HEADER, Identity, Seen, identity_cells
 from migrator.journal import DeadLetter, Journal, LedgerCounts, LedgerRow
+from migrator.journal_identities import linked_identities, sent_identities
+from migrator.logging import Redactor
 from migrator.private_files import make_private_dir, replace_private, write_private
 from migrator.report_html import ReportData, render
 from migrator.runtime.runner import os_user
@@ -57,6 +62,7 @@ __all__ = [
     "flatten_detail",
     "guard_cell",
     "guard_text",
+    "identity_lookup",
     "ledger_rows",
     "read_verify_summary",
     "reason_pattern",
@@ -67,11 +73,13 @@ __all__ = [
     "write_reports",
 ]
 
-SUCCESS_HEADER = ("step", "source_key", "target_id", "action")
+SUCCESS_HEADER = ("step", "source_key", "target_id", "action", *IDENTITY_HEADER)
 #: the summary ``migrator verify`` leaves in the reports folder; the HTML report shows the latest one there
 VERIFY_SUMMARY = "verify.json"
-ERRORS_HEADER = ("step", "source_key", "status", "reason", "detail")
-CROSSWALK_HEADER = ("entity", "step", "source_id", "target_id")
+ERRORS_HEADER = ("step", "source_key", "status", "reason", "detail", *IDENTITY_HEADER)
+CROSSWALK_HEADER = ("entity", "step", "source_id", "target_id", *IDENTITY_HEADER)
+#: the identity cells of a record, already guarded, by step and source key (:func:`identity_lookup`)
+Who = Callable[[str, str], tuple[str, ...]]
 
 
 def default_report_dir(plan_name: str, base: str | os.PathLike[str] = ".") -> Path:
@@ -128,20 +136,49 @@ def flatten_detail(detail: Any) -> str:
     return str(detail)
 
 
-def error_rows(rejections: Iterable[DeadLetter]) -> list[tuple[str, str, str, str, str]]:
-    """``(step, source key, status, reason, detail)`` per record still rejected."""
+def error_rows(rejections: Iterable[DeadLetter], who: Who | None = None) -> list[tuple[str, ...]]:
+    """``(step, source key, status, reason, detail, name, email, number, linked to)`` per record still
+    rejected; the identity cells from ``who`` (empty without it)."""
     return [
-        (d.step, d.source_key, "" if d.status is None else str(d.status), d.reason, flatten_detail(d.detail))
+        (d.step, d.source_key, "" if d.status is None else str(d.status), d.reason, flatten_detail(d.detail),
+         *(who(d.step, d.source_key) if who is not None else _NOBODY))
         for d in rejections
-    ]
+    ]  # fmt: skip
+
+
+_NOBODY: Final = ("",) * len(IDENTITY_HEADER)
+
+
+def identity_lookup(
+    seen: Mapping[str, Mapping[str, Seen]],
+    references: Mapping[str, Mapping[str, str]],
+    linked: Mapping[str, Mapping[str, Identity]],
+) -> Who:
+    """The guarded identity cells of a record (:func:`migrator.identity.identity_cells`) from what each
+    record was sent as (``seen``: step → source key → :class:`~migrator.identity.Seen`)."""
+    empty: dict[str, Seen] = {}
+    none: dict[str, str] = {}
+
+    def who(step: str, key: str) -> tuple[str, ...]:
+        found = seen.get(step, empty).get(key)
+        if found is None:
+            return _NOBODY
+        name, email, number, links = identity_cells(found, references.get(step, none), linked)
+        return guard_text(name), guard_text(email), guard_text(number), guard_text(links)
+
+    return who
 
 
 def ledger_rows(
-    rows: Iterable[LedgerRow], entities: Mapping[str, str], names: dict[str, tuple[str, str]]
+    rows: Iterable[LedgerRow],
+    entities: Mapping[str, str],
+    names: dict[str, tuple[str, str]],
+    who: Who | None = None,
 ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     """The guarded cells of ``success.csv`` (step, source key, target id, action: the done records) and of
-    ``crosswalk.csv`` (entity, step, source key, target id: every record with a target id) for ledger rows;
-    the entity is the step's write entity in ``entities``, else the step.
+    ``crosswalk.csv`` (entity, step, source key, target id: every record with a target id) for ledger rows,
+    each followed by the record's identity cells from ``who`` (empty without it); the entity is the step's
+    write entity in ``entities``, else the step.
 
     ``names`` keeps each step's guarded step and entity cells (step → (step, entity)) from one call to the
     next."""
@@ -153,10 +190,13 @@ def ledger_rows(
         step_cell, entity_cell = names[step]
         key_cell = guard_text(key)
         target_cell = "" if target is None else guard_text(target)
+        if not done and target is None:
+            continue
+        person = who(step, key) if who is not None else _NOBODY
         if done:
-            success.append((step_cell, key_cell, target_cell, action or ""))
+            success.append((step_cell, key_cell, target_cell, action or "", *person))
         if target is not None:
-            walk.append((entity_cell, step_cell, key_cell, target_cell))
+            walk.append((entity_cell, step_cell, key_cell, target_cell, *person))
     return success, walk
 
 
@@ -368,41 +408,67 @@ def write_reports(
     plan_name: str,
     *,
     entities: Mapping[str, str] | None = None,
+    redact: Callable[[str], str] | None = None,
 ) -> list[Path]:
     """Write ``success.csv``, ``errors.csv``, ``crosswalk.csv``, ``coverage.csv`` and ``report.html`` into
     ``out_dir``.
 
     ``entities`` maps each step to its write entity (the crosswalk's first column); without it they come
-    from the run statistics (key ``"entities"``), else the step name is used. Returns the paths written.
+    from the run statistics (key ``"entities"``), else the step name is used. Each CSV row ends with what a
+    person knows the record by (:mod:`migrator.identity`: name, email, number, linked to), from the payload
+    its latest batch was sent with, linked records resolved through the run statistics' ``"references"``;
+    those cells go through ``redact`` (the run's redactor; without it, one that knows no secret and masks
+    bearer tokens), a batch's at a time. Returns the paths written.
     The folder and its missing parents are created 0700; a folder that cannot be written (it is a file, the
     disk refuses) raises a ``ReportError`` that says what to do.
     """
     out = Path(out_dir)
     with _os_errors(out):
-        return _write_reports(journal, out, plan_name, entities)
+        return _write_reports(journal, out, plan_name, entities, redact or Redactor().text)
+
+
+def _references(stats: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """Step → (payload field → referenced step), as the newest run statistics that hold them say."""
+    for run_id in sorted(stats, reverse=True):
+        named = stats[run_id].get("references")
+        if isinstance(named, dict):
+            return {
+                str(step): {str(f): str(s) for f, s in fields.items()}
+                for step, fields in named.items()
+                if isinstance(fields, dict)
+            }
+    return {}
 
 
 def _write_reports(
-    journal: Journal, out: Path, plan_name: str, entities: Mapping[str, str] | None
+    journal: Journal,
+    out: Path,
+    plan_name: str,
+    entities: Mapping[str, str] | None,
+    redact: Callable[[str], str],
 ) -> list[Path]:
     make_private_dir(out)
     rejections = journal.open_rejections()
     verify = read_verify_summary(out)
     data = collect(journal, plan_name, entities=entities, rejections=rejections, verify=verify)
+    stats = journal.run_stats()
+    references = _references(stats)
+    sent = sent_identities(journal, references, redact)
+    who = identity_lookup(sent, references, linked_identities(journal, sent, references))
     # success.csv and crosswalk.csv come from one pass over the ledger
     names: dict[str, tuple[str, str]] = {}
-    records_of = _records_of(data.entities, journal.run_stats())
+    records_of = _records_of(data.entities, stats)
     with (
         private_csv(out / "success.csv", SUCCESS_HEADER) as success,
         private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
     ):
         for chunk in journal.ledger_row_chunks():
-            success_rows, walk_rows = ledger_rows(chunk, data.entities, names)
+            success_rows, walk_rows = ledger_rows(chunk, data.entities, names, who)
             success(success_rows)
             walk(walk_rows)
     steps = dict.fromkeys([*data.entities, *data.step_counts])  # the plan's order, then any other step
     data.records = count_records(journal, steps, records_of)
-    write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections))
+    write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections, who))
     write_csv_private(out / "coverage.csv", COVERAGE_HEADER, csv_rows(data.coverage, data.coverage_counts))
     write_private(out / "report.html", render_html(data).encode("utf-8"))
     files = ("success.csv", "errors.csv", "crosswalk.csv", "report.html", "coverage.csv")

@@ -527,6 +527,12 @@ def _verify_section(summary: Mapping[str, Any] | None) -> str:
                 unverified,
                 "verify-unverified",
             ),
+            _table(
+                "Targets read back one request per record (no list call answers what is compared)",
+                ("target", "requests and why"),
+                list((summary.get("per_record") or {}).items()),
+                "verify-per-record",
+            ),
         ]
     )
 

@@ -37,7 +37,11 @@ writes address records otherwise (:data:`CROSSWALK_IDS`: aNewSpring users by ext
 (:data:`TARGET_FIELD_NAMES`) is compared under the written one. Steps that write through another entity's
 records (Velpic ``user_status``: the user, ``coverage.written_records``) are compared with that entity's read.
 A target entity the platform cannot list (aNewSpring groups and group members) leaves its steps *not
-verified*: named, with the reason, in the summary and the report; never a failure and never silent.
+verified*: named, with the reason, in the summary and the report; never a failure and never silent. A target
+entity read back one request per record (a nested read: aNewSpring users, whose list call answers none of
+the names, phones or roles compared, and subscriptions, listed per user) is named with its request count and
+why (:data:`PER_RECORD_READS`, :attr:`VerifyResult.per_record`): at a budget of 20/second, 300 users and
+their subscriptions cost about 30 s.
 
 Reads go through the engine's :class:`~migrator.transport.Transport` with the plan's rate budgets
 (:func:`migrator.runtime.connections.build_transport`) and the connection's concurrency, as a run does; every
@@ -81,12 +85,14 @@ from migrator.transport import Transport
 
 __all__ = [
     "CROSSWALK_IDS",
+    "PER_RECORD_READS",
     "TARGET_FIELD_NAMES",
     "TARGET_READ_FILTERS",
     "VERIFY_HEADER",
     "WRITE_ONLY_FIELDS",
     "EntityCounts",
     "Finding",
+    "ReadTally",
     "ReconcileCounts",
     "StepCheck",
     "VerifyResult",
@@ -96,6 +102,7 @@ __all__ = [
     "find_extras",
     "index_targets",
     "map_constant",
+    "per_record_note",
     "reconcile_step",
     "target_filters",
     "values_equal",
@@ -131,6 +138,19 @@ TARGET_FIELD_NAMES: Final[Mapping[tuple[str, str], Mapping[str, str]]] = {
     ("anewspring", "user"): {"userID": "id", "role": "roles"},
     # one schedule per lesson version scheduled; it starts at the date it was scheduled for
     ("velpic", "lesson_schedule"): {"lessonVersionIds": "lessonVersionId", "scheduleDate": "startDate"},
+}
+
+#: Why a target entity is read back one request per record, where its platform has no list call that answers
+#: the fields a verification compares (said in the verify output, ``verify.json`` and the report).
+PER_RECORD_READS: Final[Mapping[tuple[str, str], str]] = {
+    ("anewspring", "user"): (
+        "aNewSpring has no list call that answers the mapped fields: getUsers lists id, uid, name, login, "
+        "email and active only, so getUser/{id} is asked for each user"
+    ),
+    ("anewspring", "subscription"): (
+        "aNewSpring lists subscriptions per user only (getSubscriptions/{userID}); getStudentSubscriptions/"
+        "{courseID} lists a course's learners, but its document names no subscription field to compare"
+    ),
 }
 
 _ABSENT: Final = object()
@@ -398,6 +418,9 @@ class VerifyResult:
     left_behind: list[CoverageRow] = field(default_factory=list)
     #: step → why its target records cannot be read back (named in the summary and the report, never failed)
     unverified: dict[str, str] = field(default_factory=dict)
+    #: target (``<connection>.<entity>``) → how it was read one request per record, and why (not a failure:
+    #: the cost of a verification on a platform without a list call that answers what is compared)
+    per_record: dict[str, str] = field(default_factory=dict)
 
     def left_behind_records(self) -> tuple[int, int]:
         """Records left behind where counted, and how many left-behind entities/statuses were not counted."""
@@ -437,6 +460,7 @@ class VerifyResult:
                 for e in self.entities
             ],
             "unverified": dict(self.unverified),
+            "per_record": dict(self.per_record),
         }
 
 
@@ -452,11 +476,24 @@ def verify_rows(findings: Iterable[Finding]) -> list[tuple[str, ...]]:
 # -- reading (I/O through the transport) ---------------------------------------------------------------------
 
 
+@dataclass
+class ReadTally:
+    """The requests one read sent (pages and per-record reads)."""
+
+    requests: int = 0
+
+
 async def read_all(
-    transport: Transport, reader: Reader, *, limiter: anyio.Semaphore, what: str
+    transport: Transport,
+    reader: Reader,
+    *,
+    limiter: anyio.Semaphore,
+    what: str,
+    tally: ReadTally | None = None,
 ) -> list[dict[str, Any]]:
     """Every record of one entity, page by page (planned pages concurrently), nested reads expanded; at most
-    ``limiter``'s requests at once."""
+    ``limiter``'s requests at once, each counted in ``tally``."""
+    counted = tally if tally is not None else ReadTally()
     if isinstance(reader, StreamReader):
         return [record async for _, records in reader.pages(()) for record in records]
     nested = reader if isinstance(reader, NestedReader) else None
@@ -465,6 +502,7 @@ async def read_all(
     async def get(page: PageRequest) -> tuple[list[dict[str, Any]], Any]:
         request = reader.page_request(page)
         async with limiter:
+            counted.requests += 1
             response = await transport.send(request)
         if response.status not in (200, 204):
             raise PermanentError(
@@ -479,7 +517,7 @@ async def read_all(
         outcome = pager.receive(page, decoded)
         records = list(decoded.records)
         if nested is not None:
-            records = await _expand(transport, nested, records, limiter, what)
+            records = await _expand(transport, nested, records, limiter, what, counted)
         return records, outcome
 
     out: list[dict[str, Any]] = []
@@ -518,6 +556,7 @@ async def _expand(
     parents: list[dict[str, Any]],
     limiter: anyio.Semaphore,
     what: str,
+    tally: ReadTally,
 ) -> list[dict[str, Any]]:
     out: list[list[dict[str, Any]]] = [[] for _ in parents]
 
@@ -526,6 +565,7 @@ async def _expand(
         if request is None:
             return
         async with limiter:
+            tally.requests += 1
             response = await transport.send(request)
         if response.status in (204, 404):
             return
@@ -672,9 +712,12 @@ async def verify_plan(
         targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         source_records: dict[str, list[dict[str, Any]]] = {}
 
+        tallies: dict[tuple[str, str], ReadTally] = {}
+
         async def read_target(conn_name: str, entity: str, by: dict[str, Any], reader: Reader) -> None:
+            tally = tallies.setdefault((conn_name, entity), ReadTally())
             records = await read_all(
-                transports[conn_name], reader, limiter=limiters[conn_name], what=f"target {entity}"
+                transports[conn_name], reader, limiter=limiters[conn_name], what=f"target {entity}", tally=tally
             )
             if by:  # a record listed for a filter value holds it (OneFile: the organisation listed)
                 records = [{**by, **r} for r in records]
@@ -714,6 +757,12 @@ async def verify_plan(
             result.steps[name] = counts
             result.findings.extend(findings)
 
+    for (conn_name, entity), readers in readable.items():
+        if any(isinstance(reader, NestedReader) for _, reader in readers):
+            result.per_record[f"{conn_name}.{entity}"] = per_record_note(
+                connections[conn_name].platform, entity, tallies[(conn_name, entity)].requests,
+                len(targets[(conn_name, entity)]),
+            )  # fmt: skip
     for (conn_name, entity), steps in groups.items():
         recs = targets[(conn_name, entity)]
         mapped = {tid for s in steps for tid in journal.crosswalk(s).values()}
@@ -728,6 +777,12 @@ async def verify_plan(
         result.findings.extend(extras)
         result.findings.extend(duplicates)
     return result
+
+
+def per_record_note(platform: str, entity: str, requests: int, records: int) -> str:
+    """How a target entity read one request per record was read, and why (:data:`PER_RECORD_READS`)."""
+    why = PER_RECORD_READS.get((platform, entity), f"{platform} lists {entity} records one parent at a time")
+    return f"{requests:,} requests for {records:,} records: {why}"
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -35,6 +35,7 @@ from migrator.coverage import (
 from migrator.dry_run_report import DRY_RUN_BANNER, write_dry_run_report
 from migrator.errors import JournalError, JournalStorageError, PlanError
 from migrator.graph import TaskGraph, compile_graph
+from migrator.identity import references_of
 from migrator.journal import Journal, Tenant
 from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
@@ -246,9 +247,13 @@ def run(args: argparse.Namespace) -> int:
                 journal.finish_run(status)
                 assert journal.run_id is not None
                 stats = summary_stats(summary, loaded.plan)
-                kept_stats = {"inventory": tallies_to_json(tallies), "coverage": rows_to_json(coverage)}
+                kept_stats = {
+                    "inventory": tallies_to_json(tallies),
+                    "coverage": rows_to_json(coverage),
+                    "references": references_of({s: m.references for s, m in loaded.maps.items()}),
+                }
                 journal.save_run_stats(journal.run_id, {**stats, **kept_stats})
-                write_reports(journal, report_dir, name, entities=entities)
+                write_reports(journal, report_dir, name, entities=entities, redact=redactor.text)
             except (JournalStorageError, ReportError) as error:
                 refused = str(error)
         else:

@@ -96,6 +96,8 @@ def _print_summary(name: str, result: VerifyResult, csv_path: Path, *, ok: bool,
         )
     for step, why in result.unverified.items():
         print(f"  step {step:<18} NOT VERIFIED: {why}")
+    for target, how in result.per_record.items():
+        print(f"  target {target} read record by record: {how}")
     for row in result.left_behind:
         count = "not counted" if row.in_source is None else f"{row.in_source:,}"
         print(f"  left behind {row.connection}.{row.entity} [{row.status_text}] records {count}: {row.reason}")

@@ -272,7 +272,7 @@ def _as_the_target_held(
     created: dict[str, str] = {}  # match value → target id, of the records this batch created
     for result in results:
         action = result.action
-        value = matched.get(result.idem_key) if action == "created" or action == "updated" else None
+        value = matched.get(result.idem_key) if action in ("created", "updated") else None
         if value is None:
             out.append(result)
         elif value in held or value in created:

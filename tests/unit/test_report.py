@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from migrator.coverage import COVERAGE_HEADER, CoverageRow, rows_to_json
+from migrator.identity import Identity, Linked, identify, identity_cells
 from migrator.journal import SCHEMA_VERSION, DeadLetter, Journal, Rejection, SentRecord, WriteResult
+from migrator.logging import Redactor
 from migrator.report import (
     ReportData,
     collect,
@@ -194,18 +196,23 @@ def test_write_reports_files_and_contents(tmp_path: Path) -> None:
     for p in written:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
-    assert success[0] == ["step", "source_key", "target_id", "action"]
+    who = ["name", "email", "number", "linked_to"]
+    assert success[0] == ["step", "source_key", "target_id", "action", *who]
+    nobody = ["", "", "", ""]  # sent without a payload
     assert success[1:] == [
-        ["users", "u1", "501", "created"],
-        ["users", "u2", "502", "created"],
-        ["users", "u3", "503", "unchanged"],
-        ["users", "u5", "505", "created"],
+        ["users", "u1", "501", "created", *nobody],
+        ["users", "u2", "502", "created", *nobody],
+        ["users", "u3", "503", "unchanged", *nobody],
+        ["users", "u5", "505", "created", *nobody],
     ]
     errors = _parse((tmp_path / "out" / "errors.csv").read_bytes())
-    assert errors[1:] == [["users", "u4", "400", "firstName is required", "FirstName: firstName is required"]]
+    assert errors[0] == ["step", "source_key", "status", "reason", "detail", *who]
+    assert errors[1:] == [
+        ["users", "u4", "400", "firstName is required", "FirstName: firstName is required", *nobody]
+    ]
     walk = _parse((tmp_path / "out" / "crosswalk.csv").read_bytes())
-    assert walk[0] == ["entity", "step", "source_id", "target_id"]
-    assert walk[1] == ["user", "users", "u1", "501"]
+    assert walk[0] == ["entity", "step", "source_id", "target_id", *who]
+    assert walk[1] == ["user", "users", "u1", "501", *nobody]
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<svg" in page and page.count('class="bar"') == 2
     assert "/bulkUserImport" in page and "10/second" in page
@@ -267,9 +274,17 @@ def test_success_and_crosswalk_rows_come_from_one_pass_with_every_cell_guarded(t
     write_reports(j, tmp_path / "out", "p", entities={"-step": "@entity"})
     j.close()
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
-    assert success[1:] == [["'-step", "2", "", "created"], ["'-step", "'=1", "'+T1", "created"]]  # key order
+    nobody = ["", "", "", ""]
+    # key order
+    assert success[1:] == [
+        ["'-step", "2", "", "created", *nobody],
+        ["'-step", "'=1", "'+T1", "created", *nobody],
+    ]
     walk = _parse((tmp_path / "out" / "crosswalk.csv").read_bytes())
-    assert walk[1:] == [["'@entity", "'-step", "3", "T3"], ["'@entity", "'-step", "'=1", "'+T1"]]
+    assert walk[1:] == [
+        ["'@entity", "'-step", "3", "T3", *nobody],
+        ["'@entity", "'-step", "'=1", "'+T1", *nobody],
+    ]
 
 
 def test_coverage_csv_and_html_carry_the_newest_kept_coverage_with_the_ledgers_counts(tmp_path: Path) -> None:
@@ -361,3 +376,98 @@ def test_signoff_block_names_the_plan_runs_who_and_the_verification(tmp_path: Pa
     # no verification yet: said so, in the block and in its own section
     unverified = render_html(ReportData(plan="p", generated_at=0.0))
     assert "<dt>Verification</dt><dd>not verified</dd>" in unverified and "Not verified: run" in unverified
+
+
+@pytest.mark.parametrize(
+    ("payload", "identity"),
+    [
+        (  # Velpic
+            {"firstName": "Ann", "lastName": "Lee", "emailAddress": "ann@x.org", "employeeNumber": "E1"},
+            Identity("Ann Lee", "ann@x.org", "E1"),
+        ),
+        (  # accessplanit
+            {"Forenames": " Ann ", "Surname": "Lee", "Email": "ann@x.org", "ExternalID": "velpic-user-1"},
+            Identity("Ann Lee", "ann@x.org", "velpic-user-1"),
+        ),
+        ({"FirstName": "Ann", "LastName": "Lee", "MISID": 77}, Identity("Ann Lee", "", "77")),  # OneFile
+        ({"login": "alee", "email": "ann@x.org"}, Identity("", "ann@x.org", "alee")),  # a login, no number
+        ({"groupID": "VG1", "type": "student", "name": "North"}, Identity("North", "", "")),
+        ({"paid": 5, "valid": "yes", "course_id": 7}, Identity()),  # ids only link, never identify
+        (  # never a sensitive field, never a flag
+            {"password": "pw-1", "apiKey": "k-1", "sendWelcomeEmail": True, "userName": "u1"},
+            Identity("", "", "u1"),
+        ),
+    ],
+)
+def test_identity_of_a_payload_whatever_the_platform_calls_its_fields(
+    payload: dict[str, Any], identity: Identity
+) -> None:
+    assert identify(payload, {}).identity == identity
+
+
+def test_identity_cells_take_a_linked_person_and_name_the_other_links() -> None:
+    users = {"T-1": Identity("Ann Lee", "ann@x.org", "E1")}
+    groups = {"G-9": Identity("North", "", "")}
+    linked = {"users": users, "groups": groups}
+    refs = {"user": "users", "groupID": "groups"}
+    member = identify({"groupID": "G-9", "user": "T-1"}, refs)
+    assert identity_cells(member, refs, linked) == ("Ann Lee", "ann@x.org", "E1", "North")
+    sub = identify({"userID": "T-1", "courseID": "C012", "startDate": "2024-01-01"}, {"userID": "users"})
+    assert identity_cells(sub, {"userID": "users"}, linked) == (
+        "Ann Lee",
+        "ann@x.org",
+        "E1",
+        "courseID C012",
+    )
+    assert identify({"paid": 5, "valid": "yes", "course_id": 7}, {}).links == (Linked("course_id", "7"),)
+    unknown = identify({"user": "T-404"}, {"user": "users"})  # a link the crosswalk does not hold: its id
+    assert identity_cells(unknown, {"user": "users"}, linked) == ("", "", "", "T-404")
+    assert identity_cells(None, {}, linked) == ("", "", "", "")
+    user = identify({"firstName": "Bob", "email": "b@x.org", "companyID": "G-9"}, {"companyID": "groups"})
+    assert identity_cells(user, {"companyID": "groups"}, linked) == ("Bob", "b@x.org", "", "North")
+
+
+def test_report_csvs_carry_who_each_record_is_from_its_latest_payload(tmp_path: Path) -> None:
+    """success, crosswalk and errors rows end with the person's name, e-mail and number from the payload the
+    record was last sent with; a membership names its user through the crosswalk; a cell a spreadsheet would
+    take for a formula is guarded; a record refused before sending (no payload) has empty cells."""
+    j = Journal.open(tmp_path / "j.sqlite", "p")
+    run = j.begin_run("h")
+    ann = {
+        "firstName": "Ann",
+        "lastName": "Old",
+        "email": "ann@x.org",
+        "employeeNumber": "E1",
+        "password": "pw",
+    }
+    j.mark_batch_sent("users", "b1", [SentRecord("k1", "1", None, ann)])
+    j.mark_batch_done("users", "b1", [WriteResult("k1", "1", "T1")])
+    j.mark_batch_sent("users", "b2", [SentRecord("k1", "1", None, {**ann, "lastName": "Lee"})])  # a delta run
+    j.mark_batch_done("users", "b2", [WriteResult("k1", "1", "T1", "updated")])
+    bob = {"firstName": "=Bob", "lastName": "Ray", "email": "bob@x.org", "employeeNumber": "E2"}
+    j.mark_batch_sent("users", "b3", [SentRecord("k2", "2", None, bob), SentRecord("k3", "3")])
+    j.mark_batch_done(
+        "users", "b3", [], [Rejection("k2", "2", "taken", 409), Rejection("k3", "3", "no email", None)]
+    )
+    j.mark_batch_sent("members", "b4", [SentRecord("m1", "1", None, {"groupID": "G", "user": "T1"})])
+    j.mark_batch_done("members", "b4", [WriteResult("m1", "1", "G/T1")])
+    j.finish_run("done")
+    j.save_run_stats(run, {"steps": {}, "references": {"members": {"user": "users"}}})
+    # the run's redactor masks what it knows, in every picked text
+    mask = Redactor(["bob@x.org"]).text
+    write_reports(j, tmp_path / "out", "p", entities={"users": "user", "members": "member"}, redact=mask)
+    j.close()
+    success = _parse((tmp_path / "out" / "success.csv").read_bytes())
+    assert success[1:] == [
+        ["members", "1", "G/T1", "created", "Ann Lee", "ann@x.org", "E1", "groupID G"],
+        ["users", "1", "T1", "updated", "Ann Lee", "ann@x.org", "E1", ""],
+    ]
+    walk = _parse((tmp_path / "out" / "crosswalk.csv").read_bytes())
+    assert walk[2] == ["user", "users", "1", "T1", "Ann Lee", "ann@x.org", "E1", ""]
+    errors = _parse((tmp_path / "out" / "errors.csv").read_bytes())
+    assert errors[1:] == [
+        ["users", "2", "409", "taken", "", "'=Bob Ray", "***", "E2", ""],
+        ["users", "3", "", "no email", "", "", "", "", ""],
+    ]
+    for name in ("success.csv", "errors.csv", "crosswalk.csv"):
+        assert b"pw" not in (tmp_path / "out" / name).read_bytes()

@@ -1,0 +1,199 @@
+"""What a person recognises a record by, beside its ids in the reports' CSVs: a name, an e-mail, a number.
+
+Pure. The fields come from the payload a record was sent with (what the journal keeps of each sent record),
+picked by their names whatever the platform spells them (``firstName``/``Forenames``/``FirstName`` and
+``lastName``/``Surname``, ``email``/``emailAddress``/``Email``, ``employeeNumber``/``MISID``/``ExternalID``,
+``userName``/``login``):
+
+- ``name``: the first and last names joined, else a name or title field (a group's, a course's);
+- ``email``: an e-mail field;
+- ``number``: an employee number (or another person's number: MIS id, external id, aNewSpring's ``userID``),
+  else a user name / login;
+- ``linked_to``: who or what a record links: a field that holds another step's target id (a crosswalk
+  reference: a membership's group, a booking's course date) is shown as that record's name (else its
+  e-mail, else the id itself). When the linked record is a person (it has an e-mail or a number) and the
+  record names nobody itself (a membership, a subscription, a completion), that person fills ``name``,
+  ``email`` and ``number``. A record that names nothing at all shows its other id fields there
+  (``courseID C012``).
+
+A field under a sensitive name (a password, a token, a key: the redactor's rule) is never picked (the
+reports also pass every CSV through the run's redactor before it is written).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Final, NamedTuple
+
+from migrator.logging import Redactor
+
+__all__ = [
+    "IDENTITY_HEADER",
+    "Identity",
+    "Linked",
+    "Picker",
+    "Seen",
+    "identify",
+    "identity_cells",
+    "references_of",
+]
+
+IDENTITY_HEADER: Final = ("name", "email", "number", "linked_to")
+
+_FIRST: Final = frozenset(("firstname", "forename", "forenames", "givenname", "first"))
+_LAST: Final = frozenset(("lastname", "surname", "familyname", "last"))
+_NAME: Final = frozenset(
+    ("name", "fullname", "displayname", "title", "groupname", "companyname", "coursename", "lessonname")
+)
+_EMAIL: Final = frozenset(("email", "emailaddress", "mail", "workemail", "primaryemail"))
+_NUMBER: Final = frozenset(
+    ("employeenumber", "employeeno", "employeeid", "staffnumber", "staffid", "payrollnumber", "personnelnumber",
+     "misid", "externalid", "userid", "learnerid")
+)  # fmt: skip
+_LOGIN: Final = frozenset(("username", "login", "loginname", "userlogin"))
+#: an id-like field name (``courseID``, ``CourseDateID``, ``group_id``): shown for a record naming nothing
+_ID: Final = re.compile(r"^(?:id|ID|Id)$|_(?:id|ID)$|[a-z0-9](?:ID|Id)$")
+_SEPARATORS: Final = re.compile(r"[\s_.-]+")
+#: the redactor masks what these keys hold, whatever it is: never picked
+_MASKED: Final = "***"
+_PROBE: Final = Redactor()
+
+
+class Identity(NamedTuple):
+    """A record's own name, e-mail and number (empty strings when it has none)."""
+
+    name: str = ""
+    email: str = ""
+    number: str = ""
+
+    @property
+    def person(self) -> bool:
+        return bool(self.email or self.number)
+
+
+class Linked(NamedTuple):
+    """A field of a payload that links another record: the field's name and its value as text."""
+
+    field: str
+    value: str
+
+
+class Seen(NamedTuple):
+    """What the reports keep of one sent record: its identity and the fields that link other records."""
+
+    identity: Identity
+    links: tuple[Linked, ...] = ()
+
+
+def _role(key: str) -> str | None:
+    """The part a payload field plays in an identity, by its name (None: none)."""
+    if _PROBE.value("x", key) == _MASKED:
+        return None
+    flat = _SEPARATORS.sub("", key).lower()
+    for role, names in (
+        ("first", _FIRST),
+        ("last", _LAST),
+        ("name", _NAME),
+        ("email", _EMAIL),
+        ("number", _NUMBER),
+        ("login", _LOGIN),
+    ):
+        if flat in names:
+            return role
+    return "id" if _ID.search(key) else None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float):
+        return str(value)
+    return ""
+
+
+def _first_text(get: Callable[[str], Any], keys: tuple[str, ...]) -> str:
+    """The first non-empty text among ``keys`` of a payload (``get``: its ``dict.get``)."""
+    for key in keys:
+        value = get(key)
+        if value is not None:
+            text = value.strip() if value.__class__ is str else _text(value)
+            if text:
+                return text
+    return ""
+
+
+class Picker:
+    """Picks the identity of one step's payloads: which fields play which part is worked out once per field
+    name, and each payload is then read only at those fields (a payload with a field not seen before adds
+    it). ``references``: the payload fields that hold another step's target id (field → step)."""
+
+    def __init__(self, references: Mapping[str, str]) -> None:
+        self.references = references
+        self._known: set[str] = set()
+        self._keys: dict[str, tuple[str, ...]] = {}  # part → its fields, in the order they first came
+
+    def _learn(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            if key not in self._known:
+                self._known.add(key)
+                role = "link" if key in self.references else _role(key)
+                if role is not None:
+                    self._keys[role] = (*self._keys.get(role, ()), key)
+
+    def __call__(self, payload: Mapping[str, Any]) -> Seen:
+        if not payload.keys() <= self._known:
+            self._learn(payload)
+        get, keys = payload.get, self._keys
+        first, last = _first_text(get, keys.get("first", ())), _first_text(get, keys.get("last", ()))
+        name = f"{first} {last}" if first and last else first or last or _first_text(get, keys.get("name", ()))
+        number = _first_text(get, keys.get("number", ())) or _first_text(get, keys.get("login", ()))
+        identity = Identity(name, _first_text(get, keys.get("email", ())), number)
+        links: tuple[Linked, ...] = ()
+        if "link" in keys:
+            links = tuple(_links(get, keys["link"]))
+        if "id" in keys and not (name or identity.email or number):
+            links += tuple(_links(get, keys["id"]))
+        return Seen(identity, links)
+
+
+def _links(get: Callable[[str], Any], keys: tuple[str, ...]) -> Iterator[Linked]:
+    for key in keys:
+        value = get(key)
+        for v in value if isinstance(value, list) else (value,):
+            if text := _text(v):
+                yield Linked(key, text)
+
+
+def identify(payload: Mapping[str, Any], references: Mapping[str, str]) -> Seen:
+    """A payload's identity and links (:class:`Picker`, for one payload)."""
+    return Picker(references)(payload)
+
+
+def identity_cells(
+    seen: Seen | None, step_references: Mapping[str, str], linked: Mapping[str, Mapping[str, Identity]]
+) -> tuple[str, str, str, str]:
+    """The ``name, email, number, linked_to`` cells of a record (empty without what it was sent with):
+    ``linked`` is each referenced step's identities by target id."""
+    if seen is None:
+        return "", "", "", ""
+    own = seen.identity
+    if not seen.links:
+        return own.name, own.email, own.number, ""
+    labels = []
+    for link in seen.links:
+        step = step_references.get(link.field)
+        found = linked.get(step, {}).get(link.value) if step is not None else None
+        if found is not None and found.person and not any(own):
+            own = found
+            continue
+        label = found.name or found.email or link.value if found is not None else link.value
+        labels.append(label if step is not None else f"{link.field} {label}")
+    return own.name, own.email, own.number, "; ".join(labels)
+
+
+def references_of(maps: Mapping[str, Iterable[tuple[str, str]]]) -> dict[str, dict[str, str]]:
+    """Step → (payload field → the step whose target id it holds), from each step's compiled references."""
+    return {step: dict(refs) for step, refs in maps.items() if refs}

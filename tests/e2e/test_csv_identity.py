@@ -1,0 +1,148 @@
+"""The run's CSVs say who each record is: a Velpic → aNewSpring run through the real CLI where the target
+refuses some users (their login, built from the last name, is already another user's: 409) and takes the
+others; every row of ``success.csv``, ``crosswalk.csv`` and ``errors.csv`` for a user that was sent carries
+that person's name, e-mail and employee number as the sandbox's source holds them, a membership and a
+subscription carry their learner's (through the crosswalk) and the group's name or the course id beside."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.sandbox.app import SandboxThread
+from migrator.sandbox.config import SandboxConfig
+from tests.e2e.helpers import records, run_plan, write_env
+
+PLAN = """[plan]
+name = "identity"
+
+[connections.velpic]
+platform = "velpic"
+base_url = "${VELPIC_BASE_URL}"
+access_key = "${VELPIC_SOURCE_ACCESS_KEY}"
+
+[connections.anewspring]
+platform = "anewspring"
+base_url = "${ANEWSPRING_BASE_URL}"
+api_key = "${ANEWSPRING_TARGET_API_KEY}"
+
+[tables.courses.values]
+"Working at Heights" = "C001"
+"Manual Handling" = "C002"
+"Fire Safety Awareness" = "C003"
+"First Aid at Work" = "C004"
+"Infection Control" = "C005"
+"Food Hygiene Level 2" = "C006"
+"COSHH Essentials" = "C007"
+"Asbestos Awareness" = "C008"
+"Safeguarding Adults" = "C009"
+"Data Protection (GDPR)" = "C010"
+"Confined Spaces" = "C011"
+"Electrical Safety" = "C012"
+"Equality & Diversity" = "C013"
+"Lone Working" = "C014"
+"Forklift Refresher" = "C015"
+"Slips, Trips & Falls" = "C016"
+
+[steps.groups]
+read  = { from = "velpic", entity = "group" }
+write = { to = "anewspring", entity = "group", mode = "create", match = "groupID" }
+map = { groupID = "'VG' + id", type = "'student'", name = "name | trim" }
+
+[steps.users]
+read  = { from = "velpic", entity = "user", filter = { activeValue = "all" } }
+write = { to = "anewspring", entity = "user", mode = "upsert", match = "userID" }
+map.userID    = "employeeNumber"
+map.login     = "lastName | lower"
+map.firstName = "firstName | trim"
+map.lastName  = "lastName | trim"
+map.email     = "emailAddress | trim | lower"
+map.password  = "'Secret-Passw0rd'"
+map.role      = "'student'"
+
+[steps.memberships]
+read  = { from = "velpic", entity = "user", filter = { roleId = 6, activeValue = "all" } }
+write = { to = "anewspring", entity = "group_member", mode = "create", match = "groupID" }
+map = { groupID = "groups.0.id -> groups", user = "id -> users" }
+
+[steps.subscriptions]
+read  = { from = "velpic", entity = "lesson_schedule", filter = { status = "completed", activeValue = "all" } }
+write = { to = "anewspring", entity = "subscription", mode = "create", match = "courseID" }
+map = { userID = "userId -> users", courseID = "lessonName | lookup(courses)" }
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxThread]:
+    with SandboxThread(
+        SandboxConfig(seed=5, scale=120, time_scale=60, platforms=("velpic", "anewspring"))
+    ) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def reports(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("identity")
+    (tmp / "plan.toml").write_text(PLAN)
+    result = run_plan(tmp / "plan.toml", tmp, write_env(sandbox, tmp / "sandbox.env"), "--time-scale", "60")
+    assert result.returncode == 3, result.stdout + result.stderr  # some records rejected
+    assert "Traceback" not in result.stderr
+    return tmp / "journal.sqlite.reports"
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
+
+
+def _people(sandbox: SandboxThread) -> dict[str, dict[str, Any]]:
+    return {str(u["id"]): u for u in records(sandbox.base_url, "velpic", "source", "user")}
+
+
+def _who(user: dict[str, Any]) -> tuple[str, str, str]:
+    name = f"{user['firstName'].strip()} {user['lastName'].strip()}".strip()
+    return name, user["emailAddress"].strip().lower(), user["employeeNumber"]
+
+
+def _cells(row: dict[str, str]) -> tuple[str, str, str]:
+    return row["name"], row["email"], row["number"]
+
+
+def test_users_written_and_refused_carry_their_person(sandbox: SandboxThread, reports: Path) -> None:
+    people = _people(sandbox)
+    written = [r for r in _csv(reports / "success.csv") if r["step"] == "users"]
+    refused = [r for r in _csv(reports / "errors.csv") if r["step"] == "users"]
+    assert written and refused
+    assert all(r["status"] == "409" and "already used by another user" in r["reason"] for r in refused)
+    for row in [*written, *refused]:
+        assert _cells(row) == _who(people[row["source_key"]]), row
+        assert row["linked_to"] == ""
+    walk = {r["source_id"]: r for r in _csv(reports / "crosswalk.csv") if r["step"] == "users"}
+    assert {k: _cells(r) for k, r in walk.items()} == {r["source_key"]: _cells(r) for r in written}
+
+
+def test_memberships_and_subscriptions_name_their_learner(sandbox: SandboxThread, reports: Path) -> None:
+    people = _people(sandbox)
+    groups = {str(g["id"]): g["name"].strip() for g in records(sandbox.base_url, "velpic", "source", "group")}
+    schedules = {str(s["id"]): s for s in records(sandbox.base_url, "velpic", "source", "lesson_schedule")}
+    success = _csv(reports / "success.csv")
+    members = [r for r in success if r["step"] == "memberships"]
+    subscriptions = [r for r in success if r["step"] == "subscriptions"]
+    assert members and subscriptions
+    for row in members:
+        person = people[row["source_key"]]
+        assert _cells(row) == _who(person), row
+        assert row["linked_to"] == groups[str(person["groups"][0]["id"])]
+    for row in subscriptions:
+        schedule = schedules[row["source_key"]]
+        assert _cells(row) == _who(people[str(schedule["userId"])]), row
+        assert row["linked_to"] == f"courseID {row['target_id'].split('/')[1]}"
+
+
+def test_no_secret_in_the_csvs(reports: Path) -> None:
+    for name in ("success.csv", "errors.csv", "crosswalk.csv"):
+        assert b"Secret-Passw0rd" not in (reports / name).read_bytes()
