@@ -25,7 +25,6 @@ from migrator.errors import ConnectorError
 from migrator.journal import PreImage, Rejection, SentRecord, WriteResult
 from migrator.protocol.keys import batch_id as make_batch_id
 from migrator.runtime.batch import Batch
-from migrator.runtime.dryrun import DryRunWriter
 from migrator.runtime.failures import StepFailed
 from migrator.runtime.indoubt import InDoubt, found_on_target, send_create
 from migrator.runtime.pages import PageTracker
@@ -94,11 +93,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
         _remember_created(spec, path, items, results)
     # a dry run's writer has already classified each record against the target (a would-be-created parent's
     # children all carry its placeholder id, so their match values would collide here)
-    if (
-        spec.current is not None
-        and path.writer.mode in _CREATING_UPDATES
-        and not isinstance(path.direct, DryRunWriter)
-    ):
+    if spec.current is not None and path.writer.mode in _CREATING_UPDATES and not path.classified:
         results = _as_the_target_held(spec, results, matched, held)
     spec.ledger.batch_done(bid, results, rejections)
     c = spec.counters
