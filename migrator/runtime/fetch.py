@@ -25,7 +25,7 @@ from migrator.runtime.delta import server_clock
 from migrator.runtime.failures import StepFailed
 from migrator.transport import Transport
 
-__all__ = ["PageFeed", "PageStream", "page_feed"]
+__all__ = ["PageFeed", "PageStream", "fetch_many", "page_feed"]
 
 #: what the fetch stage sends to the map stage
 PageStream = ObjectSendStream[tuple[str, list[dict[str, Any]]]]
@@ -126,7 +126,7 @@ class HttpFeed:
                     for r in outcome.requests:
                         if r.page_key in done_pages:
                             pager.receive(r, _EMPTY)
-                    await _fetch_many(todo, get, self.read_concurrency)
+                    await fetch_many(todo, get, self.read_concurrency)
 
     async def _read(self, page: PageRequest) -> Page | None:
         """One page's records (None for a 204 answer)."""
@@ -198,7 +198,7 @@ class HttpFeed:
         return out
 
 
-async def _fetch_many(
+async def fetch_many(
     pages: list[PageRequest], get: Callable[[PageRequest], Awaitable[None]], concurrency: int
 ) -> None:
     """Fetch planned pages with at most ``concurrency`` in flight, in order of index."""

@@ -30,6 +30,7 @@ from migrator.connectors.base import EngineSupportError, MatchComparer, PagedRea
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
+from migrator.runtime.fetch import fetch_many
 from migrator.transport import Transport
 
 __all__ = [
@@ -280,6 +281,10 @@ def _target_reader(platform: str, entity: str, fields: Sequence[str], step: str)
     return reader if isinstance(reader, PagedReader) else None
 
 
+class _Unreadable(Exception):
+    """A page of the target was refused or could not be read: what it holds is unknowable."""
+
+
 async def _read_all(
     transport: Transport,
     reader: PagedReader,
@@ -288,31 +293,46 @@ async def _read_all(
     visit: Callable[[Mapping[str, Any]], None],
 ) -> int | None:
     """Read every page of ``reader``, each record to ``visit``: the records read, or None when a page is
-    refused or cannot be read."""
+    refused or cannot be read. Pages whose total is known are fetched concurrently, as many in flight as the
+    target's connection allows (a cutover onto a target of tens of thousands of records does not wait page
+    after page); a paginator that only knows the next page is followed one page at a time."""
     read = 0
     pager = reader.paginator()
-    queue: list[PageRequest] = [pager.start(())]
-    while queue:
-        page = queue.pop(0)
-        response = await transport.send(reader.page_request(page))
-        if response.status not in (200, 204):
-            log.info("target_unreadable", step=step, entity=entity, status=response.status)
-            return None
+
+    async def get(first: PageRequest) -> None:
+        nonlocal read
+        page: PageRequest | None = first
+        while page is not None:
+            response = await transport.send(reader.page_request(page))
+            if response.status not in (200, 204):
+                log.info("target_unreadable", step=step, entity=entity, status=response.status)
+                raise _Unreadable
+            try:
+                decoded = reader.decode_page(response) if response.status == 200 else None
+            except (ValueError, KeyError, TypeError) as error:  # the connector cannot read the target this way
+                log.info("target_unreadable", step=step, entity=entity, error=type(error).__name__)
+                raise _Unreadable from None
+            records = decoded.records if decoded is not None else []
+            read += len(records)
+            for record in records:
+                visit(record)
+            outcome = pager.receive(page, decoded if decoded is not None else _Empty())
+            page = outcome.request if isinstance(outcome, NextPage) else None
+            if isinstance(outcome, RemainingPages):
+                await fetch_many(list(outcome.requests), get, transport.limits.concurrency)
+
+    unreadable = False
+    try:
         try:
-            decoded = reader.decode_page(response) if response.status == 200 else None
-        except (ValueError, KeyError, TypeError) as error:  # the connector cannot read the target this way
-            log.info("target_unreadable", step=step, entity=entity, error=type(error).__name__)
-            return None
-        records = decoded.records if decoded is not None else []
-        read += len(records)
-        for record in records:
-            visit(record)
-        outcome = pager.receive(page, decoded if decoded is not None else _Empty())
-        if isinstance(outcome, NextPage):
-            queue.append(outcome.request)
-        elif isinstance(outcome, RemainingPages):
-            queue.extend(outcome.requests)
-    return read
+            await get(pager.start(()))
+        except* _Unreadable:
+            unreadable = True
+    except BaseExceptionGroup as group:  # a page's call failed (refused credentials, retries spent): as it is
+        error: BaseException = group
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+        raise error from None
+    return None if unreadable else read
 
 
 class _Empty:

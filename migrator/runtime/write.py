@@ -226,10 +226,11 @@ async def _already_on_target(
                 spec.counters.linked += 1
         else:
             fields = ", ".join(path.writer.match_fields)
+            shown = ", ".join(sorted(ids)[:5])
             reason = (
-                f"{len(ids)} records on the target ({', '.join(ids[:5])}) have {fields} = {value!r}: the step "
-                "cannot tell which one this record is. Merge or rename them on the target, then run again "
-                "with --retry-rejected"
+                f"{len(ids)} records on the target ({shown}) have {fields} = {value!r}: the step cannot tell "
+                "which one this record is. Merge or rename them on the target, then run again with "
+                "--retry-rejected"
             )
             rejections.append(
                 Rejection(it.idem_key, it.source_key, spec.target.redactor.text(reason), None, {})
