@@ -2,7 +2,8 @@
 [--target sandbox|fast] [--profiler pyinstrument|cprofile] [--journal PATH] [--out FILE]``. Starts the server
 in its own process (the sandbox, or the fast target of ``benchmarks/fast_target.py`` where the client's own cost
 decides), runs ``migrator run`` on ``plans/velpic-users.toml`` against it under the profiler and writes its text
-report (pyinstrument's call tree, or cProfile's top functions by own time and by cumulative time) to ``--out``
+report (pyinstrument's call tree, or cProfile's top functions by own CPU time and by cumulative CPU time:
+``benchmarks/cpu_profile.py``) to ``--out``
 (default ``benchmarks/profiles/<target>-<scenario>[-cprofile].txt``; the sandbox's keeps its old name)."""
 
 from __future__ import annotations
@@ -62,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         cmd = migrator_cmd(USERS_PLAN, server.env_file, args.journal or work / "journal.sqlite", work)
         stats_file = work / "client.prof"
         if args.profiler == "cprofile":
-            prof = [PYTHON, "-m", "cProfile", "-o", str(stats_file), *cmd[1:]]
+            prof = [
+                PYTHON,
+                "-m",
+                "benchmarks.cpu_profile",
+                str(stats_file),
+                *cmd[3:],
+            ]  # cmd: python -m migrator …
         else:
             prof = [PYTHON, "-m", "pyinstrument", "-r", "text", "-o", str(out), *cmd[1:]]
         seconds, code, output, _ = run_child(prof, cwd=work, timeout=3600)
