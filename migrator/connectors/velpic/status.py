@@ -8,12 +8,14 @@ Its match fields are the id *and* the status, so the target index the engine rea
 ``activeValue=all``, ``user_status``'s read) holds ``id + status`` for each user: a user whose status on the
 target already equals the wanted one is found there and costs no call, on the first run (the import created
 most users active), on a re-run and after a lost answer. When the index cannot be read, a record is looked up
-with ``GET /user/{userId}`` before it is sent again.
+with ``GET /user/{userId}`` before it is sent again. A preview (``migrator.runtime.dryrun``) finds a user the
+import would create as it creates users: Active (``created_values``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
@@ -52,6 +54,8 @@ class VelpicUserStatus:
     idempotent = False
     id_field = "id"
     match_fields: tuple[str, ...] = ("id", "clientStatusId")
+    #: a user the import has just created is Active (``dryrun.CreatedValues``): a preview finds it so
+    created_values: Mapping[str, Any] = MappingProxyType({"clientStatusId": ACTIVE})
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         payload = item.payload
