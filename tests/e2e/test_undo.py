@@ -28,7 +28,7 @@ from migrator.sandbox.config import SandboxConfig
 from tests.e2e.helpers import PLANS, migrator, post_json, records, run_plan, start_run, write_env
 
 #: fields a platform stamps on every write: the time of the last change, not what the record holds
-STAMPS = frozenset({"modifiedDate", "DateUpdated", "updatedDateTime", "lastModified"})
+STAMPS = frozenset({"modifiedDate", "DateUpdated", "updatedDateTime", "lastModified", "modified"})
 
 
 def undo_args(plan: Path, tmp: Path, env: Path, *extra: str) -> list[str]:
@@ -417,38 +417,51 @@ def test_velpic_to_anewspring_undo_puts_the_target_back(velpic_and: SandboxThrea
 
 
 @pytest.mark.parametrize("velpic_and", ["anewspring"], indirect=True)
-def test_velpic_to_anewspring_users_without_pre_images_are_listed_not_undone(
+def test_velpic_to_anewspring_undo_restores_the_customers_users(
     velpic_and: SandboxThread, tmp_path: Path
 ) -> None:
-    """With a user of the customer's already on the target, the step cannot read the target's users by
-    ``userID`` before it writes (the list names that field ``id``) and ``addOrUpdateUser`` does not say whether
-    it created a user: the run keeps no pre-image of its users, so the undo lists them first as not undone
-    and leaves them as the run made them; groups, memberships and subscriptions are still removed."""
+    """With a user of the customer's already on the target (the one the load merges into by its external
+    ID), the step reads the target's users before it writes (``getUsers`` names the external ``userID`` field
+    ``id``): the run keeps their pre-images, and the undo puts that user back field by field and deletes the
+    users the run created."""
     plan = PLANS / "velpic-to-anewspring.toml"
     env = write_env(velpic_and, tmp_path / "sandbox.env")
     user_id = urllib.parse.quote(a_trainee(velpic_and)["employeeNumber"], safe="")
-    form = {"login": "customer-own", "firstName": "Before", "lastName": "Customer", "role": "student"}
+    form = {
+        "login": "customer-own",
+        "firstName": "Before",
+        "lastName": "Customer",
+        "email": "before@customer.example",
+        "telephoneNumber": "01632 960001",
+        "cellPhoneNumber": "07700 900001",
+        "active": "true",
+        "role": "student",
+    }
     anewspring_call(velpic_and, f"addUser/{user_id}", form)
     base = velpic_and.base_url
-    before_subscriptions = records(base, "anewspring", "target", "subscription")
+    before = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
     run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
     assert run.returncode in (0, 3), run.stdout + run.stderr
-    loaded_users = records(base, "anewspring", "target", "user")
+    mine = next(
+        u
+        for u in records(base, "anewspring", "target", "user")
+        if u["id"] == a_trainee(velpic_and)["employeeNumber"]
+    )
+    assert mine["firstName"] != "Before"  # the load merged into the customer's user
 
     planned = migrator(*undo_args(plan, tmp_path, env, "--time-scale", TIME_SCALE), cwd=tmp_path)
     assert planned.returncode == 0, planned.stdout + planned.stderr
-    out = planned.stdout
-    assert out.index("step users: 40 records: updated without its values from before the run") < out.index(
-        "to undo:"
-    )
+    assert "step users: restore to their values before the run 1" in planned.stdout, planned.stdout
+    assert "step users:" not in planned.stdout[: planned.stdout.index("to undo:")], planned.stdout
 
     undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
     assert undone.returncode == 0, undone.stdout + undone.stderr
-    assert records(base, "anewspring", "target", "group") == []
-    assert records(base, "anewspring", "target", "subscription") == before_subscriptions
-    assert records(base, "anewspring", "target", "user") == loaded_users
+    after = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
+    assert_back_as_before(before, after)
+    assert_created_gone(before, after)
     rows = report_rows(tmp_path)
-    assert {r["step"] for r in rows if r["outcome"] == "not undone"} == {"users"}
+    assert not [r for r in rows if r["outcome"] == "not undone"], rows
+    assert sum(r["step"] == "users" and r["reversal"] == "restore" for r in rows) == 1
 
 
 # -- a load killed with -9 and resumed is undone whole ---------------------------------------------------------
