@@ -8,8 +8,8 @@ inactive), then the reversals; without ``--yes`` it stops there, exit 0, having 
 ``--yes`` it makes them (:mod:`migrator.runtime.undo_run`), journaled like a run, so an undo stopped at any
 moment resumes when run again, and writes ``undo-run-<N>.csv`` (step, source keys, target id, reversal,
 outcome, detail: what was undone, what could not be and why) into the run's reports folder (``--out DIR``).
-The journal keeps the undone run's ledger (a later undo finds its reversals done): a new load of the plan
-starts over with ``--fresh`` or another ``--journal``.
+The journal keeps the undone run's ledger and the undo's marks (a later undo finds its reversals done): a
+later ``migrator run`` of the journal writes the undone run's records again (``runtime.undone``).
 
 Refused (exit 2): a journal bound to other accounts than the env file reaches, a run that a later run wrote
 over (undo the later one first), a run the journal does not have. Exit 0 when every reversal is done, 1 when
@@ -40,6 +40,7 @@ from migrator.report import to_csv
 from migrator.run_files import RunFiles
 from migrator.runtime.connections import build_transport
 from migrator.runtime.undo_run import ReversalOutcome, make_undo, step_targets
+from migrator.runtime.undone import taken_runs
 from migrator.transport import Transport
 from migrator.undo import UndoPlan, UndoRefused, plan_undo
 
@@ -117,23 +118,22 @@ def run(args: argparse.Namespace) -> int:
     counts = Counter((o.reversal.kind, o.already) for o in outcomes if o.state == "done")
     print(
         f"undo of run {run_id}: removed {counts[('remove', False)]:,}, "
-        f"already gone {counts[('remove', True)]:,}, restored {counts[('restore', False)]:,}, "
+        f"already gone {counts[('remove', True)]:,}, "
+        f"restored {counts[('restore', False)] + counts[('restore', True)]:,}, "
         f"failed {len(failed):,}, done by an earlier undo {len(plan.finished):,}, "
         f"not undone {len(plan.cannot):,}; details: {report}"
     )
-    if not failed:
-        print(
-            "the journal still counts the undone records as written (a run of this journal skips them): load "
-            "again with `migrator run --fresh`, or with another --journal"
-        )
+    print(
+        f"a run of this plan with this journal writes the records of run {_listed(run_ids)} again "
+        "(the journal keeps them as undone)"
+    )
     return 1 if failed else 0
 
 
 def chosen_runs(journal: Journal, asked: int | None) -> list[int]:
     """The runs to undo: run ``asked`` (default: the last that wrote) and the runs before it that it resumed
     (those that wrote and did not finish, back to one that did), in order."""
-    runs = journal.runs()
-    ids = [int(r["id"]) for r in runs]
+    ids = [int(r["id"]) for r in journal.runs()]
     if asked is not None and asked not in ids:
         raise UndoRefused(f"the journal {journal.path} has no run {asked} (its runs: {_listed(ids)})")
     wrote = journal.runs_that_wrote_after(0)
@@ -146,13 +146,7 @@ def chosen_runs(journal: Journal, asked: int | None) -> list[int]:
             f"run {last} cannot be undone while the records of runs {_listed(later)} written after it are on "
             f"the target: they may have overwritten its effects. Undo run {later[-1]} first."
         )
-    chosen = [last]
-    for r in reversed([r for r in runs if int(r["id"]) < last]):
-        if r["status"] == "done":
-            break
-        if int(r["id"]) in wrote:
-            chosen.insert(0, int(r["id"]))
-    return chosen
+    return taken_runs(journal, last)
 
 
 def _listed(ids: list[int]) -> str:

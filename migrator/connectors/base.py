@@ -19,7 +19,9 @@ writers
     calls; ``LookupWriter``: can find a record by its match key when its create is in doubt;
     ``PreReadWriter``: reads from the target before it writes (Velpic ILT attendance); ``IdWriter``: writes
     at a target id (an update); ``DirectWriter``: writes itself, without the transport (local files, the
-    dry run); ``ListedOtherwise``: its target lists what it writes under other field names (aNewSpring users).
+    dry run); ``ListedOtherwise``: its target lists what it writes under other field names (aNewSpring
+    users); ``StateWriter``: writes one of two states, so what a record held before is known (Velpic user
+    status).
 undo
     ``UndoWriter``: takes away what a run created (``migrator undo``): per entity how, or why it cannot be,
     and the calls one after the other (``Removed`` when done).
@@ -61,6 +63,7 @@ __all__ = [
     "Response",
     "RowResult",
     "SettingError",
+    "StateWriter",
     "StaticKeyAuth",
     "StreamReader",
     "Token",
@@ -319,6 +322,17 @@ class ListedOtherwise(Writer, Protocol):
 
     listed_names: Mapping[str, str]
     listed_id: str
+
+
+@runtime_checkable
+class StateWriter(Writer, Protocol):
+    """A create-only writer in ``update`` mode of a state with two values (Velpic user status: Active or Not
+    Current), whose match value holds the state it writes: it is sent only to a record found in the other
+    state, so its match value tells what the record held before (``migrator undo`` puts that back)."""
+
+    def state_before(self, match_value: str) -> dict[str, Any] | None:
+        """The fields that put back what a record held before a write with ``match_value`` (None when the
+        value is not one of this writer's)."""
 
 
 @runtime_checkable

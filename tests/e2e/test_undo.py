@@ -86,12 +86,15 @@ def velpic(sandbox_profile: str) -> Iterator[SandboxThread]:
 def seed_velpic_target(sandbox: SandboxThread) -> None:
     """The customer's own records on the target before the load: a group the plan also creates (by name), a
     group of its own, and users the load merges into (same employee number, other names, in the own group),
-    with one user the load does not touch."""
+    with one user the load does not touch. Two of the merged users are in the other status than the
+    source's: one Not Current (the load activates it), one Active whose source user is Not Current (the load
+    inactivates it)."""
     source_users = sorted(records(sandbox.base_url, "velpic", "source", "user"), key=lambda u: u["id"])
     source_groups = records(sandbox.base_url, "velpic", "source", "group")
     api(sandbox, "POST", "/group", {"name": source_groups[0]["name"], "description": "the customer's"})
     own = api(sandbox, "POST", "/group", {"name": "Customer own group", "description": "kept"})
     active = [u for u in source_users if u["clientStatusId"] == 56][:3]
+    active += [u for u in source_users if u["clientStatusId"] == 57 and u["employeeNumber"]][:1]
     rows = [
         {
             "firstName": f"Before{n}",
@@ -115,7 +118,9 @@ def seed_velpic_target(sandbox: SandboxThread) -> None:
             "sendWelcomeEmail": False,
         }
     )
-    api(sandbox, "POST", "/bulkUserImport", {"users": rows, "mergeType": "empNo"})
+    made = api(sandbox, "POST", "/bulkUserImport", {"users": rows, "mergeType": "empNo"})
+    first = next(u for u in made if u["employeeNumber"] == active[0]["employeeNumber"])
+    api(sandbox, "POST", f"/user/{first['id']}/inactivate", {})
 
 
 def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_path: Path) -> None:
@@ -149,7 +154,12 @@ def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_p
     assert all(not r["groups"] and not r["groupsSupervised"] for r in created if "groups" in r)
     rows = report_rows(tmp_path)
     assert {r["outcome"] for r in rows} <= {"done", "not undone"}
-    assert sum(r["reversal"] == "restore" for r in rows) == 3
+    assert sum(r["step"] == "users" and r["reversal"] == "restore" for r in rows) == 4
+    # the statuses the load changed on the customer's users are put back: one activated, one inactivated
+    assert sorted(r["detail"] for r in rows if r["step"] == "user_status") == [
+        "restored (clientStatusId 56)",
+        "restored (clientStatusId 57)",
+    ]
 
     # an undo run again finds everything done: nothing is sent twice
     again = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
@@ -158,17 +168,17 @@ def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_p
     assert snapshot(base, "velpic", ("user", "group"), "id") == after
 
     # killed after its calls and before their done marks: the users are read again, found inactive outside
-    # every group, and count as removed (the adversarial profile refuses a second inactivate)
+    # every group, and count as removed; the statuses are read again, found as before, and count as restored
+    # (the adversarial profile refuses a second inactivate)
     conn = sqlite3.connect(tmp_path / "journal.sqlite")
     with conn:
         conn.execute("UPDATE undo_actions SET state = 'sent' WHERE step = 'users' AND kind = 'remove'")
+        conn.execute("UPDATE undo_actions SET state = 'sent' WHERE step = 'user_status'")
     conn.close()
     resumed = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert (
-        f"removed 0, already gone {len([k for k in after if k.startswith('user:') and k not in before])}"
-        in (resumed.stdout)
-    )
+    created_users = len([k for k in after if k.startswith("user:") and k not in before])
+    assert f"removed 0, already gone {created_users:,}, restored 2, failed 0" in resumed.stdout, resumed.stdout
     assert snapshot(base, "velpic", ("user", "group"), "id") == after
 
 
@@ -272,6 +282,27 @@ def test_csv_to_accessplanit_undo_puts_the_target_back(accessplanit: SandboxThre
         ("learners", "remove"),
         ("bookings", "remove"),
     }
+    assert "a run of this plan with this journal writes the records of run 1 again" in undone.stdout
+
+    # a plain run of the same journal after the undo loads again what the undo took back: the target holds
+    # what the first run left (new ids for the records created again), the customer's records as it made them
+    again = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert again.returncode == 0, again.stdout + again.stderr
+    reloaded = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    assert _contents(reloaded) == _contents(loaded)
+    assert_back_as_before({k: loaded[k] for k in before}, reloaded)
+
+
+def _contents(records_by_id: dict[str, dict[str, Any]]) -> list[str]:
+    """The records of a snapshot without their ids, the ids they refer to and what the platform stamps on a
+    create (its time, a generated UniqueID, a booking's key from its user's), in a comparable order."""
+    ids = {"ID", "CompanyID", "UserID", "CourseDateID", "MainCompanyID", "DateCreated", "BookedDate", *STAMPS}
+    ids |= {"UserCourseDateKey", "UniqueID"}
+    kept = [
+        json.dumps({k: v for k, v in r.items() if k not in ids}, sort_keys=True, default=str)
+        for r in records_by_id.values()
+    ]
+    return sorted(kept)
 
 
 def test_an_undo_killed_with_minus_9_resumes_to_the_same_end(
