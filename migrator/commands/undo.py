@@ -25,19 +25,13 @@ from pathlib import Path
 
 import anyio
 
-from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.commands.connected_plan import ConnectedPlan, add_connected_arguments
 from migrator.commands.run import tenants
 from migrator.connectors.base import Removal
 from migrator.connectors.registry import make_undo_writer
-from migrator.graph import compile_graph
 from migrator.journal import Journal
-from migrator.logging import Redactor, configure_logging
-from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
-from migrator.plan.load import load_plan
-from migrator.plan.model import Plan
 from migrator.private_files import make_private_dir, write_private
 from migrator.report import to_csv
-from migrator.run_files import RunFiles
 from migrator.runtime.connections import build_transport
 from migrator.runtime.undo_run import ReversalOutcome, make_undo, step_targets
 from migrator.runtime.undone import taken_runs
@@ -50,32 +44,18 @@ UNDO_HEADER = ("step", "source_keys", "target_id", "reversal", "outcome", "detai
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_plan_arguments(parser)
-    parser.add_argument("--journal", metavar="PATH", help="journal file (default .migrator/<plan name>.sqlite)")
+    add_connected_arguments(parser, doing="undo")
     parser.add_argument("--run", type=int, metavar="N", help="the run to undo (default: the last that wrote)")
     parser.add_argument("--yes", action="store_true", help="make the reversals (without it: only the plan)")
     parser.add_argument("--out", metavar="DIR", help="where undo-run-<N>.csv goes (default: the run's reports)")
-    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    parser.add_argument(
-        "--time-scale",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="undo against `migrator sandbox --time-scale X` (budgets X× larger)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_plan(args.plan)
-    graph = compile_graph(loaded)
-    connections = resolve_connections(loaded.plan, environment(args), loaded.file)
-    redactor = Redactor(secret_values(connections))
-    configure_logging(redactor=redactor)
-    name = graph.name
-    files = RunFiles.of(Path(args.journal) if args.journal else None, name)
+    session = ConnectedPlan.of(args)
+    loaded, connections, files, name = session.loaded, session.connections, session.files, session.name
     if not files.journal.exists():
         raise UndoRefused(f"no journal at {files.journal} for plan {name!r}: nothing was run, nothing to undo")
-    with Journal.open(files.journal, name, redact=redactor.text) as journal:
+    with Journal.open(files.journal, name, redact=session.redactor.text) as journal:
         changes = journal.tenant_changes(tenants(connections))
         if changes:
             raise UndoRefused(
@@ -84,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             )
         run_ids = chosen_runs(journal, args.run)
         run_id = run_ids[-1]  # the undo's name and its journal marks
-        steps, restorers = step_targets(loaded.plan, graph)
+        steps, restorers = step_targets(loaded.plan, session.graph)
         writers = {s.platform: make_undo_writer(s.platform) for s in steps}
 
         def removal(platform: str, entity: str) -> Removal | str:
@@ -105,7 +85,14 @@ def run(args: argparse.Namespace) -> int:
             async with AsyncExitStack() as stack:
                 transports: dict[str, Transport] = {}
                 for conn in used:
-                    transport = _transport(loaded.plan, conn, connections[conn], redactor, args)
+                    transport = build_transport(
+                        loaded.plan,
+                        conn,
+                        connections[conn],
+                        session.redactor,
+                        verify_tls=session.verify_tls,
+                        time_scale=session.time_scale,
+                    )
                     transports[conn] = await stack.enter_async_context(transport)
                 return await make_undo(plan, steps, transports, found, restorers, journal)
 
@@ -123,10 +110,11 @@ def run(args: argparse.Namespace) -> int:
         f"failed {len(failed):,}, done by an earlier undo {len(plan.finished):,}, "
         f"not undone {len(plan.cannot):,}; details: {report}"
     )
-    print(
-        f"a run of this plan with this journal writes the records of run {_listed(run_ids)} again "
-        "(the journal keeps them as undone)"
-    )
+    if outcomes or plan.finished:
+        print(
+            f"a run of this plan with this journal writes the records of run {_listed(run_ids)} again "
+            "(the journal keeps them as undone)"
+        )
     return 1 if failed else 0
 
 
@@ -151,14 +139,6 @@ def chosen_runs(journal: Journal, asked: int | None) -> list[int]:
 
 def _listed(ids: list[int]) -> str:
     return ", ".join(str(i) for i in ids) or "none"
-
-
-def _transport(
-    plan: Plan, name: str, resolved: ResolvedConnection, redactor: Redactor, args: argparse.Namespace
-) -> Transport:
-    return build_transport(
-        plan, name, resolved, redactor, verify_tls=not args.insecure, time_scale=args.time_scale
-    )
 
 
 def _print_plan(name: str, plan: UndoPlan, run_ids: list[int]) -> None:

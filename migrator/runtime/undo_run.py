@@ -34,13 +34,14 @@ from migrator.connectors.base import (
 )
 from migrator.connectors.catalog import CATALOG, entity_spec
 from migrator.connectors.registry import make_writer
+from migrator.coverage import same_list
 from migrator.graph import TaskGraph
 from migrator.journal import Journal, UndoMark
 from migrator.plan.model import Plan
 from migrator.transport import Transport
 from migrator.undo import Reversal, StepTarget, UndoPlan
 
-__all__ = ["CHUNK", "ReversalOutcome", "make_undo", "records_of", "restore_writer", "step_targets"]
+__all__ = ["CHUNK", "ReversalOutcome", "make_undo", "restore_writer", "step_targets"]
 
 #: reversals journaled and run together
 CHUNK = 50
@@ -84,7 +85,8 @@ def step_targets(plan: Plan, graph: TaskGraph) -> tuple[list[StepTarget], dict[s
         writer = restore_writer(node.write.platform, entity, node.mode, node.match)
         if writer is not None:
             writers[name] = writer
-        records = records_of(node.write.platform, entity)
+        spec = CATALOG.get(node.write.platform)
+        records = entity if spec is None else same_list(spec, entity)  # Velpic user_status: a user
         states = make_writer(node.write.platform, entity, node.mode, node.match) if writer is not None else None
         targets.append(
             StepTarget(
@@ -98,21 +100,6 @@ def step_targets(plan: Plan, graph: TaskGraph) -> tuple[list[StepTarget], dict[s
             )
         )
     return targets, writers
-
-
-def records_of(platform: str, entity: str) -> str:
-    """The entity whose records ``entity`` writes: the first the platform declares that is read from the same
-    list (itself, mostly; Velpic ``user_status`` → ``user``)."""
-    spec = CATALOG.get(platform)
-    read = spec.entities[entity].read if spec is not None and entity in spec.entities else None
-    if spec is None or read is None:
-        return entity
-    same = (read.endpoint.method, read.endpoint.path, read.parent)
-    return next(
-        name
-        for name, e in spec.entities.items()
-        if e.read is not None and (e.read.endpoint.method, e.read.endpoint.path, e.read.parent) == same
-    )
 
 
 async def make_undo(

@@ -14,12 +14,13 @@ from migrator.commands.undo import chosen_runs
 from migrator.connectors.accessplanit.undo import AccessPlanItUndo, AccessPlanItV1Undo
 from migrator.connectors.anewspring.undo import ANewSpringUndo
 from migrator.connectors.base import Removal, Removed, Request, Response, StateWriter
+from migrator.connectors.catalog import CATALOG
 from migrator.connectors.registry import make_undo_writer, make_writer
 from migrator.connectors.velpic.undo import VelpicUndo
+from migrator.coverage import same_list
 from migrator.journal import SCHEMA_VERSION, Journal, PreImage, RunEffect, SentRecord, UndoMark, WriteResult
 from migrator.protocol.keys import idempotency_key
 from migrator.runtime.selection import Selection, SelectionMode
-from migrator.runtime.undo_run import records_of
 from migrator.runtime.undone import taken_runs, undone_keys
 from migrator.undo import StepTarget, UndoRefused, plan_undo
 
@@ -242,7 +243,8 @@ def test_platforms_without_reversal_calls_have_none_and_entities_read_from_one_l
     assert make_undo_writer("files") is None
     onefile = make_undo_writer("onefile")
     assert onefile is not None and "has no call that deletes" in str(onefile.removal("user"))
-    assert records_of("velpic", "user_status") == "user" and records_of("velpic", "group") == "group"
+    velpic = CATALOG["velpic"]
+    assert same_list(velpic, "user_status") == "user" and same_list(velpic, "group") == "group"
 
 
 def test_a_resumed_load_keeps_each_records_pre_image_from_its_first_run(tmp_path: Path) -> None:
