@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from migrator.connectors.base import LookupWriter, PreReadWriter, RowResult, WriteItem, Writer
+from migrator.connectors.base import IdWriter, LookupWriter, PreReadWriter, RowResult, WriteItem, Writer
 from migrator.journal import DeadLetter, Rejection, WriteResult
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.ledger import DiscardLedger
@@ -284,7 +284,9 @@ class DryRunWriter:
         update-mode write of the state the match value holds."""
         if self.mode == "update":
             self._sample(it, "updated", value)
-            return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="updated")
+            at = it.payload.get(self.writer.id_field) if isinstance(self.writer, IdWriter) else None
+            target_id = DRY_RUN_ID if at is None or at == "" else str(at)
+            return RowResult(it.idem_key, ok=True, target_id=target_id, action="updated")
         self._sample(it, "created", value)
         if value is not None and self.index is not None:
             self.index[value] = [DRY_RUN_ID]
