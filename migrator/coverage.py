@@ -47,6 +47,7 @@ __all__ = [
     "readings",
     "rows_from_json",
     "rows_to_json",
+    "same_list",
     "slices",
     "summary_lines",
     "tallies_to_json",
@@ -164,11 +165,12 @@ def _entities(plan: Plan, connection: str, spec: PlatformSpec) -> list[str]:
     if spec.open_entities:
         names = (s.read.entity for s in plan.steps.values() if s.read.from_ == connection)
         return list(dict.fromkeys(names))
-    return [name for name, e in spec.entities.items() if e.read is not None and _same_list(spec, name) == name]
+    return [name for name, e in spec.entities.items() if e.read is not None and same_list(spec, name) == name]
 
 
-def _same_list(spec: PlatformSpec, entity: str) -> str:
-    """The first entity the platform declares whose read is the list ``entity`` reads (itself, mostly)."""
+def same_list(spec: PlatformSpec, entity: str) -> str:
+    """The first entity the platform declares whose read is the list ``entity`` reads (itself, mostly; Velpic
+    ``user_status`` → ``user``): the entity whose records ``entity``'s are."""
     read = spec.entities[entity].read if entity in spec.entities else None
     if read is None or spec.open_entities:
         return entity
@@ -218,7 +220,7 @@ def readings(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> list[Reading]:
     for name, step in plan.steps.items():
         connection = step.read.from_
         spec = catalog[plan.connections[connection].platform]
-        entity = _same_list(spec, step.read.entity)
+        entity = same_list(spec, step.read.entity)
         statuses = _statuses(spec, entity)
         if statuses is None:
             out.append(Reading(name, connection, entity, ("",)))
@@ -243,7 +245,7 @@ def written_records(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> dict[str
     out: dict[str, str] = {}
     for name, step in plan.steps.items():
         spec = catalog.get(plan.connections[step.write.to].platform)
-        entity = _same_list(spec, step.write.entity) if spec is not None else step.write.entity
+        entity = same_list(spec, step.write.entity) if spec is not None else step.write.entity
         out[name] = f"{step.write.to}.{entity}"
     return out
 

@@ -12,6 +12,9 @@ cannot be undone:
   target held before the run wrote), through the step's own idempotent writer or the entity's update; a
   record updated without a pre-image (the step could not read the target's values, or several target
   records held its match value) cannot be restored;
+- a state a create-only step wrote to a record that was there (``StepTarget.state_before``: Velpic user
+  status, sent only to a user in the other status) is **restored** to the state its match value says the
+  record held;
 - an unchanged record needs nothing.
 
 Records that reach the same target record (the source held its match value twice) make one reversal; a
@@ -46,8 +49,9 @@ class UndoRefused(MigratorError):
 @dataclass(frozen=True, slots=True)
 class StepTarget:
     """Where a step writes: its target connection, platform and entity, whether it can restore a record's
-    values (its writer resends safely, or the entity has an update), and ``records``: the entity whose
-    records those are (itself, or the one read from the same list: Velpic ``user_status`` is a ``user``)."""
+    values (its writer resends safely, or the entity has an update), ``records``: the entity whose records
+    those are (itself, or the one read from the same list: Velpic ``user_status`` is a ``user``), and
+    ``state_before`` (see below)."""
 
     step: str
     connection: str
@@ -55,6 +59,9 @@ class StepTarget:
     entity: str
     can_restore: bool
     records: str = ""
+    #: a step that writes one of two states (``StateWriter``): the fields that put back what a record held
+    #: before a write with a match value
+    state_before: Callable[[str], Mapping[str, Any] | None] | None = None
 
     def record(self, target_id: str) -> tuple[str, str, str]:
         """The target record ``target_id`` of this step, as any step writing it names it."""
@@ -182,6 +189,19 @@ def _reverse(
     if effect.target_id is None:
         return cannot(
             "the journal has no target id for it (the target did not say): find it on the target by hand"
+        )
+    if created and target.state_before is not None:  # a state written to a record that was there
+        image = target.state_before(effect.match_value) if effect.match_value else None
+        if image is None or not target.can_restore:
+            return cannot(f"the journal does not say what {target.platform} {target.entity} it held before")
+        return Reversal(
+            effect.step,
+            effect.target_id,
+            "restore",
+            (effect.source_key,),
+            f"restored ({', '.join(f'{k} {v}' for k, v in sorted(image.items()))})",
+            image=image,
+            match_value=effect.match_value,
         )
     if created:
         how = removal(target.platform, target.entity)

@@ -8,8 +8,8 @@ inactive), then the reversals; without ``--yes`` it stops there, exit 0, having 
 ``--yes`` it makes them (:mod:`migrator.runtime.undo_run`), journaled like a run, so an undo stopped at any
 moment resumes when run again, and writes ``undo-run-<N>.csv`` (step, source keys, target id, reversal,
 outcome, detail: what was undone, what could not be and why) into the run's reports folder (``--out DIR``).
-The journal keeps the undone run's ledger (a later undo finds its reversals done): a new load of the plan
-starts over with ``--fresh`` or another ``--journal``.
+The journal keeps the undone run's ledger and the undo's marks (a later undo finds its reversals done): a
+later ``migrator run`` of the journal writes the undone run's records again (``runtime.undone``).
 
 Refused (exit 2): a journal bound to other accounts than the env file reaches, a run that a later run wrote
 over (undo the later one first), a run the journal does not have. Exit 0 when every reversal is done, 1 when
@@ -25,21 +25,16 @@ from pathlib import Path
 
 import anyio
 
-from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.commands.connected_plan import ConnectedPlan, add_connected_arguments
 from migrator.commands.run import tenants
 from migrator.connectors.base import Removal
 from migrator.connectors.registry import make_undo_writer
-from migrator.graph import compile_graph
 from migrator.journal import Journal
-from migrator.logging import Redactor, configure_logging
-from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
-from migrator.plan.load import load_plan
-from migrator.plan.model import Plan
 from migrator.private_files import make_private_dir, write_private
 from migrator.report import to_csv
-from migrator.run_files import RunFiles
 from migrator.runtime.connections import build_transport
 from migrator.runtime.undo_run import ReversalOutcome, make_undo, step_targets
+from migrator.runtime.undone import taken_runs
 from migrator.transport import Transport
 from migrator.undo import UndoPlan, UndoRefused, plan_undo
 
@@ -49,32 +44,18 @@ UNDO_HEADER = ("step", "source_keys", "target_id", "reversal", "outcome", "detai
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_plan_arguments(parser)
-    parser.add_argument("--journal", metavar="PATH", help="journal file (default .migrator/<plan name>.sqlite)")
+    add_connected_arguments(parser, doing="undo")
     parser.add_argument("--run", type=int, metavar="N", help="the run to undo (default: the last that wrote)")
     parser.add_argument("--yes", action="store_true", help="make the reversals (without it: only the plan)")
     parser.add_argument("--out", metavar="DIR", help="where undo-run-<N>.csv goes (default: the run's reports)")
-    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    parser.add_argument(
-        "--time-scale",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="undo against `migrator sandbox --time-scale X` (budgets X× larger)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_plan(args.plan)
-    graph = compile_graph(loaded)
-    connections = resolve_connections(loaded.plan, environment(args), loaded.file)
-    redactor = Redactor(secret_values(connections))
-    configure_logging(redactor=redactor)
-    name = graph.name
-    files = RunFiles.of(Path(args.journal) if args.journal else None, name)
+    session = ConnectedPlan.of(args)
+    loaded, connections, files, name = session.loaded, session.connections, session.files, session.name
     if not files.journal.exists():
         raise UndoRefused(f"no journal at {files.journal} for plan {name!r}: nothing was run, nothing to undo")
-    with Journal.open(files.journal, name, redact=redactor.text) as journal:
+    with Journal.open(files.journal, name, redact=session.redactor.text) as journal:
         changes = journal.tenant_changes(tenants(connections))
         if changes:
             raise UndoRefused(
@@ -83,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             )
         run_ids = chosen_runs(journal, args.run)
         run_id = run_ids[-1]  # the undo's name and its journal marks
-        steps, restorers = step_targets(loaded.plan, graph)
+        steps, restorers = step_targets(loaded.plan, session.graph)
         writers = {s.platform: make_undo_writer(s.platform) for s in steps}
 
         def removal(platform: str, entity: str) -> Removal | str:
@@ -104,7 +85,14 @@ def run(args: argparse.Namespace) -> int:
             async with AsyncExitStack() as stack:
                 transports: dict[str, Transport] = {}
                 for conn in used:
-                    transport = _transport(loaded.plan, conn, connections[conn], redactor, args)
+                    transport = build_transport(
+                        loaded.plan,
+                        conn,
+                        connections[conn],
+                        session.redactor,
+                        verify_tls=session.verify_tls,
+                        time_scale=session.time_scale,
+                    )
                     transports[conn] = await stack.enter_async_context(transport)
                 return await make_undo(plan, steps, transports, found, restorers, journal)
 
@@ -117,14 +105,15 @@ def run(args: argparse.Namespace) -> int:
     counts = Counter((o.reversal.kind, o.already) for o in outcomes if o.state == "done")
     print(
         f"undo of run {run_id}: removed {counts[('remove', False)]:,}, "
-        f"already gone {counts[('remove', True)]:,}, restored {counts[('restore', False)]:,}, "
+        f"already gone {counts[('remove', True)]:,}, "
+        f"restored {counts[('restore', False)] + counts[('restore', True)]:,}, "
         f"failed {len(failed):,}, done by an earlier undo {len(plan.finished):,}, "
         f"not undone {len(plan.cannot):,}; details: {report}"
     )
-    if not failed:
+    if outcomes or plan.finished:
         print(
-            "the journal still counts the undone records as written (a run of this journal skips them): load "
-            "again with `migrator run --fresh`, or with another --journal"
+            f"a run of this plan with this journal writes the records of run {_listed(run_ids)} again "
+            "(the journal keeps them as undone)"
         )
     return 1 if failed else 0
 
@@ -132,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
 def chosen_runs(journal: Journal, asked: int | None) -> list[int]:
     """The runs to undo: run ``asked`` (default: the last that wrote) and the runs before it that it resumed
     (those that wrote and did not finish, back to one that did), in order."""
-    runs = journal.runs()
-    ids = [int(r["id"]) for r in runs]
+    ids = [int(r["id"]) for r in journal.runs()]
     if asked is not None and asked not in ids:
         raise UndoRefused(f"the journal {journal.path} has no run {asked} (its runs: {_listed(ids)})")
     wrote = journal.runs_that_wrote_after(0)
@@ -146,25 +134,11 @@ def chosen_runs(journal: Journal, asked: int | None) -> list[int]:
             f"run {last} cannot be undone while the records of runs {_listed(later)} written after it are on "
             f"the target: they may have overwritten its effects. Undo run {later[-1]} first."
         )
-    chosen = [last]
-    for r in reversed([r for r in runs if int(r["id"]) < last]):
-        if r["status"] == "done":
-            break
-        if int(r["id"]) in wrote:
-            chosen.insert(0, int(r["id"]))
-    return chosen
+    return taken_runs(journal, last)
 
 
 def _listed(ids: list[int]) -> str:
     return ", ".join(str(i) for i in ids) or "none"
-
-
-def _transport(
-    plan: Plan, name: str, resolved: ResolvedConnection, redactor: Redactor, args: argparse.Namespace
-) -> Transport:
-    return build_transport(
-        plan, name, resolved, redactor, verify_tls=not args.insecure, time_scale=args.time_scale
-    )
 
 
 def _print_plan(name: str, plan: UndoPlan, run_ids: list[int]) -> None:

@@ -15,16 +15,10 @@ from pathlib import Path
 
 import anyio
 
-from migrator.commands._plan_args import add_plan_arguments, environment
+from migrator.commands.connected_plan import ConnectedPlan, add_connected_arguments
 from migrator.commands.report import existing_journal
-from migrator.graph import compile_graph
-from migrator.journal import default_journal_path
-from migrator.logging import Redactor
-from migrator.plan.env import resolve_connections, secret_values
-from migrator.plan.load import load_plan
 from migrator.private_files import make_private_dir
 from migrator.report import VERIFY_SUMMARY, to_csv, write_private, write_reports
-from migrator.run_files import RunFiles
 from migrator.runtime.build import connection_folder
 from migrator.verify import VERIFY_HEADER, VerifyResult, verify_plan, verify_rows
 
@@ -32,43 +26,32 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_plan_arguments(parser)
-    parser.add_argument("--journal", metavar="PATH", help="journal file (default .migrator/<plan name>.sqlite)")
+    add_connected_arguments(parser, doing="verify")
     parser.add_argument("--out", metavar="DIR", help="where verify.csv goes (default .migrator/<plan>-report/)")
     parser.add_argument("--strict", action="store_true", help="extra target records fail the verification too")
-    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    parser.add_argument(
-        "--time-scale",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="verify against `migrator sandbox --time-scale X` (budgets X× larger)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_plan(args.plan)
-    graph = compile_graph(loaded)
-    connections = resolve_connections(loaded.plan, environment(args), loaded.file)
-    redactor = Redactor(secret_values(connections))
-    name = graph.name
-    path = Path(args.journal) if args.journal else default_journal_path(name)
+    session = ConnectedPlan.of(args)
+    loaded, name, path = session.loaded, session.name, session.files.journal
     with existing_journal(path, name) as journal:
 
         async def main() -> VerifyResult:
             return await verify_plan(
                 loaded.plan,
-                graph,
-                connections=connections,
+                session.graph,
+                connections=session.connections,
                 journal=journal,
-                redactor=redactor,
-                time_scale=args.time_scale,
-                verify_tls=not args.insecure,
-                folders={c: connection_folder(loaded.plan, c, Path(loaded.file).parent) for c in connections},
+                redactor=session.redactor,
+                time_scale=session.time_scale,
+                verify_tls=session.verify_tls,
+                folders={
+                    c: connection_folder(loaded.plan, c, Path(loaded.file).parent) for c in session.connections
+                },
             )
 
         result = anyio.run(main)
-        out = Path(args.out) if args.out else RunFiles.of(path, name).reports
+        out = Path(args.out) if args.out else session.files.reports
         make_private_dir(out)
         csv_path = out / "verify.csv"
         write_private(csv_path, to_csv(VERIFY_HEADER, verify_rows(result.findings)))

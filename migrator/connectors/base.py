@@ -19,7 +19,9 @@ writers
     calls; ``LookupWriter``: can find a record by its match key when its create is in doubt;
     ``PreReadWriter``: reads from the target before it writes (Velpic ILT attendance); ``IdWriter``: writes
     at a target id (an update); ``DirectWriter``: writes itself, without the transport (local files, the
-    dry run).
+    dry run); ``ListedOtherwise``: its target lists what it writes under other field names (aNewSpring
+    users); ``StateWriter``: writes one of two states, so what a record held before is known (Velpic user
+    status).
 undo
     ``UndoWriter``: takes away what a run created (``migrator undo``): per entity how, or why it cannot be,
     and the calls one after the other (``Removed`` when done).
@@ -46,6 +48,7 @@ __all__ = [
     "DirectWriter",
     "EngineSupportError",
     "IdWriter",
+    "ListedOtherwise",
     "LookupWriter",
     "MatchComparer",
     "NestedReader",
@@ -60,6 +63,7 @@ __all__ = [
     "Response",
     "RowResult",
     "SettingError",
+    "StateWriter",
     "StaticKeyAuth",
     "StreamReader",
     "Token",
@@ -306,6 +310,29 @@ class LookupWriter(RequestWriter, Protocol):
 
     def decode_lookup(self, response: Response, item: WriteItem) -> str | None:
         """The target id of ``item`` if the lookup found it."""
+
+
+@runtime_checkable
+class ListedOtherwise(Writer, Protocol):
+    """A writer whose target lists its records under other field names than it writes them (aNewSpring users:
+    the external ID it writes as ``userID`` is listed as ``id``, ``role`` as ``roles``): ``listed_names``,
+    written field → listed field; and ``listed_id``, the listed field that names a record as the writer's
+    answers name it (the external ID, not the list's generated key). The engine reads the target's records
+    through them when it indexes the target or reads its current values."""
+
+    listed_names: Mapping[str, str]
+    listed_id: str
+
+
+@runtime_checkable
+class StateWriter(Writer, Protocol):
+    """A create-only writer in ``update`` mode of a state with two values (Velpic user status: Active or Not
+    Current), whose match value holds the state it writes: it is sent only to a record found in the other
+    state, so its match value tells what the record held before (``migrator undo`` puts that back)."""
+
+    def state_before(self, match_value: str) -> dict[str, Any] | None:
+        """The fields that put back what a record held before a write with ``match_value`` (None when the
+        value is not one of this writer's)."""
 
 
 @runtime_checkable

@@ -123,9 +123,13 @@ async def build_step(
         dry = dry_run if dry_run is not None else DryRun()
         findings = dry.findings(node.name)
         index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
-        writer = DryRunWriter(writer, index, current=current, counters=counters, findings=findings)
+        writer = DryRunWriter(
+            writer, index, current=current, counters=counters, findings=findings, target=target
+        )
         if update_writer is not None:
-            update_writer = DryRunWriter(update_writer, index, counters=counters, findings=findings)
+            update_writer = DryRunWriter(
+                update_writer, index, counters=counters, findings=findings, target=target
+            )
         resolve = dry_run_resolver(crosswalks, dry)
         ledger = DryRunLedger(node.name, dry)
     else:

@@ -8,7 +8,12 @@ settles them (``unchanged``) and never reach this writer. To tell a create from 
 is read once, page by page, and its match-key values indexed (``target_index``): a record whose match value is
 there would update it (a create-only step links it, as a run does; a value several target records hold is
 rejected, as a run rejects it), any other would be created (an ``update``-mode step cannot create: it would be
-refused, unless its id stands for a record an earlier step of this dry run creates).
+refused). A create-only step whose target cannot be read whole looks each record up, as a run does, and a
+step that reads the target before it writes makes those reads (``PreReadJudge``: they tell what the write
+would change). A record
+that names a parent an earlier step of this dry run would create is created with it — or, for a write of a
+state the platform gives every record it creates (``CreatedValues``: the Velpic import makes its users
+Active), linked when that is the state it wants and updated otherwise, as the run will find it.
 
 Each record written gets a target id: the target's, or ``DRY_RUN_ID`` for one the dry run would create. A step
 another step references keeps them (``DryRunLedger``) in :attr:`DryRun.crosswalks`, so that a crosswalk
@@ -26,23 +31,26 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from migrator.connectors.base import RowResult, WriteItem, Writer
+from migrator.connectors.base import IdWriter, LookupWriter, PreReadWriter, RowResult, WriteItem, Writer
 from migrator.journal import DeadLetter, Rejection, WriteResult
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.ledger import DiscardLedger
 from migrator.runtime.step_spec import Resolver
 from migrator.runtime.target_index import CurrentValues, TargetIndex, match_value
 from migrator.runtime.unchanged import same_value
+from migrator.transport import Transport
 
 __all__ = [
     "DRY_RUN_ID",
     "SAMPLES",
+    "CreatedValues",
     "DryRun",
     "DryRunLedger",
     "DryRunWriter",
     "Finding",
+    "PreReadJudge",
     "Sample",
     "StepFindings",
     "dry_run_resolver",
@@ -118,12 +126,43 @@ class DryRunLedger(DiscardLedger):
                 self.crosswalk[r.source_key] = r.target_id
 
 
+@runtime_checkable
+class CreatedValues(Protocol):
+    """A writer of a state the platform gives every record it creates (Velpic user status: the import makes
+    each user it creates Active): ``created_values``, the values of its fields such a record holds."""
+
+    created_values: Mapping[str, Any]
+
+
+@runtime_checkable
+class PreReadJudge(PreReadWriter, Protocol):
+    """A writer that reads the target before it writes and can tell from those reads alone whether a write
+    would change anything (Velpic lesson schedules: every lesson already scheduled for the user)."""
+
+    def held(self, item: WriteItem) -> bool:
+        """Whether the target already holds what ``item`` (as its pre-reads completed it) writes."""
+
+
+def _stands_in(value: str | None) -> bool:
+    """Whether a match value holds ``DRY_RUN_ID``: it names a record an earlier step of the dry run creates."""
+    return value is not None and DRY_RUN_ID in value.split("\x1f")
+
+
 class DryRunWriter:
     """Writes nothing: ``prepare`` is the real writer's, and each record "written" is classified against the
-    target index (see the module). Without an index (``None``: the target cannot be read by match key) a
-    record is neither created nor updated: its action is ``unchanged``. ``current``: the step's current
-    values, for the samples' before values; ``counters``: the step's, for the records a create-only step
-    links; ``findings``: where the step's samples and findings go."""
+    target index (see the module). ``current``: the step's current values, for the samples' before values;
+    ``counters``: the step's, for the records a create-only step links; ``findings``: where the step's
+    samples and findings go; ``target``: the target's transport, for the lookups a create-only step makes
+    when its target cannot be read whole.
+
+    A create-only writer (not ``idempotent``) settles a record as a run settles it, by the target's state:
+    found in the index (or, without one, by the writer's lookup), it is linked at no call; not found, it is
+    sent — created, or, for a writer in ``update`` mode whose match value holds the state it writes (Velpic
+    user status: id and status), updated. A record naming a parent the dry run would create (``DRY_RUN_ID``)
+    cannot be on the target yet: it is created, or, in ``update`` mode, found as the platform creates records
+    (``CreatedValues``: linked when it wants their values, updated otherwise). Without an index (the target
+    cannot be read by match key) a record of an idempotent writer is neither created nor updated: its action
+    is ``unchanged`` (only the target's answer to the write would tell)."""
 
     idempotent = True
 
@@ -135,6 +174,7 @@ class DryRunWriter:
         current: CurrentValues | None = None,
         counters: StepCounters | None = None,
         findings: StepFindings | None = None,
+        target: Transport | None = None,
     ) -> None:
         self.writer = writer
         self.index = index
@@ -144,6 +184,12 @@ class DryRunWriter:
         self.mode = writer.mode
         self.max_batch = writer.max_batch
         self.match_fields = writer.match_fields
+        self.lookups = writer if not writer.idempotent and isinstance(writer, LookupWriter) else None
+        self.target = target
+        self.judge = writer if target is not None and isinstance(writer, PreReadJudge) else None
+        self.created_values: Mapping[str, Any] | None = (
+            writer.created_values if isinstance(writer, CreatedValues) else None
+        )
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         prepared = self.writer.prepare(item)
@@ -152,15 +198,38 @@ class DryRunWriter:
         return prepared
 
     async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
-        return [self._classify(it) for it in items]
+        judged = await self._pre_read(items) if self.judge is not None and self.index is None else {}
+        return [judged.get(it.idem_key) or await self._classify(it) for it in items]
 
-    def _classify(self, it: WriteItem) -> RowResult:
+    async def _pre_read(self, items: Sequence[WriteItem]) -> dict[str, RowResult]:
+        """A writer that reads the target before it writes (``PreReadJudge``) and whose target cannot be
+        read whole: its reads made as the run makes them, for the records that name no record this dry run
+        would create; each one's row — rejected by the reads, unchanged (``held``), or created."""
+        judge, target = self.judge, self.target
+        assert judge is not None and target is not None
+        there = [it for it in items if not _stands_in(match_value(self.writer, it) or it.match_value)]
+        if not there:
+            return {}
+        answers = [(await target.send(request), its) for request, its in judge.pre_lookups(there)]
+        out: dict[str, RowResult] = {}
+        for row in judge.apply_pre_lookups(there, answers):
+            if isinstance(row, RowResult):
+                out[row.idem_key] = row
+            elif judge.held(row):
+                out[row.idem_key] = RowResult(row.idem_key, ok=True, action="unchanged")
+            else:
+                out[row.idem_key] = self._sent(row, match_value(self.writer, row))
+        return out
+
+    async def _classify(self, it: WriteItem) -> RowResult:
         value = match_value(self.writer, it)
+        stand_in = _stands_in(value if value is not None else it.match_value)
+        if stand_in:
+            return self._after_a_create(it, value)
         if self.index is None:
-            return RowResult(it.idem_key, ok=True, action="unchanged")
+            return await self._unindexed(it, value)
         ids = self.index.get(value, []) if value is not None else []
-        stand_in = value is not None and DRY_RUN_ID in value.split("\x1f")
-        if not self.writer.idempotent and ids:  # a create-only step links what the target has
+        if not self.writer.idempotent:
             if len(ids) > 1:
                 fields = ", ".join(self.match_fields)
                 reason = (
@@ -168,18 +237,58 @@ class DryRunWriter:
                     "step cannot tell which one this record is. Merge or rename them on the target"
                 )
                 return RowResult(it.idem_key, ok=False, action="rejected", reason=reason)
-            self.counters.linked += 1
-            return RowResult(it.idem_key, ok=True, target_id=ids[0], action="unchanged")
-        if ids or (stand_in and self.mode == "update"):
+            if ids:
+                return self._linked(it, ids[0])
+            return self._sent(it, value)
+        if ids:
             self._sample(it, "updated", value)
-            return RowResult(it.idem_key, ok=True, target_id=ids[0] if ids else DRY_RUN_ID, action="updated")
+            return RowResult(it.idem_key, ok=True, target_id=ids[0], action="updated")
         if self.mode == "update":
             reason = (
                 f"no record on the target has {', '.join(self.match_fields)} = {value!r}: an update needs one"
             )
             return RowResult(it.idem_key, ok=False, action="rejected", status=404, reason=reason)
+        return self._sent(it, value)
+
+    def _after_a_create(self, it: WriteItem, value: str | None) -> RowResult:
+        """A record naming one an earlier step would create: created with it, or, for an update, as the
+        platform creates records (linked when that is what it wants)."""
+        if self.mode != "update":
+            self._sample(it, "created", value)
+            return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="created")
+        made = self.created_values
+        if made is not None and all(same_value(it.payload.get(k), v) for k, v in made.items()):
+            return self._linked(it, DRY_RUN_ID)
+        self._sample(it, "updated", value)
+        return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="updated")
+
+    async def _unindexed(self, it: WriteItem, value: str | None) -> RowResult:
+        """A record of a step whose target cannot be read whole. A create-only step's record is looked up
+        as a run looks it up (``lookups``), or sent when it cannot be; what any other step's record would
+        do is told only by the target's answer to the write: not known here (``unchanged``)."""
+        if self.writer.idempotent:
+            return RowResult(it.idem_key, ok=True, action="unchanged")
+        request = self.lookups.lookup_request(it) if self.lookups is not None else None
+        if self.lookups is None or self.target is None or request is None:
+            return self._sent(it, value)
+        found = self.lookups.decode_lookup(await self.target.send(request), it)
+        return self._linked(it, found) if found is not None else self._sent(it, value)
+
+    def _linked(self, it: WriteItem, target_id: str) -> RowResult:
+        """Found on the target as it should be: linked at no call, as a run links it."""
+        self.counters.linked += 1
+        return RowResult(it.idem_key, ok=True, target_id=target_id, action="unchanged")
+
+    def _sent(self, it: WriteItem, value: str | None) -> RowResult:
+        """Not on the target: the run sends it — a create (whose value a later record then finds), or an
+        update-mode write of the state the match value holds."""
+        if self.mode == "update":
+            self._sample(it, "updated", value)
+            at = it.payload.get(self.writer.id_field) if isinstance(self.writer, IdWriter) else None
+            target_id = DRY_RUN_ID if at is None or at == "" else str(at)
+            return RowResult(it.idem_key, ok=True, target_id=target_id, action="updated")
         self._sample(it, "created", value)
-        if value is not None and not stand_in:  # a stand-in id matches nothing
+        if value is not None and self.index is not None:
             self.index[value] = [DRY_RUN_ID]
         return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="created")
 

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from migrator.journal import Journal
+from migrator.runtime.undone import undone_keys
 
 __all__ = ["Selection", "SelectionMode"]
 
 
 class SelectionMode(StrEnum):
-    """``normal``: every record not yet done or rejected. ``retry_rejected``: only the rejected ones (after
-    the plan or the data was fixed). ``delta``: records whose mapped content changed since it was written, and
-    new ones (compared by content hash); rejected ones are left to ``retry_rejected``."""
+    """``normal``: every record not yet done or rejected (a record an undo took back is not done).
+    ``retry_rejected``: only the rejected ones (after the plan or the data was fixed). ``delta``: records whose
+    mapped content changed since it was written, and new ones (compared by content hash); rejected ones are
+    left to ``retry_rejected``."""
 
     NORMAL = "normal"
     RETRY_REJECTED = "retry_rejected"
@@ -22,13 +24,15 @@ class SelectionMode(StrEnum):
 
 @dataclass
 class Selection:
-    """One step's selection: the ledger's keys it needs, loaded once."""
+    """One step's selection: the ledger's keys it needs, loaded once; ``reread``: a normal run reads the pages
+    marked done again (an undo took records of them back)."""
 
     mode: SelectionMode
     settled: set[str]
     rejected: set[str]
     hashes: dict[str, str | None]
     own_walk: dict[str, str]
+    reread: bool = False
 
     @classmethod
     def load(cls, journal: Journal, step: str, mode: SelectionMode, *, updates: bool) -> Selection:
@@ -38,7 +42,9 @@ class Selection:
         if mode is SelectionMode.DELTA:
             walk = journal.crosswalk(step) if updates else {}
             return cls(mode, set(), journal.keys_in_state(step, "rejected"), journal.done_hashes(step), walk)
-        return cls(mode, journal.settled_keys(step), set(), {}, {})
+        # a record an undo took back is written again (``undone``): its page, marked done, is read again
+        undone = undone_keys(journal, step)
+        return cls(mode, journal.settled_keys(step) - undone, set(), {}, {}, reread=bool(undone))
 
     def skip_before_mapping(self, idem: str) -> bool:
         if self.mode is SelectionMode.NORMAL:

@@ -46,8 +46,10 @@ async def run_step(spec: StepSpec) -> StepCounters:
     selection = Selection.load(journal, spec.name, spec.selection, updates=spec.update_path is not None)
     sent = journal.sent_payloads(spec.name)
     in_doubt = {key: sent.get(key) for key in journal.keys_in_state(spec.name, "sent")}
-    # retry and delta runs read every page again: the records they write are on pages marked done
-    done_pages = journal.pages_done(spec.name) if spec.selection is SelectionMode.NORMAL else set()
+    # retry and delta runs read every page again: the records they write are on pages marked done (so does a
+    # normal run after an undo)
+    normal = spec.selection is SelectionMode.NORMAL and not selection.reread
+    done_pages = journal.pages_done(spec.name) if normal else set()
     tracker = PageTracker(spec.ledger)
     counters = spec.counters
     counters.started_at = anyio.current_time()

@@ -9,8 +9,11 @@ Values are the record's match fields joined, each stripped of surrounding spaces
 compare e-mail addresses and names without case); two target records whose values differ only in case hold the
 same value, and a record matching them is a dead letter rather than a guess. The index is unknowable (``None``)
 when the writer has no match fields, the entity cannot be read whole (it has no read, or its read needs a
-filter), a page is refused, or the records read do not carry the match fields (a target that names them
-otherwise); a create-only step then looks each record up before creating it.
+filter), a page is refused, or the records read do not carry the match fields; a create-only step then looks
+each record up before creating it. A target that lists the fields under other names than the writer writes
+them (``ListedOtherwise``: aNewSpring users, whose external ``userID`` is listed as ``id``) is read through
+those names, each record named as the writer's answers name it. A nested read (a list whose records are
+completed one request each: aNewSpring ``getUsers`` then ``getUser`` per user) reads every record's children.
 
 A step that updates reads the target's current values of the fields it writes instead (``CurrentValues``: only
 those fields, by match value, of the values one record holds; kept on disk), once before its first write: its
@@ -23,10 +26,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import orjson
 import structlog
 
-from migrator.connectors.base import EngineSupportError, MatchComparer, PagedReader, WriteItem, Writer
+from migrator.connectors.base import (
+    EngineSupportError,
+    ListedOtherwise,
+    MatchComparer,
+    NestedReader,
+    PagedReader,
+    WriteItem,
+    Writer,
+)
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
@@ -221,11 +233,13 @@ async def read_target_index(
         return None
     index: TargetIndex = {}
     match_of = record_match(writer)
+    as_written, id_field = _as_written(writer, reader.key_field)
 
-    def visit(record: Mapping[str, Any]) -> None:
+    def visit(listed: Mapping[str, Any]) -> None:
+        record = as_written(listed)
         value = match_of(record)
         if value is not None:
-            index.setdefault(value, []).append(str(record.get(reader.key_field, "")))
+            index.setdefault(value, []).append(str(record.get(id_field, "")))
 
     read = await _read_all(transport, reader, entity, step, visit)
     if read is None:
@@ -249,11 +263,13 @@ async def read_current_values(
         return None
     current = CurrentValues(fields)
     match_of = record_match(writer)
+    as_written, id_field = _as_written(writer, reader.key_field)
 
-    def visit(record: Mapping[str, Any]) -> None:
+    def visit(listed: Mapping[str, Any]) -> None:
+        record = as_written(listed)
         value = match_of(record)
         if value is not None:
-            current.add(value, str(record.get(reader.key_field, "")), record)
+            current.add(value, str(record.get(id_field, "")), record)
 
     try:
         read = await _read_all(transport, reader, entity, step, visit)
@@ -266,6 +282,20 @@ async def read_current_values(
         return None
     log.info("target_values_read", step=step, entity=entity, values=len(current))
     return current
+
+
+def _as_written(writer: Writer, key_field: str) -> tuple[Callable[[Mapping[str, Any]], Mapping[str, Any]], str]:
+    """How a target record read is seen as the writer writes it, and the field that names it as the writer's
+    answers do: as listed, by the list's key; or, for a writer whose target lists its fields otherwise
+    (``ListedOtherwise``), with each written field taken from the field the list names it by."""
+    if not isinstance(writer, ListedOtherwise):
+        return (lambda record: record), key_field
+    names = tuple(writer.listed_names.items())
+
+    def as_written(record: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {**record, **{f: record[listed] for f, listed in names if listed in record and f not in record}}
+
+    return as_written, writer.listed_id
 
 
 def _target_reader(platform: str, entity: str, fields: Sequence[str], step: str) -> PagedReader | None:
@@ -313,6 +343,11 @@ async def _read_all(
                 log.info("target_unreadable", step=step, entity=entity, error=type(error).__name__)
                 raise _Unreadable from None
             records = decoded.records if decoded is not None else []
+            if isinstance(reader, NestedReader):
+                expanded = await _children(transport, reader, records, entity, step)
+                if expanded is None:
+                    raise _Unreadable
+                records = expanded
             read += len(records)
             for record in records:
                 visit(record)
@@ -333,6 +368,41 @@ async def _read_all(
             error = error.exceptions[0]
         raise error from None
     return None if unreadable else read
+
+
+async def _children(
+    transport: Transport, reader: NestedReader, parents: Sequence[Mapping[str, Any]], entity: str, step: str
+) -> list[dict[str, Any]] | None:
+    """The records of a nested read's parent page (aNewSpring: each listed user with its details), one
+    request per parent, as many in flight as the connection allows; None when one is refused or unreadable
+    (204 and 404: a parent without children)."""
+    out: list[list[dict[str, Any]]] = [[] for _ in parents]
+    refused: list[int] = []
+    limiter = anyio.Semaphore(max(1, transport.limits.concurrency))
+
+    async def one(i: int, parent: Mapping[str, Any]) -> None:
+        request = reader.children(parent)
+        if request is None:
+            return
+        async with limiter:
+            response = await transport.send(request)
+        if response.status in (204, 404):
+            return
+        if response.status != 200:
+            refused.append(response.status)
+            return
+        try:
+            out[i] = reader.decode_children(response, parent)
+        except (ValueError, KeyError, TypeError):
+            refused.append(response.status)
+
+    async with anyio.create_task_group() as tg:
+        for i, parent in enumerate(parents):
+            tg.start_soon(one, i, parent)
+    if refused:
+        log.info("target_unreadable", step=step, entity=entity, status=refused[0], children=True)
+        return None
+    return [child for children in out for child in children]
 
 
 class _Empty:

@@ -8,7 +8,9 @@ journaled sent in one transaction, its reversals run concurrently (the transport
 its budgets and concurrency), and their outcomes are journaled in one more. A removal asks the platform's
 ``UndoWriter`` for one call after another until it says the record is gone; a restore writes the record's
 pre-image with the step's own idempotent writer (an upsert, a merge) or the entity's update at its target id,
-fields that were empty before sent empty (``UndoWriter.empty``), which a writer would otherwise leave out.
+fields that were empty before sent empty (``UndoWriter.empty``), which a writer would otherwise leave out; a
+restore through a writer whose resend is not safe (Velpic user status) is looked up first, and a record
+already so counts as restored.
 A transport failure (the platform unreachable, credentials refused) stops the undo: run it again to resume.
 """
 
@@ -20,16 +22,26 @@ from typing import Any, Literal
 
 import anyio
 
-from migrator.connectors.base import IdWriter, Removed, RequestWriter, Response, UndoWriter, WriteItem
+from migrator.connectors.base import (
+    IdWriter,
+    LookupWriter,
+    Removed,
+    RequestWriter,
+    Response,
+    StateWriter,
+    UndoWriter,
+    WriteItem,
+)
 from migrator.connectors.catalog import CATALOG, entity_spec
 from migrator.connectors.registry import make_writer
+from migrator.coverage import same_list
 from migrator.graph import TaskGraph
 from migrator.journal import Journal, UndoMark
 from migrator.plan.model import Plan
 from migrator.transport import Transport
 from migrator.undo import Reversal, StepTarget, UndoPlan
 
-__all__ = ["CHUNK", "ReversalOutcome", "make_undo", "records_of", "restore_writer", "step_targets"]
+__all__ = ["CHUNK", "ReversalOutcome", "make_undo", "restore_writer", "step_targets"]
 
 #: reversals journaled and run together
 CHUNK = 50
@@ -39,8 +51,8 @@ _MAX_CALLS = 500
 
 @dataclass(frozen=True, slots=True)
 class ReversalOutcome:
-    """What became of one reversal: ``done`` (``already``: the record was gone before this undo's call) or
-    ``failed``, with the platform's reason."""
+    """What became of one reversal: ``done`` (``already``: the record was gone, or back as it was, before this
+    undo's call) or ``failed``, with the platform's reason."""
 
     reversal: Reversal
     state: Literal["done", "failed"]
@@ -73,26 +85,21 @@ def step_targets(plan: Plan, graph: TaskGraph) -> tuple[list[StepTarget], dict[s
         writer = restore_writer(node.write.platform, entity, node.mode, node.match)
         if writer is not None:
             writers[name] = writer
-        records = records_of(node.write.platform, entity)
+        spec = CATALOG.get(node.write.platform)
+        records = entity if spec is None else same_list(spec, entity)  # Velpic user_status: a user
+        states = make_writer(node.write.platform, entity, node.mode, node.match) if writer is not None else None
         targets.append(
-            StepTarget(name, node.write.connection, node.write.platform, entity, writer is not None, records)
+            StepTarget(
+                name,
+                node.write.connection,
+                node.write.platform,
+                entity,
+                writer is not None,
+                records,
+                states.state_before if isinstance(states, StateWriter) else None,
+            )
         )
     return targets, writers
-
-
-def records_of(platform: str, entity: str) -> str:
-    """The entity whose records ``entity`` writes: the first the platform declares that is read from the same
-    list (itself, mostly; Velpic ``user_status`` → ``user``)."""
-    spec = CATALOG.get(platform)
-    read = spec.entities[entity].read if spec is not None and entity in spec.entities else None
-    if spec is None or read is None:
-        return entity
-    same = (read.endpoint.method, read.endpoint.path, read.parent)
-    return next(
-        name
-        for name, e in spec.entities.items()
-        if e.read is not None and (e.read.endpoint.method, e.read.endpoint.path, e.read.parent) == same
-    )
 
 
 async def make_undo(
@@ -184,6 +191,10 @@ async def _restore(
     prepared = writer.prepare(WriteItem(idem_key, reversal.source_keys[0], payload, reversal.match_value))
     if not isinstance(prepared, WriteItem):
         return ReversalOutcome(reversal, "failed", transport.redactor.text(prepared.reason or "refused"))
+    if not writer.idempotent and isinstance(writer, LookupWriter):  # a resend is not safe: is it so already?
+        lookup = writer.lookup_request(prepared)
+        if lookup is not None and writer.decode_lookup(await transport.send(lookup), prepared) is not None:
+            return ReversalOutcome(reversal, "done", already=True)
     # a writer leaves out the fields a record maps to nothing; a restore sets the fields empty before back
     emptied = {k: empty for k, v in reversal.image.items() if v is None and k not in prepared.payload}
     if emptied:

@@ -28,7 +28,7 @@ from migrator.sandbox.config import SandboxConfig
 from tests.e2e.helpers import PLANS, migrator, post_json, records, run_plan, start_run, write_env
 
 #: fields a platform stamps on every write: the time of the last change, not what the record holds
-STAMPS = frozenset({"modifiedDate", "DateUpdated", "updatedDateTime", "lastModified"})
+STAMPS = frozenset({"modifiedDate", "DateUpdated", "updatedDateTime", "lastModified", "modified"})
 
 
 def undo_args(plan: Path, tmp: Path, env: Path, *extra: str) -> list[str]:
@@ -86,12 +86,15 @@ def velpic(sandbox_profile: str) -> Iterator[SandboxThread]:
 def seed_velpic_target(sandbox: SandboxThread) -> None:
     """The customer's own records on the target before the load: a group the plan also creates (by name), a
     group of its own, and users the load merges into (same employee number, other names, in the own group),
-    with one user the load does not touch."""
+    with one user the load does not touch. Two of the merged users are in the other status than the
+    source's: one Not Current (the load activates it), one Active whose source user is Not Current (the load
+    inactivates it)."""
     source_users = sorted(records(sandbox.base_url, "velpic", "source", "user"), key=lambda u: u["id"])
     source_groups = records(sandbox.base_url, "velpic", "source", "group")
     api(sandbox, "POST", "/group", {"name": source_groups[0]["name"], "description": "the customer's"})
     own = api(sandbox, "POST", "/group", {"name": "Customer own group", "description": "kept"})
     active = [u for u in source_users if u["clientStatusId"] == 56][:3]
+    active += [u for u in source_users if u["clientStatusId"] == 57 and u["employeeNumber"]][:1]
     rows = [
         {
             "firstName": f"Before{n}",
@@ -115,7 +118,9 @@ def seed_velpic_target(sandbox: SandboxThread) -> None:
             "sendWelcomeEmail": False,
         }
     )
-    api(sandbox, "POST", "/bulkUserImport", {"users": rows, "mergeType": "empNo"})
+    made = api(sandbox, "POST", "/bulkUserImport", {"users": rows, "mergeType": "empNo"})
+    first = next(u for u in made if u["employeeNumber"] == active[0]["employeeNumber"])
+    api(sandbox, "POST", f"/user/{first['id']}/inactivate", {})
 
 
 def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_path: Path) -> None:
@@ -149,7 +154,12 @@ def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_p
     assert all(not r["groups"] and not r["groupsSupervised"] for r in created if "groups" in r)
     rows = report_rows(tmp_path)
     assert {r["outcome"] for r in rows} <= {"done", "not undone"}
-    assert sum(r["reversal"] == "restore" for r in rows) == 3
+    assert sum(r["step"] == "users" and r["reversal"] == "restore" for r in rows) == 4
+    # the statuses the load changed on the customer's users are put back: one activated, one inactivated
+    assert sorted(r["detail"] for r in rows if r["step"] == "user_status") == [
+        "restored (clientStatusId 56)",
+        "restored (clientStatusId 57)",
+    ]
 
     # an undo run again finds everything done: nothing is sent twice
     again = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
@@ -158,17 +168,17 @@ def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_p
     assert snapshot(base, "velpic", ("user", "group"), "id") == after
 
     # killed after its calls and before their done marks: the users are read again, found inactive outside
-    # every group, and count as removed (the adversarial profile refuses a second inactivate)
+    # every group, and count as removed; the statuses are read again, found as before, and count as restored
+    # (the adversarial profile refuses a second inactivate)
     conn = sqlite3.connect(tmp_path / "journal.sqlite")
     with conn:
         conn.execute("UPDATE undo_actions SET state = 'sent' WHERE step = 'users' AND kind = 'remove'")
+        conn.execute("UPDATE undo_actions SET state = 'sent' WHERE step = 'user_status'")
     conn.close()
     resumed = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert (
-        f"removed 0, already gone {len([k for k in after if k.startswith('user:') and k not in before])}"
-        in (resumed.stdout)
-    )
+    created_users = len([k for k in after if k.startswith("user:") and k not in before])
+    assert f"removed 0, already gone {created_users:,}, restored 2, failed 0" in resumed.stdout, resumed.stdout
     assert snapshot(base, "velpic", ("user", "group"), "id") == after
 
 
@@ -272,6 +282,27 @@ def test_csv_to_accessplanit_undo_puts_the_target_back(accessplanit: SandboxThre
         ("learners", "remove"),
         ("bookings", "remove"),
     }
+    assert "a run of this plan with this journal writes the records of run 1 again" in undone.stdout
+
+    # a plain run of the same journal after the undo loads again what the undo took back: the target holds
+    # what the first run left (new ids for the records created again), the customer's records as it made them
+    again = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+    assert again.returncode == 0, again.stdout + again.stderr
+    reloaded = snapshot(base, "accessplanit", ACCESSPLANIT_ENTITIES, "ID")
+    assert _contents(reloaded) == _contents(loaded)
+    assert_back_as_before({k: loaded[k] for k in before}, reloaded)
+
+
+def _contents(records_by_id: dict[str, dict[str, Any]]) -> list[str]:
+    """The records of a snapshot without their ids, the ids they refer to and what the platform stamps on a
+    create (its time, a generated UniqueID, a booking's key from its user's), in a comparable order."""
+    ids = {"ID", "CompanyID", "UserID", "CourseDateID", "MainCompanyID", "DateCreated", "BookedDate", *STAMPS}
+    ids |= {"UserCourseDateKey", "UniqueID"}
+    kept = [
+        json.dumps({k: v for k, v in r.items() if k not in ids}, sort_keys=True, default=str)
+        for r in records_by_id.values()
+    ]
+    return sorted(kept)
 
 
 def test_an_undo_killed_with_minus_9_resumes_to_the_same_end(
@@ -417,38 +448,51 @@ def test_velpic_to_anewspring_undo_puts_the_target_back(velpic_and: SandboxThrea
 
 
 @pytest.mark.parametrize("velpic_and", ["anewspring"], indirect=True)
-def test_velpic_to_anewspring_users_without_pre_images_are_listed_not_undone(
+def test_velpic_to_anewspring_undo_restores_the_customers_users(
     velpic_and: SandboxThread, tmp_path: Path
 ) -> None:
-    """With a user of the customer's already on the target, the step cannot read the target's users by
-    ``userID`` before it writes (the list names that field ``id``) and ``addOrUpdateUser`` does not say whether
-    it created a user: the run keeps no pre-image of its users, so the undo lists them first as not undone
-    and leaves them as the run made them; groups, memberships and subscriptions are still removed."""
+    """With a user of the customer's already on the target (the one the load merges into by its external
+    ID), the step reads the target's users before it writes (``getUsers`` names the external ``userID`` field
+    ``id``): the run keeps their pre-images, and the undo puts that user back field by field and deletes the
+    users the run created."""
     plan = PLANS / "velpic-to-anewspring.toml"
     env = write_env(velpic_and, tmp_path / "sandbox.env")
     user_id = urllib.parse.quote(a_trainee(velpic_and)["employeeNumber"], safe="")
-    form = {"login": "customer-own", "firstName": "Before", "lastName": "Customer", "role": "student"}
+    form = {
+        "login": "customer-own",
+        "firstName": "Before",
+        "lastName": "Customer",
+        "email": "before@customer.example",
+        "telephoneNumber": "01632 960001",
+        "cellPhoneNumber": "07700 900001",
+        "active": "true",
+        "role": "student",
+    }
     anewspring_call(velpic_and, f"addUser/{user_id}", form)
     base = velpic_and.base_url
-    before_subscriptions = records(base, "anewspring", "target", "subscription")
+    before = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
     run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
     assert run.returncode in (0, 3), run.stdout + run.stderr
-    loaded_users = records(base, "anewspring", "target", "user")
+    mine = next(
+        u
+        for u in records(base, "anewspring", "target", "user")
+        if u["id"] == a_trainee(velpic_and)["employeeNumber"]
+    )
+    assert mine["firstName"] != "Before"  # the load merged into the customer's user
 
     planned = migrator(*undo_args(plan, tmp_path, env, "--time-scale", TIME_SCALE), cwd=tmp_path)
     assert planned.returncode == 0, planned.stdout + planned.stderr
-    out = planned.stdout
-    assert out.index("step users: 40 records: updated without its values from before the run") < out.index(
-        "to undo:"
-    )
+    assert "step users: restore to their values before the run 1" in planned.stdout, planned.stdout
+    assert "step users:" not in planned.stdout[: planned.stdout.index("to undo:")], planned.stdout
 
     undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
     assert undone.returncode == 0, undone.stdout + undone.stderr
-    assert records(base, "anewspring", "target", "group") == []
-    assert records(base, "anewspring", "target", "subscription") == before_subscriptions
-    assert records(base, "anewspring", "target", "user") == loaded_users
+    after = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
+    assert_back_as_before(before, after)
+    assert_created_gone(before, after)
     rows = report_rows(tmp_path)
-    assert {r["step"] for r in rows if r["outcome"] == "not undone"} == {"users"}
+    assert not [r for r in rows if r["outcome"] == "not undone"], rows
+    assert sum(r["step"] == "users" and r["reversal"] == "restore" for r in rows) == 1
 
 
 # -- a load killed with -9 and resumed is undone whole ---------------------------------------------------------

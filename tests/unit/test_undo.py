@@ -5,6 +5,7 @@ not undone, in which order, what an earlier undo finished), the pre-images and u
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,15 @@ import pytest
 from migrator.commands.undo import chosen_runs
 from migrator.connectors.accessplanit.undo import AccessPlanItUndo, AccessPlanItV1Undo
 from migrator.connectors.anewspring.undo import ANewSpringUndo
-from migrator.connectors.base import Removal, Removed, Request, Response
-from migrator.connectors.registry import make_undo_writer
+from migrator.connectors.base import Removal, Removed, Request, Response, StateWriter
+from migrator.connectors.catalog import CATALOG
+from migrator.connectors.registry import make_undo_writer, make_writer
 from migrator.connectors.velpic.undo import VelpicUndo
+from migrator.coverage import same_list
 from migrator.journal import SCHEMA_VERSION, Journal, PreImage, RunEffect, SentRecord, UndoMark, WriteResult
-from migrator.runtime.undo_run import records_of
+from migrator.protocol.keys import idempotency_key
+from migrator.runtime.selection import Selection, SelectionMode
+from migrator.runtime.undone import taken_runs, undone_keys
 from migrator.undo import StepTarget, UndoRefused, plan_undo
 
 STEPS = [
@@ -238,7 +243,8 @@ def test_platforms_without_reversal_calls_have_none_and_entities_read_from_one_l
     assert make_undo_writer("files") is None
     onefile = make_undo_writer("onefile")
     assert onefile is not None and "has no call that deletes" in str(onefile.removal("user"))
-    assert records_of("velpic", "user_status") == "user" and records_of("velpic", "group") == "group"
+    velpic = CATALOG["velpic"]
+    assert same_list(velpic, "user_status") == "user" and same_list(velpic, "group") == "group"
 
 
 def test_a_resumed_load_keeps_each_records_pre_image_from_its_first_run(tmp_path: Path) -> None:
@@ -302,3 +308,63 @@ def test_a_velpic_user_already_inactive_is_not_inactivated_again() -> None:
     steps = calls_until_done(VelpicUndo(), "user", "5", [(200, still_in), (200, b"")])
     assert [s.path for s in steps if isinstance(s, Request)] == ["/user/5", "/group/1/remove_members"]
     assert steps[-1] == Removed()
+
+
+def test_a_status_written_to_a_user_that_was_there_is_put_back_from_its_match_value() -> None:
+    """Velpic user status: sent only to a user in the other status, so its match value (id, status sent) says
+    what the user held; a user the run created leaves with its status; one linked (no call) needs nothing."""
+    writer = make_writer("velpic", "user_status", "update", "id")
+    assert isinstance(writer, StateWriter)
+    steps = [*STEPS[:2], replace(STEPS[2], can_restore=True, state_before=writer.state_before)]
+
+    def status(key: str, target: str, action: str, sent: int | None) -> RunEffect:
+        image_saved = sent is not None  # a record sent has its pre-image: not in the index (id, status)
+        match = f"{target}\x1f{sent}" if sent is not None else None
+        return RunEffect("user_status", key, target, action, image_saved, None, match)
+
+    effects = [
+        effect("users", "c", "200", "created"),
+        status("c", "200", "updated", 57),  # created by the run: removed with the user
+        status("d", "300", "updated", 57),  # was Active
+        status("e", "400", "updated", 56),  # was Not Current
+        status("f", "500", "unchanged", None),  # already so: linked, no call
+    ]
+    plan = plan_undo(1, steps, effects, removal, {})
+    assert [(r.step, r.target_id, r.kind, r.image) for r in plan.reversals] == [
+        ("user_status", "300", "restore", {"clientStatusId": 56}),
+        ("user_status", "400", "restore", {"clientStatusId": 57}),
+        ("users", "200", "remove", None),
+    ]
+    assert plan.cannot == []
+    assert writer.state_before("300") is None and writer.state_before("300\x1f99") is None
+
+
+def test_a_run_after_an_undo_writes_again_what_the_undo_took_back(tmp_path: Path) -> None:
+    """Every record the undone runs wrote last is no longer settled for a normal run, once the undo has made
+    a reversal; a record a later run wrote again is settled as that run left it."""
+
+    def wrote(j: Journal, key: str) -> None:
+        idem = idempotency_key("p", "s", key)
+        j.mark_batch_sent("s", f"b-{key}-{j.runs()[-1]['id']}", [SentRecord(idem, key)])
+        j.mark_batch_done("s", f"b-{key}-{j.runs()[-1]['id']}", [WriteResult(idem, key, key, "created")])
+
+    with Journal.open(tmp_path / "j.sqlite", "p") as j:
+        j.begin_run("h")
+        wrote(j, "a")
+        j.finish_run("done")
+        killed = j.begin_run("h")
+        wrote(j, "b")
+        resumed = j.begin_run("h")  # resumes the killed run
+        wrote(j, "c")
+        j.finish_run("done")
+        assert taken_runs(j, resumed) == [killed, resumed]
+        assert undone_keys(j, "s") == set()  # an undo planned, none made: nothing taken back
+        j.mark_undo(resumed, [UndoMark("s", "b", "remove", "done")])
+        assert undone_keys(j, "s") == {idempotency_key("p", "s", k) for k in ("b", "c")}
+        selection = Selection.load(j, "s", SelectionMode.NORMAL, updates=False)
+        assert selection.reread and not selection.skip_before_mapping(idempotency_key("p", "s", "b"))
+        assert selection.skip_before_mapping(idempotency_key("p", "s", "a"))
+        j.begin_run("h")
+        wrote(j, "b")  # written again by the run after the undo
+        assert undone_keys(j, "s") == {idempotency_key("p", "s", "c")}
+        assert undone_keys(j, "other") == set()

@@ -8,6 +8,7 @@ addressed by the external ``userID`` in the path: ``addOrUpdateUser`` (the idemp
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from migrator.connectors.anewspring.answers import exists, refused
@@ -110,6 +111,10 @@ class _UserWriter:
     action: Action = "updated"
     #: why a 409 refused the call, when this call can say
     conflict = ""
+    #: how ``getUsers`` / ``getUser`` name what the calls write (``ListedOtherwise``): the external ID is
+    #: ``id`` there, and it names a user as the calls' answers do
+    listed_names: Mapping[str, str] = MappingProxyType({"userID": "id", "role": "roles"})
+    listed_id = "id"
 
     def __init__(self, write: WriteSpec) -> None:
         self.write = write

@@ -194,6 +194,12 @@ class VelpicScheduleWriter:
                 out[it.idem_key] = WriteItem(it.idem_key, it.source_key, payload, it.match_value)
         return [out.get(it.idem_key, it) for it in items]
 
+    def held(self, item: WriteItem) -> bool:
+        """Whether the user already holds every version of ``item`` (as ``apply_pre_lookups`` completed it):
+        its write is ``unchanged`` (``dryrun.PreReadJudge``: a preview tells it without sending)."""
+        held: Mapping[int, Any] = item.payload.get(_HELD) or {}
+        return bool(held) and all(v in held for v in item.payload["lessonVersionIds"])
+
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
         return _per_user_posts(items, _SCHEDULE.endpoint)
 
@@ -201,10 +207,9 @@ class VelpicScheduleWriter:
         item = items[0]
         if response.status == 200 and _created_ids(response):
             return [_ids_result(item, response)]
-        versions = item.payload["lessonVersionIds"]
-        held: Mapping[int, Any] = item.payload.get(_HELD) or {}
-        if held and all(v in held for v in versions):
-            first = held[versions[0]]
+        if self.held(item):
+            held: Mapping[int, Any] = item.payload[_HELD]
+            first = held[item.payload["lessonVersionIds"][0]]
             return [
                 RowResult(
                     item.idem_key, ok=True, target_id=None if first is None else str(first), action="unchanged"

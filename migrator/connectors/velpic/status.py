@@ -8,12 +8,16 @@ Its match fields are the id *and* the status, so the target index the engine rea
 ``activeValue=all``, ``user_status``'s read) holds ``id + status`` for each user: a user whose status on the
 target already equals the wanted one is found there and costs no call, on the first run (the import created
 most users active), on a re-run and after a lost answer. When the index cannot be read, a record is looked up
-with ``GET /user/{userId}`` before it is sent again.
+with ``GET /user/{userId}`` before it is sent again. A preview (``migrator.runtime.dryrun``) finds a user the
+import would create as it creates users: Active (``created_values``). A record's match value is its user id and
+the status it sends: a status is sent only to a user in the other one, so ``migrator undo`` knows the status to
+put back (``state_before``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
@@ -29,6 +33,9 @@ NOT_CURRENT = 57
 
 _WRITE = VELPIC.entities["user_status"].writes["update"]
 _CALLS = {ACTIVE: _WRITE.endpoint, NOT_CURRENT: USER_INACTIVATE}
+_OTHER = {ACTIVE: NOT_CURRENT, NOT_CURRENT: ACTIVE}
+#: between the user id and the status in a record's match value
+_JOIN = "\x1f"
 
 
 def status_of(user: Mapping[str, Any]) -> int | None:
@@ -52,6 +59,8 @@ class VelpicUserStatus:
     idempotent = False
     id_field = "id"
     match_fields: tuple[str, ...] = ("id", "clientStatusId")
+    #: a user the import has just created is Active (``dryrun.CreatedValues``): a preview finds it so
+    created_values: Mapping[str, Any] = MappingProxyType({"clientStatusId": ACTIVE})
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         payload = item.payload
@@ -70,7 +79,15 @@ class VelpicUserStatus:
         if problems or ids is None or wanted is None:
             return rejected(item, problems)
         user = {"id": ids[0], "clientStatusId": wanted[0]}
-        return WriteItem(item.idem_key, item.source_key, user, item.match_value)
+        return WriteItem(item.idem_key, item.source_key, user, f"{ids[0]}{_JOIN}{wanted[0]}")
+
+    def state_before(self, match_value: str) -> dict[str, Any] | None:
+        """The status a user held before a write of ``match_value`` (``<id>`` and the status sent, joined):
+        the other one, since a status is sent only to a user not in it (``StateWriter``)."""
+        user, join, status = match_value.partition(_JOIN)
+        if not (user and join and status.isdigit()) or int(status) not in _OTHER:
+            return None
+        return {"clientStatusId": _OTHER[int(status)]}
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
         return [(request(_CALLS[it.payload["clientStatusId"]], it.payload["id"]), [it]) for it in items]
