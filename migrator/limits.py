@@ -58,7 +58,11 @@ small token scheduler instead:
   of the time between probes, so 20 rounds for a one-second pause. Every 429 that confirms the same ceiling
   (within 5%) doubles that interval, so a steady limit costs a number of 429s that grows with the logarithm
   of the run's length. A probe above the ceiling that draws no 429 raises the ceiling, and the next probe
-  follows one round later: a limit far above the first estimate is found within a minute too.
+  follows one round later: a limit far above the first estimate is found within a minute too. From the first
+  429 on, the window guard holds the endpoint to fewer requests per round than the ceiling (and never fewer
+  than the pacing rate): a stall on either side cannot then bunch into one second as many requests as the
+  server was seen to refuse, which a server counting per second would refuse even while the rate is below
+  its limit.
 
 Time is injected: ``clock()`` returns monotonic seconds and ``sleep(seconds)`` waits; tests use a virtual clock.
 A slot reserved by a task that is then cancelled is skipped; that only makes the limiter more cautious.
@@ -295,7 +299,8 @@ class EndpointLimiter:
 
     @property
     def cap(self) -> tuple[int, float] | None:
-        """The hard guard: at most ``n`` sends in any window of ``seconds``; ``None`` if unconfigured."""
+        """The hard guard: at most ``n`` sends in any window of ``seconds``; ``None`` while no budget is
+        configured or stated and no 429 has come (then it follows the pacing rate, per round)."""
         return None if self._cap is None else (self._cap, self._window)
 
     @property
@@ -416,6 +421,7 @@ class EndpointLimiter:
             if self._successes >= max(1.0, self._rate * _ROUND_SECONDS):
                 self._successes = 0
                 self._next_round(self._ceiling)
+                self._guard_round()
             return
         if self._successes < self._aimd.successes or self._reference is None:
             return
@@ -474,12 +480,23 @@ class EndpointLimiter:
         sustained = self._sustained
         if sustained is not None and hit > sustained:  # a probe refused: back to the rate last held
             self._rate = sustained
-            return
-        self._sustained = None
-        if sustained is not None:  # refused at a rate held for rounds: the limit is just below it
+        elif sustained is not None:  # refused at a rate held for rounds: the limit is just below it
             self._rate = max(aimd.min_rate, hit * aimd.hold)
+            self._sustained = None
         else:  # refused unpaced, or before a rate held: the limit is lower than it was taken to be
             self._rate = max(aimd.min_rate, hit * aimd.decrease)
+        self._guard_round()
+
+    def _guard_round(self) -> None:
+        """While finding a budget: the window guard (on answer times) of fewer requests per round than the
+        ceiling drew a 429 at, and never fewer than the pacing rate needs. A stall on either side (a busy event
+        loop here, a server counting late) can then not bunch into one second more requests than the server
+        was seen to refuse, which a server counting per second would refuse even while the rate is below its
+        limit."""
+        assert self._rate is not None and self._ceiling is not None
+        refused = math.ceil(self._ceiling * _ROUND_SECONDS) - 1
+        self._cap = max(1, refused, math.ceil(self._rate * _ROUND_SECONDS))
+        self._window = _ROUND_SECONDS + self.margin
 
     def _observed_rate(self, now: float) -> float:
         """The successes over the last ``observe_window`` seconds and the request refused now, per second
