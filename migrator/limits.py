@@ -42,13 +42,27 @@ small token scheduler instead:
   lowered this way); before that, a ``Remaining`` of 0 pauses the endpoint until the stated reset. A
   server that states nothing is found by its 429s: the first one takes the ceiling to be the rate of
   successes over the last ``observe_window`` seconds (at least one second); every 429 after it, the pacing
-  rate it hit. After each 429 the rate drops to ``decrease`` × the ceiling, climbs back within a few rounds
-  (a round: about a second of successes, at least one) to ``hold`` × the ceiling, and stays there;
-  it probes ``probe`` higher only every ``probe_rounds`` rounds, and every 429 that confirms the same
-  ceiling (within 5%) doubles that interval, so a steady limit costs a number of 429s that grows with the
-  logarithm of the run's length. A probe above the ceiling that draws no 429 raises the ceiling, and the next
-  probe follows one round later with twice the step (up to twice the rate): a limit far above the first
-  estimate is found within seconds too.
+  rate it hit. What the rate does next depends on where the 429 fell (a round: about a second of successes,
+  at least one; a rate is *held* once it has gone two rounds without a 429 — the server's window then holds
+  only requests sent at it):
+
+  - the first 429, or one before any rate was held: the limit is lower than it was taken to be; the rate
+    drops to ``decrease`` × the ceiling and climbs back within a few rounds to ``hold`` × the ceiling;
+  - a 429 at a rate above the one held (a probe refused): the limit lies between them; the rate goes back to
+    the one held, with no cut below it and no climb;
+  - a 429 at the rate held: the limit is just below it; the rate drops to ``hold`` × that rate.
+
+  From the rate held it probes ``probe`` higher (each probe that draws no 429 doubling the next one's step,
+  up to twice the rate), every ``probe_rounds`` rounds but never more often than a refused probe's pause
+  (the ``Retry-After``, or the one second of a bare 429) is worth: a pause may take at most ``probe_pause``
+  of the time between probes, so 20 rounds for a one-second pause. Every 429 that confirms the same ceiling
+  (within 5%) doubles that interval, so a steady limit costs a number of 429s that grows with the logarithm
+  of the run's length. A probe above the ceiling that draws no 429 raises the ceiling, and the next probe
+  follows one round later: a limit far above the first estimate is found within a minute too. From the first
+  429 on, the window guard holds the endpoint to fewer requests per round than the ceiling (and never fewer
+  than the pacing rate): a stall on either side cannot then bunch into one second as many requests as the
+  server was seen to refuse, which a server counting per second would refuse even while the rate is below
+  its limit.
 
 Time is injected: ``clock()`` returns monotonic seconds and ``sleep(seconds)`` waits; tests use a virtual clock.
 A slot reserved by a task that is then cancelled is skipped; that only makes the limiter more cautious.
@@ -103,8 +117,11 @@ class AimdPolicy:
     observe_window: float = 10.0  # seconds of successes used to estimate the rate an unlimited endpoint reached
     # finding an unstated budget (no configured one): where to hold below the ceiling, and how to probe above it
     hold: float = 0.95  # pace at this fraction of the ceiling (the rate that last drew a 429)
-    probe: float = 0.02  # a probe raises the rate by this fraction
-    probe_rounds: int = 4  # rounds held between probes; doubled by every 429 that confirms the ceiling
+    probe: float = 0.02  # the first probe raises the rate by this fraction; each one unrefused doubles the next
+    probe_rounds: int = 4  # rounds held between probes at least; doubled by every 429 confirming the ceiling
+    # a refused probe pauses the endpoint (its Retry-After, or a second): probes are spaced so that the pause
+    # takes at most this share of the time between them
+    probe_pause: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.decrease < 1 or not 0 < self.hold <= 1:
@@ -119,11 +136,13 @@ class AimdPolicy:
             or self.observe_window <= 0
             or self.probe <= 0
             or self.probe_rounds < 1
+            or not 0 < self.probe_pause <= 1
         ):
             raise ValueError(
                 "AimdPolicy.increase, successes, min_rate, observe_window, probe and probe_rounds must be "
-                f"positive; got {self.increase}, {self.successes}, {self.min_rate}, {self.observe_window}, "
-                f"{self.probe}, {self.probe_rounds}"
+                "positive and probe_pause above 0 and at most 1; got "
+                f"{self.increase}, {self.successes}, {self.min_rate}, {self.observe_window}, {self.probe}, "
+                f"{self.probe_rounds}, {self.probe_pause}"
             )
 
 
@@ -249,9 +268,11 @@ class EndpointLimiter:
         self._successes = 0
         # finding an unstated budget: the rate that last drew a 429, and the probing schedule above it
         self._ceiling: float | None = None
+        self._sustained: float | None = None  # the rate held (two rounds without a 429) since the last cut
         self._probe_rounds = self._aimd.probe_rounds
         self._held_rounds = 0
         self._probe_step = self._aimd.probe
+        self._raising = False  # the last probe went above the ceiling unrefused
         # what the server stated: the largest reset seen (a window's length when none is stated) and the budget
         self._longest_reset = 0.0
         self._stated: Rate | None = None
@@ -278,7 +299,8 @@ class EndpointLimiter:
 
     @property
     def cap(self) -> tuple[int, float] | None:
-        """The hard guard: at most ``n`` sends in any window of ``seconds``; ``None`` if unconfigured."""
+        """The hard guard: at most ``n`` sends in any window of ``seconds``; ``None`` while no budget is
+        configured or stated and no 429 has come (then it follows the pacing rate, per round)."""
         return None if self._cap is None else (self._cap, self._window)
 
     @property
@@ -399,6 +421,7 @@ class EndpointLimiter:
             if self._successes >= max(1.0, self._rate * _ROUND_SECONDS):
                 self._successes = 0
                 self._next_round(self._ceiling)
+                self._guard_round()
             return
         if self._successes < self._aimd.successes or self._reference is None:
             return
@@ -407,47 +430,73 @@ class EndpointLimiter:
         self._rate = rate if self._max_rate is None else min(rate, self._max_rate)
 
     def _next_round(self, ceiling: float) -> None:
-        """A round of successes while finding the budget: climb back to the hold, or hold, or probe above."""
+        """A round of successes while finding the budget: climb back to the hold after a cut, or hold (the
+        second round at a rate makes it the rate held), or probe above."""
         assert self._rate is not None
         hold = self._aimd.hold * ceiling
-        if self._rate < hold:
+        if self._sustained is None and self._rate < hold:  # after a cut: climb back to the hold
             self._rate = min(hold, self._rate + max(self._aimd.increase * ceiling, (hold - self._rate) / 2))
             return
         self._held_rounds += 1
-        raising = self._probe_step > self._aimd.probe  # the last probe went above the ceiling unrefused
-        if self._held_rounds < (1 if raising else self._probe_rounds):
+        if self._held_rounds > 1:  # a second round at this rate: the server's window holds only its requests
+            self._sustained = self._rate
+        if self._held_rounds < (1 if self._raising else self._probe_rounds):
             return
         self._held_rounds = 0
         self._rate *= 1.0 + self._probe_step
-        if self._rate > ceiling:  # no 429 up here (yet): the limit is at least this; probe further, faster
+        self._probe_step = min(1.0, 2.0 * self._probe_step)  # the last probe drew no 429: the next goes further
+        self._raising = self._rate > ceiling
+        if self._raising:  # no 429 up here (yet): the limit is at least this; probe again a round later
             self._ceiling = self._rate
-            self._probe_step = min(1.0, 2.0 * self._probe_step)
 
     def on_rate_limited(self, retry_after: float | None = None, sent_at: float | None = None) -> None:
         """A request sent at ``sent_at`` got 429: pause everyone for ``retry_after`` s and cut the rate."""
         now = self._clock()
         if retry_after is None and self._max_rate is None:
             retry_after = _ROUND_SECONDS  # no budget known and no time given: let the server's window drain
-        if retry_after is not None and retry_after > 0:
-            self._paused_until = max(self._paused_until, now + retry_after)
+        pause = max(0.0, retry_after or 0.0)
+        self._paused_until = max(self._paused_until, now + pause)
         self._successes = 0
         if sent_at is not None and sent_at <= self._last_cut:
             return  # one cut per congestion episode
         self._last_cut = now
+        aimd = self._aimd
         if self._max_rate is not None:  # a budget is known: our count and the server's differ a little
             assert self._rate is not None
-            self._rate = max(self._aimd.min_rate, self._rate * self._aimd.decrease)
+            self._rate = max(aimd.min_rate, self._rate * aimd.decrease)
             return
         hit = self._observed_rate(now) if self._rate is None else self._rate
         ceiling = self._ceiling
-        if ceiling is not None and abs(hit - ceiling) <= _SAME_CEILING * ceiling:
+        same = ceiling is not None and abs(hit - ceiling) <= _SAME_CEILING * ceiling
+        if same:
             self._probe_rounds = min(_MAX_PROBE_ROUNDS, self._probe_rounds * 2)  # the same limit again
-        else:
-            self._probe_rounds = self._aimd.probe_rounds
+        else:  # a new limit: probe again soon, but not so often that refused probes' pauses cost much
+            paused_rounds = math.ceil(pause / (aimd.probe_pause * _ROUND_SECONDS))
+            self._probe_rounds = min(_MAX_PROBE_ROUNDS, max(aimd.probe_rounds, paused_rounds))
         self._ceiling = hit
         self._held_rounds = 0
-        self._probe_step = self._aimd.probe
-        self._rate = max(self._aimd.min_rate, hit * self._aimd.decrease)
+        self._probe_step = aimd.probe
+        self._raising = False
+        sustained = self._sustained
+        if sustained is not None and hit > sustained:  # a probe refused: back to the rate last held
+            self._rate = sustained
+        elif sustained is not None:  # refused at a rate held for rounds: the limit is just below it
+            self._rate = max(aimd.min_rate, hit * aimd.hold)
+            self._sustained = None
+        else:  # refused unpaced, or before a rate held: the limit is lower than it was taken to be
+            self._rate = max(aimd.min_rate, hit * aimd.decrease)
+        self._guard_round()
+
+    def _guard_round(self) -> None:
+        """While finding a budget: the window guard (on answer times) of fewer requests per round than the
+        ceiling drew a 429 at, and never fewer than the pacing rate needs. A stall on either side (a busy event
+        loop here, a server counting late) can then not bunch into one second more requests than the server
+        was seen to refuse, which a server counting per second would refuse even while the rate is below its
+        limit."""
+        assert self._rate is not None and self._ceiling is not None
+        refused = math.ceil(self._ceiling * _ROUND_SECONDS) - 1
+        self._cap = max(1, refused, math.ceil(self._rate * _ROUND_SECONDS))
+        self._window = _ROUND_SECONDS + self.margin
 
     def _observed_rate(self, now: float) -> float:
         """The successes over the last ``observe_window`` seconds and the request refused now, per second

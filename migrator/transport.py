@@ -3,7 +3,8 @@
 One ``Transport`` per connection: auth (static headers, or a session token fetched once, refreshed before it
 runs out and once on 401), endpoint rate budgets and concurrency (``limits.ConnectionLimits``; a budget an
 answer's headers state is passed on to its limiter, ``limits.stated_budget``), retry with
-backoff and jitter (``protocol.retry``), stats, and the mapping of a lost connection and of error statuses to
+backoff and jitter (``protocol.retry``; each try that is tried again is told to the caller's ``retried``
+callback, for its trace), stats, and the mapping of a lost connection and of error statuses to
 ``errors.py``. The wire only carries calls: the default ``AiohttpWire`` holds one ``ClientSession`` (keep-alive
 pool sized to the connection's concurrency).
 
@@ -36,12 +37,15 @@ from migrator.logging import Redactor
 from migrator.protocol.retry import RetryPolicy, parse_retry_after, retrying
 from migrator.wire import LOST_CONNECTION, AiohttpWire, Wire, lost_connection
 
-__all__ = ["Transport", "TransportStats"]
+__all__ = ["RetriedTry", "Transport", "TransportStats"]
 
 log = structlog.get_logger("migrator.transport")
 
 #: refresh a token this many seconds before it runs out
 REFRESH_MARGIN = 120.0
+
+#: told of one try of a request that failed and is tried again, with its error (``Transport.send``)
+RetriedTry = Callable[[Exception], None]
 
 
 @dataclass
@@ -120,15 +124,22 @@ class Transport:
         await self._wire.__aexit__(*exc)
 
     # -- public ---------------------------------------------------------------------------------------------
-    async def send(self, request: Request, *, retry_transient: bool = True) -> Response:
+    async def send(
+        self, request: Request, *, retry_transient: bool = True, retried: RetriedTry | None = None
+    ) -> Response:
         """Execute ``request`` with auth, budgets and retries. ``retry_transient=False`` (a create-only write
-        whose outcome would be unknown after a reset) retries only 429s, which the server did not process."""
+        whose outcome would be unknown after a reset) retries only 429s, which the server did not process.
+        ``retried(error)`` is told of each try that failed and is tried again (a lost answer, a 5xx, a 429),
+        before the wait: once per HTTP call, for the caller's own record of its tries; the last try's answer
+        or error is the caller's to record."""
         policy = self.retry if retry_transient else RetryPolicy(max_attempts=1)
 
         async def attempt() -> Response:
             return await self._with_auth(request)
 
         def on_retry(n: int, error: BaseException, delay: float) -> None:
+            if retried is not None and isinstance(error, Exception):
+                retried(error)
             self.stats.retries += 1
             log.info(
                 "request_retry",

@@ -336,12 +336,16 @@ def _settle(
 async def _send(
     spec: StepSpec, path: WritePath, writer: RequestWriter, request: Request, items: Sequence[WriteItem]
 ) -> list[RowResult]:
-    """One call's per-record results. An idempotent call is retried by the transport; a create-only call
-    whose outcome is unknown goes through the in-doubt lookups."""
+    """One call's per-record results. An idempotent call is retried by the transport (each try journaled);
+    a create-only call whose outcome is unknown goes through the in-doubt lookups."""
     if not writer.idempotent:
         return await send_create(spec, writer, path.lookups, request, items)
+
+    def retried(error: Exception) -> None:
+        spec.ledger.attempted(items, request, error)
+
     try:
-        response = await spec.target.send(request, retry_transient=True)
+        response = await spec.target.send(request, retry_transient=True, retried=retried)
     except ConnectorError as error:
         spec.ledger.attempted(items, request, error)
         raise

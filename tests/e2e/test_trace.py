@@ -1,7 +1,8 @@
 """`migrator trace PLAN KEY` through the real CLI on the sandbox: a group whose create answer was lost shows
 the write sent, the answer lost, the lookup that found it and its outcome, with its run; the same record is
 found by its source key, its idempotency key and its target id; a rejected group shows its dead letter with
-the target's (redacted) answer, then its create in the next run."""
+the target's (redacted) answer, then its create in the next run; a bulk import the transport retries itself
+(its answer lost, then a 5xx, then a 429) shows every try, then the answer."""
 
 from __future__ import annotations
 
@@ -133,6 +134,80 @@ def test_trace_shows_every_attempt_of_a_lost_create_and_a_rejection(tmp_path: Pa
     )
     assert text.returncode == 0, text.stderr
     assert "dead letter → 400" in text.stdout and "run 2" in text.stdout and secret not in text.stdout
+
+
+USERS_PLAN = (
+    """
+[plan]
+name = "trace-users"
+"""
+    + VELPIC_TO_VELPIC
+    + """
+[steps.users]
+read  = { from = "source", entity = "user", page_size = 100, filter = { activeValue = "all" } }
+write = { to = "target", entity = "user", mode = "bulk", match = "empNo", batch = 500 }
+map.firstName      = "firstName"
+map.lastName       = "lastName"
+map.emailAddress   = "emailAddress"
+map.employeeNumber = "employeeNumber"
+map.roles          = [6]
+"""
+)
+#: the first bulk import's answer is lost after the users are imported, the second try is answered 503, the
+#: third 429; the fourth is answered (each rule counts the imports it sees: the first fault to fire decides)
+RETRIED = (
+    "velpic/bulkUserImport:lose_rate=1,first=1;"
+    "velpic/bulkUserImport:error_rate=1,first=2;"
+    "velpic/bulkUserImport:burst=1,first=3"
+)
+
+
+def test_trace_shows_every_try_of_a_write_the_transport_retried(tmp_path: Path) -> None:
+    config = SandboxConfig(seed=5, scale=100, platforms=("velpic",), default_limits=False, faults=RETRIED)
+    plan = tmp_path / "plan.toml"
+    plan.write_text(USERS_PLAN)
+    with SandboxThread(config) as sb:
+        done = run_plan(plan, tmp_path, write_env(sb, tmp_path / "sb.env"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        faults = sb.sandbox.state.stats.faults
+        assert faults.get("lost") == 1 and faults.get("error") == 1 and faults.get("throttled") == 1, faults
+        numbers = [u["employeeNumber"] for u in records(sb.base_url, "velpic", "target", "user")]
+    source = records_of_journal(tmp_path / "journal.sqlite")
+    assert source and len(numbers) == len(set(numbers)) == len(source)  # the retries imported nobody twice
+    (rec,) = _trace(tmp_path, source[0])["records"]
+    assert rec["state"] == "done" and rec["target_id"]
+    writes = [e for e in rec["events"] if e["kind"] == "write"]
+    assert [(e["attempt"], e["what"], e.get("status")) for e in writes] == [
+        (1, "lost", None),
+        (2, "server error", 503),
+        (3, "rate limited", 429),
+        (4, "answered", 200),
+    ]
+    assert all(e["request"] == "POST /bulkUserImport" and e["batch_id"] for e in writes)
+    assert len({e["batch_id"] for e in writes}) == 1
+    assert all(e["response"] for e in writes)  # the failures' errors, and the batch's first answer
+    kinds = [e["kind"] for e in rec["events"]]
+    assert kinds == ["sent", "write", "write", "write", "write", "done"]
+    assert rec["events"][-1]["what"] == "created"  # the step read the target before the lost try imported them
+
+    text = migrator("trace", str(plan), source[0], "--journal", str(tmp_path / "journal.sqlite"), cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    for line in (
+        "write try 1: POST /bulkUserImport lost",
+        "write try 2: POST /bulkUserImport → 503 server error",
+        "write try 3: POST /bulkUserImport → 429 rate limited",
+        "write try 4: POST /bulkUserImport → 200 answered",
+    ):
+        assert line in text.stdout, text.stdout
+
+
+def records_of_journal(journal: Path) -> list[str]:
+    """The source keys of the records the journal holds."""
+    conn = sqlite3.connect(journal)
+    try:
+        return sorted(k for (k,) in conn.execute("SELECT source_key FROM records"))
+    finally:
+        conn.close()
 
 
 def test_trace_of_an_unknown_key_says_so(tmp_path: Path) -> None:

@@ -272,6 +272,39 @@ async def test_a_lost_connection_of_an_idempotent_call_is_retried() -> None:
     assert (transport.stats.errors, transport.stats.retries) == (1, 1)
 
 
+async def test_each_retried_try_is_told_to_the_caller_with_its_error() -> None:
+    """An idempotent call lost, answered 503, then 429, then answered: the caller's ``retried`` hears of the
+    three failed tries in order (the last try's answer is the caller's own to record); a create-only call's
+    429 retries are told too, and its final error is not."""
+    answers: list[Response | Exception] = [
+        ConnectionResetError(),
+        json_response(503),
+        json_response(429, headers={"Retry-After": "2"}),
+        json_response(200, []),
+    ]
+
+    def handler(request: WireRequest) -> Response:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    told: list[Exception] = []
+    async with memory_transport("velpic", KeyAuth(KEY), handler) as transport:
+        response = await transport.send(POST_USER, retried=told.append)
+        assert response.status == 200
+        assert [(type(e).__name__, getattr(e, "status", None)) for e in told] == [
+            ("TransientError", None),
+            ("TransientError", 503),
+            ("RateLimitedError", 429),
+        ]
+        told.clear()
+        answers[:] = [json_response(429, headers={"Retry-After": "1"}), json_response(503)]
+        with pytest.raises(TransientError):
+            await transport.send(POST_USER, retry_transient=False, retried=told.append)
+        assert [getattr(e, "status", None) for e in told] == [429]
+
+
 async def test_a_refused_connection_fails_the_same_way_on_the_aiohttp_wire() -> None:
     with socket.socket() as unused:  # a loopback port that nothing listens on once it is closed
         unused.bind(("127.0.0.1", 0))
