@@ -10,6 +10,7 @@ A create-only writer that cannot look records up (no ``LookupWriter``) is sent a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import structlog
@@ -77,7 +78,9 @@ async def send_create(
         attempts += 1
         response: Response | None = None
         try:
-            response = await spec.target.send(request, retry_transient=False)
+            # a 429 the transport waits out and sends again is journaled as a try of its own
+            retried = partial(spec.ledger.attempted, items, request)
+            response = await spec.target.send(request, retry_transient=False, retried=retried)
             decoded = writer.decode(response, items)
         except (TransientError, ValueError) as error:
             spec.ledger.attempted(items, request, error if response is None else response)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from anyio.abc import ObjectReceiveStream
 
@@ -341,10 +342,8 @@ async def _send(
     if not writer.idempotent:
         return await send_create(spec, writer, path.lookups, request, items)
 
-    def retried(error: Exception) -> None:
-        spec.ledger.attempted(items, request, error)
-
-    try:
+    try:  # each try the transport makes again is journaled as it fails
+        retried = partial(spec.ledger.attempted, items, request)
         response = await spec.target.send(request, retry_transient=True, retried=retried)
     except ConnectorError as error:
         spec.ledger.attempted(items, request, error)

@@ -223,3 +223,27 @@ def test_trace_of_an_unknown_key_says_so(tmp_path: Path) -> None:
     assert "Traceback" not in missing.stderr
     wrong_step = migrator("trace", str(plan), "1", "--step", "users", "--journal", journal, cwd=tmp_path)
     assert wrong_step.returncode == 2 and "no step 'users'" in wrong_step.stderr
+
+
+def test_trace_shows_the_429s_a_create_only_call_waited_out(tmp_path: Path) -> None:
+    faults = "velpic/group:methods=POST,burst=2"  # the first two creates answered 429, then served
+    config = SandboxConfig(seed=5, scale=20, platforms=("velpic",), default_limits=False, faults=faults)
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN)
+    with SandboxThread(config) as sb:
+        done = run_plan(plan, tmp_path, write_env(sb, tmp_path / "sb.env"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert sb.sandbox.state.stats.faults.get("throttled") == 2, sb.sandbox.state.stats.faults
+    traced = [_trace(tmp_path, key)["records"][0] for key in records_of_journal(tmp_path / "journal.sqlite")]
+    tries = {
+        rec["source_key"]: [
+            (e["attempt"], e["what"], e.get("status")) for e in rec["events"] if e["kind"] == "write"
+        ]
+        for rec in traced
+    }
+    limited = [(key, n) for key, t in tries.items() for n, what, status in t if what == "rate limited"]
+    assert len(limited) == 2, tries  # both 429s are in the trace, each as a try of the create it delayed
+    for t in tries.values():  # every create: its 429s numbered in order, then its one answer
+        assert [n for n, _, _ in t] == list(range(1, len(t) + 1)), t
+        assert all(what == "rate limited" and status == 429 for _, what, status in t[:-1]), t
+        assert t[-1][1] == "answered" and t[-1][2] is not None and t[-1][2] < 300, t
