@@ -37,6 +37,7 @@ ADVERSARIAL: dict[str, Any] = {
     "velpic.user_date_format": "millis",
     "velpic.group_get_not_found_code": "TBD",
     "velpic.inactivate_again": "refuse",
+    "velpic.bulk_merge_status": "reactivate",
     "accessplanit.filter_precedence": "left",
     "accessplanit.token_verbs": "post",
     "accessplanit.default_order": "shuffled",

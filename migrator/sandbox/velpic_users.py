@@ -44,6 +44,7 @@ MERGE_TYPES = ("none", "email", "userName", "empNo")
 ACTIVE_VALUES = {"active": ACTIVE, "inactive": NOT_CURRENT, "all": None}
 EXPIRES_IN = ("disabled", "never", "day", "week", "month", "year")
 ANSWER_ORDERS = ("as_sent", "reversed", "shuffled")
+MERGE_STATUSES = ("keep", "reactivate")
 
 
 # -- validation -----------------------------------------------------------------------------------------------
@@ -239,6 +240,11 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
     merge = body.get("mergeType") or "none"
     if merge not in MERGE_TYPES:
         raise bad_request(f"mergeType must be one of {', '.join(MERGE_TYPES)}; got {merge!r}.")
+    merge_status = t.opt("bulk_merge_status", "keep")
+    if merge_status not in MERGE_STATUSES:
+        raise bad_request(
+            f"velpic.bulk_merge_status must be one of {', '.join(MERGE_STATUSES)}; got {merge_status!r}."
+        )
     out: list[Record] = []
     for row, fields in _bulk_rows(t, rows):
         uid = t.lowest_match(merge, fields)
@@ -249,7 +255,10 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
             fields.pop("userName", None)
         if "roles" not in row:
             fields["roles"] = [6]  # [DOC] "If none is specified it will reset role to trainee."
-        out.append(t.update_user(t.users.records[uid], fields))
+        merged = t.update_user(t.users.records[uid], fields)
+        if merge_status == "reactivate" and merged["clientStatusId"] != ACTIVE:
+            t.set_status(merged, ACTIVE)  # the other way the document leaves open: a merge reactivates
+        out.append(merged)
     return json_response(answer_order(t, out))
 
 

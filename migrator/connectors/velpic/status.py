@@ -9,6 +9,12 @@ Its match fields are the id *and* the status, so the target index the engine rea
 target already equals the wanted one is found there and costs no call, on the first run (the import created
 most users active), on a re-run and after a lost answer. When the index cannot be read, a record is looked up
 with ``GET /user/{userId}`` before it is sent again.
+
+Whether ``bulkUserImport`` makes an inactive user it merges into active again is not documented (the sandbox
+plays both: ``velpic.bulk_merge_status``). Either way the index is read after the import, so a leaver the
+import reactivated is inactivated again and one it left inactive costs no call. A ``--delta`` run skips a
+record whose mapped fields did not change: the plans map ``imported`` (never sent: the source's last change,
+or the fields the users step imports), so a user the users step imports again is set again too.
 """
 
 from __future__ import annotations
