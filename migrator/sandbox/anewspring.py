@@ -24,6 +24,7 @@ from migrator.sandbox.anewspring_data import (
     BOOL_FIELDS,
     GROUP_TYPES,
     ROLES,
+    SUBSCRIBE_DATE_FORMS,
     TEXT_FIELDS,
     ANewSpringTenant,
     course_summary,
@@ -574,8 +575,8 @@ class ANewSpringPlatform(Platform):
             "course": course["uid"],
             "active": True,
             "subscribeDateTime": now,
-            "startDateTime": f"{start}T00:00:00Z" if start else now,
-            "expiryDateTime": f"{expiry}T00:00:00Z" if expiry else None,
+            "startDateTime": start or now,
+            "expiryDateTime": expiry or None,
             "finished": False,
             "finishedDateTime": None,
             "expired": False,
@@ -588,13 +589,20 @@ class ANewSpringPlatform(Platform):
         t.add_subscription(user["uid"], course["uid"], record, api=True)
         return web.Response()
 
-    @staticmethod
-    def _date(c: Call, name: str) -> str:
-        """The optional date parameter ``name`` (yyyy-MM-dd), or ""; 400 when it is not a date."""
+    def _date(self, c: Call, name: str) -> str:
+        """The optional date parameter ``name`` as stored (``2024-03-01T00:00:00Z``), or ""; 400 when it is
+        not in the form of the ``subscribe_dates`` switch: ``date`` (yyyy-MM-dd, the default) or ``datetime``
+        (yyyy-MM-ddTHH:mm:ss). The document names "the start and expiry date", neither parameter nor form."""
         value = (c.one(name) or "").strip()
-        if value and not valid_date(value):
-            raise ApiError(400, f"Parameter '{name}' must be a date as yyyy-MM-dd, got '{value}'.")
-        return value
+        forms = str(self._opt("subscribe_dates", "date"))
+        if forms not in SUBSCRIBE_DATE_FORMS:
+            raise ApiError(400, f"anewspring.subscribe_dates must be one of {', '.join(SUBSCRIBE_DATE_FORMS)}.")
+        form, shown = SUBSCRIBE_DATE_FORMS[forms]
+        if value and not valid_date(value, form):
+            raise ApiError(400, f"Parameter '{name}' must be a date as {shown}, got '{value}'.")
+        if not value:
+            return ""
+        return f"{value}Z" if "T" in form else f"{value}T00:00:00Z"
 
     async def _unsubscribe(self, c: Call) -> web.Response:
         t = c.tenant

@@ -336,10 +336,17 @@ def credential(seed: int, tenant: str, generation: int) -> str:
     return f"ans-{tenant}-{seed:04d}-{digest[:32]}"
 
 
-def valid_date(text: str) -> bool:
-    """``yyyy-MM-dd`` that names a real day."""
+#: ``subscribe_dates`` → the form ``subscribe`` takes its ``startDate`` and ``expiryDate`` in
+SUBSCRIBE_DATE_FORMS: dict[str, tuple[str, str]] = {
+    "date": ("%Y-%m-%d", "yyyy-MM-dd"),
+    "datetime": ("%Y-%m-%dT%H:%M:%S", "yyyy-MM-ddTHH:mm:ss"),
+}
+
+
+def valid_date(text: str, form: str = "%Y-%m-%d") -> bool:
+    """``text`` in ``form`` (by default ``yyyy-MM-dd``), naming a real day (and time)."""
     try:
-        datetime.strptime(text, "%Y-%m-%d")
+        datetime.strptime(text, form)
     except ValueError:
         return False
     return True

@@ -46,6 +46,7 @@ ADVERSARIAL: dict[str, Any] = {
     "onefile.max_page_size": 50,
     "onefile.archive_again": "refuse",
     "anewspring.accept_uid": False,
+    "anewspring.subscribe_dates": "datetime",
 }
 
 #: profile name → the switches it sets
