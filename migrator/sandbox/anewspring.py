@@ -23,6 +23,7 @@ from multidict import MultiDict, MultiMapping
 from migrator.sandbox.anewspring_data import (
     BOOL_FIELDS,
     GROUP_TYPES,
+    RESULT_DATE_NAMES,
     ROLES,
     SUBSCRIBE_DATE_FORMS,
     TEXT_FIELDS,
@@ -276,8 +277,13 @@ class ANewSpringPlatform(Platform):
     async def _get_user(self, c: Call) -> web.Response:
         return c.json(user_full(self._user(c.tenant, c.path["userID"])))
 
+    def _listed(self, user: Record) -> bool:
+        """Whether ``getUsers`` lists ``user``: every user, or only active ones under ``list_inactive=false``
+        (the document does not say whether the list holds inactive users)."""
+        return user.get("active", True) is not False or parse_bool(str(self._opt("list_inactive", True)), True)
+
     async def _get_users(self, c: Call) -> web.Response:
-        return c.json({"users": [user_summary(u) for u in c.tenant.users]})
+        return c.json({"users": [user_summary(u) for u in c.tenant.users if self._listed(u)]})
 
     async def _initialize_id(self, c: Call) -> web.Response:
         t, login, ext = c.tenant, c.path["login"], c.path["userID"]
@@ -639,7 +645,13 @@ class ANewSpringPlatform(Platform):
         user = self._user(c.tenant, c.path["userID"])
         c.flag("asStudent", True)  # checked; what it hides (activities, feedback settings) is not modelled
         dates = str(self._opt("result_dates", "datetime"))
-        rows = [result_row(course, sub, dates=dates) for course, sub in self._subscriptions(c.tenant, user)]
+        names = str(self._opt("result_fields", "client"))
+        if names not in RESULT_DATE_NAMES:
+            raise ApiError(400, f"anewspring.result_fields must be one of {', '.join(RESULT_DATE_NAMES)}.")
+        rows = [
+            result_row(course, sub, dates=dates, names=names)
+            for course, sub in self._subscriptions(c.tenant, user)
+        ]
         return c.json({"courses": rows})
 
     async def _get_templates(self, c: Call) -> web.Response:

@@ -47,6 +47,8 @@ ADVERSARIAL: dict[str, Any] = {
     "onefile.archive_again": "refuse",
     "anewspring.accept_uid": False,
     "anewspring.subscribe_dates": "datetime",
+    "anewspring.result_fields": "datetime",
+    "anewspring.list_inactive": False,
 }
 
 #: profile name → the switches it sets
