@@ -280,7 +280,10 @@ class ANewSpringPlatform(Platform):
     def _listed(self, user: Record) -> bool:
         """Whether ``getUsers`` lists ``user``: every user, or only active ones under ``list_inactive=false``
         (the document does not say whether the list holds inactive users)."""
-        return user.get("active", True) is not False or parse_bool(str(self._opt("list_inactive", True)), True)
+        return (
+            user.get("active", True) is not False
+            or parse_bool(str(self._opt("list_inactive", True)), True) is True
+        )
 
     async def _get_users(self, c: Call) -> web.Response:
         return c.json({"users": [user_summary(u) for u in c.tenant.users if self._listed(u)]})
