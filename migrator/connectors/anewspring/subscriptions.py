@@ -3,10 +3,12 @@
 Create-only, since a subscription uses a licence: in doubt, ``isSubscribed`` is asked first.
 
 The start and expiry dates: the document names "the start and expiry date" of a subscription, neither the
-parameters nor their form. They are sent as ``startDate`` and ``expiryDate``, as mapped (yyyy-MM-dd); a 400
-that names one of them (nothing is subscribed) makes the writer send its dates as a date and time
-(``yyyy-MM-ddT00:00:00``, the form of the ``startDateTime`` that ``getSubscriptions`` lists) from then on, and
-that record again. The sandbox plays both forms (``anewspring.subscribe_dates``)."""
+parameters nor their form. They are sent as ``startDate`` and ``expiryDate``, as mapped (yyyy-MM-dd). A 400
+that names one of them (nothing is subscribed) sends that record again with its dates as a date and time
+(``yyyy-MM-ddT00:00:00``, the form of the ``startDateTime`` that ``getSubscriptions`` lists); the first form
+the platform takes (a 200) is the one every later record is sent in, and once a bare date was taken such a 400
+rejects the record (an expiry before the start, say). The sandbox plays both forms
+(``anewspring.subscribe_dates``)."""
 
 from __future__ import annotations
 
