@@ -3,7 +3,8 @@
 List: ``{"results": […]}``, ``$top`` (default 50, ``-1`` = all), ``$skip`` = page number from 0, ``$count=true``
 adds ``pageIndex`` / ``pageSize`` / ``totalCount``, ``$select`` (requested order), ``$orderby``, ``$filter``.
 Writes: POST → 201 ``{"ID"}``; ``POST ?$upsert=<filter>`` (one match → update 200, none → create 201,
-several → 400, nothing changed); PUT partial update → 200 record; DELETE permanent (users: two phases).
+several → 400, nothing changed; an update leaves the fields the body omits alone, or clears them under the
+``upsert_omitted`` switch); PUT partial update → 200 record; DELETE permanent (users: two phases).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ COUNT_NAMES = {
     "pascal": ("PageIndex", "PageSize", "TotalCount"),
 }
 QUERY_INVALID = "The query specified in the URI is not valid."
+#: the values of the ``upsert_omitted`` switch
+UPSERT_OMITTED = ("keep", "reset")
 
 
 def project(record: Record, names: Iterable[str]) -> dict[str, Any]:
@@ -130,6 +133,25 @@ class V2Api:
             reject_unknown=self.option("unknown_fields", "reject") == "reject",
             also_required=required or frozenset(),
         )
+
+    def _omitted(self, module: Module, body: Mapping[str, Any]) -> Record:
+        """What an upsert's update does to the fields its body leaves out: nothing (``upsert_omitted=keep``,
+        the default), or clears each writable one that is not required (``reset``: the body taken as "the full
+        record data", the document's words; what it does with less is not said)."""
+        mode = self.option("upsert_omitted", "keep")
+        if mode not in UPSERT_OMITTED:
+            raise ValueError(
+                f"accessplanit.upsert_omitted must be one of {', '.join(UPSERT_OMITTED)}; got {mode!r}"
+            )
+        if mode == "keep":
+            return {}
+        sent = {key.casefold() for key in body}
+        # a status is never blank: it is kept
+        return {
+            f.name: None
+            for f in module.fields
+            if not (f.readonly or f.required or f.name == "Status" or f.name.casefold() in sent)
+        }
 
     def _check(self, data: TenantData, module: Module, result: WriteResult, existing: Record | None) -> None:
         reject = self.option("double_booking", "allow") == "reject"
@@ -242,7 +264,7 @@ class V2Api:
                 self._check(data, module, result, existing)
                 if result.model_state:
                     return invalid(result.model_state)
-                data.update(module, matches[0], result.changes)
+                data.update(module, matches[0], {**self._omitted(module, body), **result.changes})
                 return self._id_answer(matches[0])
         result = self._validate(module, body, create=True)
         self._check(data, module, result, None)

@@ -23,7 +23,9 @@ from multidict import MultiDict, MultiMapping
 from migrator.sandbox.anewspring_data import (
     BOOL_FIELDS,
     GROUP_TYPES,
+    RESULT_DATE_NAMES,
     ROLES,
+    SUBSCRIBE_DATE_FORMS,
     TEXT_FIELDS,
     ANewSpringTenant,
     course_summary,
@@ -275,8 +277,16 @@ class ANewSpringPlatform(Platform):
     async def _get_user(self, c: Call) -> web.Response:
         return c.json(user_full(self._user(c.tenant, c.path["userID"])))
 
+    def _listed(self, user: Record) -> bool:
+        """Whether ``getUsers`` lists ``user``: every user, or only active ones under ``list_inactive=false``
+        (the document does not say whether the list holds inactive users)."""
+        return (
+            user.get("active", True) is not False
+            or parse_bool(str(self._opt("list_inactive", True)), True) is True
+        )
+
     async def _get_users(self, c: Call) -> web.Response:
-        return c.json({"users": [user_summary(u) for u in c.tenant.users]})
+        return c.json({"users": [user_summary(u) for u in c.tenant.users if self._listed(u)]})
 
     async def _initialize_id(self, c: Call) -> web.Response:
         t, login, ext = c.tenant, c.path["login"], c.path["userID"]
@@ -574,8 +584,8 @@ class ANewSpringPlatform(Platform):
             "course": course["uid"],
             "active": True,
             "subscribeDateTime": now,
-            "startDateTime": f"{start}T00:00:00Z" if start else now,
-            "expiryDateTime": f"{expiry}T00:00:00Z" if expiry else None,
+            "startDateTime": start or now,
+            "expiryDateTime": expiry or None,
             "finished": False,
             "finishedDateTime": None,
             "expired": False,
@@ -588,13 +598,20 @@ class ANewSpringPlatform(Platform):
         t.add_subscription(user["uid"], course["uid"], record, api=True)
         return web.Response()
 
-    @staticmethod
-    def _date(c: Call, name: str) -> str:
-        """The optional date parameter ``name`` (yyyy-MM-dd), or ""; 400 when it is not a date."""
+    def _date(self, c: Call, name: str) -> str:
+        """The optional date parameter ``name`` as stored (``2024-03-01T00:00:00Z``), or ""; 400 when it is
+        not in the form of the ``subscribe_dates`` switch: ``date`` (yyyy-MM-dd, the default) or ``datetime``
+        (yyyy-MM-ddTHH:mm:ss). The document names "the start and expiry date", neither parameter nor form."""
         value = (c.one(name) or "").strip()
-        if value and not valid_date(value):
-            raise ApiError(400, f"Parameter '{name}' must be a date as yyyy-MM-dd, got '{value}'.")
-        return value
+        forms = str(self._opt("subscribe_dates", "date"))
+        if forms not in SUBSCRIBE_DATE_FORMS:
+            raise ApiError(400, f"anewspring.subscribe_dates must be one of {', '.join(SUBSCRIBE_DATE_FORMS)}.")
+        form, shown = SUBSCRIBE_DATE_FORMS[forms]
+        if value and not valid_date(value, form):
+            raise ApiError(400, f"Parameter '{name}' must be a date as {shown}, got '{value}'.")
+        if not value:
+            return ""
+        return f"{value}Z" if "T" in form else f"{value}T00:00:00Z"
 
     async def _unsubscribe(self, c: Call) -> web.Response:
         t = c.tenant
@@ -631,7 +648,13 @@ class ANewSpringPlatform(Platform):
         user = self._user(c.tenant, c.path["userID"])
         c.flag("asStudent", True)  # checked; what it hides (activities, feedback settings) is not modelled
         dates = str(self._opt("result_dates", "datetime"))
-        rows = [result_row(course, sub, dates=dates) for course, sub in self._subscriptions(c.tenant, user)]
+        names = str(self._opt("result_fields", "client"))
+        if names not in RESULT_DATE_NAMES:
+            raise ApiError(400, f"anewspring.result_fields must be one of {', '.join(RESULT_DATE_NAMES)}.")
+        rows = [
+            result_row(course, sub, dates=dates, names=names)
+            for course, sub in self._subscriptions(c.tenant, user)
+        ]
         return c.json({"courses": rows})
 
     async def _get_templates(self, c: Call) -> web.Response:

@@ -142,23 +142,33 @@ def subscription_row(course: Record, sub: Record, *, stats: bool) -> Record:
     return row
 
 
-def result_row(course: Record, sub: Record, *, dates: str) -> Record:
+#: ``result_fields`` → the names ``getResults`` gives the start and the completion of a course
+RESULT_DATE_NAMES: dict[str, tuple[str, str]] = {
+    "client": ("startDate", "lastTrainingCompletedDate"),
+    "datetime": ("startDateTime", "lastTrainingCompletedDateTime"),
+}
+
+
+def result_row(course: Record, sub: Record, *, dates: str, names: str = "client") -> Record:
     """One entry of ``getResults``' ``courses``: the subscription's start, progress, whether it is finished,
-    when the last training was completed (``lastTrainingCompletedDate``) and the score (0-100, None before
-    any). ``dates``: ``datetime`` (``2024-03-01T09:30:00Z``) or ``date`` (``2024-03-01``), the
-    ``result_dates`` switch: the form of the dates is not documented."""
+    when the last training was completed and the score (0-100, None before any). ``dates``: ``datetime``
+    (``2024-03-01T09:30:00Z``) or ``date`` (``2024-03-01``), the ``result_dates`` switch; ``names``: the names
+    of the two dates, ``client`` (``startDate``, ``lastTrainingCompletedDate``, as the public client code
+    reads them) or ``datetime`` (``startDateTime``, ``lastTrainingCompletedDateTime``, the pattern of
+    ``getSubscriptions``), the ``result_fields`` switch: neither the names nor the form is documented."""
 
     def when(value: str | None) -> str | None:
         return value[:10] if value is not None and dates == "date" else value
 
+    start, completed = RESULT_DATE_NAMES[names]
     return {
         "id": course.get("id"),
         "uid": course["uid"],
         "name": course["name"],
-        "startDate": when(sub["startDateTime"]),
+        start: when(sub["startDateTime"]),
         "progress": sub["progress"],
         "finished": sub["finished"],
-        "lastTrainingCompletedDate": when(sub["finishedDateTime"]),
+        completed: when(sub["finishedDateTime"]),
         "score": sub["score"],
         "knowledgeIntake": sub["knowledgeIntake"],
         "efficiency": sub["efficiency"],
@@ -336,10 +346,17 @@ def credential(seed: int, tenant: str, generation: int) -> str:
     return f"ans-{tenant}-{seed:04d}-{digest[:32]}"
 
 
-def valid_date(text: str) -> bool:
-    """``yyyy-MM-dd`` that names a real day."""
+#: ``subscribe_dates`` → the form ``subscribe`` takes its ``startDate`` and ``expiryDate`` in
+SUBSCRIBE_DATE_FORMS: dict[str, tuple[str, str]] = {
+    "date": ("%Y-%m-%d", "yyyy-MM-dd"),
+    "datetime": ("%Y-%m-%dT%H:%M:%S", "yyyy-MM-ddTHH:mm:ss"),
+}
+
+
+def valid_date(text: str, form: str = "%Y-%m-%d") -> bool:
+    """``text`` in ``form`` (by default ``yyyy-MM-dd``), naming a real day (and time)."""
     try:
-        datetime.strptime(text, "%Y-%m-%d")
+        datetime.strptime(text, form)
     except ValueError:
         return False
     return True

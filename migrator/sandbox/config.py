@@ -37,6 +37,8 @@ ADVERSARIAL: dict[str, Any] = {
     "velpic.user_date_format": "millis",
     "velpic.group_get_not_found_code": "TBD",
     "velpic.inactivate_again": "refuse",
+    "velpic.bulk_merge_status": "reactivate",
+    "velpic.bulk_omitted": "reset",
     "accessplanit.filter_precedence": "left",
     "accessplanit.token_verbs": "post",
     "accessplanit.default_order": "shuffled",
@@ -45,6 +47,9 @@ ADVERSARIAL: dict[str, Any] = {
     "onefile.max_page_size": 50,
     "onefile.archive_again": "refuse",
     "anewspring.accept_uid": False,
+    "anewspring.subscribe_dates": "datetime",
+    "anewspring.result_fields": "datetime",
+    "anewspring.list_inactive": False,
 }
 
 #: profile name → the switches it sets

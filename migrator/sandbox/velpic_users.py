@@ -25,7 +25,7 @@ from migrator.sandbox.velpic_format import (
     read_object,
     schedule_date,
 )
-from migrator.sandbox.velpic_state import VelpicTenant, exact, fold
+from migrator.sandbox.velpic_state import TIME_ZONE, VelpicTenant, exact, fold
 
 TEXT_FIELDS = ("userName", "firstName", "lastName", "emailAddress", "phoneNumber", "mobileNumber", "timeZone")
 REQUIRED_NAMES = ("firstName", "lastName", "emailAddress")
@@ -44,6 +44,15 @@ MERGE_TYPES = ("none", "email", "userName", "empNo")
 ACTIVE_VALUES = {"active": ACTIVE, "inactive": NOT_CURRENT, "all": None}
 EXPIRES_IN = ("disabled", "never", "day", "week", "month", "year")
 ANSWER_ORDERS = ("as_sent", "reversed", "shuffled")
+MERGE_STATUSES = ("keep", "reactivate")
+OMITTED = ("keep", "reset")
+#: what ``bulk_omitted=reset`` sets a merged user's field to when its row leaves it out: what a create gives it
+RESET_FIELDS: dict[str, Any] = {
+    "phoneNumber": None,
+    "mobileNumber": None,
+    "employeeNumber": None,
+    "timeZone": TIME_ZONE,
+}
 
 
 # -- validation -----------------------------------------------------------------------------------------------
@@ -239,6 +248,13 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
     merge = body.get("mergeType") or "none"
     if merge not in MERGE_TYPES:
         raise bad_request(f"mergeType must be one of {', '.join(MERGE_TYPES)}; got {merge!r}.")
+    merge_status, omitted = t.opt("bulk_merge_status", "keep"), t.opt("bulk_omitted", "keep")
+    if merge_status not in MERGE_STATUSES:
+        raise bad_request(
+            f"velpic.bulk_merge_status must be one of {', '.join(MERGE_STATUSES)}; got {merge_status!r}."
+        )
+    if omitted not in OMITTED:
+        raise bad_request(f"velpic.bulk_omitted must be one of {', '.join(OMITTED)}; got {omitted!r}.")
     out: list[Record] = []
     for row, fields in _bulk_rows(t, rows):
         uid = t.lowest_match(merge, fields)
@@ -249,7 +265,12 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
             fields.pop("userName", None)
         if "roles" not in row:
             fields["roles"] = [6]  # [DOC] "If none is specified it will reset role to trainee."
-        out.append(t.update_user(t.users.records[uid], fields))
+        if omitted == "reset":  # the other way the document leaves open: every field left out is reset
+            fields.update((k, v) for k, v in RESET_FIELDS.items() if k not in row)
+        merged = t.update_user(t.users.records[uid], fields)
+        if merge_status == "reactivate" and merged["clientStatusId"] != ACTIVE:
+            t.set_status(merged, ACTIVE)  # the other way the document leaves open: a merge reactivates
+        out.append(merged)
     return json_response(answer_order(t, out))
 
 

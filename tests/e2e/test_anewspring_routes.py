@@ -22,7 +22,7 @@ import pytest
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from tests.e2e.crosswalk_check import assert_crosswalk_carries_keys, crosswalk
-from tests.e2e.helpers import PLANS, entity_stats, give_ui_users_ids, records, run_plan, write_env
+from tests.e2e.helpers import PLANS, entity_stats, get_json, give_ui_users_ids, records, run_plan, write_env
 
 TIME_SCALE = "20"
 ANS_TO_VELPIC_ROLES = {"student": 6, "teacher": 8, "mentor": 5, "administrator": 3}
@@ -67,7 +67,9 @@ def test_anewspring_users_and_companies_arrive_in_velpic(sandbox: SandboxThread,
     assert "Traceback" not in first.stderr
 
     base = sandbox.base_url
-    source = records(base, "anewspring", "source", "user")
+    # the users getUsers lists: every one, or only the active ones (``list_inactive``, adversarial: false)
+    every_status = get_json(f"{base}/_sandbox/options")["options"].get("anewspring.list_inactive", True)
+    source = [u for u in records(base, "anewspring", "source", "user") if every_status or u["active"]]
     companies = {u["company"] for u in source if u.get("company")}
     groups = {g["name"]: g for g in records(base, "velpic", "target", "group")}
     assert set(groups) == {c.strip() for c in companies} and len(groups) > 1

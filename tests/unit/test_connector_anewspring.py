@@ -308,6 +308,7 @@ def test_a_leaver_is_found_by_uid_and_its_active_in_either_form(active: Any, sta
 
     compiled = _plan_map("anewspring-to-velpic.toml", "user_status")
     got = compiled({"id": "E1", "uid": "u1", "login": "ann", "active": active}, resolve)
+    assert got.pop("imported") == "|||E1|ann||||"  # never sent: what the users step imports of the user
     assert got == {"id": 500, "clientStatusId": status}
     assert asked == [("users", "u1")]
 

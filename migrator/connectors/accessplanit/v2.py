@@ -26,7 +26,7 @@ from migrator.connectors.accessplanit.odata import (
     match_filter,
     odata_literal,
 )
-from migrator.connectors.accessplanit.spec import v2_read, v2_writes
+from migrator.connectors.accessplanit.spec import ACCESSPLANIT, v2_read, v2_writes
 from migrator.connectors.accessplanit.split import SplitPaginator
 from migrator.connectors.base import (
     Action,
@@ -200,9 +200,75 @@ class _ModuleWriter:
 
 class AccessPlanItUpsert(_ModuleWriter):
     """``POST /{module}?$upsert=<match filter>`` with the record: one match is updated, none is created, more
-    than one is a 400 that changes nothing."""
+    than one is a 400 that changes nothing.
+
+    The document asks for "the full record data" in the body and does not say what an update does to a field
+    the body leaves out (the sandbox plays both: ``accessplanit.upsert_omitted``). So before a record is sent,
+    the one target record its filter finds is read (``$filter``, ``$select`` of the module's declared fields
+    the record does not carry), and each of those fields goes in the body with the target's own value: an
+    update changes what the plan maps and nothing else, whatever the platform does with less. A record that
+    carries every declared field, or of a module whose fields are not declared, is sent as mapped."""
 
     mode = "upsert"
+
+    def __init__(self, module: str, match: str | None) -> None:
+        super().__init__(module, match)
+        entity = ACCESSPLANIT.entities.get(module)
+        declared = entity.fields if entity is not None and entity.fields is not None else frozenset()
+        #: the fields an upsert sends whole: the module's declared fields but its key
+        self.record_fields = tuple(sorted(declared - {self.read.key}))
+
+    def _missing(self, item: WriteItem) -> tuple[str, ...]:
+        held = {name.casefold() for name in item.payload}
+        return tuple(f for f in self.record_fields if f.casefold() not in held)
+
+    def pre_lookups(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        """One read per record that lacks a declared field: the record its filter finds, those fields."""
+        endpoint = self.read.endpoint
+        reads: list[tuple[Request, list[WriteItem]]] = []
+        for it in items:
+            missing = self._missing(it)
+            if not missing or it.match_value is None:
+                continue
+            select = ",".join(dict.fromkeys((self.read.key, *self.match_fields, *missing)))
+            params = (("$filter", it.match_value), ("$select", select), ("$top", _LOOKUP_TOP))
+            reads.append((Request("GET", endpoint.path, endpoint.budget_key, params=params), [it]))
+        return reads
+
+    def apply_pre_lookups(
+        self, items: Sequence[WriteItem], answers: Sequence[tuple[Response, list[WriteItem]]]
+    ) -> list[WriteItem | RowResult]:
+        """Each record completed with the values of the one target record whose match values are exactly its
+        own; sent as mapped when there is none (a create) or several (the upsert refuses them). A refused read
+        rejects the record: sent without those fields, it might clear them."""
+        completed: dict[str, WriteItem | RowResult] = {}
+        for response, its in answers:
+            it = its[0]
+            if response.status != 200:
+                refused = model_state_rejection(it, response)
+                reason = (
+                    f"accessplanit refused the read of the record to update (HTTP {response.status}: "
+                    f"{refused.reason}), which keeps the fields the plan does not map as they are; nothing was "
+                    "sent"
+                )
+                completed[it.idem_key] = RowResult(
+                    it.idem_key, ok=False, action="rejected", status=response.status, reason=reason
+                )
+                continue
+            body = response.json()
+            rows = _get(body, "results") if isinstance(body, Mapping) else None
+            found = [
+                r
+                for r in rows or []
+                if isinstance(r, Mapping)
+                and all(_text(r.get(f)) == _text(it.payload.get(f)) for f in self.match_fields)
+            ]
+            if len(found) == 1:
+                kept = {f: found[0][f] for f in self._missing(it) if f in found[0]}
+                completed[it.idem_key] = WriteItem(
+                    it.idem_key, it.source_key, {**kept, **it.payload}, it.match_value
+                )
+        return [completed.get(it.idem_key, it) for it in items]
 
     def _request(self, item: WriteItem) -> Request:
         endpoint = self.write.endpoint

@@ -105,7 +105,8 @@ VELPIC = PlatformSpec(
                     endpoint("POST", "/user/{userId}/activate"), match_keys=("id",), match_required=True
                 ),
             ),
-            fields=frozenset({"id", "clientStatusId"}),
+            # ``imported``: not sent; what the users step imports of the user (see ``status.py``)
+            fields=frozenset({"id", "clientStatusId", "imported"}),
         ),
         EntitySpec(
             "group",

@@ -12,6 +12,12 @@ with ``GET /user/{userId}`` before it is sent again. A preview (``migrator.runti
 import would create as it creates users: Active (``created_values``). A record's match value is its user id and
 the status it sends: a status is sent only to a user in the other one, so ``migrator undo`` knows the status to
 put back (``state_before``).
+
+Whether ``bulkUserImport`` makes an inactive user it merges into active again is not documented (the sandbox
+plays both: ``velpic.bulk_merge_status``). Either way the index is read after the import, so a leaver the
+import reactivated is inactivated again and one it left inactive costs no call. A ``--delta`` run skips a
+record whose mapped fields did not change: the plans map ``imported`` (never sent: the source's last change,
+or the fields the users step imports), so a user the users step imports again is set again too.
 """
 
 from __future__ import annotations

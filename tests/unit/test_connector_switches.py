@@ -1,0 +1,121 @@
+"""The pure logic behind the connectors' answers to what the documents leave open (their e2e tests are
+tests/e2e/test_switches_*.py): the aNewSpring subscribe dates' form learned from a refusal, a result's dates
+under either name, and an accessplanit ``$upsert`` completed with the target's own values."""
+
+from __future__ import annotations
+
+import orjson
+
+from migrator.connectors.accessplanit.v2 import AccessPlanItUpsert
+from migrator.connectors.anewspring.results import with_result_dates
+from migrator.connectors.anewspring.subscriptions import ANewSpringSubscriptionWriter
+from migrator.connectors.base import Response, RowResult, WriteItem
+
+
+def _subscription(key: str, start: str = "2024-03-01", expiry: str = "2024-03-15") -> WriteItem:
+    item = WriteItem(
+        key, key, {"userID": "E1", "courseID": f"C{key}", "startDate": start, "expiryDate": expiry}
+    )
+    prepared = ANewSpringSubscriptionWriter().prepare(item)
+    assert isinstance(prepared, WriteItem)
+    return prepared
+
+
+def _form(writer: ANewSpringSubscriptionWriter, item: WriteItem) -> dict[str, str]:
+    ((request, _),) = writer.requests([item])
+    return dict(request.form or ())
+
+
+REFUSED = Response(400, b"400 Parameter 'startDate' must be a date as yyyy-MM-ddTHH:mm:ss, got '2024-03-01'.")
+BEFORE = Response(400, b"400 Parameter 'expiryDate' (2024-03-01) is before 'startDate' (2024-03-15).")
+
+
+def test_a_refused_bare_date_is_sent_again_with_a_time_and_so_is_every_later_one() -> None:
+    writer = ANewSpringSubscriptionWriter()
+    first, later = _subscription("1"), _subscription("2")
+    assert _form(writer, first)["startDate"] == "2024-03-01"
+    (row,) = writer.decode(REFUSED, [first])
+    assert row.action == "pending" and not row.ok
+    assert _form(writer, first) == {"startDate": "2024-03-01T00:00:00", "expiryDate": "2024-03-15T00:00:00"}
+    (row,) = writer.decode(Response(200, b""), [first])
+    assert row.ok and row.action == "created" and writer.timed is True
+    assert _form(writer, later)["expiryDate"] == "2024-03-15T00:00:00"
+
+
+def test_once_a_bare_date_was_taken_a_refusal_naming_a_date_rejects_the_record() -> None:
+    writer = ANewSpringSubscriptionWriter()
+    taken, wrong = _subscription("1"), _subscription("2", start="2024-03-15", expiry="2024-03-01")
+    writer.requests([taken])
+    assert writer.decode(Response(200, b""), [taken])[0].ok and writer.timed is False
+    writer.requests([wrong])
+    (row,) = writer.decode(BEFORE, [wrong])
+    assert row.action == "rejected" and "is before" in row.reason
+    assert _form(writer, wrong)["startDate"] == "2024-03-15"
+
+
+def test_a_record_refused_with_both_forms_is_rejected() -> None:
+    writer = ANewSpringSubscriptionWriter()
+    item = _subscription("1")
+    writer.requests([item])
+    assert writer.decode(REFUSED, [item])[0].action == "pending"
+    writer.requests([item])
+    (row,) = writer.decode(REFUSED, [item])
+    assert row.action == "rejected" and writer.timed is None
+
+
+def test_a_result_carries_its_dates_under_either_name() -> None:
+    answered = {"finished": True, "startDateTime": "2024-01-02T00:00:00Z", "lastTrainingCompletedDateTime": "x"}
+    assert with_result_dates(dict(answered)) == {
+        **answered,
+        "startDate": "2024-01-02T00:00:00Z",
+        "lastTrainingCompletedDate": "x",
+    }
+    client = {"startDate": "2024-01-02", "lastTrainingCompletedDate": None}
+    assert with_result_dates(dict(client)) == client  # nothing under the other name: left as answered
+
+
+def _upsert_item(writer: AccessPlanItUpsert, payload: dict[str, object]) -> WriteItem:
+    prepared = writer.prepare(WriteItem("k", "s", payload))
+    assert isinstance(prepared, WriteItem)
+    return prepared
+
+
+def test_an_upsert_is_completed_with_the_one_target_record_its_filter_finds() -> None:
+    writer = AccessPlanItUpsert("user", "Email")
+    item = _upsert_item(writer, {"Email": "a@example.com", "Forenames": "Ann", "Surname": "Lee"})
+    ((read, served),) = writer.pre_lookups([item])
+    params = dict(read.params)
+    assert read.method == "GET" and served == [item]
+    assert params["$filter"] == "Email eq 'a@example.com'"
+    assert {"JobTitle", "DOB", "MiddleNames", "Phone"} <= set(params["$select"].split(","))
+    assert "Forenames" not in params["$select"].split(",")
+    found = {"ID": "u1", "Email": "a@example.com", "JobTitle": "Chef", "DOB": None, "Phone": "1"}
+    near = {"ID": "u2", "Email": "A@example.com", "JobTitle": "Other"}  # eq may ignore case: not this record
+    body = orjson.dumps({"results": [near, found]})
+    (completed,) = writer.apply_pre_lookups([item], [(Response(200, body), [item])])
+    assert isinstance(completed, WriteItem)
+    assert completed.payload == {**item.payload, "JobTitle": "Chef", "DOB": None, "Phone": "1"}
+    assert dict(writer.requests([completed])[0][0].params) == {"$upsert": "Email eq 'a@example.com'"}
+
+
+def test_an_upsert_is_sent_as_mapped_when_nothing_or_several_match_and_rejected_when_the_read_is_refused() -> (
+    None
+):
+    writer = AccessPlanItUpsert("user", "Email")
+    item = _upsert_item(writer, {"Email": "a@example.com", "Forenames": "Ann", "Surname": "Lee"})
+    none = Response(200, orjson.dumps({"results": []}))
+    two = Response(200, orjson.dumps({"results": [{"ID": "1", "Email": "a@example.com"}] * 2}))
+    assert writer.apply_pre_lookups([item], [(none, [item])]) == [item]
+    assert writer.apply_pre_lookups([item], [(two, [item])]) == [item]
+    refused = Response(400, orjson.dumps({"Message": "The query specified in the URI is not valid."}))
+    (row,) = writer.apply_pre_lookups([item], [(refused, [item])])
+    assert isinstance(row, RowResult) and row.action == "rejected" and "nothing was sent" in row.reason
+
+
+def test_an_upsert_that_carries_every_declared_field_or_of_an_undeclared_module_reads_nothing() -> None:
+    writer = AccessPlanItUpsert("user", "Email")
+    whole = {f: "x" for f in writer.record_fields} | {"Email": "a@example.com", "DOB": "2000-01-01T00:00:00"}
+    assert writer.pre_lookups([_upsert_item(writer, whole)]) == []
+    bookings = AccessPlanItUpsert("usercoursedate", "UserID,CourseDateID")
+    booking = _upsert_item(bookings, {"UserID": "u1", "CourseDateID": "7", "Status": "Completed"})
+    assert bookings.pre_lookups([booking]) == []
