@@ -25,6 +25,7 @@ import anyio
 from migrator.connectors.base import (
     IdWriter,
     LookupWriter,
+    PreReadWriter,
     Removed,
     RequestWriter,
     Response,
@@ -201,6 +202,12 @@ async def _restore(
         prepared = WriteItem(
             prepared.idem_key, prepared.source_key, {**prepared.payload, **emptied}, prepared.match_value
         )
+    if isinstance(writer, PreReadWriter):  # it completes what it sends from the target (accessplanit $upsert)
+        answers = [(await transport.send(request), its) for request, its in writer.pre_lookups([prepared])]
+        (completed,) = writer.apply_pre_lookups([prepared], answers)
+        if not isinstance(completed, WriteItem):
+            return ReversalOutcome(reversal, "failed", transport.redactor.text(completed.reason or "refused"))
+        prepared = completed
     for request, sent in writer.requests([prepared]):
         response = await transport.send(request, retry_transient=True)
         try:

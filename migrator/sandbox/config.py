@@ -44,6 +44,7 @@ ADVERSARIAL: dict[str, Any] = {
     "accessplanit.default_order": "shuffled",
     "accessplanit.create_answer": "bare",
     "accessplanit.count_names": "pascal",
+    "accessplanit.upsert_omitted": "reset",
     "onefile.max_page_size": 50,
     "onefile.archive_again": "refuse",
     "anewspring.accept_uid": False,
