@@ -68,6 +68,7 @@ __all__ = [
     "StreamReader",
     "Token",
     "UndoWriter",
+    "WholeRecordWriter",
     "WriteItem",
     "Writer",
 ]
@@ -343,6 +344,16 @@ class MatchComparer(Writer, Protocol):
 
     def comparable(self, field: str, value: Any) -> Any:
         """``value`` of match field ``field`` in a form equal for equal meanings (None when it has none)."""
+
+
+@runtime_checkable
+class WholeRecordWriter(Writer, Protocol):
+    """A writer whose write must carry the whole record (accessplanit ``$upsert``: "the full record data"):
+    the ``record_fields`` a record does not map are sent with the target's own values. A step that reads the
+    target's current values reads these fields too and completes each record from them, without a read per
+    record."""
+
+    record_fields: tuple[str, ...]
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from migrator.connectors.base import ChangesReader, IdWriter, Writer
+from migrator.connectors.base import ChangesReader, IdWriter, WholeRecordWriter, Writer
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.graph import StepNode, TaskGraph
@@ -109,8 +109,10 @@ async def build_step(
         existing = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
     updates = writer if writer.idempotent else update_writer
     if updates is not None:
+        # a writer that sends whole records completes them from the same read (no read per record)
+        whole = updates.record_fields if isinstance(updates, WholeRecordWriter) else ()
         current = await read_current_values(
-            target, node.write.platform, step.write.entity, updates, node.name, node.mapping.fields
+            target, node.write.platform, step.write.entity, updates, node.name, (*node.mapping.fields, *whole)
         )
         if current is None and step.overwrite:
             raise StepFailed(

@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import Any
 
 from anyio.abc import ObjectReceiveStream
 
-from migrator.connectors.base import Action, Request, RequestWriter, RowResult, WriteItem
+from migrator.connectors.base import Action, Request, RequestWriter, RowResult, WholeRecordWriter, WriteItem
 from migrator.errors import ConnectorError
 from migrator.journal import PreImage, Rejection, SentRecord, WriteResult
 from migrator.protocol.keys import batch_id as make_batch_id
@@ -83,7 +84,9 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     # and `migrator trace` shows what was sent
     spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h, it.payload) for it, h in sent])
     results = [WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in (*found, *same)]
-    if path.pre_reads is not None and items:
+    # a whole-record writer's records were completed from the target's current values (no read per record)
+    completed = spec.current is not None and isinstance(path.writer, WholeRecordWriter)
+    if path.pre_reads is not None and items and not completed:
         items = await _pre_read(spec, path, items, rejections)
     if path.direct is not None:
         rows = await path.direct.write_direct(items)
@@ -133,6 +136,7 @@ def _against_current(
     same: list[tuple[WriteItem, str]] = []
     send: list[WriteItem] = []
     used: list[str] = []
+    whole = path.writer.record_fields if isinstance(path.writer, WholeRecordWriter) else ()
     for it in items:
         value = matched[it.idem_key]
         record = held.get(value) if value is not None else None
@@ -154,6 +158,7 @@ def _against_current(
         if not record.used and unchanged(payload, values, write_only=spec.not_compared):
             same.append((it, record.target_id))
         else:
+            payload = {**_unmapped(whole, payload, values), **payload}
             send.append(
                 it if payload == it.payload else WriteItem(it.idem_key, it.source_key, payload, it.match_value)
             )
@@ -162,6 +167,15 @@ def _against_current(
             used.append(value)
     spec.current.used(used)
     return same, send
+
+
+def _unmapped(fields: Sequence[str], payload: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``fields`` of a whole-record write that ``payload`` does not map (names compared without case), with
+    the target's current ``values`` of them: sent back as they are."""
+    if not fields:
+        return {}
+    mapped = {name.casefold() for name in payload}
+    return {f: values[f] for f in fields if f.casefold() not in mapped and f in values}
 
 
 def _pre_images(

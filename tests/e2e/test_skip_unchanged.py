@@ -80,11 +80,14 @@ def test_a_rerun_upserts_only_the_changed_records(tmp_path: Path) -> None:
         changed = source[10:20]
         _rename(base, sb.sandbox.env()["VELPIC_SOURCE_ACCESS_KEY"], changed)
         posts = _requests(base, "accessplanit", "POST", "/user")
+        gets = _requests(base, "accessplanit", "GET", "/user")
         stats = entity_stats(base, "accessplanit", "target", "user")
 
         again = run_plan(plan, tmp_path, env, "--fresh")  # a new journal: every record is read and mapped
         assert again.returncode == 0, again.stdout + again.stderr
         assert _requests(base, "accessplanit", "POST", "/user") - posts == 10
+        # the target's users read by pages once, the 10 records sent whole from that read: no read per record
+        assert _requests(base, "accessplanit", "GET", "/user") - gets <= 4
         line = _step_line(again.stdout, "users")
         assert line["updated"] == 10, again.stdout
         assert line["created"] == 0

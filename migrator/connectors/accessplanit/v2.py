@@ -206,7 +206,9 @@ class AccessPlanItUpsert(_ModuleWriter):
     the body leaves out (the sandbox plays both: ``accessplanit.upsert_omitted``). So before a record is sent,
     the one target record its filter finds is read (``$filter``, ``$select`` of the module's declared fields
     the record does not carry), and each of those fields goes in the body with the target's own value: an
-    update changes what the plan maps and nothing else, whatever the platform does with less. A record that
+    update changes what the plan maps and nothing else, whatever the platform does with less. A step that reads
+    the target's current values reads those fields with them and completes each record from that one read
+    (``WholeRecordWriter``: no read per record); the read per record is for a step that cannot. A record that
     carries every declared field, or of a module whose fields are not declared, is sent as mapped."""
 
     mode = "upsert"
