@@ -9,8 +9,8 @@ answer (a refusal, whatever its status, or a body that is not a PDF) is a comple
 with the platform's reason so that the step names it (the archive writer makes it a dead letter), never
 dropped silently.
 
-A record is the schedule's list item (key ``id``, the schedule id; ``userId`` from its parent when the list
-leaves it out) and:
+A record is the schedule's list item (key ``id``, the schedule id; ``userId``, and the learner's
+``userEmployeeNumber``, from its parent user when the list leaves them out) and:
 
 - ``certificate``: the PDF, base64-encoded (so the record stays JSON: it is hashed and journaled as such);
 - ``certificateSha256``: the SHA-256 of the PDF's bytes, in hex; ``certificateBytes``: its size;
@@ -53,6 +53,15 @@ class VelpicCertificateReader(VelpicScheduleReader):
                 f"certificates exist only for completed lesson schedules: leave status out (got {status!r})",
             )
         super().__init__({**filters, "status": _COMPLETED}, page_size, step)
+
+    def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
+        rows = super().decode_children(response, parent)
+        number = parent.get("employeeNumber")
+        if number not in (None, ""):
+            for row in rows:
+                if row.get("userEmployeeNumber") in (None, ""):
+                    row["userEmployeeNumber"] = number
+        return rows
 
     def detail(self, child: Mapping[str, Any]) -> Request | None:
         schedule_id = child.get(self.key_field)
