@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from migrator.starter.model import CANNOT_HOLD, NO_MAPPING, FieldMap, Route, StepSpec, TableSpec, m
+from migrator.starter.model import (
+    CANNOT_HOLD,
+    NO_MAPPING,
+    ConnectionBlock,
+    FieldMap,
+    Route,
+    StepSpec,
+    TableSpec,
+    m,
+)
 
 __all__ = ["FIELD_NOTES", "ROUTES", "UNMAPPED"]
 
@@ -101,6 +110,46 @@ def _export_read(
 # -- Velpic -> Velpic -----------------------------------------------------------------------------------------
 _VELPIC_ALL = {"activeValue": "all"}
 
+# -- out of Velpic: the certificates, into the run's own folder -----------------------------------------------
+CERTIFICATE_ARCHIVE = ConnectionBlock(
+    "certificates",
+    "The certificates' archive: the run's own folder beside its journal, like its reports "
+    "(.migrator/<plan name>-certificates/; with --journal J, J.certificates/).",
+    MappingProxyType({"platform": "files", "path": "certificates", "relative_to": "journal"}),
+)
+
+
+def _certificates(*target_id: FieldMap) -> StepSpec:
+    """The PDF of every passed, completed lesson schedule into the archive, one file each, with its index row
+    (``target_id``: the learner's target id, where the route has one target user per person)."""
+    return StepSpec(
+        "certificates",
+        "the PDF of every passed, completed lesson schedule, one file each, and index.csv (whose, which "
+        "lesson, when, SHA-256); a schedule Velpic gives no certificate for is a dead letter with its answer",
+        "certificate",
+        "documents",
+        "create",
+        "scheduleId",
+        (
+            m("document", "certificate"),
+            m("missing", "certificateMissing"),
+            m("name", "userLastName + ' ' + userFirstName + ' - ' + lessonName"),
+            m("scheduleId", "id"),
+            m("sourceUserId", "userId"),
+            m("employeeNumber", "userEmployeeNumber"),
+            *target_id,
+            m("lessonId", "lessonId"),
+            m("lessonName", "lessonName"),
+            m("completedDate", "lessonCompletedDate"),
+        ),
+        filter=_VELPIC_ALL,
+        page_size=200,
+        to=CERTIFICATE_ARCHIVE.label,
+    )
+
+
+_TARGET_USER = m("targetUserId", "userId -> users")
+
 VELPIC_TO_VELPIC = Route(
     "velpic",
     "velpic",
@@ -169,13 +218,14 @@ VELPIC_TO_VELPIC = Route(
             filter=_VELPIC_ALL,
             page_size=200,
         ),
+        _certificates(_TARGET_USER),
     ),
     {
         "lesson": "lessons are authored content: " + CANNOT_HOLD + " through the API (create them in Velpic)",
         "lesson_schedule": NO_MAPPING + " (each source lesson version -> the target's: a table of yours)",
-        "certificate": CANNOT_HOLD + " (certificates are issued by the target itself)",
         "ilt_session": NO_MAPPING + " (sessions belong to lessons: map the lessons first)",
     },
+    connections=(CERTIFICATE_ARCHIVE,),
 )
 
 # -- accessplanit -> Velpic -----------------------------------------------------------------------------------
@@ -411,12 +461,13 @@ VELPIC_TO_ACCESSPLANIT = Route(
             page_size=500,
             needs=_LESSON_COURSEDATE,
         ),
+        _certificates(_TARGET_USER),
     ),
     {
         "lesson": NO_MAPPING + " (as courses: accessplanit courses are the customer's own catalogue)",
-        "certificate": CANNOT_HOLD + " (accessplanit issues its own)",
         "ilt_session": NO_MAPPING + " (as course dates of the lesson's course)",
     },
+    connections=(CERTIFICATE_ARCHIVE,),
 )
 
 # -- Velpic -> OneFile ----------------------------------------------------------------------------------------
@@ -540,13 +591,14 @@ VELPIC_TO_ONEFILE = Route(
         _of_status("assessors_status", 5, "assessors", ("instructors", "learners")),
         _of_status("instructors_status", 8, "instructors", ("assessors_status", "learners")),
         _of_status("learners_status", 6, "learners", ("assessors", "instructors")),
+        _certificates(),
     ),
     {
         "lesson": CANNOT_HOLD + " (OneFile's API writes no learning content)",
         "lesson_schedule": CANNOT_HOLD,
-        "certificate": CANNOT_HOLD,
         "ilt_session": CANNOT_HOLD,
     },
+    connections=(CERTIFICATE_ARCHIVE,),
 )
 
 # -- Velpic -> aNewSpring -------------------------------------------------------------------------------------
@@ -658,12 +710,13 @@ VELPIC_TO_ANEWSPRING = Route(
             batch=200,
         ),
         *(_ans_subscriptions(s) for s in ("completed", "scheduled", "due", "overdue")),
+        _certificates(_TARGET_USER),
     ),
     {
         "lesson": NO_MAPPING + " (as aNewSpring courses: fill lesson_course.csv)",
-        "certificate": CANNOT_HOLD,
         "ilt_session": CANNOT_HOLD + " (aNewSpring's API writes no sessions)",
     },
+    connections=(CERTIFICATE_ARCHIVE,),
 )
 
 # -- OneFile -> Velpic ----------------------------------------------------------------------------------------
