@@ -232,9 +232,19 @@ def readings(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> list[Reading]:
 
 
 def targets(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> dict[str, PlatformSpec]:
-    """Connection → platform declaration, for every connection a step writes to."""
-    written = {step.write.to for step in plan.steps.values()}
-    return {name: catalog[c.platform] for name, c in plan.connections.items() if name in written}
+    """Connection → platform declaration, for every connection a step writes records to. A folder only
+    written as a declared entity (a files ``documents`` archive: certificates) holds no records of other
+    entities, so it is none; one a step writes a file of records to could hold any entity."""
+    written: dict[str, set[str]] = {}
+    for step in plan.steps.values():
+        written.setdefault(step.write.to, set()).add(step.write.entity)
+    out: dict[str, PlatformSpec] = {}
+    for name, entities in written.items():
+        spec = catalog[plan.connections[name].platform]
+        if spec.open_entities and all(e in spec.entities for e in entities):
+            continue
+        out[name] = spec
+    return out
 
 
 def written_records(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> dict[str, str]:
