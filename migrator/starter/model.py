@@ -79,7 +79,8 @@ class StepSpec:
     """``[steps.<name>]``: read ``read`` of the source, write ``write`` of the target with ``mode`` / ``match``,
     ``fields`` mapped; ``unmapped`` says why a target field is left out (besides the platform-wide notes).
     ``needs`` set: the step cannot run before the customer supplies it, so the plan carries it commented out.
-    ``to``: the connection written, ``target`` or one of the route's ``connections``."""
+    ``to``: the connection written, ``target`` or one of the route's ``connections``; ``where``: the step's
+    condition on each source record."""
 
     name: str
     note: str
@@ -97,6 +98,7 @@ class StepSpec:
     unmapped: Mapping[str, str] = field(default_factory=dict)
     needs: str = ""
     to: str = "target"
+    where: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,8 @@ def _step(step: StepSpec, target: str, disabled: set[str]) -> list[str]:
     if step.batch is not None:
         write["batch"] = step.batch
     body = [f"[steps.{toml_key(step.name)}]", f"read  = {toml_value(read)}", f"write = {toml_value(write)}"]
+    if step.where is not None:
+        body.append(f"where = {toml_value(step.where)}")
     for fm in step.fields:
         line = f"map.{toml_key(fm.target)} = {toml_value(fm.value)}"
         body.append(f"{line}   # {fm.note}" if fm.note else line)

@@ -726,7 +726,10 @@ _OF_SOURCE_ORG_NOTE = (
 )
 
 
-def _of_people(name: str, role: int, note: str, group_field: str) -> StepSpec:
+_OF_LINKS = "added by the *_members and *_supervisors steps (never reset by an import sent again)"
+
+
+def _of_people(name: str, role: int, note: str) -> StepSpec:
     return StepSpec(
         name,
         note,
@@ -742,13 +745,33 @@ def _of_people(name: str, role: int, note: str, group_field: str) -> StepSpec:
             m("mobileNumber", "MobileNumber"),
             m("phoneNumber", "Telephone"),
             m("roles", "Role | lookup(roles) | as_list", "always sent: omitted roles reset"),
-            m(group_field, "ClassroomID -> classes | as_list | as_object('id')"),
             m("sendWelcomeEmail", False),
         ),
         filter={"OrganisationID": _OF_SOURCE_ORG, "Role": role},
         page_size=100,
         batch=500,
-        unmapped={"userName": "OneFile users sign in by email"},
+        unmapped={
+            "userName": "OneFile users sign in by email",
+            "groups": _OF_LINKS,
+            "groupsSupervised": _OF_LINKS,
+        },
+    )
+
+
+def _of_link(name: str, note: str, role: int, entity: str, group: str, users: str, where: str = "") -> StepSpec:
+    """One add_members / add_supervisors call per OneFile user of ``role``: ``group`` and ``users`` are
+    crosswalk expressions."""
+    return StepSpec(
+        name,
+        note,
+        "user",
+        entity,
+        "create",
+        None,
+        (m("groupId", group), m("userIds", f"{users} | as_list")),
+        filter={"OrganisationID": _OF_SOURCE_ORG, "Role": role},
+        page_size=100,
+        where=where or None,
     )
 
 
@@ -771,7 +794,8 @@ ONEFILE_TO_VELPIC = Route(
     "velpic",
     (
         "OneFile -> Velpic: classrooms become groups; learners and assessors become users merged on employee",
-        "number (MISID); learners join their classroom's group, assessors supervise it; archived users become",
+        "number (MISID); learners join their classroom's group, assessors supervise it; each assessor's",
+        "learners (DefaultAssessorID) join a caseload group the assessor supervises; archived users become",
         "Not Current. Other OneFile roles (4 Trainee Assessor, 10 IV/IQA, 40 Employer, 45 Observer) are not",
         f"read: copy a step per role. OrganisationID {_OF_SOURCE_ORG} is the sandbox's: change it.",
     ),
@@ -800,9 +824,59 @@ ONEFILE_TO_VELPIC = Route(
             (m("name", "Name | trim"), m("description", "'Migrated from OneFile classroom ' + MISID")),
             filter={"OrganisationID": _OF_SOURCE_ORG},
         ),
-        _of_people("learners", 1, "OneFile learners (Role 1) in their classroom's group", "groups"),
-        _of_people(
-            "assessors", 5, "OneFile assessors (Role 5) supervising their classroom's group", "groupsSupervised"
+        StepSpec(
+            "caseloads",
+            "each assessor's learners (OneFile DefaultAssessorID): one group per assessor, supervised by it",
+            "user",
+            "group",
+            "create",
+            "name",
+            (
+                m("name", "'Learners of ' + FirstName + ' ' + LastName + ' (OneFile assessor ' + ID + ')'"),
+                m(
+                    "description",
+                    "'The learners whose OneFile assessor (DefaultAssessorID) is ' + FirstName + ' ' "
+                    "+ LastName",
+                ),
+            ),
+            filter={"OrganisationID": _OF_SOURCE_ORG, "Role": 5},
+            page_size=100,
+        ),
+        _of_people("learners", 1, "OneFile learners (Role 1)"),
+        _of_people("assessors", 5, "OneFile assessors (Role 5)"),
+        _of_link(
+            "classroom_members",
+            "a learner joins its classroom's group",
+            1,
+            "group_member",
+            "ClassroomID -> classes",
+            "ID -> learners",
+        ),
+        _of_link(
+            "caseload_members",
+            "a learner joins its assessor's caseload",
+            1,
+            "group_member",
+            "DefaultAssessorID -> caseloads",
+            "ID -> learners",
+            "DefaultAssessorID != null",
+        ),
+        _of_link(
+            "classroom_supervisors",
+            "an assessor with a classroom supervises its group",
+            5,
+            "group_supervisor",
+            "ClassroomID -> classes",
+            "ID -> assessors",
+            "ClassroomID != null",
+        ),
+        _of_link(
+            "caseload_supervisors",
+            "an assessor supervises its caseload",
+            5,
+            "group_supervisor",
+            "ID -> caseloads",
+            "ID -> assessors",
         ),
         _of_people_status("learner_status", 1, "learners"),
         _of_people_status("assessor_status", 5, "assessors"),

@@ -1,8 +1,9 @@
 """OneFile's assessor <-> learner links carried to Velpic by plans/onefile-to-velpic.toml, through the real CLI
 on the sandbox: every assessor gets one caseload group ("Learners of <name> (OneFile assessor <ID>)") that it
 alone supervises; every learner with a DefaultAssessorID is a member of its assessor's caseload (and of its
-classroom's group), of no other caseload; a second run adds nothing; a run on a fresh journal (every user sent
-to the import again) leaves every membership and supervisor as it was, with no duplicate group."""
+classroom's group), of no other caseload; a second run adds nothing; learners changed in OneFile and sent to
+the import again by a ``--delta`` keep every membership and supervisor, with no duplicate group. The starter
+of ``migrator init onefile velpic`` carries the same links."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, entity_stats, get_json, records, run_plan, write_env
+from tests.e2e.helpers import PLANS, entity_stats, get_json, migrator, records, run_plan, write_env
 
 PLAN = PLANS / "onefile-to-velpic.toml"
 TIME_SCALE = "40"  # the documented 300/minute, compressed
@@ -141,3 +142,19 @@ def _change_mobiles(sb: SandboxThread) -> dict[str, str]:
         changed[learner["MISID"]] = mobile
     assert changed
     return changed
+
+
+def test_the_init_starter_carries_the_links_too(tmp_path: Path) -> None:
+    """``migrator init onefile velpic`` writes the same caseloads and link steps: run on a fresh sandbox, every
+    learner joins its assessor's caseload, which the assessor supervises."""
+    plan = tmp_path / "onefile-velpic.toml"
+    made = migrator("init", "onefile", "velpic", "--out", str(plan), cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    config = SandboxConfig(
+        seed=29, scale=150, time_scale=float(TIME_SCALE), platforms=("onefile", "velpic"), default_limits=False
+    )
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        done = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+        assert done.returncode == 0, done.stdout + done.stderr
+        _check(sb)
