@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from migrator.connectors.catalog import CATALOG
 from migrator.starter.model import (
     CANNOT_HOLD,
     NO_MAPPING,
@@ -527,7 +528,8 @@ VELPIC_TO_ONEFILE = Route(
     (
         "Velpic -> OneFile: supervisors and instructors become assessors (Role 5), trainees learners (Role "
         "1) in",
-        "the classroom and placement named like their first Velpic group, assigned to a default assessor; Not",
+        "the classroom and placement named like their first Velpic group, assessed by a supervisor of it",
+        "(else a default assessor); Not",
         "Current users are archived. OneFile's API cannot create classrooms: create any missing one first. A",
         "OneFile user has one Role: a Velpic user with two is a OneFile user per role. OneFile holds no 3 "
         "ADMIN,",
@@ -588,9 +590,26 @@ VELPIC_TO_ONEFILE = Route(
                 "CHANGE: the sandbox's first assessor; POST /User/Search {OrganisationID, Role: 5}",
             ),
         ),
+        StepSpec(
+            "learner_assessors",
+            "each learner's assessor: the first supervisor (lowest id) of its first Velpic group, read with "
+            "the group's supervisors; a learner whose group has none keeps the default assessor",
+            "user_supervisors",
+            "user",
+            "update",
+            "ID",
+            (m("ID", "id -> learners"), m("DefaultAssessorID", "groupSupervisorIds.0 -> assessors")),
+            filter={"roleId": 6, **_VELPIC_ALL},
+            page_size=200,
+            where="groupSupervisorIds",
+            unmapped=dict.fromkeys(
+                CATALOG["onefile"].entities["user"].fields or (),
+                "written by the learners step: this step sets the assessor",
+            ),
+        ),
         _of_status("assessors_status", 5, "assessors", ("instructors", "learners")),
         _of_status("instructors_status", 8, "instructors", ("assessors_status", "learners")),
-        _of_status("learners_status", 6, "learners", ("assessors", "instructors")),
+        _of_status("learners_status", 6, "learners", ("assessors", "instructors", "learner_assessors")),
         _certificates(),
     ),
     {

@@ -1,9 +1,14 @@
-"""OneFile's assessor <-> learner links carried to Velpic by plans/onefile-to-velpic.toml, through the real CLI
-on the sandbox: every assessor gets one caseload group ("Learners of <name> (OneFile assessor <ID>)") that it
-alone supervises; every learner with a DefaultAssessorID is a member of its assessor's caseload (and of its
-classroom's group), of no other caseload; a second run adds nothing; learners changed in OneFile and sent to
-the import again by a ``--delta`` keep every membership and supervisor, with no duplicate group. The starter
-of ``migrator init onefile velpic`` carries the same links."""
+"""Assessor <-> learner links, both ways, through the real CLI on the sandbox.
+
+OneFile -> Velpic (plans/onefile-to-velpic.toml): every assessor gets one caseload group ("Learners of <name>
+(OneFile assessor <ID>)") that it alone supervises; every learner with a DefaultAssessorID is a member of its
+assessor's caseload (and of its classroom's group), of no other caseload; a second run adds nothing; learners
+changed in OneFile and sent to the import again by a ``--delta`` keep every membership and supervisor, with no
+duplicate group. The starter of ``migrator init onefile velpic`` carries the same links.
+
+Velpic -> OneFile (plans/velpic-to-onefile.toml and its starter): a learner's DefaultAssessorID is the OneFile
+assessor of its Velpic group's first supervisor (else the default assessor, and a dead letter where that
+supervisor is no assessor), written once. In process: the reader of each user's group's supervisors."""
 
 from __future__ import annotations
 
@@ -15,6 +20,11 @@ from typing import Any
 
 import pytest
 
+from migrator.connectors.base import NestedReader, Response
+from migrator.connectors.velpic import make_reader
+from migrator.errors import PermanentError
+from migrator.journal import Journal
+from migrator.plan.load import load_plan
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from tests.e2e.helpers import PLANS, entity_stats, get_json, migrator, records, run_plan, write_env
@@ -158,3 +168,124 @@ def test_the_init_starter_carries_the_links_too(tmp_path: Path) -> None:
         done = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
         assert done.returncode == 0, done.stdout + done.stderr
         _check(sb)
+
+
+# -- Velpic -> OneFile: a learner's assessor is a supervisor of its group ------------------------------------
+TO_ONEFILE = PLANS / "velpic-to-onefile.toml"
+DEFAULT_ASSESSOR = 10122762  # the plan's DefaultAssessorID for a new learner
+
+
+@pytest.mark.parametrize("starter", [False, True], ids=["plan", "init-starter"])
+def test_each_onefile_learner_is_assessed_by_its_velpic_groups_supervisor(
+    starter: bool, tmp_path: Path
+) -> None:
+    """plans/velpic-to-onefile.toml (and the starter of ``migrator init velpic onefile``): each Velpic trainee
+    that becomes a OneFile learner has as DefaultAssessorID the OneFile assessor made of the first supervisor
+    (lowest id) of its first Velpic group; a learner whose group has no supervisor keeps the default
+    assessor, and so does one whose group's supervisor is no OneFile assessor (a dead letter naming it); a
+    second run writes no assessor again."""
+    plan = TO_ONEFILE
+    if starter:
+        plan = tmp_path / "velpic-onefile.toml"
+        made = migrator("init", "velpic", "onefile", "--out", str(plan), cwd=tmp_path)
+        assert made.returncode == 0, made.stdout + made.stderr
+    config = SandboxConfig(
+        seed=31, scale=150, time_scale=float(TIME_SCALE), platforms=("onefile", "velpic"), default_limits=False
+    )
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sandbox.env")
+        unsupervised, by_trainee = _arrange_supervisors(sb)
+        first = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+        assert first.returncode == 3, (
+            first.stdout + first.stderr
+        )  # 3: groupless learners, a trainee supervising
+        source = {u["id"]: u for u in records(sb.base_url, "velpic", "source", "user")}
+        supervisors: dict[int, list[int]] = {}
+        for user in source.values():
+            for ref in user["groupsSupervised"]:
+                supervisors.setdefault(ref["id"], []).append(user["id"])
+        onefile = records(sb.base_url, "onefile", "target", "user")
+        learners = {u["MISID"]: u for u in onefile if u["Role"] == 1}
+        assessors = {u["MISID"]: u["ID"] for u in onefile if u["Role"] == 5}
+        assessed = kept = 0
+        for user in source.values():
+            if 6 not in user["roles"] or not user["groups"]:
+                continue
+            learner = learners[user["employeeNumber"]]
+            group = user["groups"][0]["id"]
+            others = sorted(s for s in supervisors.get(group, ()) if s != user["id"])
+            if others and 5 in source[others[0]]["roles"]:
+                want = assessors[source[others[0]]["employeeNumber"]]
+                assessed += 1
+            else:
+                want = DEFAULT_ASSESSOR
+                kept += 1
+            assert learner["DefaultAssessorID"] == want, (user, learner)
+        assert assessed > 20 and kept > 0, (assessed, kept)
+        with Journal.open(tmp_path / "journal.sqlite", load_plan(str(plan)).plan.plan.name) as journal:
+            dead = {d.source_key: d.reason for d in journal.dead_letters("learner_assessors")}
+        in_group = {
+            str(u["id"])
+            for u in source.values()
+            if 6 in u["roles"] and u["groups"] and u["groups"][0]["id"] == by_trainee
+        }
+        assert in_group and set(dead) == in_group  # only the learners of the group a trainee supervises
+        assert all("no 'assessors' record was created" in why for why in dead.values())
+        assert any(
+            u["groups"] and u["groups"][0]["id"] == unsupervised for u in source.values() if 6 in u["roles"]
+        )
+
+        updates = _assessor_updates(sb)
+        again = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+        assert again.returncode in (0, 3), again.stdout + again.stderr
+        assert _assessor_updates(sb) == updates  # exactly once: nothing sent again
+
+
+def _velpic(sb: SandboxThread, path: str, body: Any) -> None:
+    env = sb.sandbox.env()
+    request = urllib.request.Request(
+        f"{env['VELPIC_BASE_URL']}{path}",
+        data=json.dumps(body).encode(),
+        headers={"AccessKey": env["VELPIC_SOURCE_ACCESS_KEY"], "Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=30).close()
+
+
+def _arrange_supervisors(sb: SandboxThread) -> tuple[int, int]:
+    """Arrange, through Velpic's own calls: one group of trainees loses its supervisors, another is supervised
+    by a trainee only (no OneFile assessor). Returns the two groups."""
+    users = records(sb.base_url, "velpic", "source", "user")
+    firsts = sorted({u["groups"][0]["id"] for u in users if 6 in u["roles"] and u["groups"]})
+    unsupervised, by_trainee = firsts[0], firsts[1]
+    for group in (unsupervised, by_trainee):
+        ids = [u["id"] for u in users if any(g["id"] == group for g in u["groupsSupervised"])]
+        _velpic(sb, f"/group/{group}/remove_supervisors", {"userIds": ids})
+    trainee = next(u for u in users if u["roles"] == [6] and by_trainee not in {g["id"] for g in u["groups"]})
+    _velpic(sb, f"/group/{by_trainee}/add_supervisors", {"userIds": [trainee["id"]]})
+    return unsupervised, by_trainee
+
+
+def _assessor_updates(sb: SandboxThread) -> int:
+    return sum(
+        r["count"]
+        for r in get_json(f"{sb.base_url}/_sandbox/stats")["requests"]
+        if r["platform"] == "onefile" and r["method"] == "POST" and r["route"].endswith("/User/{id}")
+    )
+
+
+# -- the reader of each user's group's supervisors, in process ----------------------------------------------
+def test_the_supervisors_reader_asks_the_first_group_and_sorts_what_velpic_answers() -> None:
+    reader = make_reader("user_supervisors", {"roleId": 6}, 50, "learner_assessors")
+    assert isinstance(reader, NestedReader)
+    assert reader.page_request(reader.paginator().first()).path == "/user"  # the users are paged
+    user = {"id": 7, "groups": [{"id": 1002}, {"id": 1001}]}
+    asked = reader.children(user)
+    assert asked is not None and asked.path == "/group/1002/supervisor"
+    assert reader.children({"id": 8, "groups": []}) is None
+    answer = {"results": [{"id": 40}, {"id": 7}, {"id": 12}], "meta": {"totalResultCount": 3}}
+    (got,) = reader.decode_children(Response(200, json.dumps(answer).encode()), user)
+    assert got["groupSupervisorIds"] == [12, 40] and got["supervisedGroupId"] == 1002  # sorted, not itself
+    full = {"results": [{"id": 40}], "meta": {"totalResultCount": 5000}}
+    with pytest.raises(PermanentError, match="supervisors of group 1002"):
+        reader.decode_children(Response(200, json.dumps(full).encode()), user)

@@ -108,6 +108,21 @@ VELPIC = PlatformSpec(
             fields=frozenset({"id", "clientStatusId"}),
         ),
         EntitySpec(
+            # each user with the supervisors of its first group (GET /group/{groupId}/supervisor, one call a
+            # user): read from the user list, so a step reading it reads the users (coverage, inventory)
+            "user_supervisors",
+            read=ReadSpec(
+                endpoint("GET", "/user"),
+                _VELPIC_PAGING,
+                key="id",
+                statuses=Statuses(
+                    "activeValue",
+                    {"active": ("active",), "inactive": ("inactive",), "all": ("active", "inactive")},
+                    default="active",
+                ),
+            ),
+        ),
+        EntitySpec(
             "group",
             read=ReadSpec(endpoint("GET", "/group"), _VELPIC_PAGING, key="id"),
             writes=writes(
