@@ -184,6 +184,16 @@ def _check_connections(plan: Plan, file: str, problems: list[PlanProblem]) -> No
                 )
         if conn.relative_to == "journal":
             _check_journal_folder(conn, file, base, problems)
+            readers = [step for step, spec in plan.steps.items() if spec.read.from_ == name]
+            if readers:
+                problems.append(
+                    PlanProblem(
+                        file,
+                        join_path(base, "relative_to"),
+                        f'relative_to = "journal" is a folder the run writes, and step {readers[0]} reads it; '
+                        "read from a folder beside the plan (drop relative_to) or an absolute path",
+                    )
+                )
         budget = conn.budget
         if budget is None:
             continue

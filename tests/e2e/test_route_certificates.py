@@ -180,6 +180,11 @@ def test_a_journal_folder_must_be_a_plain_name_of_a_files_connection(tmp_path: P
         ('path = "certificates"', 'path = "../certificates"', "connections.certificates.path"),
         ('path = "certificates"', 'path = ""', "connections.certificates.path"),
         ('platform = "files"', 'platform = "velpic"', "connections.certificates.relative_to"),
+        (
+            'read  = { from = "source", entity = "certificate"',
+            'read  = { from = "certificates", entity = "x"',
+            "step certificates reads it",
+        ),
     ):
         plan.write_text(text.replace(old, bad))
         shown = migrator("validate", str(plan), "--env-file", str(env), cwd=tmp_path)
