@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from migrator.connectors.catalog import CATALOG
 from migrator.starter.model import (
     CANNOT_HOLD,
     NO_MAPPING,
@@ -477,11 +476,13 @@ _OF_ORG_NOTE = "CHANGE: the sandbox target organisation; yours: GET /Customer, t
 _OF_ASSESSOR = 10122762
 
 
-def _of_user(name: str, role_id: int, note: str, *extra: object, after: tuple[str, ...] = ()) -> StepSpec:
+def _of_user(
+    name: str, role_id: int, note: str, *extra: object, after: tuple[str, ...] = (), read: str = "user"
+) -> StepSpec:
     return StepSpec(
         name,
         note,
-        "user",
+        read,
         "user",
         "create",
         "MISID",
@@ -581,35 +582,21 @@ VELPIC_TO_ONEFILE = Route(
         _of_user(
             "learners",
             6,
-            "Velpic TRAINEE (6); a learner needs a classroom, a placement and a default assessor",
+            "Velpic TRAINEE (6), each with its group's supervisors; a learner needs a classroom, a placement "
+            "and an assessor: a supervisor of its first group (the lowest id), as the OneFile assessor of it",
             m("ClassroomID", "groups.0.id -> classes"),
             m("PlacementID", "groups.0.id -> placements"),
             m(
                 "DefaultAssessorID",
-                _OF_ASSESSOR,
-                "CHANGE: the sandbox's first assessor; POST /User/Search {OrganisationID, Role: 5}",
+                "coalesce(groupSupervisorIds.0 -> assessors, groupSupervisorIds.0 -> instructors, "
+                f"{_OF_ASSESSOR})",
+                "CHANGE: without a supervisor OneFile holds, the sandbox's first assessor",
             ),
-        ),
-        StepSpec(
-            "learner_assessors",
-            "each learner's assessor: the first supervisor (lowest id) of its first Velpic group, read with "
-            "the group's supervisors; a learner whose group has none keeps the default assessor",
-            "user_supervisors",
-            "user",
-            "update",
-            "ID",
-            (m("ID", "id -> learners"), m("DefaultAssessorID", "groupSupervisorIds.0 -> assessors")),
-            filter={"roleId": 6, **_VELPIC_ALL},
-            page_size=200,
-            where="groupSupervisorIds",
-            unmapped=dict.fromkeys(
-                CATALOG["onefile"].entities["user"].fields or (),
-                "written by the learners step: this step sets the assessor",
-            ),
+            read="user_supervisors",
         ),
         _of_status("assessors_status", 5, "assessors", ("instructors", "learners")),
         _of_status("instructors_status", 8, "instructors", ("assessors_status", "learners")),
-        _of_status("learners_status", 6, "learners", ("assessors", "instructors", "learner_assessors")),
+        _of_status("learners_status", 6, "learners", ("assessors", "instructors")),
         _certificates(),
     ),
     {

@@ -14,7 +14,8 @@ A record is the schedule's list item (key ``id``, the schedule id; ``userId``, a
 
 - ``certificate``: the PDF, base64-encoded (so the record stays JSON: it is hashed and journaled as such);
 - ``certificateSha256``: the SHA-256 of the PDF's bytes, in hex; ``certificateBytes``: its size;
-- ``certificateMissing``: why there is no certificate (only on a schedule without one).
+- ``certificateMissing``: why there is no certificate (null on a schedule with one: a map that names it never
+  finds it absent).
 
 A PDF is at most the wire's answer limit (``wire.MAX_BODY_BYTES``); a larger answer stops the step with that
 error.
@@ -76,6 +77,7 @@ class VelpicCertificateReader(VelpicScheduleReader):
             record["certificate"] = base64.b64encode(body).decode("ascii")
             record["certificateSha256"] = hashlib.sha256(body).hexdigest()
             record["certificateBytes"] = len(body)
+            record["certificateMissing"] = None
             return record
         if response.status == 200:
             kind = response.headers.get("content-type", "no content type")

@@ -6,9 +6,9 @@
 - ``POST /group/{groupId}/add_members`` and ``/add_supervisors`` (``VelpicMemberWriter``): a record maps
   ``groupId`` and ``userIds``.
 - ``GET /group/{groupId}/supervisor`` (``VelpicGroupSupervisorsReader``, the entity ``user_supervisors``):
-  each user of the user list, with the supervisors of its first group. Velpic supervises groups, not users:
-  a learner's supervisors are its group's (another platform's "assessor of a learner", OneFile's
-  ``DefaultAssessorID``, is one of them).
+  each user of the user list, with the supervisors of its first group (none for a user in no group). Velpic
+  supervises groups, not users: a learner's supervisors are its group's (another platform's "assessor of a
+  learner", OneFile's ``DefaultAssessorID``, is one of them).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from migrator.connectors.velpic.calls import (
     request,
 )
 from migrator.connectors.velpic.lists import VelpicReader, list_spec
-from migrator.connectors.velpic.spec import VELPIC
+from migrator.connectors.velpic.spec import USER_BY_ID, VELPIC
 from migrator.connectors.velpic.userids import UserIdsWriter
 
 __all__ = [
@@ -142,17 +142,23 @@ class VelpicGroupSupervisorsReader(VelpicReader):
     list serves (a group with more supervisors stops the read, saying so). Each record is the user with
     ``supervisedGroupId`` (that group) and ``groupSupervisorIds``: the ids of its supervisors other than the
     user, ascending, whatever order Velpic answers in (so ``groupSupervisorIds.0`` is always the same one). A
-    user in no group is not read."""
+    user in no group has no supervisors: it is asked for itself (``GET /user/{userId}``, the one call that
+    yields it as a child) and read with ``groupSupervisorIds`` empty."""
 
     def __init__(self, filters: Mapping[str, Any], page_size: int, step: str) -> None:
         super().__init__("user_supervisors", filters, page_size, step)
 
     def children(self, parent: Mapping[str, Any]) -> Request | None:
         group = _first_group(parent)
-        return None if group is None else request(_SUPERVISORS, group, params=ONE_PAGE)
+        if group is not None:
+            return request(_SUPERVISORS, group, params=ONE_PAGE)
+        user = parent.get("id")
+        return None if user in (None, "") else request(USER_BY_ID, user)
 
     def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
         group = _first_group(parent)
+        if group is None:
+            return [{**parent, "supervisedGroupId": None, "groupSupervisorIds": []}]
         rows, complete = listed(response)
         if not complete:
             raise more_than_a_page(
