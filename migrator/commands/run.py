@@ -267,9 +267,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"dry-run report ({DRY_RUN_BANNER}): {report_dir} (errors.csv: {rejected})")
     else:
         print(f"report: {report_dir / 'report.html'}")
-    for conn_name, conn in loaded.plan.connections.items():
-        if conn.relative_to == "journal" and conn.path:
-            print(f"{conn_name}: {files.folder(conn.path)}")
+        for conn_name, conn in loaded.plan.connections.items():  # the run's own folders (certificates)
+            if conn.relative_to == "journal" and conn.path:
+                print(f"{conn_name}: {files.folder(conn.path)}")
     if not summary.ok:
         return 1
     return 3 if summary.rejected else 0
