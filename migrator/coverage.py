@@ -168,10 +168,13 @@ def _entities(plan: Plan, connection: str, spec: PlatformSpec) -> list[str]:
 
 
 def _same_list(spec: PlatformSpec, entity: str) -> str:
-    """The first entity the platform declares whose read is the list ``entity`` reads (itself, mostly)."""
+    """The first entity the platform declares whose read is the list ``entity`` reads (itself, mostly), or the
+    one whose records ``entity`` reads, completed (``ReadSpec.records_of``)."""
     read = spec.entities[entity].read if entity in spec.entities else None
     if read is None or spec.open_entities:
         return entity
+    if read.records_of is not None:
+        return _same_list(spec, read.records_of)
     return next(
         name
         for name, e in spec.entities.items()

@@ -89,7 +89,10 @@ def _unread(route: Route) -> list[str]:
     return [
         e.name
         for e in spec.entities.values()
-        if e.read is not None and e.name not in read and e.read.endpoint not in endpoints
+        if e.read is not None
+        and e.read.records_of is None  # another entity's records, completed (Velpic user_supervisors)
+        and e.name not in read
+        and e.read.endpoint not in endpoints
     ]
 
 

@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 
 from migrator.connectors.base import NestedReader, Response
+from migrator.connectors.catalog import CATALOG
 from migrator.connectors.velpic import make_reader
+from migrator.coverage import Tally, plan_coverage
 from migrator.errors import PermanentError
 from migrator.journal import Journal
 from migrator.plan.load import load_plan
@@ -300,3 +302,15 @@ def test_coalesce_takes_the_next_value_where_a_crosswalk_has_no_entry() -> None:
     assert strict is not None
     with pytest.raises(MappingError, match="no 'assessors' record was created"):
         strict({"sup": [40]}, resolve)  # outside coalesce a missing entry still rejects the record
+
+
+def test_the_users_read_with_their_supervisors_are_the_users_in_the_coverage() -> None:
+    """In process: a step reading ``user_supervisors`` reads the users (counted once, with their statuses),
+    and no plan is said to leave ``user_supervisors`` behind."""
+    tallies = [Tally("velpic", "user", "active", 90), Tally("velpic", "user", "inactive", 10)]
+    rows = plan_coverage(load_plan(str(TO_ONEFILE)).plan, CATALOG, tallies)
+    assert not [r for r in rows if r.entity == "user_supervisors"]
+    learners = [r for r in rows if r.step == "learners"]
+    assert [(r.entity, r.statuses, r.in_source) for r in learners] == [("user", ("active", "inactive"), 100)]
+    velpic = plan_coverage(load_plan(str(PLANS / "velpic-to-velpic.toml")).plan, CATALOG, [])
+    assert not [r for r in velpic if r.entity == "user_supervisors"]

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
-from migrator.connectors.spec import endpoint
 from migrator.connectors.velpic.calls import (
     ONE_PAGE,
     id_list,
@@ -42,8 +41,8 @@ __all__ = [
 _GROUP = VELPIC.entities["group"]
 _CREATE, _UPDATE = _GROUP.writes["create"], _GROUP.writes["update"]
 _LIST = list_spec("group").endpoint
-#: a group's supervisors ("Get Supervisors", paged with meta like the other lists)
-_SUPERVISORS = endpoint("GET", "/group/{groupId}/supervisor")
+#: each user's first group's supervisors ("Get Supervisors", paged with meta like the other lists)
+_SUPERVISED = list_spec("user_supervisors")
 
 
 class VelpicGroupWriter:
@@ -146,12 +145,14 @@ class VelpicGroupSupervisorsReader(VelpicReader):
     yields it as a child) and read with ``groupSupervisorIds`` empty."""
 
     def __init__(self, filters: Mapping[str, Any], page_size: int, step: str) -> None:
-        super().__init__("user_supervisors", filters, page_size, step)
+        assert _SUPERVISED.parent is not None
+        super().__init__(_SUPERVISED.parent, filters, page_size, step)
+        self.key_field = _SUPERVISED.key
 
     def children(self, parent: Mapping[str, Any]) -> Request | None:
         group = _first_group(parent)
         if group is not None:
-            return request(_SUPERVISORS, group, params=ONE_PAGE)
+            return request(_SUPERVISED.endpoint, group, params=ONE_PAGE)
         user = parent.get("id")
         return None if user in (None, "") else request(USER_BY_ID, user)
 

@@ -108,18 +108,15 @@ VELPIC = PlatformSpec(
             fields=frozenset({"id", "clientStatusId"}),
         ),
         EntitySpec(
-            # each user with the supervisors of its first group (GET /group/{groupId}/supervisor, one call a
-            # user): read from the user list, so a step reading it reads the users (coverage, inventory)
+            # each user with the supervisors of its first group, one call a user: the users' records (a step
+            # reading it reads the users, for coverage and the inventory), completed
             "user_supervisors",
             read=ReadSpec(
-                endpoint("GET", "/user"),
-                _VELPIC_PAGING,
+                endpoint("GET", "/group/{groupId}/supervisor"),
+                Paging("velpic_offset", default_size=100, max_size=MAX_PAGE),
                 key="id",
-                statuses=Statuses(
-                    "activeValue",
-                    {"active": ("active",), "inactive": ("inactive",), "all": ("active", "inactive")},
-                    default="active",
-                ),
+                parent="user",
+                records_of="user",
             ),
         ),
         EntitySpec(
