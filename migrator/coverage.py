@@ -169,11 +169,13 @@ def _entities(plan: Plan, connection: str, spec: PlatformSpec) -> list[str]:
 
 
 def same_list(spec: PlatformSpec, entity: str) -> str:
-    """The first entity the platform declares whose read is the list ``entity`` reads (itself, mostly; Velpic
-    ``user_status`` → ``user``): the entity whose records ``entity``'s are."""
+    """The first entity the platform declares whose read is the list ``entity`` reads (itself, mostly), or the
+    one whose records ``entity`` reads, completed (``ReadSpec.records_of``)."""
     read = spec.entities[entity].read if entity in spec.entities else None
     if read is None or spec.open_entities:
         return entity
+    if read.records_of is not None:
+        return same_list(spec, read.records_of)
     return next(
         name
         for name, e in spec.entities.items()
@@ -234,9 +236,19 @@ def readings(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> list[Reading]:
 
 
 def targets(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> dict[str, PlatformSpec]:
-    """Connection → platform declaration, for every connection a step writes to."""
-    written = {step.write.to for step in plan.steps.values()}
-    return {name: catalog[c.platform] for name, c in plan.connections.items() if name in written}
+    """Connection → platform declaration, for every connection a step writes records to. A folder only
+    written as a declared entity (a files ``documents`` archive: certificates) holds no records of other
+    entities, so it is none; one a step writes a file of records to could hold any entity."""
+    written: dict[str, set[str]] = {}
+    for step in plan.steps.values():
+        written.setdefault(step.write.to, set()).add(step.write.entity)
+    out: dict[str, PlatformSpec] = {}
+    for name, entities in written.items():
+        spec = catalog[plan.connections[name].platform]
+        if spec.open_entities and all(e in spec.entities for e in entities):
+            continue
+        out[name] = spec
+    return out
 
 
 def written_records(plan: Plan, catalog: Mapping[str, PlatformSpec]) -> dict[str, str]:

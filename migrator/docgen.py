@@ -93,7 +93,13 @@ FIELD_NOTES: dict[str, str] = {
     "Connection.platform": "which connector talks to it (see the platforms below)",
     "Connection.base_url": "the API root, usually `${VAR}`; required by every platform but `files`; "
     "`http(s)://host[:port][/path]`, no query, fragment or user:password",
-    "Connection.path": "`files` only: the directory of the CSV/JSONL files (relative to the plan file)",
+    "Connection.path": "`files` only: the directory of the CSV/JSONL files (relative to the plan file, or "
+    "see `relative_to`)",
+    "Connection.relative_to": (
+        '`files` only: `"plan"`, a relative `path` is in the plan file\'s folder; `"journal"`, `path` names '
+        "the run's own folder beside its journal and reports: `.migrator/<plan name>-<path>/`, or "
+        "`<journal>.<path>/` for `--journal <journal>` (a documents archive a run writes, say)"
+    ),
     "Connection.access_key": "Velpic: the `AccessKey` header; must be `${VAR}`",
     "Connection.username": "accessplanit (v1, v2): user for the `/token` password grant; must be `${VAR}`",
     "Connection.password": "accessplanit (v1, v2): its password; must be `${VAR}`",

@@ -122,7 +122,8 @@ def preview(
         time_scale=args.time_scale,
         only_steps=tuple(args.step),
     )
-    path = RunFiles.of(journal, name).journal
+    files = RunFiles.of(journal, name)
+    path, placed = files.journal, files.place(loaded).plan
     with tempfile.TemporaryDirectory(prefix="migrator-preview-") as empty:
         first = args.fresh or not path.exists()
         opened = Journal.open(Path(empty) / "journal.sqlite" if first else path, name, redact=redactor.text)
@@ -130,7 +131,7 @@ def preview(
 
             async def main() -> RunSummary:
                 return await run_plan(
-                    loaded.plan,
+                    placed,
                     unlimited,
                     connections=connections,
                     journal=opened,

@@ -231,12 +231,13 @@ def run(args: argparse.Namespace) -> int:
         )
         # a delta or retry pass writes a part by design: it keeps the inventory of the last run that took one
         kept = kept_tallies(journal.run_stats()) if args.delta or args.retry_rejected else None
-        tallies = kept if kept is not None else _inventory(loaded, connections, redactor, options)
+        placed = files.place(loaded)  # a connection of the run's own folder, beside this journal
+        tallies = kept if kept is not None else _inventory(placed, connections, redactor, options)
         coverage = plan_coverage(loaded.plan, CATALOG, tallies)
         # the ETA of a run counts its budgets; a dry run writes nothing, its pace is its own
         paces = {} if args.dry_run else budget_paces(graph, args.time_scale)
         display = ProgressDisplay(plain=True if args.plain else None, paces=paces)
-        run = _Run(loaded, graph, connections, journal, redactor, options, display)
+        run = _Run(placed, graph, connections, journal, redactor, options, display)
         summary = _run_with_signals(run)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")
         refused = ""  # the journal's end or the reports the disk refused to take
@@ -271,6 +272,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"dry-run report ({DRY_RUN_BANNER}): {report_dir} (errors.csv: {rejected})")
     else:
         print(f"report: {report_dir / 'report.html'}")
+        for conn_name, conn in loaded.plan.connections.items():  # the run's own folders (certificates)
+            if conn.relative_to == "journal" and conn.path:
+                print(f"{conn_name}: {files.folder(conn.path)}")
     if not summary.ok:
         return 1
     return 3 if summary.rejected else 0

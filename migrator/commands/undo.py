@@ -69,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
         def removal(platform: str, entity: str) -> Removal | str:
             writer = writers.get(platform)
+            if writer is None and platform == "files":
+                return (
+                    "written to files on this machine (a certificates archive, say), not to a platform: "
+                    "delete them yourself to discard them"
+                )
             if writer is None:
                 return f"migrator has no reversal calls for {platform}: remove the records by hand"
             return writer.removal(entity)

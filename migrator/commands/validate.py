@@ -3,8 +3,9 @@
 ``--connect`` also checks each connection, writing nothing: one cheap authenticated GET per connection (a
 page of one record of a read the plan makes on it, else of the first plain list its platform's catalog
 declares), which also obtains the session token where the platform has one (accessplanit, OneFile); a
-folder connection is checked for being a readable folder. One line per connection, ``OK`` or what failed
-and what to check; exit 1 when one failed.
+folder connection is checked for being a readable folder (one the plan only writes to may not exist yet: its
+first write makes it; a ``relative_to = "journal"`` one is the default journal's). One line per connection,
+``OK`` or what failed and what to check; exit 1 when one failed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from migrator.graph import compile_graph
 from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
+from migrator.run_files import RunFiles
 from migrator.runtime.build import connection_folder
 from migrator.runtime.connections import build_transport
 from migrator.wire import shown_url
@@ -104,7 +106,11 @@ async def check_connection(
 ) -> str | None:
     """None when connection ``name`` answers an authenticated read, else what failed and what to check."""
     if conn.base_url is None:
-        folder = connection_folder(loaded.plan, name, Path(loaded.file).parent)
+        placed = RunFiles.of(None, loaded.plan.plan.name).place(loaded).plan  # (the default journal's)
+        folder = connection_folder(placed, name, Path(loaded.file).parent)
+        written_only = all(step.read.from_ != name for step in placed.steps.values())
+        if folder is not None and written_only and not folder.exists():
+            return None  # a folder the plan only writes to: its first write makes it
         if folder is None or not folder.is_dir():
             return f"the folder {folder} does not exist: check the connection's path"
         if not os.access(folder, os.R_OK | os.X_OK):

@@ -47,6 +47,7 @@ __all__ = [
     "DetailReader",
     "DirectWriter",
     "EngineSupportError",
+    "HoldingWriter",
     "IdWriter",
     "ListedOtherwise",
     "LookupWriter",
@@ -382,6 +383,15 @@ class DirectWriter(Writer, Protocol):
 
     async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
         """Per-record results, in the order of ``items``."""
+
+
+@runtime_checkable
+class HoldingWriter(Writer, Protocol):
+    """A writer that knows, without a request, what its target holds (a documents archive: its index file),
+    where no transport can list that target: a dry run classifies its records against it."""
+
+    async def held(self) -> dict[str, list[str]]:
+        """Match value (stripped, case-folded, as the engine compares them) → the target ids holding it."""
 
 
 # -- undo ---------------------------------------------------------------------------------------------------

@@ -104,6 +104,9 @@ class ReadSpec:
     required_filters: tuple[str, ...] = ()
     parent: str | None = None  # read once per record of this entity (nested resource)
     statuses: Statuses | None = None  # None: the platform's list knows no statuses for this entity
+    # the entity whose records these are, each completed by a request of its own (Velpic user_supervisors:
+    # the users, with their group's supervisors): what the sources hold is counted as that entity's
+    records_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

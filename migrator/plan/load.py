@@ -25,7 +25,7 @@ from migrator.plan.decode import INVALID, decode, did_you_mean, join_path
 from migrator.plan.env import is_reference
 from migrator.plan.functions import PlanFunctions, load_functions
 from migrator.plan.mapping import CompiledMap, LookupTable, compile_map
-from migrator.plan.model import CREDENTIAL_FIELDS, Budget, Plan
+from migrator.plan.model import CREDENTIAL_FIELDS, Budget, Connection, Plan
 from migrator.plan.rates import parse_rate
 
 __all__ = ["MAX_PLAN_DEPTH", "MAX_PLAN_VALUES", "LoadedPlan", "check_plan", "load_plan", "parse_plan_text"]
@@ -182,6 +182,18 @@ def _check_connections(plan: Plan, file: str, problems: list[PlanProblem]) -> No
                         f'write {fname} = "${{{var}}}" (set {var} in the environment or an --env-file)',
                     )
                 )
+        if conn.relative_to == "journal":
+            _check_journal_folder(conn, file, base, problems)
+            readers = [step for step, spec in plan.steps.items() if spec.read.from_ == name]
+            if readers:
+                problems.append(
+                    PlanProblem(
+                        file,
+                        join_path(base, "relative_to"),
+                        f'relative_to = "journal" is a folder the run writes, and step {readers[0]} reads it; '
+                        "read from a folder beside the plan (drop relative_to) or an absolute path",
+                    )
+                )
         budget = conn.budget
         if budget is None:
             continue
@@ -194,6 +206,26 @@ def _check_connections(plan: Plan, file: str, problems: list[PlanProblem]) -> No
             _check_rate(budget.default, file, join_path(bpath, "default"), problems)
         for endpoint, rate in budget.endpoints.items():
             _check_rate(rate, file, join_path(join_path(bpath, "endpoints"), endpoint), problems)
+
+
+def _check_journal_folder(conn: Connection, file: str, base: str, problems: list[PlanProblem]) -> None:
+    """A folder of the run's own (``relative_to = "journal"``) is a files connection's, named by a plain
+    ``path``: the journal decides where it is."""
+    where = join_path(base, "relative_to")
+    if conn.platform != "files":
+        problems.append(PlanProblem(file, where, 'relative_to = "journal" is for a files connection only'))
+        return
+    name = conn.path or ""
+    if not name or name in (".", "..") or any(c in name for c in ("/", "\\", "\x00", "${")):
+        problems.append(
+            PlanProblem(
+                file,
+                join_path(base, "path"),
+                'with relative_to = "journal", path names the run\'s own folder (a plain name such as '
+                '"certificates", no "/" or ".."): it is made beside the journal, .migrator/<plan name>-<path>/ '
+                "(or <journal>.<path>/ for --journal <journal>)",
+            )
+        )
 
 
 def _check_rate(text: str, file: str, path: str, problems: list[PlanProblem]) -> None:

@@ -13,7 +13,8 @@ Expression forms (see :mod:`migrator.plan.expr` for the grammar):
   parentheses. Comparisons are exact (``'1'`` is not ``1``, ``'Yes'`` is not ``'yes'``: put ``| lower`` in
   parentheses first); a value on its own is true when it is present, not empty and not ``false``;
 - ``if(condition, then, else)`` (``else`` may be left out: missing), ``coalesce(a, b, 'x')`` (the first value
-  present and not empty), ``call(name, a, b)`` (a function of the plan's functions file);
+  present and not empty; a crosswalk reference with no entry counts as absent there), ``call(name, a, b)`` (a
+  function of the plan's functions file);
 - ``... | trim | lower | upper | split(',') | join(';') | date('%d/%m/%Y', '%Y-%m-%d') | date('%Y-%m-%d')
   | datetime('%d/%m/%Y %H:%M', 'Europe/London', 'UTC') | re_replace('[^0-9+]', '') | default('x')
   | lookup(table) | fn(name) | int | str | as_list | as_object('id')``. Text transforms apply element-wise to
@@ -61,6 +62,7 @@ __all__ = [
     "FUNCTIONS",
     "TRANSFORMS",
     "CompiledMap",
+    "CrosswalkMiss",
     "LookupTable",
     "MapProblem",
     "MappingError",
@@ -84,6 +86,11 @@ class MappingError(Exception):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}")
+
+
+class CrosswalkMiss(MappingError):
+    """A crosswalk reference whose source key the step it names has no target id for: inside ``coalesce`` the
+    reference counts as absent (the next value is taken); anywhere else, the record's dead letter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,7 +537,7 @@ def _crosswalk(node: Crosswalk, ctx: _Context) -> _Value:
     def one(key: Any, resolve: Resolve) -> Any:
         target = resolve(step, _text(key))
         if target is None:
-            raise MappingError(fld, f"no {step!r} record was created for source {dotted} = {_text(key)!r}")
+            raise CrosswalkMiss(fld, f"no {step!r} record was created for source {dotted} = {_text(key)!r}")
         return target
 
     def crosswalk(record: Record, resolve: Resolve) -> Any:
@@ -568,7 +575,10 @@ def _function(node: Function, ctx: _Context) -> _Value:
 
     def coalesce(record: Record, resolve: Resolve) -> Any:
         for arg in args:
-            value = arg(record, resolve)
+            try:
+                value = arg(record, resolve)
+            except CrosswalkMiss:
+                continue  # no target id: absent, like a missing field
             if _present(value):
                 return value
         return None

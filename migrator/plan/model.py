@@ -108,6 +108,9 @@ class Connection(_Base, frozen=True):
     platform: Platform
     base_url: str | None = None
     path: str | None = None  # the ``files`` platform: a directory of CSV files
+    # what a relative ``path`` is relative to: the plan file's folder, or the run's journal (its own folder,
+    # beside its reports: ``migrator.run_files.RunFiles.folder``)
+    relative_to: Literal["plan", "journal"] = "plan"
     access_key: str | None = None
     username: str | None = None
     password: str | None = None

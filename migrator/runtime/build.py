@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from migrator.connectors.base import ChangesReader, IdWriter, WholeRecordWriter, Writer
+from migrator.connectors.base import ChangesReader, HoldingWriter, IdWriter, WholeRecordWriter, Writer
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.graph import StepNode, TaskGraph
@@ -34,7 +34,7 @@ from migrator.runtime.ledger import JournalLedger, StepLedger
 from migrator.runtime.options import RunOptions
 from migrator.runtime.selection import SelectionMode
 from migrator.runtime.step_spec import Resolver, StepSpec
-from migrator.runtime.target_index import CurrentValues, read_current_values, read_target_index
+from migrator.runtime.target_index import CurrentValues, TargetIndex, read_current_values, read_target_index
 from migrator.runtime.write_path import WritePath
 from migrator.transport import Transport
 from migrator.verify import WRITE_ONLY_FIELDS
@@ -124,7 +124,10 @@ async def build_step(
     if options.dry_run:
         dry = dry_run if dry_run is not None else DryRun()
         findings = dry.findings(node.name)
-        index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
+        if isinstance(writer, HoldingWriter):  # a target no transport lists (a documents archive)
+            index: TargetIndex | None = await writer.held()
+        else:
+            index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
         writer = DryRunWriter(
             writer, index, current=current, counters=counters, findings=findings, target=target
         )

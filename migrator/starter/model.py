@@ -7,7 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CANNOT_HOLD", "CHANGE", "NO_MAPPING", "FieldMap", "Route", "StepSpec", "TableSpec", "m"]
+__all__ = [
+    "CANNOT_HOLD",
+    "CHANGE",
+    "NO_MAPPING",
+    "ConnectionBlock",
+    "FieldMap",
+    "Route",
+    "StepSpec",
+    "TableSpec",
+    "m",
+]
 
 #: why a source entity is not carried: the target has nowhere to put it ...
 CANNOT_HOLD = "target cannot hold it"
@@ -51,10 +61,26 @@ class TableSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionBlock:
+    """``[connections.<label>]`` besides ``source`` and ``target`` (the run's certificate archive, say): its
+    fields as written, under its comment."""
+
+    label: str
+    note: str
+    fields: Mapping[str, Any]
+
+    @property
+    def platform(self) -> str:
+        return str(self.fields["platform"])
+
+
+@dataclass(frozen=True, slots=True)
 class StepSpec:
     """``[steps.<name>]``: read ``read`` of the source, write ``write`` of the target with ``mode`` / ``match``,
     ``fields`` mapped; ``unmapped`` says why a target field is left out (besides the platform-wide notes).
-    ``needs`` set: the step cannot run before the customer supplies it, so the plan carries it commented out."""
+    ``needs`` set: the step cannot run before the customer supplies it, so the plan carries it commented out.
+    ``to``: the connection written, ``target`` or one of the route's ``connections``; ``where``: the step's
+    condition on each source record."""
 
     name: str
     note: str
@@ -71,12 +97,15 @@ class StepSpec:
     max_rejected: int | None = None
     unmapped: Mapping[str, str] = field(default_factory=dict)
     needs: str = ""
+    to: str = "target"
+    where: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
     """Everything a starter plan of ``source`` -> ``target`` holds: a summary (text pieces, joined and
-    wrapped), its tables, its steps in order, and ``left_behind``: source entity -> why no step carries it."""
+    wrapped), its tables, its steps in order, ``left_behind``: source entity -> why no step carries it, and
+    ``connections``: any besides the source and the target."""
 
     source: str
     target: str
@@ -84,3 +113,4 @@ class Route:
     tables: tuple[TableSpec, ...]
     steps: tuple[StepSpec, ...]
     left_behind: Mapping[str, str] = field(default_factory=dict)
+    connections: tuple[ConnectionBlock, ...] = ()

@@ -15,10 +15,10 @@ from typing import Any
 
 from migrator.connectors.catalog import CATALOG
 from migrator.starter.connections import CONNECTIONS, Side, connection_fields
-from migrator.starter.model import CHANGE, NO_MAPPING, Route, StepSpec, TableSpec
+from migrator.starter.model import CHANGE, NO_MAPPING, ConnectionBlock, Route, StepSpec, TableSpec
 from migrator.starter.routes import FIELD_NOTES, UNMAPPED
 
-__all__ = ["env_vars", "left_behind", "render_plan", "toml_key", "toml_value"]
+__all__ = ["env_vars", "left_behind", "render_plan", "step_platform", "toml_key", "toml_value"]
 
 WIDTH = 115
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -89,7 +89,10 @@ def _unread(route: Route) -> list[str]:
     return [
         e.name
         for e in spec.entities.values()
-        if e.read is not None and e.name not in read and e.read.endpoint not in endpoints
+        if e.read is not None
+        and e.read.records_of is None  # another entity's records, completed (Velpic user_supervisors)
+        and e.name not in read
+        and e.read.endpoint not in endpoints
     ]
 
 
@@ -140,6 +143,11 @@ def _connection(label: str, platform: str, side: Side) -> list[str]:
     return lines
 
 
+def _extra_connection(block: ConnectionBlock) -> list[str]:
+    lines = [*_comment(block.note), f"[connections.{toml_key(block.label)}]"]
+    return lines + [f"{toml_key(key)} = {toml_value(value)}" for key, value in block.fields.items()]
+
+
 def _table(table: TableSpec) -> list[str]:
     lines = _comment(table.note)
     if table.needs:
@@ -173,12 +181,14 @@ def _step(step: StepSpec, target: str, disabled: set[str]) -> list[str]:
         read["page_size"] = step.page_size
     if step.key is not None:
         read["key"] = step.key
-    write: dict[str, Any] = {"to": "target", "entity": step.write, "mode": step.mode}
+    write: dict[str, Any] = {"to": step.to, "entity": step.write, "mode": step.mode}
     if step.match is not None:
         write["match"] = step.match
     if step.batch is not None:
         write["batch"] = step.batch
     body = [f"[steps.{toml_key(step.name)}]", f"read  = {toml_value(read)}", f"write = {toml_value(write)}"]
+    if step.where is not None:
+        body.append(f"where = {toml_value(step.where)}")
     for fm in step.fields:
         line = f"map.{toml_key(fm.target)} = {toml_value(fm.value)}"
         body.append(f"{line}   # {fm.note}" if fm.note else line)
@@ -193,8 +203,14 @@ def _step(step: StepSpec, target: str, disabled: set[str]) -> list[str]:
     return lines + (_commented(body) if step.needs else body)
 
 
+def step_platform(route: Route, step: StepSpec) -> str:
+    """The platform ``step`` writes: the route's target, or that of the connection it writes to."""
+    return next((c.platform for c in route.connections if c.label == step.to), route.target)
+
+
 def _unmapped(step: StepSpec, target: str) -> list[tuple[str, str]]:
-    """Each field the catalog knows ``step.write`` takes on ``target`` that the step does not map, and why."""
+    """Each field the catalog knows ``step.write`` takes on ``target`` (the platform the step writes) that the
+    step does not map, and why."""
     entity = CATALOG[target].entities.get(step.write)
     if entity is None or entity.fields is None:
         return []
@@ -213,7 +229,8 @@ def render_plan(route: Route, name: str) -> str:
         ["[plan]", f"name = {toml_value(name)}"],
         _connection("source", route.source, Side.SOURCE),
         _connection("target", route.target, Side.TARGET),
+        *(_extra_connection(c) for c in route.connections),
         *(_table(t) for t in route.tables),
-        *(_step(s, route.target, disabled) for s in route.steps),
+        *(_step(s, step_platform(route, s), disabled) for s in route.steps),
     ]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"

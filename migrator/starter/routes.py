@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from migrator.starter.model import CANNOT_HOLD, NO_MAPPING, FieldMap, Route, StepSpec, TableSpec, m
+from migrator.starter.model import (
+    CANNOT_HOLD,
+    NO_MAPPING,
+    ConnectionBlock,
+    FieldMap,
+    Route,
+    StepSpec,
+    TableSpec,
+    m,
+)
 
 __all__ = ["FIELD_NOTES", "ROUTES", "UNMAPPED"]
 
@@ -101,6 +110,46 @@ def _export_read(
 # -- Velpic -> Velpic -----------------------------------------------------------------------------------------
 _VELPIC_ALL = {"activeValue": "all"}
 
+# -- out of Velpic: the certificates, into the run's own folder -----------------------------------------------
+CERTIFICATE_ARCHIVE = ConnectionBlock(
+    "certificates",
+    "The certificates' archive: the run's own folder beside its journal, like its reports "
+    "(.migrator/<plan name>-certificates/; with --journal J, J.certificates/).",
+    MappingProxyType({"platform": "files", "path": "certificates", "relative_to": "journal"}),
+)
+
+
+def _certificates(*target_id: FieldMap) -> StepSpec:
+    """The PDF of every passed, completed lesson schedule into the archive, one file each, with its index row
+    (``target_id``: the learner's target id, where the route has one target user per person)."""
+    return StepSpec(
+        "certificates",
+        "the PDF of every passed, completed lesson schedule, one file each, and index.csv (whose, which "
+        "lesson, when, SHA-256); a schedule Velpic gives no certificate for is a dead letter with its answer",
+        "certificate",
+        "documents",
+        "create",
+        "scheduleId",
+        (
+            m("document", "certificate"),
+            m("missing", "certificateMissing"),
+            m("name", "userLastName + ' ' + userFirstName + ' - ' + lessonName"),
+            m("scheduleId", "id"),
+            m("sourceUserId", "userId"),
+            m("employeeNumber", "userEmployeeNumber"),
+            *target_id,
+            m("lessonId", "lessonId"),
+            m("lessonName", "lessonName"),
+            m("completedDate", "lessonCompletedDate"),
+        ),
+        filter=_VELPIC_ALL,
+        page_size=200,
+        to=CERTIFICATE_ARCHIVE.label,
+    )
+
+
+_TARGET_USER = m("targetUserId", "userId -> users")
+
 VELPIC_TO_VELPIC = Route(
     "velpic",
     "velpic",
@@ -169,13 +218,14 @@ VELPIC_TO_VELPIC = Route(
             filter=_VELPIC_ALL,
             page_size=200,
         ),
+        _certificates(_TARGET_USER),
     ),
     {
         "lesson": "lessons are authored content: " + CANNOT_HOLD + " through the API (create them in Velpic)",
         "lesson_schedule": NO_MAPPING + " (each source lesson version -> the target's: a table of yours)",
-        "certificate": CANNOT_HOLD + " (certificates are issued by the target itself)",
         "ilt_session": NO_MAPPING + " (sessions belong to lessons: map the lessons first)",
     },
+    connections=(CERTIFICATE_ARCHIVE,),
 )
 
 # -- accessplanit -> Velpic -----------------------------------------------------------------------------------
@@ -411,12 +461,13 @@ VELPIC_TO_ACCESSPLANIT = Route(
             page_size=500,
             needs=_LESSON_COURSEDATE,
         ),
+        _certificates(_TARGET_USER),
     ),
     {
         "lesson": NO_MAPPING + " (as courses: accessplanit courses are the customer's own catalogue)",
-        "certificate": CANNOT_HOLD + " (accessplanit issues its own)",
         "ilt_session": NO_MAPPING + " (as course dates of the lesson's course)",
     },
+    connections=(CERTIFICATE_ARCHIVE,),
 )
 
 # -- Velpic -> OneFile ----------------------------------------------------------------------------------------
@@ -425,11 +476,13 @@ _OF_ORG_NOTE = "CHANGE: the sandbox target organisation; yours: GET /Customer, t
 _OF_ASSESSOR = 10122762
 
 
-def _of_user(name: str, role_id: int, note: str, *extra: object, after: tuple[str, ...] = ()) -> StepSpec:
+def _of_user(
+    name: str, role_id: int, note: str, *extra: object, after: tuple[str, ...] = (), read: str = "user"
+) -> StepSpec:
     return StepSpec(
         name,
         note,
-        "user",
+        read,
         "user",
         "create",
         "MISID",
@@ -476,7 +529,8 @@ VELPIC_TO_ONEFILE = Route(
     (
         "Velpic -> OneFile: supervisors and instructors become assessors (Role 5), trainees learners (Role "
         "1) in",
-        "the classroom and placement named like their first Velpic group, assigned to a default assessor; Not",
+        "the classroom and placement named like their first Velpic group, assessed by a supervisor of it",
+        "(else a default assessor); Not",
         "Current users are archived. OneFile's API cannot create classrooms: create any missing one first. A",
         "OneFile user has one Role: a Velpic user with two is a OneFile user per role. OneFile holds no 3 "
         "ADMIN,",
@@ -528,25 +582,29 @@ VELPIC_TO_ONEFILE = Route(
         _of_user(
             "learners",
             6,
-            "Velpic TRAINEE (6); a learner needs a classroom, a placement and a default assessor",
+            "Velpic TRAINEE (6), each with its group's supervisors; a learner needs a classroom, a placement "
+            "and an assessor: a supervisor of its first group (the lowest id), as the OneFile assessor of it",
             m("ClassroomID", "groups.0.id -> classes"),
             m("PlacementID", "groups.0.id -> placements"),
             m(
                 "DefaultAssessorID",
-                _OF_ASSESSOR,
-                "CHANGE: the sandbox's first assessor; POST /User/Search {OrganisationID, Role: 5}",
+                "coalesce(groupSupervisorIds.0 -> assessors, groupSupervisorIds.0 -> instructors, "
+                f"{_OF_ASSESSOR})",
+                "CHANGE: without a supervisor OneFile holds, the sandbox's first assessor",
             ),
+            read="user_supervisors",
         ),
         _of_status("assessors_status", 5, "assessors", ("instructors", "learners")),
         _of_status("instructors_status", 8, "instructors", ("assessors_status", "learners")),
         _of_status("learners_status", 6, "learners", ("assessors", "instructors")),
+        _certificates(),
     ),
     {
         "lesson": CANNOT_HOLD + " (OneFile's API writes no learning content)",
         "lesson_schedule": CANNOT_HOLD,
-        "certificate": CANNOT_HOLD,
         "ilt_session": CANNOT_HOLD,
     },
+    connections=(CERTIFICATE_ARCHIVE,),
 )
 
 # -- Velpic -> aNewSpring -------------------------------------------------------------------------------------
@@ -658,12 +716,13 @@ VELPIC_TO_ANEWSPRING = Route(
             batch=200,
         ),
         *(_ans_subscriptions(s) for s in ("completed", "scheduled", "due", "overdue")),
+        _certificates(_TARGET_USER),
     ),
     {
         "lesson": NO_MAPPING + " (as aNewSpring courses: fill lesson_course.csv)",
-        "certificate": CANNOT_HOLD,
         "ilt_session": CANNOT_HOLD + " (aNewSpring's API writes no sessions)",
     },
+    connections=(CERTIFICATE_ARCHIVE,),
 )
 
 # -- OneFile -> Velpic ----------------------------------------------------------------------------------------
@@ -673,7 +732,10 @@ _OF_SOURCE_ORG_NOTE = (
 )
 
 
-def _of_people(name: str, role: int, note: str, group_field: str) -> StepSpec:
+_OF_LINKS = "added by the *_members and *_supervisors steps (never reset by an import sent again)"
+
+
+def _of_people(name: str, role: int, note: str) -> StepSpec:
     return StepSpec(
         name,
         note,
@@ -689,13 +751,33 @@ def _of_people(name: str, role: int, note: str, group_field: str) -> StepSpec:
             m("mobileNumber", "MobileNumber"),
             m("phoneNumber", "Telephone"),
             m("roles", "Role | lookup(roles) | as_list", "always sent: omitted roles reset"),
-            m(group_field, "ClassroomID -> classes | as_list | as_object('id')"),
             m("sendWelcomeEmail", False),
         ),
         filter={"OrganisationID": _OF_SOURCE_ORG, "Role": role},
         page_size=100,
         batch=500,
-        unmapped={"userName": "OneFile users sign in by email"},
+        unmapped={
+            "userName": "OneFile users sign in by email",
+            "groups": _OF_LINKS,
+            "groupsSupervised": _OF_LINKS,
+        },
+    )
+
+
+def _of_link(name: str, note: str, role: int, entity: str, group: str, users: str, where: str = "") -> StepSpec:
+    """One add_members / add_supervisors call per OneFile user of ``role``: ``group`` and ``users`` are
+    crosswalk expressions."""
+    return StepSpec(
+        name,
+        note,
+        "user",
+        entity,
+        "create",
+        None,
+        (m("groupId", group), m("userIds", f"{users} | as_list")),
+        filter={"OrganisationID": _OF_SOURCE_ORG, "Role": role},
+        page_size=100,
+        where=where or None,
     )
 
 
@@ -718,7 +800,8 @@ ONEFILE_TO_VELPIC = Route(
     "velpic",
     (
         "OneFile -> Velpic: classrooms become groups; learners and assessors become users merged on employee",
-        "number (MISID); learners join their classroom's group, assessors supervise it; archived users become",
+        "number (MISID); learners join their classroom's group, assessors supervise it; each assessor's",
+        "learners (DefaultAssessorID) join a caseload group the assessor supervises; archived users become",
         "Not Current. Other OneFile roles (4 Trainee Assessor, 10 IV/IQA, 40 Employer, 45 Observer) are not",
         f"read: copy a step per role. OrganisationID {_OF_SOURCE_ORG} is the sandbox's: change it.",
     ),
@@ -747,9 +830,59 @@ ONEFILE_TO_VELPIC = Route(
             (m("name", "Name | trim"), m("description", "'Migrated from OneFile classroom ' + MISID")),
             filter={"OrganisationID": _OF_SOURCE_ORG},
         ),
-        _of_people("learners", 1, "OneFile learners (Role 1) in their classroom's group", "groups"),
-        _of_people(
-            "assessors", 5, "OneFile assessors (Role 5) supervising their classroom's group", "groupsSupervised"
+        StepSpec(
+            "caseloads",
+            "each assessor's learners (OneFile DefaultAssessorID): one group per assessor, supervised by it",
+            "user",
+            "group",
+            "create",
+            "name",
+            (
+                m("name", "'Learners of ' + FirstName + ' ' + LastName + ' (OneFile assessor ' + ID + ')'"),
+                m(
+                    "description",
+                    "'The learners whose OneFile assessor (DefaultAssessorID) is ' + FirstName + ' ' "
+                    "+ LastName",
+                ),
+            ),
+            filter={"OrganisationID": _OF_SOURCE_ORG, "Role": 5},
+            page_size=100,
+        ),
+        _of_people("learners", 1, "OneFile learners (Role 1)"),
+        _of_people("assessors", 5, "OneFile assessors (Role 5)"),
+        _of_link(
+            "classroom_members",
+            "a learner joins its classroom's group",
+            1,
+            "group_member",
+            "ClassroomID -> classes",
+            "ID -> learners",
+        ),
+        _of_link(
+            "caseload_members",
+            "a learner joins its assessor's caseload",
+            1,
+            "group_member",
+            "DefaultAssessorID -> caseloads",
+            "ID -> learners",
+            "DefaultAssessorID != null",
+        ),
+        _of_link(
+            "classroom_supervisors",
+            "an assessor with a classroom supervises its group",
+            5,
+            "group_supervisor",
+            "ClassroomID -> classes",
+            "ID -> assessors",
+            "ClassroomID != null",
+        ),
+        _of_link(
+            "caseload_supervisors",
+            "an assessor supervises its caseload",
+            5,
+            "group_supervisor",
+            "ID -> caseloads",
+            "ID -> assessors",
         ),
         _of_people_status("learner_status", 1, "learners"),
         _of_people_status("assessor_status", 5, "assessors"),

@@ -262,7 +262,7 @@ def test_a_pdf_is_the_certificate_and_anything_else_is_named() -> None:
     got = reader.decode_detail(Response(200, pdf, {"content-type": "application/pdf"}), SCHEDULE)
     assert base64.b64decode(got["certificate"]) == pdf
     assert got["certificateSha256"] == hashlib.sha256(pdf).hexdigest() and got["certificateBytes"] == len(pdf)
-    assert "certificateMissing" not in got and got["userId"] == 1234
+    assert got["certificateMissing"] is None and got["userId"] == 1234
     refused = reader.decode_detail(Response(404, b'{"internalCode":404,"error":"not passed"}'), SCHEDULE)
     assert "certificate" not in refused
     assert "schedule 98765 (HTTP 404: not passed)" in refused["certificateMissing"]

@@ -36,12 +36,13 @@ def sandbox() -> Iterator[SandboxThread]:
 
 
 def _narrowed_plan(tmp: Path, *, users_filter: str = ', filter = { activeValue = "active" }') -> Path:
-    """plans/velpic-to-velpic.toml without its groups and status steps (and the user fields that go through
-    groups), its users read with ``users_filter`` (by default ``activeValue = "active"``)."""
+    """plans/velpic-to-velpic.toml without its groups, status and certificates steps (and the user fields that
+    go through groups, and the certificates' folder), its users read with ``users_filter`` (by default
+    ``activeValue = "active"``)."""
     text = (PLANS / "velpic-to-velpic.toml").read_text()
-    for step in ("groups", "user_status"):
-        text, removed = re.subn(rf"\[steps\.{step}\]\n(?:[^\[\n][^\n]*\n)*", "", text)
-        assert removed == 1, step
+    for table in ("steps.groups", "steps.user_status", "steps.certificates", "connections.certificates"):
+        text, removed = re.subn(rf"\[{re.escape(table)}\]\n(?:[^\[\n][^\n]*\n)*", "", text)
+        assert removed == 1, table
     text = "\n".join(line for line in text.splitlines() if "-> groups" not in line) + "\n"
     old = 'read  = { from = "source", entity = "user", filter = { activeValue = "all" }, page_size = 200 }'
     assert text.count(old) == 1

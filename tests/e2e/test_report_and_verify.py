@@ -96,7 +96,12 @@ def test_report_files_match_the_target(sandbox: SandboxThread, migrated: Path) -
     target_groups = {str(g["id"]) for g in records(base, "velpic", "target", "group")}
     assert {r["target_id"] for r in walk if r["entity"] == "user"} == target_users
     assert {r["target_id"] for r in walk if r["entity"] == "group"} == target_groups
-    assert len(walk) == 2 * len(target_users) + len(target_groups)
+    archived = [r for r in walk if r["entity"] == "documents"]  # the certificates: one file each
+    assert {r["step"] for r in archived} == {"certificates"} and all(
+        r["target_id"].endswith(".pdf") for r in archived
+    )
+    assert len({r["target_id"] for r in archived}) == len(archived)
+    assert len(walk) - len(archived) == 2 * len(target_users) + len(target_groups)
     assert {r["step"] for r in walk if r["entity"] == "user"} == {"users"}
     # user_status sets the status of the users the users step wrote: the same records
     assert {r["target_id"] for r in walk if r["step"] == "user_status"} == target_users
@@ -108,7 +113,9 @@ def test_report_files_match_the_target(sandbox: SandboxThread, migrated: Path) -
     # records on the target, each once: a user and its status are one record
     assert f"<td>target.user</td><td>users, user_status</td><td>{len(target_users)}</td>" in page
     assert f"<td>target.group</td><td>groups</td><td>{len(target_groups)}</td>" in page
-    total = len(target_users) + len(target_groups)
+    # and the certificates' archive, a target of the run too: one file each
+    assert f"<td>certificates.documents</td><td>certificates</td><td>{len(archived)}</td>" in page
+    total = len(target_users) + len(target_groups) + len(archived)
     assert f"<b>{total:,}</b>records in the target" in page
 
 

@@ -44,10 +44,13 @@ def test_every_connection_answers(sandbox: SandboxThread, tmp_path: Path) -> Non
     assert code == 0, "\n".join(lines) + err
     base = sandbox.sandbox.env()
     assert lines == [
-        "ok: 3 steps",
+        "ok: 4 steps",
         f"connection velpic (velpic {base['VELPIC_BASE_URL']}): OK",
         f"connection accessplanit (accessplanit {base['ACCESSPLANIT_V2_BASE_URL']}): OK",
+        # the certificates' archive: the run's own folder, made by its first write
+        "connection certificates (files certificates): OK",
     ]
+    assert not (tmp_path / ".migrator").exists()  # validating made no folder
     assert entity_stats(sandbox.base_url, "accessplanit", "target", "user") == before  # nothing written
 
 

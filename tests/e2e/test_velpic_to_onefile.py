@@ -88,10 +88,24 @@ def test_users_arrive_as_assessors_and_learners_and_groupless_learners_are_dead_
         )
     for u in supervisors:
         assert target[u["employeeNumber"]]["Role"] == 5
+    # a learner's assessor: its first group's first supervisor (tests/e2e/test_onefile_assessors.py), else the
+    # default one
+    by_id = {u["id"]: u for u in everyone}
+    supervising: dict[int, list[int]] = {}
+    for u in everyone:
+        for ref in u["groupsSupervised"]:
+            supervising.setdefault(ref["id"], []).append(u["id"])
     for u in trainees:
         t = target[u["employeeNumber"]]
         name = group_name[u["groups"][0]["id"]]
-        assert (t["Role"], t["DefaultAssessorID"]) == (1, DEFAULT_ASSESSOR)
+        others = sorted(i for i in supervising.get(u["groups"][0]["id"], ()) if i != u["id"])
+        first = by_id[others[0]] if others else None
+        want = (
+            target[first["employeeNumber"]]["ID"]
+            if first and {5, 8} & set(first["roles"])
+            else DEFAULT_ASSESSOR
+        )
+        assert (t["Role"], t["DefaultAssessorID"]) == (1, want)
         assert (t["ClassroomID"], t["PlacementID"]) == (classroom_of[name], placement_of[name])
 
     # the learners in no group: dead letters with the reason, never sent to OneFile

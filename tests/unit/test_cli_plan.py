@@ -248,7 +248,7 @@ def test_explain_json_reports_estimates() -> None:
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["levels"] == [["companies"], ["users"], ["bookings"]]
+    assert data["levels"] == [["companies"], ["users"], ["bookings", "certificates"]]
     users = next(s for s in data["steps"] if s["name"] == "users")
     assert users["depends_on"] == ["companies"]
     assert users["write_requests"] == 42_000

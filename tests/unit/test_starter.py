@@ -17,7 +17,7 @@ from migrator.plan.load import load_plan
 from migrator.sandbox.app import build_state
 from migrator.sandbox.config import SandboxConfig
 from migrator.starter.model import CANNOT_HOLD, NO_MAPPING
-from migrator.starter.render import env_vars, render_plan, toml_key, toml_value
+from migrator.starter.render import env_vars, render_plan, step_platform, toml_key, toml_value
 from migrator.starter.routes import ROUTES
 
 ROUTE_IDS = [f"{s}-{t}" for s, t in ROUTES]
@@ -60,7 +60,7 @@ def test_every_known_target_field_is_mapped_or_commented_with_why(key: tuple[str
     route = ROUTES[key]
     text = render_plan(route, "acme")
     for step in route.steps:
-        fields = CATALOG[route.target].entities[step.write].fields
+        fields = CATALOG[step_platform(route, step)].entities[step.write].fields
         block = text.split(f"[steps.{step.name}]\n", 1)[1].split("\n\n", 1)[0]
         for field in sorted(fields or ()):
             mapped = re.search(rf"^(# )?map\.{field} = ", block, re.MULTILINE)
@@ -70,9 +70,29 @@ def test_every_known_target_field_is_mapped_or_commented_with_why(key: tuple[str
 
 def test_what_is_left_behind_is_named_with_why() -> None:
     header = _header(render_plan(ROUTES["velpic", "velpic"], "acme"))
-    assert f"left behind: certificate — {CANNOT_HOLD}" in header
+    assert f"left behind: lesson — lessons are authored content: {CANNOT_HOLD}" in header
+    assert "left behind: certificate" not in header  # archived by the step certificates
     assert f"left behind: lesson_schedule — {NO_MAPPING}" in header
     assert "left behind: user_status" not in header  # read with the users (the same list)
+
+
+@pytest.mark.parametrize("key", [k for k in ROUTES if k[0] == "velpic"], ids=lambda k: f"{k[0]}-{k[1]}")
+def test_every_route_out_of_velpic_archives_the_certificates_beside_its_journal(key: tuple[str, str]) -> None:
+    data = tomllib.loads(render_plan(ROUTES[key], "acme"))
+    assert data["connections"]["certificates"] == {
+        "platform": "files",
+        "path": "certificates",
+        "relative_to": "journal",
+    }
+    step = data["steps"]["certificates"]
+    assert step["read"]["entity"] == "certificate" and step["read"]["filter"] == {"activeValue": "all"}
+    assert step["write"] == {
+        "to": "certificates",
+        "entity": "documents",
+        "mode": "create",
+        "match": "scheduleId",
+    }
+    assert step["map"]["document"] == "certificate"
 
 
 def test_a_step_needing_the_customers_data_is_commented_out_with_what_it_needs() -> None:

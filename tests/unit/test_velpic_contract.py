@@ -212,6 +212,7 @@ def test_every_declared_list_has_a_reader_keyed_as_declared() -> None:
         "lesson_schedule",
         "certificate",
         "ilt_session",
+        "user_supervisors",
     }
     for name, read in lists.items():
         reader = make_reader(name, {}, 50, "s")

@@ -152,6 +152,13 @@ class DocumentArchive:
                 self._rows = None
                 raise
 
+    def held(self) -> dict[str, list[str]]:
+        """What the archive holds, read without writing anything (no folder made, nothing removed): each
+        index key, stripped and case-folded as the engine compares match values, → its file."""
+        with self._errors():
+            rows = self._read_index()
+        return {key.strip().casefold(): [row["file"]] for key, row in rows.items()}
+
     # -- the batch ------------------------------------------------------------------------------------------
     def _write(self, items: Sequence[WriteItem]) -> list[RowResult]:
         rows = self._open()
@@ -343,3 +350,8 @@ class ArchiveWriter:
     async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
         async with self._turn:
             return await anyio.to_thread.run_sync(self.archive.write, list(items))
+
+    async def held(self) -> dict[str, list[str]]:
+        """The archive's index by match value (``DocumentArchive.held``), for a dry run to classify against."""
+        async with self._turn:
+            return await anyio.to_thread.run_sync(self.archive.held)

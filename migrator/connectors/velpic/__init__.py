@@ -19,7 +19,12 @@ from typing import Any
 from migrator.connectors.base import EngineSupportError, PagedReader, RequestWriter
 from migrator.connectors.velpic.auth import VelpicAuth
 from migrator.connectors.velpic.certificates import VelpicCertificateReader
-from migrator.connectors.velpic.groups import VelpicGroupCreate, VelpicGroupUpdate, VelpicMemberWriter
+from migrator.connectors.velpic.groups import (
+    VelpicGroupCreate,
+    VelpicGroupSupervisorsReader,
+    VelpicGroupUpdate,
+    VelpicMemberWriter,
+)
 from migrator.connectors.velpic.ilt import (
     VelpicIltAttendanceWriter,
     VelpicIltRegistrationWriter,
@@ -50,6 +55,7 @@ def _every_status(filters: Mapping[str, Any], page_size: int, step: str) -> Velp
 _READERS: Mapping[str, Callable[[Mapping[str, Any], int, str], PagedReader]] = {
     "user": partial(VelpicReader, "user"),
     "user_status": _every_status,
+    "user_supervisors": VelpicGroupSupervisorsReader,
     "group": partial(VelpicReader, "group"),
     "lesson": partial(VelpicReader, "lesson"),
     "lesson_schedule": VelpicScheduleReader,

@@ -9,12 +9,13 @@ answer (a refusal, whatever its status, or a body that is not a PDF) is a comple
 with the platform's reason so that the step names it (the archive writer makes it a dead letter), never
 dropped silently.
 
-A record is the schedule's list item (key ``id``, the schedule id; ``userId`` from its parent when the list
-leaves it out) and:
+A record is the schedule's list item (key ``id``, the schedule id; ``userId``, and the learner's
+``userEmployeeNumber``, from its parent user when the list leaves them out) and:
 
 - ``certificate``: the PDF, base64-encoded (so the record stays JSON: it is hashed and journaled as such);
 - ``certificateSha256``: the SHA-256 of the PDF's bytes, in hex; ``certificateBytes``: its size;
-- ``certificateMissing``: why there is no certificate (only on a schedule without one).
+- ``certificateMissing``: why there is no certificate (null on a schedule with one: a map that names it never
+  finds it absent).
 
 A PDF is at most the wire's answer limit (``wire.MAX_BODY_BYTES``); a larger answer stops the step with that
 error.
@@ -54,6 +55,15 @@ class VelpicCertificateReader(VelpicScheduleReader):
             )
         super().__init__({**filters, "status": _COMPLETED}, page_size, step)
 
+    def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
+        rows = super().decode_children(response, parent)
+        number = parent.get("employeeNumber")
+        if number not in (None, ""):
+            for row in rows:
+                if row.get("userEmployeeNumber") in (None, ""):
+                    row["userEmployeeNumber"] = number
+        return rows
+
     def detail(self, child: Mapping[str, Any]) -> Request | None:
         schedule_id = child.get(self.key_field)
         if schedule_id is None or schedule_id == "":
@@ -67,6 +77,7 @@ class VelpicCertificateReader(VelpicScheduleReader):
             record["certificate"] = base64.b64encode(body).decode("ascii")
             record["certificateSha256"] = hashlib.sha256(body).hexdigest()
             record["certificateBytes"] = len(body)
+            record["certificateMissing"] = None
             return record
         if response.status == 200:
             kind = response.headers.get("content-type", "no content type")

@@ -5,23 +5,44 @@
 - ``POST /group/{groupId}`` (``VelpicGroupUpdate``; POST, not PUT) at the payload's ``id``.
 - ``POST /group/{groupId}/add_members`` and ``/add_supervisors`` (``VelpicMemberWriter``): a record maps
   ``groupId`` and ``userIds``.
+- ``GET /group/{groupId}/supervisor`` (``VelpicGroupSupervisorsReader``, the entity ``user_supervisors``):
+  each user of the user list, with the supervisors of its first group (none for a user in no group). Velpic
+  supervises groups, not users: a learner's supervisors are its group's (another platform's "assessor of a
+  learner", OneFile's ``DefaultAssessorID``, is one of them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
-from migrator.connectors.velpic.calls import ONE_PAGE, listed, more_than_a_page, one_written, rejected, request
-from migrator.connectors.velpic.lists import list_spec
-from migrator.connectors.velpic.spec import VELPIC
+from migrator.connectors.velpic.calls import (
+    ONE_PAGE,
+    id_list,
+    listed,
+    more_than_a_page,
+    one_written,
+    rejected,
+    request,
+)
+from migrator.connectors.velpic.lists import VelpicReader, list_spec
+from migrator.connectors.velpic.spec import USER_BY_ID, VELPIC
 from migrator.connectors.velpic.userids import UserIdsWriter
 
-__all__ = ["VelpicGroupCreate", "VelpicGroupUpdate", "VelpicGroupWriter", "VelpicMemberWriter"]
+__all__ = [
+    "VelpicGroupCreate",
+    "VelpicGroupSupervisorsReader",
+    "VelpicGroupUpdate",
+    "VelpicGroupWriter",
+    "VelpicMemberWriter",
+]
 
 _GROUP = VELPIC.entities["group"]
 _CREATE, _UPDATE = _GROUP.writes["create"], _GROUP.writes["update"]
 _LIST = list_spec("group").endpoint
+#: each user's first group's supervisors ("Get Supervisors", paged with meta like the other lists)
+_SUPERVISED = list_spec("user_supervisors")
 
 
 class VelpicGroupWriter:
@@ -112,3 +133,48 @@ class VelpicMemberWriter(UserIdsWriter):
         if problems:
             return rejected(item, problems)
         return WriteItem(item.idem_key, item.source_key, {"groupId": int(str(group)), "userIds": ids})
+
+
+class VelpicGroupSupervisorsReader(VelpicReader):
+    """``user_supervisors``: pages the users (the user filters: ``roleId``, ``activeValue`` …) and asks the
+    supervisors of each user's first group (the first of its ``groups``), in one page of the largest size a
+    list serves (a group with more supervisors stops the read, saying so). Each record is the user with
+    ``supervisedGroupId`` (that group) and ``groupSupervisorIds``: the ids of its supervisors other than the
+    user, ascending, whatever order Velpic answers in (so ``groupSupervisorIds.0`` is always the same one). A
+    user in no group has no supervisors: it is asked for itself (``GET /user/{userId}``, the one call that
+    yields it as a child) and read with ``groupSupervisorIds`` empty."""
+
+    def __init__(self, filters: Mapping[str, Any], page_size: int, step: str) -> None:
+        assert _SUPERVISED.parent is not None
+        super().__init__(_SUPERVISED.parent, filters, page_size, step)
+        self.key_field = _SUPERVISED.key
+
+    def children(self, parent: Mapping[str, Any]) -> Request | None:
+        group = _first_group(parent)
+        if group is not None:
+            return request(_SUPERVISED.endpoint, group, params=ONE_PAGE)
+        user = parent.get("id")
+        return None if user in (None, "") else request(USER_BY_ID, user)
+
+    def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
+        group = _first_group(parent)
+        if group is None:
+            return [{**parent, "supervisedGroupId": None, "groupSupervisorIds": []}]
+        rows, complete = listed(response)
+        if not complete:
+            raise more_than_a_page(
+                f"the supervisors of group {group}", "the engine reads a group's supervisors in one call"
+            )
+        own = id_list(parent.get("id"))
+        ids = {i for r in rows for i in id_list(r.get("id")) or ()} - set(own or ())
+        return [{**parent, "supervisedGroupId": group, "groupSupervisorIds": sorted(ids)}]
+
+
+def _first_group(user: Mapping[str, Any]) -> int | None:
+    """The id of the first of a user's ``groups`` (``[{"id": 5}, …]`` or bare ids), or None."""
+    groups = user.get("groups")
+    if not isinstance(groups, list) or not groups:
+        return None
+    first = groups[0]
+    ids = id_list(first.get("id") if isinstance(first, dict) else first)
+    return ids[0] if ids else None

@@ -109,6 +109,18 @@ VELPIC = PlatformSpec(
             fields=frozenset({"id", "clientStatusId", "imported"}),
         ),
         EntitySpec(
+            # each user with the supervisors of its first group, one call a user: the users' records (a step
+            # reading it reads the users, for coverage and the inventory), completed
+            "user_supervisors",
+            read=ReadSpec(
+                endpoint("GET", "/group/{groupId}/supervisor"),
+                Paging("velpic_offset", default_size=100, max_size=MAX_PAGE),
+                key="id",
+                parent="user",
+                records_of="user",
+            ),
+        ),
+        EntitySpec(
             "group",
             read=ReadSpec(endpoint("GET", "/group"), _VELPIC_PAGING, key="id"),
             writes=writes(
