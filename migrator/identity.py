@@ -35,6 +35,7 @@ __all__ = [
     "Picker",
     "Seen",
     "identify",
+    "identifying",
     "identity_cells",
     "references_of",
 ]
@@ -127,13 +128,15 @@ def _first_text(get: Callable[[str], Any], keys: tuple[str, ...]) -> str:
 
 class Picker:
     """Picks the identity of one step's payloads: which fields play which part is worked out once per field
-    name, and each payload is then read only at those fields (a payload with a field not seen before adds
-    it). ``references``: the payload fields that hold another step's target id (field → step)."""
+    name (a step's payloads carry the same few fields), and each payload is then read only at those fields
+    (a payload with a field not seen before adds it). ``references``: the payload fields that hold another
+    step's target id (field → step)."""
 
     def __init__(self, references: Mapping[str, str]) -> None:
         self.references = references
         self._known: set[str] = set()
         self._keys: dict[str, tuple[str, ...]] = {}  # part → its fields, in the order they first came
+        self._parts: tuple[tuple[str, ...], ...] = ((),) * 8
 
     def _learn(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -142,21 +145,35 @@ class Picker:
                 role = "link" if key in self.references else _role(key)
                 if role is not None:
                     self._keys[role] = (*self._keys.get(role, ()), key)
+        self._parts = tuple(self._keys.get(role, ()) for role in _PARTS)
 
-    def __call__(self, payload: Mapping[str, Any]) -> Seen:
+    def cells(self, payload: Mapping[str, Any]) -> tuple[str, str, str, tuple[Linked, ...]]:
+        """A payload's name, e-mail, number and links, as :meth:`__call__` gives them, in a plain tuple."""
         if not payload.keys() <= self._known:
             self._learn(payload)
-        get, keys = payload.get, self._keys
-        first, last = _first_text(get, keys.get("first", ())), _first_text(get, keys.get("last", ()))
-        name = f"{first} {last}" if first and last else first or last or _first_text(get, keys.get("name", ()))
-        number = _first_text(get, keys.get("number", ())) or _first_text(get, keys.get("login", ()))
-        identity = Identity(name, _first_text(get, keys.get("email", ())), number)
-        links: tuple[Linked, ...] = ()
-        if "link" in keys:
-            links = tuple(_links(get, keys["link"]))
-        if "id" in keys and not (name or identity.email or number):
-            links += tuple(_links(get, keys["id"]))
-        return Seen(identity, links)
+        first_keys, last_keys, name_keys, email_keys, number_keys, login_keys, link_keys, id_keys = self._parts
+        get = payload.get
+        first = _first_text(get, first_keys) if first_keys else ""
+        last = _first_text(get, last_keys) if last_keys else ""
+        name = f"{first} {last}" if first and last else first or last
+        if not name and name_keys:
+            name = _first_text(get, name_keys)
+        email = _first_text(get, email_keys) if email_keys else ""
+        number = _first_text(get, number_keys) if number_keys else ""
+        if not number and login_keys:
+            number = _first_text(get, login_keys)
+        links: tuple[Linked, ...] = tuple(_links(get, link_keys)) if link_keys else ()
+        if id_keys and not (name or email or number):
+            links += tuple(_links(get, id_keys))
+        return name, email, number, links
+
+    def __call__(self, payload: Mapping[str, Any]) -> Seen:
+        name, email, number, links = self.cells(payload)
+        return Seen(Identity(name, email, number), links)
+
+
+#: the parts a field can play, in the order :class:`Picker` keeps their fields
+_PARTS: Final = ("first", "last", "name", "email", "number", "login", "link", "id")
 
 
 def _links(get: Callable[[str], Any], keys: tuple[str, ...]) -> Iterator[Linked]:
@@ -170,6 +187,14 @@ def _links(get: Callable[[str], Any], keys: tuple[str, ...]) -> Iterator[Linked]
 def identify(payload: Mapping[str, Any], references: Mapping[str, str]) -> Seen:
     """A payload's identity and links (:class:`Picker`, for one payload)."""
     return Picker(references)(payload)
+
+
+def identifying(record: Mapping[str, Any], links: Iterable[str] = ()) -> dict[str, Any]:
+    """The fields of ``record`` that say who it is (those :class:`Picker` reads: names, e-mail, numbers,
+    logins, ids) and ``links`` (the fields that hold another step's target id): what is kept of a record
+    refused before any request. Never a field under a sensitive name, nor any other field."""
+    linked = frozenset(links)
+    return {k: v for k, v in record.items() if k in linked or (isinstance(k, str) and _role(k) is not None)}
 
 
 def identity_cells(
