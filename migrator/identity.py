@@ -147,8 +147,9 @@ class Picker:
                     self._keys[role] = (*self._keys.get(role, ()), key)
         self._parts = tuple(self._keys.get(role, ()) for role in _PARTS)
 
-    def cells(self, payload: Mapping[str, Any]) -> tuple[str, str, str, tuple[Linked, ...]]:
-        """A payload's name, e-mail, number and links, as :meth:`__call__` gives them, in a plain tuple."""
+    def cells(self, payload: Mapping[str, Any]) -> tuple[str, str, str, tuple[Linked, ...] | None]:
+        """A payload's name, e-mail, number and links (None when it links nothing), as :meth:`__call__`
+        gives them, in a plain tuple."""
         if not payload.keys() <= self._known:
             self._learn(payload)
         first_keys, last_keys, name_keys, email_keys, number_keys, login_keys, link_keys, id_keys = self._parts
@@ -165,11 +166,11 @@ class Picker:
         links: tuple[Linked, ...] = tuple(_links(get, link_keys)) if link_keys else ()
         if id_keys and not (name or email or number):
             links += tuple(_links(get, id_keys))
-        return name, email, number, links
+        return name, email, number, links or None
 
     def __call__(self, payload: Mapping[str, Any]) -> Seen:
         name, email, number, links = self.cells(payload)
-        return Seen(Identity(name, email, number), links)
+        return Seen(Identity(name, email, number), links or ())
 
 
 #: the parts a field can play, in the order :class:`Picker` keeps their fields

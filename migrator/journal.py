@@ -32,7 +32,10 @@ failures, refusals, lookups that matter, the first success of a batch), redacted
 :data:`RESPONSE_EXCERPT`.
 
 Reads for reports: :meth:`Journal.ledger_row_chunks` (the whole ledger in one pass, for ``success.csv`` and
-``crosswalk.csv``), :meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
+``crosswalk.csv``), with who each record is: :meth:`Journal.keep_identities` (one pass over the batches'
+payloads into the connection's temporary tables, on disk), :meth:`Journal.identified_ledger_chunks` (the
+ledger pass joined with them), :meth:`Journal.kept_identities` and :meth:`Journal.forget_identities`;
+:meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
 :meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
 (a JSON object per run: the runner's summary).
 
@@ -88,7 +91,8 @@ in order, so a batch touches a few neighbouring B-tree pages instead of one rand
 made batch writes about six times slower).
 
 Secrets: the journal stores source keys, target ids, idempotency keys, reasons, the payloads records were sent
-with (mapped record values, never a connection's credential) and excerpts of answers. Callers pass text that is
+with (mapped record values, never a connection's credential; of a record refused before any request, only the
+fields that say who it is) and excerpts of answers. Callers pass text that is
 already redacted; ``redact`` (a ``str → str`` hook) is applied once more to every reason, detail, request and
 answer stored (an answer before it is cut, so a secret at the cut is masked whole).
 

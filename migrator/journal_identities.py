@@ -16,8 +16,8 @@ No SQL here (the journal's read methods) and no per-record structure that spans 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, cast
 
 import orjson
 
@@ -28,6 +28,9 @@ __all__ = ["Cells", "chunk_cells", "keep_identities", "kept_who"]
 
 #: a record's identity cells (name, email, number, linked to) from its step and what the journal kept of it
 Cells = Callable[[str, KeptIdentity], tuple[str, str, str, str]]
+#: a record as its step's :class:`~migrator.identity.Picker` picks it: step, source key, name, e-mail, number,
+#: the records it links (None: none)
+Picked = tuple[str, str, str, str, str, tuple[Linked, ...] | None]
 #: joins a batch's texts for one pass of the redactor (a character no name, e-mail or id holds)
 _JOIN: Final = "\x1f"
 
@@ -45,38 +48,30 @@ def keep_identities(
         if picker is None:
             picker = pickers[step] = Picker(references.get(step, {}))
         cells = picker.cells
-        picked = [(key, *cells(payload)) for key, payload in batch if payload.__class__ is dict]
-        return _redacted(step, picked, redact)
+        return _redacted([(step, key, *cells(p)) for key, p in batch if p.__class__ is dict], redact)
 
     journal.keep_identities(pick, sorted({s for refs in references.values() for s in refs.values()}))
 
 
-def _redacted(
-    step: str, picked: list[tuple[str, str, str, str, tuple[Linked, ...]]], redact: Callable[[str], str]
-) -> list[IdentityRow]:
-    """The rows of a batch of ``step`` with every text masked as ``redact`` masks it: one call for the whole
-    batch, and the texts split back only when it masked something."""
-    texts = _JOIN.join([f"{n}{_JOIN}{e}{_JOIN}{m}" for _, n, e, m, _ in picked])
-    linked = _JOIN.join([link.value for row in picked for link in row[4]])
-    masked, masked_links = redact(texts), redact(linked) if linked else linked
-    if masked == texts and masked_links == linked:
-        return [(step, k, n, e, m, _dumps(links) if links else None) for k, n, e, m, links in picked]
-    parts, values = iter(masked.split(_JOIN)), iter(masked_links.split(_JOIN))
+def _redacted(rows: list[Picked], redact: Callable[[str], str]) -> list[IdentityRow]:
+    """A batch's rows with every text masked as ``redact`` masks it and their links as text: one call of
+    ``redact`` for the whole batch, and the rows rebuilt only when it masked something or a row links."""
+    texts = _JOIN.join([f"{r[2]}{_JOIN}{r[3]}{_JOIN}{r[4]}" for r in rows])
+    values = [link.value for r in rows if r[5] is not None for link in r[5]]
+    masked = redact(texts)
+    if masked == texts and not values:
+        return cast(list[IdentityRow], rows)  # no row links anything: every links cell is None already
+    parts = iter(masked.split(_JOIN))
+    linked = iter(redact(_JOIN.join(values)).split(_JOIN)) if values else iter(())
     return [
-        (
-            step,
-            k,
-            next(parts),
-            next(parts),
-            next(parts),
-            _dumps([Linked(x.field, next(values)) for x in links]) or None,
-        )
-        for k, _, _, _, links in picked
+        (step, key, next(parts), next(parts), next(parts), None if links is None else _dumps(links, linked))
+        for step, key, _, _, _, links in rows
     ]
 
 
-def _dumps(links: Sequence[Linked]) -> str:
-    return orjson.dumps([[link.field, link.value] for link in links]).decode() if links else ""
+def _dumps(links: Sequence[Linked], values: Iterator[str]) -> str:
+    """Links as the journal keeps them for the report, each value the next of ``values`` (masked)."""
+    return orjson.dumps([[link.field, next(values)] for link in links]).decode()
 
 
 def _links(text: str) -> tuple[Linked, ...]:

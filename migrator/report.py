@@ -5,8 +5,8 @@ statistics the runner saves in it (:meth:`~migrator.journal.Journal.save_run_sta
 The journal holds no secret (reasons are redacted before they are stored), so neither do the reports.
 
 - :func:`ledger_rows`, :func:`error_rows`, :func:`to_csv` — pure: journal values → rows → bytes for a
-  spreadsheet, each row ending with who the record is (:func:`identity_lookup`: name, email, number, linked
-  to, from the payload it was last sent with, :mod:`migrator.journal_identities`): UTF-8 with a BOM (Excel
+  spreadsheet, each row ending with who the record is (name, email, number, linked to, from the payload it
+  was last sent with: :mod:`migrator.journal_identities`, streamed beside the ledger): UTF-8 with a BOM (Excel
   then reads the accents right), RFC 4180 quoting with CRLF line ends,
   and the formula-injection guard (:func:`guard_text`): a cell starting with ``=``, ``+``, ``-`` or ``@`` (or
   a tab/CR, which some spreadsheets strip before looking) is prefixed with a single quote.
@@ -409,7 +409,8 @@ def write_reports(
     person knows the record by (:mod:`migrator.identity`: name, email, number, linked to), from the payload
     its latest batch was sent with, linked records resolved through the run statistics' ``"references"``;
     those cells go through ``redact`` (the run's redactor; without it, one that knows no secret and masks
-    bearer tokens), a batch's at a time. Returns the paths written.
+    bearer tokens), a batch's at a time; they are kept in the journal's temporary storage for the report
+    (on disk, dropped after it), so memory stays flat over millions of records. Returns the paths written.
     The folder and its missing parents are created 0700; a folder that cannot be written (it is a file, the
     disk refuses) raises a ``ReportError`` that says what to do.
     """
