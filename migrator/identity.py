@@ -115,17 +115,6 @@ def _text(value: Any) -> str:
     return ""
 
 
-def _first_text(get: Callable[[str], Any], keys: tuple[str, ...]) -> str:
-    """The first non-empty text among ``keys`` of a payload (``get``: its ``dict.get``)."""
-    for key in keys:
-        value = get(key)
-        if value is not None:
-            text = value.strip() if value.__class__ is str else _text(value)
-            if text:
-                return text
-    return ""
-
-
 class Picker:
     """Picks the identity of one step's payloads: which fields play which part is worked out once per field
     name (a step's payloads carry the same few fields), and each payload is then read only at those fields
@@ -136,7 +125,9 @@ class Picker:
         self.references = references
         self._known: set[str] = set()
         self._keys: dict[str, tuple[str, ...]] = {}  # part → its fields, in the order they first came
-        self._parts: tuple[tuple[str, ...], ...] = ((),) * 8
+        self._texts: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (index in _TEXTS, its fields)
+        self._link_keys: tuple[str, ...] = ()
+        self._id_keys: tuple[str, ...] = ()
 
     def _learn(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -145,27 +136,32 @@ class Picker:
                 role = "link" if key in self.references else _role(key)
                 if role is not None:
                     self._keys[role] = (*self._keys.get(role, ()), key)
-        self._parts = tuple(self._keys.get(role, ()) for role in _PARTS)
+        self._texts = tuple((i, self._keys[role]) for i, role in enumerate(_TEXTS) if role in self._keys)
+        self._link_keys, self._id_keys = self._keys.get("link", ()), self._keys.get("id", ())
 
     def cells(self, payload: Mapping[str, Any]) -> tuple[str, str, str, tuple[Linked, ...] | None]:
         """A payload's name, e-mail, number and links (None when it links nothing), as :meth:`__call__`
-        gives them, in a plain tuple."""
+        gives them, in a plain tuple. The per-record path of a report: no call per field."""
         if not payload.keys() <= self._known:
             self._learn(payload)
-        first_keys, last_keys, name_keys, email_keys, number_keys, login_keys, link_keys, id_keys = self._parts
         get = payload.get
-        first = _first_text(get, first_keys) if first_keys else ""
-        last = _first_text(get, last_keys) if last_keys else ""
-        name = f"{first} {last}" if first and last else first or last
-        if not name and name_keys:
-            name = _first_text(get, name_keys)
-        email = _first_text(get, email_keys) if email_keys else ""
-        number = _first_text(get, number_keys) if number_keys else ""
-        if not number and login_keys:
-            number = _first_text(get, login_keys)
-        links: tuple[Linked, ...] = tuple(_links(get, link_keys)) if link_keys else ()
-        if id_keys and not (name or email or number):
-            links += tuple(_links(get, id_keys))
+        texts = ["", "", "", "", "", ""]  # the first non-empty text of each part in _TEXTS
+        for i, keys in self._texts:
+            for key in keys:
+                value = get(key)
+                if value.__class__ is str:
+                    if value := value.strip():
+                        texts[i] = value
+                        break
+                elif value is not None and (text := _text(value)):
+                    texts[i] = text
+                    break
+        first, last, name, email, number, login = texts
+        name = f"{first} {last}" if first and last else first or last or name
+        number = number or login
+        links: tuple[Linked, ...] = tuple(_links(get, self._link_keys)) if self._link_keys else ()
+        if self._id_keys and not (name or email or number):
+            links += tuple(_links(get, self._id_keys))
         return name, email, number, links or None
 
     def __call__(self, payload: Mapping[str, Any]) -> Seen:
@@ -173,8 +169,8 @@ class Picker:
         return Seen(Identity(name, email, number), links or ())
 
 
-#: the parts a field can play, in the order :class:`Picker` keeps their fields
-_PARTS: Final = ("first", "last", "name", "email", "number", "login", "link", "id")
+#: the parts a field can play whose text :class:`Picker` takes (the first non-empty of the part's fields)
+_TEXTS: Final = ("first", "last", "name", "email", "number", "login")
 
 
 def _links(get: Callable[[str], Any], keys: tuple[str, ...]) -> Iterator[Linked]:
