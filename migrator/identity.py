@@ -1,8 +1,9 @@
 """What a person recognises a record by, beside its ids in the reports' CSVs: a name, an e-mail, a number.
 
-Pure. The fields come from the payload a record was sent with (what the journal keeps of each sent record),
-picked by their names whatever the platform spells them (``firstName``/``Forenames``/``FirstName`` and
-``lastName``/``Surname``, ``email``/``emailAddress``/``Email``, ``employeeNumber``/``MISID``/``ExternalID``,
+Pure. The fields come from the payload a record was sent with (what the journal keeps of each sent record;
+of a record refused before any request, only its fields that :func:`identifying` keeps), picked by their
+names whatever the platform spells them (``firstName``/``Forenames``/``FirstName`` and ``lastName``/
+``Surname``, ``email``/``emailAddress``/``Email``, ``employeeNumber``/``MISID``/``ExternalID``,
 ``userName``/``login``):
 
 - ``name``: the first and last names joined, else a name or title field (a group's, a course's);
@@ -16,8 +17,8 @@ picked by their names whatever the platform spells them (``firstName``/``Forenam
   ``email`` and ``number``. A record that names nothing at all shows its other id fields there
   (``courseID C012``).
 
-A field under a sensitive name (a password, a token, a key: the redactor's rule) is never picked (the
-reports also pass every CSV through the run's redactor before it is written).
+A field under a sensitive name (a password, a token, a key: the redactor's rule) is never picked nor kept by
+:func:`identifying` (the reports also pass every text picked through the run's redactor).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 refuses some users (their login, built from the last name, is already another user's: 409) and takes the
 others; every row of ``success.csv``, ``crosswalk.csv`` and ``errors.csv`` for a user that was sent carries
 that person's name, e-mail and employee number as the sandbox's source holds them, a membership and a
-subscription carry their learner's (through the crosswalk) and the group's name or the course id beside."""
+subscription carry their learner's (through the crosswalk) and the group's name or the course id beside.
+Records refused before any request (by the mapping, by the target's rules) are named too, in a run's
+errors.csv and in a dry run's."""
 
 from __future__ import annotations
 
