@@ -5,9 +5,11 @@ real run's reports, which a dry run never touches):
 
 - ``README.txt`` — "DRY RUN — nothing was written", when, and the counts per step;
 - ``summary.csv`` — per step: status, read, would create, would update, skipped, would reject, error;
-- ``errors.csv`` — every record the run would reject, with its reason and field detail (the same columns as
-  a run's ``errors.csv``; its identity columns stay empty: a dry run keeps no payload of the records it
-  would refuse, most of them before any request).
+- ``errors.csv`` — every record the run would reject, with its reason and field detail and who it is (the
+  same columns as a run's ``errors.csv``): name, e-mail and number picked (``migrator.identity``) from the
+  payload it would have been sent with, or from what identifies it when the mapping or the target's rules
+  refused it first (``runtime.ledger.HeldDeadLetter``); ``linked_to`` shows the ids it links (a dry run
+  writes none of the records they name).
 
 Every text is masked with the run's redactor before they are written; each file is 0600 in a 0700 folder,
 never written through a link (``migrator.private_files``).
@@ -19,12 +21,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from migrator.identity import Picker, identity_cells
 from migrator.journal import DeadLetter
 from migrator.private_files import make_private_dir, write_private
-from migrator.report import ERRORS_HEADER, ReportError, error_rows, to_csv
+from migrator.report import ERRORS_HEADER, ReportError, Who, error_rows, to_csv
+from migrator.runtime.ledger import HeldDeadLetter
 from migrator.runtime.runner import RunSummary
 
-__all__ = ["DRY_RUN_BANNER", "SUMMARY_HEADER", "write_dry_run_report"]
+__all__ = ["DRY_RUN_BANNER", "SUMMARY_HEADER", "held_who", "write_dry_run_report"]
 
 DRY_RUN_BANNER = "DRY RUN — nothing was written"
 SUMMARY_HEADER = (
@@ -67,6 +71,28 @@ def readme_text(summary: RunSummary, rejected: int) -> str:
     return "\n".join(lines)
 
 
+def held_who(rejected: Sequence[DeadLetter]) -> Who:
+    """The identity cells of the records a dry run would reject, from the payloads their dead letters hold
+    (one :class:`~migrator.identity.Picker` per step); empty for a dead letter that holds none."""
+    pickers: dict[str, Picker] = {}
+    held = {
+        (d.step, d.source_key): d.payload
+        for d in rejected
+        if isinstance(d, HeldDeadLetter) and d.payload is not None
+    }
+
+    def who(step: str, key: str) -> tuple[str, str, str, str]:
+        payload = held.get((step, key))
+        if payload is None:
+            return "", "", "", ""
+        picker = pickers.get(step)
+        if picker is None:
+            picker = pickers[step] = Picker({})
+        return identity_cells(picker(payload), {}, {})
+
+    return who
+
+
 def write_dry_run_report(
     out: Path, summary: RunSummary, rejected: Sequence[DeadLetter], redact: Callable[[str], str]
 ) -> list[Path]:
@@ -78,7 +104,7 @@ def write_dry_run_report(
     files = {
         out / "README.txt": redact(readme_text(summary, len(rejected))).encode(),
         out / "summary.csv": masked(to_csv(SUMMARY_HEADER, summary_rows(summary))),
-        out / "errors.csv": masked(to_csv(ERRORS_HEADER, error_rows(rejected))),
+        out / "errors.csv": masked(to_csv(ERRORS_HEADER, error_rows(rejected, held_who(rejected)))),
     }
     try:
         make_private_dir(out)

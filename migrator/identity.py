@@ -1,8 +1,9 @@
 """What a person recognises a record by, beside its ids in the reports' CSVs: a name, an e-mail, a number.
 
-Pure. The fields come from the payload a record was sent with (what the journal keeps of each sent record),
-picked by their names whatever the platform spells them (``firstName``/``Forenames``/``FirstName`` and
-``lastName``/``Surname``, ``email``/``emailAddress``/``Email``, ``employeeNumber``/``MISID``/``ExternalID``,
+Pure. The fields come from the payload a record was sent with (what the journal keeps of each sent record;
+of a record refused before any request, only its fields that :func:`identifying` keeps), picked by their
+names whatever the platform spells them (``firstName``/``Forenames``/``FirstName`` and ``lastName``/
+``Surname``, ``email``/``emailAddress``/``Email``, ``employeeNumber``/``MISID``/``ExternalID``,
 ``userName``/``login``):
 
 - ``name``: the first and last names joined, else a name or title field (a group's, a course's);
@@ -16,8 +17,8 @@ picked by their names whatever the platform spells them (``firstName``/``Forenam
   ``email`` and ``number``. A record that names nothing at all shows its other id fields there
   (``courseID C012``).
 
-A field under a sensitive name (a password, a token, a key: the redactor's rule) is never picked (the
-reports also pass every CSV through the run's redactor before it is written).
+A field under a sensitive name (a password, a token, a key: the redactor's rule) is never picked nor kept by
+:func:`identifying` (the reports also pass every text picked through the run's redactor).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "Picker",
     "Seen",
     "identify",
+    "identifying",
     "identity_cells",
     "references_of",
 ]
@@ -114,26 +116,19 @@ def _text(value: Any) -> str:
     return ""
 
 
-def _first_text(get: Callable[[str], Any], keys: tuple[str, ...]) -> str:
-    """The first non-empty text among ``keys`` of a payload (``get``: its ``dict.get``)."""
-    for key in keys:
-        value = get(key)
-        if value is not None:
-            text = value.strip() if value.__class__ is str else _text(value)
-            if text:
-                return text
-    return ""
-
-
 class Picker:
     """Picks the identity of one step's payloads: which fields play which part is worked out once per field
-    name, and each payload is then read only at those fields (a payload with a field not seen before adds
-    it). ``references``: the payload fields that hold another step's target id (field → step)."""
+    name (a step's payloads carry the same few fields), and each payload is then read only at those fields
+    (a payload with a field not seen before adds it). ``references``: the payload fields that hold another
+    step's target id (field → step)."""
 
     def __init__(self, references: Mapping[str, str]) -> None:
         self.references = references
         self._known: set[str] = set()
         self._keys: dict[str, tuple[str, ...]] = {}  # part → its fields, in the order they first came
+        self._texts: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (index in _TEXTS, its fields)
+        self._link_keys: tuple[str, ...] = ()
+        self._id_keys: tuple[str, ...] = ()
 
     def _learn(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -142,21 +137,41 @@ class Picker:
                 role = "link" if key in self.references else _role(key)
                 if role is not None:
                     self._keys[role] = (*self._keys.get(role, ()), key)
+        self._texts = tuple((i, self._keys[role]) for i, role in enumerate(_TEXTS) if role in self._keys)
+        self._link_keys, self._id_keys = self._keys.get("link", ()), self._keys.get("id", ())
 
-    def __call__(self, payload: Mapping[str, Any]) -> Seen:
+    def cells(self, payload: Mapping[str, Any]) -> tuple[str, str, str, tuple[Linked, ...] | None]:
+        """A payload's name, e-mail, number and links (None when it links nothing), as :meth:`__call__`
+        gives them, in a plain tuple. The per-record path of a report: no call per field."""
         if not payload.keys() <= self._known:
             self._learn(payload)
-        get, keys = payload.get, self._keys
-        first, last = _first_text(get, keys.get("first", ())), _first_text(get, keys.get("last", ()))
-        name = f"{first} {last}" if first and last else first or last or _first_text(get, keys.get("name", ()))
-        number = _first_text(get, keys.get("number", ())) or _first_text(get, keys.get("login", ()))
-        identity = Identity(name, _first_text(get, keys.get("email", ())), number)
-        links: tuple[Linked, ...] = ()
-        if "link" in keys:
-            links = tuple(_links(get, keys["link"]))
-        if "id" in keys and not (name or identity.email or number):
-            links += tuple(_links(get, keys["id"]))
-        return Seen(identity, links)
+        get = payload.get
+        texts = ["", "", "", "", "", ""]  # the first non-empty text of each part in _TEXTS
+        for i, keys in self._texts:
+            for key in keys:
+                value = get(key)
+                if value.__class__ is str:
+                    if value := value.strip():
+                        texts[i] = value
+                        break
+                elif value is not None and (text := _text(value)):
+                    texts[i] = text
+                    break
+        first, last, name, email, number, login = texts
+        name = f"{first} {last}" if first and last else first or last or name
+        number = number or login
+        links: tuple[Linked, ...] = tuple(_links(get, self._link_keys)) if self._link_keys else ()
+        if self._id_keys and not (name or email or number):
+            links += tuple(_links(get, self._id_keys))
+        return name, email, number, links or None
+
+    def __call__(self, payload: Mapping[str, Any]) -> Seen:
+        name, email, number, links = self.cells(payload)
+        return Seen(Identity(name, email, number), links or ())
+
+
+#: the parts a field can play whose text :class:`Picker` takes (the first non-empty of the part's fields)
+_TEXTS: Final = ("first", "last", "name", "email", "number", "login")
 
 
 def _links(get: Callable[[str], Any], keys: tuple[str, ...]) -> Iterator[Linked]:
@@ -170,6 +185,14 @@ def _links(get: Callable[[str], Any], keys: tuple[str, ...]) -> Iterator[Linked]
 def identify(payload: Mapping[str, Any], references: Mapping[str, str]) -> Seen:
     """A payload's identity and links (:class:`Picker`, for one payload)."""
     return Picker(references)(payload)
+
+
+def identifying(record: Mapping[str, Any], links: Iterable[str] = ()) -> dict[str, Any]:
+    """The fields of ``record`` that say who it is (those :class:`Picker` reads: names, e-mail, numbers,
+    logins, ids) and ``links`` (the fields that hold another step's target id): what is kept of a record
+    refused before any request. Never a field under a sensitive name, nor any other field."""
+    linked = frozenset(links)
+    return {k: v for k, v in record.items() if k in linked or (isinstance(k, str) and _role(k) is not None)}
 
 
 def identity_cells(

@@ -32,7 +32,10 @@ failures, refusals, lookups that matter, the first success of a batch), redacted
 :data:`RESPONSE_EXCERPT`.
 
 Reads for reports: :meth:`Journal.ledger_row_chunks` (the whole ledger in one pass, for ``success.csv`` and
-``crosswalk.csv``), :meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
+``crosswalk.csv``), with who each record is: :meth:`Journal.keep_identities` (one pass over the batches'
+payloads into the connection's temporary tables, on disk), :meth:`Journal.identified_ledger_chunks` (the
+ledger pass joined with them), :meth:`Journal.kept_identities` and :meth:`Journal.forget_identities`;
+:meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
 :meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
 (a JSON object per run: the runner's summary).
 
@@ -88,7 +91,8 @@ in order, so a batch touches a few neighbouring B-tree pages instead of one rand
 made batch writes about six times slower).
 
 Secrets: the journal stores source keys, target ids, idempotency keys, reasons, the payloads records were sent
-with (mapped record values, never a connection's credential) and excerpts of answers. Callers pass text that is
+with (mapped record values, never a connection's credential; of a record refused before any request, only the
+fields that say who it is) and excerpts of answers. Callers pass text that is
 already redacted; ``redact`` (a ``str → str`` hook) is applied once more to every reason, detail, request and
 answer stored (an answer before it is cut, so a secret at the cut is masked whole).
 
@@ -137,7 +141,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "Attempt",
     "DeadLetter",
+    "IdentifiedRow",
+    "IdentityRow",
     "Journal",
+    "KeptIdentity",
     "LedgerCounts",
     "LedgerRow",
     "PlanCheck",
@@ -516,6 +523,12 @@ class TracedAttempt:
 #: id is ``None`` for a record not in the crosswalk, the action ``None`` until done, ``done`` is 1 or 0. A plain
 #: tuple: reports read millions of them.
 LedgerRow = tuple[str, str, str | None, str | None, int]
+#: who a record is, as :meth:`Journal.keep_identities` keeps it: step, source key, name, e-mail, number, links
+IdentityRow = tuple[str, str, str, str, str, str | None]
+#: what :meth:`Journal.kept_identities` gives of a record: its name, e-mail, number and links
+KeptIdentity = tuple[str, str, str, str | None]
+#: a ledger row followed by the identity kept of its record (Nones when none was kept)
+IdentifiedRow = tuple[str, str, str | None, str | None, int, str | None, str | None, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1386,6 +1399,108 @@ class Journal:
                 yield rows
         finally:
             cur.close()
+
+    def keep_identities(
+        self,
+        pick: Callable[[str, list[tuple[str, Any]]], Iterable[IdentityRow]],
+        linked_steps: Iterable[str] = (),
+    ) -> None:
+        """For one report: who each sent record is, kept in this connection's temporary tables (SQLite's
+        temporary storage, on disk: memory stays flat over millions of records) until
+        :meth:`forget_identities` or :meth:`close`. Every batch that kept payloads goes through ``pick``
+        once, in sequence order — ``(step, [(source key, payload or None), ...])`` → ``(step, source key,
+        name, e-mail, number, links)`` rows —, and a later batch's row of a record replaces an earlier one's
+        (its latest payload wins); then the identities of ``linked_steps``' records are indexed by their
+        target id (:meth:`kept_identities` ``by_target``). Read by :meth:`identified_ledger_chunks` and
+        :meth:`kept_identities`."""
+        with self._lock:
+            self._conn.execute("DROP TABLE IF EXISTS temp.report_identities")
+            self._conn.execute("DROP TABLE IF EXISTS temp.report_linked")
+            self._identity_tables()
+            self._conn.execute("BEGIN")
+            try:
+                cur = self._conn.execute(
+                    "SELECT step, keys, payloads FROM batches WHERE payloads IS NOT NULL ORDER BY seq"
+                )
+                try:
+                    while batches := cur.fetchmany(20):
+                        for step, keys, payloads in batches:
+                            entries = orjson.loads(keys or "[]")
+                            kept = orjson.loads(payloads)
+                            rows = pick(step, [(e[1], p) for e, p in zip(entries, kept, strict=True)])
+                            self._conn.executemany(
+                                "INSERT OR REPLACE INTO temp.report_identities VALUES (?, ?, ?, ?, ?, ?)", rows
+                            )
+                finally:
+                    cur.close()
+                for step in dict.fromkeys(linked_steps):
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO temp.report_linked SELECT r.step, r.target_id, i.name, "
+                        "i.email, i.number FROM records r JOIN temp.report_identities i ON i.step = r.step "
+                        "AND i.source_key = r.source_key WHERE r.step = ? AND r.target_id IS NOT NULL "
+                        "ORDER BY r.source_key",
+                        (step,),
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def _identity_tables(self) -> None:
+        self._conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS report_identities (step TEXT, source_key TEXT, name TEXT, "
+            "email TEXT, number TEXT, links TEXT, PRIMARY KEY (step, source_key)) WITHOUT ROWID"
+        )
+        self._conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS report_linked (step TEXT, target_id TEXT, name TEXT, email TEXT, "
+            "number TEXT, PRIMARY KEY (step, target_id)) WITHOUT ROWID"
+        )
+
+    def identified_ledger_chunks(self, chunk: int = 5000) -> Iterator[list[IdentifiedRow]]:
+        """:meth:`ledger_row_chunks`, each row followed by the identity :meth:`keep_identities` kept of the
+        record (name, e-mail, number, links; Nones when it kept none), joined by SQLite in the same one pass."""
+        with self._lock:
+            self._identity_tables()
+        cur = self._conn.execute(
+            "SELECT r.step, r.source_key, r.target_id, r.action, r.state = 'done', i.name, i.email, i.number, "
+            "i.links FROM records r LEFT JOIN temp.report_identities i ON i.step = r.step AND "
+            "i.source_key = r.source_key ORDER BY r.step, r.source_key"
+        )
+        try:
+            while rows := cur.fetchmany(chunk):
+                yield rows
+        finally:
+            cur.close()
+
+    def kept_identities(
+        self, keys: Iterable[tuple[str, str]], *, by_target: bool = False
+    ) -> dict[tuple[str, str], KeptIdentity]:
+        """The identities :meth:`keep_identities` kept of these records, by (step, source key) — or, with
+        ``by_target``, of the linked steps' records by (step, target id), without links; a record it kept
+        none of is left out. One query per 500 records."""
+        table, column = ("report_linked", "target_id") if by_target else ("report_identities", "source_key")
+        links = "NULL" if by_target else "i.links"
+        wanted = list(dict.fromkeys(keys))
+        out: dict[tuple[str, str], KeptIdentity] = {}
+        with self._lock:
+            self._identity_tables()
+            for start in range(0, len(wanted), 500):
+                rows = self._conn.execute(
+                    f"SELECT i.step, i.{column}, i.name, i.email, i.number, {links} FROM json_each(?) j "
+                    f"JOIN temp.{table} i ON i.step = j.value ->> 0 AND i.{column} = j.value ->> 1",
+                    (orjson.dumps(wanted[start : start + 500]).decode(),),
+                ).fetchall()
+                out.update(
+                    ((step, key), (name, email, number, link)) for step, key, name, email, number, link in rows
+                )
+        return out
+
+    def forget_identities(self) -> None:
+        """Drop what :meth:`keep_identities` kept (its temporary tables and their disk space)."""
+        with self._lock:
+            self._conn.execute("DROP TABLE IF EXISTS temp.report_identities")
+            self._conn.execute("DROP TABLE IF EXISTS temp.report_linked")
 
     def distinct_targets(self, steps: Sequence[str]) -> int:
         """How many distinct target ids the done records of ``steps`` hold (a record two steps write — a user,

@@ -5,8 +5,8 @@ statistics the runner saves in it (:meth:`~migrator.journal.Journal.save_run_sta
 The journal holds no secret (reasons are redacted before they are stored), so neither do the reports.
 
 - :func:`ledger_rows`, :func:`error_rows`, :func:`to_csv` — pure: journal values → rows → bytes for a
-  spreadsheet, each row ending with who the record is (:func:`identity_lookup`: name, email, number, linked
-  to, from the payload it was last sent with, :mod:`migrator.journal_identities`): UTF-8 with a BOM (Excel
+  spreadsheet, each row ending with who the record is (name, email, number, linked to, from the payload it
+  was last sent with: :mod:`migrator.journal_identities`, streamed beside the ledger): UTF-8 with a BOM (Excel
   then reads the accents right), RFC 4180 quoting with CRLF line ends,
   and the formula-injection guard (:func:`guard_text`): a cell starting with ``=``, ``+``, ``-`` or ``@`` (or
   a tab/CR, which some spreadsheets strip before looking) is prefixed with a single quote.
@@ -37,9 +37,9 @@ from typing import Any, Final
 from migrator import __version__
 from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows, kept_rows
 from migrator.errors import MigratorError
-from migrator.identity import IDENTITY_HEADER, Identity, Seen, identity_cells
-from migrator.journal import DeadLetter, Journal, LedgerCounts, LedgerRow
-from migrator.journal_identities import linked_identities, sent_identities
+from migrator.identity import IDENTITY_HEADER
+from migrator.journal import DeadLetter, IdentifiedRow, Journal, LedgerCounts
+from migrator.journal_identities import Cells, chunk_cells, keep_identities, kept_who
 from migrator.logging import Redactor
 from migrator.private_files import make_private_dir, replace_private, write_private
 from migrator.report_html import ReportData, render
@@ -62,7 +62,6 @@ __all__ = [
     "flatten_detail",
     "guard_cell",
     "guard_text",
-    "identity_lookup",
     "ledger_rows",
     "read_verify_summary",
     "reason_pattern",
@@ -78,8 +77,8 @@ SUCCESS_HEADER = ("step", "source_key", "target_id", "action", *IDENTITY_HEADER)
 VERIFY_SUMMARY = "verify.json"
 ERRORS_HEADER = ("step", "source_key", "status", "reason", "detail", *IDENTITY_HEADER)
 CROSSWALK_HEADER = ("entity", "step", "source_id", "target_id", *IDENTITY_HEADER)
-#: the identity cells of a record, already guarded, by step and source key (:func:`identity_lookup`)
-Who = Callable[[str, str], tuple[str, ...]]
+#: the identity cells of a record (name, email, number, linked to) by step and source key
+Who = Callable[[str, str], tuple[str, str, str, str]]
 
 
 def default_report_dir(plan_name: str, base: str | os.PathLike[str] = ".") -> Path:
@@ -138,10 +137,10 @@ def flatten_detail(detail: Any) -> str:
 
 def error_rows(rejections: Iterable[DeadLetter], who: Who | None = None) -> list[tuple[str, ...]]:
     """``(step, source key, status, reason, detail, name, email, number, linked to)`` per record still
-    rejected; the identity cells from ``who`` (empty without it)."""
+    rejected; the identity cells from ``who`` (empty without it), guarded."""
     return [
         (d.step, d.source_key, "" if d.status is None else str(d.status), d.reason, flatten_detail(d.detail),
-         *(who(d.step, d.source_key) if who is not None else _NOBODY))
+         *(_guarded(who(d.step, d.source_key)) if who is not None else _NOBODY))
         for d in rejections
     ]  # fmt: skip
 
@@ -149,50 +148,42 @@ def error_rows(rejections: Iterable[DeadLetter], who: Who | None = None) -> list
 _NOBODY: Final = ("",) * len(IDENTITY_HEADER)
 
 
-def identity_lookup(
-    seen: Mapping[str, Mapping[str, Seen]],
-    references: Mapping[str, Mapping[str, str]],
-    linked: Mapping[str, Mapping[str, Identity]],
-) -> Who:
-    """The guarded identity cells of a record (:func:`migrator.identity.identity_cells`) from what each
-    record was sent as (``seen``: step → source key → :class:`~migrator.identity.Seen`)."""
-    empty: dict[str, Seen] = {}
-    none: dict[str, str] = {}
-
-    def who(step: str, key: str) -> tuple[str, ...]:
-        found = seen.get(step, empty).get(key)
-        if found is None:
-            return _NOBODY
-        name, email, number, links = identity_cells(found, references.get(step, none), linked)
-        return guard_text(name), guard_text(email), guard_text(number), guard_text(links)
-
-    return who
+def _guarded(cells: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
+    name, email, number, links = cells
+    return guard_text(name), guard_text(email), guard_text(number), guard_text(links)
 
 
 def ledger_rows(
-    rows: Iterable[LedgerRow],
+    rows: Iterable[IdentifiedRow],
     entities: Mapping[str, str],
     names: dict[str, tuple[str, str]],
-    who: Who | None = None,
+    cells: Cells | None = None,
 ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     """The guarded cells of ``success.csv`` (step, source key, target id, action: the done records) and of
     ``crosswalk.csv`` (entity, step, source key, target id: every record with a target id) for ledger rows,
-    each followed by the record's identity cells from ``who`` (empty without it); the entity is the step's
-    write entity in ``entities``, else the step.
+    each followed by the record's identity cells (the identity the row carries; ``cells`` resolves a row
+    that links other records; empty when the journal kept none); the entity is the step's write entity in
+    ``entities``, else the step.
 
     ``names`` keeps each step's guarded step and entity cells (step → (step, entity)) from one call to the
     next."""
     success: list[tuple[str, ...]] = []
     walk: list[tuple[str, ...]] = []
-    for step, key, target, action, done in rows:
-        if step not in names:
-            names[step] = (guard_text(step), guard_text(entities.get(step, step)))
-        step_cell, entity_cell = names[step]
-        key_cell = guard_text(key)
-        target_cell = "" if target is None else guard_text(target)
+    guard = guard_text
+    for step, key, target, action, done, name, email, number, links in rows:
         if not done and target is None:
             continue
-        person = who(step, key) if who is not None else _NOBODY
+        if step not in names:
+            names[step] = (guard(step), guard(entities.get(step, step)))
+        step_cell, entity_cell = names[step]
+        key_cell = guard(key)
+        target_cell = "" if target is None else guard(target)
+        if name is None or email is None or number is None:
+            person: tuple[str, ...] = _NOBODY
+        elif links is None or cells is None:
+            person = (guard(name), guard(email), guard(number), "")
+        else:
+            person = _guarded(cells(step, (name, email, number, links)))
         if done:
             success.append((step_cell, key_cell, target_cell, action or "", *person))
         if target is not None:
@@ -418,7 +409,8 @@ def write_reports(
     person knows the record by (:mod:`migrator.identity`: name, email, number, linked to), from the payload
     its latest batch was sent with, linked records resolved through the run statistics' ``"references"``;
     those cells go through ``redact`` (the run's redactor; without it, one that knows no secret and masks
-    bearer tokens), a batch's at a time. Returns the paths written.
+    bearer tokens), a batch's at a time; they are kept in the journal's temporary storage for the report
+    (on disk, dropped after it), so memory stays flat over millions of records. Returns the paths written.
     The folder and its missing parents are created 0700; a folder that cannot be written (it is a file, the
     disk refuses) raises a ``ReportError`` that says what to do.
     """
@@ -453,22 +445,27 @@ def _write_reports(
     data = collect(journal, plan_name, entities=entities, rejections=rejections, verify=verify)
     stats = journal.run_stats()
     references = _references(stats)
-    sent = sent_identities(journal, references, redact)
-    who = identity_lookup(sent, references, linked_identities(journal, sent, references))
-    # success.csv and crosswalk.csv come from one pass over the ledger
-    names: dict[str, tuple[str, str]] = {}
-    records_of = _records_of(data.entities, stats)
-    with (
-        private_csv(out / "success.csv", SUCCESS_HEADER) as success,
-        private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
-    ):
-        for chunk in journal.ledger_row_chunks():
-            success_rows, walk_rows = ledger_rows(chunk, data.entities, names, who)
-            success(success_rows)
-            walk(walk_rows)
-    steps = dict.fromkeys([*data.entities, *data.step_counts])  # the plan's order, then any other step
-    data.records = count_records(journal, steps, records_of)
-    write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections, who))
+    keep_identities(journal, references, redact)
+    try:
+        # success.csv and crosswalk.csv come from one pass over the ledger, each row with its identity
+        names: dict[str, tuple[str, str]] = {}
+        records_of = _records_of(data.entities, stats)
+        with (
+            private_csv(out / "success.csv", SUCCESS_HEADER) as success,
+            private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
+        ):
+            for chunk in journal.identified_ledger_chunks():
+                linking = [(r[0], links) for r in chunk if (links := r[8]) is not None]
+                cells = chunk_cells(journal, references, linking)
+                success_rows, walk_rows = ledger_rows(chunk, data.entities, names, cells)
+                success(success_rows)
+                walk(walk_rows)
+        steps = dict.fromkeys([*data.entities, *data.step_counts])  # the plan's order, then any other step
+        data.records = count_records(journal, steps, records_of)
+        who = kept_who(journal, references, [(d.step, d.source_key) for d in rejections])
+        write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections, who))
+    finally:
+        journal.forget_identities()
     write_csv_private(out / "coverage.csv", COVERAGE_HEADER, csv_rows(data.coverage, data.coverage_counts))
     write_private(out / "report.html", render_html(data).encode("utf-8"))
     files = ("success.csv", "errors.csv", "crosswalk.csv", "report.html", "coverage.csv")

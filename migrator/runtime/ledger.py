@@ -3,7 +3,8 @@
 
 The stages write through a ``StepLedger`` chosen once when the step is built: ``JournalLedger`` for a run, and
 ``DiscardLedger`` for a dry run, which reads the journal (to know what a run would skip) but writes nothing
-to it: the dead letters it would have written are kept in memory, for the dry run's report.
+to it: the dead letters it would have written are kept in memory, each with the payload its record would
+have been sent with (what identifies it, when it was refused before), for the dry run's report.
 
 Calls and lookups are kept within bounds: one row per try of a call, naming its batch (and its records, when
 the call carries only part of the batch), with the answer's text kept only where it explains something — a
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
 from migrator.errors import ConnectorError, RateLimitedError, TransientError
@@ -34,7 +35,7 @@ from migrator.journal import (
 )
 from migrator.logging import Redactor
 
-__all__ = ["DiscardLedger", "JournalLedger", "StepLedger", "outcome_of"]
+__all__ = ["DiscardLedger", "HeldDeadLetter", "JournalLedger", "StepLedger", "outcome_of"]
 
 #: masks the values under sensitive keys (``token``, ``password``, …) of an answer's JSON, and bearer tokens;
 #: the journal then masks every secret the run knows, in every form
@@ -213,13 +214,23 @@ def _answer_text(answer: Response | Exception) -> str:
     return _SENSITIVE.json_text(answer.body, RESPONSE_READ)
 
 
+@dataclass(frozen=True, slots=True)
+class HeldDeadLetter(DeadLetter):
+    """A dead letter a dry run keeps in memory, with what the record would have been sent with (its payload,
+    or what identifies it when it was refused before: ``SentRecord.payload``), for the identity columns of
+    the dry run's ``errors.csv``."""
+
+    payload: Mapping[str, Any] | None = None
+
+
 class DiscardLedger:
     """A dry run's ledger: nothing reaches the journal; the records a run would reject are appended to
-    ``rejected`` (with their reasons), for the dry run's report."""
+    ``rejected`` (with their reasons: each a :class:`HeldDeadLetter`), for the dry run's report."""
 
     def __init__(self, step: str, rejected: list[DeadLetter]) -> None:
         self.step = step
         self.rejected = rejected
+        self._payloads: dict[str, dict[str, Mapping[str, Any]]] = {}  # batch → idempotency key → payload
 
     def pages_done(self, page_keys: Sequence[str]) -> None:
         return None
@@ -228,14 +239,25 @@ class DiscardLedger:
         return None
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
-        return None
+        self._payloads[batch_id] = {r.idem_key: r.payload for r in records if r.payload is not None}
 
     def batch_done(
         self, batch_id: str, results: Sequence[WriteResult], rejections: Sequence[Rejection]
     ) -> None:
         at = time.time()
+        payloads = self._payloads.pop(batch_id, {})
         self.rejected.extend(
-            DeadLetter(self.step, r.source_key, r.idem_key, r.status, r.reason, r.detail, None, at)
+            HeldDeadLetter(
+                self.step,
+                r.source_key,
+                r.idem_key,
+                r.status,
+                r.reason,
+                r.detail,
+                None,
+                at,
+                payloads.get(r.idem_key),
+            )
             for r in rejections
         )
 

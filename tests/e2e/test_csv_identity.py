@@ -2,7 +2,9 @@
 refuses some users (their login, built from the last name, is already another user's: 409) and takes the
 others; every row of ``success.csv``, ``crosswalk.csv`` and ``errors.csv`` for a user that was sent carries
 that person's name, e-mail and employee number as the sandbox's source holds them, a membership and a
-subscription carry their learner's (through the crosswalk) and the group's name or the course id beside."""
+subscription carry their learner's (through the crosswalk) and the group's name or the course id beside.
+Records refused before any request (by the mapping, by the target's rules) are named too, in a run's
+errors.csv and in a dry run's."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import records, run_plan, write_env
+from tests.e2e.helpers import VELPIC_TO_APIT, records, run_plan, write_env
 
 PLAN = """[plan]
 name = "identity"
@@ -146,3 +148,71 @@ def test_memberships_and_subscriptions_name_their_learner(sandbox: SandboxThread
 def test_no_secret_in_the_csvs(reports: Path) -> None:
     for name in ("success.csv", "errors.csv", "crosswalk.csv"):
         assert b"Secret-Passw0rd" not in (reports / name).read_bytes()
+
+
+# -- records refused before any request ----------------------------------------------------------------------
+
+REFUSED_PLAN = """[plan]
+name = "identity-refused"
+{connections}
+[tables.titles.values]
+{titles}
+
+[steps.users]
+read  = {{ from = "velpic", entity = "user", page_size = 50, filter = {{ activeValue = "all" }} }}
+write = {{ to = "apit", entity = "user", mode = "upsert", match = "Email" }}
+map.Forenames  = "firstName | trim"
+map.Surname    = "lastName | trim"
+map.Email      = "emailAddress | lower"
+map.ExternalID = "employeeNumber"
+map.JobTitle   = "lastName | lookup(titles)"
+"""
+#: the surname the plan's table leaves out: its users are refused by the mapping
+LEFT_OUT = "Wilson"
+
+
+@pytest.fixture(scope="module")
+def dirty_sandbox() -> Iterator[SandboxThread]:
+    config = SandboxConfig(
+        seed=37, scale=120, dirty=0.2, platforms=("velpic", "accessplanit"), default_limits=False
+    )
+    with SandboxThread(config) as sb:
+        yield sb
+
+
+def _refused_plan(people: dict[str, dict[str, Any]]) -> str:
+    titles = "\n".join(
+        f'"{name}" = "Staff"' for name in sorted({u["lastName"] for u in people.values()}) if name != LEFT_OUT
+    )
+    return REFUSED_PLAN.format(connections=VELPIC_TO_APIT, titles=titles)
+
+
+def _refused_by(row: dict[str, str]) -> str:
+    return "mapping" if "not in table 'titles'" in row["reason"] else "target"
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry run", "run"])
+def test_records_refused_before_any_request_say_who_they_are(
+    dirty_sandbox: SandboxThread, tmp_path: Path, dry: bool
+) -> None:
+    """A record the mapping refuses (its surname is not in the plan's table) is named from its source record;
+    one the target's rules refuse before sending (no e-mail: the match key) from its mapped payload; in the
+    errors.csv of a run and of a dry run alike."""
+    people = {str(u["id"]): u for u in records(dirty_sandbox.base_url, "velpic", "source", "user")}
+    (tmp_path / "plan.toml").write_text(_refused_plan(people))
+    env = write_env(dirty_sandbox, tmp_path / "sandbox.env")
+    result = run_plan(tmp_path / "plan.toml", tmp_path, env, *(["--dry-run"] if dry else []))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    folder = tmp_path / ("journal.sqlite.dry-run" if dry else "journal.sqlite.reports")
+    errors = _csv(folder / "errors.csv")
+    refused = {r["source_key"]: r for r in errors if r["step"] == "users"}
+    by_mapping = {k for k, u in people.items() if u["lastName"] == LEFT_OUT}
+    by_target = {k for k, u in people.items() if not u["emailAddress"].strip()} - by_mapping
+    assert by_mapping and by_target
+    assert set(refused) == by_mapping | by_target
+    for key, row in refused.items():
+        person = people[key]
+        assert _refused_by(row) == ("mapping" if key in by_mapping else "target"), row
+        name = f"{person['firstName'].strip()} {person['lastName'].strip()}"
+        assert _cells(row) == (name, person["emailAddress"].strip(), person["employeeNumber"]), row

@@ -471,3 +471,23 @@ def test_report_csvs_carry_who_each_record_is_from_its_latest_payload(tmp_path: 
     ]
     for name in ("success.csv", "errors.csv", "crosswalk.csv"):
         assert b"pw" not in (tmp_path / "out" / name).read_bytes()
+
+
+def test_report_identities_are_kept_for_the_report_only_and_a_later_batch_without_payload_keeps_them(
+    tmp_path: Path,
+) -> None:
+    """Who each record is lives in the journal's temporary storage while the report is written (not in a dict
+    of every record), and is dropped after; a record sent again without a payload is still named by the
+    payload it was sent with before."""
+    j = Journal.open(tmp_path / "j.sqlite", "p")
+    j.begin_run("h")
+    j.mark_batch_sent("users", "b1", [SentRecord("k1", "1", None, {"firstName": "Ann", "lastName": "Lee"})])
+    j.mark_batch_done("users", "b1", [WriteResult("k1", "1", "T1")])
+    j.mark_batch_sent("users", "b2", [SentRecord("k1", "1")])
+    j.mark_batch_done("users", "b2", [WriteResult("k1", "1", "T1", "unchanged")])
+    j.finish_run("done")
+    write_reports(j, tmp_path / "out", "p")
+    assert j.kept_identities([("users", "1")]) == {}
+    j.close()
+    success = _parse((tmp_path / "out" / "success.csv").read_bytes())
+    assert success[1:] == [["users", "1", "T1", "unchanged", "Ann Lee", "", "", ""]]
