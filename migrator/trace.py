@@ -2,7 +2,8 @@
 ``migrator trace`` command reads the journal and prints).
 
 A record's trace holds its ledger row (state, target id, action; the source key and a hash of the source
-record as read — the journal keeps no other source field), the payload it was last sent with, and its events
+record as read — the journal keeps no other source field, but what identifies a record refused before any
+request: its name, e-mail and number), the payload it was last sent with, and its events
 in time order, each stamped with its run: every batch that carried it (sent, done), every try of every write
 call (the tries the transport made itself included) and lookup that concerned it (status, outcome, and the
 answer's redacted excerpt where one was kept) and every dead letter (status, reason, the fields the target
