@@ -390,7 +390,7 @@ class HoldingWriter(Writer, Protocol):
     """A writer that knows, without a request, what its target holds (a documents archive: its index file),
     where no transport can list that target: a dry run classifies its records against it."""
 
-    async def held(self) -> dict[str, list[str]]:
+    async def holdings(self) -> dict[str, list[str]]:
         """Match value (stripped, case-folded, as the engine compares them) → the target ids holding it."""
 
 

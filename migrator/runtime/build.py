@@ -125,7 +125,7 @@ async def build_step(
         dry = dry_run if dry_run is not None else DryRun()
         findings = dry.findings(node.name)
         if isinstance(writer, HoldingWriter):  # a target no transport lists (a documents archive)
-            index: TargetIndex | None = await writer.held()
+            index: TargetIndex | None = await writer.holdings()
         else:
             index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
         writer = DryRunWriter(

@@ -351,7 +351,7 @@ class ArchiveWriter:
         async with self._turn:
             return await anyio.to_thread.run_sync(self.archive.write, list(items))
 
-    async def held(self) -> dict[str, list[str]]:
+    async def holdings(self) -> dict[str, list[str]]:
         """The archive's index by match value (``DocumentArchive.held``), for a dry run to classify against."""
         async with self._turn:
             return await anyio.to_thread.run_sync(self.archive.held)
