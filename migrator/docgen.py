@@ -94,7 +94,7 @@ FIELD_NOTES: dict[str, str] = {
     "Connection.base_url": "the API root, usually `${VAR}`; required by every platform but `files`; "
     "`http(s)://host[:port][/path]`, no query, fragment or user:password",
     "Connection.path": "`files` only: the directory of the CSV/JSONL files (relative to the plan file, or "
-    "see `relative_to`)",
+    "see `relative_to`); may be or contain `${VAR}` (the customer's export folder on this machine)",
     "Connection.relative_to": (
         '`files` only: `"plan"`, a relative `path` is in the plan file\'s folder; `"journal"`, `path` names '
         "the run's own folder beside its journal and reports: `.migrator/<plan name>-<path>/`, or "

@@ -25,7 +25,7 @@ from migrator.fieldstats import FieldStats, field_stats
 from migrator.graph import compile_graph
 from migrator.logging import Redactor, configure_logging
 from migrator.plan.decode import did_you_mean
-from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
+from migrator.plan.env import ResolvedConnection, resolve_connections, resolved_paths, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
 from migrator.runtime.build import connection_folder
 from migrator.runtime.connections import build_transport
@@ -91,7 +91,7 @@ async def read_sample(
 ) -> list[dict[str, Any]]:
     """The first ``sample`` records of the step's read (fewer when the source holds fewer), read in pages of
     ``page_size`` through the connection's transport (its auth and budget), one page at a time."""
-    plan = loaded.plan
+    plan = resolved_paths(loaded.plan, connections)
     step = plan.steps[step_name]
     source = step.read.from_
     reader = make_reader(

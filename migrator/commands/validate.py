@@ -24,7 +24,7 @@ from migrator.connectors.registry import make_reader
 from migrator.errors import AuthError, ConnectorError, PlanError, PlanProblem
 from migrator.graph import compile_graph
 from migrator.logging import Redactor, configure_logging
-from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
+from migrator.plan.env import ResolvedConnection, resolve_connections, resolved_paths, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
 from migrator.run_files import RunFiles
 from migrator.runtime.build import connection_folder
@@ -107,6 +107,7 @@ async def check_connection(
     """None when connection ``name`` answers an authenticated read, else what failed and what to check."""
     if conn.base_url is None:
         placed = RunFiles.of(None, loaded.plan.plan.name).place(loaded).plan  # (the default journal's)
+        placed = resolved_paths(placed, {name: conn})
         folder = connection_folder(placed, name, Path(loaded.file).parent)
         written_only = all(step.read.from_ != name for step in placed.steps.values())
         if folder is not None and written_only and not folder.exists():

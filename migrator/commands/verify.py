@@ -17,6 +17,7 @@ import anyio
 
 from migrator.commands.connected_plan import ConnectedPlan, add_connected_arguments
 from migrator.commands.report import existing_journal
+from migrator.plan.env import resolved_paths
 from migrator.private_files import make_private_dir
 from migrator.report import VERIFY_SUMMARY, to_csv, write_private, write_reports
 from migrator.runtime.build import connection_folder
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     session = ConnectedPlan.of(args)
     loaded, name, path = session.loaded, session.name, session.files.journal
+    plan = resolved_paths(loaded.plan, session.connections)
     with existing_journal(path, name) as journal:
 
         async def main() -> VerifyResult:
@@ -45,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
                 redactor=session.redactor,
                 time_scale=session.time_scale,
                 verify_tls=session.verify_tls,
-                folders={
-                    c: connection_folder(loaded.plan, c, Path(loaded.file).parent) for c in session.connections
-                },
+                folders={c: connection_folder(plan, c, Path(loaded.file).parent) for c in session.connections},
             )
 
         result = anyio.run(main)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import msgspec
+
 from migrator.errors import PlanError, PlanProblem
 from migrator.plan.decode import join_path
 from migrator.plan.model import CREDENTIAL_FIELDS, Connection, Plan
@@ -30,6 +32,7 @@ __all__ = [
     "parse_env_file",
     "read_env_file",
     "resolve_connections",
+    "resolved_paths",
     "secret_values",
 ]
 
@@ -178,6 +181,24 @@ def _resolve(name: str, conn: Connection, env: Mapping[str, str]) -> ResolvedCon
         path=_substitute(conn.path, env) if conn.path else None,
         credentials=creds,
     )
+
+
+def resolved_paths(plan: Plan, connections: Mapping[str, ResolvedConnection]) -> Plan:
+    """``plan`` with each connection ``path`` that holds ``${VAR}`` references replaced by its resolved value
+    (a folder is no secret: this is what the run reads and writes). Any other path is kept as it is: one the
+    run placed in its own folder (``migrator.run_files.RunFiles.place``) is a plain name made absolute."""
+    paths = {
+        name: connections[name].path
+        for name, conn in plan.connections.items()
+        if conn.path is not None and REFERENCE.search(conn.path) and name in connections
+    }
+    if not paths:
+        return plan
+    resolved = {
+        name: msgspec.structs.replace(conn, path=paths[name]) if name in paths else conn
+        for name, conn in plan.connections.items()
+    }
+    return msgspec.structs.replace(plan, connections=resolved)
 
 
 def secret_values(connections: Mapping[str, ResolvedConnection]) -> frozenset[str]:

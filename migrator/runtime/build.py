@@ -45,7 +45,8 @@ log = structlog.get_logger("migrator.runtime")
 
 
 def connection_folder(plan: Plan, connection: str, base_dir: Path) -> Path | None:
-    """A connection's directory (``path``), relative to the plan file's folder like table files; None for a
+    """A connection's directory (``path``, its ``${VAR}`` references resolved first:
+    :func:`~migrator.plan.env.resolved_paths`), relative to the plan file's folder like table files; None for a
     connection without one."""
     path = plan.connections[connection].path
     if path is None:

@@ -23,7 +23,7 @@ from migrator.connectors.registry import make_reader
 from migrator.coverage import Slice, Tally, slices
 from migrator.errors import MigratorError
 from migrator.logging import Redactor
-from migrator.plan.env import ResolvedConnection
+from migrator.plan.env import ResolvedConnection, resolved_paths
 from migrator.plan.model import Plan
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.build import connection_folder
@@ -48,6 +48,7 @@ async def take_inventory(
 ) -> list[Tally]:
     """One tally per (source connection, entity, status) of the plan, in :func:`~migrator.coverage.slices`
     order."""
+    plan = resolved_paths(plan, connections)
     tallies: list[Tally] = []
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}

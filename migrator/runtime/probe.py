@@ -15,7 +15,7 @@ from migrator.connectors.base import CountingReader, NestedReader, PagedReader
 from migrator.connectors.registry import make_reader
 from migrator.graph import TaskGraph
 from migrator.logging import Redactor
-from migrator.plan.env import ResolvedConnection
+from migrator.plan.env import ResolvedConnection, resolved_paths
 from migrator.plan.model import Plan
 from migrator.runtime.build import connection_folder
 from migrator.runtime.connections import build_transport
@@ -34,6 +34,7 @@ async def probe_counts(
     time_scale: float = 1.0,
 ) -> dict[str, int | None]:
     """Records each step would read, or None where the source cannot say without a full read."""
+    plan = resolved_paths(plan, connections)
     counts: dict[str, int | None] = {}
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}

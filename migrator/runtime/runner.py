@@ -27,7 +27,7 @@ from migrator.errors import AuthError, JournalStorageError, MigratorError
 from migrator.graph import StepNode, TaskGraph
 from migrator.journal import DeadLetter, Journal
 from migrator.logging import Redactor
-from migrator.plan.env import ResolvedConnection
+from migrator.plan.env import ResolvedConnection, resolved_paths
 from migrator.plan.model import Plan
 from migrator.runtime.build import build_step
 from migrator.runtime.connections import build_transport, connection_budgets
@@ -114,6 +114,7 @@ async def run_plan(
 ) -> RunSummary:
     """Run every step of ``graph``; ``base_dir`` is the plan file's folder (relative files paths)."""
     options = options or RunOptions()
+    plan = resolved_paths(plan, connections)
     summary = RunSummary(plan=graph.name, started_at=time.time())
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}
