@@ -77,15 +77,9 @@ def report_rows(tmp: Path, run_id: int = 1) -> list[dict[str, str]]:
 # -- velpic → velpic ---------------------------------------------------------------------------------------
 
 
-#: the import merging into a leaver keeps its status: reactivated, the undo cannot put it back yet (below)
-KEEP_STATUS = {"velpic.bulk_merge_status": "keep"}
-
-
 @pytest.fixture()
 def velpic(sandbox_profile: str) -> Iterator[SandboxThread]:
-    config = SandboxConfig(
-        seed=11, scale=60, platforms=("velpic",), profile=sandbox_profile, options=KEEP_STATUS
-    )
+    config = SandboxConfig(seed=11, scale=60, platforms=("velpic",), profile=sandbox_profile)
     with SandboxThread(config) as sb:
         yield sb
 
@@ -160,10 +154,13 @@ def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_p
     assert created and all(r["active"] is False for r in created)
     assert all(not r["groups"] and not r["groupsSupervised"] for r in created if "groups" in r)
     rows = report_rows(tmp_path)
-    assert {r["outcome"] for r in rows} <= {"done", "not undone"}
+    assert {r["outcome"] for r in rows} <= {"done", "already as before", "not undone"}
     assert sum(r["step"] == "users" and r["reversal"] == "restore" for r in rows) == 4
-    # the statuses the load changed on the customer's users are put back: one activated, one inactivated
+    # each merged user's status goes back to the one its users pre-image holds (before the run): the one the
+    # load activated to Not Current, the three Active ones (one the load inactivated) to Active
     assert sorted(r["detail"] for r in rows if r["step"] == "user_status") == [
+        "restored (clientStatusId 56)",
+        "restored (clientStatusId 56)",
         "restored (clientStatusId 56)",
         "restored (clientStatusId 57)",
     ]
@@ -171,7 +168,7 @@ def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_p
     # an undo run again finds everything done: nothing is sent twice
     again = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "removed 0, already gone 0, restored 0, failed 0" in again.stdout
+    assert "removed 0, already gone 0, restored 0, already as before 0, failed 0" in again.stdout
     assert snapshot(base, "velpic", ("user", "group"), "id") == after
 
     # killed after its calls and before their done marks: the users are read again, found inactive outside
@@ -185,17 +182,17 @@ def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_p
     resumed = migrator(*undo_args(plan, tmp_path, env, "--yes"), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     created_users = len([k for k in after if k.startswith("user:") and k not in before])
-    assert f"removed 0, already gone {created_users:,}, restored 2, failed 0" in resumed.stdout, resumed.stdout
+    assert f"removed 0, already gone {created_users:,}, restored 0, already as before 4, failed 0" in (
+        resumed.stdout
+    ), resumed.stdout
     assert snapshot(base, "velpic", ("user", "group"), "id") == after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: when bulkUserImport reactivates a leaver it merges into (velpic.bulk_merge_status="
-    "reactivate), the status step inactivates it again and its undo puts back the status it found after the "
-    "import (Active), not the one before the run: the users step keeps no status in its pre-images",
-)
 def test_velpic_undo_puts_back_a_leaver_the_import_reactivated(tmp_path: Path) -> None:
+    """``bulkUserImport`` merging into a leaver makes it Active (``velpic.bulk_merge_status=reactivate``): a
+    leaver whose source user is Active is then left so by the status step, one whose source user is a leaver
+    too is inactivated again. The users step's pre-images keep each user's status before the run, and the
+    undo puts it back after the import that restores the users' values (which reactivates them again)."""
     config = SandboxConfig(
         seed=11, scale=60, platforms=("velpic",), options={"velpic.bulk_merge_status": "reactivate"}
     )
@@ -203,6 +200,14 @@ def test_velpic_undo_puts_back_a_leaver_the_import_reactivated(tmp_path: Path) -
         plan = PLANS / "velpic-to-velpic.toml"
         env = write_env(sb, tmp_path / "sandbox.env")
         seed_velpic_target(sb)
+        source_leavers = {
+            u["employeeNumber"]
+            for u in records(sb.base_url, "velpic", "source", "user")
+            if u["active"] is False
+        }
+        for user in records(sb.base_url, "velpic", "target", "user"):  # a leaver on both sides
+            if user["employeeNumber"] in source_leavers and user["active"] is True:
+                api(sb, "POST", f"/user/{user['id']}/inactivate", {})
         before = snapshot(sb.base_url, "velpic", ("user",), "id")
         run = run_plan(plan, tmp_path, env)
         assert run.returncode == 0, run.stdout + run.stderr
@@ -210,7 +215,8 @@ def test_velpic_undo_puts_back_a_leaver_the_import_reactivated(tmp_path: Path) -
         assert undone.returncode == 0, undone.stdout + undone.stderr
         after = snapshot(sb.base_url, "velpic", ("user",), "id")
     leavers = [k for k, user in before.items() if user.get("active") is False]
-    assert leavers and all(after[k]["active"] is False for k in leavers)
+    assert len(leavers) == 2 and all(after[k]["active"] is False for k in leavers)
+    assert_back_as_before(before, after)
 
 
 # -- csv → accessplanit, and an undo killed with -9 ------------------------------------------------------------
@@ -374,7 +380,8 @@ def test_an_undo_killed_with_minus_9_resumes_to_the_same_end(
     assert_back_as_before(before, after)
     assert_created_gone(before, after)
     assert all(
-        r["outcome"] in {"done", "done earlier", "already gone", "not undone"} for r in report_rows(tmp_path)
+        r["outcome"] in {"done", "done earlier", "already gone", "already as before", "not undone"}
+        for r in report_rows(tmp_path)
     )
 
 
