@@ -24,7 +24,7 @@ from migrator.plan.load import load_plan
 from migrator.protocol.keys import idempotency_key
 from migrator.runtime.selection import Selection, SelectionMode
 from migrator.runtime.states import kept_states, state_fields
-from migrator.runtime.undone import taken_runs, undone_keys
+from migrator.runtime.undone import settled_counts, taken_runs, undone_keys
 from migrator.undo import StepTarget, UndoRefused, plan_undo
 
 STEPS = [
@@ -367,10 +367,16 @@ def test_a_run_after_an_undo_writes_again_what_the_undo_took_back(tmp_path: Path
         selection = Selection.load(j, "s", SelectionMode.NORMAL, updates=False)
         assert selection.reread and not selection.skip_before_mapping(idempotency_key("p", "s", "b"))
         assert selection.skip_before_mapping(idempotency_key("p", "s", "a"))
+        # a run after the undo starts its limits' figures from the records not taken back
+        held = j.step_counts()["s"]
+        assert (held.records_done, held.created) == (3, 3)
+        assert settled_counts(j, "s") == replace(held, records_done=1, created=1)
         j.begin_run("h")
         wrote(j, "b")  # written again by the run after the undo
         assert undone_keys(j, "s") == {idempotency_key("p", "s", "c")}
         assert undone_keys(j, "other") == set()
+        assert settled_counts(j, "s") == replace(j.step_counts()["s"], records_done=2, created=2)
+        assert settled_counts(j, "other") is None
 
 
 def status_steps() -> list[StepTarget]:
