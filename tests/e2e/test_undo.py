@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from migrator.sandbox.anewspring import ANewSpringPlatform
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from tests.e2e.helpers import PLANS, migrator, post_json, records, run_plan, start_run, write_env
@@ -483,6 +484,18 @@ def anewspring_call(sandbox: SandboxThread, call: str, form: dict[str, str]) -> 
 ANEWSPRING_ENTITIES = ("user", "group", "subscription")
 
 
+def a_user_made_in_the_ui(sandbox: SandboxThread) -> None:
+    """A user of the customer's made in aNewSpring's UI: no external ID. No call of the API makes one, so it is
+    put into the sandbox's target as its seed puts them there."""
+    platform = sandbox.state.platforms["anewspring"]
+    assert isinstance(platform, ANewSpringPlatform)
+    target = platform.tenants["target"]
+    uid = "f" * 32
+    user = {"uid": uid, "id": None, "login": "made.in.ui", "firstName": "Made", "lastName": "In the UI"}
+    target.users.load(uid, {**user, "active": True, "roles": ["student"]})
+    target.by_login["made.in.ui"] = uid
+
+
 @pytest.mark.parametrize("velpic_and", ["anewspring"], indirect=True)
 def test_velpic_to_anewspring_undo_puts_the_target_back(velpic_and: SandboxThread, tmp_path: Path) -> None:
     plan = PLANS / "velpic-to-anewspring.toml"
@@ -510,7 +523,8 @@ def test_velpic_to_anewspring_undo_restores_the_customers_users(
     """With a user of the customer's already on the target (the one the load merges into by its external
     ID), the step reads the target's users before it writes (``getUsers`` names the external ``userID`` field
     ``id``): the run keeps their pre-images, and the undo puts that user back field by field and deletes the
-    users the run created."""
+    users the run created. A user made in the UI, without an external ID, cannot be read one by one: the read
+    of the target leaves it out (no write can reach it) rather than stop, and it stays as it was."""
     plan = PLANS / "velpic-to-anewspring.toml"
     env = write_env(velpic_and, tmp_path / "sandbox.env")
     user_id = urllib.parse.quote(a_trainee(velpic_and)["employeeNumber"], safe="")
@@ -525,6 +539,7 @@ def test_velpic_to_anewspring_undo_restores_the_customers_users(
         "role": "student",
     }
     anewspring_call(velpic_and, f"addUser/{user_id}", form)
+    a_user_made_in_the_ui(velpic_and)
     base = velpic_and.base_url
     before = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
     run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
