@@ -331,9 +331,9 @@ def _reverse(
             return None  # only its state was read: the state step puts it back
         return cannot("the target returned none of the step's fields for it before the run: nothing to restore")
     lacking = [f for f in target.fields if f not in image and f not in states]
+    them = "it" if len(lacking) == 1 else "them"
     left = (
-        f"not restored: {', '.join(lacking)} (the target did not return them before the run: left as the run "
-        "wrote them)"
+        f"{', '.join(lacking)}: the target did not return {them} before the run, left as the run wrote {them}"
         if lacking
         else ""
     )

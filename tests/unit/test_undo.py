@@ -455,8 +455,7 @@ def test_a_pre_image_without_the_status_is_listed_and_a_field_the_target_did_not
             "users",
             "100",
             {"firstName": "A"},
-            "not restored: lastName (the target did not return them before the run: left as the run wrote "
-            "them)",
+            "lastName: the target did not return it before the run, left as the run wrote it",
         ),
         ("users", "200", {"firstName": "B", "lastName": "L"}, ""),
         ("user_status", "200", {"clientStatusId": 56}, ""),
