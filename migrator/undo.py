@@ -21,7 +21,8 @@ cannot be undone:
   effect (Velpic ``bulkUserImport`` may reactivate a leaver it merges into, and the status step then finds
   it Active), so every record such a step updated gets a state restore (looked up first: one already so
   costs no call), made after the record's values are restored and made again whenever they are; a record
-  whose pre-image holds no state (a journal from before they did) is listed as not undone;
+  whose pre-image holds no state (a journal from before they did) goes back to what the state step's match
+  value says, or, when that step did not write it, is listed as not undone;
 - an unchanged record needs nothing.
 
 Records that reach the same target record (the source held its match value twice) make one reversal; a
