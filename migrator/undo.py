@@ -10,19 +10,27 @@ cannot be undone:
   why it cannot be);
 - a record the run updated is **restored** from its pre-image (the values of the step's mapped fields the
   target held before the run wrote), through the step's own idempotent writer or the entity's update; a
-  record updated without a pre-image (the step could not read the target's values, or several target
+  mapped field the target did not return is named as not restored (the restore cannot clear or put it back);
+  a record updated without a pre-image (the step could not read the target's values, or several target
   records held its match value) cannot be restored;
 - a state a create-only step wrote to a record that was there (``StepTarget.state_before``: Velpic user
   status, sent only to a user in the other status) is **restored** to the state its match value says the
   record held;
+- a record's state (``StepTarget.state_fields``) goes back to the earliest pre-image of the run that holds
+  it, the state before the run, whichever step changed it: an earlier step's write may change it as a side
+  effect (Velpic ``bulkUserImport`` may reactivate a leaver it merges into, and the status step then finds
+  it Active), so every record such a step updated gets a state restore (looked up first: one already so
+  costs no call), made after the record's values are restored and made again whenever they are; a record
+  whose pre-image holds no state (a journal from before they did) goes back to what the state step's match
+  value says, or, when that step did not write it, is listed as not undone;
 - an unchanged record needs nothing.
 
 Records that reach the same target record (the source held its match value twice) make one reversal; a
 removal wins over a restore, and a record another step removes (a Velpic user whose status a later step set)
 needs neither a restore nor a line of what cannot be undone. Reversals run in the reverse of the plan's step
-order (memberships before the groups and users they join). A reversal a previous undo of the run finished is
-not made again; one it left in doubt (*sent*) or that failed is made again: every reversal call is safe to
-repeat.
+order (memberships before the groups and users they join), states last. A reversal a previous undo of the
+run finished is not made again; one it left in doubt (*sent*) or that failed is made again: every reversal
+call is safe to repeat.
 """
 
 from __future__ import annotations
@@ -50,8 +58,9 @@ class UndoRefused(MigratorError):
 class StepTarget:
     """Where a step writes: its target connection, platform and entity, whether it can restore a record's
     values (its writer resends safely, or the entity has an update), ``records``: the entity whose records
-    those are (itself, or the one read from the same list: Velpic ``user_status`` is a ``user``), and
-    ``state_before`` (see below)."""
+    those are (itself, or the one read from the same list: Velpic ``user_status`` is a ``user``), ``fields``:
+    the fields it writes that the target returns (a restore names those a pre-image lacks), and
+    ``state_before`` and ``state_fields`` (see below)."""
 
     step: str
     connection: str
@@ -62,10 +71,18 @@ class StepTarget:
     #: a step that writes one of two states (``StateWriter``): the fields that put back what a record held
     #: before a write with a match value
     state_before: Callable[[str], Mapping[str, Any] | None] | None = None
+    fields: tuple[str, ...] = ()
+    #: a step that writes one of two states: the fields of that state (Velpic ``clientStatusId``), which the
+    #: other steps writing its records keep in their pre-images (``runtime.states``)
+    state_fields: tuple[str, ...] = ()
 
     def record(self, target_id: str) -> tuple[str, str, str]:
         """The target record ``target_id`` of this step, as any step writing it names it."""
         return (self.connection, self.records or self.entity, target_id)
+
+    def sets_state_of(self, other: StepTarget) -> bool:
+        """Whether this is a state step writing the records ``other`` writes (and not ``other`` itself)."""
+        return bool(self.state_fields) and other.step != self.step and self.record("") == other.record("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +119,24 @@ class UndoPlan:
     finished: list[Reversal] = field(default_factory=list)
     cannot: list[NotUndone] = field(default_factory=list)
 
-    def remains(self) -> dict[tuple[str, str], int]:
-        """(step, what remains of a removed record) → how many reversals leave it (the plan lists them)."""
-        out: dict[tuple[str, str], int] = {}
+    def remains(self) -> dict[tuple[str, Kind, str], int]:
+        """(step, reversal, what remains of a record removed or restored in part) → how many reversals leave
+        it (the plan lists them)."""
+        out: dict[tuple[str, Kind, str], int] = {}
         for r in (*self.reversals, *self.finished):
             if r.left:
-                out[(r.step, r.left)] = out.get((r.step, r.left), 0) + 1
+                out[(r.step, r.kind, r.left)] = out.get((r.step, r.kind, r.left), 0) + 1
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """A record's state as the earliest pre-image of the run that holds it shows it (before the run)."""
+
+    rank: int  # the plan order of the step whose pre-image it is
+    source_key: str
+    image: Mapping[str, Any] | None  # None: that pre-image holds no state (a journal from before they did)
+    by: str  # that step
 
 
 def plan_undo(
@@ -121,8 +149,20 @@ def plan_undo(
     """The undo of run ``run_id``: ``steps`` in the plan's order, the run's ``effects``, ``removal(platform,
     entity)`` (how a created record is removed, or why it cannot be) and the ``marks`` of earlier undos."""
     by_step = {s.step: s for s in steps}
+    order = {s.step: i for i, s in enumerate(steps)}
     plan = UndoPlan(run_id)
     chosen: dict[tuple[str, str], Reversal] = {}
+
+    def choose(outcome: Reversal) -> None:
+        key = (outcome.step, outcome.target_id)
+        was = chosen.get(key)
+        if was is None:
+            chosen[key] = outcome
+        elif was.kind == "restore" and outcome.kind == "remove":
+            chosen[key] = _joined(outcome, was.source_keys)
+        else:
+            chosen[key] = _joined(was, outcome.source_keys)
+
     for effect in effects:
         target = by_step.get(effect.step)
         if target is None:
@@ -132,20 +172,41 @@ def plan_undo(
                 )
             )
             continue
-        outcome = _reverse(target, effect, removal)
+        states = tuple(f for s in steps if s.sets_state_of(target) for f in s.state_fields)
+        outcome = _reverse(target, effect, removal, states)
         if isinstance(outcome, NotUndone):
             plan.cannot.append(outcome)
-            continue
-        if outcome is None:
-            continue
-        key = (outcome.step, outcome.target_id)
+        elif outcome is not None:
+            choose(outcome)
+    for (step, target_id), state in _states_before(steps, effects, order).items():
+        target, key = by_step[step], (step, target_id)
         was = chosen.get(key)
-        if was is None:
-            chosen[key] = outcome
-        elif was.kind == "restore" and outcome.kind == "remove":
-            chosen[key] = _joined(outcome, was.source_keys)
-        else:
-            chosen[key] = _joined(was, outcome.source_keys)
+        if state.image is None:  # what the earlier write may have changed is not known
+            if was is None:
+                plan.cannot.append(
+                    NotUndone(
+                        step,
+                        state.source_key,
+                        target_id,
+                        f"step {state.by} wrote to it and may have changed its "
+                        f"{', '.join(target.state_fields)} (the journal does not say what it held before the "
+                        "run): check it on the target",
+                    )
+                )
+        elif not target.can_restore:
+            plan.cannot.append(
+                NotUndone(
+                    step,
+                    state.source_key,
+                    target_id,
+                    f"{target.platform} {target.entity} has no write that restores a record's values",
+                )
+            )
+        elif was is None or was.kind == "restore":  # the state before the run, whichever step changed it
+            keys = (state.source_key,) if was is None else was.source_keys
+            chosen[key] = _state_restore(step, target_id, keys, state.image)
+    # a state step's record it could not say the state of before, now known from an earlier pre-image
+    plan.cannot = [c for c in plan.cannot if not _state_known(c, by_step, chosen)]
     gone = {by_step[r.step].record(r.target_id) for r in chosen.values() if r.kind == "remove"}
 
     def removed(step: str, target_id: str | None, kind: str = "") -> bool:
@@ -153,11 +214,64 @@ def plan_undo(
 
     plan.cannot = [c for c in plan.cannot if c.step not in by_step or not removed(c.step, c.target_id)]
     chosen = {k: r for k, r in chosen.items() if not removed(r.step, r.target_id, r.kind)}
-    order = {s.step: i for i, s in enumerate(steps)}
-    for reversal in sorted(chosen.values(), key=lambda r: (-order[r.step], r.target_id)):
-        mark = marks.get((reversal.step, reversal.target_id))
-        (plan.finished if mark is not None and mark.state == "done" else plan.reversals).append(reversal)
+
+    def of_state(r: Reversal) -> bool:
+        return bool(by_step[r.step].state_fields) and r.kind == "restore"
+
+    def done(r: Reversal) -> bool:
+        mark = marks.get((r.step, r.target_id))
+        return mark is not None and mark.state == "done"
+
+    # a state goes back last: a restore of the record's values (Velpic: through the import) may change it
+    ordered = sorted(chosen.values(), key=lambda r: (of_state(r), -order[r.step], r.target_id))
+    pending = {by_step[r.step].record(r.target_id) for r in ordered if not of_state(r) and not done(r)}
+    for reversal in ordered:
+        again = of_state(reversal) and by_step[reversal.step].record(reversal.target_id) in pending
+        (plan.finished if done(reversal) and not again else plan.reversals).append(reversal)
     return plan
+
+
+def _states_before(
+    steps: Sequence[StepTarget], effects: Sequence[RunEffect], order: Mapping[str, int]
+) -> dict[tuple[str, str], _State]:
+    """(state step, target id) → the record's state before the run: from the earliest pre-image of an earlier
+    step writing its records (a step's write may change the state as a side effect: Velpic
+    ``bulkUserImport`` may reactivate a leaver it merges into)."""
+    by_step = {s.step: s for s in steps}
+    found: dict[tuple[str, str], _State] = {}
+    for effect in effects:
+        writer = by_step.get(effect.step)
+        if writer is None or effect.target_id is None or not effect.pre_image_saved or effect.image is None:
+            continue  # not a record the step found on the target (no pre-image, or created by the run)
+        for target in steps:
+            if not target.sets_state_of(writer) or order[writer.step] > order[target.step]:
+                continue
+            held = effect.image
+            image = (
+                {f: held[f] for f in target.state_fields}
+                if all(f in held for f in target.state_fields)
+                else None
+            )
+            key = (target.step, effect.target_id)
+            was = found.get(key)
+            if was is None or order[writer.step] < was.rank:
+                found[key] = _State(order[writer.step], effect.source_key, image, writer.step)
+    return found
+
+
+def _state_known(
+    line: NotUndone, by_step: Mapping[str, StepTarget], chosen: Mapping[tuple[str, str], Reversal]
+) -> bool:
+    target = by_step.get(line.step)
+    return target is not None and bool(target.state_fields) and (line.step, line.target_id or "") in chosen
+
+
+def _state_restore(
+    step: str, target_id: str, keys: tuple[str, ...], image: Mapping[str, Any], match_value: str | None = None
+) -> Reversal:
+    """A record's state put back to ``image``."""
+    how = f"restored ({', '.join(f'{k} {v}' for k, v in sorted(image.items()))})"
+    return Reversal(step, target_id, "restore", keys, how, image=dict(image), match_value=match_value)
 
 
 def _joined(reversal: Reversal, more: tuple[str, ...]) -> Reversal:
@@ -175,9 +289,13 @@ def _joined(reversal: Reversal, more: tuple[str, ...]) -> Reversal:
 
 
 def _reverse(
-    target: StepTarget, effect: RunEffect, removal: Callable[[str, str], Removal | str]
+    target: StepTarget,
+    effect: RunEffect,
+    removal: Callable[[str, str], Removal | str],
+    states: tuple[str, ...] = (),
 ) -> Reversal | NotUndone | None:
-    """One record's reversal, what keeps it from one, or None (nothing to undo)."""
+    """One record's reversal, what keeps it from one, or None (nothing to undo). ``states``: the fields a
+    state step puts back instead (left out of a restore of the record's values)."""
     # not on the target before the run: created by it, whatever a resumed run's lookup later called it
     created = effect.image is None if effect.pre_image_saved else effect.action == "created"
     if effect.action == "unchanged" and not created:
@@ -194,15 +312,7 @@ def _reverse(
         image = target.state_before(effect.match_value) if effect.match_value else None
         if image is None or not target.can_restore:
             return cannot(f"the journal does not say what {target.platform} {target.entity} it held before")
-        return Reversal(
-            effect.step,
-            effect.target_id,
-            "restore",
-            (effect.source_key,),
-            f"restored ({', '.join(f'{k} {v}' for k, v in sorted(image.items()))})",
-            image=image,
-            match_value=effect.match_value,
-        )
+        return _state_restore(effect.step, effect.target_id, (effect.source_key,), image, effect.match_value)
     if created:
         how = removal(target.platform, target.entity)
         if isinstance(how, str):
@@ -216,14 +326,25 @@ def _reverse(
     if not target.can_restore:
         return cannot(f"{target.platform} {target.entity} has no write that restores a record's values")
     assert effect.image is not None
-    if not effect.image:
+    image = {k: v for k, v in effect.image.items() if k not in states}
+    if not image:
+        if effect.image:
+            return None  # only its state was read: the state step puts it back
         return cannot("the target returned none of the step's fields for it before the run: nothing to restore")
+    lacking = [f for f in target.fields if f not in image and f not in states]
+    them = "it" if len(lacking) == 1 else "them"
+    left = (
+        f"{', '.join(lacking)}: the target did not return {them} before the run, left as the run wrote {them}"
+        if lacking
+        else ""
+    )
     return Reversal(
         effect.step,
         effect.target_id,
         "restore",
         (effect.source_key,),
-        f"restored ({', '.join(sorted(effect.image))})",
-        image=effect.image,
+        f"restored ({', '.join(sorted(image))})",
+        left,
+        image=image,
         match_value=effect.match_value,
     )

@@ -41,6 +41,8 @@ from migrator.undo import UndoPlan, UndoRefused, plan_undo
 __all__ = ["UNDO_HEADER", "add_arguments", "chosen_runs", "run"]
 
 UNDO_HEADER = ("step", "source_keys", "target_id", "reversal", "outcome", "detail")
+#: the outcome of a reversal the target had made already (before this undo's call)
+_ALREADY = {"remove": "already gone", "restore": "already as before"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"undo of run {run_id}: removed {counts[('remove', False)]:,}, "
         f"already gone {counts[('remove', True)]:,}, "
-        f"restored {counts[('restore', False)] + counts[('restore', True)]:,}, "
+        f"restored {counts[('restore', False)]:,}, already as before {counts[('restore', True)]:,}, "
         f"failed {len(failed):,}, done by an earlier undo {len(plan.finished):,}, "
         f"not undone {len(plan.cannot):,}; details: {report}"
     )
@@ -153,8 +155,10 @@ def _print_plan(name: str, plan: UndoPlan, run_ids: list[int]) -> None:
     print(f"cannot be undone: {len(plan.cannot):,} records" + (":" if reasons else ""))
     for (step, reason), n in sorted(reasons.items()):
         print(f"  step {step}: {n:,} records: {reason}")
-    for (step, left), n in sorted(plan.remains().items()):
-        print(f"  step {step}: {n:,} records removed only in part: {left}")
+    for (step, kind, left), n in sorted(plan.remains().items()):
+        print(
+            f"  step {step}: {n:,} records {'removed' if kind == 'remove' else 'restored'} only in part: {left}"
+        )
     kinds = Counter((r.step, r.kind) for r in plan.reversals)
     print(f"to undo: {len(plan.reversals):,} records (done by an earlier undo: {len(plan.finished):,})")
     for (step, kind), n in kinds.items():
@@ -170,7 +174,7 @@ def _rows(plan: UndoPlan, outcomes: list[ReversalOutcome]) -> list[tuple[str, ..
         rows.append((r.step, " ".join(r.source_keys), r.target_id, r.kind, "done earlier", r.how))
     for o in outcomes:
         r = o.reversal
-        outcome = "failed" if o.state == "failed" else "already gone" if o.already else "done"
+        outcome = "failed" if o.state == "failed" else _ALREADY[r.kind] if o.already else "done"
         detail = o.reason if o.state == "failed" else "; ".join(x for x in (r.how, r.left) if x)
         rows.append((r.step, " ".join(r.source_keys), r.target_id, r.kind, outcome, detail))
     return rows

@@ -55,6 +55,7 @@ __all__ = [
     "NestedReader",
     "Page",
     "PagedReader",
+    "PartialReader",
     "PreReadWriter",
     "Reader",
     "Removal",
@@ -209,6 +210,16 @@ class NestedReader(PagedReader, Protocol):
     def children(self, parent: Mapping[str, Any]) -> Request | None: ...
 
     def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class PartialReader(NestedReader, Protocol):
+    """A nested reader that stops at a parent it cannot read the children of (an aNewSpring user without an
+    external ID, the only way to address it), so that none is left out unseen; ``partial`` makes it leave such
+    parents out instead. The engine's read of a target sets it: the writes address records by that same
+    field, so a record without it is none a write can reach."""
+
+    partial: bool
 
 
 @runtime_checkable

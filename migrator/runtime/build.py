@@ -3,12 +3,13 @@
 The runner calls ``build_step`` when a step's dependencies are done. A create-only step gets the target's
 records by match value (``target_index``), so it links what is already there; a step that updates (update,
 upsert, bulk, or the update writer of a delta) gets the target's current values of the fields it writes, for
-its overwrite policy and to leave unchanged records unsent. Its breakers start from what the journal holds of
-it when a normal run resumes it (``breakers``). A dry run gets a ``DryRunWriter``
-around the real writer (and the same current values, so that it settles unchanged records as a run does), a
-resolver that knows the records other steps would have written, and a ledger that keeps nothing in the
-journal; a run gets the journal's ledger. A delta run of a create-only step also gets the entity's update
-writer, for changed records already written."""
+its overwrite policy and to leave unchanged records unsent (and the state a state step of the plan sets on
+the same records, for its pre-images: ``states``). Its breakers start from what the journal holds of it when
+a normal run resumes it (``breakers``), but the records an undo took back (``undone``). A dry run gets a
+``DryRunWriter`` around the real writer (and the same current values, so that it settles unchanged records as
+a run does), a resolver that knows the records other steps would have written, and a ledger that keeps
+nothing in the journal; a run gets the journal's ledger. A delta run of a create-only step also gets the
+entity's update writer, for changed records already written."""
 
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ from migrator.runtime.fetch import page_feed
 from migrator.runtime.ledger import JournalLedger, StepLedger
 from migrator.runtime.options import RunOptions
 from migrator.runtime.selection import SelectionMode
+from migrator.runtime.states import kept_states
 from migrator.runtime.step_spec import Resolver, StepSpec
 from migrator.runtime.target_index import CurrentValues, TargetIndex, read_current_values, read_target_index
+from migrator.runtime.undone import settled_counts
 from migrator.runtime.write_path import WritePath
 from migrator.transport import Transport
 from migrator.verify import WRITE_ONLY_FIELDS
@@ -110,10 +113,12 @@ async def build_step(
         existing = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
     updates = writer if writer.idempotent else update_writer
     if updates is not None:
-        # a writer that sends whole records completes them from the same read (no read per record)
+        # a writer that sends whole records completes them from the same read (no read per record); the
+        # state a later step sets on the same records is read too, for the pre-images (``states``)
         whole = updates.record_fields if isinstance(updates, WholeRecordWriter) else ()
+        fields = (*node.mapping.fields, *whole, *kept_states(plan, graph, node.name))
         current = await read_current_values(
-            target, node.write.platform, step.write.entity, updates, node.name, (*node.mapping.fields, *whole)
+            target, node.write.platform, step.write.entity, updates, node.name, fields
         )
         if current is None and step.overwrite:
             raise StepFailed(
@@ -145,9 +150,10 @@ async def build_step(
     if update_writer is not None:
         real = update_writer.writer if isinstance(update_writer, DryRunWriter) else update_writer
         id_field = real.id_field if isinstance(real, IdWriter) else "id"
-    # a resumed normal run counts what the journal holds of the step; a retry or a delta counts its own pass
+    # a resumed normal run counts what the journal holds of the step (but what an undo took back: written
+    # again); a retry or a delta counts its own pass
     resumed = options.selection is SelectionMode.NORMAL
-    baseline = Baseline.of(journal.step_counts().get(node.name)) if resumed else Baseline()
+    baseline = Baseline.of(settled_counts(journal, node.name)) if resumed else Baseline()
     not_compared = WRITE_ONLY_FIELDS.get((node.write.platform, step.write.entity), frozenset())
     return StepSpec(
         plan_name=graph.name,

@@ -13,7 +13,9 @@ filter), a page is refused, or the records read do not carry the match fields; a
 each record up before creating it. A target that lists the fields under other names than the writer writes
 them (``ListedOtherwise``: aNewSpring users, whose external ``userID`` is listed as ``id``) is read through
 those names, each record named as the writer's answers name it. A nested read (a list whose records are
-completed one request each: aNewSpring ``getUsers`` then ``getUser`` per user) reads every record's children.
+completed one request each: aNewSpring ``getUsers`` then ``getUser`` per user) reads every record's children,
+leaving out a record it cannot address (``PartialReader``: an aNewSpring user without an external ID, which
+no write of the step can reach either).
 
 A step that updates reads the target's current values of the fields it writes instead (``CurrentValues``: only
 those fields, by match value, of the values one record holds; kept on disk), once before its first write: its
@@ -36,6 +38,7 @@ from migrator.connectors.base import (
     MatchComparer,
     NestedReader,
     PagedReader,
+    PartialReader,
     WriteItem,
     Writer,
 )
@@ -308,6 +311,8 @@ def _target_reader(platform: str, entity: str, fields: Sequence[str], step: str)
         reader = make_reader(platform, entity, filters, 100, f"{step}:target", tuple(dict.fromkeys(fields)))
     except EngineSupportError:
         return None
+    if isinstance(reader, PartialReader):  # a record a write cannot address is none it can reach
+        reader.partial = True
     return reader if isinstance(reader, PagedReader) else None
 
 

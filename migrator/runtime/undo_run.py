@@ -33,14 +33,15 @@ from migrator.connectors.base import (
     UndoWriter,
     WriteItem,
 )
-from migrator.connectors.catalog import CATALOG, entity_spec
+from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_writer
-from migrator.coverage import same_list
 from migrator.graph import TaskGraph
 from migrator.journal import Journal, UndoMark
 from migrator.plan.model import Plan
+from migrator.runtime.states import records_of, state_fields
 from migrator.transport import Transport
 from migrator.undo import Reversal, StepTarget, UndoPlan
+from migrator.verify import WRITE_ONLY_FIELDS
 
 __all__ = ["CHUNK", "ReversalOutcome", "make_undo", "restore_writer", "step_targets"]
 
@@ -86,9 +87,9 @@ def step_targets(plan: Plan, graph: TaskGraph) -> tuple[list[StepTarget], dict[s
         writer = restore_writer(node.write.platform, entity, node.mode, node.match)
         if writer is not None:
             writers[name] = writer
-        spec = CATALOG.get(node.write.platform)
-        records = entity if spec is None else same_list(spec, entity)  # Velpic user_status: a user
         states = make_writer(node.write.platform, entity, node.mode, node.match) if writer is not None else None
+        returned = () if node.mapping is None else node.mapping.fields
+        unread = WRITE_ONLY_FIELDS.get((node.write.platform, entity), frozenset())
         targets.append(
             StepTarget(
                 name,
@@ -96,8 +97,10 @@ def step_targets(plan: Plan, graph: TaskGraph) -> tuple[list[StepTarget], dict[s
                 node.write.platform,
                 entity,
                 writer is not None,
-                records,
+                records_of(node.write.platform, entity),  # Velpic user_status: a user
                 states.state_before if isinstance(states, StateWriter) else None,
+                tuple(f for f in returned if f not in unread),
+                () if states is None else state_fields(states),
             )
         )
     return targets, writers

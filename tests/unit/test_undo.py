@@ -18,10 +18,13 @@ from migrator.connectors.catalog import CATALOG
 from migrator.connectors.registry import make_undo_writer, make_writer
 from migrator.connectors.velpic.undo import VelpicUndo
 from migrator.coverage import same_list
+from migrator.graph import compile_graph
 from migrator.journal import SCHEMA_VERSION, Journal, PreImage, RunEffect, SentRecord, UndoMark, WriteResult
+from migrator.plan.load import load_plan
 from migrator.protocol.keys import idempotency_key
 from migrator.runtime.selection import Selection, SelectionMode
-from migrator.runtime.undone import taken_runs, undone_keys
+from migrator.runtime.states import kept_states, state_fields
+from migrator.runtime.undone import settled_counts, taken_runs, undone_keys
 from migrator.undo import StepTarget, UndoRefused, plan_undo
 
 STEPS = [
@@ -57,7 +60,7 @@ def test_created_records_are_removed_updated_ones_restored_unchanged_left_in_rev
     assert plan.reversals[0].image == {"firstName": "Before"}
     assert [(c.step, c.source_key) for c in plan.cannot] == [("users", "u3")]
     assert "updated without its values from before the run" in plan.cannot[0].reason
-    assert plan.remains() == {("users", "stays"): 1, ("groups", "stays"): 1}
+    assert plan.remains() == {("users", "remove", "stays"): 1, ("groups", "remove", "stays"): 1}
 
 
 def test_one_reversal_per_target_record_a_removal_wins_and_covers_other_steps_updates() -> None:
@@ -364,7 +367,112 @@ def test_a_run_after_an_undo_writes_again_what_the_undo_took_back(tmp_path: Path
         selection = Selection.load(j, "s", SelectionMode.NORMAL, updates=False)
         assert selection.reread and not selection.skip_before_mapping(idempotency_key("p", "s", "b"))
         assert selection.skip_before_mapping(idempotency_key("p", "s", "a"))
+        # a run after the undo starts its limits' figures from the records not taken back
+        held = j.step_counts()["s"]
+        assert (held.records_done, held.created) == (3, 3)
+        assert settled_counts(j, "s") == replace(held, records_done=1, created=1)
         j.begin_run("h")
         wrote(j, "b")  # written again by the run after the undo
         assert undone_keys(j, "s") == {idempotency_key("p", "s", "c")}
         assert undone_keys(j, "other") == set()
+        assert settled_counts(j, "s") == replace(j.step_counts()["s"], records_done=2, created=2)
+        assert settled_counts(j, "other") is None
+
+
+def status_steps() -> list[StepTarget]:
+    """The Velpic steps as ``step_targets`` makes them: users writes firstName and lastName, user_status the
+    status (its state)."""
+    writer = make_writer("velpic", "user_status", "update", "id")
+    assert isinstance(writer, StateWriter)
+    return [
+        STEPS[0],
+        replace(STEPS[1], fields=("firstName", "lastName")),
+        replace(
+            STEPS[2], can_restore=True, state_before=writer.state_before, state_fields=state_fields(writer)
+        ),
+    ]
+
+
+def test_a_status_goes_back_to_the_earliest_pre_image_last_whichever_step_changed_it() -> None:
+    """The users step's pre-images hold each merged user's status before the run (the import may reactivate
+    a leaver: the status step then finds it Active): that is the status put back, after the user's values,
+    also for a user the status step did not write; the import's restore is sent without it."""
+    steps = status_steps()
+    assert steps[2].state_fields == ("clientStatusId",)
+    effects = [
+        effect("users", "a", "100", "updated", {"firstName": "A", "lastName": "L", "clientStatusId": 57}),
+        effect("users", "b", "200", "updated", {"firstName": "B", "lastName": "L", "clientStatusId": 57}),
+        effect("users", "c", "300", "updated", {"firstName": "C", "lastName": "L", "clientStatusId": 56}),
+        effect("users", "d", "400", "updated", {"clientStatusId": 56}),  # only its status was read
+        # reactivated by the import, inactivated again: its match value says Active, the pre-image Not Current
+        RunEffect("user_status", "b", "200", "updated", True, None, "200\x1f57"),
+    ]
+    plan = plan_undo(1, steps, effects, removal, {})
+    assert [(r.step, r.target_id, r.image) for r in plan.reversals] == [
+        ("users", "100", {"firstName": "A", "lastName": "L"}),
+        ("users", "200", {"firstName": "B", "lastName": "L"}),
+        ("users", "300", {"firstName": "C", "lastName": "L"}),
+        ("user_status", "100", {"clientStatusId": 57}),
+        ("user_status", "200", {"clientStatusId": 57}),
+        ("user_status", "300", {"clientStatusId": 56}),
+        ("user_status", "400", {"clientStatusId": 56}),
+    ]
+    assert plan.cannot == []
+
+
+def test_a_status_put_back_is_put_back_again_while_its_users_values_are_still_to_restore() -> None:
+    """An undo that restored a user's status and then failed to restore its values (or was killed) restores
+    the status again after them: the import that restores them may reactivate the user again."""
+    steps = status_steps()
+    effects = [
+        effect("users", "a", "100", "updated", {"firstName": "A", "lastName": "L", "clientStatusId": 57}),
+        effect("users", "b", "200", "updated", {"firstName": "B", "lastName": "L", "clientStatusId": 57}),
+    ]
+    marks = {
+        ("users", "100"): UndoMark("users", "100", "restore", "failed", "refused"),
+        ("users", "200"): UndoMark("users", "200", "restore", "done"),
+        ("user_status", "100"): UndoMark("user_status", "100", "restore", "done"),
+        ("user_status", "200"): UndoMark("user_status", "200", "restore", "done"),
+    }
+    plan = plan_undo(1, steps, effects, removal, marks)
+    assert [(r.step, r.target_id) for r in plan.reversals] == [("users", "100"), ("user_status", "100")]
+    assert [(r.step, r.target_id) for r in plan.finished] == [("users", "200"), ("user_status", "200")]
+
+
+def test_a_pre_image_without_the_status_is_listed_and_a_field_the_target_did_not_return_is_named() -> None:
+    """A journal from before the pre-images held statuses: a merged user the status step did not write may
+    have had its status changed by the import, unknown, listed as not undone; one it wrote goes back by its
+    match value. A mapped field the target did not return cannot be put back: the restore names it."""
+    steps = status_steps()
+    effects = [
+        effect("users", "a", "100", "updated", {"firstName": "A"}),
+        effect("users", "b", "200", "updated", {"firstName": "B", "lastName": "L"}),
+        RunEffect("user_status", "b", "200", "updated", True, None, "200\x1f57"),
+    ]
+    plan = plan_undo(1, steps, effects, removal, {})
+    assert [(r.step, r.target_id, r.image, r.left) for r in plan.reversals] == [
+        (
+            "users",
+            "100",
+            {"firstName": "A"},
+            "lastName: the target did not return it before the run, left as the run wrote it",
+        ),
+        ("users", "200", {"firstName": "B", "lastName": "L"}, ""),
+        ("user_status", "200", {"clientStatusId": 56}, ""),
+    ]
+    assert plan.remains() == {("users", "restore", plan.reversals[0].left): 1}
+    assert [(c.step, c.target_id) for c in plan.cannot] == [("user_status", "100")]
+    assert "step users wrote to it and may have changed its clientStatusId" in plan.cannot[0].reason
+
+
+def test_the_steps_writing_the_records_a_state_step_sets_read_that_state_for_their_pre_images() -> None:
+    plans = Path(__file__).resolve().parents[2] / "plans"
+    loaded = load_plan(str(plans / "velpic-to-velpic.toml"))
+    graph = compile_graph(loaded)
+    assert kept_states(loaded.plan, graph, "users") == ("clientStatusId",)
+    assert kept_states(loaded.plan, graph, "user_status") == ()
+    assert kept_states(loaded.plan, graph, "groups") == ()
+    assert kept_states(loaded.plan, graph, "certificates") == ()
+    loaded = load_plan(str(plans / "csv-to-accessplanit.toml"))
+    graph = compile_graph(loaded)
+    assert all(kept_states(loaded.plan, graph, s) == () for s in loaded.plan.steps)

@@ -1,6 +1,7 @@
 """aNewSpring users: read with ``getUsers`` (every user at once: ``id, uid, name, login, email, active``) and,
 when the map reads any other field, ``getUser/{id}`` per user as well (a nested read, by external ID only:
-users without one stop it, see ``addressable``); written one per call,
+users without one stop it, see ``addressable``, but a read of the target, which leaves them out); written one
+per call,
 addressed by the external ``userID`` in the path: ``addOrUpdateUser`` (the idempotent upsert), ``addUser``
 (create-only: in doubt, ``userExists`` is asked first) and ``updateUser``. The other mapped fields are the form
 (``role`` repeated for several roles)."""
@@ -68,13 +69,18 @@ def addressable(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class ANewSpringPerUser(ANewSpringList):
     """``getUsers``, then one call per user (``children``), addressed by the user's external ID: a user
-    without one stops the read with what to do (``addressable``)."""
+    without one stops the read with what to do (``addressable``), or, ``partial`` (the engine's read of the
+    target, whose writes address users by that ID too), is left out."""
 
     def __init__(self, page_size: int, step: str) -> None:
         super().__init__(USER_READ, USER_LIST_KEY, page_size, step)
+        self.partial = False
 
     def decode_page(self, response: Response) -> Page:
-        return Page(addressable(super().decode_page(response).records))
+        users = super().decode_page(response).records
+        if self.partial:
+            return Page([u for u in users if user_ref(u) is not None])
+        return Page(addressable(users))
 
 
 class ANewSpringUserDetails(ANewSpringPerUser):
