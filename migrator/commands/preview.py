@@ -197,6 +197,7 @@ def change_set(
             rejected=c.rejected,
             skipped=c.skipped,
             excluded=c.excluded,
+            after_create=dict(sorted(findings.after_create.items())),
             status=outcome.status,
             error=outcome.error,
             fields=dict(findings.fields.most_common()),
@@ -255,6 +256,12 @@ def summary_text(found: ChangeSet) -> str:
         )
         if s.error:
             lines.append(f"    {s.error}")
+        if s.after_create:
+            wanted = ", ".join(f"{n:,} want {state}" for state, n in s.after_create.items())
+            lines.append(
+                f"    after their create: {wanted}; each is linked where the platform creates it so, updated "
+                "otherwise"
+            )
         if s.breach:
             lines.append(f"    limit: {s.breach}: the run would stop this step")
         suspect = sum(1 for i in s.invalid if i.kind == "suspect")

@@ -128,8 +128,9 @@ async def build_step(
             index: TargetIndex | None = await writer.holdings()
         else:
             index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
+        made = dry.made(step.write.to, step.write.entity, writer.match_fields)
         writer = DryRunWriter(
-            writer, index, current=current, counters=counters, findings=findings, target=target
+            writer, index, current=current, counters=counters, findings=findings, target=target, made=made
         )
         if update_writer is not None:
             update_writer = DryRunWriter(
