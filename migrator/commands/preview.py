@@ -259,8 +259,8 @@ def summary_text(found: ChangeSet) -> str:
         if s.after_create:
             wanted = ", ".join(f"{n:,} want {state}" for state, n in s.after_create.items())
             lines.append(
-                f"    after their create: {wanted}; each is linked where the platform creates it so, updated "
-                "otherwise"
+                f"    after their create: {wanted}; each is linked where the platform creates the record "
+                "so, updated otherwise"
             )
         if s.breach:
             lines.append(f"    limit: {s.breach}: the run would stop this step")

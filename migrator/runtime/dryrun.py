@@ -316,9 +316,11 @@ class DryRunWriter:
         return self._sent(it, value)
 
     def _after_a_create(self, it: WriteItem, value: str | None) -> RowResult:
-        """A record naming one an earlier step would create: created with it, or updated — or, for a write
-        of a state the platform gives the records it creates (``CreatedState``), counted apart by the state
-        it wants: whether the run sends it depends on that undocumented state."""
+        """A record naming one an earlier step would create: created with it, or updated — except an update
+        that names no field beyond its id (it changes nothing: unchanged, as the run finds it), and a write
+        of a state the platform gives the records it creates (``CreatedState``): whether the run sends it
+        depends on that state, which no document states, so it is counted apart by the state it wants
+        (``after_create``)."""
         if self.action != "updated":
             self._sample(it, "created", value)
             return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="created")
@@ -326,8 +328,16 @@ class DryRunWriter:
             wanted = ", ".join(f"{k}={json.dumps(it.payload.get(k), default=str)}" for k in self.created_state)
             self.seen.after_create[wanted] += 1
             return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="unchanged")
+        if self.writer.idempotent and not self._beyond_the_id(it):
+            self.counters.unchanged += 1
+            return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="unchanged")
         self._sample(it, "updated", value)
         return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="updated")
+
+    def _beyond_the_id(self, it: WriteItem) -> list[str]:
+        """The fields an update sets besides its match fields and its id."""
+        ids = {*self.match_fields, *([self.writer.id_field] if isinstance(self.writer, IdWriter) else [])}
+        return [k for k in it.payload if k not in ids]
 
     async def _unindexed(self, it: WriteItem, value: str | None) -> RowResult:
         """A record of a step whose target cannot be read whole. A create-only step's record is looked up
