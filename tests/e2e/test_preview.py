@@ -4,9 +4,12 @@ source no longer holds, and runs with one that holds; invalid records are listed
 
 from __future__ import annotations
 
+import csv
 import html
 import json
+import shutil
 import tomllib
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, get_json, migrator, records, write_env
+from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, get_json, give_ui_users_ids, migrator, records, write_env
 
 
 def _step_lines(stdout: str, steps: list[str]) -> dict[str, dict[str, int]]:
@@ -137,55 +140,184 @@ def _already_on_the_target(sb: SandboxThread, plan: str) -> int:
     return len(chosen)
 
 
-@pytest.mark.parametrize(
-    ("plan", "platforms"),
-    [
-        ("velpic-to-accessplanit.toml", ("velpic", "accessplanit")),
-        ("velpic-to-velpic.toml", ("velpic",)),
-        ("accessplanit-to-velpic.toml", ("velpic", "accessplanit")),
-        ("demo.toml", ("velpic",)),
-    ],
-)
-def test_the_preview_counts_are_the_next_runs_outcome(
-    tmp_path: Path, plan: str, platforms: tuple[str, ...]
-) -> None:
-    config = SandboxConfig(seed=61, scale=120, platforms=platforms, default_limits=False)
+#: what each route's sandbox serves, and the step its second pass updates after the source changes (None: the
+#: route updates nothing, or its source cannot be changed)
+ROUTES: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "velpic-to-accessplanit.toml": (("velpic", "accessplanit"), "users"),
+    "velpic-to-velpic.toml": (("velpic",), "users"),
+    "velpic-to-anewspring.toml": (("velpic", "anewspring"), "users"),
+    "velpic-to-onefile.toml": (("velpic", "onefile"), None),  # OneFile users are create-only
+    "demo.toml": (("velpic",), "users"),
+    "accessplanit-to-velpic.toml": (("velpic", "accessplanit"), "users"),
+    "accessplanit-coursedates-to-velpic-ilt.toml": (("velpic", "accessplanit"), "users"),
+    "accessplanit-v1-to-v2.toml": (("accessplanit",), None),  # v1 is read-only
+    "anewspring-to-velpic.toml": (("velpic", "anewspring"), "users"),
+    "onefile-to-velpic.toml": (("velpic", "onefile"), "learners"),
+    "csv-to-accessplanit.toml": (("accessplanit",), "learners"),
+}
+
+
+def test_every_plan_is_a_route_of_the_preview_test() -> None:
+    assert sorted(ROUTES) == sorted(p.name for p in PLANS.glob("*.toml"))
+
+
+def _resolved(preview: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
+    """The preview's figures with its writes of a state after a create (``after_create``) settled as the
+    platform creates records (``created``: field → the value a record it creates holds): linked where that
+    is the value wanted, updated otherwise."""
+    steps = {}
+    for name, step in preview["steps"].items():
+        figures = dict(step)
+        for state, n in step.get("after_create", {}).items():
+            pairs = (part.split("=", 1) for part in state.split(", "))
+            kept = all(json.loads(value) == created[key] for key, value in pairs)
+            figures["linked" if kept else "updated"] = figures.get("linked" if kept else "updated", 0) + n
+        steps[name] = figures
+    return {**preview, "steps": steps}
+
+
+def _apit_token(env: dict[str, str]) -> str:
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "username": env["ACCESSPLANIT_SOURCE_USERNAME"],
+            "password": env["ACCESSPLANIT_SOURCE_PASSWORD"],
+        }
+    ).encode()
+    req = urllib.request.Request(env["ACCESSPLANIT_V2_BASE_URL"] + "/token", data=form, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return str(json.loads(resp.read())["access_token"])
+
+
+def _onefile_token(env: dict[str, str]) -> str:
+    auth = urllib.request.Request(
+        f"{env['ONEFILE_BASE_URL']}/Authentication",
+        data=b"",
+        headers={"X-CustomerToken": env["ONEFILE_SOURCE_CUSTOMER_TOKEN"]},
+        method="POST",
+    )
+    with urllib.request.urlopen(auth, timeout=30) as resp:
+        return resp.read().decode().strip()
+
+
+def _change_the_source(sb: SandboxThread, plan: Path) -> int:
+    """Up to seven of the source's people renamed through the source's own API (or its export file), so that
+    the second pass has updates to preview; how many."""
+    env, base, name = sb.sandbox.env(), sb.base_url, plan.name
+    if name.startswith(("velpic-", "demo")):
+        active = [u for u in records(base, "velpic", "source", "user") if u["clientStatusId"] == 56]
+        _rename(base, env["VELPIC_SOURCE_ACCESS_KEY"], active[3:10], "-Renamed")
+        return len(active[3:10])
+    elif name.startswith("accessplanit-") and "v1" not in name:
+        token = _apit_token(env)
+        users = [u for u in records(base, "accessplanit", "source", "user") if u["Status"] == "Active"]
+        for u in users[3:10]:
+            req = urllib.request.Request(
+                f"{env['ACCESSPLANIT_V2_BASE_URL']}/user/{u['ID']}",
+                data=json.dumps({"Surname": u["Surname"] + "-Renamed"}).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                method="PUT",
+            )
+            urllib.request.urlopen(req, timeout=30).close()
+        return len(users[3:10])
+    elif name.startswith("onefile-"):
+        token = _onefile_token(env)
+        learners = [u for u in records(base, "onefile", "source", "user") if u["Role"] == 1]
+        for u in learners[3:10]:
+            req = urllib.request.Request(
+                f"{env['ONEFILE_BASE_URL']}/User/{u['ID']}",
+                data=json.dumps({"LastName": u["LastName"] + "-Renamed"}).encode(),
+                headers={"X-TokenID": token, "Content-Type": "application/json"},
+                method="POST",
+            )
+            urllib.request.urlopen(req, timeout=30).close()
+        return len(learners[3:10])
+    elif name.startswith("anewspring-"):
+        people = [u for u in records(base, "anewspring", "source", "user") if u.get("id") and u.get("lastName")]
+        for u in people[3:10]:
+            form = urllib.parse.urlencode({"lastName": u["lastName"] + "-Renamed"}).encode()
+            req = urllib.request.Request(
+                f"{env['ANEWSPRING_BASE_URL']}/addOrUpdateUser/{urllib.parse.quote(u['id'], safe='')}",
+                data=form,
+                headers={"X-API-Key": env["ANEWSPRING_SOURCE_API_KEY"]},
+                method="POST",
+            )
+            urllib.request.urlopen(req, timeout=30).close()
+        return len(people[3:10])
+    elif name.startswith("csv-"):
+        learners = plan.parent / "data" / "learners.csv"
+        rows = list(csv.DictReader(learners.open(encoding="utf-8", newline="")))
+        for row in rows[3:10]:
+            row["LastName"] += "-Renamed"
+        with learners.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return len(rows[3:10])
+    return 0
+
+
+def _target_records(base: str) -> Any:
+    """What every target holds, record counts and writes (``/_sandbox/stats``): a preview changes none."""
+    found = get_json(f"{base}/_sandbox/stats")["records"]
+    return {platform: tenants.get("target") for platform, tenants in found.items()}
+
+
+def _preview_and_run(
+    sb: SandboxThread, plan: Path, tmp: Path, env: Path, journal: Path, created: dict[str, Any]
+) -> dict[str, Any]:
+    """The preview of the next run, checked to write nothing, then the run; its figures are the preview's.
+    The preview's resolved change set."""
+    before = _target_records(sb.base_url)
+    found = _preview(plan, tmp, env, journal)
+    assert _target_records(sb.base_url) == before  # nothing written, no target write spent
+    done = _run(plan, tmp, env, journal)
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    resolved = _resolved(found, created)
+    _assert_counts_are_the_run(resolved, done.stdout)
+    return resolved
+
+
+@pytest.mark.parametrize("plan", sorted(ROUTES))
+def test_the_preview_counts_are_the_next_runs_outcome(tmp_path: Path, plan: str, sandbox_profile: str) -> None:
+    platforms, changed = ROUTES[plan]
+    config = SandboxConfig(
+        seed=61, scale=120, platforms=platforms, default_limits=False, time_scale=float(TIME_SCALE),
+        profile=sandbox_profile,
+    )  # fmt: skip
+    # the plan (and, for the CSV route, its export) in a folder of the test's own: its source may change
+    shutil.copytree(PLANS / "data", tmp_path / "plans" / "data")
+    path = tmp_path / "plans" / plan
+    path.write_text((PLANS / plan).read_text())
+    # as the sandbox creates records: a Velpic user Active, a OneFile user not archived
+    created = {"clientStatusId": 56, "Archived": False}
     with SandboxThread(config) as sb:
+        if "anewspring" in platforms:
+            give_ui_users_ids(sb)
         env = write_env(sb, tmp_path / "sb.env")
-        path = PLANS / plan
         # the first run onto a target that holds some of the users already: creates, merges, and the status
-        # step after them (the import makes the users it creates Active; leavers are then made Not Current,
-        # and the users already there get the source's status)
-        there = _already_on_the_target(sb, plan) if "user_status" in _steps(path) else 0
-        first_journal = tmp_path / "first.sqlite"
-        before = _preview(path, tmp_path, env, first_journal)
+        # step after them (the users already there get the source's status)
+        pre_placed = "user_status" in _steps(path) and plan.startswith(("velpic", "accessplanit", "demo"))
+        there = _already_on_the_target(sb, plan) if pre_placed else 0
         calls = _status_calls(sb.base_url)
-        first = _run(path, tmp_path, env, first_journal)
-        assert first.returncode in (0, 3), first.stdout + first.stderr
-        _assert_counts_are_the_run(before, first.stdout)
-        if "user_status" in before["steps"]:
+        before = _preview_and_run(sb, path, tmp_path, env, tmp_path / "first.sqlite", created)
+        if pre_placed:
             # a status write per user the run changes (leavers), none for a user already so (found, linked)
             status = before["steps"]["user_status"]
             assert status["updated"] > 0 and status["linked"] > 0, status
             assert status["updated"] + status["linked"] + status["rejected"] == status["read"], status
             assert _status_calls(sb.base_url) - calls == status["updated"]
             assert before["steps"]["users"]["updated"] == there == 10, before["steps"]["users"]
-        if "velpic" in platforms and not plan.startswith("accessplanit"):
-            active = [u for u in records(sb.base_url, "velpic", "source", "user") if u["clientStatusId"] == 56]
-            _rename(sb.base_url, sb.sandbox.env()["VELPIC_SOURCE_ACCESS_KEY"], active[3:10], "-Renamed")
+        renamed = _change_the_source(sb, path)
         # a second pass with a journal of its own, against the migrated target: updates, unchanged, links
-        second = tmp_path / "second.sqlite"
-        found = _preview(path, tmp_path, env, second)
-        again = _run(path, tmp_path, env, second)
-        assert again.returncode in (0, 3), again.stdout + again.stderr
-        _assert_counts_are_the_run(found, again.stdout)
-        if not plan.startswith("accessplanit"):
-            users = found["steps"]["users"]
-            assert users.get("updated", 0) == 7 and users.get("created", 0) == 0, users
+        found = _preview_and_run(sb, path, tmp_path, env, tmp_path / "second.sqlite", created)
+        if changed is not None:
+            step = found["steps"][changed]
+            # the renamed ones, and those a route writes again whatever (an upsert answered "updated")
+            assert renamed > 0 and step["updated"] >= renamed and step["created"] == 0, step
             assert any(
-                s["changes"]["Surname" if "accessplanit" in plan else "lastName"][1].endswith("-Renamed")
-                for s in users["samples"]
-            ), users["samples"]
+                str(after).endswith("-Renamed") for s in step["samples"] for _, after in s["changes"].values()
+            ), step["samples"]
 
 
 PLAN = (
