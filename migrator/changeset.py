@@ -77,6 +77,9 @@ class StepChange(msgspec.Struct, frozen=True):
     #: run leaves unchanged (linked) those the platform creates in that state and updates the others — which
     #: state that is, no document says, so the preview counts them here rather than guess
     after_create: dict[str, int] = {}
+    #: the same writes onto records an earlier step merges into, by the state wanted and whether the record
+    #: holds it before the merge (``held``, ``other``): linked where the merge leaves it in the state wanted
+    after_merge: dict[str, int] = {}
     status: str = "done"
     error: str = ""
     fields: dict[str, int] = {}
@@ -149,13 +152,17 @@ def differences(approved: ChangeSet, found: ChangeSet, tolerance: Tolerance) -> 
                     f"step {name}: {after:,} records {figure}, approved {before:,} "
                     f"(tolerance {tolerance}: {allowed:,} records)"
                 )
-        for state in sorted(set(was.after_create) | set(now.after_create)):
-            before, after = was.after_create.get(state, 0), now.after_create.get(state, 0)
-            if abs(after - before) > allowed:
-                out.append(
-                    f"step {name}: {after:,} records set to {state} after their create, approved {before:,} "
-                    f"(tolerance {tolerance}: {allowed:,} records)"
-                )
+        for what, old, new in (
+            ("create", was.after_create, now.after_create),
+            ("merge", was.after_merge, now.after_merge),
+        ):
+            for state in sorted(set(old) | set(new)):
+                before, after = old.get(state, 0), new.get(state, 0)
+                if abs(after - before) > allowed:
+                    out.append(
+                        f"step {name}: {after:,} records set to {state} after their {what}, approved "
+                        f"{before:,} (tolerance {tolerance}: {allowed:,} records)"
+                    )
     return out
 
 

@@ -128,9 +128,16 @@ async def build_step(
             index: TargetIndex | None = await writer.holdings()
         else:
             index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
-        made = dry.made(step.write.to, step.write.entity, writer.match_fields)
         writer = DryRunWriter(
-            writer, index, current=current, counters=counters, findings=findings, target=target, made=made
+            writer,
+            index,
+            current=current,
+            counters=counters,
+            findings=findings,
+            target=target,
+            made=dry.made(step.write.to, step.write.entity, writer.match_fields),
+            merged=dry.merged.setdefault(step.write.to, {}),
+            step=node.name,
         )
         if update_writer is not None:
             update_writer = DryRunWriter(

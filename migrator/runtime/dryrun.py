@@ -109,6 +109,9 @@ class StepFindings:
     #: the writes of a state onto records an earlier step creates (``CreatedState``), by the state they want
     #: (``field=value``, joined with ``, ``): the run leaves unchanged those the platform creates so
     after_create: Counter[str] = field(default_factory=Counter)
+    #: the same writes onto records an earlier step merges into, by the state they want and whether the
+    #: record held it before (``held`` or ``other``): what a merge does to that state is not documented either
+    after_merge: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -121,6 +124,8 @@ class DryRun:
     steps: dict[str, StepFindings] = field(default_factory=dict)
     #: per target (connection, entity, match fields), the match values its steps would create
     created: dict[tuple[str, str, tuple[str, ...]], set[str]] = field(default_factory=dict)
+    #: per target connection, the target ids of the records its steps would update → the step
+    merged: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def findings(self, step: str) -> StepFindings:
         return self.steps.setdefault(step, StepFindings())
@@ -218,6 +223,8 @@ class DryRunWriter:
         findings: StepFindings | None = None,
         target: Transport | None = None,
         made: set[str] | None = None,
+        merged: dict[str, str] | None = None,
+        step: str = "",
     ) -> None:
         self.writer = writer
         self.index = index
@@ -231,6 +238,8 @@ class DryRunWriter:
         self.target = target
         self.judge = writer if target is not None and isinstance(writer, PreReadJudge) else None
         self.made = made if made is not None else set()
+        self.merged = merged if merged is not None else {}
+        self.step = step
         self.created_state = writer.created_state if isinstance(writer, CreatedState) else ()
         self.reading = writer if isinstance(writer, ReadingWriter) and writer.reads_only else None
         self.action: Action = (
@@ -293,6 +302,8 @@ class DryRunWriter:
             return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="updated")
         if self.index is None:
             return await self._unindexed(it, value)
+        if self.created_state and self._merged_into(it) is not None:
+            return self._after_a_merge(it, value)
         ids = self.index.get(value, []) if value is not None else []
         if not self.writer.idempotent:
             if len(ids) > 1:
@@ -307,6 +318,7 @@ class DryRunWriter:
             return self._sent(it, value)
         if ids:
             self._sample(it, "updated", value)
+            self.merged.setdefault(ids[0], self.step)
             return RowResult(it.idem_key, ok=True, target_id=ids[0], action="updated")
         if self.mode == "update":
             reason = (
@@ -325,14 +337,31 @@ class DryRunWriter:
             self._sample(it, "created", value)
             return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="created")
         if self.created_state:
-            wanted = ", ".join(f"{k}={json.dumps(it.payload.get(k), default=str)}" for k in self.created_state)
-            self.seen.after_create[wanted] += 1
+            self.seen.after_create[self._wanted(it)] += 1
             return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="unchanged")
         if self.writer.idempotent and not self._beyond_the_id(it):
             self.counters.unchanged += 1
             return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="unchanged")
         self._sample(it, "updated", value)
         return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="updated")
+
+    def _merged_into(self, it: WriteItem) -> str | None:
+        """The target id of the record ``it`` writes, when an earlier step of this dry run updates it."""
+        at = it.payload.get(self.writer.id_field) if isinstance(self.writer, IdWriter) else None
+        step = self.merged.get(str(at)) if at is not None else None
+        return str(at) if step is not None and step != self.step else None
+
+    def _after_a_merge(self, it: WriteItem, value: str | None) -> RowResult:
+        """A write of a state (``CreatedState``) onto a record an earlier step merges into: counted apart by
+        the state it wants and whether the record holds it now (``after_merge``)."""
+        assert self.index is not None
+        held = "held" if value is not None and value in self.index else "other"
+        self.seen.after_merge[f"{self._wanted(it)}, {held}"] += 1
+        return RowResult(it.idem_key, ok=True, target_id=self._merged_into(it), action="unchanged")
+
+    def _wanted(self, it: WriteItem) -> str:
+        """The state a write of ``created_state`` wants, as ``field=value`` (JSON), joined with ``, ``."""
+        return ", ".join(f"{k}={json.dumps(it.payload.get(k), default=str)}" for k in self.created_state)
 
     def _beyond_the_id(self, it: WriteItem) -> list[str]:
         """The fields an update sets besides its match fields and its id."""

@@ -161,17 +161,24 @@ def test_every_plan_is_a_route_of_the_preview_test() -> None:
     assert sorted(ROUTES) == sorted(p.name for p in PLANS.glob("*.toml"))
 
 
-def _resolved(preview: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
-    """The preview's figures with its writes of a state after a create (``after_create``) settled as the
-    platform creates records (``created``: field → the value a record it creates holds): linked where that
-    is the value wanted, updated otherwise."""
+def _resolved(preview: dict[str, Any], created: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+    """The preview's figures with its writes of a state after a create or a merge settled as the sandbox
+    plays the platform: ``created`` (field → the value a record it creates holds) and ``merged`` (field →
+    the value a merge sets; a field not there: the merge keeps the record's own) — linked where the record is
+    left in the state wanted, updated otherwise."""
     steps = {}
     for name, step in preview["steps"].items():
         figures = dict(step)
-        for state, n in step.get("after_create", {}).items():
-            pairs = (part.split("=", 1) for part in state.split(", "))
-            kept = all(json.loads(value) == created[key] for key, value in pairs)
-            figures["linked" if kept else "updated"] = figures.get("linked" if kept else "updated", 0) + n
+        for kind, states in (("create", step["after_create"]), ("merge", step["after_merge"])):
+            for state, n in states.items():
+                *wanted, held = state.split(", ") if kind == "merge" else [*state.split(", "), ""]
+                pairs = [part.split("=", 1) for part in wanted]
+                if kind == "create":
+                    kept = all(json.loads(value) == created[key] for key, value in pairs)
+                else:  # a merge leaves the state it sets, else the record's own
+                    kept = all(json.loads(v) == merged[k] if k in merged else held == "held" for k, v in pairs)
+                figure = "linked" if kept else "updated"
+                figures[figure] = figures.get(figure, 0) + n
         steps[name] = figures
     return {**preview, "steps": steps}
 
@@ -264,7 +271,7 @@ def _target_records(base: str) -> Any:
 
 
 def _preview_and_run(
-    sb: SandboxThread, plan: Path, tmp: Path, env: Path, journal: Path, created: dict[str, Any]
+    sb: SandboxThread, plan: Path, tmp: Path, env: Path, journal: Path, platform: tuple[dict[str, Any], ...]
 ) -> dict[str, Any]:
     """The preview of the next run, checked to write nothing, then the run; its figures are the preview's.
     The preview's resolved change set."""
@@ -273,7 +280,7 @@ def _preview_and_run(
     assert _target_records(sb.base_url) == before  # nothing written, no target write spent
     done = _run(plan, tmp, env, journal)
     assert done.returncode in (0, 3), done.stdout + done.stderr
-    resolved = _resolved(found, created)
+    resolved = _resolved(found, *platform)
     _assert_counts_are_the_run(resolved, done.stdout)
     return resolved
 
@@ -289,8 +296,12 @@ def test_the_preview_counts_are_the_next_runs_outcome(tmp_path: Path, plan: str,
     shutil.copytree(PLANS / "data", tmp_path / "plans" / "data")
     path = tmp_path / "plans" / plan
     path.write_text((PLANS / plan).read_text())
-    # as the sandbox creates records: a Velpic user Active, a OneFile user not archived
-    created = {"clientStatusId": 56, "Archived": False}
+    # as the sandbox creates records (a Velpic user Active, a OneFile user not archived) and merges into them
+    merge = config.options.get("velpic.bulk_merge_status", "keep")
+    platform = (
+        {"clientStatusId": 56, "Archived": False},
+        {"clientStatusId": 56} if merge == "reactivate" else {},
+    )
     with SandboxThread(config) as sb:
         if "anewspring" in platforms:
             give_ui_users_ids(sb)
@@ -300,7 +311,7 @@ def test_the_preview_counts_are_the_next_runs_outcome(tmp_path: Path, plan: str,
         pre_placed = "user_status" in _steps(path) and plan.startswith(("velpic", "accessplanit", "demo"))
         there = _already_on_the_target(sb, plan) if pre_placed else 0
         calls = _status_calls(sb.base_url)
-        before = _preview_and_run(sb, path, tmp_path, env, tmp_path / "first.sqlite", created)
+        before = _preview_and_run(sb, path, tmp_path, env, tmp_path / "first.sqlite", platform)
         if pre_placed:
             # a status write per user the run changes (leavers), none for a user already so (found, linked)
             status = before["steps"]["user_status"]
@@ -310,7 +321,7 @@ def test_the_preview_counts_are_the_next_runs_outcome(tmp_path: Path, plan: str,
             assert before["steps"]["users"]["updated"] == there == 10, before["steps"]["users"]
         renamed = _change_the_source(sb, path)
         # a second pass with a journal of its own, against the migrated target: updates, unchanged, links
-        found = _preview_and_run(sb, path, tmp_path, env, tmp_path / "second.sqlite", created)
+        found = _preview_and_run(sb, path, tmp_path, env, tmp_path / "second.sqlite", platform)
         if changed is not None:
             step = found["steps"][changed]
             # the renamed ones, and those a route writes again whatever (an upsert answered "updated")
