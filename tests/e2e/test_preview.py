@@ -169,7 +169,7 @@ def _resolved(preview: dict[str, Any], created: dict[str, Any], merged: dict[str
     steps = {}
     for name, step in preview["steps"].items():
         figures = dict(step)
-        for kind, states in (("create", step["after_create"]), ("merge", step["after_merge"])):
+        for kind, states in (("create", step.get("after_create", {})), ("merge", step.get("after_merge", {}))):
             for state, n in states.items():
                 *wanted, held = state.split(", ") if kind == "merge" else [*state.split(", "), ""]
                 pairs = [part.split("=", 1) for part in wanted]
