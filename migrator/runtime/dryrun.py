@@ -10,10 +10,13 @@ there would update it (a create-only step links it, as a run does; a value sever
 rejected, as a run rejects it), any other would be created (an ``update``-mode step cannot create: it would be
 refused). A create-only step whose target cannot be read whole looks each record up, as a run does, and a
 step that reads the target before it writes makes those reads (``PreReadJudge``: they tell what the write
-would change). A record
-that names a parent an earlier step of this dry run would create is created with it — or, for a write of a
-state the platform gives every record it creates (``CreatedValues``: the Velpic import makes its users
-Active), linked when that is the state it wants and updated otherwise, as the run will find it.
+would change); a step whose writes only read (``ReadingWriter``: OneFile searches) sends them, and any other
+step whose target cannot be read counts each record as its run counts what it sends (``SentAction``). A
+record that names a parent an earlier step of this dry run would create is created with it; one whose match
+value an earlier step (or record) of this dry run would create on the same entity is found there
+(``DryRun.made``). A write of a state the platform gives the records it creates or leaves on those it merges
+into, in values no document states (``CreatedState``: Velpic user status, OneFile archived), onto such a
+record is counted apart by the state it wants (``StepFindings.after_create``, ``after_merge``), never guessed.
 
 Each record written gets a target id: the target's, or ``DRY_RUN_ID`` for one the dry run would create. A step
 another step references keeps them (``DryRunLedger``) in :attr:`DryRun.crosswalks`, so that a crosswalk
@@ -202,14 +205,17 @@ class DryRunWriter:
     samples and findings go; ``target``: the target's transport, for the lookups a create-only step makes
     when its target cannot be read whole.
 
+    ``made``: the match values this dry run creates on the step's target entity, shared with the other steps
+    writing it; ``merged``: the target ids the steps of the same target update, by step; ``step``: this
+    step's name.
+
     A create-only writer (not ``idempotent``) settles a record as a run settles it, by the target's state:
     found in the index (or, without one, by the writer's lookup), it is linked at no call; not found, it is
     sent — created, or, for a writer in ``update`` mode whose match value holds the state it writes (Velpic
     user status: id and status), updated. A record naming a parent the dry run would create (``DRY_RUN_ID``)
-    cannot be on the target yet: it is created, or, in ``update`` mode, found as the platform creates records
-    (``CreatedValues``: linked when it wants their values, updated otherwise). Without an index (the target
-    cannot be read by match key) a record of an idempotent writer is neither created nor updated: its action
-    is ``unchanged`` (only the target's answer to the write would tell)."""
+    cannot be on the target yet: it is created, or updated (see ``_after_a_create``). Without an index (the
+    target cannot be read by match key) a record of an idempotent writer is sent: counted as its writer
+    answers a write (``action``)."""
 
     idempotent = True
 

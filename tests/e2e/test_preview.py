@@ -1,6 +1,8 @@
-"""``migrator preview`` through the real CLI against the sandbox: its change set's counts are the next run's
-outcome, record for record, on three routes; ``run --approved`` refuses a changed plan and a change set the
-source no longer holds, and runs with one that holds; invalid records are listed with their reasons."""
+"""``migrator preview`` through the real CLI against the sandbox: on every plan, under both sandbox profiles
+(and with Velpic creating users Not Current), its change set's counts are the next run's outcome, on a first
+run and on a second pass after the source changed, and it writes nothing; ``run --approved`` refuses a changed
+plan and a change set the source no longer holds, and runs with one that holds; invalid records are listed
+with their reasons."""
 
 from __future__ import annotations
 
