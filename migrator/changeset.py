@@ -5,13 +5,16 @@ limits) and holds, per step, the records the run would create, update, leave unc
 step's records the target already has) and reject, the fields its updates change (how many records each), a
 sample of values before → after, the records a person should look at (``invalid``: those the run would reject,
 with their reasons, and those it would write but that look wrong — a match value the source holds twice, a
-malformed e-mail address), the step limit its counts would trip, and the requests and time the run would cost
+malformed e-mail address), the writes of a state onto records an earlier step creates (``after_create``:
+whether the run sends them depends on the state the platform gives a record it creates, which no document
+states), the step limit its counts would trip, and the requests and time the run would cost
 under its budgets.
 
 ``migrator run --approved CHANGESET`` previews again and compares (:func:`differences`): the plan's hash must
 be the approved one, and each step's figures — created, updated, unchanged, linked and rejected, each apart
 (a run tells a merge's or an upsert's creates from its updates by the target's values it read, as the preview
-does) — may differ from the approved ones by at most the plan's ``[plan] approval_tolerance``: a count
+does), and the writes of a state onto records an earlier step creates, by the state they want — may differ
+from the approved ones by at most the plan's ``[plan] approval_tolerance``: a count
 (``10``: ten records either way) or a percentage of the step's records as approved (``"2%"``); without it, not
 at all.
 """
@@ -70,6 +73,13 @@ class StepChange(msgspec.Struct, frozen=True):
     rejected: int = 0
     skipped: int = 0
     excluded: int = 0
+    #: writes of a state onto records an earlier step creates, by the state they want (``field=value``): the
+    #: run leaves unchanged (linked) those the platform creates in that state and updates the others — which
+    #: state that is, no document says, so the preview counts them here rather than guess
+    after_create: dict[str, int] = {}
+    #: the same writes onto records an earlier step merges into, by the state wanted and whether the record
+    #: holds it before the merge (``held``, ``other``): linked where the merge leaves it in the state wanted
+    after_merge: dict[str, int] = {}
     status: str = "done"
     error: str = ""
     fields: dict[str, int] = {}
@@ -142,6 +152,17 @@ def differences(approved: ChangeSet, found: ChangeSet, tolerance: Tolerance) -> 
                     f"step {name}: {after:,} records {figure}, approved {before:,} "
                     f"(tolerance {tolerance}: {allowed:,} records)"
                 )
+        for what, old, new in (
+            ("create", was.after_create, now.after_create),
+            ("merge", was.after_merge, now.after_merge),
+        ):
+            for state in sorted(set(old) | set(new)):
+                before, after = old.get(state, 0), new.get(state, 0)
+                if abs(after - before) > allowed:
+                    out.append(
+                        f"step {name}: {after:,} records set to {state} after their {what}, approved "
+                        f"{before:,} (tolerance {tolerance}: {allowed:,} records)"
+                    )
     return out
 
 

@@ -74,6 +74,14 @@ def _step(name: str, s: StepChange) -> list[str]:
         out.append(f"<p class='warn'>{_e(s.error)}</p>")
     if s.breach:
         out.append(f"<p class='warn'>Limit: {_e(s.breach)}: the run would stop this step.</p>")
+    for what, states in (("create", s.after_create), ("merge", s.after_merge)):
+        if states:
+            out.append(
+                f"<p>Set after their {what} (linked where the platform leaves the record so, updated "
+                "otherwise: no document says which):</p><table><tr><th>state wanted</th><th>records</th></tr>"
+            )
+            out.extend(f"<tr><td>{_e(k)}</td><td class='n'>{n:,}</td></tr>" for k, n in states.items())
+            out.append("</table>")
     if s.fields:
         out.append("<table><tr><th>field updated</th><th>records</th></tr>")
         out.extend(f"<tr><td>{_e(f)}</td><td class='n'>{n:,}</td></tr>" for f, n in s.fields.items())

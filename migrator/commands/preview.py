@@ -197,6 +197,8 @@ def change_set(
             rejected=c.rejected,
             skipped=c.skipped,
             excluded=c.excluded,
+            after_create=dict(sorted(findings.after_create.items())),
+            after_merge=dict(sorted(findings.after_merge.items())),
             status=outcome.status,
             error=outcome.error,
             fields=dict(findings.fields.most_common()),
@@ -255,6 +257,13 @@ def summary_text(found: ChangeSet) -> str:
         )
         if s.error:
             lines.append(f"    {s.error}")
+        for what, states in (("create", s.after_create), ("merge", s.after_merge)):
+            if states:
+                wanted = ", ".join(f"{n:,} want {state}" for state, n in states.items())
+                lines.append(
+                    f"    after their {what}: {wanted}; each is linked where the platform leaves the record "
+                    "so, updated otherwise"
+                )
         if s.breach:
             lines.append(f"    limit: {s.breach}: the run would stop this step")
         suspect = sum(1 for i in s.invalid if i.kind == "suspect")

@@ -135,7 +135,15 @@ async def build_step(
         else:
             index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
         writer = DryRunWriter(
-            writer, index, current=current, counters=counters, findings=findings, target=target
+            writer,
+            index,
+            current=current,
+            counters=counters,
+            findings=findings,
+            target=target,
+            made=dry.made(step.write.to, step.write.entity, writer.match_fields),
+            merged=dry.merged.setdefault(step.write.to, {}),
+            step=node.name,
         )
         if update_writer is not None:
             update_writer = DryRunWriter(

@@ -10,10 +10,13 @@ there would update it (a create-only step links it, as a run does; a value sever
 rejected, as a run rejects it), any other would be created (an ``update``-mode step cannot create: it would be
 refused). A create-only step whose target cannot be read whole looks each record up, as a run does, and a
 step that reads the target before it writes makes those reads (``PreReadJudge``: they tell what the write
-would change). A record
-that names a parent an earlier step of this dry run would create is created with it — or, for a write of a
-state the platform gives every record it creates (``CreatedValues``: the Velpic import makes its users
-Active), linked when that is the state it wants and updated otherwise, as the run will find it.
+would change); a step whose writes only read (``ReadingWriter``: OneFile searches) sends them, and any other
+step whose target cannot be read counts each record as its run counts what it sends (``SentAction``). A
+record that names a parent an earlier step of this dry run would create is created with it; one whose match
+value an earlier step (or record) of this dry run would create on the same entity is found there
+(``DryRun.made``). A write of a state the platform gives the records it creates or leaves on those it merges
+into, in values no document states (``CreatedState``: Velpic user status, OneFile archived), onto such a
+record is counted apart by the state it wants (``StepFindings.after_create``, ``after_merge``), never guessed.
 
 Each record written gets a target id: the target's, or ``DRY_RUN_ID`` for one the dry run would create. A step
 another step references keeps them (``DryRunLedger``) in :attr:`DryRun.crosswalks`, so that a crosswalk
@@ -27,13 +30,23 @@ counts, a sample of values before → after, and the records a run would write b
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from migrator.connectors.base import IdWriter, LookupWriter, PreReadWriter, RowResult, WriteItem, Writer
+from migrator.connectors.base import (
+    Action,
+    IdWriter,
+    LookupWriter,
+    PreReadWriter,
+    RequestWriter,
+    RowResult,
+    WriteItem,
+    Writer,
+)
 from migrator.journal import DeadLetter, Rejection, WriteResult
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.ledger import DiscardLedger
@@ -45,13 +58,15 @@ from migrator.transport import Transport
 __all__ = [
     "DRY_RUN_ID",
     "SAMPLES",
-    "CreatedValues",
+    "CreatedState",
     "DryRun",
     "DryRunLedger",
     "DryRunWriter",
     "Finding",
     "PreReadJudge",
+    "ReadingWriter",
     "Sample",
+    "SentAction",
     "StepFindings",
     "dry_run_resolver",
 ]
@@ -94,6 +109,12 @@ class StepFindings:
     findings: list[Finding] = field(default_factory=list)
     #: match value → the first source key written with it
     values: dict[str, str] = field(default_factory=dict)
+    #: the writes of a state onto records an earlier step creates (``CreatedState``), by the state they want
+    #: (``field=value``, joined with ``, ``): the run leaves unchanged those the platform creates so
+    after_create: Counter[str] = field(default_factory=Counter)
+    #: the same writes onto records an earlier step merges into, by the state they want and whether the
+    #: record held it before (``held`` or ``other``): what a merge does to that state is not documented either
+    after_merge: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -104,9 +125,18 @@ class DryRun:
     rejected: list[DeadLetter] = field(default_factory=list)
     crosswalks: dict[str, dict[str, str]] = field(default_factory=dict)
     steps: dict[str, StepFindings] = field(default_factory=dict)
+    #: per target (connection, entity, match fields), the match values its steps would create
+    created: dict[tuple[str, str, tuple[str, ...]], set[str]] = field(default_factory=dict)
+    #: per target connection, the target ids of the records its steps would update → the step
+    merged: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def findings(self, step: str) -> StepFindings:
         return self.steps.setdefault(step, StepFindings())
+
+    def made(self, connection: str, entity: str, match_fields: tuple[str, ...]) -> set[str]:
+        """The match values this dry run's steps would create on ``entity`` of ``connection`` (shared: a
+        later step writing the same entity by the same fields finds them there, as the run does)."""
+        return self.created.setdefault((connection, entity, match_fields), set())
 
 
 class DryRunLedger(DiscardLedger):
@@ -127,11 +157,31 @@ class DryRunLedger(DiscardLedger):
 
 
 @runtime_checkable
-class CreatedValues(Protocol):
-    """A writer of a state the platform gives every record it creates (Velpic user status: the import makes
-    each user it creates Active): ``created_values``, the values of its fields such a record holds."""
+class CreatedState(Protocol):
+    """A writer of a state the platform gives every record it creates, in values no document states (Velpic
+    user status: what ``bulkUserImport`` makes a user it creates; OneFile: whether a created user is
+    archived): ``created_state``, the fields of that state. A dry run cannot tell whether such a record,
+    created by an earlier step, already holds the state a write wants: it counts the write apart, by the
+    values it wants (``StepFindings.after_create``), never as a guess."""
 
-    created_values: Mapping[str, Any]
+    created_state: tuple[str, ...]
+
+
+@runtime_checkable
+class SentAction(Protocol):
+    """A writer whose every write the target accepts is answered with one action, whatever the target held
+    (Velpic ILT attendance: ``updated``); a writer without it is answered ``updated`` in ``update`` mode and
+    ``created`` otherwise."""
+
+    sent_action: Action
+
+
+@runtime_checkable
+class ReadingWriter(RequestWriter, Protocol):
+    """A writer whose calls read and write nothing (OneFile classrooms and placements: a search answers the
+    id of the record found): a dry run sends them, as the run does."""
+
+    reads_only: bool
 
 
 @runtime_checkable
@@ -155,14 +205,17 @@ class DryRunWriter:
     samples and findings go; ``target``: the target's transport, for the lookups a create-only step makes
     when its target cannot be read whole.
 
+    ``made``: the match values this dry run creates on the step's target entity, shared with the other steps
+    writing it; ``merged``: the target ids the steps of the same target update, by step; ``step``: this
+    step's name.
+
     A create-only writer (not ``idempotent``) settles a record as a run settles it, by the target's state:
     found in the index (or, without one, by the writer's lookup), it is linked at no call; not found, it is
     sent — created, or, for a writer in ``update`` mode whose match value holds the state it writes (Velpic
     user status: id and status), updated. A record naming a parent the dry run would create (``DRY_RUN_ID``)
-    cannot be on the target yet: it is created, or, in ``update`` mode, found as the platform creates records
-    (``CreatedValues``: linked when it wants their values, updated otherwise). Without an index (the target
-    cannot be read by match key) a record of an idempotent writer is neither created nor updated: its action
-    is ``unchanged`` (only the target's answer to the write would tell)."""
+    cannot be on the target yet: it is created, or updated (see ``_after_a_create``). Without an index (the
+    target cannot be read by match key) a record of an idempotent writer is sent: counted as its writer
+    answers a write (``action``)."""
 
     idempotent = True
 
@@ -175,6 +228,9 @@ class DryRunWriter:
         counters: StepCounters | None = None,
         findings: StepFindings | None = None,
         target: Transport | None = None,
+        made: set[str] | None = None,
+        merged: dict[str, str] | None = None,
+        step: str = "",
     ) -> None:
         self.writer = writer
         self.index = index
@@ -187,8 +243,17 @@ class DryRunWriter:
         self.lookups = writer if not writer.idempotent and isinstance(writer, LookupWriter) else None
         self.target = target
         self.judge = writer if target is not None and isinstance(writer, PreReadJudge) else None
-        self.created_values: Mapping[str, Any] | None = (
-            writer.created_values if isinstance(writer, CreatedValues) else None
+        self.made = made if made is not None else set()
+        self.merged = merged if merged is not None else {}
+        self.step = step
+        self.created_state = writer.created_state if isinstance(writer, CreatedState) else ()
+        self.reading = writer if isinstance(writer, ReadingWriter) and writer.reads_only else None
+        self.action: Action = (
+            writer.sent_action
+            if isinstance(writer, SentAction)
+            else "updated"
+            if writer.mode == "update"
+            else "created"
         )
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
@@ -198,8 +263,18 @@ class DryRunWriter:
         return prepared
 
     async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
+        if self.reading is not None and self.target is not None:
+            return await self._read(self.reading, self.target, items)
         judged = await self._pre_read(items) if self.judge is not None and self.index is None else {}
         return [judged.get(it.idem_key) or await self._classify(it) for it in items]
+
+    @staticmethod
+    async def _read(reading: ReadingWriter, target: Transport, items: Sequence[WriteItem]) -> list[RowResult]:
+        """A writer whose calls only read (``ReadingWriter``): its calls sent and answered as in a run."""
+        rows: dict[str, RowResult] = {}
+        for request, sent in reading.requests(items):
+            rows.update((row.idem_key, row) for row in reading.decode(await target.send(request), sent))
+        return [rows[it.idem_key] for it in items]
 
     async def _pre_read(self, items: Sequence[WriteItem]) -> dict[str, RowResult]:
         """A writer that reads the target before it writes (``PreReadJudge``) and whose target cannot be
@@ -226,8 +301,15 @@ class DryRunWriter:
         stand_in = _stands_in(value if value is not None else it.match_value)
         if stand_in:
             return self._after_a_create(it, value)
+        if value is not None and value in self.made:  # this dry run creates it (an earlier record or step)
+            if not self.writer.idempotent:
+                return self._linked(it, DRY_RUN_ID)
+            self._sample(it, "updated", value)
+            return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="updated")
         if self.index is None:
             return await self._unindexed(it, value)
+        if self.created_state and self._merged_into(it) is not None:
+            return self._after_a_merge(it, value)
         ids = self.index.get(value, []) if value is not None else []
         if not self.writer.idempotent:
             if len(ids) > 1:
@@ -242,6 +324,7 @@ class DryRunWriter:
             return self._sent(it, value)
         if ids:
             self._sample(it, "updated", value)
+            self.merged.setdefault(ids[0], self.step)
             return RowResult(it.idem_key, ok=True, target_id=ids[0], action="updated")
         if self.mode == "update":
             reason = (
@@ -251,23 +334,52 @@ class DryRunWriter:
         return self._sent(it, value)
 
     def _after_a_create(self, it: WriteItem, value: str | None) -> RowResult:
-        """A record naming one an earlier step would create: created with it, or, for an update, as the
-        platform creates records (linked when that is what it wants)."""
-        if self.mode != "update":
+        """A record naming one an earlier step would create: created with it, or updated — except an update
+        that names no field beyond its id (it changes nothing: unchanged, as the run finds it), and a write
+        of a state the platform gives the records it creates (``CreatedState``): whether the run sends it
+        depends on that state, which no document states, so it is counted apart by the state it wants
+        (``after_create``)."""
+        if self.action != "updated":
             self._sample(it, "created", value)
             return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="created")
-        made = self.created_values
-        if made is not None and all(same_value(it.payload.get(k), v) for k, v in made.items()):
-            return self._linked(it, DRY_RUN_ID)
+        if self.created_state:
+            self.seen.after_create[self._wanted(it)] += 1
+            return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="unchanged")
+        if self.writer.idempotent and not self._beyond_the_id(it):
+            self.counters.unchanged += 1
+            return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="unchanged")
         self._sample(it, "updated", value)
         return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="updated")
 
+    def _merged_into(self, it: WriteItem) -> str | None:
+        """The target id of the record ``it`` writes, when an earlier step of this dry run updates it."""
+        at = it.payload.get(self.writer.id_field) if isinstance(self.writer, IdWriter) else None
+        step = self.merged.get(str(at)) if at is not None else None
+        return str(at) if step is not None and step != self.step else None
+
+    def _after_a_merge(self, it: WriteItem, value: str | None) -> RowResult:
+        """A write of a state (``CreatedState``) onto a record an earlier step merges into: counted apart by
+        the state it wants and whether the record holds it now (``after_merge``)."""
+        assert self.index is not None
+        held = "held" if value is not None and value in self.index else "other"
+        self.seen.after_merge[f"{self._wanted(it)}, {held}"] += 1
+        return RowResult(it.idem_key, ok=True, target_id=self._merged_into(it), action="unchanged")
+
+    def _wanted(self, it: WriteItem) -> str:
+        """The state a write of ``created_state`` wants, as ``field=value`` (JSON), joined with ``, ``."""
+        return ", ".join(f"{k}={json.dumps(it.payload.get(k), default=str)}" for k in self.created_state)
+
+    def _beyond_the_id(self, it: WriteItem) -> list[str]:
+        """The fields an update sets besides its match fields and its id."""
+        ids = {*self.match_fields, *([self.writer.id_field] if isinstance(self.writer, IdWriter) else [])}
+        return [k for k in it.payload if k not in ids]
+
     async def _unindexed(self, it: WriteItem, value: str | None) -> RowResult:
         """A record of a step whose target cannot be read whole. A create-only step's record is looked up
-        as a run looks it up (``lookups``), or sent when it cannot be; what any other step's record would
-        do is told only by the target's answer to the write: not known here (``unchanged``)."""
+        as a run looks it up (``lookups``), or sent when it cannot be; any other step's record is sent, and
+        counted as its writer answers a write the target accepts (``SentAction``)."""
         if self.writer.idempotent:
-            return RowResult(it.idem_key, ok=True, action="unchanged")
+            return self._sent(it, value)
         request = self.lookups.lookup_request(it) if self.lookups is not None else None
         if self.lookups is None or self.target is None or request is None:
             return self._sent(it, value)
@@ -280,22 +392,22 @@ class DryRunWriter:
         return RowResult(it.idem_key, ok=True, target_id=target_id, action="unchanged")
 
     def _sent(self, it: WriteItem, value: str | None) -> RowResult:
-        """Not on the target: the run sends it — a create (whose value a later record then finds), or an
-        update-mode write of the state the match value holds."""
-        if self.mode == "update":
+        """Not on the target: the run sends it — a create (whose value a later record or step then finds),
+        or an update (a write answered ``updated``: of the state the match value holds, of progress)."""
+        if self.action == "updated":
             self._sample(it, "updated", value)
             at = it.payload.get(self.writer.id_field) if isinstance(self.writer, IdWriter) else None
             target_id = DRY_RUN_ID if at is None or at == "" else str(at)
             return RowResult(it.idem_key, ok=True, target_id=target_id, action="updated")
         self._sample(it, "created", value)
-        if value is not None and self.index is not None:
-            self.index[value] = [DRY_RUN_ID]
+        if value is not None:
+            self.made.add(value)
         return RowResult(it.idem_key, ok=True, target_id=DRY_RUN_ID, action="created")
 
     def _look_at(self, it: WriteItem, value: str | None) -> None:
         """Findings: a match value the source holds twice, an e-mail field whose value is no address."""
         seen = self.seen
-        if value is not None:
+        if value is not None and not _stands_in(value):
             first = seen.values.setdefault(value, it.source_key)
             if first != it.source_key:
                 seen.findings.append(

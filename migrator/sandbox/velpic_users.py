@@ -46,6 +46,8 @@ EXPIRES_IN = ("disabled", "never", "day", "week", "month", "year")
 ANSWER_ORDERS = ("as_sent", "reversed", "shuffled")
 MERGE_STATUSES = ("keep", "reactivate")
 OMITTED = ("keep", "reset")
+#: the status of a user ``bulkUserImport`` creates (``created_status``): the document does not say [ASSUMED]
+CREATED_STATUSES = {"active": ACTIVE, "not_current": NOT_CURRENT}
 #: what ``bulk_omitted=reset`` sets a merged user's field to when its row leaves it out: what a create gives it
 RESET_FIELDS: dict[str, Any] = {
     "phoneNumber": None,
@@ -255,11 +257,22 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
         )
     if omitted not in OMITTED:
         raise bad_request(f"velpic.bulk_omitted must be one of {', '.join(OMITTED)}; got {omitted!r}.")
+    created_status = CREATED_STATUSES.get(t.opt("created_status", "active"))
+    if created_status is None:
+        raise bad_request(
+            f"velpic.created_status must be one of {', '.join(CREATED_STATUSES)}; "
+            f"got {t.opt('created_status', 'active')!r}."
+        )
     out: list[Record] = []
     for row, fields in _bulk_rows(t, rows):
         uid = t.lowest_match(merge, fields)
         if uid is None:
-            out.append(t.create_user(fields))
+            created = t.create_user(fields)
+            if created_status != ACTIVE:  # the other way the document leaves open: created Not Current
+                t.users.update(created["id"], {"clientStatusId": created_status, "active": False})
+                t.user_lists.clear()
+                created = t.users.records[created["id"]]
+            out.append(created)
             continue
         if fields.get("userName") is None:
             fields.pop("userName", None)

@@ -1,12 +1,17 @@
-"""``migrator preview`` through the real CLI against the sandbox: its change set's counts are the next run's
-outcome, record for record, on three routes; ``run --approved`` refuses a changed plan and a change set the
-source no longer holds, and runs with one that holds; invalid records are listed with their reasons."""
+"""``migrator preview`` through the real CLI against the sandbox: on every plan, under both sandbox profiles
+(and with Velpic creating users Not Current), its change set's counts are the next run's outcome, on a first
+run and on a second pass after the source changed, and it writes nothing; ``run --approved`` refuses a changed
+plan and a change set the source no longer holds, and runs with one that holds; invalid records are listed
+with their reasons."""
 
 from __future__ import annotations
 
+import csv
 import html
 import json
+import shutil
 import tomllib
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,7 +20,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, get_json, migrator, records, write_env
+from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, get_json, give_ui_users_ids, migrator, records, write_env
 
 
 def _step_lines(stdout: str, steps: list[str]) -> dict[str, dict[str, int]]:
@@ -137,55 +142,231 @@ def _already_on_the_target(sb: SandboxThread, plan: str) -> int:
     return len(chosen)
 
 
-@pytest.mark.parametrize(
-    ("plan", "platforms"),
-    [
-        ("velpic-to-accessplanit.toml", ("velpic", "accessplanit")),
-        ("velpic-to-velpic.toml", ("velpic",)),
-        ("accessplanit-to-velpic.toml", ("velpic", "accessplanit")),
-        ("demo.toml", ("velpic",)),
-    ],
+#: what each route's sandbox serves, and the step its second pass updates after the source changes (None: the
+#: route updates nothing, or its source cannot be changed)
+ROUTES: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "velpic-to-accessplanit.toml": (("velpic", "accessplanit"), "users"),
+    "velpic-to-velpic.toml": (("velpic",), "users"),
+    "velpic-to-anewspring.toml": (("velpic", "anewspring"), "users"),
+    "velpic-to-onefile.toml": (("velpic", "onefile"), None),  # OneFile users are create-only
+    "demo.toml": (("velpic",), "users"),
+    "accessplanit-to-velpic.toml": (("velpic", "accessplanit"), "users"),
+    "accessplanit-coursedates-to-velpic-ilt.toml": (("velpic", "accessplanit"), "users"),
+    "accessplanit-v1-to-v2.toml": (("accessplanit",), None),  # v1 is read-only
+    "anewspring-to-velpic.toml": (("velpic", "anewspring"), "users"),
+    "onefile-to-velpic.toml": (("velpic", "onefile"), "learners"),
+    "csv-to-accessplanit.toml": (("accessplanit",), "learners"),
+}
+
+
+def test_every_plan_is_a_route_of_the_preview_test() -> None:
+    assert sorted(ROUTES) == sorted(p.name for p in PLANS.glob("*.toml"))
+
+
+def _resolved(preview: dict[str, Any], created: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+    """The preview's figures with its writes of a state after a create or a merge settled as the sandbox
+    plays the platform: ``created`` (field → the value a record it creates holds) and ``merged`` (field →
+    the value a merge sets; a field not there: the merge keeps the record's own) — linked where the record is
+    left in the state wanted, updated otherwise."""
+    steps = {}
+    for name, step in preview["steps"].items():
+        figures = dict(step)
+        for kind, states in (("create", step.get("after_create", {})), ("merge", step.get("after_merge", {}))):
+            for state, n in states.items():
+                *wanted, held = state.split(", ") if kind == "merge" else [*state.split(", "), ""]
+                pairs = [part.split("=", 1) for part in wanted]
+                if kind == "create":
+                    kept = all(json.loads(value) == created[key] for key, value in pairs)
+                else:  # a merge leaves the state it sets, else the record's own
+                    kept = all(json.loads(v) == merged[k] if k in merged else held == "held" for k, v in pairs)
+                figure = "linked" if kept else "updated"
+                figures[figure] = figures.get(figure, 0) + n
+        steps[name] = figures
+    return {**preview, "steps": steps}
+
+
+def _apit_token(env: dict[str, str]) -> str:
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "username": env["ACCESSPLANIT_SOURCE_USERNAME"],
+            "password": env["ACCESSPLANIT_SOURCE_PASSWORD"],
+        }
+    ).encode()
+    req = urllib.request.Request(env["ACCESSPLANIT_V2_BASE_URL"] + "/token", data=form, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return str(json.loads(resp.read())["access_token"])
+
+
+def _onefile_token(env: dict[str, str]) -> str:
+    auth = urllib.request.Request(
+        f"{env['ONEFILE_BASE_URL']}/Authentication",
+        data=b"",
+        headers={"X-CustomerToken": env["ONEFILE_SOURCE_CUSTOMER_TOKEN"]},
+        method="POST",
+    )
+    with urllib.request.urlopen(auth, timeout=30) as resp:
+        return resp.read().decode().strip()
+
+
+def _change_the_source(sb: SandboxThread, plan: Path) -> int:
+    """Up to seven of the source's people renamed through the source's own API (or its export file), so that
+    the second pass has updates to preview; how many."""
+    env, base, name = sb.sandbox.env(), sb.base_url, plan.name
+    if name.startswith(("velpic-", "demo")):
+        active = [u for u in records(base, "velpic", "source", "user") if u["clientStatusId"] == 56]
+        _rename(base, env["VELPIC_SOURCE_ACCESS_KEY"], active[3:10], "-Renamed")
+        return len(active[3:10])
+    elif name.startswith("accessplanit-") and "v1" not in name:
+        token = _apit_token(env)
+        users = [u for u in records(base, "accessplanit", "source", "user") if u["Status"] == "Active"]
+        for u in users[3:10]:
+            req = urllib.request.Request(
+                f"{env['ACCESSPLANIT_V2_BASE_URL']}/user/{u['ID']}",
+                data=json.dumps({"Surname": u["Surname"] + "-Renamed"}).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                method="PUT",
+            )
+            urllib.request.urlopen(req, timeout=30).close()
+        return len(users[3:10])
+    elif name.startswith("onefile-"):
+        token = _onefile_token(env)
+        learners = [u for u in records(base, "onefile", "source", "user") if u["Role"] == 1]
+        for u in learners[3:10]:
+            req = urllib.request.Request(
+                f"{env['ONEFILE_BASE_URL']}/User/{u['ID']}",
+                data=json.dumps({"LastName": u["LastName"] + "-Renamed"}).encode(),
+                headers={"X-TokenID": token, "Content-Type": "application/json"},
+                method="POST",
+            )
+            urllib.request.urlopen(req, timeout=30).close()
+        return len(learners[3:10])
+    elif name.startswith("anewspring-"):
+        people = [u for u in records(base, "anewspring", "source", "user") if u.get("id") and u.get("lastName")]
+        for u in people[3:10]:
+            form = urllib.parse.urlencode({"lastName": u["lastName"] + "-Renamed"}).encode()
+            req = urllib.request.Request(
+                f"{env['ANEWSPRING_BASE_URL']}/addOrUpdateUser/{urllib.parse.quote(u['id'], safe='')}",
+                data=form,
+                headers={"X-API-Key": env["ANEWSPRING_SOURCE_API_KEY"]},
+                method="POST",
+            )
+            urllib.request.urlopen(req, timeout=30).close()
+        return len(people[3:10])
+    elif name.startswith("csv-"):
+        learners = plan.parent / "data" / "learners.csv"
+        rows = list(csv.DictReader(learners.open(encoding="utf-8", newline="")))
+        for row in rows[3:10]:
+            row["LastName"] += "-Renamed"
+        with learners.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return len(rows[3:10])
+    return 0
+
+
+def _target_records(base: str) -> Any:
+    """What every target holds, record counts and writes (``/_sandbox/stats``): a preview changes none."""
+    found = get_json(f"{base}/_sandbox/stats")["records"]
+    return {platform: tenants.get("target") for platform, tenants in found.items()}
+
+
+def _preview_and_run(
+    sb: SandboxThread, plan: Path, tmp: Path, env: Path, journal: Path, platform: tuple[dict[str, Any], ...]
+) -> dict[str, Any]:
+    """The preview of the next run, checked to write nothing, then the run; its figures are the preview's.
+    The preview's resolved change set."""
+    before = _target_records(sb.base_url)
+    found = _preview(plan, tmp, env, journal)
+    assert _target_records(sb.base_url) == before  # nothing written, no target write spent
+    done = _run(plan, tmp, env, journal)
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    resolved = _resolved(found, *platform)
+    _assert_counts_are_the_run(resolved, done.stdout)
+    return resolved
+
+
+#: a second pass of velpic-to-anewspring under ``anewspring.list_inactive=false``: the run counts a user
+#: ``getUsers`` does not list (inactive) created by ``addOrUpdateUser``, and the preview, following it, gives
+#: that user a stand-in id, so its completed subscriptions are previewed created where the run's subscribe is
+#: answered 409 (already there). Not fixed: the preview would need the aNewSpring user's own id (its external
+#: ID) for a record it counts created, and to look up subscriptions its target index cannot list
+_UNLISTED_USERS = pytest.mark.xfail(
+    reason="aNewSpring users getUsers leaves out: their subscriptions previewed created", strict=True
 )
+
+
+def _sandbox(plan: str, profile: str, **options: Any) -> SandboxConfig:
+    platforms, _ = ROUTES[plan]
+    return SandboxConfig(
+        seed=61, scale=120, platforms=platforms, default_limits=False, time_scale=float(TIME_SCALE),
+        profile=profile, options=options,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("plan", sorted(ROUTES))
 def test_the_preview_counts_are_the_next_runs_outcome(
-    tmp_path: Path, plan: str, platforms: tuple[str, ...]
+    tmp_path: Path, plan: str, sandbox_profile: str, request: pytest.FixtureRequest
 ) -> None:
-    config = SandboxConfig(seed=61, scale=120, platforms=platforms, default_limits=False)
+    if plan == "velpic-to-anewspring.toml" and sandbox_profile == "adversarial":
+        request.applymarker(_UNLISTED_USERS)
+    _preview_each_run(tmp_path, plan, _sandbox(plan, sandbox_profile))
+
+
+@pytest.mark.parametrize("plan", ["velpic-to-velpic.toml", "demo.toml", "onefile-to-velpic.toml"])
+def test_the_preview_holds_whatever_status_the_import_gives_the_users_it_creates(
+    tmp_path: Path, plan: str
+) -> None:
+    """``velpic.created_status=not_current``: the import creates users Not Current, so the status step
+    activates the active ones instead of inactivating the leavers; the preview, which counts those status
+    writes apart by the status wanted, still tells the run's figures (routes without completions: a
+    completion by a Not Current learner is refused, and the plans with completions do not expect it)."""
+    _preview_each_run(tmp_path, plan, _sandbox(plan, "default", **{"velpic.created_status": "not_current"}))
+
+
+def _preview_each_run(tmp_path: Path, plan: str, config: SandboxConfig) -> None:
+    """Preview then run ``plan`` twice against a sandbox of ``config``: a first run, and a second pass (a
+    journal of its own) after the source changed."""
+    platforms, changed = ROUTES[plan]
+    # the plan (and, for the CSV route, its export) in a folder of the test's own: its source may change
+    shutil.copytree(PLANS / "data", tmp_path / "plans" / "data")
+    path = tmp_path / "plans" / plan
+    path.write_text((PLANS / plan).read_text())
+    # as the sandbox creates records (a Velpic user Active, a OneFile user not archived) and merges into them
+    merge = config.options.get("velpic.bulk_merge_status", "keep")
+    made = 57 if config.options.get("velpic.created_status") == "not_current" else 56
+    platform = (
+        {"clientStatusId": made, "Archived": False},
+        {"clientStatusId": 56} if merge == "reactivate" else {},
+    )
     with SandboxThread(config) as sb:
+        if "anewspring" in platforms:
+            give_ui_users_ids(sb)
         env = write_env(sb, tmp_path / "sb.env")
-        path = PLANS / plan
         # the first run onto a target that holds some of the users already: creates, merges, and the status
-        # step after them (the import makes the users it creates Active; leavers are then made Not Current,
-        # and the users already there get the source's status)
-        there = _already_on_the_target(sb, plan) if "user_status" in _steps(path) else 0
-        first_journal = tmp_path / "first.sqlite"
-        before = _preview(path, tmp_path, env, first_journal)
+        # step after them (the users already there get the source's status)
+        pre_placed = "user_status" in _steps(path) and plan.startswith(("velpic", "accessplanit", "demo"))
+        there = _already_on_the_target(sb, plan) if pre_placed else 0
         calls = _status_calls(sb.base_url)
-        first = _run(path, tmp_path, env, first_journal)
-        assert first.returncode in (0, 3), first.stdout + first.stderr
-        _assert_counts_are_the_run(before, first.stdout)
-        if "user_status" in before["steps"]:
+        before = _preview_and_run(sb, path, tmp_path, env, tmp_path / "first.sqlite", platform)
+        if pre_placed:
             # a status write per user the run changes (leavers), none for a user already so (found, linked)
             status = before["steps"]["user_status"]
             assert status["updated"] > 0 and status["linked"] > 0, status
             assert status["updated"] + status["linked"] + status["rejected"] == status["read"], status
             assert _status_calls(sb.base_url) - calls == status["updated"]
             assert before["steps"]["users"]["updated"] == there == 10, before["steps"]["users"]
-        if "velpic" in platforms and not plan.startswith("accessplanit"):
-            active = [u for u in records(sb.base_url, "velpic", "source", "user") if u["clientStatusId"] == 56]
-            _rename(sb.base_url, sb.sandbox.env()["VELPIC_SOURCE_ACCESS_KEY"], active[3:10], "-Renamed")
+        renamed = _change_the_source(sb, path)
         # a second pass with a journal of its own, against the migrated target: updates, unchanged, links
-        second = tmp_path / "second.sqlite"
-        found = _preview(path, tmp_path, env, second)
-        again = _run(path, tmp_path, env, second)
-        assert again.returncode in (0, 3), again.stdout + again.stderr
-        _assert_counts_are_the_run(found, again.stdout)
-        if not plan.startswith("accessplanit"):
-            users = found["steps"]["users"]
-            assert users.get("updated", 0) == 7 and users.get("created", 0) == 0, users
+        found = _preview_and_run(sb, path, tmp_path, env, tmp_path / "second.sqlite", platform)
+        if changed is not None:
+            step = found["steps"][changed]
+            # the renamed ones, and those a route writes again whatever (an upsert answered "updated")
+            assert renamed > 0 and step["updated"] >= renamed and step["created"] == 0, step
             assert any(
-                s["changes"]["Surname" if "accessplanit" in plan else "lastName"][1].endswith("-Renamed")
-                for s in users["samples"]
-            ), users["samples"]
+                str(after).endswith("-Renamed") for s in step["samples"] for _, after in s["changes"].values()
+            ), step["samples"]
 
 
 PLAN = (

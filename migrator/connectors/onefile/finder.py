@@ -23,6 +23,8 @@ class OneFileReferenceFinder:
 
     mode = "update"
     idempotent = True
+    #: its calls are searches (``dryrun.ReadingWriter``: a preview sends them too)
+    reads_only = True
 
     def __init__(self, entity: str, read: ReadSpec, find: WriteSpec, match: str | None) -> None:
         self.entity = entity

@@ -48,6 +48,8 @@ class OneFileUserStatus:
     idempotent = False
     max_batch = USER_ARCHIVE.max_batch
     id_field = "ID"
+    #: whether OneFile creates a user archived is not documented (``dryrun.CreatedState``)
+    created_state: tuple[str, ...] = ("Archived",)
 
     def __init__(self, match: str | None) -> None:
         self.match_fields: tuple[str, ...] = (match or "ID",)

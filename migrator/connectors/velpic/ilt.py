@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from migrator.connectors.base import Request, Response, RowResult, WriteItem
+from migrator.connectors.base import Action, Request, Response, RowResult, WriteItem
 from migrator.connectors.velpic.calls import (
     ONE_PAGE,
     error_text,
@@ -311,6 +311,8 @@ class VelpicIltAttendanceWriter:
     max_batch = _PROGRESS.max_batch
     idempotent = True
     match_fields: tuple[str, ...] = ()
+    #: every progress saved is answered ``updated`` (``dryrun.SentAction``)
+    sent_action: Action = "updated"
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         body = dict(item.payload)
