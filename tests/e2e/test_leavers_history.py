@@ -47,7 +47,9 @@ def _held_not_current(sb: SandboxThread, people: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.parametrize("created_status", ["active", "not_current"])
-def test_every_learner_keeps_its_completions_and_ends_with_its_status(tmp_path: Path, created_status: str) -> None:
+def test_every_learner_keeps_its_completions_and_ends_with_its_status(
+    tmp_path: Path, created_status: str
+) -> None:
     plan = PLANS / "accessplanit-to-velpic.toml"
     config = SandboxConfig(
         seed=23,
