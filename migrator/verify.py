@@ -36,12 +36,14 @@ writes address records otherwise (:data:`CROSSWALK_IDS`: aNewSpring users by ext
 ``<user ID>/<course ID>``) those fields; a field read back under another name than it is written
 (:data:`TARGET_FIELD_NAMES`) is compared under the written one. Steps that write through another entity's
 records (Velpic ``user_status``: the user, ``coverage.written_records``) are compared with that entity's read.
-A target entity the platform cannot list (aNewSpring groups and group members) leaves its steps *not
-verified*: named, with the reason, in the summary and the report; never a failure and never silent. A target
-entity read back one request per record (a nested read: aNewSpring users, whose list call answers none of
-the names, phones or roles compared, and subscriptions, listed per user) is named with its request count and
-why (:data:`PER_RECORD_READS`, :attr:`VerifyResult.per_record`): at a budget of 20/second, 300 users and
-their subscriptions cost about 30 s.
+A step whose every mapped field a later step writes again on the same records (``superseded``: Velpic
+``active_for_history``, then ``user_status``) is *not verified* either: the target holds the later step's
+values, compared there. A target entity the platform cannot list (aNewSpring groups and group members) leaves
+its steps *not verified*: named, with the reason, in the summary and the report; never a failure and never
+silent. A target entity read back one request per record (a nested read: aNewSpring users, whose list call
+answers none of the names, phones or roles compared, and subscriptions, listed per user) is named with its
+request count and why (:data:`PER_RECORD_READS`, :attr:`VerifyResult.per_record`): at a budget of
+20/second, 300 users and their subscriptions cost about 30 s.
 
 Reads go through the engine's :class:`~migrator.transport.Transport` with the plan's rate budgets
 (:func:`migrator.runtime.connections.build_transport`) and the connection's concurrency, as a run does; every
@@ -104,6 +106,7 @@ __all__ = [
     "map_constant",
     "per_record_note",
     "reconcile_step",
+    "superseded",
     "target_filters",
     "values_equal",
     "verify_plan",
@@ -661,6 +664,8 @@ async def verify_plan(
         for name in graph.order:
             node = graph.steps[name]
             groups.setdefault((node.write.connection, records_of[name]), []).append(name)
+        for steps in groups.values():
+            result.unverified.update(superseded(graph, steps))
         readable: dict[tuple[str, str], list[tuple[dict[str, Any], Reader]]] = {}
         for (conn_name, entity), steps in list(groups.items()):
             platform = connections[conn_name].platform
@@ -807,6 +812,36 @@ def _match_fields(plan: Plan, graph: TaskGraph, step: str) -> tuple[str, ...]:
     if node.write.platform == "files":
         return ()
     return make_writer(node.write.platform, plan.steps[step].write.entity, node.mode, node.match).match_fields
+
+
+def superseded(graph: TaskGraph, steps: Sequence[str]) -> dict[str, str]:
+    """The steps of ``steps`` (writing the same target records, in the graph's order) whose every mapped field
+    a step that runs after them maps again, each with why it is not compared: the target holds what the later
+    step wrote (Velpic ``active_for_history``, every learner made Active for its completions, then
+    ``user_status``, each user's own status), which is compared there."""
+    out: dict[str, str] = {}
+    for i, name in enumerate(steps):
+        mine = set(_mapped_fields(graph.steps[name]))
+        for later in steps[i + 1 :]:
+            if mine <= set(_mapped_fields(graph.steps[later])) and name in _runs_before(graph, later):
+                fields = ", ".join(sorted(mine))
+                out[name] = (
+                    f"step {later} writes {fields} again after it: the target holds its values, compared there"
+                )
+                break
+    return out
+
+
+def _runs_before(graph: TaskGraph, step: str) -> set[str]:
+    """Every step ``step`` waits for, directly or through others."""
+    seen: set[str] = set()
+    todo = list(graph.steps[step].depends_on)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph.steps[name].depends_on)
+    return seen
 
 
 def _mapped_fields(node: StepNode) -> tuple[str, ...]:

@@ -172,9 +172,9 @@ def test_delta_reads_only_what_changed_where_the_source_has_a_modified_date(tmp_
         assert after["creates"] == before["creates"]
         users_line = next(x for x in delta.stdout.splitlines() if x.strip().startswith("users"))
         assert users_line.split()[users_line.split().index("read") + 1] == "10"  # only the changed ones read
-        # two steps read users (users, user_status), each for two statuses (one $filter per value): one page
-        # each, every read narrowed by DateUpdated
-        assert _user_reads(base) - user_reads == 4
+        # three steps read users (users, active_for_history, user_status), each for two statuses (one $filter
+        # per value): one page each, every read narrowed by DateUpdated
+        assert _user_reads(base) - user_reads == 6
         log = (tmp_path / "run.log.jsonl").read_text()
         assert '"narrowed_by_modified_date":true' in log.replace(" ", "")
 

@@ -174,9 +174,12 @@ ROUTES = {
         "caseload_supervisors",
     ),
     "velpic-to-accessplanit": ("certificates",),
-    "accessplanit-to-velpic": ("completions",),
+    # active_for_history: every learner made Active for its completions, its status then written again by
+    # user_status (compared there)
+    "accessplanit-to-velpic": ("completions", "active_for_history"),
     "accessplanit-coursedates-to-velpic-ilt": ("registrations", "attendance"),
-    "anewspring-to-velpic": ("completions",),  # Velpic lists no completion records (as accessplanit-to-velpic)
+    # Velpic lists no completion records (as accessplanit-to-velpic)
+    "anewspring-to-velpic": ("completions", "active_for_history"),
     "csv-to-accessplanit": (),
     "accessplanit-v1-to-v2": (),
 }

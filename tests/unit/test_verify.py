@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from migrator.coverage import CoverageRow, rows_to_json
+from migrator.graph import compile_graph
 from migrator.journal import Journal
 from migrator.plan.load import load_plan
 from migrator.verify import (
@@ -24,6 +25,7 @@ from migrator.verify import (
     kept_left_behind,
     map_constant,
     reconcile_step,
+    superseded,
     target_filters,
     values_equal,
     verify_rows,
@@ -236,3 +238,16 @@ def test_a_target_list_that_needs_a_filter_is_read_per_value_the_maps_give(tmp_p
     ]
     why = target_filters(plan, ["a", "c"], ("OrganisationID",))
     assert isinstance(why, str) and "step c's map does not give it one value" in why
+
+
+@pytest.mark.parametrize("route", ["accessplanit-to-velpic", "anewspring-to-velpic"])
+def test_a_step_whose_fields_a_later_step_writes_again_is_compared_there(route: str) -> None:
+    """``active_for_history`` makes every learner Active for its completions; ``user_status``, after them,
+    writes each user's own status: the target holds the later one, so only it is compared."""
+    graph = compile_graph(load_plan(Path(__file__).parents[2] / "plans" / f"{route}.toml"))
+    status_steps = [name for name in graph.order if name in ("active_for_history", "user_status")]
+    assert status_steps == ["active_for_history", "user_status"]
+    found = superseded(graph, ["users", *status_steps])
+    assert list(found) == ["active_for_history"]
+    assert found["active_for_history"].startswith("step user_status writes clientStatusId, id, imported again")
+    assert superseded(graph, ["users", "user_status"]) == {}
