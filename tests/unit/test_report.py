@@ -253,6 +253,39 @@ def test_v1_journal_is_upgraded_with_run_stats(tmp_path: Path) -> None:
     j.close()
 
 
+def test_a_schema_7_journal_names_its_records_from_the_payloads_its_batches_kept(tmp_path: Path) -> None:
+    """A journal from before records kept who they are: the upgrade picks each record's identity from the
+    latest payload its batches kept (links by the newest run statistics' references, texts redacted), so its
+    report names every person as before."""
+    path = tmp_path / "old.sqlite"
+    j = Journal.open(path, "p")
+    run = j.begin_run("h")
+    ann = {"firstName": "Ann", "lastName": "Old", "email": "ann@x.org", "password": "pw"}
+    j.mark_batch_sent("users", "b1", [SentRecord("k1", "1", None, ann)])
+    j.mark_batch_done("users", "b1", [WriteResult("k1", "1", "T1")])
+    j.mark_batch_sent("users", "b2", [SentRecord("k1", "1", None, {**ann, "lastName": "Lee"})])
+    j.mark_batch_done("users", "b2", [WriteResult("k1", "1", "T1", "updated")])
+    j.mark_batch_sent("members", "b3", [SentRecord("m1", "1", None, {"groupID": "G", "user": "T1"})])
+    j.mark_batch_done("members", "b3", [WriteResult("m1", "1", "G/T1")])
+    j.finish_run("done")
+    j.save_run_stats(run, {"steps": {}, "references": {"members": {"user": "users"}}})
+    j.close()
+    conn = sqlite3.connect(path)
+    for column in ("name", "email", "number", "links"):
+        conn.execute(f"ALTER TABLE records DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+    with Journal.open(path, "p", read_only=True) as reader:  # a writer upgrades it first
+        assert reader._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        write_reports(reader, tmp_path / "out", "p", entities={"users": "user", "members": "member"})
+    success = _parse((tmp_path / "out" / "success.csv").read_bytes())
+    assert success[1:] == [
+        ["members", "1", "G/T1", "created", "Ann Lee", "ann@x.org", "", "groupID G"],
+        ["users", "1", "T1", "updated", "Ann Lee", "ann@x.org", "", ""],
+    ]
+
+
 def test_success_and_crosswalk_rows_come_from_one_pass_with_every_cell_guarded(tmp_path: Path) -> None:
     """A done record without a target id is a success but not in the crosswalk; a record rejected after it was
     written keeps its crosswalk row but is no success; step, entity and free-text cells are formula-guarded."""
@@ -430,8 +463,11 @@ def test_identity_cells_take_a_linked_person_and_name_the_other_links() -> None:
 def test_report_csvs_carry_who_each_record_is_from_its_latest_payload(tmp_path: Path) -> None:
     """success, crosswalk and errors rows end with the person's name, e-mail and number from the payload the
     record was last sent with; a membership names its user through the crosswalk; a cell a spreadsheet would
-    take for a formula is guarded; a record refused before sending (no payload) has empty cells."""
-    j = Journal.open(tmp_path / "j.sqlite", "p")
+    take for a formula is guarded; a record refused before sending (no payload) has empty cells. Who a record
+    is was picked when its batch was journaled, with the plan's references, through the run's redactor."""
+    # the run's redactor masks what it knows, in every picked text
+    mask = Redactor(["bob@x.org"]).text
+    j = Journal.open(tmp_path / "j.sqlite", "p", redact=mask, references={"members": {"user": "users"}})
     run = j.begin_run("h")
     ann = {
         "firstName": "Ann",
@@ -453,9 +489,7 @@ def test_report_csvs_carry_who_each_record_is_from_its_latest_payload(tmp_path: 
     j.mark_batch_done("members", "b4", [WriteResult("m1", "1", "G/T1")])
     j.finish_run("done")
     j.save_run_stats(run, {"steps": {}, "references": {"members": {"user": "users"}}})
-    # the run's redactor masks what it knows, in every picked text
-    mask = Redactor(["bob@x.org"]).text
-    write_reports(j, tmp_path / "out", "p", entities={"users": "user", "members": "member"}, redact=mask)
+    write_reports(j, tmp_path / "out", "p", entities={"users": "user", "members": "member"})
     j.close()
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
     assert success[1:] == [
@@ -473,12 +507,12 @@ def test_report_csvs_carry_who_each_record_is_from_its_latest_payload(tmp_path: 
         assert b"pw" not in (tmp_path / "out" / name).read_bytes()
 
 
-def test_report_identities_are_kept_for_the_report_only_and_a_later_batch_without_payload_keeps_them(
+def test_who_a_record_is_lives_in_its_ledger_row_and_a_later_batch_without_payload_keeps_it(
     tmp_path: Path,
 ) -> None:
-    """Who each record is lives in the journal's temporary storage while the report is written (not in a dict
-    of every record), and is dropped after; a record sent again without a payload is still named by the
-    payload it was sent with before."""
+    """Who each record is is kept in its ledger row when its batch is done (not in a dict of every record, nor
+    picked again from the payloads by the report); a record sent again without a payload is still named by
+    the payload it was sent with before; the linked records' index of a report is dropped after it."""
     j = Journal.open(tmp_path / "j.sqlite", "p")
     j.begin_run("h")
     j.mark_batch_sent("users", "b1", [SentRecord("k1", "1", None, {"firstName": "Ann", "lastName": "Lee"})])
@@ -486,8 +520,10 @@ def test_report_identities_are_kept_for_the_report_only_and_a_later_batch_withou
     j.mark_batch_sent("users", "b2", [SentRecord("k1", "1")])
     j.mark_batch_done("users", "b2", [WriteResult("k1", "1", "T1", "unchanged")])
     j.finish_run("done")
+    assert j.kept_identities([("users", "1")]) == {("users", "1"): ("Ann Lee", "", "", None)}
     write_reports(j, tmp_path / "out", "p")
-    assert j.kept_identities([("users", "1")]) == {}
+    temp = j._conn.execute("SELECT count(*) FROM temp.sqlite_master WHERE name = 'report_linked'").fetchone()
+    assert temp == (0,)
     j.close()
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
     assert success[1:] == [["users", "1", "T1", "unchanged", "Ann Lee", "", "", ""]]
