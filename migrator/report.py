@@ -62,6 +62,8 @@ __all__ = [
     "guard_cell",
     "guard_text",
     "ledger_rows",
+    "plain_csv",
+    "private_csv",
     "read_verify_summary",
     "reason_pattern",
     "render_html",
@@ -361,26 +363,58 @@ def _os_errors(out: Path) -> Iterator[None]:
         ) from None
 
 
+#: a cell holding one of these is quoted (RFC 4180); rows without any are written by :func:`plain_csv`
+_QUOTED: Final = re.compile('[,"\r\n]')
+#: what :func:`plain_csv` joins cells and rows with before it checks that no cell held them
+_CELL: Final = "\x1f"
+_ROW: Final = "\x1e"
+
+
+def plain_csv(rows: Sequence[Sequence[str]]) -> str | None:
+    """``rows`` (text cells) as the lines the ``csv`` module writes (excel dialect, CRLF, minimal quoting)
+    when no cell needs quoting — the usual case —, in two joins rather than a writer's pass per cell; None
+    when one does (or holds a separator of the joins, or a row is one empty cell, which the module quotes)."""
+    if not rows:
+        return ""
+    text = _ROW.join([_CELL.join(row) for row in rows])
+    cells = sum(map(len, rows))
+    if (
+        min(map(len, rows)) < 2
+        or _QUOTED.search(text) is not None
+        or text.count(_CELL) != cells - len(rows)
+        or text.count(_ROW) != len(rows) - 1
+    ):
+        return None
+    return text.replace(_CELL, ",").replace(_ROW, "\r\n") + "\r\n"
+
+
 @contextlib.contextmanager
-def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Iterable[Sequence[Any]]], None]]:
+def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Sequence[Sequence[str]]], None]]:
     """A CSV file written (0600) through a temporary file that replaces ``path`` only when complete (never
     through a link: ``migrator.private_files``); yields ``put(rows)``, which formats rows whose cells are
-    text already guarded and writes them in one go (one encode per call, not per row): memory stays flat
-    whatever the row count."""
+    text already guarded and writes them in one go (one encode per call, not per row; :func:`plain_csv`
+    when no cell needs quoting): memory stays flat whatever the row count."""
     with replace_private(path) as raw:
         f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         buf = io.StringIO()
         writer = csv.writer(buf, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(header)
 
-        def put(rows: Iterable[Sequence[Any]]) -> None:
-            writer.writerows(rows)
-            f.write(buf.getvalue())
+        def written() -> str:
+            text = buf.getvalue()
             buf.seek(0)
             buf.truncate()
+            return text
 
+        def put(rows: Sequence[Sequence[str]]) -> None:
+            text = plain_csv(rows)
+            if text is None:
+                writer.writerows(rows)
+                text = written()
+            f.write(text)
+
+        writer.writerow(header)
+        f.write(written())
         yield put
-        f.write(buf.getvalue())
         f.detach()
 
 

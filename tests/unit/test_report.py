@@ -22,6 +22,8 @@ from migrator.report import (
     count_records,
     flatten_detail,
     guard_cell,
+    plain_csv,
+    private_csv,
     reason_pattern,
     render_html,
     to_csv,
@@ -233,6 +235,30 @@ def test_planted_secret_like_reason_is_escaped_in_html_and_quoted_in_csv(tmp_pat
     errors = _parse(written[1].read_bytes())
     assert errors[1][3] == "'" + planted  # formula guard, and the quotes and comma survive RFC 4180 quoting
     assert errors[1][4] == f"FirstName: {planted}"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [("users", "1", "T1", "created", "Ann Lee", "ann@x.org", "E1", "")],
+        [("users", "1", "", "", "", "", "", ""), ("users", "2", "T2", "updated", "Zoë", "z@x.org", "", "")],
+        [("users", "1", "Lee, Ann", "x")],  # a comma
+        [("users", '"quoted"', "x", "y")],  # a quote
+        [("users", "two\r\nlines", "x", "y"), ("users", "a\nb", "x", "y")],  # line breaks
+        [("users", "a\x1fb", "x"), ("users", "a\x1eb", "x")],  # the joins' own separators
+        [("",), ("a",)],  # a row of one empty cell is quoted by the csv module
+        [],
+    ],
+)
+def test_plain_csv_writes_what_the_csv_module_writes(tmp_path: Path, rows: list[tuple[str, ...]]) -> None:
+    """The report's CSV lines are the csv module's (excel dialect, CRLF, minimal quoting), whether the fast
+    path (no cell needs quoting) or the module writes them."""
+    expected = to_csv(("a",), rows)
+    with private_csv(tmp_path / "x.csv", ("a",)) as put:
+        put(rows)
+    assert (tmp_path / "x.csv").read_bytes() == expected
+    needs_module = any(len(r) < 2 or any(c in cell for cell in r for c in ',"\r\n\x1e\x1f') for r in rows)
+    assert (plain_csv(rows) is None) == needs_module
 
 
 def test_v1_journal_is_upgraded_with_run_stats(tmp_path: Path) -> None:
