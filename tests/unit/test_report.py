@@ -279,6 +279,20 @@ def test_v1_journal_is_upgraded_with_run_stats(tmp_path: Path) -> None:
     j.close()
 
 
+def test_a_batch_sent_by_an_earlier_process_is_named_from_its_kept_payloads_when_done(tmp_path: Path) -> None:
+    """Who a record is is picked when its batch is marked sent; a batch marked done by another process (a
+    resumed run settling it) is named from the payloads the journal kept with it, through that journal's
+    redactor."""
+    path = tmp_path / "j.sqlite"
+    with Journal.open(path, "p") as j:
+        j.begin_run("h")
+        ann = {"firstName": "Ann", "email": "a@x.org"}
+        j.mark_batch_sent("users", "b1", [SentRecord("k1", "1", None, ann)])
+    with Journal.open(path, "p", redact=Redactor(["a@x.org"]).text) as j:
+        j.mark_batch_done("users", "b1", [WriteResult("k1", "1", "T1")])
+        assert j.kept_identities([("users", "1")]) == {("users", "1"): ("Ann", "***", "", None)}
+
+
 def test_a_schema_7_journal_names_its_records_from_the_payloads_its_batches_kept(tmp_path: Path) -> None:
     """A journal from before records kept who they are: the upgrade picks each record's identity from the
     latest payload its batches kept (links by the newest run statistics' references, texts redacted), so its
