@@ -702,9 +702,12 @@ def _name_records(conn: sqlite3.Connection, redact: Callable[[str], str] | None)
     order), with the references of the newest run statistics that hold them."""
     references: dict[str, dict[str, str]] = {}
     for (text,) in conn.execute("SELECT stats FROM run_stats ORDER BY run_id DESC"):
-        named = json.loads(text).get("references")
+        stats = json.loads(text)
+        named = stats.get("references") if isinstance(stats, dict) else None
         if isinstance(named, dict):
-            references = {str(k): {str(f): str(t) for f, t in v.items()} for k, v in named.items()}
+            references = {
+                str(k): {str(f): str(t) for f, t in v.items()} for k, v in named.items() if isinstance(v, dict)
+            }
             break
     names = _Names(references, redact)
     cur = conn.execute("SELECT step, keys, payloads FROM batches WHERE payloads IS NOT NULL ORDER BY seq")
