@@ -24,20 +24,25 @@ A field under a sensitive name (a password, a token, a key: the redactor's rule)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, NamedTuple, cast
+
+import orjson
 
 from migrator.logging import Redactor
 
 __all__ = [
     "IDENTITY_HEADER",
     "Identity",
+    "Kept",
     "Linked",
     "Picker",
     "Seen",
     "identify",
     "identifying",
     "identity_cells",
+    "kept_of",
+    "links_of",
     "references_of",
 ]
 
@@ -180,6 +185,43 @@ def _links(get: Callable[[str], Any], keys: tuple[str, ...]) -> Iterator[Linked]
         for v in value if isinstance(value, list) else (value,):
             if text := _text(v):
                 yield Linked(key, text)
+
+
+#: what the journal keeps of who a record is, beside its ledger row: name, e-mail, number (redacted) and the
+#: records it links as JSON text (``[[field, value], ...]``, values redacted; None: it links nothing)
+Kept = tuple[str, str, str, str | None]
+#: joins a batch's texts for one pass of the redactor (a character no name, e-mail or id holds)
+_JOIN: Final = "\x1f"
+
+
+def kept_of(picker: Picker, payloads: Sequence[Any], redact: Callable[[str], str]) -> list[Kept | None]:
+    """Who each record of a batch is, from the payloads it is sent with, as the journal keeps it (None for a
+    record sent without a payload: what was kept of it before stands). Every text picked goes through
+    ``redact``, in one call for the whole batch (texts joined), and the links in a second one."""
+    picked = [picker.cells(p) if p.__class__ is dict else None for p in payloads]
+    rows = [r for r in picked if r is not None]
+    texts = _JOIN.join([f"{r[0]}{_JOIN}{r[1]}{_JOIN}{r[2]}" for r in rows])
+    values = [link.value for r in rows if r[3] is not None for link in r[3]]
+    masked = redact(texts) if rows else texts
+    if masked == texts and not values:  # nothing masked and no row links: every links cell is None already
+        return cast(list[Kept | None], picked)
+    parts = iter(masked.split(_JOIN))
+    linked = iter(redact(_JOIN.join(values)).split(_JOIN)) if values else iter(())
+    return [
+        None
+        if r is None
+        else (next(parts), next(parts), next(parts), None if r[3] is None else _dumps(r[3], linked))
+        for r in picked
+    ]
+
+
+def _dumps(links: Sequence[Linked], values: Iterator[str]) -> str:
+    return orjson.dumps([[link.field, next(values)] for link in links]).decode()
+
+
+def links_of(text: str) -> tuple[Linked, ...]:
+    """The links of a record as :func:`kept_of` keeps them."""
+    return tuple(Linked(str(f), str(v)) for f, v in orjson.loads(text))
 
 
 def identify(payload: Mapping[str, Any], references: Mapping[str, str]) -> Seen:

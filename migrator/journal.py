@@ -32,9 +32,10 @@ failures, refusals, lookups that matter, the first success of a batch), redacted
 :data:`RESPONSE_EXCERPT`.
 
 Reads for reports: :meth:`Journal.ledger_row_chunks` (the whole ledger in one pass, for ``success.csv`` and
-``crosswalk.csv``), with who each record is: :meth:`Journal.keep_identities` (one pass over the batches'
-payloads into the connection's temporary tables, on disk), :meth:`Journal.identified_ledger_chunks` (the
-ledger pass joined with them), :meth:`Journal.kept_identities` and :meth:`Journal.forget_identities`;
+``crosswalk.csv``), with who each record is — picked from its payload when its batch is marked sent, kept in its
+ledger row when the batch is done —: :meth:`Journal.identified_ledger_chunks` (the ledger pass with them),
+:meth:`Journal.kept_identities`, and :meth:`Journal.index_linked` / :meth:`Journal.forget_linked` (the linked
+steps' records by target id, in the connection's temporary storage, for one report);
 :meth:`Journal.open_rejections` (the latest dead letter of each record still rejected),
 :meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
 (a JSON object per run: the runner's summary).
@@ -124,6 +125,7 @@ import orjson
 
 from migrator.connectors.base import Action
 from migrator.errors import JournalError
+from migrator.identity import Kept, Picker, kept_of
 from migrator.journal_files import (
     WriterLock,
     beside,
@@ -134,6 +136,7 @@ from migrator.journal_files import (
     storage_refused,
     wal_is_missing,
 )
+from migrator.logging import Redactor
 
 __all__ = [
     "RESPONSE_EXCERPT",
@@ -142,7 +145,6 @@ __all__ = [
     "Attempt",
     "DeadLetter",
     "IdentifiedRow",
-    "IdentityRow",
     "Journal",
     "KeptIdentity",
     "LedgerCounts",
@@ -161,7 +163,7 @@ __all__ = [
     "default_journal_path",
 ]
 
-SCHEMA_VERSION: Final = 7
+SCHEMA_VERSION: Final = 8
 _APP_ID: Final = 0x4D475254  # "MGRT" in PRAGMA application_id: tells our files from any other SQLite file
 
 _SCHEMA: Final = """
@@ -211,6 +213,10 @@ CREATE TABLE records (
     content_hash TEXT,
     updated_at   REAL NOT NULL,
     seq          INTEGER,
+    name         TEXT,
+    email        TEXT,
+    number       TEXT,
+    links        TEXT,
     PRIMARY KEY (step, source_key)
 ) WITHOUT ROWID;
 CREATE VIEW crosswalk AS SELECT step, source_key, target_id FROM records WHERE target_id IS NOT NULL;
@@ -350,7 +356,29 @@ CREATE TABLE IF NOT EXISTS undo_actions (
     PRIMARY KEY (run_id, step, target_id)
 ) WITHOUT ROWID;
 """,
+    # who each record is (name, e-mail, number, links: ``migrator.identity.kept_of``), kept in its ledger row
+    # from the payload it was last sent with, for the reports' identity columns; an older journal's records
+    # get theirs from the payloads its batches kept (``_name_records``)
+    8: """
+ALTER TABLE records ADD COLUMN name TEXT;
+ALTER TABLE records ADD COLUMN email TEXT;
+ALTER TABLE records ADD COLUMN number TEXT;
+ALTER TABLE records ADD COLUMN links TEXT
+""",
 }
+
+#: a ledger row's identity columns as an upsert sets them: a record sent without a payload (its name None)
+#: keeps who it was named as before
+_NAMED: Final = (
+    "name = coalesce(excluded.name, records.name), "
+    "email = CASE WHEN excluded.name IS NULL THEN records.email ELSE excluded.email END, "
+    "number = CASE WHEN excluded.name IS NULL THEN records.number ELSE excluded.number END, "
+    "links = CASE WHEN excluded.name IS NULL THEN records.links ELSE excluded.links END"
+)
+#: the identity columns of a record sent without a payload
+_NOBODY: Final = (None, None, None, None)
+#: what ``mark_batch_done`` knows of a record its batch did not carry
+_UNSENT: Final = (None, None, _NOBODY)
 
 #: what an upgrade statement says when an older build already made its change (tolerated, not an error)
 _ALREADY_MIGRATED: Final = ("duplicate column", "use DROP VIEW", "already exists")
@@ -523,11 +551,9 @@ class TracedAttempt:
 #: id is ``None`` for a record not in the crosswalk, the action ``None`` until done, ``done`` is 1 or 0. A plain
 #: tuple: reports read millions of them.
 LedgerRow = tuple[str, str, str | None, str | None, int]
-#: who a record is, as :meth:`Journal.keep_identities` keeps it: step, source key, name, e-mail, number, links
-IdentityRow = tuple[str, str, str, str, str, str | None]
 #: what :meth:`Journal.kept_identities` gives of a record: its name, e-mail, number and links
-KeptIdentity = tuple[str, str, str, str | None]
-#: a ledger row followed by the identity kept of its record (Nones when none was kept)
+KeptIdentity = Kept
+#: a ledger row followed by who its record is (Nones when it was never sent with a payload)
 IdentifiedRow = tuple[str, str, str | None, str | None, int, str | None, str | None, str | None, str | None]
 
 
@@ -652,6 +678,50 @@ class _Doubt:
 # -- the journal ------------------------------------------------------------------------------------
 
 
+class _Names:
+    """Who the records of each step are, picked from the payloads they are sent with (one
+    :class:`~migrator.identity.Picker` per step, with the step's references), every text through ``redact``
+    (the run's redactor; without one, one that knows no secret and masks bearer tokens)."""
+
+    def __init__(
+        self, references: Mapping[str, Mapping[str, str]], redact: Callable[[str], str] | None
+    ) -> None:
+        self.references = references
+        self.redact = redact or Redactor().text
+        self._pickers: dict[str, Picker] = {}
+
+    def of(self, step: str, payloads: Sequence[Any]) -> list[Kept | None]:
+        picker = self._pickers.get(step)
+        if picker is None:
+            picker = self._pickers[step] = Picker(self.references.get(step, {}))
+        return kept_of(picker, payloads, self.redact)
+
+
+def _name_records(conn: sqlite3.Connection, redact: Callable[[str], str] | None) -> None:
+    """An upgrade to schema 8: each record named from the latest payload its batches kept (batches in sequence
+    order), with the references of the newest run statistics that hold them."""
+    references: dict[str, dict[str, str]] = {}
+    for (text,) in conn.execute("SELECT stats FROM run_stats ORDER BY run_id DESC"):
+        stats = json.loads(text)
+        named = stats.get("references") if isinstance(stats, dict) else None
+        if isinstance(named, dict):
+            references = {
+                str(k): {str(f): str(t) for f, t in v.items()} for k, v in named.items() if isinstance(v, dict)
+            }
+            break
+    names = _Names(references, redact)
+    cur = conn.execute("SELECT step, keys, payloads FROM batches WHERE payloads IS NOT NULL ORDER BY seq")
+    while batches := cur.fetchmany(20):
+        for step, keys, payloads in batches:
+            entries = orjson.loads(keys or "[]")
+            kept = names.of(step, orjson.loads(payloads))
+            conn.executemany(
+                "UPDATE records SET name = ?, email = ?, number = ?, links = ? "
+                "WHERE step = ? AND source_key = ?",
+                [(*who, step, e[1]) for e, who in zip(entries, kept, strict=True) if who is not None],
+            )
+
+
 class Journal:
     """An open journal. Create with :meth:`open`; close with :meth:`close` (or use it as a context manager)."""
 
@@ -664,12 +734,16 @@ class Journal:
         clock: Callable[[], float],
         redact: Callable[[str], str] | None,
         writer_lock: WriterLock | None,
+        references: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._conn = conn
         self.path = path
         self.plan_name = plan_name
         self._clock = clock
         self._redact = redact or (lambda s: s)
+        self._names = _Names(references or {}, redact)
+        #: who the records of each batch between ``mark_batch_sent`` and ``mark_batch_done`` are
+        self._sending: dict[tuple[str, str], list[Kept | None]] = {}
         self._lock = threading.Lock()
         self._checkpoint_lock = threading.Lock()
         self._checkpointer: sqlite3.Connection | None = None  # ``checkpoint``'s own connection
@@ -689,6 +763,7 @@ class Journal:
         read_only: bool = False,
         clock: Callable[[], float] = time.time,
         redact: Callable[[str], str] | None = None,
+        references: Mapping[str, Mapping[str, str]] | None = None,
     ) -> Journal:
         """Open the journal of ``plan_name`` at ``path``: a writer, creating it (0600) if missing, or a reader.
 
@@ -698,6 +773,10 @@ class Journal:
         nothing (an older schema is upgraded first, by a writer). Raises ``JournalError`` if the file is not a
         migrator journal, belongs to another plan, lost its WAL, is a link (or a file beside it is), or was
         written by a newer migrator.
+
+        ``redact`` masks the secrets the run knows in what the journal keeps (reasons, answers, who each
+        record is); ``references``: step → (payload field → the step whose target id it holds), the plan's, so
+        that who a record is names the records it links (``migrator.identity``).
         """
         p = Path(path)
         refuse_links(p)
@@ -721,7 +800,7 @@ class Journal:
             try:
                 version = cls._prepare(conn, p, plan_name, wal_missing=wal_missing)
                 if version < SCHEMA_VERSION:
-                    cls._migrate(conn, p, version)
+                    cls._migrate(conn, p, version, redact)
                 cls._mark_open(conn, p)
             except BaseException:
                 conn.close()
@@ -730,7 +809,7 @@ class Journal:
             lock.release()
             raise
         make_sqlite_files_private(p)
-        return cls(conn, p, plan_name, clock=clock, redact=redact, writer_lock=lock)
+        return cls(conn, p, plan_name, clock=clock, redact=redact, writer_lock=lock, references=references)
 
     @classmethod
     def _open_reader(
@@ -812,7 +891,7 @@ class Journal:
         return int(version)
 
     @staticmethod
-    def _migrate(conn: sqlite3.Connection, p: Path, version: int) -> None:
+    def _migrate(conn: sqlite3.Connection, p: Path, version: int, redact: Callable[[str], str] | None) -> None:
         """Bring a journal of an older schema up to :data:`SCHEMA_VERSION`, one transaction."""
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -825,6 +904,8 @@ class Journal:
                             # a column, or the crosswalk view, that an older build already made
                             if not any(m in str(e) for m in _ALREADY_MIGRATED):
                                 raise
+            if version < 8:
+                _name_records(conn, redact)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.Error as e:
@@ -1050,12 +1131,15 @@ class Journal:
         their payloads (when given) as another, so marking a batch sent costs one insert whatever its size; it
         takes the next sequence number. Its records are *sent* (in doubt) until a batch sent later settles
         them (:meth:`mark_batch_done` of this one, normally). A record already done (a delta run sending changed
-        content) stays done with its target id, and is in doubt as well while the batch is.
+        content) stays done with its target id, and is in doubt as well while the batch is. Who each record is
+        (``migrator.identity.kept_of``) is picked from its payload here, and kept in its ledger row by
+        :meth:`mark_batch_done` (a record sent without a payload keeps who it was).
         """
         sent = list(records)
         keys = orjson.dumps([[r.idem_key, str(r.source_key), r.content_hash] for r in sent]).decode()
         payloads = [r.payload for r in sent]
         kept = orjson.dumps(payloads, default=str).decode() if any(p is not None for p in payloads) else None
+        names: list[Kept | None] = self._names.of(step, payloads) if kept is not None else [None] * len(sent)
         with self._tx() as cur:
             cur.execute(
                 "INSERT INTO batches (step, batch_id, state, sent_at, run_id, keys, payloads, seq) "
@@ -1065,6 +1149,7 @@ class Journal:
                 "seq = excluded.seq",
                 (step, batch_id, self._clock(), self.run_id, keys, kept),
             )
+        self._sending[(step, batch_id)] = names
 
     def mark_batch_done(
         self,
@@ -1088,20 +1173,22 @@ class Journal:
                     f"step {step!r}: batch {batch_id} was never marked sent; call mark_batch_sent before the "
                     "request and mark_batch_done after it"
                 )
-            sent = {sk: (ik, h) for ik, sk, h in (orjson.loads(row[0]) if row[0] else [])}
+            entries = orjson.loads(row[0]) if row[0] else []
+            names = self._sending.pop((step, batch_id), None) or self._names_of(cur, step, batch_id, entries)
+            sent = {sk: (ik, h, who or _NOBODY) for (ik, sk, h), who in zip(entries, names, strict=True)}
             seq = row[1]
             done_rows: list[tuple[Any, ...]] = []
             for r in results:
                 key = str(r.source_key)
                 target = None if r.target_id is None else str(r.target_id)
-                digest = sent.pop(key, (None, None))[1]
-                done_rows.append((step, key, r.idem_key, batch_id, target, r.action, digest, now, seq))
+                _, digest, who = sent.pop(key, _UNSENT)
+                done_rows.append((step, key, r.idem_key, batch_id, target, r.action, digest, now, seq, *who))
             rej_rows: list[tuple[Any, ...]] = []
             dead_rows: list[tuple[Any, ...]] = []
             for j in rejected:
                 key = str(j.source_key)
-                digest = sent.pop(key, (None, None))[1]
-                rej_rows.append((step, key, j.idem_key, batch_id, digest, now, seq))
+                _, digest, who = sent.pop(key, _UNSENT)
+                rej_rows.append((step, key, j.idem_key, batch_id, digest, now, seq, *who))
                 detail = None if j.detail is None else self._redact(_to_json(j.detail))
                 dead_rows.append(
                     (step, j.source_key, j.idem_key, j.status, self._redact(j.reason), detail, self.run_id, now)
@@ -1109,9 +1196,10 @@ class Journal:
             self._write_results(cur, done_rows)
             cur.executemany(
                 "INSERT INTO records (step, source_key, idem_key, state, batch_id, content_hash, updated_at, "
-                "seq) VALUES (?, ?, ?, 'rejected', ?, ?, ?, ?) ON CONFLICT (step, source_key) DO UPDATE SET "
-                "state = 'rejected', batch_id = excluded.batch_id, updated_at = excluded.updated_at, "
-                "seq = excluded.seq",
+                "seq, name, email, number, links) VALUES (?, ?, ?, 'rejected', ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (step, source_key) DO UPDATE SET state = 'rejected', "
+                "batch_id = excluded.batch_id, "
+                f"updated_at = excluded.updated_at, seq = excluded.seq, {_NAMED}",
                 rej_rows,
             )
             cur.executemany(
@@ -1122,10 +1210,10 @@ class Journal:
             # records the call said nothing about stay *sent* (in doubt), visibly
             cur.executemany(
                 "INSERT INTO records (step, source_key, idem_key, state, batch_id, content_hash, updated_at, "
-                "seq) VALUES (?, ?, ?, 'sent', ?, ?, ?, ?) ON CONFLICT (step, source_key) DO UPDATE SET "
-                "state = 'sent', batch_id = excluded.batch_id, updated_at = excluded.updated_at, "
-                "seq = excluded.seq",
-                [(step, sk, ik, batch_id, h, now, seq) for sk, (ik, h) in sent.items()],
+                "seq, name, email, number, links) VALUES (?, ?, ?, 'sent', ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (step, source_key) DO UPDATE SET state = 'sent', batch_id = excluded.batch_id, "
+                f"updated_at = excluded.updated_at, seq = excluded.seq, {_NAMED}",
+                [(step, sk, ik, batch_id, h, now, seq, *who) for sk, (ik, h, who) in sent.items()],
             )
             cur.execute(
                 "UPDATE batches SET state = 'done', done_at = ?, done_count = ? "
@@ -1135,16 +1223,27 @@ class Journal:
         return len(sent)
 
     def _write_results(self, cur: sqlite3.Cursor, done_rows: list[tuple[Any, ...]]) -> None:
-        """Done records into the ledger (the crosswalk is the ledger's view of their target ids)."""
+        """Done records into the ledger (the crosswalk is the ledger's view of their target ids), each with who
+        it is (name, e-mail, number, links; Nones: what was kept before stands)."""
         cur.executemany(
             "INSERT INTO records (step, source_key, idem_key, state, batch_id, target_id, action, "
-            "content_hash, updated_at, seq) VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?) "
+            "content_hash, updated_at, seq, name, email, number, links) "
+            "VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (step, source_key) DO UPDATE SET "
             "state = 'done', batch_id = excluded.batch_id, target_id = coalesce(excluded.target_id, "
             "records.target_id), action = excluded.action, content_hash = coalesce(excluded.content_hash, "
-            "records.content_hash), updated_at = excluded.updated_at, seq = excluded.seq",
+            f"records.content_hash), updated_at = excluded.updated_at, seq = excluded.seq, {_NAMED}",
             done_rows,
         )
+
+    def _names_of(
+        self, cur: sqlite3.Cursor, step: str, batch_id: str, entries: Sequence[Any]
+    ) -> Sequence[Kept | None]:
+        """Who the records of a batch another process marked sent are, from the payloads it kept."""
+        row = cur.execute(
+            "SELECT payloads FROM batches WHERE step = ? AND batch_id = ?", (step, batch_id)
+        ).fetchone()
+        return self._names.of(step, orjson.loads(row[0])) if row[0] else [None] * len(entries)
 
     # -- reads for resume ---------------------------------------------------------------------------
 
@@ -1400,45 +1499,20 @@ class Journal:
         finally:
             cur.close()
 
-    def keep_identities(
-        self,
-        pick: Callable[[str, list[tuple[str, Any]]], Iterable[IdentityRow]],
-        linked_steps: Iterable[str] = (),
-    ) -> None:
-        """For one report: who each sent record is, kept in this connection's temporary tables (SQLite's
-        temporary storage, on disk: memory stays flat over millions of records) until
-        :meth:`forget_identities` or :meth:`close`. Every batch that kept payloads goes through ``pick``
-        once, in sequence order — ``(step, [(source key, payload or None), ...])`` → ``(step, source key,
-        name, e-mail, number, links)`` rows —, and a later batch's row of a record replaces an earlier one's
-        (its latest payload wins); then the identities of ``linked_steps``' records are indexed by their
-        target id (:meth:`kept_identities` ``by_target``). Read by :meth:`identified_ledger_chunks` and
-        :meth:`kept_identities`."""
+    def index_linked(self, steps: Iterable[str]) -> None:
+        """For one report: who the records of ``steps`` (the steps other records link) are, by their target
+        id, in this connection's temporary storage (on disk: memory stays flat over millions of records) until
+        :meth:`forget_linked` or :meth:`close` (:meth:`kept_identities` ``by_target``)."""
         with self._lock:
-            self._conn.execute("DROP TABLE IF EXISTS temp.report_identities")
             self._conn.execute("DROP TABLE IF EXISTS temp.report_linked")
-            self._identity_tables()
+            self._linked_table()
             self._conn.execute("BEGIN")
             try:
-                cur = self._conn.execute(
-                    "SELECT step, keys, payloads FROM batches WHERE payloads IS NOT NULL ORDER BY seq"
-                )
-                try:
-                    while batches := cur.fetchmany(20):
-                        for step, keys, payloads in batches:
-                            entries = orjson.loads(keys or "[]")
-                            kept = orjson.loads(payloads)
-                            rows = pick(step, [(e[1], p) for e, p in zip(entries, kept, strict=True)])
-                            self._conn.executemany(
-                                "INSERT OR REPLACE INTO temp.report_identities VALUES (?, ?, ?, ?, ?, ?)", rows
-                            )
-                finally:
-                    cur.close()
-                for step in dict.fromkeys(linked_steps):
+                for step in dict.fromkeys(steps):
                     self._conn.execute(
-                        "INSERT OR REPLACE INTO temp.report_linked SELECT r.step, r.target_id, i.name, "
-                        "i.email, i.number FROM records r JOIN temp.report_identities i ON i.step = r.step "
-                        "AND i.source_key = r.source_key WHERE r.step = ? AND r.target_id IS NOT NULL "
-                        "ORDER BY r.source_key",
+                        "INSERT OR REPLACE INTO temp.report_linked SELECT step, target_id, name, email, number "
+                        "FROM records WHERE step = ? AND target_id IS NOT NULL AND name IS NOT NULL "
+                        "ORDER BY source_key",
                         (step,),
                     )
                 self._conn.execute("COMMIT")
@@ -1447,25 +1521,18 @@ class Journal:
                     self._conn.execute("ROLLBACK")
                 raise
 
-    def _identity_tables(self) -> None:
-        self._conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS report_identities (step TEXT, source_key TEXT, name TEXT, "
-            "email TEXT, number TEXT, links TEXT, PRIMARY KEY (step, source_key)) WITHOUT ROWID"
-        )
+    def _linked_table(self) -> None:
         self._conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS report_linked (step TEXT, target_id TEXT, name TEXT, email TEXT, "
             "number TEXT, PRIMARY KEY (step, target_id)) WITHOUT ROWID"
         )
 
     def identified_ledger_chunks(self, chunk: int = 5000) -> Iterator[list[IdentifiedRow]]:
-        """:meth:`ledger_row_chunks`, each row followed by the identity :meth:`keep_identities` kept of the
-        record (name, e-mail, number, links; Nones when it kept none), joined by SQLite in the same one pass."""
-        with self._lock:
-            self._identity_tables()
+        """:meth:`ledger_row_chunks`, each row followed by who its record is (name, e-mail, number, links:
+        Nones when it was never sent with a payload), in the same one pass."""
         cur = self._conn.execute(
-            "SELECT r.step, r.source_key, r.target_id, r.action, r.state = 'done', i.name, i.email, i.number, "
-            "i.links FROM records r LEFT JOIN temp.report_identities i ON i.step = r.step AND "
-            "i.source_key = r.source_key ORDER BY r.step, r.source_key"
+            "SELECT step, source_key, target_id, action, state = 'done', name, email, number, links "
+            "FROM records ORDER BY step, source_key"
         )
         try:
             while rows := cur.fetchmany(chunk):
@@ -1476,19 +1543,22 @@ class Journal:
     def kept_identities(
         self, keys: Iterable[tuple[str, str]], *, by_target: bool = False
     ) -> dict[tuple[str, str], KeptIdentity]:
-        """The identities :meth:`keep_identities` kept of these records, by (step, source key) — or, with
-        ``by_target``, of the linked steps' records by (step, target id), without links; a record it kept
-        none of is left out. One query per 500 records."""
-        table, column = ("report_linked", "target_id") if by_target else ("report_identities", "source_key")
-        links = "NULL" if by_target else "i.links"
+        """Who these records are, by (step, source key) — or, with ``by_target``, the records of the steps
+        :meth:`index_linked` indexed, by (step, target id), without links; a record never sent with a payload
+        is left out. One query per 500 records."""
+        if by_target:
+            table, column, links = "temp.report_linked", "target_id", "NULL"
+        else:
+            table, column, links = "records", "source_key", "i.links"
         wanted = list(dict.fromkeys(keys))
         out: dict[tuple[str, str], KeptIdentity] = {}
         with self._lock:
-            self._identity_tables()
+            self._linked_table()
             for start in range(0, len(wanted), 500):
                 rows = self._conn.execute(
                     f"SELECT i.step, i.{column}, i.name, i.email, i.number, {links} FROM json_each(?) j "
-                    f"JOIN temp.{table} i ON i.step = j.value ->> 0 AND i.{column} = j.value ->> 1",
+                    f"JOIN {table} i ON i.step = j.value ->> 0 AND i.{column} = j.value ->> 1 "
+                    "WHERE i.name IS NOT NULL",
                     (orjson.dumps(wanted[start : start + 500]).decode(),),
                 ).fetchall()
                 out.update(
@@ -1496,10 +1566,9 @@ class Journal:
                 )
         return out
 
-    def forget_identities(self) -> None:
-        """Drop what :meth:`keep_identities` kept (its temporary tables and their disk space)."""
+    def forget_linked(self) -> None:
+        """Drop what :meth:`index_linked` kept (its temporary table and its disk space)."""
         with self._lock:
-            self._conn.execute("DROP TABLE IF EXISTS temp.report_identities")
             self._conn.execute("DROP TABLE IF EXISTS temp.report_linked")
 
     def distinct_targets(self, steps: Sequence[str]) -> int:

@@ -1,13 +1,11 @@
-"""Who each record is, for the reports' CSVs: picked from the payloads the journal keeps with its batches, kept
-in the journal for the report, and turned into each row's ``name, email, number, linked_to`` cells.
+"""Who each record is, for the reports' CSVs: the ``name, email, number, linked_to`` cells of a row, from what
+the journal keeps in each ledger row (picked from the payload the record was last sent with when its batch was
+journaled: :func:`migrator.identity.kept_of`).
 
 No SQL here (the journal's read methods) and no per-record structure that spans the journal:
 
-- :func:`keep_identities` — one pass over the batches that kept payloads (:meth:`Journal.keep_identities`):
-  each step's payloads go through the step's :class:`~migrator.identity.Picker` (which fields give a name, an
-  e-mail, a number is decided once per field name, not per record) and every text picked through ``redact``,
-  once per batch (texts joined); the journal keeps the rows in SQLite's temporary storage, on disk, and
-  indexes the referenced steps' identities by target id.
+- :func:`index_linked` — for one report, the records other records link, by target id
+  (:meth:`Journal.index_linked`).
 - :func:`chunk_cells` — the cells of a chunk of ledger rows (:meth:`Journal.identified_ledger_chunks`): a row
   that links nothing is its own identity; the links of the chunk are resolved with one read of the linked
   identities (:meth:`Journal.kept_identities`).
@@ -16,66 +14,21 @@ No SQL here (the journal's read methods) and no per-record structure that spans 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-import orjson
+from migrator.identity import Identity, Seen, identity_cells, links_of
+from migrator.journal import Journal, KeptIdentity
 
-from migrator.identity import Identity, Linked, Picker, Seen, identity_cells
-from migrator.journal import IdentityRow, Journal, KeptIdentity
-
-__all__ = ["Cells", "chunk_cells", "keep_identities", "kept_who"]
+__all__ = ["Cells", "chunk_cells", "index_linked", "kept_who"]
 
 #: a record's identity cells (name, email, number, linked to) from its step and what the journal kept of it
 Cells = Callable[[str, KeptIdentity], tuple[str, str, str, str]]
-#: a record as its step's :class:`~migrator.identity.Picker` picks it: step, source key, name, e-mail, number,
-#: the records it links (None: none)
-Picked = tuple[str, str, str, str, str, tuple[Linked, ...] | None]
-#: joins a batch's texts for one pass of the redactor (a character no name, e-mail or id holds)
-_JOIN: Final = "\x1f"
 
 
-def keep_identities(
-    journal: Journal, references: Mapping[str, Mapping[str, str]], redact: Callable[[str], str]
-) -> None:
-    """Keep in ``journal`` (for this report) who each sent record is, from the latest payload it was sent
-    with; ``references``: step → (field → the step whose target id that field holds). Every text picked goes
-    through ``redact``, once per batch."""
-    pickers: dict[str, Picker] = {}
-
-    def pick(step: str, batch: list[tuple[str, Any]]) -> list[IdentityRow]:
-        picker = pickers.get(step)
-        if picker is None:
-            picker = pickers[step] = Picker(references.get(step, {}))
-        cells = picker.cells
-        return _redacted([(step, key, *cells(p)) for key, p in batch if p.__class__ is dict], redact)
-
-    journal.keep_identities(pick, sorted({s for refs in references.values() for s in refs.values()}))
-
-
-def _redacted(rows: list[Picked], redact: Callable[[str], str]) -> list[IdentityRow]:
-    """A batch's rows with every text masked as ``redact`` masks it and their links as text: one call of
-    ``redact`` for the whole batch, and the rows rebuilt only when it masked something or a row links."""
-    texts = _JOIN.join([f"{r[2]}{_JOIN}{r[3]}{_JOIN}{r[4]}" for r in rows])
-    values = [link.value for r in rows if r[5] is not None for link in r[5]]
-    masked = redact(texts)
-    if masked == texts and not values:
-        return cast(list[IdentityRow], rows)  # no row links anything: every links cell is None already
-    parts = iter(masked.split(_JOIN))
-    linked = iter(redact(_JOIN.join(values)).split(_JOIN)) if values else iter(())
-    return [
-        (step, key, next(parts), next(parts), next(parts), None if links is None else _dumps(links, linked))
-        for step, key, _, _, _, links in rows
-    ]
-
-
-def _dumps(links: Sequence[Linked], values: Iterator[str]) -> str:
-    """Links as the journal keeps them for the report, each value the next of ``values`` (masked)."""
-    return orjson.dumps([[link.field, next(values)] for link in links]).decode()
-
-
-def _links(text: str) -> tuple[Linked, ...]:
-    return tuple(Linked(str(f), str(v)) for f, v in orjson.loads(text))
+def index_linked(journal: Journal, references: Mapping[str, Mapping[str, str]]) -> None:
+    """Index in ``journal`` (for this report) who the records of the steps that ``references`` (step → (field
+    → the step whose target id that field holds)) point at are, by target id."""
+    journal.index_linked(sorted({s for refs in references.values() for s in refs.values()}))
 
 
 def chunk_cells(
@@ -87,7 +40,7 @@ def chunk_cells(
     wanted: list[tuple[str, str]] = []
     for step, links in linking:
         refs = references.get(step, {})
-        wanted += [(refs[link.field], link.value) for link in _links(links) if link.field in refs]
+        wanted += [(refs[link.field], link.value) for link in links_of(links) if link.field in refs]
     linked: dict[str, dict[str, Identity]] = {}
     for (step, target), (name, email, number, _) in journal.kept_identities(wanted, by_target=True).items():
         linked.setdefault(step, {})[target] = Identity(name, email, number)
@@ -98,7 +51,7 @@ def chunk_cells(
         if links is None:
             return name, email, number, ""
         return identity_cells(
-            Seen(Identity(name, email, number), _links(links)), references.get(step, none), linked
+            Seen(Identity(name, email, number), links_of(links)), references.get(step, none), linked
         )
 
     return cells

@@ -39,8 +39,7 @@ from migrator.coverage import COVERAGE_HEADER, CoverageRow, StepCount, csv_rows,
 from migrator.errors import MigratorError
 from migrator.identity import IDENTITY_HEADER
 from migrator.journal import DeadLetter, IdentifiedRow, Journal, LedgerCounts
-from migrator.journal_identities import Cells, chunk_cells, keep_identities, kept_who
-from migrator.logging import Redactor
+from migrator.journal_identities import Cells, chunk_cells, index_linked, kept_who
 from migrator.private_files import make_private_dir, replace_private, write_private
 from migrator.report_html import ReportData, render
 from migrator.runtime.runner import os_user
@@ -63,6 +62,8 @@ __all__ = [
     "guard_cell",
     "guard_text",
     "ledger_rows",
+    "plain_csv",
+    "private_csv",
     "read_verify_summary",
     "reason_pattern",
     "render_html",
@@ -362,26 +363,58 @@ def _os_errors(out: Path) -> Iterator[None]:
         ) from None
 
 
+#: a cell holding one of these is quoted (RFC 4180); rows without any are written by :func:`plain_csv`
+_QUOTED: Final = re.compile('[,"\r\n]')
+#: what :func:`plain_csv` joins cells and rows with before it checks that no cell held them
+_CELL: Final = "\x1f"
+_ROW: Final = "\x1e"
+
+
+def plain_csv(rows: Sequence[Sequence[str]]) -> str | None:
+    """``rows`` (text cells) as the lines the ``csv`` module writes (excel dialect, CRLF, minimal quoting)
+    when no cell needs quoting — the usual case —, in two joins rather than a writer's pass per cell; None
+    when one does (or holds a separator of the joins, or a row is one empty cell, which the module quotes)."""
+    if not rows:
+        return ""
+    text = _ROW.join([_CELL.join(row) for row in rows])
+    cells = sum(map(len, rows))
+    if (
+        min(map(len, rows)) < 2
+        or _QUOTED.search(text) is not None
+        or text.count(_CELL) != cells - len(rows)
+        or text.count(_ROW) != len(rows) - 1
+    ):
+        return None
+    return text.replace(_CELL, ",").replace(_ROW, "\r\n") + "\r\n"
+
+
 @contextlib.contextmanager
-def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Iterable[Sequence[Any]]], None]]:
+def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Sequence[Sequence[str]]], None]]:
     """A CSV file written (0600) through a temporary file that replaces ``path`` only when complete (never
     through a link: ``migrator.private_files``); yields ``put(rows)``, which formats rows whose cells are
-    text already guarded and writes them in one go (one encode per call, not per row): memory stays flat
-    whatever the row count."""
+    text already guarded and writes them in one go (one encode per call, not per row; :func:`plain_csv`
+    when no cell needs quoting): memory stays flat whatever the row count."""
     with replace_private(path) as raw:
         f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         buf = io.StringIO()
         writer = csv.writer(buf, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(header)
 
-        def put(rows: Iterable[Sequence[Any]]) -> None:
-            writer.writerows(rows)
-            f.write(buf.getvalue())
+        def written() -> str:
+            text = buf.getvalue()
             buf.seek(0)
             buf.truncate()
+            return text
 
+        def put(rows: Sequence[Sequence[str]]) -> None:
+            text = plain_csv(rows)
+            if text is None:
+                writer.writerows(rows)
+                text = written()
+            f.write(text)
+
+        writer.writerow(header)
+        f.write(written())
         yield put
-        f.write(buf.getvalue())
         f.detach()
 
 
@@ -399,24 +432,23 @@ def write_reports(
     plan_name: str,
     *,
     entities: Mapping[str, str] | None = None,
-    redact: Callable[[str], str] | None = None,
 ) -> list[Path]:
     """Write ``success.csv``, ``errors.csv``, ``crosswalk.csv``, ``coverage.csv`` and ``report.html`` into
     ``out_dir``.
 
     ``entities`` maps each step to its write entity (the crosswalk's first column); without it they come
     from the run statistics (key ``"entities"``), else the step name is used. Each CSV row ends with what a
-    person knows the record by (:mod:`migrator.identity`: name, email, number, linked to), from the payload
-    its latest batch was sent with, linked records resolved through the run statistics' ``"references"``;
-    those cells go through ``redact`` (the run's redactor; without it, one that knows no secret and masks
-    bearer tokens), a batch's at a time; they are kept in the journal's temporary storage for the report
-    (on disk, dropped after it), so memory stays flat over millions of records. Returns the paths written.
+    person knows the record by (:mod:`migrator.identity`: name, email, number, linked to), as the journal
+    kept it in the record's ledger row from the payload its latest batch was sent with (redacted then, by the
+    run's redactor), linked records resolved through the run statistics' ``"references"`` (indexed in the
+    journal's temporary storage for the report, on disk, dropped after it), so memory stays flat over
+    millions of records. Returns the paths written.
     The folder and its missing parents are created 0700; a folder that cannot be written (it is a file, the
     disk refuses) raises a ``ReportError`` that says what to do.
     """
     out = Path(out_dir)
     with _os_errors(out):
-        return _write_reports(journal, out, plan_name, entities, redact or Redactor().text)
+        return _write_reports(journal, out, plan_name, entities)
 
 
 def _references(stats: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
@@ -437,7 +469,6 @@ def _write_reports(
     out: Path,
     plan_name: str,
     entities: Mapping[str, str] | None,
-    redact: Callable[[str], str],
 ) -> list[Path]:
     make_private_dir(out)
     rejections = journal.open_rejections()
@@ -445,7 +476,7 @@ def _write_reports(
     data = collect(journal, plan_name, entities=entities, rejections=rejections, verify=verify)
     stats = journal.run_stats()
     references = _references(stats)
-    keep_identities(journal, references, redact)
+    index_linked(journal, references)
     try:
         # success.csv and crosswalk.csv come from one pass over the ledger, each row with its identity
         names: dict[str, tuple[str, str]] = {}
@@ -465,7 +496,7 @@ def _write_reports(
         who = kept_who(journal, references, [(d.step, d.source_key) for d in rejections])
         write_csv_private(out / "errors.csv", ERRORS_HEADER, error_rows(rejections, who))
     finally:
-        journal.forget_identities()
+        journal.forget_linked()
     write_csv_private(out / "coverage.csv", COVERAGE_HEADER, csv_rows(data.coverage, data.coverage_counts))
     write_private(out / "report.html", render_html(data).encode("utf-8"))
     files = ("success.csv", "errors.csv", "crosswalk.csv", "report.html", "coverage.csv")

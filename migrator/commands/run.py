@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
 
         check_approved(loaded, connections, redactor, args)
 
-    journal = Journal.open(files.journal, name, fresh=args.fresh, redact=redactor.text)
+    references = references_of({s: m.references for s, m in loaded.maps.items()})
+    journal = Journal.open(files.journal, name, fresh=args.fresh, redact=redactor.text, references=references)
     try:
         digest = plan_hash(loaded)
         check = journal.check_plan(digest)
@@ -251,10 +252,10 @@ def run(args: argparse.Namespace) -> int:
                 kept_stats = {
                     "inventory": tallies_to_json(tallies),
                     "coverage": rows_to_json(coverage),
-                    "references": references_of({s: m.references for s, m in loaded.maps.items()}),
+                    "references": references,
                 }
                 journal.save_run_stats(journal.run_id, {**stats, **kept_stats})
-                write_reports(journal, report_dir, name, entities=entities, redact=redactor.text)
+                write_reports(journal, report_dir, name, entities=entities)
             except (JournalStorageError, ReportError) as error:
                 refused = str(error)
         else:

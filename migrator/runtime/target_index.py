@@ -117,14 +117,25 @@ class CurrentValues:
     def written(self, created: Iterable[tuple[str, str]]) -> None:
         """Records this run created, as ``(match value, target id)``: held from now on, without values."""
         self._flush()
-        self._db.executemany(
+        self._many(
             "INSERT INTO held (value, target_id, vals, state) VALUES (?, ?, NULL, 3) ON CONFLICT DO NOTHING",
             created,
         )
 
     def used(self, values: Iterable[str]) -> None:
         """Records read from the target that a record of this run has now been written to."""
-        self._db.executemany("UPDATE held SET state = 1 WHERE value = ? AND state = 0", [(v,) for v in values])
+        self._many("UPDATE held SET state = 1 WHERE value = ? AND state = 0", [(v,) for v in values])
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """``sql`` for each of ``rows``, in one transaction (each statement outside one is a transaction of its
+        own: 2.5 times the CPU for a batch's records)."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(sql, rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def lookup(self, values: Iterable[str]) -> dict[str, TargetRecord]:
         """The records held under each of ``values`` (a value not held is left out)."""
@@ -161,7 +172,7 @@ class CurrentValues:
     def _flush(self) -> None:
         """Records read but not in the table yet go in (a value read twice becomes ``shared``)."""
         if self._pending:
-            self._db.executemany(
+            self._many(
                 "INSERT INTO held (value, target_id, vals, state) VALUES (?, ?, ?, 0) ON CONFLICT (value) DO "
                 "UPDATE SET target_id = '', vals = NULL, state = 2",
                 self._pending,

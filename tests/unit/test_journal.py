@@ -234,7 +234,8 @@ def test_an_open_transaction_is_invisible_to_another_reader(journal: Journal, jp
     journal.mark_batch_sent("s", "b1", r)
     reader = Journal.open(jpath, PLAN, read_only=True)
     with journal._tx() as cur:
-        journal._write_results(cur, [("s", "1", r[0].idem_key, "b1", "T1", "created", None, 1.0, 1)])
+        unnamed = (None, None, None, None)
+        journal._write_results(cur, [("s", "1", r[0].idem_key, "b1", "T1", "created", None, 1.0, 1, *unnamed)])
         assert reader.crosswalk("s") == {}
         assert reader.keys_in_state("s", "done") == set()
     assert reader.crosswalk("s") == {"1": "T1"}

@@ -22,6 +22,8 @@ from migrator.report import (
     count_records,
     flatten_detail,
     guard_cell,
+    plain_csv,
+    private_csv,
     reason_pattern,
     render_html,
     to_csv,
@@ -235,6 +237,30 @@ def test_planted_secret_like_reason_is_escaped_in_html_and_quoted_in_csv(tmp_pat
     assert errors[1][4] == f"FirstName: {planted}"
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [("users", "1", "T1", "created", "Ann Lee", "ann@x.org", "E1", "")],
+        [("users", "1", "", "", "", "", "", ""), ("users", "2", "T2", "updated", "Zoë", "z@x.org", "", "")],
+        [("users", "1", "Lee, Ann", "x")],  # a comma
+        [("users", '"quoted"', "x", "y")],  # a quote
+        [("users", "two\r\nlines", "x", "y"), ("users", "a\nb", "x", "y")],  # line breaks
+        [("users", "a\x1fb", "x"), ("users", "a\x1eb", "x")],  # the joins' own separators
+        [("",), ("a",)],  # a row of one empty cell is quoted by the csv module
+        [],
+    ],
+)
+def test_plain_csv_writes_what_the_csv_module_writes(tmp_path: Path, rows: list[tuple[str, ...]]) -> None:
+    """The report's CSV lines are the csv module's (excel dialect, CRLF, minimal quoting), whether the fast
+    path (no cell needs quoting) or the module writes them."""
+    expected = to_csv(("a",), rows)
+    with private_csv(tmp_path / "x.csv", ("a",)) as put:
+        put(rows)
+    assert (tmp_path / "x.csv").read_bytes() == expected
+    needs_module = any(len(r) < 2 or any(c in cell for cell in r for c in ',"\r\n\x1e\x1f') for r in rows)
+    assert (plain_csv(rows) is None) == needs_module
+
+
 def test_v1_journal_is_upgraded_with_run_stats(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     j = Journal.open(path, "p")
@@ -251,6 +277,53 @@ def test_v1_journal_is_upgraded_with_run_stats(tmp_path: Path) -> None:
     assert j.run_stats() == {1: {"steps": {}}}
     assert [r["id"] for r in j.runs()] == [1]
     j.close()
+
+
+def test_a_batch_sent_by_an_earlier_process_is_named_from_its_kept_payloads_when_done(tmp_path: Path) -> None:
+    """Who a record is is picked when its batch is marked sent; a batch marked done by another process (a
+    resumed run settling it) is named from the payloads the journal kept with it, through that journal's
+    redactor."""
+    path = tmp_path / "j.sqlite"
+    with Journal.open(path, "p") as j:
+        j.begin_run("h")
+        ann = {"firstName": "Ann", "email": "a@x.org"}
+        j.mark_batch_sent("users", "b1", [SentRecord("k1", "1", None, ann)])
+    with Journal.open(path, "p", redact=Redactor(["a@x.org"]).text) as j:
+        j.mark_batch_done("users", "b1", [WriteResult("k1", "1", "T1")])
+        assert j.kept_identities([("users", "1")]) == {("users", "1"): ("Ann", "***", "", None)}
+
+
+def test_a_schema_7_journal_names_its_records_from_the_payloads_its_batches_kept(tmp_path: Path) -> None:
+    """A journal from before records kept who they are: the upgrade picks each record's identity from the
+    latest payload its batches kept (links by the newest run statistics' references, texts redacted), so its
+    report names every person as before."""
+    path = tmp_path / "old.sqlite"
+    j = Journal.open(path, "p")
+    run = j.begin_run("h")
+    ann = {"firstName": "Ann", "lastName": "Old", "email": "ann@x.org", "password": "pw"}
+    j.mark_batch_sent("users", "b1", [SentRecord("k1", "1", None, ann)])
+    j.mark_batch_done("users", "b1", [WriteResult("k1", "1", "T1")])
+    j.mark_batch_sent("users", "b2", [SentRecord("k1", "1", None, {**ann, "lastName": "Lee"})])
+    j.mark_batch_done("users", "b2", [WriteResult("k1", "1", "T1", "updated")])
+    j.mark_batch_sent("members", "b3", [SentRecord("m1", "1", None, {"groupID": "G", "user": "T1"})])
+    j.mark_batch_done("members", "b3", [WriteResult("m1", "1", "G/T1")])
+    j.finish_run("done")
+    j.save_run_stats(run, {"steps": {}, "references": {"members": {"user": "users"}}})
+    j.close()
+    conn = sqlite3.connect(path)
+    for column in ("name", "email", "number", "links"):
+        conn.execute(f"ALTER TABLE records DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+    with Journal.open(path, "p", read_only=True) as reader:  # a writer upgrades it first
+        assert reader._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        write_reports(reader, tmp_path / "out", "p", entities={"users": "user", "members": "member"})
+    success = _parse((tmp_path / "out" / "success.csv").read_bytes())
+    assert success[1:] == [
+        ["members", "1", "G/T1", "created", "Ann Lee", "ann@x.org", "", "groupID G"],
+        ["users", "1", "T1", "updated", "Ann Lee", "ann@x.org", "", ""],
+    ]
 
 
 def test_success_and_crosswalk_rows_come_from_one_pass_with_every_cell_guarded(tmp_path: Path) -> None:
@@ -430,8 +503,11 @@ def test_identity_cells_take_a_linked_person_and_name_the_other_links() -> None:
 def test_report_csvs_carry_who_each_record_is_from_its_latest_payload(tmp_path: Path) -> None:
     """success, crosswalk and errors rows end with the person's name, e-mail and number from the payload the
     record was last sent with; a membership names its user through the crosswalk; a cell a spreadsheet would
-    take for a formula is guarded; a record refused before sending (no payload) has empty cells."""
-    j = Journal.open(tmp_path / "j.sqlite", "p")
+    take for a formula is guarded; a record refused before sending (no payload) has empty cells. Who a record
+    is was picked when its batch was journaled, with the plan's references, through the run's redactor."""
+    # the run's redactor masks what it knows, in every picked text
+    mask = Redactor(["bob@x.org"]).text
+    j = Journal.open(tmp_path / "j.sqlite", "p", redact=mask, references={"members": {"user": "users"}})
     run = j.begin_run("h")
     ann = {
         "firstName": "Ann",
@@ -453,9 +529,7 @@ def test_report_csvs_carry_who_each_record_is_from_its_latest_payload(tmp_path: 
     j.mark_batch_done("members", "b4", [WriteResult("m1", "1", "G/T1")])
     j.finish_run("done")
     j.save_run_stats(run, {"steps": {}, "references": {"members": {"user": "users"}}})
-    # the run's redactor masks what it knows, in every picked text
-    mask = Redactor(["bob@x.org"]).text
-    write_reports(j, tmp_path / "out", "p", entities={"users": "user", "members": "member"}, redact=mask)
+    write_reports(j, tmp_path / "out", "p", entities={"users": "user", "members": "member"})
     j.close()
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
     assert success[1:] == [
@@ -473,12 +547,12 @@ def test_report_csvs_carry_who_each_record_is_from_its_latest_payload(tmp_path: 
         assert b"pw" not in (tmp_path / "out" / name).read_bytes()
 
 
-def test_report_identities_are_kept_for_the_report_only_and_a_later_batch_without_payload_keeps_them(
+def test_who_a_record_is_lives_in_its_ledger_row_and_a_later_batch_without_payload_keeps_it(
     tmp_path: Path,
 ) -> None:
-    """Who each record is lives in the journal's temporary storage while the report is written (not in a dict
-    of every record), and is dropped after; a record sent again without a payload is still named by the
-    payload it was sent with before."""
+    """Who each record is is kept in its ledger row when its batch is done (not in a dict of every record, nor
+    picked again from the payloads by the report); a record sent again without a payload is still named by
+    the payload it was sent with before; the linked records' index of a report is dropped after it."""
     j = Journal.open(tmp_path / "j.sqlite", "p")
     j.begin_run("h")
     j.mark_batch_sent("users", "b1", [SentRecord("k1", "1", None, {"firstName": "Ann", "lastName": "Lee"})])
@@ -486,8 +560,10 @@ def test_report_identities_are_kept_for_the_report_only_and_a_later_batch_withou
     j.mark_batch_sent("users", "b2", [SentRecord("k1", "1")])
     j.mark_batch_done("users", "b2", [WriteResult("k1", "1", "T1", "unchanged")])
     j.finish_run("done")
+    assert j.kept_identities([("users", "1")]) == {("users", "1"): ("Ann Lee", "", "", None)}
     write_reports(j, tmp_path / "out", "p")
-    assert j.kept_identities([("users", "1")]) == {}
+    temp = j._conn.execute("SELECT count(*) FROM temp.sqlite_master WHERE name = 'report_linked'").fetchone()
+    assert temp == (0,)
     j.close()
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
     assert success[1:] == [["users", "1", "T1", "unchanged", "Ann Lee", "", "", ""]]
