@@ -7,9 +7,10 @@ its overwrite policy and to leave unchanged records unsent (and the state a stat
 the same records, for its pre-images: ``states``). Its breakers start from what the journal holds of it when
 a normal run resumes it (``breakers``), but the records an undo took back (``undone``). A dry run gets a
 ``DryRunWriter`` around the real writer (and the same current values, so that it settles unchanged records as
-a run does), a resolver that knows the records other steps would have written, and a ledger that keeps
-nothing in the journal; a run gets the journal's ledger. A delta run of a create-only step also gets the
-entity's update writer, for changed records already written."""
+a run does, and the states the dry run's earlier state steps leave the same records in), a resolver that
+knows the records other steps would have written, and a ledger that keeps nothing in the journal; a run gets
+the journal's ledger. A delta run of a create-only step also gets the entity's update writer, for changed
+records already written."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from migrator.runtime.fetch import page_feed
 from migrator.runtime.ledger import JournalLedger, StepLedger
 from migrator.runtime.options import RunOptions
 from migrator.runtime.selection import SelectionMode
-from migrator.runtime.states import kept_states
+from migrator.runtime.states import kept_states, records_of
 from migrator.runtime.step_spec import Resolver, StepSpec
 from migrator.runtime.target_index import CurrentValues, TargetIndex, read_current_values, read_target_index
 from migrator.runtime.undone import settled_counts
@@ -143,6 +144,7 @@ async def build_step(
             target=target,
             made=dry.made(step.write.to, step.write.entity, writer.match_fields),
             merged=dry.merged.setdefault(step.write.to, {}),
+            states=dry.states_of(step.write.to, records_of(node.write.platform, step.write.entity)),
             step=node.name,
         )
         if update_writer is not None:

@@ -17,6 +17,12 @@ value an earlier step (or record) of this dry run would create on the same entit
 (``DryRun.made``). A write of a state the platform gives the records it creates or leaves on those it merges
 into, in values no document states (``CreatedState``: Velpic user status, OneFile archived), onto such a
 record is counted apart by the state it wants (``StepFindings.after_create``, ``after_merge``), never guessed.
+That holds for the first state step to write a record: a later state step writing the same records (same
+connection, same list: :func:`~migrator.runtime.states.records_of`) finds each one in the state the earlier
+step wanted for it, whether that step sent a call or linked it (``DryRun.states``), and is judged against
+that state — linked where it wants the same, updated otherwise — not the target's as read, nor the platform's.
+A record is known by its target id, or, for one an earlier step creates, by the reference its stand-in id came
+from (``StandIn``: the referenced step and source key).
 
 Each record written gets a target id: the target's, or ``DRY_RUN_ID`` for one the dry run would create. A step
 another step references keeps them (``DryRunLedger``) in :attr:`DryRun.crosswalks`, so that a crosswalk
@@ -67,6 +73,7 @@ __all__ = [
     "ReadingWriter",
     "Sample",
     "SentAction",
+    "StandIn",
     "StepFindings",
     "dry_run_resolver",
 ]
@@ -99,6 +106,37 @@ class Sample:
     changes: Mapping[str, tuple[Any, Any]]
 
 
+class StandIn(str):
+    """``DRY_RUN_ID`` as a crosswalk reference resolves to it in a dry run, carrying the record it stands in
+    for: the referenced ``step`` and the record's source ``key`` there (a state step's record, known apart
+    from the others an earlier step creates: ``DryRun.states``). It equals, hashes and serialises as
+    ``DRY_RUN_ID``; a transform that makes a new value of it keeps only that."""
+
+    step: str
+    key: str
+
+    def __new__(cls, step: str, key: str) -> StandIn:
+        self = super().__new__(cls, DRY_RUN_ID)
+        self.step, self.key = step, key
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StandIn, (self.step, self.key))
+
+
+#: a record a state step writes: ``("", target id)`` for one on the target, ``(step, source key)`` for one
+#: the referenced step of this dry run creates
+RecordKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LeftState:
+    """The state a state step of this dry run leaves a record in: the ``step`` and its fields' values."""
+
+    step: str
+    state: Mapping[str, Any]
+
+
 @dataclass
 class StepFindings:
     """What a dry run saw of one step beyond its counts."""
@@ -129,6 +167,8 @@ class DryRun:
     created: dict[tuple[str, str, tuple[str, ...]], set[str]] = field(default_factory=dict)
     #: per target connection, the target ids of the records its steps would update → the step
     merged: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: per target connection and list of records, the state its state steps leave each record in
+    states: dict[tuple[str, str], dict[RecordKey, LeftState]] = field(default_factory=dict)
 
     def findings(self, step: str) -> StepFindings:
         return self.steps.setdefault(step, StepFindings())
@@ -137,6 +177,11 @@ class DryRun:
         """The match values this dry run's steps would create on ``entity`` of ``connection`` (shared: a
         later step writing the same entity by the same fields finds them there, as the run does)."""
         return self.created.setdefault((connection, entity, match_fields), set())
+
+    def states_of(self, connection: str, records: str) -> dict[RecordKey, LeftState]:
+        """The states this dry run's state steps leave the records of ``connection``'s list ``records`` in
+        (shared: a later state step writing the same records finds them there, as the run does)."""
+        return self.states.setdefault((connection, records), {})
 
 
 class DryRunLedger(DiscardLedger):
@@ -162,7 +207,8 @@ class CreatedState(Protocol):
     user status: what ``bulkUserImport`` makes a user it creates; OneFile: whether a created user is
     archived): ``created_state``, the fields of that state. A dry run cannot tell whether such a record,
     created by an earlier step, already holds the state a write wants: it counts the write apart, by the
-    values it wants (``StepFindings.after_create``), never as a guess."""
+    values it wants (``StepFindings.after_create``), never as a guess — unless an earlier step of this
+    writer's kind sets that state on it (``DryRun.states``)."""
 
     created_state: tuple[str, ...]
 
@@ -198,6 +244,30 @@ def _stands_in(value: str | None) -> bool:
     return value is not None and DRY_RUN_ID in value.split("\x1f")
 
 
+def _plain(item: WriteItem) -> WriteItem:
+    """``item`` with its stand-in ids (``StandIn``, at any depth) as plain ``DRY_RUN_ID``: what the writer
+    prepares, and samples and change sets hold."""
+    if not _stands_in_for_one(item.payload):
+        return item
+    return WriteItem(item.idem_key, item.source_key, _plain_value(item.payload), item.match_value)
+
+
+def _stands_in_for_one(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_stands_in_for_one(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_stands_in_for_one(v) for v in value)
+    return isinstance(value, StandIn)
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_value(v) for v in value]
+    return DRY_RUN_ID if isinstance(value, StandIn) else value
+
+
 class DryRunWriter:
     """Writes nothing: ``prepare`` is the real writer's, and each record "written" is classified against the
     target index (see the module). ``current``: the step's current values, for the samples' before values;
@@ -230,6 +300,7 @@ class DryRunWriter:
         target: Transport | None = None,
         made: set[str] | None = None,
         merged: dict[str, str] | None = None,
+        states: dict[RecordKey, LeftState] | None = None,
         step: str = "",
     ) -> None:
         self.writer = writer
@@ -245,8 +316,11 @@ class DryRunWriter:
         self.judge = writer if target is not None and isinstance(writer, PreReadJudge) else None
         self.made = made if made is not None else set()
         self.merged = merged if merged is not None else {}
+        self.states = states if states is not None else {}
         self.step = step
         self.created_state = writer.created_state if isinstance(writer, CreatedState) else ()
+        #: a state step's records by idem key (``prepare``), to find them in ``states``
+        self.records: dict[str, RecordKey] = {}
         self.reading = writer if isinstance(writer, ReadingWriter) and writer.reads_only else None
         self.action: Action = (
             writer.sent_action
@@ -257,16 +331,54 @@ class DryRunWriter:
         )
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
-        prepared = self.writer.prepare(item)
+        prepared = self.writer.prepare(_plain(item))
         if isinstance(prepared, WriteItem):
             self._look_at(prepared, match_value(self.writer, prepared))
+            record = self._record(item, prepared) if self.created_state else None
+            if record is not None:
+                self.records[prepared.idem_key] = record
         return prepared
 
     async def write_direct(self, items: Sequence[WriteItem]) -> list[RowResult]:
         if self.reading is not None and self.target is not None:
             return await self._read(self.reading, self.target, items)
-        judged = await self._pre_read(items) if self.judge is not None and self.index is None else {}
-        return [judged.get(it.idem_key) or await self._classify(it) for it in items]
+        chained = {it.idem_key: row for it in items if (row := self._chained(it)) is not None}
+        rest = [it for it in items if it.idem_key not in chained]
+        judged = await self._pre_read(rest) if self.judge is not None and self.index is None else {}
+        rows = [chained.get(it.idem_key) or judged.get(it.idem_key) or await self._classify(it) for it in items]
+        for it, row in zip(items, rows, strict=True):
+            record = self.records.get(it.idem_key)
+            if row.ok and record is not None:  # written or linked: the record holds the state wanted
+                self.states[record] = LeftState(self.step, {k: it.payload.get(k) for k in self.created_state})
+        return rows
+
+    def _record(self, item: WriteItem, prepared: WriteItem) -> RecordKey | None:
+        """The record a state write reaches: the reference of its stand-in id (``StandIn``, as mapped), else
+        its target id (as prepared); None for one it names no way to tell apart (a stand-in a transform made
+        anew, a list)."""
+        if not isinstance(self.writer, IdWriter):
+            return None
+        mapped = item.payload.get(self.writer.id_field)
+        if isinstance(mapped, StandIn):
+            return (mapped.step, mapped.key)
+        at = prepared.payload.get(self.writer.id_field)
+        if at is None or isinstance(at, list | dict) or str(at) in ("", DRY_RUN_ID):
+            return None
+        return ("", str(at))
+
+    def _chained(self, it: WriteItem) -> RowResult | None:
+        """A state write onto a record an earlier state step of this dry run leaves in a state (``states``):
+        linked where it wants that state, sent (updated) otherwise — as the run finds the record after that
+        step; None for any other record."""
+        record = self.records.get(it.idem_key)
+        left = self.states.get(record) if record is not None else None
+        if record is None or left is None or left.step == self.step:
+            return None
+        if any(k not in left.state for k in self.created_state):
+            return None
+        if all(same_value(it.payload.get(k), left.state[k]) for k in self.created_state):
+            return self._linked(it, record[1] if record[0] == "" else DRY_RUN_ID)
+        return self._sent(it, match_value(self.writer, it))
 
     @staticmethod
     async def _read(reading: ReadingWriter, target: Transport, items: Sequence[WriteItem]) -> list[RowResult]:
@@ -440,13 +552,16 @@ class DryRunWriter:
 
 def dry_run_resolver(crosswalks: Mapping[str, Mapping[str, str]], dry: DryRun) -> Resolver:
     """Crosswalk references in a dry run: the journal's target id, else the one the dry run wrote for the
-    referenced record (the target's, or ``DRY_RUN_ID`` for a record it would create)."""
+    referenced record (the target's, or ``DRY_RUN_ID`` for a record it would create, as a ``StandIn`` that
+    names that record)."""
 
     def resolve(step: str, key: Any) -> Any:
         walk = crosswalks.get(step)
         found = None if walk is None else walk.get(str(key))
         if found is None:
             found = dry.crosswalks.get(step, {}).get(str(key))
+            if found == DRY_RUN_ID:
+                return StandIn(step, str(key))
         return found
 
     return resolve

@@ -11,7 +11,7 @@ import anyio
 from migrator.connectors.base import RowResult, WriteItem
 from migrator.connectors.registry import make_writer
 from migrator.runtime.counters import StepCounters
-from migrator.runtime.dryrun import DRY_RUN_ID, DryRunWriter, StepFindings
+from migrator.runtime.dryrun import DRY_RUN_ID, DryRun, DryRunWriter, StepFindings, dry_run_resolver
 
 
 def _status(source_key: str, user: str, status: int) -> WriteItem:
@@ -94,3 +94,41 @@ def test_a_create_only_step_without_an_index_or_a_lookup_creates_what_it_sends()
     writer = DryRunWriter(make_writer("velpic", "group", "create", "name"), None)
     rows = _classified(writer, [WriteItem("i1", "g1", {"name": "Sales", "description": "d"})])
     assert rows == [("created", DRY_RUN_ID)]
+
+
+def test_a_later_state_step_finds_each_record_in_the_state_an_earlier_one_leaves_it() -> None:
+    """Two status steps in a row (``active_for_history`` then ``user_status``): the first makes every user
+    Active, so the second is judged against Active — not the target's status as read, nor the import's — for
+    users on the target, users an earlier step merges into and users it creates, each known by the reference
+    of its stand-in id."""
+    dry = DryRun(crosswalks={"users": {"new-a": DRY_RUN_ID, "new-b": DRY_RUN_ID, "old": "8", "moved": "9"}})
+    resolve = dry_run_resolver({}, dry)
+    # the target's users as both steps read them, before either writes: 8 Not Current, 9 Active
+    index = {"8\x1f57": ["8"], "9\x1f56": ["9"]}
+    states, merged = dry.states_of("velpic", "user"), {"9": "users"}
+
+    def step(name: str) -> tuple[DryRunWriter, StepCounters, StepFindings]:
+        counters, findings = StepCounters(), StepFindings()
+        writer = make_writer("velpic", "user_status", "update", "id")
+        dry_writer = DryRunWriter(
+            writer, index, counters=counters, findings=findings, merged=merged, states=states, step=name
+        )
+        return dry_writer, counters, findings
+
+    def status(key: str, wanted: int) -> WriteItem:
+        return WriteItem(f"i{key}", key, {"id": resolve("users", key), "clientStatusId": wanted})
+
+    first, _, first_findings = step("active_for_history")
+    rows = _classified(first, [status(k, 56) for k in ("new-a", "new-b", "old", "moved")])
+    assert rows == [("unchanged", DRY_RUN_ID), ("unchanged", DRY_RUN_ID), ("updated", "8"), ("unchanged", "9")]
+    assert first_findings.after_create == {"clientStatusId=56": 2}  # the import's status: counted apart
+    assert first_findings.after_merge == {"clientStatusId=56, held": 1}
+
+    later, counters, findings = step("user_status")
+    wanted = {"new-a": 56, "new-b": 57, "old": 57, "moved": 56}
+    rows = _classified(later, [status(k, v) for k, v in wanted.items()])
+    # Active after the first step: the one created Active is linked and the other inactivated; user 8 (Not
+    # Current as read) is inactivated again, user 9 (merged into) is linked
+    assert rows == [("unchanged", DRY_RUN_ID), ("updated", DRY_RUN_ID), ("updated", "8"), ("unchanged", "9")]
+    assert counters.linked == 2
+    assert findings.after_create == {} and findings.after_merge == {}
