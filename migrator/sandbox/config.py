@@ -38,6 +38,7 @@ ADVERSARIAL: dict[str, Any] = {
     "velpic.group_get_not_found_code": "TBD",
     "velpic.inactivate_again": "refuse",
     "velpic.bulk_merge_status": "reactivate",
+    "velpic.created_status": "not_current",
     "velpic.bulk_omitted": "reset",
     "accessplanit.filter_precedence": "left",
     "accessplanit.token_verbs": "post",

@@ -121,9 +121,14 @@ def seed_velpic_target(sandbox: SandboxThread) -> None:
             "sendWelcomeEmail": False,
         }
     )
-    made = api(sandbox, "POST", "/bulkUserImport", {"users": rows, "mergeType": "empNo"})
-    first = next(u for u in made if u["employeeNumber"] == active[0]["employeeNumber"])
-    api(sandbox, "POST", f"/user/{first['id']}/inactivate", {})
+    api(sandbox, "POST", "/bulkUserImport", {"users": rows, "mergeType": "empNo"})
+    # each Active but the first, whatever status the import gives the users it creates (created_status)
+    numbers = {row["employeeNumber"] for row in rows}
+    for user in records(sandbox.base_url, "velpic", "target", "user"):
+        if user["employeeNumber"] in numbers:
+            wanted = 57 if user["employeeNumber"] == active[0]["employeeNumber"] else 56
+            if user["clientStatusId"] != wanted:
+                api(sandbox, "POST", f"/user/{user['id']}/{'activate' if wanted == 56 else 'inactivate'}", {})
 
 
 def test_velpic_to_velpic_undo_puts_the_target_back(velpic: SandboxThread, tmp_path: Path) -> None:
