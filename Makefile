@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 STAMP_BENCH := $(VENV)/.installed-bench
+# make test: pytest-xdist workers (one per core of the 2-core CI machine); a test file's tests stay on one
+# worker, so a module's shared sandbox or run is made once
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench bench-quick chaos clean
 
@@ -23,7 +26,7 @@ demo: $(STAMP_DEV)
 	$(BIN)/migrator demo
 
 test: $(STAMP_DEV)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check migrator tests benchmarks
