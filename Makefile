@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 STAMP_BENCH := $(VENV)/.installed-bench
 # make test: pytest-xdist workers (one per core of the 2-core CI machine); a test file's tests stay on one
-# worker, so a module's shared sandbox or run is made once
+# worker, so a module's shared sandbox or run is made once, in the order tests/conftest.py gives (long files first)
 TEST_WORKERS ?= 2
 # the tests start the CLI in a subprocess again and again: let each find the package compiled, even where the
 # environment sets PYTHONDONTWRITEBYTECODE (pytest's rewritten test modules are cached the same way)
@@ -29,7 +29,7 @@ demo: $(STAMP_DEV)
 	$(BIN)/migrator demo
 
 test: $(STAMP_DEV)
-	$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check migrator tests benchmarks
