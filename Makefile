@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 STAMP_BENCH := $(VENV)/.installed-bench
+# make test: pytest-xdist workers (one per core of the 2-core CI machine); a test file's tests stay on one
+# worker, so a module's shared sandbox or run is made once, in the order tests/conftest.py gives (long files first)
+TEST_WORKERS ?= 2
+# the tests start the CLI in a subprocess again and again: let each find the package compiled, even where the
+# environment sets PYTHONDONTWRITEBYTECODE (pytest's rewritten test modules are cached the same way)
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 
 .PHONY: demo test lint bench bench-quick chaos clean
 
@@ -23,7 +29,7 @@ demo: $(STAMP_DEV)
 	$(BIN)/migrator demo
 
 test: $(STAMP_DEV)
-	$(BIN)/python -m pytest -q tests
+	$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check migrator tests benchmarks
@@ -31,7 +37,7 @@ lint: $(STAMP_DEV)
 	$(BIN)/mypy --strict migrator
 
 chaos: $(STAMP_DEV)
-	MIGRATOR_CHAOS_FULL=1 $(BIN)/python -m pytest -q tests/chaos
+	MIGRATOR_CHAOS_FULL=1 $(PYTEST) -q tests/chaos
 
 bench: $(STAMP_BENCH)
 	$(BIN)/python -m benchmarks.run

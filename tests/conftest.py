@@ -1,13 +1,15 @@
 """Shared fixtures: the whole sandbox on a random loopback port, async (``sandbox``) or in a thread
 (``sandbox_thread``), plus ``make_sandbox`` for a custom config and ``FakePlatform``, a minimal emulator for
-testing the sandbox infrastructure itself (app, middleware, control API) independently of the real ones; and
-``sandbox_profile``, which runs every test that takes it once per sandbox profile.
+testing the sandbox infrastructure itself (app, middleware, control API) independently of the real ones;
+``sandbox_profile``, which runs every test that takes it once per sandbox profile; and the order the test
+folders run in.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
@@ -123,6 +125,22 @@ class OtherPlatform(FakePlatform):
 FAKES: PlatformClasses = (FakePlatform, OtherPlatform)
 
 MakeSandbox = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
+
+#: the folders under tests/ in the order their files run: the long end-to-end and chaos files first, so that
+#: under ``make test`` (a file to a worker) the many short files fill the end instead of one long file alone
+FOLDER_ORDER = ("e2e", "chaos", "security", "sandbox", "unit")
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Sorted by folder (:data:`FOLDER_ORDER`); within a folder the order pytest chose is kept."""
+
+    def rank(item: pytest.Item) -> int:
+        folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        return FOLDER_ORDER.index(folder) if folder in FOLDER_ORDER else len(FOLDER_ORDER)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session", params=tuple(PROFILES))

@@ -174,7 +174,7 @@ LEFT_OUT = "Wilson"
 @pytest.fixture(scope="module")
 def dirty_sandbox() -> Iterator[SandboxThread]:
     config = SandboxConfig(
-        seed=37, scale=120, dirty=0.2, platforms=("velpic", "accessplanit"), default_limits=False
+        seed=37, scale=120, dirty=0.2, time_scale=60, platforms=("velpic", "accessplanit"), default_limits=False
     )
     with SandboxThread(config) as sb:
         yield sb
@@ -201,7 +201,9 @@ def test_records_refused_before_any_request_say_who_they_are(
     people = {str(u["id"]): u for u in records(dirty_sandbox.base_url, "velpic", "source", "user")}
     (tmp_path / "plan.toml").write_text(_refused_plan(people))
     env = write_env(dirty_sandbox, tmp_path / "sandbox.env")
-    result = run_plan(tmp_path / "plan.toml", tmp_path, env, *(["--dry-run"] if dry else []))
+    result = run_plan(
+        tmp_path / "plan.toml", tmp_path, env, "--time-scale", "60", *(["--dry-run"] if dry else [])
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     folder = tmp_path / ("journal.sqlite.dry-run" if dry else "journal.sqlite.reports")

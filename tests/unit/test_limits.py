@@ -37,11 +37,14 @@ class SequentialClock:
 
 
 class VirtualTime:
-    """Many tasks: time jumps to the earliest sleeper once every task is blocked."""
+    """Many tasks: time jumps to the earliest sleeper once every task is blocked. Only ``run`` watches for
+    that: a task that must let the others block first awaits ``settle`` (never ``anyio.wait_all_tasks_blocked``,
+    whose polling sleep would look blocked to ``run`` and let time jump in the meantime)."""
 
     def __init__(self) -> None:
         self.now = 0.0
         self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._settling: list[anyio.Event] = []
         self._seq = itertools.count()
 
     def clock(self) -> float:
@@ -50,6 +53,12 @@ class VirtualTime:
     async def sleep(self, seconds: float) -> None:
         event = anyio.Event()
         heapq.heappush(self._sleepers, (self.now + max(seconds, 0.0), next(self._seq), event))
+        await event.wait()
+
+    async def settle(self) -> None:
+        """Return once every other task is blocked, the clock where it was."""
+        event = anyio.Event()
+        self._settling.append(event)
         await event.wait()
 
     async def run(self, main: Callable[[], Awaitable[None]]) -> None:
@@ -67,6 +76,12 @@ class VirtualTime:
                 await anyio.wait_all_tasks_blocked()
                 if finished:
                     break
+                if self._settling:  # before time moves on
+                    for event in self._settling:
+                        event.set()
+                    self._settling.clear()
+                    idle = 0
+                    continue
                 if not self._sleepers:  # a finished task's callbacks may still be pending: let them run
                     idle += 1
                     assert idle < 100, "deadlock: every task waits and nobody sleeps"
@@ -267,7 +282,7 @@ async def test_task_holding_a_slot_inside_a_new_pause_waits_for_the_pause() -> N
         async with anyio.create_task_group() as tg:
             tg.start_soon(early)
             tg.start_soon(late)
-            await anyio.wait_all_tasks_blocked()
+            await vt.settle()
             lim.on_rate_limited(retry_after=10.0, sent_at=0.0)
 
     await vt.run(main)

@@ -93,9 +93,9 @@ async def test_permit_occupies_the_window_until_its_answer_or_its_end() -> None:
     async def main() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(request, 0.5)
-            await anyio.wait_all_tasks_blocked()
+            await vt.settle()
             tg.start_soon(request, 2.0, True)
-            await anyio.wait_all_tasks_blocked()
+            await vt.settle()
             tg.start_soon(request, 0.1)
 
     await vt.run(main)
