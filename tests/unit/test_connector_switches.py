@@ -116,6 +116,25 @@ def test_an_upsert_that_carries_every_declared_field_or_of_an_undeclared_module_
     writer = AccessPlanItUpsert("user", "Email")
     whole = {f: "x" for f in writer.record_fields} | {"Email": "a@example.com", "DOB": "2000-01-01T00:00:00"}
     assert writer.pre_lookups([_upsert_item(writer, whole)]) == []
+    other = AccessPlanItUpsert("communication", "Subject")  # a module the connector declares no fields of
+    assert other.record_fields == ()
+    assert other.pre_lookups([_upsert_item(other, {"Subject": "Welcome"})]) == []
+
+
+def test_a_booking_course_or_course_date_upsert_goes_whole() -> None:
+    """Their declared fields but the key are sent whole: a booking that maps its status reads the rest."""
     bookings = AccessPlanItUpsert("usercoursedate", "UserID,CourseDateID")
+    assert bookings.record_fields == (
+        "BookedDate",
+        "CompletedDate",
+        "CourseDateID",
+        "Passed",
+        "Score",
+        "Status",
+        "UserID",
+    )
     booking = _upsert_item(bookings, {"UserID": "u1", "CourseDateID": "7", "Status": "Completed"})
-    assert bookings.pre_lookups([booking]) == []
+    ((read, _),) = bookings.pre_lookups([booking])
+    assert dict(read.params)["$select"] == "ID,UserID,CourseDateID,BookedDate,CompletedDate,Passed,Score"
+    assert "Places" in AccessPlanItUpsert("coursedate", "Label").record_fields
+    assert "Description" in AccessPlanItUpsert("course", "Code").record_fields
