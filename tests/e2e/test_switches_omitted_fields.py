@@ -6,7 +6,13 @@ way, over real HTTP:
 - plans/velpic-to-accessplanit.toml merges Velpic users into accessplanit users held already (same Email):
   their names and phones come from Velpic, their middle names, birth dates and job titles stay;
 - plans/velpic-to-velpic.toml merges Velpic users into Velpic users held already (same employee number): it
-  carries every field the source holds (phones, time zone), so a merge leaves none out.
+  carries every field the source holds (phones, time zone), so a merge leaves none out;
+- the bookings of plans/velpic-to-accessplanit.toml and plans/csv-to-accessplanit.toml update bookings held
+  already (same user and course date): what the plan does not map (Passed, Score, the CSV's dates) stays;
+- a plan of its own renames courses (by Code) and moves course dates (by Label): their other fields stay;
+- plans/accessplanit-to-velpic.toml merges users (same email) into Velpic users held already: their time zone
+  and user name, and the phones and employee number the source lacks, stay, from the step's one read of the
+  target (one import, no read per record); a created user gets the account's time zone.
 
 A second run writes nothing.
 """
@@ -335,9 +341,11 @@ def test_bulk_import_keeps_what_no_source_field_carries(velpic_sandbox: SandboxT
         )
 
     imports = _requests(base, "velpic", "POST", "/bulkUserImport")
+    reads = _requests(base, "velpic", "GET", "/user")
     _run_twice(sb, PLANS / "accessplanit-to-velpic.toml", tmp_path, "velpic")
-    # one import of every user (a batch of 250), no read per record
+    # one import of every user (a batch of 250); the target's users read by pages, no read per record
     assert _requests(base, "velpic", "POST", "/bulkUserImport") - imports == 1
+    assert _requests(base, "velpic", "GET", "/user") - reads < HELD
     target = {u["emailAddress"]: u for u in records(base, "velpic", "target", "user")}
     for user in source:
         got, kept = target[user["Email"].strip().lower()], held[user["Email"].strip().lower()]
