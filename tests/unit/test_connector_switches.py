@@ -1,6 +1,7 @@
 """The pure logic behind the connectors' answers to what the documents leave open (their e2e tests are
 tests/e2e/test_switches_*.py): the aNewSpring subscribe dates' form learned from a refusal, a result's dates
-under either name, and an accessplanit ``$upsert`` completed with the target's own values."""
+under either name, an accessplanit ``$upsert`` completed with the target's own values, and a Velpic merge's
+rows sent whole."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import orjson
 from migrator.connectors.accessplanit.v2 import AccessPlanItUpsert
 from migrator.connectors.anewspring.results import with_result_dates
 from migrator.connectors.anewspring.subscriptions import ANewSpringSubscriptionWriter
-from migrator.connectors.base import Response, RowResult, WriteItem
+from migrator.connectors.base import Response, RowResult, WholeRecordWriter, WriteItem
+from migrator.connectors.velpic.users import bulk_writer
 
 
 def _subscription(key: str, start: str = "2024-03-01", expiry: str = "2024-03-15") -> WriteItem:
@@ -138,3 +140,17 @@ def test_a_booking_course_or_course_date_upsert_goes_whole() -> None:
     assert dict(read.params)["$select"] == "ID,UserID,CourseDateID,BookedDate,CompletedDate,Passed,Score"
     assert "Places" in AccessPlanItUpsert("coursedate", "Label").record_fields
     assert "Description" in AccessPlanItUpsert("course", "Code").record_fields
+
+
+def test_a_merging_bulk_import_sends_whole_rows_and_an_always_creating_one_does_not() -> None:
+    """A merge (``mergeType`` email, empNo, userName) sends a row whole: the import's documented row fields,
+    not ``roles`` (every row maps it) nor the groups; ``none`` creates, so it has no target record to take
+    values from."""
+    for merge in ("email", "empNo", "userName"):
+        writer = bulk_writer(merge)
+        assert isinstance(writer, WholeRecordWriter)
+        assert {"timeZone", "phoneNumber", "mobileNumber", "employeeNumber", "userName"} <= set(
+            writer.record_fields
+        )
+        assert not {"roles", "groups", "groupsSupervised", "id"} & set(writer.record_fields)
+    assert not isinstance(bulk_writer(None), WholeRecordWriter)
