@@ -49,6 +49,7 @@ __all__ = [
     "EngineSupportError",
     "HoldingWriter",
     "IdWriter",
+    "ListedFieldsWriter",
     "ListedOtherwise",
     "LookupWriter",
     "MatchComparer",
@@ -355,6 +356,23 @@ class WholeRecordWriter(Writer, Protocol):
     record."""
 
     record_fields: tuple[str, ...]
+
+
+@runtime_checkable
+class ListedFieldsWriter(WholeRecordWriter, Protocol):
+    """A whole-record writer whose target lists the fields its records have (accessplanit: a module's help).
+    The step asks once per connection and entity in a run, before it reads the target's current values, and
+    the writer keeps of its ``record_fields`` only those the list names: a field the target lacks is neither
+    read nor sent. An answer that cannot be read keeps them all."""
+
+    def fields_request(self) -> Request | None:
+        """The request for the list (None: the writer has no record fields to narrow)."""
+
+    def listed_fields(self, response: Response) -> frozenset[str] | None:
+        """The field names ``response`` lists, as the target spells them; None when it cannot be read."""
+
+    def keep_listed(self, listed: frozenset[str] | None) -> None:
+        """Narrow ``record_fields`` to those ``listed`` names (compared without case); None keeps them all."""
 
 
 @runtime_checkable

@@ -45,6 +45,7 @@ ADVERSARIAL: dict[str, Any] = {
     "accessplanit.create_answer": "bare",
     "accessplanit.count_names": "pascal",
     "accessplanit.upsert_omitted": "reset",
+    "accessplanit.module_fields": "lean",
     "onefile.max_page_size": 50,
     "onefile.archive_again": "refuse",
     "anewspring.accept_uid": False,
