@@ -1,16 +1,20 @@
 """The pure logic behind the connectors' answers to what the documents leave open (their e2e tests are
 tests/e2e/test_switches_*.py): the aNewSpring subscribe dates' form learned from a refusal, a result's dates
-under either name, an accessplanit ``$upsert`` completed with the target's own values, and a Velpic merge's
-rows sent whole."""
+under either name, an accessplanit ``$upsert`` completed with the target's own values (only the fields its
+module lists, whatever form the list takes), and a Velpic merge's rows sent whole."""
 
 from __future__ import annotations
 
-import orjson
+from typing import Any
 
+import orjson
+import pytest
+
+from migrator.connectors.accessplanit.apihelp import listed_fields
 from migrator.connectors.accessplanit.v2 import AccessPlanItUpsert
 from migrator.connectors.anewspring.results import with_result_dates
 from migrator.connectors.anewspring.subscriptions import ANewSpringSubscriptionWriter
-from migrator.connectors.base import Response, RowResult, WholeRecordWriter, WriteItem
+from migrator.connectors.base import ListedFieldsWriter, Response, RowResult, WholeRecordWriter, WriteItem
 from migrator.connectors.velpic.users import bulk_writer
 
 
@@ -140,6 +144,60 @@ def test_a_booking_course_or_course_date_upsert_goes_whole() -> None:
     assert dict(read.params)["$select"] == "ID,UserID,CourseDateID,BookedDate,CompletedDate,Passed,Score"
     assert "Places" in AccessPlanItUpsert("coursedate", "Label").record_fields
     assert "Description" in AccessPlanItUpsert("course", "Code").record_fields
+
+
+_SANDBOX_HELP = {
+    "Module": "usercoursedate",
+    "Fields": [{"Name": "ID", "DataType": "String"}, {"Name": "Status"}],
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _SANDBOX_HELP,  # the sandbox's form
+        {"fields": [{"name": "id"}, {"name": "status"}]},
+        {"Properties": [{"FieldName": "ID"}, {"FieldName": "Status"}]},
+        [{"PropertyName": "ID", "Sortable": True}, {"PropertyName": "Status"}],
+        ["ID", "Status"],
+        {"ID": {"DataType": "String"}, "Status": {"DataType": "String"}},
+    ],
+)
+def test_a_module_help_is_read_in_any_plausible_form(body: Any) -> None:
+    names = listed_fields(Response(200, orjson.dumps(body)), "ID")
+    assert names is not None and {n.casefold() for n in names} == {"id", "status"}
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        Response(404, orjson.dumps({"Message": "No HTTP resource was found"})),
+        Response(200, b"<html><body>Bad gateway</body></html>"),
+        Response(200, orjson.dumps({"Module": "user", "Count": 3})),
+        Response(200, orjson.dumps([{"DataType": "String"}, {"DataType": "Int32"}])),
+        Response(200, orjson.dumps({"Fields": [{"Name": "Status"}]})),  # no ID: not the module's fields
+    ],
+)
+def test_a_module_help_that_cannot_be_read_lists_nothing(response: Response) -> None:
+    assert listed_fields(response, "ID") is None
+
+
+def test_an_upsert_goes_whole_with_only_the_declared_fields_its_module_lists() -> None:
+    """The fields the help lists, as it spells them, of those declared; none listed: every declared one."""
+    bookings = AccessPlanItUpsert("usercoursedate", "UserID,CourseDateID")
+    assert isinstance(bookings, ListedFieldsWriter)
+    request = bookings.fields_request()
+    assert request is not None and request.path.endswith("/apihelp/v2/modules/usercoursedate")
+    declared = bookings.record_fields
+    listed = {"ID", "userid", "CourseDateID", "CourseID", "Status", "BookedDate", "DateCreated"}
+    bookings.keep_listed(frozenset(listed))
+    assert bookings.record_fields == ("BookedDate", "CourseDateID", "Status", "userid")
+    booking = _upsert_item(bookings, {"UserID": "u1", "CourseDateID": "7", "Status": "Completed"})
+    ((read, _),) = bookings.pre_lookups([booking])
+    assert dict(read.params)["$select"] == "ID,UserID,CourseDateID,BookedDate"  # no Passed, no Score
+    bookings.keep_listed(None)
+    assert bookings.record_fields == declared
+    assert AccessPlanItUpsert("communication", "Subject").fields_request() is None  # nothing to narrow
 
 
 def test_a_merging_bulk_import_sends_whole_rows_and_an_always_creating_one_does_not() -> None:

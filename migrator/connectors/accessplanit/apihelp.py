@@ -1,7 +1,7 @@
 """accessplanit's list of a v2 module's fields: ``GET /accessplan/apihelp/v2/modules/{module}``. Pure.
 
-The document says the answer is "a list of the fields available within … your chosen module and supporting
-information for each; including whether each field can be sorted, filtered, and it's data type", and shows its
+The document says the answer is "a list of the fields available within for your chosen module and supporting
+information for each; including whether each field can be sorted, filtered, and it’s data type", and shows its
 form only as an image. So it is read in any plausible form: a list of fields, bare or under a key such as
 ``Fields`` or ``Properties`` (any case), each a name or an object naming it (``Name``, ``FieldName``,
 ``PropertyName``, …, any case); or an object of field name → its information. The help is served beside the

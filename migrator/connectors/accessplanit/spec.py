@@ -74,7 +74,8 @@ _APIT_COMPANY_FIELDS = frozenset(
 # The document's only course date fields are in its examples ("$select=label,startdate,status,spacesleft",
 # "$filter=CourseID eq 'FirAid'", "StartDate lt …"; SpacesLeft is counted, not written); it names no course or
 # booking field. The rest are ASSUMED, writable fields only (a platform lists its own at
-# GET /apihelp/v2/modules/{module}). They are what an $upsert sends whole ("the full record data").
+# GET /apihelp/v2/modules/{module}). They are what an $upsert sends whole ("the full record data"), those of
+# them the module's own list names (``apihelp``).
 _APIT_COURSE_FIELDS = frozenset({"ID", "Name", "Code", "Description", "Category", "DurationHours", "Status"})
 _APIT_COURSEDATE_FIELDS = frozenset(
     {"ID", "CourseID", "Label", "StartDate", "EndDate", "Location", "Places", "Status"}

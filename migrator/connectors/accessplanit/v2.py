@@ -9,6 +9,7 @@ is read in parts (``odata``, ``split``); ``changed_since`` narrows a delta read 
 Writes, one record per call: ``POST /{module}?$upsert=<Field> eq '<value>'`` (idempotent), ``POST /{module}``
 (create; in doubt, looked up with ``$filter`` and compared exactly), ``PUT /{module}/{ID}`` (partial update);
 the new ID is read from ``{"ID": …}`` or a bare answer. A 400 carries ``ModelState``: a per-record rejection.
+An ``$upsert`` sends the record whole, with the declared fields its module's own list names (``apihelp``).
 """
 
 from __future__ import annotations
