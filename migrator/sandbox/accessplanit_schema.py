@@ -219,7 +219,9 @@ MODULE_FIELDS: Mapping[str, Mapping[str, frozenset[str]]] = {
 }
 _SERVED: dict[str, dict[str, Module]] = {
     mode: {
-        name: replace(module, fields=tuple(f for f in module.fields if f.name not in lacks.get(name, ())))
+        name: replace(module, fields=tuple(f for f in module.fields if f.name not in lacks[name]))
+        if name in lacks
+        else module
         for name, module in MODULES.items()
     }
     for mode, lacks in MODULE_FIELDS.items()

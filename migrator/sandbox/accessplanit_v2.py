@@ -130,7 +130,9 @@ class V2Api:
 
     def _validate(self, module: Module, body: Mapping[str, Any], *, create: bool) -> WriteResult:
         required = (
-            frozenset({"Email"}) if module is USER and self.option("user_email_required", False) else None
+            frozenset({"Email"})
+            if module.name == USER.name and self.option("user_email_required", False)
+            else None
         )
         return validate_write(
             module,
