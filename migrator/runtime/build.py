@@ -23,6 +23,7 @@ from migrator.connectors.base import (
     HoldingWriter,
     IdWriter,
     ListedFieldsWriter,
+    MembershipKeeper,
     WholeRecordWriter,
     Writer,
 )
@@ -123,8 +124,10 @@ async def build_step(
             await field_lists.narrow(target, updates, step.write.entity, node.name, counters)
         # a writer that sends whole records completes them from the same read (no read per record)
         whole = updates.record_fields if isinstance(updates, WholeRecordWriter) else ()
+        kept = updates.kept_fields if isinstance(updates, MembershipKeeper) else ()  # what it may drop
+        fields = (*node.mapping.fields, *whole, *kept)
         current = await read_current_values(
-            target, node.write.platform, step.write.entity, updates, node.name, (*node.mapping.fields, *whole)
+            target, node.write.platform, step.write.entity, updates, node.name, fields
         )
         if current is None and step.overwrite:
             raise StepFailed(

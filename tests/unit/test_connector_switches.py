@@ -14,7 +14,14 @@ from migrator.connectors.accessplanit.apihelp import listed_fields
 from migrator.connectors.accessplanit.v2 import AccessPlanItUpsert
 from migrator.connectors.anewspring.results import with_result_dates
 from migrator.connectors.anewspring.subscriptions import ANewSpringSubscriptionWriter
-from migrator.connectors.base import ListedFieldsWriter, Response, RowResult, WholeRecordWriter, WriteItem
+from migrator.connectors.base import (
+    ListedFieldsWriter,
+    MembershipKeeper,
+    Response,
+    RowResult,
+    WholeRecordWriter,
+    WriteItem,
+)
 from migrator.connectors.velpic.users import bulk_writer
 
 
@@ -212,3 +219,44 @@ def test_a_merging_bulk_import_sends_whole_rows_and_an_always_creating_one_does_
         )
         assert not {"roles", "groups", "groupsSupervised", "id"} & set(writer.record_fields)
     assert not isinstance(bulk_writer(None), WholeRecordWriter)
+
+
+def _bulk_item(n: int, email: str) -> WriteItem:
+    return WriteItem(f"k{n}", f"s{n}", {"emailAddress": email, "firstName": "A", "lastName": "B", "roles": [6]})
+
+
+def test_a_merged_users_groups_are_read_from_the_answer_by_its_merge_field_in_any_order() -> None:
+    writer = bulk_writer("email")
+    assert isinstance(writer, MembershipKeeper) and writer.kept_fields == ("groups", "groupsSupervised")
+    items = [_bulk_item(1, "a@example.com"), _bulk_item(2, "b@example.com"), _bulk_item(3, "c@example.com")]
+    answer = [
+        {"id": 12, "emailAddress": "b@example.com", "groups": [{"id": 5}], "groupsSupervised": []},
+        {"id": 11, "emailAddress": "a@example.com", "groups": [], "groupsSupervised": [{"id": 7}]},
+        {"id": 13, "emailAddress": "c@example.com"},  # no groups field: the answer does not say
+    ]
+    got = writer.answered(Response(200, orjson.dumps(answer)), items)
+    assert got == {
+        "k1": {"groups": [], "groupsSupervised": [7]},
+        "k2": {"groups": [5], "groupsSupervised": []},
+        "k3": None,
+    }
+    assert writer.answered(Response(400, b'{"error": "bad"}'), items) == {}
+
+
+def test_what_a_merge_dropped_is_added_back_one_call_per_group_and_nothing_else() -> None:
+    writer = bulk_writer("email")
+    assert isinstance(writer, MembershipKeeper)
+    before = {"groups": [{"id": 5}, {"id": 6}], "groupsSupervised": [{"id": 7}]}
+    calls = writer.restores(
+        [
+            ("11", before, {"groups": [5], "groupsSupervised": []}),  # lost group 6 and the supervision of 7
+            ("12", before, None),  # the answer said nothing: all of it
+            ("13", before, {"groups": [5, 6], "groupsSupervised": [7]}),  # nothing lost
+        ]
+    )
+    assert [(c.method, c.path, c.json) for c in calls] == [
+        ("POST", "/group/5/add_members", {"userIds": [12]}),
+        ("POST", "/group/6/add_members", {"userIds": [11, 12]}),
+        ("POST", "/group/7/add_supervisors", {"userIds": [11, 12]}),
+    ]
+    assert writer.restores([("13", before, {"groups": [5, 6], "groupsSupervised": [7]})]) == []

@@ -34,6 +34,7 @@ from migrator.connectors.velpic.calls import (
     request,
 )
 from migrator.connectors.velpic.lists import list_spec
+from migrator.connectors.velpic.memberships import KEPT, answered_groups, restore_requests
 from migrator.connectors.velpic.spec import MERGE_FIELDS, USER_FILTERS, VELPIC
 
 __all__ = [
@@ -321,13 +322,28 @@ class VelpicBulkUsers(_BulkImport):
     What a merge does to a field its row leaves out is documented for ``roles`` only (reset to TRAINEE), so a
     merged row goes whole (``WholeRecordWriter``): each of ``WHOLE_ROW`` the plan does not map is sent with the
     value of the user the step's one read of the target's current values holds (no read per record). A user
-    the target does not hold is created as mapped."""
+    the target does not hold is created as mapped.
+
+    Nor is it said what a merge does to the groups and supervised groups a row leaves out, and the row sends
+    none back (not in the import's documented row): a merged user's groups before (that read) and after (the
+    answer) are compared, and what it lost is added back (``MembershipKeeper``, ``memberships``)."""
 
     idempotent = True
     record_fields = WHOLE_ROW
+    kept_fields = KEPT
 
     def __init__(self, merge: str) -> None:
         super().__init__(merge, MERGE_FIELDS[merge])
+
+    def answered(self, response: Response, items: Sequence[WriteItem]) -> dict[str, dict[str, Any] | None]:
+        if response.status != 200:
+            return {}
+        return dict(answered_groups(response, items, self.match_fields[0]))
+
+    def restores(
+        self, users: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]]
+    ) -> list[Request]:
+        return restore_requests(users)
 
 
 class VelpicBulkCreate(_BulkImport):
