@@ -39,6 +39,7 @@ ADVERSARIAL: dict[str, Any] = {
     "velpic.inactivate_again": "refuse",
     "velpic.bulk_merge_status": "reactivate",
     "velpic.bulk_omitted": "reset",
+    "velpic.bulk_omitted_groups": "reset",
     "accessplanit.filter_precedence": "left",
     "accessplanit.token_verbs": "post",
     "accessplanit.default_order": "shuffled",
