@@ -6,7 +6,8 @@
   user's omitted roles to TRAINEE. A merged row goes whole (``WHOLE_ROW``): what the plan does not map is sent
   with the target's own values (what the import does to the other fields a row leaves out is not said). The
   answer is "an array of users", in no documented order: each answered
-  user is matched to the record sent with the same merge field, never by position.
+  user is matched to the record sent with the same merge field, never by position. The groups a merged
+  user's answer no longer lists are added back (``memberships``).
 - ``POST /user`` (``VelpicUserCreate``): create-only. A create in doubt is looked up with ``GET /user``
   filtered by the step's match key (``USER_FILTERS``: ``emailAddress``, ``empId`` or ``q``), active or not, in
   one page of the largest size the list serves; the found user's field must equal the one sent.
@@ -64,7 +65,8 @@ _DEFAULT_MATCH = "emailAddress"
 #: the fields of a merged row sent whole: the import's documented row (its example body) that the user list
 #: returns in the same form. ``roles`` is not among them: every row must map it (the import resets it), and the
 #: list answers it in another form (the document's list example: ``roles: [Object]``); nor are ``groups`` and
-#: ``groupsSupervised``, absent from the import's example, which the membership steps write
+#: ``groupsSupervised``, absent from the import's example: what a merge drops of them is added back instead
+#: (``memberships``)
 WHOLE_ROW = (
     "emailAddress",
     "employeeNumber",
