@@ -534,15 +534,17 @@ def _check_match(
             problems.append(PlanProblem(file, path, f"missing; {what} needs a match key: {', '.join(keys)}"))
         return
     if ANY_FIELD in keys:
-        if ent.fields is not None and match not in ent.fields:
-            problems.append(
-                PlanProblem(
-                    file,
-                    path,
-                    f'unknown field "{match}" of {what}{did_you_mean(match, ent.fields)}; '
-                    f"known: {', '.join(sorted(ent.fields))}",
+        # any field, or several comma-separated: a compound key (a booking: "UserID,CourseDateID")
+        for field in (f.strip() for f in match.split(",")):
+            if ent.fields is not None and field not in ent.fields:
+                problems.append(
+                    PlanProblem(
+                        file,
+                        path,
+                        f'unknown field "{field}" of {what}{did_you_mean(field, ent.fields)}; '
+                        f"known: {', '.join(sorted(ent.fields))}",
+                    )
                 )
-            )
         return
     if match not in keys:
         allowed = ", ".join(keys) or "none (this mode takes no match key)"

@@ -49,9 +49,11 @@ __all__ = [
     "EngineSupportError",
     "HoldingWriter",
     "IdWriter",
+    "ListedFieldsWriter",
     "ListedOtherwise",
     "LookupWriter",
     "MatchComparer",
+    "MembershipKeeper",
     "NestedReader",
     "Page",
     "PagedReader",
@@ -366,6 +368,44 @@ class WholeRecordWriter(Writer, Protocol):
     record."""
 
     record_fields: tuple[str, ...]
+
+
+@runtime_checkable
+class ListedFieldsWriter(WholeRecordWriter, Protocol):
+    """A whole-record writer whose target lists the fields its records have (accessplanit: a module's help).
+    The step asks once per connection and entity in a run, before it reads the target's current values, and
+    the writer keeps of its ``record_fields`` only those the list names: a field the target lacks is neither
+    read nor sent. An answer that cannot be read keeps them all."""
+
+    def fields_request(self) -> Request | None:
+        """The request for the list (None: the writer has no record fields to narrow)."""
+
+    def listed_fields(self, response: Response) -> frozenset[str] | None:
+        """The field names ``response`` lists, as the target spells them; None when it cannot be read."""
+
+    def keep_listed(self, listed: frozenset[str] | None) -> None:
+        """Narrow ``record_fields`` to those ``listed`` names (compared without case); None keeps them all."""
+
+
+@runtime_checkable
+class MembershipKeeper(RequestWriter, Protocol):
+    """A writer whose call may drop what a record holds beyond what it sends (Velpic ``bulkUserImport``: a
+    merged user's groups and supervised groups). The step reads ``kept_fields`` with the target's current
+    values and journals each record's values of them with its batch, before the batch is sent (a resumed run
+    knows them after a call that dropped them); after the batch's calls it sends ``restores`` for what the
+    answers, or the current values of a record not sent, no longer hold."""
+
+    kept_fields: tuple[str, ...]
+
+    def answered(self, response: Response, items: Sequence[WriteItem]) -> dict[str, dict[str, Any] | None]:
+        """The records' values of ``kept_fields`` as ``response`` answered them, by idempotency key (None:
+        the answer does not say; a record not matched back is left out)."""
+
+    def restores(
+        self, users: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]]
+    ) -> list[Request]:
+        """The calls that put back, for each ``(target id, values before, values after)``, what after lacks
+        of before (after None: all of before)."""
 
 
 @runtime_checkable

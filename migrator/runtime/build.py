@@ -20,7 +20,15 @@ from typing import Any
 
 import structlog
 
-from migrator.connectors.base import ChangesReader, HoldingWriter, IdWriter, WholeRecordWriter, Writer
+from migrator.connectors.base import (
+    ChangesReader,
+    HoldingWriter,
+    IdWriter,
+    ListedFieldsWriter,
+    MembershipKeeper,
+    WholeRecordWriter,
+    Writer,
+)
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.graph import StepNode, TaskGraph
@@ -33,6 +41,7 @@ from migrator.runtime.dryrun import DryRun, DryRunLedger, DryRunWriter, dry_run_
 from migrator.runtime.failures import StepFailed
 from migrator.runtime.fetch import page_feed
 from migrator.runtime.ledger import JournalLedger, StepLedger
+from migrator.runtime.listed_fields import FieldLists
 from migrator.runtime.options import RunOptions
 from migrator.runtime.selection import SelectionMode
 from migrator.runtime.states import kept_states, records_of
@@ -69,10 +78,12 @@ async def build_step(
     counters: StepCounters,
     on_progress: Callable[[str, StepCounters], None] | None,
     base_dir: Path,
+    field_lists: FieldLists,
     dry_run: DryRun | None = None,
 ) -> StepSpec:
     """The step ready to run: its reader, writer and what each can do are decided here, once. A dry run
-    keeps what it would have written and rejected in ``dry_run``."""
+    keeps what it would have written and rejected in ``dry_run``; ``field_lists`` holds the run's lists of
+    the fields a target's entity has."""
     step = plan.steps[node.name]
     source = transports[node.read.connection]
     target = transports[node.write.connection]
@@ -114,10 +125,13 @@ async def build_step(
         existing = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
     updates = writer if writer.idempotent else update_writer
     if updates is not None:
+        if isinstance(updates, ListedFieldsWriter):  # only the record fields the target's entity has
+            await field_lists.narrow(target, updates, step.write.entity, node.name, counters)
         # a writer that sends whole records completes them from the same read (no read per record); the
         # state a later step sets on the same records is read too, for the pre-images (``states``)
         whole = updates.record_fields if isinstance(updates, WholeRecordWriter) else ()
-        fields = (*node.mapping.fields, *whole, *kept_states(plan, graph, node.name))
+        kept = updates.kept_fields if isinstance(updates, MembershipKeeper) else ()  # what it may drop
+        fields = (*node.mapping.fields, *whole, *kept, *kept_states(plan, graph, node.name))
         current = await read_current_values(
             target, node.write.platform, step.write.entity, updates, node.name, fields
         )

@@ -33,6 +33,7 @@ from migrator.runtime.build import build_step
 from migrator.runtime.connections import build_transport, connection_budgets
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.dryrun import DryRun
+from migrator.runtime.listed_fields import FieldLists
 from migrator.runtime.options import RunOptions
 from migrator.runtime.step import run_step
 from migrator.transport import Transport
@@ -125,6 +126,7 @@ async def run_plan(
             summary.budgets[name] = connection_budgets(plan.connections[name], resolved.platform).stated()
             transports[name] = await stack.enter_async_context(transport)
 
+        field_lists = FieldLists()  # the fields each target entity has, asked once in the run
         done_events = {name: anyio.Event() for name in graph.order}
         for name in graph.order:
             summary.steps[name] = StepOutcome(name, "pending", StepCounters())
@@ -154,6 +156,7 @@ async def run_plan(
                     counters=outcome.counters,
                     on_progress=on_progress,
                     base_dir=base_dir,
+                    field_lists=field_lists,
                     dry_run=summary.dry_run,
                 )
                 log.info("step_started", step=node.name)

@@ -22,13 +22,22 @@ from typing import Any
 
 from anyio.abc import ObjectReceiveStream
 
-from migrator.connectors.base import Action, Request, RequestWriter, RowResult, WholeRecordWriter, WriteItem
+from migrator.connectors.base import (
+    Action,
+    MembershipKeeper,
+    Request,
+    RequestWriter,
+    RowResult,
+    WholeRecordWriter,
+    WriteItem,
+)
 from migrator.errors import ConnectorError
 from migrator.journal import PreImage, Rejection, SentRecord, WriteResult
 from migrator.protocol.keys import batch_id as make_batch_id
 from migrator.runtime.batch import Batch
 from migrator.runtime.failures import StepFailed
 from migrator.runtime.indoubt import InDoubt, found_on_target, send_create
+from migrator.runtime.kept import KEPT, kept_before, put_back
 from migrator.runtime.pages import PageTracker
 from migrator.runtime.step_spec import StepSpec
 from migrator.runtime.target_index import TargetRecord, match_value, record_match
@@ -80,9 +89,20 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     sent = zip(batch.items, batch.hashes, strict=True)
     if (spec.current is not None or spec.existing is not None) and items:  # for an undo: what was there before
         spec.ledger.pre_images(_pre_images(spec, items, matched, held))
+    # what the write may drop beyond what it sends, journaled with the batch (``kept``)
+    keeper = path.writer if spec.current is not None and isinstance(path.writer, MembershipKeeper) else None
+    kept = kept_before(keeper, batch.items, matched, held, in_doubt) if keeper is not None else {}
     # every record keeps the payload it is sent with: a create in doubt is looked up later with those values,
     # and `migrator trace` shows what was sent
-    spec.ledger.batch_sent(bid, [SentRecord(it.idem_key, it.source_key, h, it.payload) for it, h in sent])
+    spec.ledger.batch_sent(
+        bid,
+        [
+            SentRecord(it.idem_key, it.source_key, h, {**it.payload, KEPT: list(kept[it.idem_key])})
+            if it.idem_key in kept
+            else SentRecord(it.idem_key, it.source_key, h, it.payload)
+            for it, h in sent
+        ],
+    )
     results = [WriteResult(it.idem_key, it.source_key, tid, "unchanged") for it, tid in (*found, *same)]
     # a whole-record writer's records were completed from the target's current values (no read per record)
     completed = spec.current is not None and isinstance(path.writer, WholeRecordWriter)
@@ -92,7 +112,11 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
         rows = await path.direct.write_direct(items)
         _settle(spec, items, rows, results, rejections)
     elif path.calls is not None:
-        await _write_calls(spec, path, path.calls, items, results, rejections)
+        answered: dict[str, dict[str, Any] | None] = {}
+        await _write_calls(spec, path, path.calls, items, results, rejections, answered if kept else None)
+        if keeper is not None and kept:
+            current = {ik: held[v].values for ik, v in matched.items() if v is not None and v in held}
+            await put_back(spec, keeper, kept, results, answered, current)
     if spec.existing is not None:
         _remember_created(spec, path, items, results)
     # a dry run's writer has already classified each record against the target (a would-be-created parent's
@@ -302,16 +326,18 @@ async def _write_calls(
     items: list[WriteItem],
     results: list[WriteResult],
     rejections: list[Rejection],
+    answered: dict[str, dict[str, Any] | None] | None = None,
 ) -> None:
     """Write ``items`` with the writer's calls; an all-or-nothing call refused without naming a row
-    (every row ``pending``) is isolated by writing its records one by one."""
+    (every row ``pending``) is isolated by writing its records one by one. ``answered`` collects what a
+    ``MembershipKeeper``'s answers say of the records' kept fields."""
     queue = items
     one_by_one = False
     while queue:
         pending: list[WriteItem] = []
         calls = [req for it in queue for req in writer.requests([it])] if one_by_one else writer.requests(queue)
         for request, sent in calls:
-            rows = await _send(spec, path, writer, request, sent)
+            rows = await _send(spec, path, writer, request, sent, answered)
             pending.extend(_settle(spec, sent, rows, results, rejections, isolate=not one_by_one))
         one_by_one = len(pending) == len(queue)
         queue = pending
@@ -349,10 +375,16 @@ def _settle(
 
 
 async def _send(
-    spec: StepSpec, path: WritePath, writer: RequestWriter, request: Request, items: Sequence[WriteItem]
+    spec: StepSpec,
+    path: WritePath,
+    writer: RequestWriter,
+    request: Request,
+    items: Sequence[WriteItem],
+    answered: dict[str, dict[str, Any] | None] | None = None,
 ) -> list[RowResult]:
     """One call's per-record results. An idempotent call is retried by the transport (each try journaled);
-    a create-only call whose outcome is unknown goes through the in-doubt lookups."""
+    a create-only call whose outcome is unknown goes through the in-doubt lookups. A ``MembershipKeeper``'s
+    answer also says what the records hold of its kept fields (into ``answered``)."""
     if not writer.idempotent:
         return await send_create(spec, writer, path.lookups, request, items)
 
@@ -368,6 +400,8 @@ async def _send(
         spec.ledger.attempted(items, request, response)
         raise StepFailed(f"step {spec.name}: unreadable write response: {error}") from None
     spec.ledger.attempted(items, request, response, rows)
+    if answered is not None and isinstance(writer, MembershipKeeper):
+        answered.update(writer.answered(response, items))
     return rows
 
 

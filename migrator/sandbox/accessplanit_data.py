@@ -154,7 +154,7 @@ class TenantData:
             course = self.tables["course"].records[record["CourseID"]]
             if record["Label"] is None:
                 record["Label"] = f"{course['Name']} - {record['StartDate'][:10]}"
-            record["SpacesLeft"] = record["Places"]
+            record["SpacesLeft"] = record.get("Places")  # a module without Places: no count
             record["Status"] = record["Status"] or "Available"
         elif name == "usercoursedate":
             record["ID"] = ids.next("", self._taken(name))

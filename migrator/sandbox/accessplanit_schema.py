@@ -9,7 +9,7 @@ model name is the v1 name where it differs (the v2 ``DOB`` field answers as ``us
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -205,9 +205,37 @@ COMPANYGROUP = Module(
 MODULES: dict[str, Module] = {m.name: m for m in (USER, COMPANY, COURSE, COURSEDATE, USERCOURSEDATE)}
 
 
-def module_named(name: str) -> Module | None:
-    """Module names are case-insensitive (``User``, ``user``, ``COURSEDATE``)."""
-    return MODULES.get(name.casefold())
+#: the values of the ``module_fields`` switch → the fields each module lacks. ``full`` (the default): every
+#: field modelled here; ``lean``: a platform whose course, course date and booking lack fields the connectors
+#: assume (none of them documented) that no shipped plan maps: a course's ``Category`` and ``DurationHours``, a
+#: course date's ``Places``, a booking's ``Passed`` and ``Score``
+MODULE_FIELDS: Mapping[str, Mapping[str, frozenset[str]]] = {
+    "full": {},
+    "lean": {
+        "course": frozenset({"Category", "DurationHours"}),
+        "coursedate": frozenset({"Places"}),
+        "usercoursedate": frozenset({"Passed", "Score"}),
+    },
+}
+_SERVED: dict[str, dict[str, Module]] = {
+    mode: {
+        name: replace(module, fields=tuple(f for f in module.fields if f.name not in lacks[name]))
+        if name in lacks
+        else module
+        for name, module in MODULES.items()
+    }
+    for mode, lacks in MODULE_FIELDS.items()
+}
+
+
+def module_named(name: str, fields: str = "full") -> Module | None:
+    """Module names are case-insensitive (``User``, ``user``, ``COURSEDATE``); ``fields`` is a value of the
+    ``module_fields`` switch: the module as a platform of that kind serves it."""
+    served = _SERVED.get(fields)
+    if served is None:
+        known = ", ".join(MODULE_FIELDS)
+        raise ValueError(f"accessplanit.module_fields must be one of {known}; got {fields!r}")
+    return served.get(name.casefold())
 
 
 # validation ----------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ List: ``{"results": […]}``, ``$top`` (default 50, ``-1`` = all), ``$skip`` = p
 adds ``pageIndex`` / ``pageSize`` / ``totalCount``, ``$select`` (requested order), ``$orderby``, ``$filter``.
 Writes: POST → 201 ``{"ID"}``; ``POST ?$upsert=<filter>`` (one match → update 200, none → create 201,
 several → 400, nothing changed; an update leaves the fields the body omits alone, or clears them under the
-``upsert_omitted`` switch); PUT partial update → 200 record; DELETE permanent (users: two phases).
+``upsert_omitted`` switch); PUT partial update → 200 record; DELETE permanent (users: two phases). The fields
+a module has are those the switch ``module_fields`` leaves it (its help lists them).
 """
 
 from __future__ import annotations
@@ -104,12 +105,17 @@ class V2Api:
             app.router.add_delete(f"{api}/{module}/{{id}}", self.delete)
 
     # common ------------------------------------------------------------------------------------------
+    def _module(self, name: str) -> Module | None:
+        """The module ``name`` as this platform serves it: every field, or without the ones switch
+        ``module_fields`` says it lacks (a ``$select``, ``$filter`` or write naming one is refused)."""
+        return module_named(name, str(self.option("module_fields", "full")))
+
     def _resolve(self, request: web.Request) -> tuple[TenantData, Module] | web.Response:
         tenant = self.auth.authenticate(request)
         if tenant is None:
             return unauthorized()
         name = request.match_info.get("module") or request.path.split("/api/v2/", 1)[1].split("/", 1)[0]
-        module = module_named(name)
+        module = self._module(name)
         if module is None:
             return message(
                 404,
@@ -124,7 +130,9 @@ class V2Api:
 
     def _validate(self, module: Module, body: Mapping[str, Any], *, create: bool) -> WriteResult:
         required = (
-            frozenset({"Email"}) if module is USER and self.option("user_email_required", False) else None
+            frozenset({"Email"})
+            if module.name == USER.name and self.option("user_email_required", False)
+            else None
         )
         return validate_write(
             module,
@@ -166,7 +174,7 @@ class V2Api:
     async def module_help(self, request: web.Request) -> web.Response:
         if self.auth.authenticate(request) is None:
             return unauthorized()
-        module = module_named(request.match_info["module"])
+        module = self._module(request.match_info["module"])
         if module is None:
             return message(404, f"There is no module '{request.match_info['module']}'.")
         return json_response(module.help())

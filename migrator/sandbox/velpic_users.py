@@ -263,6 +263,11 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
             f"velpic.created_status must be one of {', '.join(CREATED_STATUSES)}; "
             f"got {t.opt('created_status', 'active')!r}."
         )
+    groups_omitted = t.opt("bulk_omitted_groups", "keep")
+    if groups_omitted not in OMITTED:
+        raise bad_request(
+            f"velpic.bulk_omitted_groups must be one of {', '.join(OMITTED)}; got {groups_omitted!r}."
+        )
     out: list[Record] = []
     for row, fields in _bulk_rows(t, rows):
         uid = t.lowest_match(merge, fields)
@@ -280,6 +285,8 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
             fields["roles"] = [6]  # [DOC] "If none is specified it will reset role to trainee."
         if omitted == "reset":  # the other way the document leaves open: every field left out is reset
             fields.update((k, v) for k, v in RESET_FIELDS.items() if k not in row)
+        if groups_omitted == "reset":  # the memberships and supervised groups a row leaves out are cleared
+            fields.update((name, []) for name in ("groups", "groupsSupervised") if name not in row)
         merged = t.update_user(t.users.records[uid], fields)
         if merge_status == "reactivate" and merged["clientStatusId"] != ACTIVE:
             t.set_status(merged, ACTIVE)  # the other way the document leaves open: a merge reactivates

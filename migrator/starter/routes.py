@@ -37,7 +37,8 @@ FIELD_NOTES: Mapping[tuple[str, str], Mapping[str, str]] = MappingProxyType(
         ("velpic", "user"): {
             "id": "set by Velpic",
             "password": _NO_PASSWORD,
-            "timeZone": "no source field known: the account's time zone applies",
+            "timeZone": "no source field known: a user the import merges into keeps its own, a new one the "
+            "account's",
         },
         ("velpic", "group"): {
             "parentId": "the hierarchy is not carried: a parent group's target id exists only after its create",
@@ -48,6 +49,7 @@ FIELD_NOTES: Mapping[tuple[str, str], Mapping[str, str]] = MappingProxyType(
         },
         ("velpic", "lesson_completion"): {"lessonId": "lessonVersionId is mapped instead"},
         ("accessplanit", "user"): {"ID": "set by accessplanit"},
+        ("accessplanit", "usercoursedate"): {"ID": "set by accessplanit"},
         ("accessplanit", "company"): {
             "ID": "set by accessplanit",
             "MainContactUserID": "a user of the target: set it in a step after users (see accessplanit_v1 "

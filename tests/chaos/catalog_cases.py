@@ -749,7 +749,14 @@ RECIPES: Mapping[tuple[str, str], Recipe] = {
         "accessplanit",
         {"Name": "'EO course ' + n", "Code": "code", "Description": "job"},
         keys={"Code": "code", "Name": "'EO course ' + n", "ID": ""},
-        not_keys={"create:ID": _SERVER_ID, "upsert:ID": _SERVER_ID},
+        not_keys={
+            "create:ID": _SERVER_ID,
+            "upsert:ID": _SERVER_ID,
+            "Description": "free text accessplanit does not filter on: a lookup by it is refused",
+            "Category": "a category: one value for many courses",
+            "DurationHours": "a duration: courses share them",
+            "Status": "a status: one value for many courses",
+        },
         target_count=_simple_count("accessplanit", "course"),
         update={"Description": "'Upd ' + job", "Name": "'Upd course ' + n"},
         seed=("upsert", "Code"),
@@ -767,7 +774,16 @@ RECIPES: Mapping[tuple[str, str], Recipe] = {
             "Location": "town",
         },
         keys={"Label": "'EO date ' + n", "ID": ""},
-        not_keys={"create:ID": _SERVER_ID, "upsert:ID": _SERVER_ID},
+        not_keys={
+            "create:ID": _SERVER_ID,
+            "upsert:ID": _SERVER_ID,
+            "CourseID": "a reference: the dates of one course share it",
+            "StartDate": "a date: course dates share them",
+            "EndDate": "a date: course dates share them",
+            "Location": "a place: course dates share it",
+            "Places": "a number of places: course dates share it",
+            "Status": "a status: one value for many course dates",
+        },
         target_count=_simple_count("accessplanit", "coursedate"),
         update={"Location": "'Upd ' + town", "Label": "'Upd date ' + n"},
         seed=("upsert", "Label"),
@@ -779,7 +795,17 @@ RECIPES: Mapping[tuple[str, str], Recipe] = {
         "accessplanit",
         {"UserID": "id -> users", "CourseDateID": "id | lookup(coursedate)", "Status": "'Booked'"},
         keys={"UserID,CourseDateID": "id", "ID": ""},
-        not_keys={"create:ID": _SERVER_ID, "upsert:ID": _SERVER_ID},
+        not_keys={
+            "create:ID": _SERVER_ID,
+            "upsert:ID": _SERVER_ID,
+            "UserID": "a reference: a user's bookings share it (the key UserID,CourseDateID is exercised)",
+            "CourseDateID": "a reference: a course date's bookings share it (UserID,CourseDateID is exercised)",
+            "Status": "a status: one value for many bookings",
+            "BookedDate": "a date: bookings share them",
+            "CompletedDate": "a date: bookings share them",
+            "Passed": "a boolean: one value for many bookings",
+            "Score": "a score: bookings share them",
+        },
         target_count=_apit_booking_count,
         parents=lambda ctx: _coursedates_table(ctx) + _APIT_USERS_PARENT,
         update={"Status": "'Completed'"},
@@ -943,6 +969,8 @@ def _keys_of(platform: str, entity: str, mode: str, write: WriteSpec) -> Iterato
             recipe = RECIPES.get((platform, entity))
             skipped = set(recipe.not_keys) if recipe else set()
             yield from (f for f in sorted(ent.fields) if f not in skipped and f"{mode}:{f}" not in skipped)
+            # a compound key of known fields (a booking: "UserID,CourseDateID") is the recipe's to name
+            yield from (k for k in (recipe.keys if recipe else ()) if "," in k and f"{mode}:{k}" not in skipped)
         else:
             recipe = RECIPES.get((platform, entity))
             if recipe is None:

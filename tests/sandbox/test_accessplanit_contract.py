@@ -7,6 +7,8 @@ behaves where its documents leave it open: each test runs with the sandbox switc
 - ``default_order``: the order of an unsorted answer is not documented; pages are read sorted by ID.
 - ``create_answer``: a POST "will return the ID of the new record", in a shape the document does not show.
 - ``count_names``: the names of the ``$count`` values are in screenshots only.
+- ``module_fields``: most fields declared of a course, course date and booking are assumed; an ``$upsert``
+  goes whole with those the module's help lists, and a module lacking one refuses it in a ``$select``.
 - v1: a company's ``CompanyGroups`` link lists as many groups as ``PageSize`` allows, and a v1 create whose
   answer was lost is found in the feed, not created again.
 """
@@ -143,6 +145,35 @@ async def test_a_write_answers_the_new_id_in_either_shape(shape: str) -> None:
             (row,) = writer.decode(await transport.send(request), sent)
             held = {u["Email"]: u["ID"] for u in platform.tables["target"]["user"]}
             assert row.ok and row.target_id == held[email]
+
+
+@pytest.mark.parametrize("fields", ["full", "lean"])
+async def test_an_upsert_goes_whole_with_the_fields_its_module_lists(fields: str) -> None:
+    lacking = {
+        "course": {"Category", "DurationHours"},
+        "coursedate": {"Places"},
+        "usercoursedate": {"Passed", "Score"},
+    }
+    options = {"accessplanit.module_fields": fields}
+    async with connection(AccessPlanItPlatform, "accessplanit", V2, login("target"), options=options) as (
+        transport,
+        _,
+    ):
+        for module in ("user", "company", "course", "coursedate", "usercoursedate"):
+            writer = v2.AccessPlanItUpsert(module, "ID")
+            declared = set(writer.record_fields)
+            request = writer.fields_request()
+            assert request is not None
+            writer.keep_listed(writer.listed_fields(await transport.send(request)))
+            gone = lacking.get(module, set()) if fields == "lean" else set()
+            assert set(writer.record_fields) == declared - gone, module
+            # what the module lacks it refuses to read; what it lists it reads
+            reader = v2.make_reader(module, {}, 5, "target", writer.record_fields)
+            answer = await transport.send(reader.page_request(reader.paginator().start()))
+            assert answer.status == 200, answer.text()
+            for field in gone:
+                refused = v2.make_reader(module, {}, 5, "target", (field,))
+                assert (await transport.send(refused.page_request(refused.paginator().start()))).status == 400
 
 
 async def test_the_total_is_read_whatever_the_case_of_its_name() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import pytest
+
 from migrator.sandbox.velpic import VelpicPlatform
 
 API = "/velpic/api/v2"
@@ -192,6 +194,30 @@ async def test_groups_in_rows_keep_memberships_consistent(platform_server: Any) 
         assert (await bulk(client, platform, [row(3, groups=[{"id": 424242}])], status=400))[
             "internalCode"
         ] == 400
+
+
+@pytest.mark.parametrize("omitted", ["keep", "reset"])
+async def test_a_merged_row_without_groups_keeps_or_clears_them(platform_server: Any, omitted: str) -> None:
+    """``bulk_omitted_groups``: what a merge does to the memberships and supervised groups a row leaves out
+    is not documented; kept (``keep``) or cleared (``reset``), as the members and supervisors lists show."""
+    options = {"velpic.bulk_omitted_groups": omitted}
+    async with platform_server(VelpicPlatform, scale=5, options=options) as (client, platform):
+        resp = await client.post(
+            f"{API}/group",
+            headers=auth(platform),
+            json={"name": "Customer own group", "description": "made before the migration"},
+        )
+        gid = (await resp.json())["id"]
+        (held,) = await bulk(client, platform, [row(1, groups=[{"id": gid}], groupsSupervised=[{"id": gid}])])
+        (merged,) = await bulk(client, platform, [row(1, firstName="New")], "email")
+        lists = {}
+        for kind in ("member", "supervisor"):
+            answer = await client.get(f"{API}/group/{gid}/{kind}", headers=auth(platform))
+            lists[kind] = [u["id"] for u in (await answer.json())["results"]]
+        want = [held["id"]] if omitted == "keep" else []
+        assert lists == {"member": want, "supervisor": want}
+        groups = [gid] if omitted == "keep" else []
+        assert [g["id"] for g in merged["groups"]] == [g["id"] for g in merged["groupsSupervised"]] == groups
 
 
 async def test_a_500_row_batch_creates_then_merges_every_row(platform_server: Any) -> None:

@@ -1,15 +1,28 @@
 """The pure logic behind the connectors' answers to what the documents leave open (their e2e tests are
 tests/e2e/test_switches_*.py): the aNewSpring subscribe dates' form learned from a refusal, a result's dates
-under either name, and an accessplanit ``$upsert`` completed with the target's own values."""
+under either name, an accessplanit ``$upsert`` completed with the target's own values (only the fields its
+module lists, whatever form the list takes), and a Velpic merge's rows sent whole."""
 
 from __future__ import annotations
 
-import orjson
+from typing import Any
 
+import orjson
+import pytest
+
+from migrator.connectors.accessplanit.apihelp import listed_fields
 from migrator.connectors.accessplanit.v2 import AccessPlanItUpsert
 from migrator.connectors.anewspring.results import with_result_dates
 from migrator.connectors.anewspring.subscriptions import ANewSpringSubscriptionWriter
-from migrator.connectors.base import Response, RowResult, WriteItem
+from migrator.connectors.base import (
+    ListedFieldsWriter,
+    MembershipKeeper,
+    Response,
+    RowResult,
+    WholeRecordWriter,
+    WriteItem,
+)
+from migrator.connectors.velpic.users import bulk_writer
 
 
 def _subscription(key: str, start: str = "2024-03-01", expiry: str = "2024-03-15") -> WriteItem:
@@ -116,6 +129,134 @@ def test_an_upsert_that_carries_every_declared_field_or_of_an_undeclared_module_
     writer = AccessPlanItUpsert("user", "Email")
     whole = {f: "x" for f in writer.record_fields} | {"Email": "a@example.com", "DOB": "2000-01-01T00:00:00"}
     assert writer.pre_lookups([_upsert_item(writer, whole)]) == []
+    other = AccessPlanItUpsert("communication", "Subject")  # a module the connector declares no fields of
+    assert other.record_fields == ()
+    assert other.pre_lookups([_upsert_item(other, {"Subject": "Welcome"})]) == []
+
+
+def test_a_booking_course_or_course_date_upsert_goes_whole() -> None:
+    """Their declared fields but the key are sent whole: a booking that maps its status reads the rest."""
     bookings = AccessPlanItUpsert("usercoursedate", "UserID,CourseDateID")
+    assert bookings.record_fields == (
+        "BookedDate",
+        "CompletedDate",
+        "CourseDateID",
+        "Passed",
+        "Score",
+        "Status",
+        "UserID",
+    )
     booking = _upsert_item(bookings, {"UserID": "u1", "CourseDateID": "7", "Status": "Completed"})
-    assert bookings.pre_lookups([booking]) == []
+    ((read, _),) = bookings.pre_lookups([booking])
+    assert dict(read.params)["$select"] == "ID,UserID,CourseDateID,BookedDate,CompletedDate,Passed,Score"
+    assert "Places" in AccessPlanItUpsert("coursedate", "Label").record_fields
+    assert "Description" in AccessPlanItUpsert("course", "Code").record_fields
+
+
+_SANDBOX_HELP = {
+    "Module": "usercoursedate",
+    "Fields": [{"Name": "ID", "DataType": "String"}, {"Name": "Status"}],
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _SANDBOX_HELP,  # the sandbox's form
+        {"fields": [{"name": "id"}, {"name": "status"}]},
+        {"Properties": [{"FieldName": "ID"}, {"FieldName": "Status"}]},
+        [{"PropertyName": "ID", "Sortable": True}, {"PropertyName": "Status"}],
+        ["ID", "Status"],
+        {"ID": {"DataType": "String"}, "Status": {"DataType": "String"}},
+    ],
+)
+def test_a_module_help_is_read_in_any_plausible_form(body: Any) -> None:
+    names = listed_fields(Response(200, orjson.dumps(body)), "ID")
+    assert names is not None and {n.casefold() for n in names} == {"id", "status"}
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        Response(404, orjson.dumps({"Message": "No HTTP resource was found"})),
+        Response(200, b"<html><body>Bad gateway</body></html>"),
+        Response(200, orjson.dumps({"Module": "user", "Count": 3})),
+        Response(200, orjson.dumps([{"DataType": "String"}, {"DataType": "Int32"}])),
+        Response(200, orjson.dumps({"Fields": [{"Name": "Status"}]})),  # no ID: not the module's fields
+    ],
+)
+def test_a_module_help_that_cannot_be_read_lists_nothing(response: Response) -> None:
+    assert listed_fields(response, "ID") is None
+
+
+def test_an_upsert_goes_whole_with_only_the_declared_fields_its_module_lists() -> None:
+    """The fields the help lists, as it spells them, of those declared; none listed: every declared one."""
+    bookings = AccessPlanItUpsert("usercoursedate", "UserID,CourseDateID")
+    assert isinstance(bookings, ListedFieldsWriter)
+    request = bookings.fields_request()
+    assert request is not None and request.path.endswith("/apihelp/v2/modules/usercoursedate")
+    declared = bookings.record_fields
+    listed = {"ID", "userid", "CourseDateID", "CourseID", "Status", "BookedDate", "DateCreated"}
+    bookings.keep_listed(frozenset(listed))
+    assert bookings.record_fields == ("BookedDate", "CourseDateID", "Status", "userid")
+    booking = _upsert_item(bookings, {"UserID": "u1", "CourseDateID": "7", "Status": "Completed"})
+    ((read, _),) = bookings.pre_lookups([booking])
+    assert dict(read.params)["$select"] == "ID,UserID,CourseDateID,BookedDate"  # no Passed, no Score
+    bookings.keep_listed(None)
+    assert bookings.record_fields == declared
+    assert AccessPlanItUpsert("communication", "Subject").fields_request() is None  # nothing to narrow
+
+
+def test_a_merging_bulk_import_sends_whole_rows_and_an_always_creating_one_does_not() -> None:
+    """A merge (``mergeType`` email, empNo, userName) sends a row whole: the import's documented row fields,
+    not ``roles`` (every row maps it) nor the groups; ``none`` creates, so it has no target record to take
+    values from."""
+    for merge in ("email", "empNo", "userName"):
+        writer = bulk_writer(merge)
+        assert isinstance(writer, WholeRecordWriter)
+        assert {"timeZone", "phoneNumber", "mobileNumber", "employeeNumber", "userName"} <= set(
+            writer.record_fields
+        )
+        assert not {"roles", "groups", "groupsSupervised", "id"} & set(writer.record_fields)
+    assert not isinstance(bulk_writer(None), WholeRecordWriter)
+
+
+def _bulk_item(n: int, email: str) -> WriteItem:
+    return WriteItem(f"k{n}", f"s{n}", {"emailAddress": email, "firstName": "A", "lastName": "B", "roles": [6]})
+
+
+def test_a_merged_users_groups_are_read_from_the_answer_by_its_merge_field_in_any_order() -> None:
+    writer = bulk_writer("email")
+    assert isinstance(writer, MembershipKeeper) and writer.kept_fields == ("groups", "groupsSupervised")
+    items = [_bulk_item(1, "a@example.com"), _bulk_item(2, "b@example.com"), _bulk_item(3, "c@example.com")]
+    answer = [
+        {"id": 12, "emailAddress": "b@example.com", "groups": [{"id": 5}], "groupsSupervised": []},
+        {"id": 11, "emailAddress": "a@example.com", "groups": [], "groupsSupervised": [{"id": 7}]},
+        {"id": 13, "emailAddress": "c@example.com"},  # no groups field: the answer does not say
+    ]
+    got = writer.answered(Response(200, orjson.dumps(answer)), items)
+    assert got == {
+        "k1": {"groups": [], "groupsSupervised": [7]},
+        "k2": {"groups": [5], "groupsSupervised": []},
+        "k3": None,
+    }
+    assert writer.answered(Response(400, b'{"error": "bad"}'), items) == {}
+
+
+def test_what_a_merge_dropped_is_added_back_one_call_per_group_and_nothing_else() -> None:
+    writer = bulk_writer("email")
+    assert isinstance(writer, MembershipKeeper)
+    before = {"groups": [{"id": 5}, {"id": 6}], "groupsSupervised": [{"id": 7}]}
+    calls = writer.restores(
+        [
+            ("11", before, {"groups": [5], "groupsSupervised": []}),  # lost group 6 and the supervision of 7
+            ("12", before, None),  # the answer said nothing: all of it
+            ("13", before, {"groups": [5, 6], "groupsSupervised": [7]}),  # nothing lost
+        ]
+    )
+    assert [(c.method, c.path, c.json) for c in calls] == [
+        ("POST", "/group/5/add_members", {"userIds": [12]}),
+        ("POST", "/group/6/add_members", {"userIds": [11, 12]}),
+        ("POST", "/group/7/add_supervisors", {"userIds": [11, 12]}),
+    ]
+    assert writer.restores([("13", before, {"groups": [5, 6], "groupsSupervised": [7]})]) == []

@@ -2,7 +2,7 @@
 writers take their endpoints, keys, batch limits and match keys from.
 
 Every v2 module is read and written the same way (``v2_read``, ``v2_writes``), so the connector serves any
-module name the same as the six declared here. The v1 feeds are declared by their reads (``V1_USERS``,
+module name the same as the five declared here. The v1 feeds are declared by their reads (``V1_USERS``,
 ``V1_COMPANIES``, ``V1_COMPANY_GROUPS``), each feed written at its read path. ``TOKEN`` is the token call
 both APIs share.
 """
@@ -71,6 +71,19 @@ _APIT_COMPANY_FIELDS = frozenset(
         "Country",
     }
 )
+# The document's only course date fields are in its examples ("$select=label,startdate,status,spacesleft",
+# "$filter=CourseID eq 'FirAid'", "StartDate lt …"; SpacesLeft is counted, not written); it names no course or
+# booking field. The rest are ASSUMED, writable fields only (a platform lists its own at
+# GET /apihelp/v2/modules/{module}). They are what an $upsert sends whole ("the full record data"), those of
+# them the module's own list names (``apihelp``).
+_APIT_COURSE_FIELDS = frozenset({"ID", "Name", "Code", "Description", "Category", "DurationHours", "Status"})
+_APIT_COURSEDATE_FIELDS = frozenset(
+    {"ID", "CourseID", "Label", "StartDate", "EndDate", "Location", "Places", "Status"}
+)
+#: a booking: its course is its course date's (``CourseID``, read only, is not written)
+_APIT_USERCOURSEDATE_FIELDS = frozenset(
+    {"ID", "UserID", "CourseDateID", "Status", "BookedDate", "CompletedDate", "Passed", "Score"}
+)
 # $top defaults to 50 and the document recommends no more; the hard maximum is not documented (ASSUMED 500).
 _APIT_V2_PAGING = Paging("accessplanit_v2_page", default_size=50, max_size=500)
 
@@ -108,9 +121,9 @@ ACCESSPLANIT = PlatformSpec(
     entities=entities(
         _v2_module("user", _APIT_USER_FIELDS),
         _v2_module("company", _APIT_COMPANY_FIELDS),
-        _v2_module("course", None),
-        _v2_module("coursedate", None),
-        _v2_module("usercoursedate", None),
+        _v2_module("course", _APIT_COURSE_FIELDS),
+        _v2_module("coursedate", _APIT_COURSEDATE_FIELDS),
+        _v2_module("usercoursedate", _APIT_USERCOURSEDATE_FIELDS),
     ),
 )
 

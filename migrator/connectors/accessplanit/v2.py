@@ -9,6 +9,7 @@ is read in parts (``odata``, ``split``); ``changed_since`` narrows a delta read 
 Writes, one record per call: ``POST /{module}?$upsert=<Field> eq '<value>'`` (idempotent), ``POST /{module}``
 (create; in doubt, looked up with ``$filter`` and compared exactly), ``PUT /{module}/{ID}`` (partial update);
 the new ID is read from ``{"ID": …}`` or a bare answer. A 400 carries ``ModelState``: a per-record rejection.
+An ``$upsert`` sends the record whole, with the declared fields its module's own list names (``apihelp``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from migrator.connectors.accessplanit.apihelp import help_request, listed_fields
 from migrator.connectors.accessplanit.auth import make_auth
 from migrator.connectors.accessplanit.modelstate import model_state_rejection, refused_lookup
 from migrator.connectors.accessplanit.odata import (
@@ -209,7 +211,12 @@ class AccessPlanItUpsert(_ModuleWriter):
     update changes what the plan maps and nothing else, whatever the platform does with less. A step that reads
     the target's current values reads those fields with them and completes each record from that one read
     (``WholeRecordWriter``: no read per record); the read per record is for a step that cannot. A record that
-    carries every declared field, or of a module whose fields are not declared, is sent as mapped."""
+    carries every declared field, or of a module whose fields are not declared, is sent as mapped.
+
+    Most declared fields are assumed, so the fields sent whole are only those the platform's own list of the
+    module's fields names (``ListedFieldsWriter``: ``GET …/apihelp/v2/modules/{module}``, asked once per
+    connection and module in a run): a field the module lacks would make the read's ``$select``, and the
+    upsert, refused. When the list cannot be read every declared field is sent."""
 
     mode = "upsert"
 
@@ -217,8 +224,23 @@ class AccessPlanItUpsert(_ModuleWriter):
         super().__init__(module, match)
         entity = ACCESSPLANIT.entities.get(module)
         declared = entity.fields if entity is not None and entity.fields is not None else frozenset()
-        #: the fields an upsert sends whole: the module's declared fields but its key
-        self.record_fields = tuple(sorted(declared - {self.read.key}))
+        #: the module's declared fields but its key
+        self.declared = tuple(sorted(declared - {self.read.key}))
+        #: the fields an upsert sends whole: the declared ones the module lists (all of them until it does)
+        self.record_fields = self.declared
+
+    def fields_request(self) -> Request | None:
+        return help_request(self.module) if self.declared else None
+
+    def listed_fields(self, response: Response) -> frozenset[str] | None:
+        return listed_fields(response, self.read.key)
+
+    def keep_listed(self, listed: frozenset[str] | None) -> None:
+        if listed is None:
+            self.record_fields = self.declared
+            return
+        spelt = {name.casefold(): name for name in listed}
+        self.record_fields = tuple(spelt[f.casefold()] for f in self.declared if f.casefold() in spelt)
 
     def _missing(self, item: WriteItem) -> tuple[str, ...]:
         held = {name.casefold() for name in item.payload}

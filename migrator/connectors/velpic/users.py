@@ -3,8 +3,11 @@
 - ``POST /bulkUserImport`` with a ``mergeType`` (``VelpicBulkUsers``: ``email``, ``empNo`` or ``userName``,
   a merge, so a resend is safe; ``VelpicBulkCreate``: ``none``, which always creates). Rows are checked before
   sending, so one bad row does not sink a batch of 500, and ``roles`` must be sent: the import resets a merged
-  user's omitted roles to TRAINEE. The answer is "an array of users", in no documented order: each answered
-  user is matched to the record sent with the same merge field, never by position.
+  user's omitted roles to TRAINEE. A merged row goes whole (``WHOLE_ROW``): what the plan does not map is sent
+  with the target's own values (what the import does to the other fields a row leaves out is not said). The
+  answer is "an array of users", in no documented order: each answered
+  user is matched to the record sent with the same merge field, never by position. The groups a merged
+  user's answer no longer lists are added back (``memberships``).
 - ``POST /user`` (``VelpicUserCreate``): create-only. A create in doubt is looked up with ``GET /user``
   filtered by the step's match key (``USER_FILTERS``: ``emailAddress``, ``empId`` or ``q``), active or not, in
   one page of the largest size the list serves; the found user's field must equal the one sent.
@@ -32,11 +35,13 @@ from migrator.connectors.velpic.calls import (
     request,
 )
 from migrator.connectors.velpic.lists import list_spec
+from migrator.connectors.velpic.memberships import KEPT, answered_groups, restore_requests
 from migrator.connectors.velpic.spec import MERGE_FIELDS, USER_FILTERS, VELPIC
 
 __all__ = [
     "MERGE_TYPES",
     "VALID_ROLES",
+    "WHOLE_ROW",
     "VelpicBulkCreate",
     "VelpicBulkUsers",
     "VelpicUserCreate",
@@ -57,6 +62,21 @@ VALID_ROLES = frozenset({3, 4, 5, 6, 7, 8})
 MERGE_TYPES = ("none", *_BULK.match_keys)
 #: the match key of a one-by-one user write when the step names none
 _DEFAULT_MATCH = "emailAddress"
+#: the fields of a merged row sent whole: the import's documented row (its example body) that the user list
+#: returns in the same form. ``roles`` is not among them: every row must map it (the import resets it), and the
+#: list answers it in another form (the document's list example: ``roles: [Object]``); nor are ``groups`` and
+#: ``groupsSupervised``, absent from the import's example: what a merge drops of them is added back instead
+#: (``memberships``)
+WHOLE_ROW = (
+    "emailAddress",
+    "employeeNumber",
+    "firstName",
+    "lastName",
+    "mobileNumber",
+    "phoneNumber",
+    "timeZone",
+    "userName",
+)
 _ROW = re.compile(r"users\[(\d+)\]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -299,12 +319,33 @@ class _BulkImport:
 
 class VelpicBulkUsers(_BulkImport):
     """The import merging on ``merge`` (one of the spec's bulk match keys): a resend updates, never
-    duplicates."""
+    duplicates.
+
+    What a merge does to a field its row leaves out is documented for ``roles`` only (reset to TRAINEE), so a
+    merged row goes whole (``WholeRecordWriter``): each of ``WHOLE_ROW`` the plan does not map is sent with the
+    value of the user the step's one read of the target's current values holds (no read per record). A user
+    the target does not hold is created as mapped.
+
+    Nor is it said what a merge does to the groups and supervised groups a row leaves out, and the row sends
+    none back (not in the import's documented row): a merged user's groups before (that read) and after (the
+    answer) are compared, and what it lost is added back (``MembershipKeeper``, ``memberships``)."""
 
     idempotent = True
+    record_fields = WHOLE_ROW
+    kept_fields = KEPT
 
     def __init__(self, merge: str) -> None:
         super().__init__(merge, MERGE_FIELDS[merge])
+
+    def answered(self, response: Response, items: Sequence[WriteItem]) -> dict[str, dict[str, Any] | None]:
+        if response.status != 200:
+            return {}
+        return dict(answered_groups(response, items, self.match_fields[0]))
+
+    def restores(
+        self, users: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]]
+    ) -> list[Request]:
+        return restore_requests(users)
 
 
 class VelpicBulkCreate(_BulkImport):
