@@ -24,6 +24,7 @@ import anyio
 
 from migrator.connectors.base import (
     IdWriter,
+    ListedFieldsWriter,
     LookupWriter,
     PreReadWriter,
     Removed,
@@ -38,12 +39,14 @@ from migrator.connectors.registry import make_writer
 from migrator.graph import TaskGraph
 from migrator.journal import Journal, UndoMark
 from migrator.plan.model import Plan
+from migrator.runtime.counters import StepCounters
+from migrator.runtime.listed_fields import FieldLists
 from migrator.runtime.states import records_of, state_fields
 from migrator.transport import Transport
 from migrator.undo import Reversal, StepTarget, UndoPlan
 from migrator.verify import WRITE_ONLY_FIELDS
 
-__all__ = ["CHUNK", "ReversalOutcome", "make_undo", "restore_writer", "step_targets"]
+__all__ = ["CHUNK", "ReversalOutcome", "make_undo", "narrow_restorers", "restore_writer", "step_targets"]
 
 #: reversals journaled and run together
 CHUNK = 50
@@ -117,6 +120,7 @@ async def make_undo(
     """Make ``plan``'s reversals in order, journaled; returns their outcomes. ``undo_writers`` by platform,
     ``restorers`` by step."""
     by_step = {s.step: s for s in steps}
+    await narrow_restorers(plan, steps, transports, restorers)
     outcomes: list[ReversalOutcome] = []
     pending = plan.reversals
     i = 0
@@ -140,6 +144,24 @@ async def make_undo(
         )
         outcomes.extend(done)
     return outcomes
+
+
+async def narrow_restorers(
+    plan: UndoPlan,
+    steps: Sequence[StepTarget],
+    transports: Mapping[str, Transport],
+    restorers: Mapping[str, RequestWriter],
+) -> None:
+    """Each restorer that completes whole records from the fields its target lists (``ListedFieldsWriter``:
+    accessplanit ``$upsert``) keeps only those, as the run's writer did: a declared field the target lacks is
+    neither read nor sent back. Asked once per connection and entity, only for the steps with a restore."""
+    restoring = {r.step for r in plan.reversals if r.kind == "restore"}
+    lists = FieldLists()
+    for target in steps:
+        restorer = restorers.get(target.step)
+        if target.step in restoring and isinstance(restorer, ListedFieldsWriter):
+            transport = transports[target.connection]
+            await lists.narrow(transport, restorer, target.entity, target.step, StepCounters())
 
 
 async def _run_chunk(
