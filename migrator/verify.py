@@ -67,7 +67,7 @@ from typing import Any, Final, Literal
 
 import anyio
 
-from migrator.connectors.base import NestedReader, Page, Reader, RowResult, StreamReader, WriteItem
+from migrator.connectors.base import IdWriter, NestedReader, Page, Reader, RowResult, StreamReader, WriteItem
 from migrator.connectors.catalog import CATALOG, entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.coverage import CoverageRow, kept_rows, left_behind, written_records
@@ -665,7 +665,7 @@ async def verify_plan(
             node = graph.steps[name]
             groups.setdefault((node.write.connection, records_of[name]), []).append(name)
         for steps in groups.values():
-            result.unverified.update(superseded(graph, steps))
+            result.unverified.update(superseded(plan, graph, steps))
         readable: dict[tuple[str, str], list[tuple[dict[str, Any], Reader]]] = {}
         for (conn_name, entity), steps in list(groups.items()):
             platform = connections[conn_name].platform
@@ -814,22 +814,35 @@ def _match_fields(plan: Plan, graph: TaskGraph, step: str) -> tuple[str, ...]:
     return make_writer(node.write.platform, plan.steps[step].write.entity, node.mode, node.match).match_fields
 
 
-def superseded(graph: TaskGraph, steps: Sequence[str]) -> dict[str, str]:
-    """The steps of ``steps`` (writing the same target records, in the graph's order) whose every mapped field
-    a step that runs after them maps again, each with why it is not compared: the target holds what the later
+def superseded(plan: Plan, graph: TaskGraph, steps: Sequence[str]) -> dict[str, str]:
+    """The steps of ``steps`` (writing the same target entity, in the graph's order) whose every mapped field a
+    step that runs after them maps again on the same records (both name them through one crosswalk: ``id =
+    "ID -> users"``), each with why it is not compared: the target holds what the later
     step wrote (Velpic ``active_for_history``, every learner made Active for its completions, then
     ``user_status``, each user's own status), which is compared there."""
     out: dict[str, str] = {}
     for i, name in enumerate(steps):
         mine = set(_mapped_fields(graph.steps[name]))
         for later in steps[i + 1 :]:
-            if mine <= set(_mapped_fields(graph.steps[later])) and name in _runs_before(graph, later):
+            mine_at, theirs_at = _addressed_by(plan, graph.steps[name]), _addressed_by(plan, graph.steps[later])
+            same = mine_at is not None and mine_at == theirs_at
+            if same and mine <= set(_mapped_fields(graph.steps[later])) and name in _runs_before(graph, later):
                 fields = ", ".join(sorted(mine))
                 out[name] = (
                     f"step {later} writes {fields} again after it: the target holds its values, compared there"
                 )
                 break
     return out
+
+
+def _addressed_by(plan: Plan, node: StepNode) -> tuple[str, str] | None:
+    """(field, step): the records a step writes when it names them by an id field mapped through another
+    step's crosswalk (Velpic ``user_status``: ``id = "ID -> users"``); None when its records are its own."""
+    writer = make_writer(node.write.platform, plan.steps[node.name].write.entity, node.mode, node.match)
+    if not isinstance(writer, IdWriter) or node.mapping is None:
+        return None
+    ref = dict(node.mapping.references).get(writer.id_field)
+    return None if ref is None else (writer.id_field, ref)
 
 
 def _runs_before(graph: TaskGraph, step: str) -> set[str]:

@@ -205,3 +205,15 @@ def test_roles_are_sent_once_each() -> None:
     writer = make_writer("user", "bulk", "email")
     user = {"firstName": "A", "lastName": "B", "emailAddress": "a@b.co", "roles": [3, 3, 8]}
     assert _prepared(writer, user).payload["roles"] == [3, 8]
+
+
+@pytest.mark.parametrize("group", [[], [5], {"id": 5}, True, "G-5", 5.5])
+def test_a_membership_whose_group_is_no_group_id_is_rejected_naming_it(group: Any) -> None:
+    """A ``groupId`` that is no Velpic group id (a crosswalk mapped to a list, an object, a flag, a name) is a
+    dead letter saying what it got, never an exception."""
+    writer = make_writer("group_member", "create", None)
+    got = writer.prepare(WriteItem("k", "s", {"groupId": group, "userIds": [7]}))
+    assert isinstance(got, RowResult) and not got.ok
+    assert "groupId must be a Velpic group id" in (got.reason or "")
+    sent = writer.prepare(WriteItem("k", "s", {"groupId": "12", "userIds": 7}))
+    assert isinstance(sent, WriteItem) and sent.payload == {"groupId": 12, "userIds": [7]}

@@ -244,10 +244,21 @@ def test_a_target_list_that_needs_a_filter_is_read_per_value_the_maps_give(tmp_p
 def test_a_step_whose_fields_a_later_step_writes_again_is_compared_there(route: str) -> None:
     """``active_for_history`` makes every learner Active for its completions; ``user_status``, after them,
     writes each user's own status: the target holds the later one, so only it is compared."""
-    graph = compile_graph(load_plan(Path(__file__).parents[2] / "plans" / f"{route}.toml"))
+    loaded = load_plan(Path(__file__).parents[2] / "plans" / f"{route}.toml")
+    plan, graph = loaded.plan, compile_graph(loaded)
     status_steps = [name for name in graph.order if name in ("active_for_history", "user_status")]
     assert status_steps == ["active_for_history", "user_status"]
-    found = superseded(graph, ["users", *status_steps])
+    found = superseded(plan, graph, ["users", *status_steps])
     assert list(found) == ["active_for_history"]
     assert found["active_for_history"].startswith("step user_status writes clientStatusId, id, imported again")
-    assert superseded(graph, ["users", "user_status"]) == {}
+    assert superseded(plan, graph, ["users", "user_status"]) == {}
+
+
+def test_steps_writing_other_records_of_one_entity_are_each_compared() -> None:
+    """velpic-to-onefile's assessors, instructors and learners map the same fields of OneFile users, but each
+    its own users: none is superseded by another."""
+    loaded = load_plan(Path(__file__).parents[2] / "plans" / "velpic-to-onefile.toml")
+    graph = compile_graph(loaded)
+    steps = [s for s in graph.order if s in ("assessors", "instructors", "learners")]
+    assert len(steps) == 3
+    assert superseded(loaded.plan, graph, steps) == {}

@@ -121,8 +121,13 @@ class VelpicMemberWriter(UserIdsWriter):
         raw = item.payload.get("userIds")
         users = raw if isinstance(raw, list) else [raw]
         problems: dict[str, list[str]] = {}
+        group_id = None
         if group in (None, ""):
             problems["groupId"] = ["groupId is required (map it through the groups' crosswalk)"]
+        elif isinstance(group, bool) or not isinstance(group, int | str) or not str(group).strip().isdigit():
+            problems["groupId"] = [f"groupId must be a Velpic group id, got {group!r}"]
+        else:
+            group_id = int(str(group))
         try:
             ids = [int(u) for u in users if u not in (None, "")]
         except (TypeError, ValueError):
@@ -130,9 +135,9 @@ class VelpicMemberWriter(UserIdsWriter):
             problems["userIds"] = [f"userIds must be Velpic user ids, got {raw!r}"]
         if not ids and "userIds" not in problems:
             problems["userIds"] = ["userIds is required (map it through the users' crosswalk)"]
-        if problems:
+        if problems or group_id is None:
             return rejected(item, problems)
-        return WriteItem(item.idem_key, item.source_key, {"groupId": int(str(group)), "userIds": ids})
+        return WriteItem(item.idem_key, item.source_key, {"groupId": group_id, "userIds": ids})
 
 
 class VelpicGroupSupervisorsReader(VelpicReader):
