@@ -130,3 +130,39 @@ def give_ui_users_ids(sandbox: SandboxThread) -> None:
                 headers={"X-API-Key": env["ANEWSPRING_SOURCE_API_KEY"]},
             )
             urllib.request.urlopen(request, timeout=30).close()
+
+
+def course_plan(tmp: Path, prefix: str) -> Path:
+    """A plan of ``tmp`` upserting three accessplanit courses (``<prefix>-<n>``, by code) and three course dates
+    (``<prefix> date <n>``, by label) from an export beside it, mapping their name and location only."""
+    export = tmp / "export"
+    export.mkdir()
+    courses = "".join(f"{prefix}-{n},New course {n}\n" for n in range(3))
+    dates = "".join(f"{prefix} date {n},Room {n}\n" for n in range(3))
+    (export / "courses.csv").write_text("Code,Name\n" + courses)
+    (export / "dates.csv").write_text("Label,Location\n" + dates)
+    plan = tmp / "courses.toml"
+    plan.write_text(
+        """[plan]
+name = "courses"
+[connections.export]
+platform = "files"
+path = "export"
+[connections.apit]
+platform = "accessplanit"
+base_url = "${ACCESSPLANIT_V2_BASE_URL}"
+username = "${ACCESSPLANIT_TARGET_USERNAME}"
+password = "${ACCESSPLANIT_TARGET_PASSWORD}"
+[steps.courses]
+read  = { from = "export", entity = "courses", key = "Code" }
+write = { to = "apit", entity = "course", mode = "upsert", match = "Code" }
+map.Code = "Code"
+map.Name = "Name"
+[steps.dates]
+read  = { from = "export", entity = "dates", key = "Label" }
+write = { to = "apit", entity = "coursedate", mode = "upsert", match = "Label" }
+map.Label    = "Label"
+map.Location = "Location"
+"""
+    )
+    return plan

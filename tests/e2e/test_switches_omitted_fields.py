@@ -32,7 +32,7 @@ import pytest
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.velpic_state import TIME_ZONE
-from tests.e2e.helpers import PLANS, entity_stats, get_json, records, run_plan, write_env
+from tests.e2e.helpers import PLANS, course_plan, entity_stats, get_json, records, run_plan, write_env
 
 HELD = 8
 #: the plans keep their documented 5000/hour accessplanit budget: the sandbox and the run share a fast clock
@@ -245,8 +245,6 @@ def test_course_and_course_date_upserts_keep_what_the_plan_does_not_carry(
 ) -> None:
     """A plan renaming courses (by Code) and moving course dates (by Label) keeps every other field of them."""
     sb, base = apit_sandbox, apit_sandbox.base_url
-    export = tmp_path / "export"
-    export.mkdir()
     courses, dates = [], []
     for n in range(3):
         course = {
@@ -268,32 +266,7 @@ def test_course_and_course_date_upserts_keep_what_the_plan_does_not_carry(
         }
         _apit(sb, "/coursedate", date)
         dates.append(date)
-    (export / "courses.csv").write_text("Code,Name\n" + "".join(f"WR-{n},New course {n}\n" for n in range(3)))
-    (export / "dates.csv").write_text("Label,Location\n" + "".join(f"WR date {n},Room {n}\n" for n in range(3)))
-    plan = tmp_path / "courses.toml"
-    plan.write_text(
-        """[plan]
-name = "courses"
-[connections.export]
-platform = "files"
-path = "export"
-[connections.apit]
-platform = "accessplanit"
-base_url = "${ACCESSPLANIT_V2_BASE_URL}"
-username = "${ACCESSPLANIT_TARGET_USERNAME}"
-password = "${ACCESSPLANIT_TARGET_PASSWORD}"
-[steps.courses]
-read  = { from = "export", entity = "courses", key = "Code" }
-write = { to = "apit", entity = "course", mode = "upsert", match = "Code" }
-map.Code = "Code"
-map.Name = "Name"
-[steps.dates]
-read  = { from = "export", entity = "dates", key = "Label" }
-write = { to = "apit", entity = "coursedate", mode = "upsert", match = "Label" }
-map.Label    = "Label"
-map.Location = "Location"
-"""
-    )
+    plan = course_plan(tmp_path, "WR")
 
     _run_twice(sb, plan, tmp_path, "accessplanit", ("course", "coursedate"))
     by_code = {c["Code"]: c for c in records(base, "accessplanit", "target", "course")}

@@ -28,7 +28,7 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, get_json, records, run_plan, write_env
+from tests.e2e.helpers import PLANS, course_plan, get_json, records, run_plan, write_env
 from tests.e2e.test_switches_omitted_fields import TIME_SCALE, _apit, _table
 
 HELD = 6
@@ -153,38 +153,6 @@ def test_velpic_users_and_bookings_go_whole_with_the_fields_the_module_has(
         assert (got["Status"], got["CompletedDate"]) == ("Completed", s["lessonCompletedDate"][:19]), got
 
 
-def _course_plan(tmp: Path) -> Path:
-    export = tmp / "export"
-    export.mkdir()
-    (export / "courses.csv").write_text("Code,Name\n" + "".join(f"ML-{n},New course {n}\n" for n in range(3)))
-    (export / "dates.csv").write_text("Label,Location\n" + "".join(f"ML date {n},Room {n}\n" for n in range(3)))
-    plan = tmp / "courses.toml"
-    plan.write_text(
-        """[plan]
-name = "courses"
-[connections.export]
-platform = "files"
-path = "export"
-[connections.apit]
-platform = "accessplanit"
-base_url = "${ACCESSPLANIT_V2_BASE_URL}"
-username = "${ACCESSPLANIT_TARGET_USERNAME}"
-password = "${ACCESSPLANIT_TARGET_PASSWORD}"
-[steps.courses]
-read  = { from = "export", entity = "courses", key = "Code" }
-write = { to = "apit", entity = "course", mode = "upsert", match = "Code" }
-map.Code = "Code"
-map.Name = "Name"
-[steps.dates]
-read  = { from = "export", entity = "dates", key = "Label" }
-write = { to = "apit", entity = "coursedate", mode = "upsert", match = "Label" }
-map.Label    = "Label"
-map.Location = "Location"
-"""
-    )
-    return plan
-
-
 def _held_courses(sb: SandboxThread) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     courses, dates = [], []
     for n in range(3):
@@ -208,7 +176,7 @@ def test_courses_and_course_dates_go_whole_with_the_fields_the_module_has(
 ) -> None:
     sb, base = lean, lean.base_url
     courses, dates = _held_courses(sb)
-    _run(sb, _course_plan(tmp_path), tmp_path)
+    _run(sb, course_plan(tmp_path, "ML"), tmp_path)
     by_code = {c["Code"]: c for c in records(base, "accessplanit", "target", "course")}
     by_label = {d["Label"]: d for d in records(base, "accessplanit", "target", "coursedate")}
     for n, (course, date) in enumerate(zip(courses, dates, strict=True)):
@@ -226,7 +194,7 @@ def test_an_unreadable_list_falls_back_to_the_declared_fields_and_says_so_once(t
     options = {"accessplanit.upsert_omitted": "reset"}
     with _sandbox(options, faults="accessplanit/apihelp/**:html_rate=1") as sb:
         courses, dates = _held_courses(sb)
-        out = _run(sb, _course_plan(tmp_path), tmp_path)
+        out = _run(sb, course_plan(tmp_path, "ML"), tmp_path)
         by_code = {c["Code"]: c for c in records(sb.base_url, "accessplanit", "target", "course")}
         by_label = {d["Label"]: d for d in records(sb.base_url, "accessplanit", "target", "coursedate")}
     assert out.count("did not list the fields of course (") == 1, out
