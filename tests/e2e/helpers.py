@@ -166,3 +166,17 @@ map.Location = "Location"
 """
     )
     return plan
+
+
+def source_apit_token(env: dict[str, str]) -> str:
+    """A bearer token of the sandbox's accessplanit v2 source tenant (password grant), to edit the source."""
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "username": env["ACCESSPLANIT_SOURCE_USERNAME"],
+            "password": env["ACCESSPLANIT_SOURCE_PASSWORD"],
+        }
+    ).encode()
+    req = urllib.request.Request(env["ACCESSPLANIT_V2_BASE_URL"] + "/token", data=form, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return str(json.loads(resp.read())["access_token"])

@@ -20,7 +20,16 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, get_json, give_ui_users_ids, migrator, records, write_env
+from tests.e2e.helpers import (
+    PLANS,
+    VELPIC_TO_APIT,
+    get_json,
+    give_ui_users_ids,
+    migrator,
+    records,
+    source_apit_token,
+    write_env,
+)
 
 
 def _step_lines(stdout: str, steps: list[str]) -> dict[str, dict[str, int]]:
@@ -190,19 +199,6 @@ def _resolved(preview: dict[str, Any], created: dict[str, Any], merged: dict[str
     return {**preview, "steps": steps}
 
 
-def _apit_token(env: dict[str, str]) -> str:
-    form = urllib.parse.urlencode(
-        {
-            "grant_type": "password",
-            "username": env["ACCESSPLANIT_SOURCE_USERNAME"],
-            "password": env["ACCESSPLANIT_SOURCE_PASSWORD"],
-        }
-    ).encode()
-    req = urllib.request.Request(env["ACCESSPLANIT_V2_BASE_URL"] + "/token", data=form, method="POST")
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return str(json.loads(resp.read())["access_token"])
-
-
 def _onefile_token(env: dict[str, str]) -> str:
     auth = urllib.request.Request(
         f"{env['ONEFILE_BASE_URL']}/Authentication",
@@ -223,7 +219,7 @@ def _change_the_source(sb: SandboxThread, plan: Path) -> int:
         _rename(base, env["VELPIC_SOURCE_ACCESS_KEY"], active[3:10], "-Renamed")
         return len(active[3:10])
     elif name.startswith("accessplanit-") and "v1" not in name:
-        token = _apit_token(env)
+        token = source_apit_token(env)
         users = [u for u in records(base, "accessplanit", "source", "user") if u["Status"] == "Active"]
         for u in users[3:10]:
             req = urllib.request.Request(

@@ -11,7 +11,16 @@ from pathlib import Path
 from migrator.journal import Journal
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, VELPIC_TO_APIT, entity_stats, get_json, records, run_plan, write_env
+from tests.e2e.helpers import (
+    PLANS,
+    VELPIC_TO_APIT,
+    entity_stats,
+    get_json,
+    records,
+    run_plan,
+    source_apit_token,
+    write_env,
+)
 
 PLAN = (
     """
@@ -126,19 +135,6 @@ def test_delta_writes_exactly_the_changed_records(tmp_path: Path) -> None:
         assert entity_stats(base, "velpic", "target", "user") == after
 
 
-def _apit_token(base: str, env: dict[str, str]) -> str:
-    form = urllib.parse.urlencode(
-        {
-            "grant_type": "password",
-            "username": env["ACCESSPLANIT_SOURCE_USERNAME"],
-            "password": env["ACCESSPLANIT_SOURCE_PASSWORD"],
-        }
-    ).encode()
-    req = urllib.request.Request(env["ACCESSPLANIT_V2_BASE_URL"] + "/token", data=form, method="POST")
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return str(json.loads(resp.read())["access_token"])
-
-
 def test_delta_reads_only_what_changed_where_the_source_has_a_modified_date(tmp_path: Path) -> None:
     scale = "200"
     config = SandboxConfig(seed=47, scale=120, platforms=("accessplanit", "velpic"), time_scale=float(scale))
@@ -152,7 +148,7 @@ def test_delta_reads_only_what_changed_where_the_source_has_a_modified_date(tmp_
         before = entity_stats(base, "velpic", "target", "user")
         user_reads = _user_reads(base)
 
-        token = _apit_token(base, env_map)
+        token = source_apit_token(env_map)
         active = [u for u in records(base, "accessplanit", "source", "user") if u.get("Status") == "Active"]
         changed = [u for u in active if u.get("Email")][:10]
         for u in changed:
