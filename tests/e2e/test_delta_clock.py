@@ -11,8 +11,7 @@ from pathlib import Path
 from migrator.runtime.delta import delta_origins, server_clock
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, entity_stats, records, run_plan, write_env
-from tests.e2e.test_retry_and_delta import _apit_token
+from tests.e2e.helpers import PLANS, entity_stats, records, run_plan, source_apit_token, write_env
 
 HOUR = 3600.0
 
@@ -46,7 +45,7 @@ def test_a_fast_local_clock_does_not_hide_changes_from_a_delta(tmp_path: Path) -
             db.execute("UPDATE runs SET started = started + ?", (HOUR,))
         before = entity_stats(base, "velpic", "target", "user")
 
-        token = _apit_token(base, env_map)
+        token = source_apit_token(env_map)
         active = [u for u in records(base, "accessplanit", "source", "user") if u.get("Status") == "Active"]
         changed = [u for u in active if u.get("Email")][:3]
         for u in changed:
