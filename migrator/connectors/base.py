@@ -55,6 +55,7 @@ __all__ = [
     "MatchComparer",
     "MembershipKeeper",
     "NestedReader",
+    "OpenListing",
     "Page",
     "PagedReader",
     "PartialReader",
@@ -222,6 +223,22 @@ class PartialReader(NestedReader, Protocol):
     field, so a record without it is none a write can reach."""
 
     partial: bool
+
+
+@runtime_checkable
+class OpenListing(NestedReader, Protocol):
+    """A nested reader whose list of parents may leave some out, in a way no document settles (aNewSpring
+    ``getUsers``: whether it lists inactive users is not said). ``lists_all``: whether the parents read so far
+    show the list whole (an inactive user among them). ``parent_of(record)``: the parent a record as written
+    belongs to (its ``children`` request reads it alone; None: it names none); ``listed(parent)``: whether the
+    list held that parent. The engine's read of a target reads a parent the list left out when a write names
+    it, so that what the target holds there is known before anything is written to it."""
+
+    lists_all: bool
+
+    def parent_of(self, record: Mapping[str, Any]) -> Mapping[str, Any] | None: ...
+
+    def listed(self, parent: Mapping[str, Any]) -> bool: ...
 
 
 @runtime_checkable

@@ -48,6 +48,7 @@ from migrator.runtime.states import kept_states, records_of
 from migrator.runtime.step_spec import Resolver, StepSpec
 from migrator.runtime.target_index import CurrentValues, TargetIndex, read_current_values, read_target_index
 from migrator.runtime.undone import settled_counts
+from migrator.runtime.unlisted import Unlisted
 from migrator.runtime.write_path import WritePath
 from migrator.transport import Transport
 from migrator.verify import WRITE_ONLY_FIELDS
@@ -120,6 +121,9 @@ async def build_step(
     ledger: StepLedger
     existing = None
     current: CurrentValues | None = None
+    # the current values and a dry run's index are completed with what the target's list left out (a run's
+    # create-only step is answered "already there" by the write itself)
+    unlisted = Unlisted(target, node.name, step.write.entity)
     # a create-only step links what the target has
     if not writer.idempotent and not options.dry_run:
         existing = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
@@ -133,7 +137,7 @@ async def build_step(
         kept = updates.kept_fields if isinstance(updates, MembershipKeeper) else ()  # what it may drop
         fields = (*node.mapping.fields, *whole, *kept, *kept_states(plan, graph, node.name))
         current = await read_current_values(
-            target, node.write.platform, step.write.entity, updates, node.name, fields
+            target, node.write.platform, step.write.entity, updates, node.name, fields, unlisted
         )
         if current is None and step.overwrite:
             raise StepFailed(
@@ -148,7 +152,9 @@ async def build_step(
         if isinstance(writer, HoldingWriter):  # a target no transport lists (a documents archive)
             index: TargetIndex | None = await writer.holdings()
         else:
-            index = await read_target_index(target, node.write.platform, step.write.entity, writer, node.name)
+            index = await read_target_index(
+                target, node.write.platform, step.write.entity, writer, node.name, unlisted
+            )
         writer = DryRunWriter(
             writer,
             index,
@@ -199,6 +205,7 @@ async def build_step(
         update_id_field=id_field,
         existing=existing,
         current=current,
+        unlisted=unlisted if unlisted else None,
         overwrite=step.overwrite,
         not_compared=not_compared | ({id_field} if update_writer is not None else set()),
         counters=counters,

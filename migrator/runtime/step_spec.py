@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrator.connectors.base import Reader
 from migrator.journal import Journal
@@ -18,6 +18,9 @@ from migrator.runtime.selection import SelectionMode
 from migrator.runtime.target_index import CurrentValues, TargetIndex
 from migrator.runtime.write_path import WritePath
 from migrator.transport import Transport
+
+if TYPE_CHECKING:  # it reads the target through the dry run's stand-ins, which name a step's resolver
+    from migrator.runtime.unlisted import Unlisted
 
 __all__ = ["Resolver", "StepSpec"]
 
@@ -34,7 +37,8 @@ class StepSpec:
     record at its crosswalk target id, in the payload field ``update_id_field``. ``existing``: the target's
     records by match value, so that a create-only step links a record already there instead of creating it
     again (``target_index``). ``current``: a step that updates, the target's current values of the fields it
-    writes by match value (``target_index``); each update keeps what ``overwrite``
+    writes by match value (``target_index``); ``unlisted``: what those reads' lists may have left out, read
+    when a batch names it (``unlisted``); each update keeps what ``overwrite``
     protects and is not sent when it changes nothing (``unchanged``); ``not_compared``: fields left out of that
     comparison (write-only ones, the id an update is addressed by).
     ``breaker``: the step's limits (``breakers``). ``journal`` is read (which records are settled, in doubt,
@@ -61,6 +65,7 @@ class StepSpec:
     #: a create-only step's target records by match value, read when the step starts (None: unknowable)
     existing: TargetIndex | None = None
     current: CurrentValues | None = None
+    unlisted: Unlisted | None = None
     overwrite: Mapping[str, str] = field(default_factory=dict)
     not_compared: frozenset[str] = frozenset()
     counters: StepCounters = field(default_factory=StepCounters)

@@ -15,7 +15,8 @@ them (``ListedOtherwise``: aNewSpring users, whose external ``userID`` is listed
 those names, each record named as the writer's answers name it. A nested read (a list whose records are
 completed one request each: aNewSpring ``getUsers`` then ``getUser`` per user) reads every record's children,
 leaving out a record it cannot address (``PartialReader``: an aNewSpring user without an external ID, which
-no write of the step can reach either).
+no write of the step can reach either); a list that may leave records out (``OpenListing``) has what it did
+not list read when a write names it (``unlisted``).
 
 A step that updates reads the target's current values of the fields it writes instead (``CurrentValues``: only
 those fields, by match value, of the values one record holds; kept on disk), once before its first write: its
@@ -26,7 +27,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import orjson
@@ -47,6 +48,9 @@ from migrator.connectors.registry import make_reader
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.fetch import fetch_many
 from migrator.transport import Transport
+
+if TYPE_CHECKING:
+    from migrator.runtime.unlisted import Unlisted
 
 __all__ = [
     "CurrentValues",
@@ -238,9 +242,15 @@ def record_match(writer: Writer) -> Callable[[Mapping[str, Any]], str | None]:
 
 
 async def read_target_index(
-    transport: Transport, platform: str, entity: str, writer: Writer, step: str
+    transport: Transport,
+    platform: str,
+    entity: str,
+    writer: Writer,
+    step: str,
+    unlisted: Unlisted | None = None,
 ) -> TargetIndex | None:
-    """Every record of ``entity`` on the target, by match value (None: unknowable, see the module)."""
+    """Every record of ``entity`` on the target, by match value (None: unknowable, see the module); what
+    the list may have left out joins it when a write names it, where ``unlisted`` is given."""
     fields = writer.match_fields
     reader = _target_reader(platform, entity, fields, step)
     if reader is None:
@@ -262,15 +272,24 @@ async def read_target_index(
         log.info("target_unmatched", step=step, entity=entity, records=read, fields=list(fields))
         return None
     log.info("target_indexed", step=step, entity=entity, values=len(index))
+    if unlisted is not None:
+        unlisted.watch(reader, visit)
     return index
 
 
 async def read_current_values(
-    transport: Transport, platform: str, entity: str, writer: Writer, step: str, fields: Sequence[str]
+    transport: Transport,
+    platform: str,
+    entity: str,
+    writer: Writer,
+    step: str,
+    fields: Sequence[str],
+    unlisted: Unlisted | None = None,
 ) -> CurrentValues | None:
     """The current ``fields`` of every record of ``entity`` on the target, by match value (None: unknowable,
     as for the index). Only ``fields`` are kept, and only those a record returns; a match value several
-    records hold keeps no values (``shared``: which record an update reaches is the platform's choice)."""
+    records hold keeps no values (``shared``: which record an update reaches is the platform's choice). What
+    the list may have left out joins them when a write names it, where ``unlisted`` is given."""
     match = writer.match_fields
     reader = _target_reader(platform, entity, (*match, *fields), step) if match else None
     if reader is None:
@@ -295,6 +314,8 @@ async def read_current_values(
         log.info("target_values_unknown", step=step, entity=entity, records=read)
         return None
     log.info("target_values_read", step=step, entity=entity, values=len(current))
+    if unlisted is not None:
+        unlisted.watch(reader, visit)
     return current
 
 

@@ -74,6 +74,8 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     # for the three passes over them
     matched: dict[str, str | None] = {}
     held: dict[str, TargetRecord] = {}
+    if spec.unlisted is not None:  # what the target's list left out of the step's view, read first
+        await spec.unlisted.read(it.payload for it in items)
     if spec.current is not None:
         matched = _match_values(path, items)
         held = spec.current.lookup(v for v in matched.values() if v is not None)

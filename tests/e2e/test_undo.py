@@ -594,6 +594,46 @@ def test_velpic_to_anewspring_undo_restores_the_customers_users(
     assert "telephoneNumber: the target did not return it" in restored[second["employeeNumber"]], restored
 
 
+def test_a_customers_leaver_the_user_list_leaves_out_is_merged_into_and_restored(tmp_path: Path) -> None:
+    """``anewspring.list_inactive=false``: ``getUsers`` lists active users only (whether it lists the others
+    is not documented). A customer's inactive user whose external ID a Velpic learner carries is not listed,
+    so the step reads that user by itself before it writes (``getUser``): the run counts it updated, not
+    created, keeps its pre-image, and the undo puts it back as it was — it does not delete it."""
+    config = SandboxConfig(
+        seed=7, scale=40, platforms=("velpic", "anewspring"), default_limits=False,
+        time_scale=float(TIME_SCALE), options={"anewspring.list_inactive": "false"},
+    )  # fmt: skip
+    with SandboxThread(config) as sb:
+        plan = PLANS / "velpic-to-anewspring.toml"
+        env = write_env(sb, tmp_path / "sandbox.env")
+        learner = trainees(sb)[0]
+        form = {
+            "login": "customer-leaver", "firstName": "Left", "lastName": "Customer", "active": "false",
+            "email": "left@customer.example", "telephoneNumber": "01632 960002",
+            "cellPhoneNumber": "07700 900002", "role": "student",
+        }  # fmt: skip
+        anewspring_call(sb, f"addUser/{urllib.parse.quote(learner['employeeNumber'], safe='')}", form)
+        base = sb.base_url
+        before = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
+        run = run_plan(plan, tmp_path, env, "--time-scale", TIME_SCALE)
+        assert run.returncode in (0, 3), run.stdout + run.stderr
+        merged = {u["id"]: u for u in records(base, "anewspring", "target", "user")}[learner["employeeNumber"]]
+        assert merged["firstName"] == learner["firstName"].strip() and merged["active"] is True
+        with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+            (stats,) = db.execute("SELECT stats FROM run_stats").fetchone()
+        users = json.loads(stats)["steps"]["users"]
+        # the customer's leaver is the one user updated; every other written user is new
+        assert users["updated"] == 1 and users["created"] == users["written"] - 1 > 0, users
+
+        planned = migrator(*undo_args(plan, tmp_path, env, "--time-scale", TIME_SCALE), cwd=tmp_path)
+        assert "step users: restore to their values before the run 1" in planned.stdout, planned.stdout
+        undone = migrator(*undo_args(plan, tmp_path, env, "--yes", "--time-scale", TIME_SCALE), cwd=tmp_path)
+        assert undone.returncode == 0, undone.stdout + undone.stderr
+        after = snapshot(base, "anewspring", ANEWSPRING_ENTITIES, "uid")
+        assert_back_as_before(before, after)
+        assert_created_gone(before, after)
+
+
 # -- a load killed with -9 and resumed is undone whole ---------------------------------------------------------
 
 

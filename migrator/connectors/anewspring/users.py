@@ -70,17 +70,34 @@ def addressable(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class ANewSpringPerUser(ANewSpringList):
     """``getUsers``, then one call per user (``children``), addressed by the user's external ID: a user
     without one stops the read with what to do (``addressable``), or, ``partial`` (the engine's read of the
-    target, whose writes address users by that ID too), is left out."""
+    target, whose writes address users by that ID too), is left out.
+
+    An ``OpenListing``: whether ``getUsers`` lists inactive users is not documented, so the list is known whole
+    only once it shows an inactive one (``lists_all``); a record written for the user ``userID`` belongs to
+    that user (``parent_of``), whose calls answer whether or not the list held it (``listed``)."""
 
     def __init__(self, page_size: int, step: str) -> None:
         super().__init__(USER_READ, USER_LIST_KEY, page_size, step)
         self.partial = False
+        self.lists_all = False
+        self._listed: set[str] = set()
 
     def decode_page(self, response: Response) -> Page:
         users = super().decode_page(response).records
+        self.lists_all = self.lists_all or any(u.get("active") in (False, "false") for u in users)
+        self._listed.update(ref for u in users if (ref := user_ref(u)) is not None)
         if self.partial:
             return Page([u for u in users if user_ref(u) is not None])
         return Page(addressable(users))
+
+    @staticmethod
+    def parent_of(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The user ``record`` (as written: ``userID``, the external ID) belongs to, named as listed."""
+        ref = record.get("userID")
+        return None if ref in (None, "") else {"id": str(ref)}
+
+    def listed(self, parent: Mapping[str, Any]) -> bool:
+        return user_ref(parent) in self._listed
 
 
 class ANewSpringUserDetails(ANewSpringPerUser):
