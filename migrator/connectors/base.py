@@ -59,6 +59,7 @@ __all__ = [
     "Page",
     "PagedReader",
     "PartialReader",
+    "PreReadJudge",
     "PreReadWriter",
     "Reader",
     "Removal",
@@ -436,6 +437,18 @@ class PreReadWriter(RequestWriter, Protocol):
         self, items: Sequence[WriteItem], answers: Sequence[tuple[Response, list[WriteItem]]]
     ) -> list[WriteItem | RowResult]:
         """The records to write, completed from the answers, or their rejections."""
+
+
+@runtime_checkable
+class PreReadJudge(PreReadWriter, Protocol):
+    """A writer that reads the target before it writes and can tell from those reads alone that a write would
+    change nothing (Velpic lesson schedules: every lesson already scheduled for the user; group members and
+    supervisors: every user already in the group): such a record is settled without a call, in a run as in a
+    dry run."""
+
+    def settled(self, item: WriteItem) -> RowResult | None:
+        """``item``'s row — ``unchanged``, with the target id of what holds it — when the target already holds
+        what it writes (as its pre-reads completed it), else None: it is sent."""
 
 
 @runtime_checkable

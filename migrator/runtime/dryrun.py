@@ -47,7 +47,7 @@ from migrator.connectors.base import (
     Action,
     IdWriter,
     LookupWriter,
-    PreReadWriter,
+    PreReadJudge,
     RequestWriter,
     RowResult,
     WriteItem,
@@ -69,7 +69,6 @@ __all__ = [
     "DryRunLedger",
     "DryRunWriter",
     "Finding",
-    "PreReadJudge",
     "ReadingWriter",
     "Sample",
     "SentAction",
@@ -230,15 +229,6 @@ class ReadingWriter(RequestWriter, Protocol):
     reads_only: bool
 
 
-@runtime_checkable
-class PreReadJudge(PreReadWriter, Protocol):
-    """A writer that reads the target before it writes and can tell from those reads alone whether a write
-    would change anything (Velpic lesson schedules: every lesson already scheduled for the user)."""
-
-    def held(self, item: WriteItem) -> bool:
-        """Whether the target already holds what ``item`` (as its pre-reads completed it) writes."""
-
-
 def _stands_in(value: str | None) -> bool:
     """Whether a match value holds ``DRY_RUN_ID``: it names a record an earlier step of the dry run creates."""
     return value is not None and DRY_RUN_ID in value.split("\x1f")
@@ -391,7 +381,7 @@ class DryRunWriter:
     async def _pre_read(self, items: Sequence[WriteItem]) -> dict[str, RowResult]:
         """A writer that reads the target before it writes (``PreReadJudge``) and whose target cannot be
         read whole: its reads made as the run makes them, for the records that name no record this dry run
-        would create; each one's row — rejected by the reads, unchanged (``held``), or created."""
+        would create; each one's row — rejected by the reads, unchanged (``settled``), or created."""
         judge, target = self.judge, self.target
         assert judge is not None and target is not None
         there = [it for it in items if not _stands_in(match_value(self.writer, it) or it.match_value)]
@@ -402,8 +392,8 @@ class DryRunWriter:
         for row in judge.apply_pre_lookups(there, answers):
             if isinstance(row, RowResult):
                 out[row.idem_key] = row
-            elif judge.held(row):
-                out[row.idem_key] = RowResult(row.idem_key, ok=True, action="unchanged")
+            elif (settled := judge.settled(row)) is not None:
+                out[row.idem_key] = settled
             else:
                 out[row.idem_key] = self._sent(row, match_value(self.writer, row))
         return out

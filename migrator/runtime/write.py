@@ -25,6 +25,7 @@ from anyio.abc import ObjectReceiveStream
 from migrator.connectors.base import (
     Action,
     MembershipKeeper,
+    PreReadJudge,
     Request,
     RequestWriter,
     RowResult,
@@ -109,7 +110,7 @@ async def write_batch(spec: StepSpec, in_doubt: InDoubt, tracker: PageTracker, b
     # a whole-record writer's records were completed from the target's current values (no read per record)
     completed = spec.current is not None and isinstance(path.writer, WholeRecordWriter)
     if path.pre_reads is not None and items and not completed:
-        items = await _pre_read(spec, path, items, rejections)
+        items = await _pre_read(spec, path, items, results, rejections)
     if path.direct is not None:
         rows = await path.direct.write_direct(items)
         _settle(spec, items, rows, results, rejections)
@@ -408,12 +409,19 @@ async def _send(
 
 
 async def _pre_read(
-    spec: StepSpec, path: WritePath, items: list[WriteItem], rejections: list[Rejection]
+    spec: StepSpec,
+    path: WritePath,
+    items: list[WriteItem],
+    results: list[WriteResult],
+    rejections: list[Rejection],
 ) -> list[WriteItem]:
     """A writer that must read before it writes (Velpic ILT attendance: user id → attendee id) names the
-    reads and turns their answers into the records to write, or rejections."""
+    reads and turns their answers into the records to write, or rejections; a record the reads show the
+    target already holds as the write would leave it (``PreReadJudge``: Velpic schedules, group members) is
+    settled unchanged, without a call."""
     assert path.pre_reads is not None
     answers = [(await spec.target.send(request), its) for request, its in path.pre_reads.pre_lookups(items)]
+    judge = path.pre_reads if isinstance(path.pre_reads, PreReadJudge) else None
     source_keys = {it.idem_key: it.source_key for it in items}
     out: list[WriteItem] = []
     for row in path.pre_reads.apply_pre_lookups(items, answers):
@@ -421,6 +429,8 @@ async def _pre_read(
             rejections.append(
                 Rejection(row.idem_key, source_keys[row.idem_key], row.reason, row.status, dict(row.fields))
             )
+        elif judge is not None and (settled := judge.settled(row)) is not None:
+            results.append(WriteResult(row.idem_key, row.source_key, settled.target_id, "unchanged"))
         else:
             out.append(row)
     return out

@@ -14,7 +14,9 @@ import pytest
 from migrator.connectors.base import (
     LookupWriter,
     Method,
+    PreReadJudge,
     PreReadWriter,
+    Removed,
     Request,
     RequestWriter,
     Response,
@@ -23,6 +25,7 @@ from migrator.connectors.base import (
 )
 from migrator.connectors.velpic import make_auth, make_reader, make_writer
 from migrator.connectors.velpic.lessons import VelpicScheduleReader
+from migrator.connectors.velpic.undo import make_undo_writer
 from migrator.connectors.velpic.users import VelpicBulkCreate, VelpicBulkUsers
 from migrator.sandbox.velpic import VelpicPlatform
 from tests.sandbox.conftest import serve_platform
@@ -69,12 +72,32 @@ def _prepared(writer: RequestWriter, payloads: Sequence[dict[str, Any]]) -> list
 
 
 async def _write(client: Any, key: str, writer: RequestWriter, items: Sequence[WriteItem]) -> list[RowResult]:
-    """Each record's result, as the write stage gets it: the writer's reads first, then its calls."""
-    if isinstance(writer, PreReadWriter):
-        answers = [(await _send(client, key, req), its) for req, its in writer.pre_lookups(items)]
-        ready = writer.apply_pre_lookups(items, answers)
-        assert all(isinstance(it, WriteItem) for it in ready), ready
-        items = cast(list[WriteItem], ready)
+    """Each record's result, as the write stage gets it: the writer's reads first (a record they show held is
+    settled without a call), then its calls."""
+    items = await _pre_read(client, key, writer, items)
+    settled = {
+        it.idem_key: row for it in items if isinstance(writer, PreReadJudge) and (row := writer.settled(it))
+    }
+    rows = {
+        row.idem_key: row
+        for row in await _calls(client, key, writer, [it for it in items if it.idem_key not in settled])
+    }
+    return [settled.get(it.idem_key) or rows[it.idem_key] for it in items]
+
+
+async def _pre_read(
+    client: Any, key: str, writer: RequestWriter, items: Sequence[WriteItem]
+) -> list[WriteItem]:
+    """The records as the writer's reads complete them (none for a writer that reads nothing first)."""
+    if not isinstance(writer, PreReadWriter):
+        return list(items)
+    answers = [(await _send(client, key, req), its) for req, its in writer.pre_lookups(items)]
+    ready = writer.apply_pre_lookups(items, answers)
+    assert all(isinstance(it, WriteItem) for it in ready), ready
+    return cast(list[WriteItem], ready)
+
+
+async def _calls(client: Any, key: str, writer: RequestWriter, items: Sequence[WriteItem]) -> list[RowResult]:
     rows: list[RowResult] = []
     for request, sent in writer.requests(items):
         rows += writer.decode(await _send(client, key, request), sent)
@@ -309,9 +332,14 @@ async def test_a_lesson_scheduled_again_is_unchanged_whatever_the_duplicates_sta
         )
         version = min(lesson["lessonVersionId"] for lesson in platform.tables["target"]["lesson"])
         record = {"userId": user["id"], "lessonVersionIds": [version]}
+        # read before the first is written (scheduled meanwhile): sent, and told by the documented body
+        meanwhile = await _pre_read(client, key, writer, _prepared(writer, [record]))
         [first] = await _write(client, key, writer, _prepared(writer, [record]))
+        [duplicate] = await _calls(client, key, writer, meanwhile)
+        assert (first.action, duplicate.action) == ("created", "unchanged")
+        # read after it: held, settled at its schedule without a call
         [again] = await _write(client, key, writer, _prepared(writer, [record]))
-        assert (first.action, again.action, again.target_id) == ("created", "unchanged", first.target_id)
+        assert (again.action, again.target_id) == ("unchanged", first.target_id)
         assert len(list(platform.tables["target"]["lesson_schedule"])) == 1
         [refused] = await _write(client, key, writer, _prepared(writer, [{**record, "lessonVersionIds": [1]}]))
         assert (refused.action, refused.status) == ("rejected", 400)
@@ -330,3 +358,77 @@ async def test_a_refusal_gives_the_documents_message_not_its_error_flag() -> Non
             404,
             "No group found for that Id (No Group found)",
         )
+
+
+# -- memberships: who is in a group already ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("entity", "listed"), [("group_member", "members"), ("group_supervisor", "supervisors")]
+)
+async def test_a_user_already_in_the_group_is_not_added_again_nor_named_as_added(
+    entity: str, listed: str
+) -> None:
+    """The add answers nothing of who was in the group: the writer reads the group once per step first, sends
+    only the users not in it, settles a record all of whose users are in without a call, and names in a
+    record's target id only the users it added (what an undo takes out again)."""
+    writer = make_writer(entity, "create", "groupId")
+    async with serve_platform(VelpicPlatform, scale=5) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        users = await _call(
+            client,
+            key,
+            "POST",
+            "/bulkUserImport",
+            {"users": [_user(n) for n in (1, 2, 3)], "mergeType": "empNo"},
+        )
+        one, two, three = sorted(u["id"] for u in users)
+        own = {"name": "Customer's own", "description": "kept"}
+        group = (await _call(client, key, "POST", "/group", own))["id"]
+        adds = "add_members" if entity == "group_member" else "add_supervisors"
+        await _call(client, key, "POST", f"/group/{group}/{adds}", {"userIds": [one]})  # the customer's
+        records = [
+            {"groupId": group, "userIds": one},
+            {"groupId": group, "userIds": two},
+            {"groupId": group, "userIds": [one, three]},
+        ]
+        rows = await _write(client, key, writer, _prepared(writer, records))
+        assert [(r.action, r.target_id) for r in rows] == [
+            ("unchanged", f"{group}:{one}"),
+            ("created", f"{group}:{two}"),
+            ("created", f"{group}:{three}"),
+        ]
+        # a later batch of the step: the users it added are in the group as the step knows it (no read)
+        [later] = await _write(client, key, writer, _prepared(writer, [{"groupId": group, "userIds": two}]))
+        assert (later.action, later.target_id) == ("unchanged", f"{group}:{two}")
+        state = cast(VelpicPlatform, platform).state["target"]
+        held = state.members if listed == "members" else state.supervisors
+        assert set(held[group]) == {one, two, three}
+        # another step (a re-run) reads the group again: everything is there, no add is sent
+        again = make_writer(entity, "create", "groupId")
+        rows = await _write(client, key, again, _prepared(again, records))
+        assert {r.action for r in rows} == {"unchanged"}
+
+
+async def test_a_group_that_cannot_be_read_is_added_to_whole_and_refused_with_its_reason() -> None:
+    writer = make_writer("group_member", "create", "groupId")
+    async with serve_platform(VelpicPlatform, scale=5) as (client, platform):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        [user] = await _call(
+            client, key, "POST", "/bulkUserImport", {"users": [_user(1)], "mergeType": "empNo"}
+        )
+        [row] = await _write(
+            client, key, writer, _prepared(writer, [{"groupId": 999999, "userIds": user["id"]}])
+        )
+        assert (row.action, row.status) == ("rejected", 404), row
+        assert "999999" in (row.reason or "")
+
+
+def test_an_undo_takes_out_of_the_group_only_the_users_a_record_added() -> None:
+    undo = make_undo_writer()
+    for entity, call in (("group_member", "remove_members"), ("group_supervisor", "remove_supervisors")):
+        first = undo.next_removal(entity, "12:5,7", [])
+        assert isinstance(first, Request)
+        assert (first.method, first.path, first.json) == ("POST", f"/group/12/{call}", {"userIds": [5, 7]})
+        assert undo.next_removal(entity, "12:5,7", [Response(200, b"{}")]) == Removed()
+        assert undo.next_removal(entity, "12:5,7", [Response(404, b"{}")]) == Removed(already=True)
+        assert undo.next_removal(entity, "12:", []) == Removed(already=True)  # a record that added nobody
+        assert "is not a Velpic group" in str(undo.next_removal(entity, "x:5", []))

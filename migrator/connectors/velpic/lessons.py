@@ -136,9 +136,9 @@ class VelpicScheduleWriter:
     The document gives a second schedule of a lesson the body ``{"error":"Lesson Schedule already exists"}``
     but no status, so a duplicate is told by what was read, not by the status: a record whose every version
     the user already holds in a schedule that is not cancelled is ``unchanged`` (its target id that
-    schedule's), whatever the answer; so is any answer with the documented body (a lesson scheduled in another
-    version, or meanwhile). A resend is therefore safe: the writer is idempotent. The versions not held are the
-    ones sent.
+    schedule's) and not sent (``settled``); so is any answer with the documented body (a lesson scheduled in
+    another version, or meanwhile). A resend is therefore safe: the writer is idempotent. The versions not held
+    are the ones sent.
     """
 
     mode = "create"
@@ -194,11 +194,16 @@ class VelpicScheduleWriter:
                 out[it.idem_key] = WriteItem(it.idem_key, it.source_key, payload, it.match_value)
         return [out.get(it.idem_key, it) for it in items]
 
-    def held(self, item: WriteItem) -> bool:
-        """Whether the user already holds every version of ``item`` (as ``apply_pre_lookups`` completed it):
-        its write is ``unchanged`` (``dryrun.PreReadJudge``: a preview tells it without sending)."""
+    def settled(self, item: WriteItem) -> RowResult | None:
+        """When the user already holds every version of ``item`` (as ``apply_pre_lookups`` completed it):
+        ``unchanged``, at the first one's schedule, and nothing is sent (``PreReadJudge``)."""
         held: Mapping[int, Any] = item.payload.get(_HELD) or {}
-        return bool(held) and all(v in held for v in item.payload["lessonVersionIds"])
+        if not held or any(v not in held for v in item.payload["lessonVersionIds"]):
+            return None
+        first = held[item.payload["lessonVersionIds"][0]]
+        return RowResult(
+            item.idem_key, ok=True, target_id=None if first is None else str(first), action="unchanged"
+        )
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
         return _per_user_posts(items, _SCHEDULE.endpoint)
@@ -207,14 +212,6 @@ class VelpicScheduleWriter:
         item = items[0]
         if response.status == 200 and _created_ids(response):
             return [_ids_result(item, response)]
-        if self.held(item):
-            held: Mapping[int, Any] = item.payload[_HELD]
-            first = held[item.payload["lessonVersionIds"][0]]
-            return [
-                RowResult(
-                    item.idem_key, ok=True, target_id=None if first is None else str(first), action="unchanged"
-                )
-            ]
         if _error_of(response) == _ALREADY_SCHEDULED:
             return [RowResult(item.idem_key, ok=True, target_id=None, action="unchanged")]
         return [rejected(item, {"row": [error_text(response)]}, response.status)]

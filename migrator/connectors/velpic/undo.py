@@ -1,7 +1,9 @@
 """Velpic reversal calls for ``migrator undo``: the API deletes neither users nor groups, so a created user
 leaves the groups it joined and supervises (``POST /group/{groupId}/remove_members``, ``remove_supervisors``)
 and is inactivated (``POST /user/{userId}/inactivate``), and a created group is inactivated
-(``POST /group/{groupId}/inactivate``). Both stay on the platform, inactive: the undo's plan says so first.
+(``POST /group/{groupId}/inactivate``). Both stay on the platform, inactive: the undo's plan says so first. A
+membership or supervision a run added takes the users it added (those not in the group before the run: its
+target id names them) out of the group again, with the same calls.
 
 A user's groups are read from ``GET /user/{userId}`` (``groups``, ``groupsSupervised``: ``[{"id"}]``, bare ids
 accepted) before it leaves them; a user already Not Current (``clientStatusId`` 57, or ``active`` false: the run
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from migrator.connectors.base import Removal, Removed, Request, Response
-from migrator.connectors.spec import endpoint
+from migrator.connectors.spec import Endpoint, endpoint
 from migrator.connectors.velpic.calls import error_text, id_list, request
 from migrator.connectors.velpic.spec import USER_BY_ID, USER_INACTIVATE
 from migrator.connectors.velpic.status import NOT_CURRENT, status_of
@@ -27,6 +29,8 @@ GROUP_REMOVE_MEMBERS = endpoint("POST", "/group/{groupId}/remove_members")
 GROUP_REMOVE_SUPERVISORS = endpoint("POST", "/group/{groupId}/remove_supervisors")
 
 _LEFT = "Velpic's API deletes no {what}: it stays on the platform, inactive"
+#: a membership entity → the call that takes users out of the group again
+_TAKE_OUT = {"group_member": GROUP_REMOVE_MEMBERS, "group_supervisor": GROUP_REMOVE_SUPERVISORS}
 
 
 class VelpicUndo:
@@ -39,6 +43,8 @@ class VelpicUndo:
             return Removal("removed from its groups and inactivated", _LEFT.format(what="user"))
         if entity == "group":
             return Removal("inactivated", _LEFT.format(what="group"))
+        if entity in _TAKE_OUT:
+            return Removal("taken out of the group")
         return f"migrator has no reversal call for Velpic {entity} records: remove them on the platform by hand"
 
     def next_removal(self, entity: str, target_id: str, answers: Sequence[Response]) -> Request | Removed | str:
@@ -47,6 +53,8 @@ class VelpicUndo:
             return how
         if entity == "group":
             return _one_call(request(GROUP_INACTIVATE, target_id), answers)
+        if entity in _TAKE_OUT:
+            return _taken_out(_TAKE_OUT[entity], target_id, answers)
         if not target_id.isdigit():
             return f"{target_id!r} is not a Velpic user id (a whole number)"
         if not answers:
@@ -81,6 +89,19 @@ def id_list_of(value: object) -> list[int]:
         return []
     raw = [v.get("id") if isinstance(v, dict) else v for v in value]
     return id_list([v for v in raw if v is not None]) or []
+
+
+def _taken_out(call: Endpoint, target_id: str, answers: Sequence[Response]) -> Request | Removed | str:
+    """The users a membership record added (its target id ``<groupId>:<userId,…>``: only those who were not
+    in the group before the run) taken out of the group again; a record that added nobody, or a group gone
+    (404), counts as removed."""
+    group, _, users = target_id.partition(":")
+    ids = id_list(users.split(",")) if users else []
+    if not group.isdigit() or ids is None:
+        return f"{target_id!r} is not a Velpic group and its user ids (<groupId>:<userId,…>)"
+    if not ids:
+        return Removed(already=True)
+    return _one_call(request(call, group, json={"userIds": ids}), answers)
 
 
 def _one_call(call: Request, answers: Sequence[Response]) -> Request | Removed | str:
