@@ -1,8 +1,8 @@
 """``migrator undo`` on every route plan that ``tests/e2e/test_undo.py`` does not take apart one by one: a run
 onto the sandbox's target, then its undo with ``--yes``. Every target record of every platform is compared
 field by field before the run and after the undo: what was there is as it was; what the run created is gone,
-or — where the platform deletes none (Velpic users and groups) — inactive and in no group; and what stays is
-what the undo listed first as what it cannot undo."""
+or — where the platform deletes none — inactive and in no group (Velpic users), inactive (groups) or cancelled
+(ILT sessions); and what stays is what the undo listed first as what it cannot undo."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ STAMPS = frozenset({"modifiedDate", "DateUpdated", "updatedDateTime", "lastModif
 #: what no API call takes back, by the target records it leaves: the words the undo's listing names it by
 CANNOT = {
     "velpic.lesson_schedule": "Velpic lesson_schedule records",
-    "velpic.ilt_session": "Velpic ilt_session records",
     "velpic.ilt_attendee": "Velpic ilt_registration records",
     "onefile.user": "OneFile's API document has no call that deletes or archives a user",
 }
@@ -61,6 +60,8 @@ def _removed_in_place(kind: str, record: dict[str, Any]) -> bool:
         )
     if kind == "velpic.group":
         return record.get("active") is False
+    if kind == "velpic.ilt_session":
+        return record.get("statusId") == 3  # cancelled
     return False
 
 

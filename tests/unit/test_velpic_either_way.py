@@ -432,3 +432,23 @@ def test_an_undo_takes_out_of_the_group_only_the_users_a_record_added() -> None:
         assert undo.next_removal(entity, "12:5,7", [Response(404, b"{}")]) == Removed(already=True)
         assert undo.next_removal(entity, "12:", []) == Removed(already=True)  # a record that added nobody
         assert "is not a Velpic group" in str(undo.next_removal(entity, "x:5", []))
+
+
+def test_an_undo_cancels_a_session_quietly_unless_it_is_cancelled_already() -> None:
+    undo = make_undo_writer()
+    read = undo.next_removal("ilt_session", "31", [])
+    assert isinstance(read, Request) and (read.method, read.path) == ("GET", "/ilt_session/31")
+    active = Response(200, b'{"id": 31, "statusId": 1}')
+    cancel = undo.next_removal("ilt_session", "31", [active])
+    assert isinstance(cancel, Request)
+    assert (cancel.method, cancel.path) == ("POST", "/ilt_session/31/cancel_session")
+    assert cancel.json == {
+        "iltSessionCancellationTraineeNotificationEnabled": False,
+        "iltSessionCancellationInstructorNotificationEnabled": False,
+    }
+    assert undo.next_removal("ilt_session", "31", [active, Response(200, b"")]) == Removed()
+    cancelled = Response(200, b'{"id": 31, "statusId": 3}')
+    assert undo.next_removal("ilt_session", "31", [cancelled]) == Removed(already=True)  # no second cancel
+    assert undo.next_removal("ilt_session", "31", [Response(404, b"{}")]) == Removed(already=True)
+    refused = undo.next_removal("ilt_session", "31", [active, Response(403, b'{"error": "no"}')])
+    assert isinstance(refused, str) and "answered 403" in refused

@@ -3,7 +3,9 @@ leaves the groups it joined and supervises (``POST /group/{groupId}/remove_membe
 and is inactivated (``POST /user/{userId}/inactivate``), and a created group is inactivated
 (``POST /group/{groupId}/inactivate``). Both stay on the platform, inactive: the undo's plan says so first. A
 membership or supervision a run added takes the users it added (those not in the group before the run: its
-target id names them) out of the group again, with the same calls.
+target id names them) out of the group again, with the same calls. An ILT session the run created is read,
+then cancelled (``POST /ilt_session/{id}/cancel_session``, notifying neither trainees nor instructor) unless
+it is cancelled already; it stays on the platform, cancelled, with its registrations.
 
 A user's groups are read from ``GET /user/{userId}`` (``groups``, ``groupsSupervised``: ``[{"id"}]``, bare ids
 accepted) before it leaves them; a user already Not Current (``clientStatusId`` 57, or ``active`` false: the run
@@ -29,6 +31,15 @@ GROUP_REMOVE_MEMBERS = endpoint("POST", "/group/{groupId}/remove_members")
 GROUP_REMOVE_SUPERVISORS = endpoint("POST", "/group/{groupId}/remove_supervisors")
 
 _LEFT = "Velpic's API deletes no {what}: it stays on the platform, inactive"
+SESSION_BY_ID = endpoint("GET", "/ilt_session/{iltSessionId}")
+SESSION_CANCEL = endpoint("POST", "/ilt_session/{iltSessionId}/cancel_session")
+#: the session's documented ``statusId`` of a cancelled session
+_CANCELLED = 3
+#: an undo's cancellation notifies nobody (the body's two documented, required switches)
+_QUIETLY = {
+    "iltSessionCancellationTraineeNotificationEnabled": False,
+    "iltSessionCancellationInstructorNotificationEnabled": False,
+}
 #: a membership entity → the call that takes users out of the group again
 _TAKE_OUT = {"group_member": GROUP_REMOVE_MEMBERS, "group_supervisor": GROUP_REMOVE_SUPERVISORS}
 
@@ -45,6 +56,11 @@ class VelpicUndo:
             return Removal("inactivated", _LEFT.format(what="group"))
         if entity in _TAKE_OUT:
             return Removal("taken out of the group")
+        if entity == "ilt_session":
+            return Removal(
+                "cancelled, notifying nobody",
+                "Velpic's API deletes no ILT session: it stays on the platform, cancelled",
+            )
         return f"migrator has no reversal call for Velpic {entity} records: remove them on the platform by hand"
 
     def next_removal(self, entity: str, target_id: str, answers: Sequence[Response]) -> Request | Removed | str:
@@ -55,6 +71,8 @@ class VelpicUndo:
             return _one_call(request(GROUP_INACTIVATE, target_id), answers)
         if entity in _TAKE_OUT:
             return _taken_out(_TAKE_OUT[entity], target_id, answers)
+        if entity == "ilt_session":
+            return _cancelled(target_id, answers)
         if not target_id.isdigit():
             return f"{target_id!r} is not a Velpic user id (a whole number)"
         if not answers:
@@ -102,6 +120,24 @@ def _taken_out(call: Endpoint, target_id: str, answers: Sequence[Response]) -> R
     if not ids:
         return Removed(already=True)
     return _one_call(request(call, group, json={"userIds": ids}), answers)
+
+
+def _cancelled(target_id: str, answers: Sequence[Response]) -> Request | Removed | str:
+    """A session the run created, read first (``GET /ilt_session/{id}``: one already cancelled, ``statusId``
+    3, or gone, counts as removed — what a second cancel answers is not documented), then cancelled without
+    notifications."""
+    if not target_id.isdigit():
+        return f"{target_id!r} is not a Velpic ILT session id (a whole number)"
+    if not answers:
+        return request(SESSION_BY_ID, target_id)
+    read = answers[0]
+    if read.status == 404:
+        return Removed(already=True)
+    if read.status != 200 or not isinstance(session := read.json(), dict):
+        return f"GET /ilt_session/{target_id} answered {read.status}: {error_text(read)}"
+    if id_list(session.get("statusId")) == [_CANCELLED]:
+        return Removed(already=True)
+    return _one_call(request(SESSION_CANCEL, target_id, json=_QUIETLY), answers[1:])
 
 
 def _one_call(call: Request, answers: Sequence[Response]) -> Request | Removed | str:
