@@ -103,8 +103,8 @@ def test_every_declared_write_has_a_writer_with_the_protocols_of_its_kind(
     assert (writer.mode, writer.max_batch) == (mode, write.max_batch)
     assert isinstance(writer, IdWriter) == (mode == "update")
     # the attendance writer reads attendee ids, the schedule writer the schedules the user already holds, the
-    # membership writers who is in the group already
-    reads_first = ("ilt_attendance", "lesson_schedule", "group_member", "group_supervisor")
+    # membership and registration writers who is in the group or the session already
+    reads_first = ("ilt_attendance", "ilt_registration", "lesson_schedule", "group_member", "group_supervisor")
     assert isinstance(writer, PreReadWriter) == (entity in reads_first)
     # only a create-only writer is looked up; a resend of any other is safe
     assert isinstance(writer, LookupWriter) != writer.idempotent

@@ -5,6 +5,7 @@ the write stage uses them (the writer's reads, then its calls)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any, cast
@@ -452,3 +453,16 @@ def test_an_undo_cancels_a_session_quietly_unless_it_is_cancelled_already() -> N
     assert undo.next_removal("ilt_session", "31", [Response(404, b"{}")]) == Removed(already=True)
     refused = undo.next_removal("ilt_session", "31", [active, Response(403, b'{"error": "no"}')])
     assert isinstance(refused, str) and "answered 403" in refused
+
+
+def test_a_registration_reads_the_sessions_attendees_and_sends_only_who_is_not_registered() -> None:
+    writer = make_writer("ilt_registration", "create", "sessionId")
+    items = _prepared(writer, [{"sessionId": 7, "userIds": [1]}, {"sessionId": 7, "userIds": [1, 2]}])
+    ((read, its),) = writer.pre_lookups(items)
+    assert (read.method, read.path, its) == ("GET", "/ilt_session/7/attendees", items)
+    attendees = {"results": [{"id": 90, "userId": 1, "sessionId": 7}], "meta": {"totalResultCount": 1}}
+    first, second = writer.apply_pre_lookups(items, [(Response(200, json.dumps(attendees).encode()), its)])
+    assert isinstance(first, WriteItem) and isinstance(second, WriteItem)
+    assert writer.settled(first) == RowResult("k0", ok=True, target_id="7:1", action="unchanged")
+    assert writer.settled(second) is None and second.payload["userIds"] == [2]
+    assert writer.pre_lookups(items) == []  # read once per step

@@ -116,78 +116,18 @@ _IN_GROUP = {
     "group_member": endpoint("GET", "/group/{groupId}/member"),
     "group_supervisor": endpoint("GET", "/group/{groupId}/supervisor"),
 }
-#: the payload key of a record whose every user the group already holds (``apply_pre_lookups``)
-_HELD = "_held"
 
 
 class VelpicMemberWriter(UserIdsWriter):
     """``group_member`` (``add_members``) or ``group_supervisor`` (``add_supervisors``): a record maps
-    ``groupId`` and ``userIds`` (one id or a list).
-
-    The add answers nothing of who was in the group already, so each group's members (or supervisors) are
-    read once per step before its first add (``GET /group/{groupId}/member``, ``/supervisor``, in one page of
-    the largest size a list serves): only the users not in it are sent, a record whose every user is in is
-    ``unchanged`` without a call (``settled``), and a record's target id names the users it added — what an
-    undo takes out again, and nobody who was in before. A group whose list holds more than a page, or cannot
-    be read, is not known: its records are sent whole (adding a user twice changes nothing) and counted
-    created. Users a call adds join the group as this step knows it."""
+    ``groupId`` and ``userIds`` (one id or a list). Each group's members (or supervisors) are read before its
+    first add (``GET /group/{groupId}/member``, ``/supervisor``): see ``UserIdsWriter``."""
 
     parent_key = "groupId"
+    user_field = "id"
 
     def __init__(self, entity: str) -> None:
-        super().__init__(entity)
-        self.in_group = _IN_GROUP[entity]
-        #: group id → the users in it as read (and added since), None: not known
-        self._in: dict[int, set[int] | None] = {}
-
-    def pre_lookups(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
-        """One list per group of ``items`` not read yet in this step (a group id 0, which no Velpic group has
-        — a dry run's stand-in for a group it would create —, holds nobody: not read)."""
-        by_group: dict[int, list[WriteItem]] = {}
-        for it in items:
-            gid = it.payload["groupId"]
-            if gid != 0 and gid not in self._in:
-                by_group.setdefault(gid, []).append(it)
-        return [(request(self.in_group, gid, params=ONE_PAGE), its) for gid, its in by_group.items()]
-
-    def apply_pre_lookups(
-        self, items: Sequence[WriteItem], answers: Sequence[tuple[Response, list[WriteItem]]]
-    ) -> list[WriteItem | RowResult]:
-        """Each record with only the users its group does not hold (or, all held, marked so); a group read
-        whole is known from then on."""
-        for response, its in answers:
-            rows, complete = listed(response) if response.status == 200 else ([], False)
-            known = complete and response.status == 200
-            self._in[its[0].payload["groupId"]] = (
-                {i for r in rows for i in id_list(r.get("id")) or ()} if known else None
-            )
-        out: list[WriteItem | RowResult] = []
-        for it in items:
-            gid = it.payload["groupId"]
-            members = self._in.get(gid, None if gid != 0 else set())
-            if members is None:
-                out.append(it)
-                continue
-            missing = [u for u in it.payload["userIds"] if u not in members]
-            payload = {**it.payload, "userIds": missing} if missing else {**it.payload, _HELD: True}
-            out.append(WriteItem(it.idem_key, it.source_key, payload, it.match_value))
-        return out
-
-    def settled(self, item: WriteItem) -> RowResult | None:
-        """A record whose every user the group holds: unchanged, at the group and those users."""
-        if not item.payload.get(_HELD):
-            return None
-        users = ",".join(str(u) for u in item.payload["userIds"])
-        return RowResult(
-            item.idem_key, ok=True, target_id=f"{item.payload['groupId']}:{users}", action="unchanged"
-        )
-
-    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
-        rows = super().decode(response, items)
-        members = self._in.get(items[0].payload["groupId"])
-        if response.status == 200 and members is not None:
-            members.update(items[0].payload["userIds"])
-        return rows
+        super().__init__(entity, _IN_GROUP[entity])
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         group = item.payload.get("groupId")

@@ -252,12 +252,15 @@ def _session_id(body: dict[str, Any], problems: dict[str, list[str]]) -> None:
 class VelpicIltRegistrationWriter(UserIdsWriter):
     """Registers users to a session: a record maps ``sessionId`` and ``userIds`` (one id or a list). The users
     must already hold a schedule of the session's lesson: a refusal (4xx) is a rejection with Velpic's reason.
-    Registering a registered user again changes nothing (no second attendee)."""
+    Registering a registered user again changes nothing (no second attendee); each session's attendees are
+    read before its first registration (``GET /ilt_session/{iltSessionId}/attendees``: see
+    ``UserIdsWriter``)."""
 
     parent_key = "sessionId"
+    user_field = "userId"
 
     def __init__(self) -> None:
-        super().__init__("ilt_registration")
+        super().__init__("ilt_registration", ILT_ATTENDEES)
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         body = dict(item.payload)

@@ -1,31 +1,83 @@
 """Writers whose record is one parent (a group, an ILT session) and the users to add to it, posted as
-``{"userIds": […]}``. Adding a user twice changes nothing, so a resend is safe. The call answers no id: the
-"target id" kept in the crosswalk is ``"<parent id>:<userId,…>"``."""
+``{"userIds": […]}``. Adding a user twice changes nothing, so a resend is safe. The call answers no id and
+nothing of who was in the parent already, so each parent's list of users (a group's members or supervisors, a
+session's attendees) is read once per step before its first add, in one page of the largest size a list
+serves: only the users not in it are sent, a record whose every user is in is ``unchanged`` without a call
+(``settled``), and its "target id" ``"<parent id>:<userId,…>"`` names the users it added — what an undo takes
+out again, never anyone who was in before. A parent whose list holds more than a page, or cannot be read, is
+not known: its records are sent whole and counted created. Users a call adds join the parent as the step
+knows it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from migrator.connectors.base import Request, Response, RowResult, WriteItem
-from migrator.connectors.velpic.calls import error_text, rejected, request
+from migrator.connectors.spec import Endpoint
+from migrator.connectors.velpic.calls import ONE_PAGE, error_text, id_list, listed, rejected, request
 from migrator.connectors.velpic.spec import VELPIC
 
 __all__ = ["UserIdsWriter"]
 
+#: the payload key of a record whose every user the parent already holds (``apply_pre_lookups``)
+_HELD = "_held"
+
 
 class UserIdsWriter:
-    """Posts each record's ``userIds`` to ``entity``'s create endpoint at the parent id ``parent_key``; a
-    subclass checks the record (``prepare``)."""
+    """Posts each record's ``userIds`` to ``entity``'s create endpoint at the parent id ``parent_key``, after
+    reading who is in the parent (``listing``, a row's user id in ``user_field``); a subclass checks the record
+    (``prepare``)."""
 
     mode = "create"
     idempotent = True
     match_fields: tuple[str, ...] = ()
     parent_key: str
+    user_field: str
 
-    def __init__(self, entity: str) -> None:
+    def __init__(self, entity: str, listing: Endpoint) -> None:
         write = VELPIC.entities[entity].writes["create"]
         self.endpoint = write.endpoint
         self.max_batch = write.max_batch
+        self.listing = listing
+        #: parent id → the users in it as read (and added since), None: not known
+        self._in: dict[int, set[int] | None] = {}
+
+    def pre_lookups(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        """One list per parent of ``items`` not read yet in this step (a parent id 0, which no Velpic record
+        has — a dry run's stand-in for one it would create —, holds nobody: not read)."""
+        by_parent: dict[int, list[WriteItem]] = {}
+        for it in items:
+            parent = int(it.payload[self.parent_key])
+            if parent != 0 and parent not in self._in:
+                by_parent.setdefault(parent, []).append(it)
+        return [(request(self.listing, parent, params=ONE_PAGE), its) for parent, its in by_parent.items()]
+
+    def apply_pre_lookups(
+        self, items: Sequence[WriteItem], answers: Sequence[tuple[Response, list[WriteItem]]]
+    ) -> list[WriteItem | RowResult]:
+        """Each record with only the users its parent does not hold (or, all held, marked so); a parent read
+        whole is known from then on."""
+        for response, its in answers:
+            rows, complete = listed(response) if response.status == 200 else ([], False)
+            users = {i for r in rows for i in id_list(r.get(self.user_field)) or ()}
+            self._in[int(its[0].payload[self.parent_key])] = users if complete else None
+        out: list[WriteItem | RowResult] = []
+        for it in items:
+            parent = int(it.payload[self.parent_key])
+            held = self._in.get(parent) if parent != 0 else set()
+            if held is None:
+                out.append(it)
+                continue
+            missing = [u for u in it.payload["userIds"] if u not in held]
+            payload = {**it.payload, "userIds": missing} if missing else {**it.payload, _HELD: True}
+            out.append(WriteItem(it.idem_key, it.source_key, payload, it.match_value))
+        return out
+
+    def settled(self, item: WriteItem) -> RowResult | None:
+        """A record whose every user its parent holds: unchanged, at the parent and those users."""
+        if not item.payload.get(_HELD):
+            return None
+        return RowResult(item.idem_key, ok=True, target_id=self._target(item), action="unchanged")
 
     def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
         return [
@@ -36,6 +88,12 @@ class UserIdsWriter:
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
         item = items[0]
         if response.status == 200:
-            users = ",".join(str(u) for u in item.payload["userIds"])
-            return [RowResult(item.idem_key, ok=True, target_id=f"{item.payload[self.parent_key]}:{users}")]
+            held = self._in.get(int(item.payload[self.parent_key]))
+            if held is not None:
+                held.update(item.payload["userIds"])
+            return [RowResult(item.idem_key, ok=True, target_id=self._target(item))]
         return [rejected(item, {"row": [error_text(response)]}, response.status)]
+
+    def _target(self, item: WriteItem) -> str:
+        users = ",".join(str(u) for u in item.payload["userIds"])
+        return f"{item.payload[self.parent_key]}:{users}"
