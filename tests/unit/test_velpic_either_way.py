@@ -1,7 +1,9 @@
 """The Velpic connector is right whichever way Velpic behaves where its document is silent: each test turns on
 the sandbox switch that makes Velpic answer the other way ([ASSUMED] behaviours, docs/platforms/velpic.md,
 "Contract") and drives the connector's own requests and decoders through real HTTP on loopback, in the order
-the write stage uses them (the writer's reads, then its calls)."""
+the write stage uses them (the writer's reads, then its calls). Where a call's answer says nothing of what the
+target held (an add to a group, a registration), the writer reads it first, and its undo takes back only
+what the run added."""
 
 from __future__ import annotations
 
