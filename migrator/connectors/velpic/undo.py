@@ -75,13 +75,9 @@ class VelpicUndo:
             return _cancelled(target_id, answers)
         if not target_id.isdigit():
             return f"{target_id!r} is not a Velpic user id (a whole number)"
-        if not answers:
-            return request(USER_BY_ID, target_id)
-        read = answers[0]
-        if read.status == 404:
-            return Removed(already=True)
-        if read.status != 200 or not isinstance(user := read.json(), dict):
-            return f"GET /user/{target_id} answered {read.status}: {error_text(read)}"
+        user = _read_first(request(USER_BY_ID, target_id), answers)
+        if not isinstance(user, dict):
+            return user
         groups, supervised = id_list_of(user.get("groups")), id_list_of(user.get("groupsSupervised"))
         calls = [request(GROUP_REMOVE_MEMBERS, gid, json={"userIds": [int(target_id)]}) for gid in groups]
         calls += [
@@ -122,19 +118,28 @@ def _taken_out(call: Endpoint, target_id: str, answers: Sequence[Response]) -> R
     return _one_call(request(call, group, json={"userIds": ids}), answers)
 
 
+def _read_first(read: Request, answers: Sequence[Response]) -> dict[str, Any] | Request | Removed | str:
+    """The record as the platform holds it, read before any reversal call (the first of ``answers``): the
+    read itself while it is not answered, ``Removed`` when the record is gone (404), or why it failed."""
+    if not answers:
+        return read
+    answer = answers[0]
+    if answer.status == 404:
+        return Removed(already=True)
+    if answer.status != 200 or not isinstance(body := answer.json(), dict):
+        return f"{read.method} {read.path} answered {answer.status}: {error_text(answer)}"
+    return body
+
+
 def _cancelled(target_id: str, answers: Sequence[Response]) -> Request | Removed | str:
     """A session the run created, read first (``GET /ilt_session/{id}``: one already cancelled, ``statusId``
     3, or gone, counts as removed — what a second cancel answers is not documented), then cancelled without
     notifications."""
     if not target_id.isdigit():
         return f"{target_id!r} is not a Velpic ILT session id (a whole number)"
-    if not answers:
-        return request(SESSION_BY_ID, target_id)
-    read = answers[0]
-    if read.status == 404:
-        return Removed(already=True)
-    if read.status != 200 or not isinstance(session := read.json(), dict):
-        return f"GET /ilt_session/{target_id} answered {read.status}: {error_text(read)}"
+    session = _read_first(request(SESSION_BY_ID, target_id), answers)
+    if not isinstance(session, dict):
+        return session
     if id_list(session.get("statusId")) == [_CANCELLED]:
         return Removed(already=True)
     return _one_call(request(SESSION_CANCEL, target_id, json=_QUIETLY), answers[1:])
