@@ -128,10 +128,15 @@ class Redactor:
         return frozenset(self._secrets)
 
     def text(self, value: str) -> str:
-        """``value`` with every known secret, in every form, and every bearer token replaced by ``***``."""
-        value = self._pattern.sub(_MASK, value)
-        if self._cores.search(value):  # rare: only then look at each base64 run
-            value = _BASE64_RUN.sub(self._mask_base64, value)
+        """``value`` with every known secret, in every form, and every bearer token replaced by ``***``. Each
+        pass runs only where it can match: the secrets' once there are secrets, the bearer tokens' where the
+        text holds the word in some case (a cheap search: the case-blind pattern is tried at every position)."""
+        if self._secrets:
+            value = self._pattern.sub(_MASK, value)
+            if self._cores.search(value):  # rare: only then look at each base64 run
+                value = _BASE64_RUN.sub(self._mask_base64, value)
+        if "bearer" not in value.lower():  # each letter of "bearer" matches only itself or its capital
+            return value
         return _BEARER.sub(r"\1" + _MASK, value)
 
     def _mask_base64(self, run: re.Match[str]) -> str:
