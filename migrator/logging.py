@@ -22,10 +22,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
-import structlog
 
 from migrator.errors import MigratorError
 from migrator.private_files import UnsafePathError, make_private_dir, open_private
+
+# structlog's ``dev`` and ``tracebacks`` modules import rich when it is installed, only to format tracebacks
+# (about 0.1 s of CPU at every start of the CLI). The console here formats them plainly (``plain_traceback``:
+# rich's would print every frame's local values, which can hold a secret), so rich is hidden from structlog
+# while it loads. rich itself stays importable: the progress display imports it when it draws on a terminal.
+_HIDE_RICH = "structlog" not in sys.modules and "rich" not in sys.modules
+if _HIDE_RICH:
+    sys.modules["rich"] = None  # type: ignore[assignment]  # `import rich` raises ImportError meanwhile
+try:
+    import structlog
+finally:
+    if _HIDE_RICH:
+        del sys.modules["rich"]
 
 __all__ = ["LogFileError", "Redactor", "configure_logging"]
 
@@ -252,7 +264,9 @@ def configure_logging(
         console_handler = logging.StreamHandler(console)
         console_handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
-                processor=structlog.dev.ConsoleRenderer(colors=False),
+                processor=structlog.dev.ConsoleRenderer(
+                    colors=False, exception_formatter=structlog.dev.plain_traceback
+                ),
                 foreign_pre_chain=[redactor],
             )
         )
