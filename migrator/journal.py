@@ -58,7 +58,7 @@ numbers, and the payloads a batch was sent with), 6 (the ``attempts`` of write c
 keeps its records and their payloads), 7 (``pre_images``: the target's values of the records a run updates, as
 they were before it wrote; ``undo_actions``: what ``migrator undo`` did, for its resume), 8 (who each record is,
 in its ledger row), 9 (the ledger's checks without ``IN`` lists, which cost SQLite a temporary table per row
-written; the same rules). Opening an older
+written, the same rules; ``batch_images``: a batch's pre-images in one row). Opening an older
 journal upgrades it in place, in one transaction (``_MIGRATIONS``); a newer one is refused.
 
 Writers and readers: :meth:`Journal.open` opens a *writer* (``migrator run``): it holds the journal's lock, an
@@ -266,6 +266,12 @@ CREATE TABLE pre_images (
     image       TEXT,
     PRIMARY KEY (run_id, step, source_key)
 ) WITHOUT ROWID;
+CREATE TABLE batch_images (
+    seq    INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    step   TEXT NOT NULL,
+    images TEXT NOT NULL
+);
 CREATE TABLE undo_actions (
     run_id     INTEGER NOT NULL,
     step       TEXT NOT NULL,
@@ -370,7 +376,9 @@ ALTER TABLE records ADD COLUMN links TEXT
 """,
     # the ledger's checks say the same as before with ``=`` and ``OR`` instead of ``IN (…)``: SQLite built a
     # temporary table for an IN list at every row written (about 10 µs per record, half the cost of a done
-    # row); SQLite cannot change a table's checks, so the table is copied into a new one, every row kept
+    # row); SQLite cannot change a table's checks, so the table is copied into a new one, every row kept.
+    # The pre-images of a batch are kept in one row (``batch_images``) from now on, not one row per record;
+    # those ``pre_images`` holds stay where they are, and are read with them
     9: """
 DROP VIEW IF EXISTS crosswalk;
 CREATE TABLE records_v9 (
@@ -397,7 +405,13 @@ INSERT INTO records_v9 (step, source_key, idem_key, state, batch_id, target_id, 
     email, number, links FROM records;
 DROP TABLE records;
 ALTER TABLE records_v9 RENAME TO records;
-CREATE VIEW crosswalk AS SELECT step, source_key, target_id FROM records WHERE target_id IS NOT NULL
+CREATE VIEW crosswalk AS SELECT step, source_key, target_id FROM records WHERE target_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS batch_images (
+    seq    INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    step   TEXT NOT NULL,
+    images TEXT NOT NULL
+)
 """,
 }
 
@@ -1411,42 +1425,48 @@ class Journal:
 
     def save_pre_images(self, step: str, images: Sequence[PreImage]) -> None:
         """Keep what the records of a batch held on the target before this run wrote them, one transaction,
-        before the batch is marked sent. The first image of a record in a run is kept (a record sent again
-        in the same run was read before the run as well)."""
+        before the batch is marked sent: one row for the batch (``batch_images``: each record's source key,
+        target id, match value and image as JSON text, in a JSON array), numbered in the order saved. The
+        first image of a record in a run is the one read (a record sent again in the same run was read
+        before the run as well)."""
         if not images:
             return
         run_id = self.run_id or 0  # 0: written outside a run (as batches are without one: no run to undo)
-        rows = [
-            (
-                run_id,
-                step,
-                str(i.source_key),
-                i.target_id,
-                i.match_value,
-                None if i.image is None else orjson.dumps(i.image, default=str).decode(),
-            )
-            for i in images
-        ]
+        rows = orjson.dumps(
+            [
+                [
+                    str(i.source_key),
+                    i.target_id,
+                    i.match_value,
+                    None if i.image is None else orjson.dumps(i.image, default=str).decode(),
+                ]
+                for i in images
+            ]
+        ).decode()
         with self._tx() as cur:
-            cur.executemany(
-                "INSERT INTO pre_images (run_id, step, source_key, target_id, match_value, image) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step, source_key) DO NOTHING",
-                rows,
+            cur.execute(
+                "INSERT INTO batch_images (run_id, step, images) VALUES (?, ?, ?)", (run_id, step, rows)
             )
 
     def run_effects(self, run_ids: Sequence[int]) -> list[RunEffect]:
         """Every record the runs ``run_ids`` (a load and the runs that resumed it) wrote last, done by a batch
         of one of them, with its earliest pre-image among them (what the target held before the first of them
-        wrote it), in step and source key order."""
+        wrote it: the lowest run, and in it the first saved; a journal before schema 9 kept one image per
+        record and run in ``pre_images``), in step and source key order."""
         marks = ", ".join("?" for _ in run_ids) or "NULL"
         rows = self._read(
+            "WITH images AS ("
+            "SELECT step, source_key, image, match_value, row_number() OVER (PARTITION BY step, source_key "
+            "ORDER BY run_id, seq, place) AS nth FROM ("
+            f"SELECT step, source_key, run_id, 0 AS seq, 0 AS place, image, match_value FROM pre_images "
+            f"WHERE run_id IN ({marks}) UNION ALL "
+            "SELECT b.step, j.value ->> 0, b.run_id, b.seq, j.key, j.value ->> 3, j.value ->> 2 "
+            f"FROM batch_images b, json_each(b.images) j WHERE b.run_id IN ({marks}))) "
             "SELECT r.step, r.source_key, r.target_id, r.action, p.source_key IS NOT NULL, p.image, "
             "p.match_value FROM records r JOIN batches b ON b.step = r.step AND b.batch_id = r.batch_id "
-            "LEFT JOIN (SELECT step, source_key, min(run_id), image, match_value FROM pre_images "
-            f"WHERE run_id IN ({marks}) GROUP BY step, source_key) p "
-            "ON p.step = r.step AND p.source_key = r.source_key "
+            "LEFT JOIN images p ON p.nth = 1 AND p.step = r.step AND p.source_key = r.source_key "
             f"WHERE b.run_id IN ({marks}) AND r.state = 'done' ORDER BY r.step, r.source_key",
-            (*run_ids, *run_ids),
+            (*run_ids, *run_ids, *run_ids),
         )
         return [
             RunEffect(

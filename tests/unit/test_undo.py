@@ -156,12 +156,48 @@ def test_an_older_journal_is_upgraded_to_keep_pre_images(tmp_path: Path) -> None
     conn.executescript("DROP TABLE pre_images; DROP TABLE undo_actions; PRAGMA user_version = 6;")
     conn.close()
     with Journal.open(path, "p") as j:
-        j.begin_run("h")
+        run = j.begin_run("h")
         j.save_pre_images("s", [PreImage("a", "1", None, {"x": 1})])
+        j.mark_batch_sent("s", "b1", [SentRecord("ia", "a")])
+        j.mark_batch_done("s", "b1", [WriteResult("ia", "a", "1", "updated")])
+        assert j.run_effects([run]) == [RunEffect("s", "a", "1", "updated", True, {"x": 1}, None)]
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert conn.execute("SELECT count(*) FROM pre_images").fetchone()[0] == 1
     conn.close()
+
+
+def test_pre_images_an_older_journal_kept_per_record_are_read_with_those_kept_per_batch(tmp_path: Path) -> None:
+    """Before schema 9 a pre-image was a row per record (``pre_images``); since, a batch's are one row. An
+    undo of runs on both sides reads both: each record's image is the earliest run's, and within a run the
+    first saved."""
+    with Journal.open(tmp_path / "j.sqlite", "p") as j:
+        first = j.begin_run("h")
+        j._conn.execute(
+            "INSERT INTO pre_images (run_id, step, source_key, target_id, match_value, image) "
+            "VALUES (?, 'users', 'a', '100', 'a@x', '{\"firstName\":\"Old\"}')",
+            (first,),
+        )
+        j.mark_batch_sent("users", "b1", [SentRecord("ia", "a")])
+        j.mark_batch_done("users", "b1", [WriteResult("ia", "a", "100", "updated")])
+        j.finish_run("stopped")
+        second = j.begin_run("h")
+        j.save_pre_images(
+            "users", [PreImage("a", "100", "a@x", {"firstName": "Run 2"}), PreImage("b", None, "b@x", None)]
+        )
+        j.save_pre_images("users", [PreImage("b", "101", "b@x", {"firstName": "Later"})])  # the first stays
+        j.mark_batch_sent("users", "b2", [SentRecord("ia", "a"), SentRecord("ib", "b")])
+        j.mark_batch_done(
+            "users", "b2", [WriteResult("ia", "a", "100", "updated"), WriteResult("ib", "b", "101")]
+        )
+        j.finish_run("done")
+        assert j.run_effects([first, second]) == [
+            RunEffect("users", "a", "100", "updated", True, {"firstName": "Old"}, "a@x"),
+            RunEffect("users", "b", "101", "created", True, None, "b@x"),
+        ]
+        assert j.run_effects([second]) == [
+            RunEffect("users", "a", "100", "updated", True, {"firstName": "Run 2"}, "a@x"),
+            RunEffect("users", "b", "101", "created", True, None, "b@x"),
+        ]
 
 
 # -- reversal calls ------------------------------------------------------------------------------------------
