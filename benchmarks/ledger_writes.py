@@ -1,9 +1,9 @@
 """The journal's per-batch writes of a run, in-process: ``python -m benchmarks.ledger_writes [--users N]
 [--batch B] [--runs R]``. For each batch of scenario 7's plan (Velpic users, bulk 500) it times, by the
-process's CPU clock, what the write stage asks of the journal: ``save_pre_images`` (every record absent from
-the target, as on an empty one), ``mark_batch_sent`` with the payloads and ``mark_batch_done``, and the WAL
-checkpoints a run makes in its worker thread (every 10 batches here). Prints each stage's CPU seconds per run,
-then their minimum over the runs."""
+process's CPU clock, what the write stage asks of the step's ledger (``runtime.ledger.JournalLedger``, as a
+run does): ``pre_images`` (every record absent from the target, as on an empty one), ``batch_sent`` with the
+payloads, ``batch_done``, and the WAL checkpoints a run makes in its worker thread (every 10 batches here).
+Prints each stage's CPU seconds per run, then their minimum over the runs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import orjson
 
 from migrator.journal import Journal, PreImage, SentRecord, WriteResult
 from migrator.protocol.keys import batch_id, content_hash, record_key_function
+from migrator.runtime.ledger import JournalLedger
 
 PLAN, STEP = "bench-velpic-users", "users"
 STAGES = ("pre_images", "batch_sent", "batch_done", "checkpoints")
@@ -31,6 +32,7 @@ def one_run(folder: Path, users: int, batch: int) -> dict[str, float]:
     try:
         journal.begin_run("bench")
         journal.defer_checkpoints()
+        ledger = JournalLedger(journal, STEP)
         for n, start in enumerate(range(0, users, batch)):
             sent, done, images = [], [], []
             for i in range(start, min(start + batch, users)):
@@ -50,13 +52,13 @@ def one_run(folder: Path, users: int, batch: int) -> dict[str, float]:
                 images.append(PreImage(source_key, None, number, None))
             bid = batch_id(STEP, [r.idem_key for r in sent])
             clock = time.process_time()
-            journal.save_pre_images(STEP, images)
+            ledger.pre_images(images)
             spent["pre_images"] += time.process_time() - clock
             clock = time.process_time()
-            journal.mark_batch_sent(STEP, bid, sent)
+            ledger.batch_sent(bid, sent)
             spent["batch_sent"] += time.process_time() - clock
             clock = time.process_time()
-            journal.mark_batch_done(STEP, bid, done)
+            ledger.batch_done(bid, done, [])
             spent["batch_done"] += time.process_time() - clock
             if n % 10 == 9:
                 clock = time.process_time()

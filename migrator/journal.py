@@ -428,6 +428,8 @@ _NOBODY: Final = (None, None, None, None)
 #: what ``mark_batch_done`` knows of a record its batch did not carry
 _UNSENT: Final = (None, None, _NOBODY)
 
+_INSERT_IMAGES: Final = "INSERT INTO batch_images (run_id, step, images) VALUES (?, ?, ?)"
+
 #: what an upgrade statement says when an older build already made its change (tolerated, not an error)
 _ALREADY_MIGRATED: Final = ("duplicate column", "use DROP VIEW", "already exists")
 
@@ -1172,8 +1174,15 @@ class Journal:
                 [(step, key, now, self.run_id) for key in page_keys],
             )
 
-    def mark_batch_sent(self, step: str, batch_id: str, records: Iterable[SentRecord]) -> None:
-        """Before the request: the batch is *sent*, with its records (one row, one transaction).
+    def mark_batch_sent(
+        self,
+        step: str,
+        batch_id: str,
+        records: Iterable[SentRecord],
+        pre_images: Sequence[PreImage] = (),
+    ) -> None:
+        """Before the request: the batch is *sent*, with its records (one row, one transaction), and with the
+        ``pre_images`` of its records when given (what :meth:`save_pre_images` keeps, in the same transaction).
 
         The batch row carries its records (idempotency key, source key, content hash) as one JSON value, and
         their payloads (when given) as another, so marking a batch sent costs one insert whatever its size; it
@@ -1188,7 +1197,10 @@ class Journal:
         payloads = [r.payload for r in sent]
         kept = orjson.dumps(payloads, default=str).decode() if any(p is not None for p in payloads) else None
         names: list[Kept | None] = self._names.of(step, payloads) if kept is not None else [None] * len(sent)
+        images = self._images_row(step, pre_images) if pre_images else None
         with self._tx() as cur:
+            if images is not None:
+                cur.execute(_INSERT_IMAGES, images)
             cur.execute(
                 "INSERT INTO batches (step, batch_id, state, sent_at, run_id, keys, payloads, seq) "
                 "VALUES (?, ?, 'sent', ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM batches)) "
@@ -1425,12 +1437,18 @@ class Journal:
 
     def save_pre_images(self, step: str, images: Sequence[PreImage]) -> None:
         """Keep what the records of a batch held on the target before this run wrote them, one transaction,
-        before the batch is marked sent: one row for the batch (``batch_images``: each record's source key,
-        target id, match value and image as JSON text, in a JSON array), numbered in the order saved. The
-        first image of a record in a run is the one read (a record sent again in the same run was read
-        before the run as well)."""
+        before the batch is marked sent (or in the transaction that marks it sent: :meth:`mark_batch_sent`):
+        one row for the batch (``batch_images``: each record's source key, target id, match value and image
+        as JSON text, in a JSON array), numbered in the order saved. The first image of a record in a run is
+        the one read (a record sent again in the same run was read before the run as well)."""
         if not images:
             return
+        row = self._images_row(step, images)
+        with self._tx() as cur:
+            cur.execute(_INSERT_IMAGES, row)
+
+    def _images_row(self, step: str, images: Sequence[PreImage]) -> tuple[int, str, str]:
+        """The ``batch_images`` row of a batch's pre-images."""
         run_id = self.run_id or 0  # 0: written outside a run (as batches are without one: no run to undo)
         rows = orjson.dumps(
             [
@@ -1443,10 +1461,7 @@ class Journal:
                 for i in images
             ]
         ).decode()
-        with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO batch_images (run_id, step, images) VALUES (?, ?, ?)", (run_id, step, rows)
-            )
+        return run_id, step, rows
 
     def run_effects(self, run_ids: Sequence[int]) -> list[RunEffect]:
         """Every record the runs ``run_ids`` (a load and the runs that resumed it) wrote last, done by a batch

@@ -22,6 +22,7 @@ from migrator.graph import compile_graph
 from migrator.journal import SCHEMA_VERSION, Journal, PreImage, RunEffect, SentRecord, UndoMark, WriteResult
 from migrator.plan.load import load_plan
 from migrator.protocol.keys import idempotency_key
+from migrator.runtime.ledger import JournalLedger
 from migrator.runtime.selection import Selection, SelectionMode
 from migrator.runtime.states import kept_states, state_fields
 from migrator.runtime.undone import settled_counts, taken_runs, undone_keys
@@ -141,6 +142,33 @@ def test_the_journal_keeps_a_runs_pre_images_and_effects_and_an_undos_marks(tmp_
             ("users", "100"): UndoMark("users", "100", "restore", "failed", "refused: secret-1234")
         }
         assert j.integrity_check() == []
+
+
+def test_a_step_journals_a_batchs_pre_images_with_the_batch_sent(tmp_path: Path) -> None:
+    """The step's ledger keeps a batch's pre-images until the batch is marked sent, and the journal writes
+    both in one transaction: before the request, what undo needs is there (and nothing of a batch never
+    marked sent)."""
+    path = tmp_path / "j.sqlite"
+    with Journal.open(path, "p") as j:
+        run = j.begin_run("h")
+        ledger = JournalLedger(j, "users")
+        ledger.pre_images(
+            [PreImage("a", "100", "a@x", {"firstName": "Before"}), PreImage("b", None, "b@x", None)]
+        )
+        with Journal.open(path, "p", read_only=True) as reader:
+            assert reader._conn.execute("SELECT count(*) FROM batch_images").fetchone()[0] == 0
+        ledger.batch_sent("b1", [SentRecord("ia", "a"), SentRecord("ib", "b")])
+        with Journal.open(path, "p", read_only=True) as reader:  # before any request: committed
+            assert reader._conn.execute("SELECT count(*) FROM batch_images").fetchone()[0] == 1
+        ledger.pre_images([PreImage("c", None, "c@x", None)])
+        ledger.batch_sent("b2", [SentRecord("ic", "c")])
+        ledger.batch_done("b1", [WriteResult("ia", "a", "100", "updated"), WriteResult("ib", "b", "101")], [])
+        ledger.batch_done("b2", [WriteResult("ic", "c", "102")], [])
+        assert j.run_effects([run]) == [
+            RunEffect("users", "a", "100", "updated", True, {"firstName": "Before"}, "a@x"),
+            RunEffect("users", "b", "101", "created", True, None, "b@x"),
+            RunEffect("users", "c", "102", "created", True, None, "c@x"),
+        ]
 
 
 def test_undo_reasons_are_redacted(tmp_path: Path) -> None:
