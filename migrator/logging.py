@@ -22,10 +22,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
-import structlog
 
 from migrator.errors import MigratorError
 from migrator.private_files import UnsafePathError, make_private_dir, open_private
+
+# structlog's ``dev`` and ``tracebacks`` modules import rich when it is installed, only to format tracebacks
+# (about 0.1 s of CPU at every start of the CLI). The console here formats them plainly (``plain_traceback``:
+# rich's would print every frame's local values, which can hold a secret), so rich is hidden from structlog
+# while it loads. rich itself stays importable: the progress display imports it when it draws on a terminal.
+_HIDE_RICH = "structlog" not in sys.modules and "rich" not in sys.modules
+if _HIDE_RICH:
+    sys.modules["rich"] = None  # type: ignore[assignment]  # `import rich` raises ImportError meanwhile
+try:
+    import structlog
+finally:
+    if _HIDE_RICH:
+        del sys.modules["rich"]
 
 __all__ = ["LogFileError", "Redactor", "configure_logging"]
 
@@ -128,10 +140,15 @@ class Redactor:
         return frozenset(self._secrets)
 
     def text(self, value: str) -> str:
-        """``value`` with every known secret, in every form, and every bearer token replaced by ``***``."""
-        value = self._pattern.sub(_MASK, value)
-        if self._cores.search(value):  # rare: only then look at each base64 run
-            value = _BASE64_RUN.sub(self._mask_base64, value)
+        """``value`` with every known secret, in every form, and every bearer token replaced by ``***``. Each
+        pass runs only where it can match: the secrets' once there are secrets, the bearer tokens' where the
+        text holds the word in some case (a cheap search: the case-blind pattern is tried at every position)."""
+        if self._secrets:
+            value = self._pattern.sub(_MASK, value)
+            if self._cores.search(value):  # rare: only then look at each base64 run
+                value = _BASE64_RUN.sub(self._mask_base64, value)
+        if "bearer" not in value.lower():  # each letter of "bearer" matches only itself or its capital
+            return value
         return _BEARER.sub(r"\1" + _MASK, value)
 
     def _mask_base64(self, run: re.Match[str]) -> str:
@@ -247,7 +264,9 @@ def configure_logging(
         console_handler = logging.StreamHandler(console)
         console_handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
-                processor=structlog.dev.ConsoleRenderer(colors=False),
+                processor=structlog.dev.ConsoleRenderer(
+                    colors=False, exception_formatter=structlog.dev.plain_traceback
+                ),
                 foreign_pre_chain=[redactor],
             )
         )

@@ -251,12 +251,13 @@ def collect(
     rejections: Sequence[DeadLetter] | None = None,
     now: float | None = None,
     verify: Mapping[str, Any] | None = None,
+    step_counts: Mapping[str, LedgerCounts] | None = None,
 ) -> ReportData:
     """Read what the HTML report needs from the journal (and ``verify``: the latest verification's summary,
-    when there is one)."""
+    when there is one; ``step_counts``: the ledger's counts when the caller read them already)."""
     stats = journal.run_stats()
     open_rejections = list(rejections) if rejections is not None else journal.open_rejections()
-    step_counts = journal.step_counts()
+    step_counts = dict(step_counts) if step_counts is not None else journal.step_counts()
     coverage, coverage_counts = coverage_of(stats, step_counts)
     return ReportData(
         plan=plan_name,
@@ -432,6 +433,7 @@ def write_reports(
     plan_name: str,
     *,
     entities: Mapping[str, str] | None = None,
+    step_counts: Mapping[str, LedgerCounts] | None = None,
 ) -> list[Path]:
     """Write ``success.csv``, ``errors.csv``, ``crosswalk.csv``, ``coverage.csv`` and ``report.html`` into
     ``out_dir``.
@@ -442,13 +444,14 @@ def write_reports(
     kept it in the record's ledger row from the payload its latest batch was sent with (redacted then, by the
     run's redactor), linked records resolved through the run statistics' ``"references"`` (indexed in the
     journal's temporary storage for the report, on disk, dropped after it), so memory stays flat over
-    millions of records. Returns the paths written.
+    millions of records. ``step_counts``: the ledger's counts (:meth:`Journal.step_counts`) when the caller
+    has just read them (a run, for its summary too), else they are read here. Returns the paths written.
     The folder and its missing parents are created 0700; a folder that cannot be written (it is a file, the
     disk refuses) raises a ``ReportError`` that says what to do.
     """
     out = Path(out_dir)
     with _os_errors(out):
-        return _write_reports(journal, out, plan_name, entities)
+        return _write_reports(journal, out, plan_name, entities, step_counts)
 
 
 def _references(stats: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
@@ -469,11 +472,14 @@ def _write_reports(
     out: Path,
     plan_name: str,
     entities: Mapping[str, str] | None,
+    step_counts: Mapping[str, LedgerCounts] | None,
 ) -> list[Path]:
     make_private_dir(out)
     rejections = journal.open_rejections()
     verify = read_verify_summary(out)
-    data = collect(journal, plan_name, entities=entities, rejections=rejections, verify=verify)
+    data = collect(
+        journal, plan_name, entities=entities, rejections=rejections, verify=verify, step_counts=step_counts
+    )
     stats = journal.run_stats()
     references = _references(stats)
     index_linked(journal, references)

@@ -36,7 +36,7 @@ from migrator.dry_run_report import DRY_RUN_BANNER, write_dry_run_report
 from migrator.errors import JournalError, JournalStorageError, PlanError
 from migrator.graph import TaskGraph, compile_graph
 from migrator.identity import references_of
-from migrator.journal import Journal, Tenant
+from migrator.journal import Journal, LedgerCounts, Tenant
 from migrator.logging import Redactor, configure_logging
 from migrator.plan.env import ResolvedConnection, resolve_connections, secret_values
 from migrator.plan.load import LoadedPlan, load_plan
@@ -242,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         summary = _run_with_signals(run)
         status = "done" if summary.ok else ("stopped" if summary.stopped else "failed")
         refused = ""  # the journal's end or the reports the disk refused to take
+        ledger: dict[str, LedgerCounts] | None = None  # its counts, read once for the report and the summary
         if not args.dry_run:
             report_dir = Path(args.report_dir) if args.report_dir else files.reports
             entities = {name: step.write.entity for name, step in loaded.plan.steps.items()}
@@ -255,13 +256,14 @@ def run(args: argparse.Namespace) -> int:
                     "references": references,
                 }
                 journal.save_run_stats(journal.run_id, {**stats, **kept_stats})
-                write_reports(journal, report_dir, name, entities=entities)
+                ledger = journal.step_counts()
+                write_reports(journal, report_dir, name, entities=entities, step_counts=ledger)
             except (JournalStorageError, ReportError) as error:
                 refused = str(error)
         else:
             report_dir = Path(args.report_dir) if args.report_dir else files.dry_run
             write_dry_run_report(report_dir, summary, summary.would_reject, redactor.text)
-        counts = _step_counts(summary, journal, dry_run=args.dry_run)
+        counts = _step_counts(summary, journal, ledger, dry_run=args.dry_run)
     finally:
         journal.close()
     _print_summary(summary, journal.path, log_file, summary_lines(coverage, counts), dry_run=args.dry_run)
@@ -428,15 +430,18 @@ def _inventory(
     return anyio.run(main)
 
 
-def _step_counts(summary: RunSummary, journal: Journal, *, dry_run: bool) -> dict[str, StepCount]:
-    """Per step: read in this run; written and rejected as the ledger holds them (every run so far), or, in a
-    dry run, as this run would have."""
+def _step_counts(
+    summary: RunSummary, journal: Journal, ledger: Mapping[str, LedgerCounts] | None, *, dry_run: bool
+) -> dict[str, StepCount]:
+    """Per step: read in this run; written and rejected as the ledger holds them (every run so far: its
+    counts ``ledger`` when read already, else read here), or, in a dry run, as this run would have."""
     if dry_run:
         return {
             name: StepCount(o.counters.read, o.counters.created + o.counters.updated, o.counters.rejected)
             for name, o in summary.steps.items()
         }
-    ledger = journal.step_counts()
+    if ledger is None:
+        ledger = journal.step_counts()
     out: dict[str, StepCount] = {}
     for name, o in summary.steps.items():
         held = ledger.get(name)

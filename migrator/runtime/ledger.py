@@ -47,7 +47,8 @@ class StepLedger(Protocol):
         """These pages are settled: a resumed run does not read them again."""
 
     def pre_images(self, images: Sequence[PreImage]) -> None:
-        """What the records of a batch about to be sent held on the target before the run (for an undo)."""
+        """What the records of a batch about to be sent held on the target before the run (for an undo): kept
+        with the batch, by the ``batch_sent`` that follows (nothing is sent before it)."""
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
         """The batch's records are about to be sent (in doubt until ``batch_done``)."""
@@ -91,7 +92,8 @@ class _Sending:
 
 
 class JournalLedger:
-    """Writes one step's effects to the journal, one transaction per call."""
+    """Writes one step's effects to the journal, one transaction per call (a batch's pre-images go in its
+    ``batch_sent``'s)."""
 
     def __init__(self, journal: Journal, step: str) -> None:
         self.journal = journal
@@ -99,15 +101,17 @@ class JournalLedger:
         self._sending: dict[str, _Sending] = {}
         self._batch_of: dict[str, str] = {}  # idempotency key → the batch carrying it now
         self._loose_tries: Counter[tuple[str, ...]] = Counter()  # lookups before their batch was sent
+        self._images: list[PreImage] = []  # the pre-images of the batch about to be marked sent
 
     def pages_done(self, page_keys: Sequence[str]) -> None:
         self.journal.mark_pages_done(self.step, page_keys)
 
     def pre_images(self, images: Sequence[PreImage]) -> None:
-        self.journal.save_pre_images(self.step, images)
+        self._images.extend(images)  # journaled in the transaction that marks their batch sent
 
     def batch_sent(self, batch_id: str, records: Sequence[SentRecord]) -> None:
-        self.journal.mark_batch_sent(self.step, batch_id, records)
+        images, self._images = self._images, []
+        self.journal.mark_batch_sent(self.step, batch_id, records, images)
         keys = frozenset([r.idem_key for r in records])
         self._sending[batch_id] = _Sending(keys)
         self._batch_of.update(dict.fromkeys(keys, batch_id))

@@ -400,6 +400,58 @@ def test_a_schema_3_journal_is_upgraded_with_its_crosswalk_and_batch_counts(jpat
     assert kinds["crosswalk"] == "view" and "records_batch" not in kinds
 
 
+def test_a_schema_8_journal_is_upgraded_to_a_ledger_with_the_same_rules_checked_without_in_lists(
+    jpath: Path,
+) -> None:
+    """Schema 8's ledger checked its state and action with ``IN (…)`` lists, which cost SQLite a temporary
+    table per row written: the upgrade copies the ledger into a table with the same rules in ``=``/``OR``
+    form, every row, its target id, identity and the crosswalk view kept, and a state outside the rules is
+    still refused."""
+    j = Journal.open(jpath, PLAN)
+    j.begin_run("h")
+    r = recs("s", "1", "2", "3")
+    j.mark_batch_sent("s", "b1", [r[0]._replace(payload={"firstName": "Ann", "lastName": "Lee"}), *r[1:]])
+    j.mark_batch_done(
+        "s",
+        "b1",
+        [WriteResult(r[0].idem_key, "1", "T1"), WriteResult(r[1].idem_key, "2", "T2", "updated")],
+        [Rejection(r[2].idem_key, "3", "no", 422)],
+    )
+    j.close()
+    before = sqlite3.connect(jpath).execute("SELECT * FROM records ORDER BY source_key").fetchall()
+    conn = sqlite3.connect(jpath, isolation_level=None)
+    conn.executescript(
+        """
+        DROP VIEW crosswalk;
+        ALTER TABLE records RENAME TO records_old;
+        CREATE TABLE records (
+            step TEXT NOT NULL, source_key TEXT NOT NULL, idem_key TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('sent', 'done', 'rejected')), batch_id TEXT, target_id TEXT,
+            action TEXT CHECK (action IS NULL OR action IN ('created', 'updated', 'unchanged')),
+            content_hash TEXT, updated_at REAL NOT NULL, seq INTEGER, name TEXT, email TEXT, number TEXT,
+            links TEXT, PRIMARY KEY (step, source_key)
+        ) WITHOUT ROWID;
+        INSERT INTO records SELECT * FROM records_old;
+        DROP TABLE records_old;
+        CREATE VIEW crosswalk AS SELECT step, source_key, target_id FROM records WHERE target_id IS NOT NULL;
+        PRAGMA user_version = 8;
+        """
+    )
+    conn.close()
+    upgraded = Journal.open(jpath, PLAN)
+    assert upgraded._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    assert upgraded._conn.execute("SELECT * FROM records ORDER BY source_key").fetchall() == before
+    assert upgraded.crosswalk("s") == {"1": "T1", "2": "T2"}
+    assert upgraded.kept_identities([("s", "1")]) == {("s", "1"): ("Ann Lee", "", "", None)}
+    assert upgraded.integrity_check() == []
+    table = upgraded._conn.execute("SELECT sql FROM sqlite_master WHERE name = 'records'").fetchone()[0]
+    assert " IN (" not in table
+    for column, bad in (("state", "lost"), ("action", "deleted")):
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            upgraded._conn.execute(f"UPDATE records SET {column} = ? WHERE source_key = '1'", (bad,))
+    upgraded.close()
+
+
 def test_deferred_checkpoints_leave_the_wal_to_a_checkpoint_from_another_thread(jpath: Path) -> None:
     """While deferred, commits never copy the WAL into the file (SQLite would do it, with a disk sync, inside
     the commit that crosses 1,000 pages); ``checkpoint`` does it on its own connection, from any thread."""

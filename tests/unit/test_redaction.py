@@ -64,6 +64,16 @@ def test_text_without_a_secret_is_left_as_it_is() -> None:
     assert redactor.text(text) == text
 
 
+@pytest.mark.parametrize("secrets", [[], [SECRET]], ids=["no secret known", "a secret known"])
+@pytest.mark.parametrize("word", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_a_bearer_token_is_masked_whatever_the_case_of_its_word(secrets: list[str], word: str) -> None:
+    """The bearer pass runs only where the word is, found case-blind as the pattern matches it."""
+    redactor = Redactor(secrets)
+    sent = f"sent {word}  abc.DEF-123_x and {word}\tzz/9+=ok"
+    assert redactor.text(sent) == f"sent {word}  *** and {word}\t***"
+    assert redactor.text("a bearer: Bear er abcdefgh") == "a bearer: Bear er abcdefgh"
+
+
 def test_an_excerpt_is_cut_after_it_is_masked() -> None:
     redactor = Redactor([SECRET])
     body = ("x" * 190 + "password=" + quote_plus(SECRET) + "&more").encode()

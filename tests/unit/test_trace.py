@@ -195,7 +195,7 @@ def test_a_schema_5_journal_opens_and_upgrades(tmp_path: Path) -> None:
     conn.executescript("DROP INDEX attempts_batch; DROP TABLE attempts; PRAGMA user_version = 5;")
     conn.close()
     with Journal.open(path, PLAN, read_only=True) as reader:  # a reader has a writer upgrade it first
-        assert reader._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+        assert reader._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
         assert reader.crosswalk("s") == {"1": "T1"}
         assert reader.record_attempts("s", "ik1", ["b1"]) == []
         assert reader.integrity_check() == []

@@ -22,6 +22,7 @@ from migrator.graph import compile_graph
 from migrator.journal import SCHEMA_VERSION, Journal, PreImage, RunEffect, SentRecord, UndoMark, WriteResult
 from migrator.plan.load import load_plan
 from migrator.protocol.keys import idempotency_key
+from migrator.runtime.ledger import JournalLedger
 from migrator.runtime.selection import Selection, SelectionMode
 from migrator.runtime.states import kept_states, state_fields
 from migrator.runtime.undone import settled_counts, taken_runs, undone_keys
@@ -143,6 +144,33 @@ def test_the_journal_keeps_a_runs_pre_images_and_effects_and_an_undos_marks(tmp_
         assert j.integrity_check() == []
 
 
+def test_a_step_journals_a_batchs_pre_images_with_the_batch_sent(tmp_path: Path) -> None:
+    """The step's ledger keeps a batch's pre-images until the batch is marked sent, and the journal writes
+    both in one transaction: before the request, what undo needs is there (and nothing of a batch never
+    marked sent)."""
+    path = tmp_path / "j.sqlite"
+    with Journal.open(path, "p") as j:
+        run = j.begin_run("h")
+        ledger = JournalLedger(j, "users")
+        ledger.pre_images(
+            [PreImage("a", "100", "a@x", {"firstName": "Before"}), PreImage("b", None, "b@x", None)]
+        )
+        with Journal.open(path, "p", read_only=True) as reader:
+            assert reader._conn.execute("SELECT count(*) FROM batch_images").fetchone()[0] == 0
+        ledger.batch_sent("b1", [SentRecord("ia", "a"), SentRecord("ib", "b")])
+        with Journal.open(path, "p", read_only=True) as reader:  # before any request: committed
+            assert reader._conn.execute("SELECT count(*) FROM batch_images").fetchone()[0] == 1
+        ledger.pre_images([PreImage("c", None, "c@x", None)])
+        ledger.batch_sent("b2", [SentRecord("ic", "c")])
+        ledger.batch_done("b1", [WriteResult("ia", "a", "100", "updated"), WriteResult("ib", "b", "101")], [])
+        ledger.batch_done("b2", [WriteResult("ic", "c", "102")], [])
+        assert j.run_effects([run]) == [
+            RunEffect("users", "a", "100", "updated", True, {"firstName": "Before"}, "a@x"),
+            RunEffect("users", "b", "101", "created", True, None, "b@x"),
+            RunEffect("users", "c", "102", "created", True, None, "c@x"),
+        ]
+
+
 def test_undo_reasons_are_redacted(tmp_path: Path) -> None:
     with Journal.open(tmp_path / "j.sqlite", "p", redact=lambda s: s.replace("secret-1234", "***")) as j:
         j.mark_undo(1, [UndoMark("users", "1", "remove", "failed", "echoed secret-1234")])
@@ -156,12 +184,48 @@ def test_an_older_journal_is_upgraded_to_keep_pre_images(tmp_path: Path) -> None
     conn.executescript("DROP TABLE pre_images; DROP TABLE undo_actions; PRAGMA user_version = 6;")
     conn.close()
     with Journal.open(path, "p") as j:
-        j.begin_run("h")
+        run = j.begin_run("h")
         j.save_pre_images("s", [PreImage("a", "1", None, {"x": 1})])
+        j.mark_batch_sent("s", "b1", [SentRecord("ia", "a")])
+        j.mark_batch_done("s", "b1", [WriteResult("ia", "a", "1", "updated")])
+        assert j.run_effects([run]) == [RunEffect("s", "a", "1", "updated", True, {"x": 1}, None)]
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert conn.execute("SELECT count(*) FROM pre_images").fetchone()[0] == 1
     conn.close()
+
+
+def test_pre_images_an_older_journal_kept_per_record_are_read_with_those_kept_per_batch(tmp_path: Path) -> None:
+    """Before schema 9 a pre-image was a row per record (``pre_images``); since, a batch's are one row. An
+    undo of runs on both sides reads both: each record's image is the earliest run's, and within a run the
+    first saved."""
+    with Journal.open(tmp_path / "j.sqlite", "p") as j:
+        first = j.begin_run("h")
+        j._conn.execute(
+            "INSERT INTO pre_images (run_id, step, source_key, target_id, match_value, image) "
+            "VALUES (?, 'users', 'a', '100', 'a@x', '{\"firstName\":\"Old\"}')",
+            (first,),
+        )
+        j.mark_batch_sent("users", "b1", [SentRecord("ia", "a")])
+        j.mark_batch_done("users", "b1", [WriteResult("ia", "a", "100", "updated")])
+        j.finish_run("stopped")
+        second = j.begin_run("h")
+        j.save_pre_images(
+            "users", [PreImage("a", "100", "a@x", {"firstName": "Run 2"}), PreImage("b", None, "b@x", None)]
+        )
+        j.save_pre_images("users", [PreImage("b", "101", "b@x", {"firstName": "Later"})])  # the first stays
+        j.mark_batch_sent("users", "b2", [SentRecord("ia", "a"), SentRecord("ib", "b")])
+        j.mark_batch_done(
+            "users", "b2", [WriteResult("ia", "a", "100", "updated"), WriteResult("ib", "b", "101")]
+        )
+        j.finish_run("done")
+        assert j.run_effects([first, second]) == [
+            RunEffect("users", "a", "100", "updated", True, {"firstName": "Old"}, "a@x"),
+            RunEffect("users", "b", "101", "created", True, None, "b@x"),
+        ]
+        assert j.run_effects([second]) == [
+            RunEffect("users", "a", "100", "updated", True, {"firstName": "Run 2"}, "a@x"),
+            RunEffect("users", "b", "101", "created", True, None, "b@x"),
+        ]
 
 
 # -- reversal calls ------------------------------------------------------------------------------------------

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from migrator.connectors.base import RowResult, WriteItem
 from migrator.connectors.velpic.users import VelpicBulkUsers, normalise_user, plainly_valid, validate_user
 
-_text = st.sampled_from(["Ann", "  ", "", " Bo ", "x@y.z", "a@b", "not an email", "ann@example.com "])
-_value = st.one_of(st.none(), _text, st.integers(-1, 9), st.booleans(), st.lists(st.integers(0, 9), max_size=3))
+_emails = ["x@y.z", "a@b", "not an email", "ann@example.com ", "a@b.c\n", "\ta@b.c", "a b@c.d"]
+_text = st.sampled_from(["Ann", "  ", "", " Bo ", *_emails])
+_role = st.one_of(st.integers(0, 9), st.booleans(), st.just(6.0))
+_value = st.one_of(st.none(), _text, st.integers(-1, 9), st.booleans(), st.lists(_role, max_size=3))
 _users = st.dictionaries(
     st.sampled_from(
         ["firstName", "lastName", "emailAddress", "employeeNumber", "roles", "groups", "groupsSupervised", "x"]

@@ -120,7 +120,9 @@ def plainly_valid(user: Mapping[str, Any], *, require_roles: bool) -> bool:
     first, last, email = user.get("firstName"), user.get("lastName"), user.get("emailAddress")
     if type(first) is not str or type(last) is not str or type(email) is not str:
         return False
-    if not first.strip() or not last.strip() or not _EMAIL.match(email.strip()):
+    # an address the pattern takes as it is, it takes stripped (it holds no space inside); one with spaces
+    # around it goes the full way
+    if not first.strip() or not last.strip() or not _EMAIL.match(email):
         return False
     if "groups" in user or "groupsSupervised" in user:
         return False
@@ -130,7 +132,11 @@ def plainly_valid(user: Mapping[str, Any], *, require_roles: bool) -> bool:
     roles = user.get("roles")
     if roles is None:
         return not require_roles and "roles" not in user
-    if type(roles) is not list or not roles or not all(type(r) is int and r in VALID_ROLES for r in roles):
+    if type(roles) is not list or not roles:
+        return False
+    if len(roles) == 1:  # the usual case: one role, nothing to compare it with
+        return type(roles[0]) is int and roles[0] in VALID_ROLES
+    if not all(type(r) is int and r in VALID_ROLES for r in roles):
         return False
     return len(set(roles)) == len(roles)
 
