@@ -40,10 +40,11 @@ steps' records by target id, in the connection's temporary storage, for one repo
 :meth:`Journal.batch_completions` (throughput), and :meth:`Journal.save_run_stats` / :meth:`Journal.run_stats`
 (a JSON object per run: the runner's summary).
 
-For ``migrator undo``: :meth:`Journal.save_pre_images` (before an updating batch is marked sent: what its
-records held on the target before the run), :meth:`Journal.run_effects` (what a run wrote, with those
-images), :meth:`Journal.runs_that_wrote_after`, and the undo's own progress, :meth:`Journal.mark_undo` (a
-reversal *sent* before its calls, *done* or *failed* after) and :meth:`Journal.undo_marks`.
+For ``migrator undo``: :meth:`Journal.save_pre_images` (before an updating batch is marked sent, or with it:
+``mark_batch_sent(…, pre_images)``: what its records held on the target before the run, one row per batch),
+:meth:`Journal.run_effects` (what a run wrote, with those images), :meth:`Journal.runs_that_wrote_after`,
+and the undo's own progress, :meth:`Journal.mark_undo` (a reversal *sent* before its calls, *done* or *failed*
+after) and :meth:`Journal.undo_marks`.
 
 In doubt: a record is in doubt from the moment a batch carrying it is marked sent until a batch sent *later*
 settles it (done or rejected). Every batch gets a sequence number when it is marked sent, and every ledger row
