@@ -56,6 +56,11 @@ async def _call(client: Any, key: str, method: Method, path: str, body: Any = No
     return answer.json()
 
 
+async def _imported(client: Any, key: str, users: list[dict[str, Any]]) -> Any:
+    """Arrange: ``users`` on the target, imported merging on the employee number; the users answered."""
+    return await _call(client, key, "POST", "/bulkUserImport", {"users": users, "mergeType": "empNo"})
+
+
 def _user(n: int, **extra: Any) -> dict[str, Any]:
     return {
         "firstName": f"Ann{n}",
@@ -201,9 +206,7 @@ def test_a_merge_import_refuses_a_record_without_its_merge_field() -> None:
 async def test_a_users_schedules_are_read_whole_when_a_list_without_maxresults_answers_ten() -> None:
     async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
         key = cast(VelpicPlatform, platform).access_key("target")
-        [user] = await _call(
-            client, key, "POST", "/bulkUserImport", {"users": [_user(1)], "mergeType": "empNo"}
-        )
+        [user] = await _imported(client, key, [_user(1)])
         versions = sorted(lesson["lessonVersionId"] for lesson in platform.tables["target"]["lesson"])[:MANY]
         assert len(versions) == MANY
         await _call(client, key, "POST", f"/user/{user['id']}/lesson_schedule", {"lessonVersionIds": versions})
@@ -230,9 +233,7 @@ async def test_a_lost_session_create_is_found_past_the_instructors_tenth_session
     writer = make_writer("ilt_session", "create", "startDatetime")
     async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
         key = cast(VelpicPlatform, platform).access_key("target")
-        [instructor] = await _call(
-            client, key, "POST", "/bulkUserImport", {"users": [_user(1, roles=[8])], "mergeType": "empNo"}
-        )
+        [instructor] = await _imported(client, key, [_user(1, roles=[8])])
         lesson = min(lesson["lessonId"] for lesson in platform.tables["target"]["lesson"])
         sessions = [
             {
@@ -254,13 +255,7 @@ async def test_attendance_by_user_finds_the_attendee_past_the_tenth() -> None:
     writer = make_writer("ilt_attendance", "create", "sessionId")
     async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
         key = cast(VelpicPlatform, platform).access_key("target")
-        users = await _call(
-            client,
-            key,
-            "POST",
-            "/bulkUserImport",
-            {"users": [_user(n) for n in range(MANY)], "mergeType": "empNo"},
-        )
+        users = await _imported(client, key, [_user(n) for n in range(MANY)])
         lesson = min(platform.tables["target"]["lesson"], key=lambda lesson: lesson["lessonId"])
         session = await _call(
             client,
@@ -304,9 +299,7 @@ async def test_a_lost_completion_is_found_past_the_users_tenth_completed_schedul
     writer = make_writer("lesson_completion", "create", "lessonVersionId")
     async with serve_platform(VelpicPlatform, scale=5, options=FEW) as (client, platform):
         key = cast(VelpicPlatform, platform).access_key("target")
-        [user] = await _call(
-            client, key, "POST", "/bulkUserImport", {"users": [_user(1)], "mergeType": "empNo"}
-        )
+        [user] = await _imported(client, key, [_user(1)])
         versions = sorted(lesson["lessonVersionId"] for lesson in platform.tables["target"]["lesson"])[:MANY]
         completions = [
             {
@@ -330,9 +323,7 @@ async def test_a_lesson_scheduled_again_is_unchanged_whatever_the_duplicates_sta
     options = {"velpic.duplicate_schedule_status": status}
     async with serve_platform(VelpicPlatform, scale=5, options=options) as (client, platform):
         key = cast(VelpicPlatform, platform).access_key("target")
-        [user] = await _call(
-            client, key, "POST", "/bulkUserImport", {"users": [_user(1)], "mergeType": "empNo"}
-        )
+        [user] = await _imported(client, key, [_user(1)])
         version = min(lesson["lessonVersionId"] for lesson in platform.tables["target"]["lesson"])
         record = {"userId": user["id"], "lessonVersionIds": [version]}
         # read before the first is written (scheduled meanwhile): sent, and told by the documented body
@@ -376,13 +367,7 @@ async def test_a_user_already_in_the_group_is_not_added_again_nor_named_as_added
     writer = make_writer(entity, "create", "groupId")
     async with serve_platform(VelpicPlatform, scale=5) as (client, platform):
         key = cast(VelpicPlatform, platform).access_key("target")
-        users = await _call(
-            client,
-            key,
-            "POST",
-            "/bulkUserImport",
-            {"users": [_user(n) for n in (1, 2, 3)], "mergeType": "empNo"},
-        )
+        users = await _imported(client, key, [_user(n) for n in (1, 2, 3)])
         one, two, three = sorted(u["id"] for u in users)
         own = {"name": "Customer's own", "description": "kept"}
         group = (await _call(client, key, "POST", "/group", own))["id"]
@@ -415,9 +400,7 @@ async def test_a_group_that_cannot_be_read_is_added_to_whole_and_refused_with_it
     writer = make_writer("group_member", "create", "groupId")
     async with serve_platform(VelpicPlatform, scale=5) as (client, platform):
         key = cast(VelpicPlatform, platform).access_key("target")
-        [user] = await _call(
-            client, key, "POST", "/bulkUserImport", {"users": [_user(1)], "mergeType": "empNo"}
-        )
+        [user] = await _imported(client, key, [_user(1)])
         [row] = await _write(
             client, key, writer, _prepared(writer, [{"groupId": 999999, "userIds": user["id"]}])
         )

@@ -114,7 +114,7 @@ class VelpicGroupUpdate(VelpicGroupWriter):
 #: each membership entity's list of who is in a group, read before adding to it
 _IN_GROUP = {
     "group_member": endpoint("GET", "/group/{groupId}/member"),
-    "group_supervisor": endpoint("GET", "/group/{groupId}/supervisor"),
+    "group_supervisor": _SUPERVISED.endpoint,
 }
 
 
