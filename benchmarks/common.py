@@ -1,5 +1,5 @@
 """What every scenario shares: the sandbox in its own process, the control API, the payload every contender
-sends, running a contender as a subprocess (wall time and peak RSS), and the machine description."""
+sends, running a contender as a subprocess (wall time, CPU time and peak RSS), and the machine description."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANS = Path(__file__).resolve().parent / "plans"
@@ -224,6 +224,7 @@ class Outcome:
     peak_rss_mb: float | None = None
     output: str = ""
     note: str = ""
+    cpu_s: float | None = None
 
     @property
     def valid(self) -> bool:
@@ -245,7 +246,8 @@ class Outcome:
         state = "ok" if self.valid else "INVALID"
         return (
             f"{self.name:<10} {state:<7} {self.seconds:8.2f} s  "
-            f"{(self.rec_s or 0):>10,.0f} rec/s  target count {t.get('count')} / {self.expected}, "
+            + (f"CPU {self.cpu_s:6.2f} s  " if self.cpu_s is not None else "")
+            + f"{(self.rec_s or 0):>10,.0f} rec/s  target count {t.get('count')} / {self.expected}, "
             f"dups {t.get('duplicates')}, updates {t.get('updates')}"
             + (f", peak RSS {self.peak_rss_mb:.0f} MB" if self.peak_rss_mb else "")
             + (f"  [{self.note}]" if self.note else "")
@@ -264,6 +266,17 @@ def _vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
+class Child(NamedTuple):
+    """One finished child process: wall seconds, exit status, its output's tail, peak RSS (MB, when watched)
+    and CPU seconds (user + system, from ``wait4``: the machine's other load does not count)."""
+
+    seconds: float
+    returncode: int
+    output: str
+    peak_rss_mb: float | None
+    cpu_s: float
+
+
 def run_child(
     args: Sequence[str],
     *,
@@ -271,8 +284,8 @@ def run_child(
     timeout: float,
     watch_rss: bool = False,
     kill_when: Any = None,
-) -> tuple[float, int, str, float | None]:
-    """Run ``args``; return (wall seconds, exit status, output tail, peak RSS MB).
+) -> Child:
+    """Run ``args`` to its end (or ``timeout``: :class:`TimeoutError`).
 
     ``kill_when`` is an optional callable polled every 50 ms; when it returns true the child gets SIGKILL.
     """
@@ -282,8 +295,9 @@ def run_child(
         proc = subprocess.Popen(list(args), cwd=cwd, env=clean_environ(), stdout=out, stderr=subprocess.STDOUT)
         peak: float | None = None
         deadline = start + timeout
+        ended: tuple[int, int, Any] = (0, 0, None)
         try:
-            while proc.poll() is None:
+            while not ended[0]:
                 if watch_rss:
                     hwm = _vm_hwm_mb(proc.pid)
                     if hwm is not None:
@@ -293,13 +307,16 @@ def run_child(
                 if time.perf_counter() > deadline:
                     raise TimeoutError(f"{' '.join(args[:4])} took more than {timeout:.0f} s")
                 time.sleep(0.05 if (watch_rss or kill_when is not None) else 0.01)
+                ended = os.wait4(proc.pid, os.WNOHANG)
         finally:
-            if proc.poll() is None:  # timed out, or the benchmark itself was interrupted
+            if not ended[0]:  # timed out, or the benchmark itself was interrupted
                 proc.kill()
                 proc.wait()
         seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(ended[1])
+    usage = ended[2]
     text = log.read_text(errors="replace")
-    return seconds, proc.returncode, text[-3000:], peak
+    return Child(seconds, proc.returncode, text[-3000:], peak, usage.ru_utime + usage.ru_stime)
 
 
 def contender_cmd(module: str, env_file: Path, *extra: str) -> list[str]:

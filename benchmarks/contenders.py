@@ -45,13 +45,12 @@ def run_contender(
         sandbox.reset()
     args = list(cmd) if cmd is not None else command(name, sandbox, workdir, journal)
     try:
-        seconds, code, output, peak = run_child(
-            args, cwd=workdir, timeout=timeout, watch_rss=watch_rss, kill_when=kill_when
-        )
+        child = run_child(args, cwd=workdir, timeout=timeout, watch_rss=watch_rss, kill_when=kill_when)
     except TimeoutError as error:
         return Outcome(name, timeout, -1, expected, sandbox.entity("velpic", "target", "user"), note=str(error))
     target = sandbox.entity("velpic", "target", "user")
-    out = Outcome(name, seconds, code, expected, target, peak, output)
+    code, output = child.returncode, child.output
+    out = Outcome(name, child.seconds, code, expected, target, child.peak_rss_mb, output, cpu_s=child.cpu_s)
     if code not in (0, 3) and kill_when is None:
         out.note = (
             f"exit {code}: " + output.strip().splitlines()[-1][:200] if output.strip() else f"exit {code}"

@@ -1,8 +1,9 @@
-"""``python -m benchmarks.cpu_sample ARGS…``: run ``migrator ARGS…`` in this process under a sampling
-profiler and print each stage's share of the process's CPU time, then the functions that spent the most
-themselves. Every millisecond of CPU the process uses (``ITIMER_PROF``), the main thread's stack is taken and
-charged the CPU time used since the last sample, so a long call into C (SQLite, JSON) is charged in full to
-the Python function that made it. cProfile (``benchmarks/cpu_profile.py``) charges each Python call its
+"""``python -m benchmarks.cpu_sample [--json FILE] ARGS…``: run ``migrator ARGS…`` in this process under a
+sampling profiler and print each stage's share of the process's CPU time, then the functions that spent the
+most themselves (with ``--json``, also written to ``FILE``: what ``benchmarks/client_profile.py`` reads).
+Every millisecond of CPU the process uses (``ITIMER_PROF``), the main thread's stack is taken and charged
+the CPU time used since the last sample, so a long call into C (SQLite, JSON) is charged in full to the
+Python function that made it. cProfile (``benchmarks/cpu_profile.py``) charges each Python call its
 own overhead as well, which inflates the stages made of many small calls (the map stage: twice its share
 here) and hides the C work: shares are read here, call counts there.
 
@@ -13,6 +14,7 @@ imports); anything else (the event loop, the run's set-up and end) is "other".""
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -65,6 +67,9 @@ def _stage(frame: FrameType | None) -> str:
 
 
 def main(argv: list[str]) -> int:
+    out = None
+    if argv[:1] == ["--json"]:
+        out, argv = argv[1], argv[2:]
     sys.argv = ["migrator", *argv]
     sampler = Sampler()
     signal.signal(signal.SIGPROF, sampler)
@@ -82,6 +87,14 @@ def main(argv: list[str]) -> int:
     print("\nSpent in the function itself (and the C it called):", file=sys.stderr)
     for where, spent in sampler.own.most_common(25):
         print(f"{spent:6.2f} s  {where}", file=sys.stderr)
+    if out is not None:
+        profile = {
+            "exit": code,
+            "stages": [[stage, sampler.stages[stage]] for stage in ORDER],
+            "own": sampler.own.most_common(25),
+        }
+        with open(out, "w") as f:
+            json.dump(profile, f)
     return code
 
 

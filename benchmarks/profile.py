@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             ]  # cmd: python -m migrator …
         else:
             prof = [PYTHON, "-m", "pyinstrument", "-r", "text", "-o", str(out), *cmd[1:]]
-        seconds, code, output, _ = run_child(prof, cwd=work, timeout=3600)
+        seconds, code, output, *_ = run_child(prof, cwd=work, timeout=3600)
         target = server.entity("velpic", "target", "user")
     if args.profiler == "cprofile" and stats_file.exists():
         out.write_text(_cprofile_text(stats_file))

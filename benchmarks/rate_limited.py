@@ -25,7 +25,7 @@ def rate_limited(workdir: Path, *, users: int, log: Any) -> dict[str, Any]:
         # show in /_sandbox/stats or /records (reported to the sandbox's owner)
         journal = work / "journal.sqlite"
         cmd = migrator_cmd(PLAN, sandbox.env_file, journal, work)
-        seconds, code, output, _ = run_child(cmd, cwd=work, timeout=users / RATE * 3 + 120)
+        seconds, code, output, *_ = run_child(cmd, cwd=work, timeout=users / RATE * 3 + 120)
         stats = sandbox.stats()
     target = stats["records"]["accessplanit"]["target"]["user"]
     writes = sum(

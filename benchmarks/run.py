@@ -1,16 +1,18 @@
 """Entry point: ``python -m benchmarks.run [--quick] [--only a,b] [--keep]``.
 
-Runs the scenarios of issue #7 in order and rewrites ``benchmarks/RESULTS.md`` and ``benchmarks/results.json``.
-Full: 1 throughput (200,000 users), 2 latency (20,000), 3 rate-limited (3,000 upserts at 50/s), 4 memory
-(100,000 and 1,000,000), 5 resume (100,000), 6 journal cost (200,000); on the fast target, 7 throughput
-(100,000), 8 latency (50,000) and 9 an unstated budget (1,000 imports at 50/s, four ways). Quick: 1–3 and 7–9
-at a tenth of the size, then 4 at 100,000 only and 5–6 at 20,000.
+Runs the scenarios of issues #7 and #18 in order and rewrites ``benchmarks/RESULTS.md`` and
+``benchmarks/results.json``. Full: 1 throughput (200,000 users), 2 latency (20,000), 3 rate-limited (3,000
+upserts at 50/s), 4 memory (100,000 and 1,000,000), 5 resume (100,000), 6 journal cost (200,000); on the fast
+target, 7 throughput (100,000), 8 latency (50,000), 9 an unstated budget (1,000 imports at 50/s, four ways)
+and 10 where the client's CPU goes (scenario 7's route, 100,000, sampled). Quick: 1–3 and 7–10 at a tenth of
+the size, then 4 at 100,000 only and 5–6 at 20,000.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import signal
 import sys
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
+from benchmarks.client_profile import client_profile
 from benchmarks.common import engine_version, machine
 from benchmarks.fast import fast_latency, fast_throughput
 from benchmarks.journal_cost import journal_cost
@@ -40,6 +43,7 @@ SCENARIOS = (
     "fast_throughput",
     "fast_latency",
     "unstated_budget",
+    "client_profile",
 )
 
 FULL = {
@@ -52,6 +56,7 @@ FULL = {
     "fast_throughput": 100_000,
     "fast_latency": 50_000,
     "unstated_budget": 1_000,
+    "client_profile": 100_000,
     "repeats": 2,
 }
 QUICK = {
@@ -64,6 +69,7 @@ QUICK = {
     "fast_throughput": 10_000,
     "fast_latency": 5_000,
     "unstated_budget": 100,
+    "client_profile": 10_000,
     "repeats": 1,
 }
 
@@ -78,7 +84,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="scenarios 1–3 and 7–9 at a tenth of the size")
+    parser.add_argument("--quick", action="store_true", help="scenarios 1–3 and 7–10 at a tenth of the size")
     parser.add_argument(
         "--only", default="", help=f"comma-separated scenarios to run (default all: {', '.join(SCENARIOS)})"
     )
@@ -101,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "fast_throughput": lambda w: fast_throughput(w, users=sizes["fast_throughput"], repeats=reps, log=log),  # type: ignore[arg-type]
         "fast_latency": lambda w: fast_latency(w, users=sizes["fast_latency"], repeats=reps, log=log),  # type: ignore[arg-type]
         "unstated_budget": lambda w: unstated_budget(w, users=sizes["unstated_budget"], log=log),  # type: ignore[arg-type]
+        "client_profile": lambda w: client_profile(w, users=sizes["client_profile"], log=log),  # type: ignore[arg-type]
     }
     # SIGTERM unwinds like Ctrl-C, so every sandbox and contender process started here is stopped
     signal.signal(signal.SIGTERM, _terminate)
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         took = time.monotonic() - started
         if results:
+            info["load_at_end"] = round(os.getloadavg()[0], 2)
             report.write(date, info, results, args.quick, took, engine)
             log(f"wrote benchmarks/RESULTS.md and benchmarks/results.json ({took / 60:.1f} min)")
         if args.keep:

@@ -58,6 +58,7 @@ def _row(o: Outcome) -> dict[str, Any]:
     return {
         "contender": o.name,
         "seconds": round(o.seconds, 2),
+        "cpu_s": None if o.cpu_s is None else round(o.cpu_s, 2),
         "rec_s": o.rec_s,
         "valid": o.valid,
         "target": o.target,

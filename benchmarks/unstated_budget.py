@@ -33,7 +33,7 @@ def unstated_budget(workdir: Path, *, users: int, log: Any) -> dict[str, Any]:
         run.mkdir(parents=True, exist_ok=True)
         with FastTargetProcess(run / "target", users=users, rate=RATE, limit_style=style) as target:
             cmd = migrator_cmd(plan, target.env_file, run / "journal.sqlite", run)
-            seconds, code, output, _ = run_child(cmd, cwd=run, timeout=users / RATE * 5 + 120)
+            seconds, code, output, *_ = run_child(cmd, cwd=run, timeout=users / RATE * 5 + 120)
             stats = target.stats()
         imports = stats["imports"] - stats["rate_limited"]
         physical = imports / RATE
@@ -42,6 +42,7 @@ def unstated_budget(workdir: Path, *, users: int, log: Any) -> dict[str, Any]:
         row = {
             "run": name,
             "limit_style": style,
+            "budget_stated": plan == STATED,
             "imports": imports,
             "physical_limit_s": round(physical, 2),
             "migrator_s": round(seconds, 2),
