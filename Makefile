@@ -39,11 +39,12 @@ lint: $(STAMP_DEV)
 chaos: $(STAMP_DEV)
 	MIGRATOR_CHAOS_FULL=1 $(PYTEST) -q tests/chaos
 
+# the benchmarks measure the tool as installed: its modules compiled once, not again at every process start
 bench: $(STAMP_BENCH)
-	$(BIN)/python -m benchmarks.run
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m benchmarks.run
 
 bench-quick: $(STAMP_BENCH)
-	$(BIN)/python -m benchmarks.run --quick
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m benchmarks.run --quick
 
 clean:
 	rm -rf $(VENV) .migrator .pytest_cache .mypy_cache .ruff_cache
