@@ -389,8 +389,11 @@ def plain_csv(rows: Sequence[Sequence[str]]) -> str | None:
     return text.replace(_CELL, ",").replace(_ROW, "\r\n") + "\r\n"
 
 
-#: the starts of the cells :func:`joined_csv` guards, but the first: a separator, then a formula character
-_FORMULA_STARTS: Final = tuple((sep + c, f"{sep}'{c}") for sep in (_CELL, _ROW) for c in sorted(FORMULA_FIRST))
+#: each formula character and the starts of the cells :func:`joined_csv` guards with it, but the first cell's:
+#: a separator of the joins, then that character
+_FORMULA_STARTS: Final = tuple(
+    (c, tuple((sep + c, f"{sep}'{c}") for sep in (_CELL, _ROW))) for c in sorted(FORMULA_FIRST)
+)
 
 
 class _Clash(Exception):
@@ -405,9 +408,11 @@ def joined_csv(lines: Sequence[str], fields: int) -> str | list[list[str]]:
     if not lines:
         return ""
     text = _ROW.join(lines)
-    for start, guarded in _FORMULA_STARTS:  # a fast search of the whole text each, seldom found
-        if start in text:
-            text = text.replace(start, guarded)
+    for c, starts in _FORMULA_STARTS:  # one character's search of the text (memchr), seldom found
+        if c in text:
+            for start, guarded in starts:
+                if start in text:
+                    text = text.replace(start, guarded)
     text = guard_text(text)  # the first cell
     if text.count(_CELL) != len(lines) * (fields - 1) or text.count(_ROW) != len(lines) - 1:
         raise _Clash
