@@ -389,7 +389,7 @@ def plain_csv(rows: Sequence[Sequence[str]]) -> str | None:
     return text.replace(_CELL, ",").replace(_ROW, "\r\n") + "\r\n"
 
 
-#: each formula character and the starts of the cells :func:`joined_csv` guards with it, but the first cell's:
+#: each formula character and the starts of the cells :func:`_joined_csv` guards with it, but the first cell's:
 #: a separator of the joins, then that character
 _FORMULA_STARTS: Final = tuple(
     (c, tuple((sep + c, f"{sep}'{c}") for sep in (_CELL, _ROW))) for c in sorted(FORMULA_FIRST)
@@ -400,11 +400,12 @@ class _Clash(Exception):
     """A cell holds a separator of the joins (:data:`_CELL`, :data:`_ROW`), so its lines cannot be split."""
 
 
-def joined_csv(lines: Sequence[str], fields: int) -> str | list[list[str]]:
+def _joined_csv(lines: Sequence[str], fields: int) -> str | list[list[str]]:
     """Lines of ``fields`` cells each, the cells joined by ``_CELL`` and not guarded yet, as the CSV lines
     :func:`private_csv`'s ``put`` writes of their guarded cells (:func:`guard_text` of each): their text when
-    no cell needs quoting, else their guarded cells (for the csv module). Raises ``_Clash`` when a cell holds
-    ``_CELL`` or ``_ROW`` (the count of either is then off)."""
+    no cell needs quoting, else their guarded cells (for the csv module). Every cell is guarded, an action
+    too, which never starts with a formula character (``created``, ``updated``, ``unchanged``, empty). Raises
+    ``_Clash`` when a cell holds ``_CELL`` or ``_ROW`` (the count of either is then off)."""
     if not lines:
         return ""
     text = _ROW.join(lines)
@@ -426,7 +427,7 @@ def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Sequenc
     """A CSV file written (0600) through a temporary file that replaces ``path`` only when complete (never
     through a link: ``migrator.private_files``); yields ``put(rows)``, which formats rows whose cells are
     text already guarded and writes them in one go (one encode per call, not per row; :func:`plain_csv`
-    when no cell needs quoting), or ``put(text)``, CSV lines formatted already (:func:`joined_csv`): memory
+    when no cell needs quoting), or ``put(text)``, CSV lines formatted already (:func:`_joined_csv`): memory
     stays flat whatever the row count."""
     with replace_private(path) as raw:
         f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
@@ -505,7 +506,7 @@ def _ledger_csvs(
 ) -> None:
     """``success.csv`` and ``crosswalk.csv`` from one pass over the ledger with the cells joined by the
     journal's query (:meth:`Journal.identified_ledger_chunks`) and guarded and formatted a block at a time
-    (:func:`joined_csv`); a record that links others gets its identity cells from ``chunk_cells``. Raises
+    (:func:`_joined_csv`); a record that links others gets its identity cells from ``chunk_cells``. Raises
     ``_Clash`` (no file replaced) when a cell holds a separator of the joins."""
     sep = _CELL
     with (
@@ -516,7 +517,7 @@ def _ledger_csvs(
             linking = [(r[0], links) for r in rows if (links := r[5]) is not None]
             chunk = _linked_who(rows, chunk_cells(journal, references, linking)) if linking else rows
             success(
-                joined_csv(
+                _joined_csv(
                     [
                         f"{step}{sep}{kt}{sep}{action}{who}"
                         for step, flags, kt, action, who, _ in chunk
@@ -526,7 +527,7 @@ def _ledger_csvs(
                 )
             )
             walk(
-                joined_csv(
+                _joined_csv(
                     [
                         f"{entities.get(step, step)}{sep}{step}{sep}{kt}{who}"
                         for step, flags, kt, _, who, _ in chunk

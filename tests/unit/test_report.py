@@ -17,6 +17,8 @@ from migrator.identity import Identity, Linked, identify, identity_cells
 from migrator.journal import SCHEMA_VERSION, DeadLetter, Journal, Rejection, SentRecord, WriteResult
 from migrator.logging import Redactor
 from migrator.report import (
+    CROSSWALK_HEADER,
+    SUCCESS_HEADER,
     ReportData,
     collect,
     count_records,
@@ -29,8 +31,6 @@ from migrator.report import (
     to_csv,
     top_reasons,
     write_reports,
-    SUCCESS_HEADER,
-    CROSSWALK_HEADER,
 )
 from migrator.report_html import budget_rows, step_rows, throughput_buckets
 
@@ -574,7 +574,9 @@ def test_who_a_record_is_lives_in_its_ledger_row_and_a_later_batch_without_paylo
 _TRICKY = ("=1+1", "+33", "-5", "@SUM(A1)", "\tx", "\rx", 'say "hi"', "Lee, Ann", "two\r\nlines", "a\nb", "Zoë")
 
 
-@pytest.mark.parametrize("odd", ["", "a\x1fb", "a\x1eb"])  # a cell holding a separator of the joins, or none
+@pytest.mark.parametrize(
+    "odd", ["", "a\x1fb", "a\x1eb", "a\x00b"]
+)  # a cell holding a separator of the joins, or none
 def test_success_and_crosswalk_bytes_are_the_csv_modules_of_the_guarded_cells(tmp_path: Path, odd: str) -> None:
     """Whatever the cells hold (a formula start, a tab or CR first, quotes, commas, line breaks, accents, no
     identity kept), success.csv and crosswalk.csv are byte for byte ``to_csv`` of the ledger's cells: every cell
