@@ -389,12 +389,46 @@ def plain_csv(rows: Sequence[Sequence[str]]) -> str | None:
     return text.replace(_CELL, ",").replace(_ROW, "\r\n") + "\r\n"
 
 
+#: each formula character and the starts of the cells :func:`_joined_csv` guards with it, but the first cell's:
+#: a separator of the joins, then that character
+_FORMULA_STARTS: Final = tuple(
+    (c, tuple((sep + c, f"{sep}'{c}") for sep in (_CELL, _ROW))) for c in sorted(FORMULA_FIRST)
+)
+
+
+class _Clash(Exception):
+    """A cell holds a separator of the joins (:data:`_CELL`, :data:`_ROW`), so its lines cannot be split."""
+
+
+def _joined_csv(lines: Sequence[str], fields: int) -> str | list[list[str]]:
+    """Lines of ``fields`` cells each, the cells joined by ``_CELL`` and not guarded yet, as the CSV lines
+    :func:`private_csv`'s ``put`` writes of their guarded cells (:func:`guard_text` of each): their text when
+    no cell needs quoting, else their guarded cells (for the csv module). Every cell is guarded, an action
+    too, which never starts with a formula character (``created``, ``updated``, ``unchanged``, empty). Raises
+    ``_Clash`` when a cell holds ``_CELL`` or ``_ROW`` (the count of either is then off)."""
+    if not lines:
+        return ""
+    text = _ROW.join(lines)
+    for c, starts in _FORMULA_STARTS:  # one character's search of the text (memchr), seldom found
+        if c in text:
+            for start, guarded in starts:
+                if start in text:
+                    text = text.replace(start, guarded)
+    text = guard_text(text)  # the first cell
+    if text.count(_CELL) != len(lines) * (fields - 1) or text.count(_ROW) != len(lines) - 1:
+        raise _Clash
+    if '"' in text or "\r" in text or "\n" in text or "," in text:
+        return [line.split(_CELL) for line in text.split(_ROW)]
+    return text.replace(_CELL, ",").replace(_ROW, "\r\n") + "\r\n"
+
+
 @contextlib.contextmanager
-def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Sequence[Sequence[str]]], None]]:
+def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Sequence[Sequence[str]] | str], None]]:
     """A CSV file written (0600) through a temporary file that replaces ``path`` only when complete (never
     through a link: ``migrator.private_files``); yields ``put(rows)``, which formats rows whose cells are
     text already guarded and writes them in one go (one encode per call, not per row; :func:`plain_csv`
-    when no cell needs quoting): memory stays flat whatever the row count."""
+    when no cell needs quoting), or ``put(text)``, CSV lines formatted already (:func:`_joined_csv`): memory
+    stays flat whatever the row count."""
     with replace_private(path) as raw:
         f = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         buf = io.StringIO()
@@ -406,8 +440,8 @@ def private_csv(path: Path, header: Sequence[str]) -> Iterator[Callable[[Sequenc
             buf.truncate()
             return text
 
-        def put(rows: Sequence[Sequence[str]]) -> None:
-            text = plain_csv(rows)
+        def put(rows: Sequence[Sequence[str]] | str) -> None:
+            text = rows if isinstance(rows, str) else plain_csv(rows)
             if text is None:
                 writer.writerows(rows)
                 text = written()
@@ -467,6 +501,85 @@ def _references(stats: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, s
     return {}
 
 
+def _ledger_csvs(
+    journal: Journal, out: Path, entities: Mapping[str, str], references: Mapping[str, Mapping[str, str]]
+) -> None:
+    """``success.csv`` and ``crosswalk.csv`` from one pass over the ledger with the cells joined by the
+    journal's query (:meth:`Journal.identified_ledger_chunks`) and guarded and formatted a block at a time
+    (:func:`_joined_csv`); a record that links others gets its identity cells from ``chunk_cells``. Raises
+    ``_Clash`` (no file replaced) when a cell holds a separator of the joins."""
+    sep = _CELL
+    with (
+        private_csv(out / "success.csv", SUCCESS_HEADER) as success,
+        private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
+    ):
+        for rows in journal.identified_ledger_chunks(sep):
+            linking = [(r[0], links) for r in rows if (links := r[5]) is not None]
+            chunk = _linked_who(rows, chunk_cells(journal, references, linking)) if linking else rows
+            success(
+                _joined_csv(
+                    [
+                        f"{step}{sep}{kt}{sep}{action}{who}"
+                        for step, flags, kt, action, who, _ in chunk
+                        if flags & 1
+                    ],
+                    len(SUCCESS_HEADER),
+                )
+            )
+            walk(
+                _joined_csv(
+                    [
+                        f"{entities.get(step, step)}{sep}{step}{sep}{kt}{who}"
+                        for step, flags, kt, _, who, _ in chunk
+                        if flags & 2
+                    ],
+                    len(CROSSWALK_HEADER),
+                )
+            )
+
+
+def _linked_who(
+    chunk: Sequence[tuple[str, int, str, str, str, str | None]], cells: Cells
+) -> list[tuple[str, int, str, str, str, str | None]]:
+    """``chunk`` with the identity cells of each record that links others resolved by ``cells``."""
+    out: list[tuple[str, int, str, str, str, str | None]] = []
+    for step, flags, kt, action, who, links in chunk:
+        if links is None:
+            out.append((step, flags, kt, action, who, None))
+            continue
+        parts = who.split(_CELL)
+        if len(parts) != 5:
+            raise _Clash
+        name, email, number = parts[1:4]
+        out.append(
+            (step, flags, kt, action, _CELL + _CELL.join(cells(step, (name, email, number, links))), None)
+        )
+    return out
+
+
+def _ledger_csvs_by_cell(
+    journal: Journal, out: Path, entities: Mapping[str, str], references: Mapping[str, Mapping[str, str]]
+) -> None:
+    """:func:`_ledger_csvs` a cell at a time (:func:`ledger_rows`), from the ledger's rows and what the
+    journal kept of who each record is (:meth:`Journal.kept_identities`): whatever the cells hold."""
+    names: dict[str, tuple[str, str]] = {}
+    with (
+        private_csv(out / "success.csv", SUCCESS_HEADER) as success,
+        private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
+    ):
+        for ledger in journal.ledger_row_chunks():
+            kept = journal.kept_identities([(r[0], r[1]) for r in ledger])
+            chunk = [(*r, *kept.get((r[0], r[1]), _UNKEPT)) for r in ledger]
+            linking = [(r[0], links) for r in chunk if (links := r[8]) is not None]
+            cells = chunk_cells(journal, references, linking)
+            success_rows, walk_rows = ledger_rows(chunk, entities, names, cells)
+            success(success_rows)
+            walk(walk_rows)
+
+
+_UNKEPT: Final = (None, None, None, None)
+
+
 def _write_reports(
     journal: Journal,
     out: Path,
@@ -485,18 +598,11 @@ def _write_reports(
     index_linked(journal, references)
     try:
         # success.csv and crosswalk.csv come from one pass over the ledger, each row with its identity
-        names: dict[str, tuple[str, str]] = {}
+        try:
+            _ledger_csvs(journal, out, data.entities, references)
+        except _Clash:  # a cell holds a separator of the joins: the pass again, cell by cell
+            _ledger_csvs_by_cell(journal, out, data.entities, references)
         records_of = _records_of(data.entities, stats)
-        with (
-            private_csv(out / "success.csv", SUCCESS_HEADER) as success,
-            private_csv(out / "crosswalk.csv", CROSSWALK_HEADER) as walk,
-        ):
-            for chunk in journal.identified_ledger_chunks():
-                linking = [(r[0], links) for r in chunk if (links := r[8]) is not None]
-                cells = chunk_cells(journal, references, linking)
-                success_rows, walk_rows = ledger_rows(chunk, data.entities, names, cells)
-                success(success_rows)
-                walk(walk_rows)
         steps = dict.fromkeys([*data.entities, *data.step_counts])  # the plan's order, then any other step
         data.records = count_records(journal, steps, records_of)
         who = kept_who(journal, references, [(d.step, d.source_key) for d in rejections])

@@ -17,6 +17,8 @@ from migrator.identity import Identity, Linked, identify, identity_cells
 from migrator.journal import SCHEMA_VERSION, DeadLetter, Journal, Rejection, SentRecord, WriteResult
 from migrator.logging import Redactor
 from migrator.report import (
+    CROSSWALK_HEADER,
+    SUCCESS_HEADER,
     ReportData,
     collect,
     count_records,
@@ -567,3 +569,59 @@ def test_who_a_record_is_lives_in_its_ledger_row_and_a_later_batch_without_paylo
     j.close()
     success = _parse((tmp_path / "out" / "success.csv").read_bytes())
     assert success[1:] == [["users", "1", "T1", "unchanged", "Ann Lee", "", "", ""]]
+
+
+_TRICKY = ("=1+1", "+33", "-5", "@SUM(A1)", "\tx", "\rx", 'say "hi"', "Lee, Ann", "two\r\nlines", "a\nb", "Zoë")
+
+
+@pytest.mark.parametrize(
+    "odd", ["", "a\x1fb", "a\x1eb", "a\x00b"]
+)  # a cell holding a separator of the joins, or none
+def test_success_and_crosswalk_bytes_are_the_csv_modules_of_the_guarded_cells(tmp_path: Path, odd: str) -> None:
+    """Whatever the cells hold (a formula start, a tab or CR first, quotes, commas, line breaks, accents, no
+    identity kept), success.csv and crosswalk.csv are byte for byte ``to_csv`` of the ledger's cells: every cell
+    guarded, RFC 4180 quoting, CRLF, BOM."""
+    j = Journal.open(tmp_path / "j.sqlite", "p")
+    j.begin_run("h")
+    rows: list[tuple[str, str, str, str | None, str | None, str | None, str | None, str | None]] = [
+        ("users", f"k{i}{odd}", "done", f"{v}{odd}" if i % 3 else None, "created" if i % 3 else None,
+         v, f"{v}@x.org", "12")
+        for i, v in enumerate(_TRICKY)
+    ]  # fmt: skip
+    rows += [
+        ("=step", "1", "done", "1", "updated", None, None, None),  # never sent with a payload
+        ("=step", "2", "rejected", "2", None, "Ann", "", ""),  # in the crosswalk, no success
+        ("=step", "3", "rejected", None, None, "Bob", "b@x.org", "E3"),  # in neither
+        ("plain", "1", "done", "501", "unchanged", "Ann Lee", "ann@x.org", "E1"),
+    ]
+    j._conn.executemany(
+        "INSERT INTO records (step, source_key, idem_key, state, target_id, action, updated_at, name, email, "
+        "number) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        [(s, k, f"i-{s}-{k}", state, t, a, n, e, num) for s, k, state, t, a, n, e, num in rows],
+    )
+    j._conn.commit()
+    write_reports(j, tmp_path / "out", "p", entities={"=step": "+entity"})
+    j.close()
+    ordered = sorted(rows, key=lambda r: (r[0], r[1]))
+    who = [("", "", "", "") if None in r[5:] else (*r[5:], "") for r in ordered]
+    success = [
+        (s, k, t, a, *w) for (s, k, state, t, a, *_), w in zip(ordered, who, strict=True) if state == "done"
+    ]
+    walk = [
+        ({"=step": "+entity"}.get(s, s), s, k, t, *w)
+        for (s, k, _, t, *_), w in zip(ordered, who, strict=True)
+        if t is not None
+    ]
+    assert (tmp_path / "out" / "success.csv").read_bytes() == to_csv(SUCCESS_HEADER, success)
+    assert (tmp_path / "out" / "crosswalk.csv").read_bytes() == to_csv(CROSSWALK_HEADER, walk)
+    if not odd:  # and a few lines as bytes
+        data = (tmp_path / "out" / "success.csv").read_bytes()
+        assert data.startswith(b"\xef\xbb\xbfstep,source_key,target_id,action,name,email,number,linked_to\r\n")
+        assert b"\r\n'=step,1,1,updated,,,,\r\n" in data
+        assert b"\r\nusers,k1,'+33,created,'+33,'+33@x.org,12,\r\n" in data
+        assert b"\r\nusers,k0,,,'=1+1,'=1+1@x.org,12,\r\n" in data
+        assert b"\r\nusers,k10,Zo\xc3\xab,created,Zo\xc3\xab,Zo\xc3\xab@x.org,12,\r\n" in data
+        assert b"\r\nusers,k4,'\tx,created,'\tx,'\tx@x.org,12,\r\n" in data
+        assert b'\r\nusers,k5,"\'\rx",created,"\'\rx","\'\rx@x.org",12,\r\n' in data
+        assert b'\r\nusers,k7,"Lee, Ann",created,"Lee, Ann","Lee, Ann@x.org",12,\r\n' in data
+        assert b'\r\nusers,k8,"two\r\nlines",created,"two\r\nlines","two\r\nlines@x.org",12,\r\n' in data
