@@ -72,7 +72,7 @@ async def send_create(
 ) -> list[RowResult]:
     """Send one create-only call. A transient failure leaves its outcome unknown: the records are looked up
     before the call is tried again; the ones found are done, and a partly found call returns the others as
-    ``pending`` (written again one by one)."""
+    ``pending`` (written again)."""
     attempts = 0
     while True:
         attempts += 1

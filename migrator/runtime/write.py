@@ -8,9 +8,9 @@ current values, and a record that would then change nothing is settled *unchange
 ``migrator undo``). Before a create-only batch is sent, the records the target already has are linked instead of
 created — found in the step's target index, or looked up (``indoubt``), which also settles records in doubt
 from an earlier run; a writer that reads before it writes makes its reads; a call that refuses a whole
-all-or-nothing batch without naming a row is isolated by writing its records one by one. Per-record results
-are matched to the records sent by idempotency key; a merge's or an upsert's record is created or updated as
-the step's read of the target's current values shows (``_as_the_target_held``).
+all-or-nothing batch without naming a row is halved, and each half written again, until a record refused is
+alone. Per-record results are matched to the records sent by idempotency key; a merge's or an upsert's
+record is created or updated as the step's read of the target's current values shows (``_as_the_target_held``).
 """
 
 from __future__ import annotations
@@ -331,19 +331,27 @@ async def _write_calls(
     rejections: list[Rejection],
     answered: dict[str, dict[str, Any] | None] | None = None,
 ) -> None:
-    """Write ``items`` with the writer's calls; an all-or-nothing call refused without naming a row
-    (every row ``pending``) is isolated by writing its records one by one. ``answered`` collects what a
-    ``MembershipKeeper``'s answers say of the records' kept fields."""
-    queue = items
-    one_by_one = False
-    while queue:
-        pending: list[WriteItem] = []
-        calls = [req for it in queue for req in writer.requests([it])] if one_by_one else writer.requests(queue)
-        for request, sent in calls:
-            rows = await _send(spec, path, writer, request, sent, answered)
-            pending.extend(_settle(spec, sent, rows, results, rejections, isolate=not one_by_one))
-        one_by_one = len(pending) == len(queue)
-        queue = pending
+    """Write ``items`` with the writer's calls. A call of several records refused as a whole without naming
+    a row (every row ``pending``: an all-or-nothing import holding a bad record, or larger than the target
+    takes) is halved, and each half written again; a half of one record is its last try. The records a call
+    leaves ``pending`` beside others it settled go again together, and a record a call of its own leaves
+    ``pending`` (to be sent another way) goes once more alone; on its last try a ``pending`` row is the record's
+    rejection. So a bad record among n costs about 2·log2(n) calls, and a target that takes at most m records
+    per call about 2·n/m. ``answered`` collects what a ``MembershipKeeper``'s answers say of the records'
+    kept fields."""
+    groups: list[tuple[list[WriteItem], bool]] = [(items, False)] if items else []  # (records, last try)
+    while groups:
+        again: list[tuple[list[WriteItem], bool]] = []
+        for group, last in groups:
+            for request, sent in writer.requests(group):
+                rows = await _send(spec, path, writer, request, sent, answered)
+                pending = _settle(spec, sent, rows, results, rejections, isolate=not last)
+                if len(sent) > 1 and len(pending) == len(sent):
+                    half = (len(pending) + 1) // 2
+                    again += [(pending[:half], half == 1), (pending[half:], len(pending) - half == 1)]
+                elif pending:
+                    again.append((pending, len(sent) == 1))
+        groups = again
 
 
 def _settle(

@@ -41,6 +41,7 @@ ADVERSARIAL: dict[str, Any] = {
     "velpic.created_status": "not_current",
     "velpic.bulk_omitted": "reset",
     "velpic.bulk_omitted_groups": "reset",
+    "velpic.bulk_max_users": 100,
     "accessplanit.filter_precedence": "left",
     "accessplanit.token_verbs": "post",
     "accessplanit.default_order": "shuffled",

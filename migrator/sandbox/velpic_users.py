@@ -247,6 +247,9 @@ async def bulk_user_import(t: VelpicTenant, request: web.Request) -> web.StreamR
     rows = body.get("users")
     if not isinstance(rows, list):
         raise bad_request("users is required: a list of users to create or merge.")
+    most = int(t.opt("bulk_max_users", 0))  # 0: no limit; the document states none either way
+    if most and len(rows) > most:
+        raise bad_request(f"at most {most} users in one import; got {len(rows)}.")
     merge = body.get("mergeType") or "none"
     if merge not in MERGE_TYPES:
         raise bad_request(f"mergeType must be one of {', '.join(MERGE_TYPES)}; got {merge!r}.")

@@ -201,7 +201,8 @@ def test_members_are_sent_per_group_with_repeated_users_and_ignore_duplicates() 
         ),
     ]
     assert [r.target_id for r in writer.decode(Response(200, b""), calls[0][1])] == ["G1/E1", "G1/E3"]
-    # all-or-nothing: a failure for several users sends them again one by one; alone, it is a rejection
+    # all-or-nothing: a failure for several users leaves them pending (the write halves the call);
+    # alone, it is a rejection
     assert {r.action for r in writer.decode(Response(409, b"409 wrong role"), calls[0][1])} == {"pending"}
     [alone] = writer.decode(Response(404, b"404 Unknown user 'E2'."), calls[1][1])
     assert (alone.ok, alone.status) == (False, 404) and "Unknown user 'E2'" in alone.reason

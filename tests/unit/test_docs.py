@@ -223,7 +223,7 @@ def test_reference_lists_every_platform_entity_and_write_mode() -> None:
                 assert f"#### {spec.name} · `{ent.name}`" in text
             for mode, write in ent.writes.items():
                 assert f"| `{mode}` | `{write.endpoint}` |" in text
-    assert "| `bulk` | `POST /bulkUserImport` | `/bulkUserImport` | up to 500 (default 100) |" in text
+    assert "| `bulk` | `POST /bulkUserImport` | `/bulkUserImport` | up to 500 (default 500) |" in text
     assert "`300/minute` for the whole API" in text
 
 

@@ -91,7 +91,7 @@ def test_endpoints_and_budgets() -> None:
     assert learners.read.budget is not None and learners.read.budget.per_second == pytest.approx(5.0)
     assert learners.page_size == 100 and not learners.read_paging.knows_total
     assert people.per_record and people.batch == 1
-    assert g.steps["report"].batch == 100 and not g.steps["report"].per_record  # bulk default batch
+    assert g.steps["report"].batch == 500 and not g.steps["report"].per_record  # bulk: the most it takes
 
 
 def test_cycle_through_crosswalk_and_after_names_the_keys() -> None:

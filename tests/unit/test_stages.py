@@ -222,16 +222,17 @@ async def test_a_record_in_doubt_from_an_earlier_run_is_looked_up_first(journal:
 
 # -- write: isolation -----------------------------------------------------------------------------------------
 class AllOrNothing:
-    """A bulk writer whose call fails as a whole when any record is bad, without naming it (every row
-    ``pending``); one record alone is answered for itself."""
+    """A bulk writer whose call fails as a whole, without naming a record (every row ``pending``), when any
+    record is bad or the call holds more than ``takes`` records; one record alone is answered for itself."""
 
     mode = "bulk"
-    max_batch = 10
+    max_batch = 16
     idempotent = True
     match_fields = ("name",)
 
-    def __init__(self) -> None:
-        self.calls: list[int] = []
+    def __init__(self, takes: int = 16) -> None:
+        self.takes = takes
+        self.calls: list[list[str]] = []
 
     def prepare(self, item: WriteItem) -> RowResult | WriteItem:
         return item
@@ -240,9 +241,9 @@ class AllOrNothing:
         return [(Request("POST", "/bulk", "/bulk", json=[it.payload for it in items]), list(items))]
 
     def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
-        self.calls.append(len(items))
-        bad = [it for it in items if it.payload["name"] == "bad"]
-        if bad and len(items) > 1:
+        self.calls.append([it.source_key for it in items])
+        bad = any(it.payload["name"] == "bad" for it in items)
+        if len(items) > 1 and (bad or len(items) > self.takes):
             return [RowResult(it.idem_key, ok=False, action="pending") for it in items]
         return [
             RowResult(it.idem_key, ok=False, status=400, reason="bad name")
@@ -252,18 +253,63 @@ class AllOrNothing:
         ]
 
 
-async def test_an_all_or_nothing_refusal_is_isolated_one_record_at_a_time(journal: Journal) -> None:
-    writer = AllOrNothing()
+async def _write_all_or_nothing(journal: Journal, writer: AllOrNothing, names: list[str]) -> StepSpec:
     async with _transport(lambda request: json_response(200, [])) as target:
-        spec = _spec(journal, target, writer, mapping={}, batch=10)
-        items = [WriteItem(f"k{i}", str(i), {"name": "bad" if i == 2 else f"n{i}"}) for i in range(4)]
+        spec = _spec(journal, target, writer, mapping={}, batch=len(names))
+        items = [WriteItem(f"k{i}", str(i), {"name": name}) for i, name in enumerate(names)]
         tracker = PageTracker(spec.ledger)
-        tracker.opened("p", 4)
-        await write_batch(spec, {}, tracker, Batch(spec.path, items, ["p"] * 4, ["h"] * 4))
-    assert writer.calls == [4, 1, 1, 1, 1]
-    assert spec.counters.written == 3 and spec.counters.rejected == 1
-    assert journal.crosswalk("users") == {"0": "t-0", "1": "t-1", "3": "t-3"}
+        tracker.opened("p", len(items))
+        await write_batch(spec, {}, tracker, Batch(spec.path, items, ["p"] * len(items), ["h"] * len(items)))
+    return spec
+
+
+async def test_an_all_or_nothing_refusal_is_halved_until_the_bad_record_is_alone(journal: Journal) -> None:
+    writer = AllOrNothing()
+    names = ["bad" if i == 2 else f"n{i}" for i in range(16)]
+    spec = await _write_all_or_nothing(journal, writer, names)
+    assert [len(c) for c in writer.calls] == [16, 8, 8, 4, 4, 2, 2, 1, 1]  # one by one would be 17 calls
+    assert sorted(k for c in writer.calls[1:3] for k in c) == sorted(writer.calls[0])  # halves, every record
+    assert spec.counters.written == 15 and spec.counters.rejected == 1
+    assert journal.crosswalk("users") == {str(i): f"t-{i}" for i in range(16) if i != 2}
     assert [d.source_key for d in journal.open_rejections()] == ["2"]
+
+
+async def test_a_call_larger_than_the_target_takes_is_halved_until_it_is_taken(journal: Journal) -> None:
+    writer = AllOrNothing(takes=3)
+    spec = await _write_all_or_nothing(journal, writer, [f"n{i}" for i in range(10)])
+    assert [len(c) for c in writer.calls] == [10, 5, 5, 3, 2, 3, 2]
+    assert spec.counters.written == 10 and spec.counters.rejected == 0
+    assert journal.crosswalk("users") == {str(i): f"t-{i}" for i in range(10)}
+    assert journal.open_rejections() == []
+
+
+class SecondForm(AllOrNothing):
+    """One record per call; the first call of a record is left ``pending`` (to be sent another way, as
+    aNewSpring's subscribe does with bare dates), and so is every call of a record named ``never``."""
+
+    def __init__(self) -> None:
+        super().__init__(takes=1)
+        self.seen: set[str] = set()
+
+    def requests(self, items: Sequence[WriteItem]) -> list[tuple[Request, list[WriteItem]]]:
+        return [(Request("POST", "/one", "/one", json=it.payload), [it]) for it in items]
+
+    def decode(self, response: Response, items: Sequence[WriteItem]) -> list[RowResult]:
+        (it,) = items
+        self.calls.append([it.source_key])
+        if it.payload["name"] == "never" or it.source_key not in self.seen:
+            self.seen.add(it.source_key)
+            return [RowResult(it.idem_key, ok=False, action="pending", reason="another form")]
+        return [RowResult(it.idem_key, ok=True, target_id="t-" + it.source_key)]
+
+
+async def test_a_record_its_own_call_leaves_pending_goes_once_more_alone(journal: Journal) -> None:
+    writer = SecondForm()
+    spec = await _write_all_or_nothing(journal, writer, ["n0", "never", "n2"])
+    assert sorted(k for (k,) in writer.calls) == ["0", "0", "1", "1", "2", "2"]  # twice each, never a third
+    assert journal.crosswalk("users") == {"0": "t-0", "2": "t-2"}
+    assert spec.counters.written == 2 and spec.counters.rejected == 1
+    assert [d.source_key for d in journal.open_rejections()] == ["1"]
 
 
 # -- the dry run is a writer ----------------------------------------------------------------------------------

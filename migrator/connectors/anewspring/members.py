@@ -1,7 +1,7 @@
 """aNewSpring group members: records ``{groupID, user}``, written a batch at a time as one
 ``addGroupUsers/{groupID}`` per group, with ``user`` repeated and ``ignoreDuplicates=true`` (sending it again
-is safe). The call is all-or-nothing: when it fails for several users they are sent again one by one, so only
-the user at fault is rejected."""
+is safe). The call is all-or-nothing: when it fails for several users the write stage halves it and sends each
+half again, so only the user at fault is rejected."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class ANewSpringGroupMembers:
                 RowResult(it.idem_key, ok=True, target_id=f"{it.payload['groupID']}/{it.payload['user']}")
                 for it in items
             ]
-        if len(items) > 1:  # all-or-nothing: find the one at fault by sending them one by one
+        if len(items) > 1:  # all-or-nothing: the write halves the call until the one at fault is alone
             return [RowResult(it.idem_key, ok=False, action="pending", reason="isolate") for it in items]
         item = items[0]
         hint = ""

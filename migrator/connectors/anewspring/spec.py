@@ -116,8 +116,8 @@ GROUP_EXISTS = endpoint("GET", "/groupExists/{groupID}")
 MEMBERS_CREATE = WriteSpec(
     endpoint("POST", "/addGroupUsers/{groupID}"),
     per_record=False,
-    max_batch=200,  # ASSUMED: no documented limit
-    default_batch=100,
+    max_batch=200,  # ASSUMED: no documented limit; a call refused whole is halved
+    default_batch=200,
     match_keys=("groupID",),
 )
 

@@ -81,8 +81,8 @@ VELPIC = PlatformSpec(
                 bulk=WriteSpec(
                     endpoint("POST", "/bulkUserImport"),
                     per_record=False,
-                    max_batch=500,  # ASSUMED: no documented limit
-                    default_batch=100,
+                    max_batch=500,  # ASSUMED: no documented limit; a batch refused whole is halved
+                    default_batch=500,
                     # mergeType. "none" is left out on purpose: it always creates, so a resumed
                     # batch would create duplicates.
                     match_keys=("email", "empNo", "userName"),
