@@ -39,6 +39,26 @@ access_key = "${VELPIC_TARGET_ACCESS_KEY}"
 PLANS = ROOT / "plans"
 
 
+#: a plan importing ``export/people.csv`` (Email, First, Last) into Velpic users, merged by e-mail address
+PEOPLE_TO_VELPIC = """[plan]
+name = "people"
+[connections.export]
+platform = "files"
+path = "export"
+[connections.target]
+platform = "velpic"
+base_url = "${VELPIC_BASE_URL}"
+access_key = "${VELPIC_TARGET_ACCESS_KEY}"
+[steps.users]
+read  = { from = "export", entity = "people", key = "Email" }
+write = { to = "target", entity = "user", mode = "bulk", match = "email" }
+map.firstName    = "First"
+map.lastName     = "Last"
+map.emailAddress = "Email"
+map.roles        = [6]
+"""
+
+
 def write_env(sandbox: SandboxThread, path: Path) -> Path:
     lines = [f"{k}={v}" for k, v in sandbox.sandbox.env().items()]
     path.write_text("\n".join(lines) + "\n")

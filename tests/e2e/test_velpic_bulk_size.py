@@ -19,27 +19,10 @@ from typing import Any
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import entity_stats, get_json, records, run_plan, start_run, write_env
+from tests.e2e.helpers import PEOPLE_TO_VELPIC, entity_stats, get_json, records, run_plan, start_run, write_env
 
 PEOPLE = 300
 TAKES = 40
-PLAN = """[plan]
-name = "bulk-size"
-[connections.export]
-platform = "files"
-path = "export"
-[connections.target]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_TARGET_ACCESS_KEY}"
-[steps.users]
-read  = { from = "export", entity = "people", key = "Email" }
-write = { to = "target", entity = "user", mode = "bulk", match = "email" }
-map.firstName    = "First"
-map.lastName     = "Last"
-map.emailAddress = "Email"
-map.roles        = [6]
-"""
 
 
 def _sandbox(takes: int, faults: str = "") -> SandboxThread:
@@ -54,7 +37,7 @@ def _plan(tmp: Path) -> Path:
     rows = "".join(f"person{n}@example.com,First{n},Last{n}\n" for n in range(PEOPLE))
     (export / "people.csv").write_text("Email,First,Last\n" + rows)
     plan = tmp / "plan.toml"
-    plan.write_text(PLAN)
+    plan.write_text(PEOPLE_TO_VELPIC)
     return plan
 
 

@@ -26,26 +26,18 @@ import pytest
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, get_json, post_json, records, run_plan, start_run, write_env
+from tests.e2e.helpers import (
+    PEOPLE_TO_VELPIC,
+    PLANS,
+    get_json,
+    post_json,
+    records,
+    run_plan,
+    start_run,
+    write_env,
+)
 
 HELD = 4
-PLAN = """[plan]
-name = "names"
-[connections.export]
-platform = "files"
-path = "export"
-[connections.target]
-platform = "velpic"
-base_url = "${VELPIC_BASE_URL}"
-access_key = "${VELPIC_TARGET_ACCESS_KEY}"
-[steps.users]
-read  = { from = "export", entity = "people", key = "Email" }
-write = { to = "target", entity = "user", mode = "bulk", match = "email" }
-map.firstName    = "First"
-map.lastName     = "Last"
-map.emailAddress = "Email"
-map.roles        = [6]
-"""
 
 
 def _sandbox(omitted: str) -> SandboxThread:
@@ -108,7 +100,7 @@ def _held(sb: SandboxThread, tmp: Path) -> tuple[Path, list[dict[str, Any]], tup
     rows = "".join(f"{u['emailAddress']},New,Name{n}\n" for n, u in enumerate(users))
     (export / "people.csv").write_text("Email,First,Last\n" + rows)
     plan = tmp / "names.toml"
-    plan.write_text(PLAN)
+    plan.write_text(PEOPLE_TO_VELPIC)
     return plan, users, groups
 
 
