@@ -348,7 +348,7 @@ async def _write_calls(
                 pending = _settle(spec, sent, rows, results, rejections, isolate=not last)
                 if len(sent) > 1 and len(pending) == len(sent):
                     half = (len(pending) + 1) // 2
-                    again += [(pending[:half], half == 1), (pending[half:], len(pending) - half == 1)]
+                    again += [(part, len(part) == 1) for part in (pending[:half], pending[half:])]
                 elif pending:
                     again.append((pending, len(sent) == 1))
         groups = again
