@@ -2,12 +2,13 @@
 anything is written (``migrator run``) or on request (``explain --probe``).
 
 Each :class:`~migrator.coverage.Slice` (connection, entity, status and the read filter that selects it) is
-counted once, through the connection's own transport and so within its rate budget: a reader that counts
-itself (:class:`~migrator.connectors.base.CountingReader`: a local file) is asked; a list whose answer says
-its total (Velpic ``meta.totalResultCount``, accessplanit ``$count``) costs one request of one record; any
-other list is read page by page, at its largest page, and its records counted. What cannot be counted (a
-nested list, read once per parent record; a list that needs a filter no step gives; an answer other than
-200) is a :class:`~migrator.coverage.Tally` without a count, whose note says why — never an error: the
+counted once, all of them at once (a source far away answers the counts in about one round trip, not one per
+slice), each through its connection's own transport and so within its concurrency and rate budget: a reader
+that counts itself (:class:`~migrator.connectors.base.CountingReader`: a local file) is asked; a list whose
+answer says its total (Velpic ``meta.totalResultCount``, accessplanit ``$count``) costs one request of one
+record; any other list is read page by page, at its largest page, and its records counted. What cannot be
+counted (a nested list, read once per parent record; a list that needs a filter no step gives; an answer other
+than 200) is a :class:`~migrator.coverage.Tally` without a count, whose note says why — never an error: the
 inventory informs the run, it does not stop it.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
+
+import anyio
 
 from migrator.connectors.base import CountingReader, EngineSupportError, Page, PagedReader, StreamReader
 from migrator.connectors.catalog import CATALOG, entity_spec
@@ -47,31 +50,36 @@ async def take_inventory(
     time_scale: float = 1.0,
 ) -> list[Tally]:
     """One tally per (source connection, entity, status) of the plan, in :func:`~migrator.coverage.slices`
-    order."""
+    order (whatever order the counts are answered in)."""
     plan = resolved_paths(plan, connections)
-    tallies: list[Tally] = []
     async with AsyncExitStack() as stack:
         transports: dict[str, Transport] = {}
+        opening = anyio.Lock()  # the counts run at once: a connection's transport is opened by the first
 
         async def transport(name: str) -> Transport:
-            if name not in transports:
-                built = build_transport(
-                    plan, name, connections[name], redactor, verify_tls=verify_tls, time_scale=time_scale
-                )
-                transports[name] = await stack.enter_async_context(built)
+            async with opening:
+                if name not in transports:
+                    built = build_transport(
+                        plan, name, connections[name], redactor, verify_tls=verify_tls, time_scale=time_scale
+                    )
+                    transports[name] = await stack.enter_async_context(built)
             return transports[name]
 
-        for piece in slices(plan, CATALOG):
-            if piece.uncountable:
-                tallies.append(_tally(piece, None, piece.uncountable))
-                continue
+        async def tally(index: int, piece: Slice) -> None:
             try:
                 count, note = await _count(plan, piece, base_dir, transport)
             except MigratorError as error:
                 count, note = None, redactor.text(str(error))[:300]
             except (ValueError, KeyError, TypeError, AttributeError) as error:
                 count, note = None, f"the source's answer could not be read ({type(error).__name__})"
-            tallies.append(_tally(piece, count, note))
+            tallies[index] = _tally(piece, count, note)
+
+        pieces = slices(plan, CATALOG)
+        tallies: list[Tally] = [_tally(piece, None, piece.uncountable) for piece in pieces]
+        async with anyio.create_task_group() as group:
+            for index, piece in enumerate(pieces):
+                if not piece.uncountable:
+                    group.start_soon(tally, index, piece)
     return tallies
 
 

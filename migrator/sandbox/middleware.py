@@ -183,6 +183,17 @@ def fault_middleware(state: FaultState, *, sleep: Sleep = asyncio.sleep) -> Midd
         platform = state.by_segment.get(segment)
         if platform is None:
             return await call(request, handler, "-", route)
+        stats = state.stats
+        stats.entered(platform.name)
+        try:
+            return await platform_request(request, handler, platform, route)
+        finally:
+            stats.left(platform.name)
+
+    async def platform_request(
+        request: web.Request, handler: Handler, platform: Platform, route: str
+    ) -> web.StreamResponse:
+        path = request.path
         engine = state.engine
         if not engine.applies_to(platform.name):
             return await call(request, handler, platform.name, route)

@@ -144,3 +144,18 @@ def test_token_expiring_early_is_renewed_once_on_401(tmp_path: Path) -> None:
         stats = get_json(sb.base_url + "/_sandbox/stats")
         assert stats["statuses"]["accessplanit"].get("401", 0) > 0  # requests met an expired token
         _check_complete(sb, tmp_path, stdout)
+
+
+def test_a_connection_never_has_more_requests_in_flight_than_its_concurrency(tmp_path: Path) -> None:
+    """As the server counts them (from arrival to answer, the 20 ms of latency included), the target's
+    requests — upserts, lookups, its token — are never more than the connection's ``concurrency = 4`` at once,
+    and do reach more than one: the write stage keeps the connection busy."""
+    with _apit_sandbox({}) as sb:
+        env = write_env(sb, tmp_path / "sb.env")
+        plan = tmp_path / "plan.toml"
+        plan.write_text(APIT_PLAN)
+        result = run_plan(plan, tmp_path, env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        peak = get_json(sb.base_url + "/_sandbox/stats")["peak_in_flight"]
+        _check_complete(sb, tmp_path, result.stdout)
+    assert 2 <= peak["accessplanit"] <= 4

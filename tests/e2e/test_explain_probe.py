@@ -7,7 +7,7 @@ from pathlib import Path
 
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
-from tests.e2e.helpers import PLANS, migrator, records, write_env
+from tests.e2e.helpers import PLANS, get_json, migrator, records, write_env
 
 
 def test_probe_uses_the_sources_real_counts(tmp_path: Path) -> None:
@@ -45,3 +45,30 @@ def test_probe_uses_the_sources_real_counts(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
         assert '"records": 7' in forced.stdout or '"count": 7' in forced.stdout
+
+
+def test_the_counts_are_asked_all_at_once(tmp_path: Path) -> None:
+    """Each source slice's count is a request of its own, held here by 300 ms of latency: the inventory sends
+    them together, not one after the other, and the counts are still each step's own."""
+    faults = "velpic:methods=GET,latency=300ms"
+    config = SandboxConfig(seed=13, scale=60, platforms=("velpic",), default_limits=False, faults=faults)
+    with SandboxThread(config) as sb:
+        env = write_env(sb, tmp_path / "sb.env")
+        result = migrator(
+            "explain",
+            str(PLANS / "demo.toml"),
+            "--env-file",
+            str(env),
+            "--probe",
+            "--format",
+            "json",
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        stats = get_json(sb.base_url + "/_sandbox/stats")
+        groups = len(records(sb.base_url, "velpic", "source", "group"))
+        users = len(records(sb.base_url, "velpic", "source", "user"))
+    assert json.loads(result.stdout)["probed"] == {"groups": groups, "users": users, "user_status": users}
+    # the probe's per-step counts go one by one; the inventory's five (groups, users by status, and what the
+    # plan leaves behind) go together: one at a time, the peak would be 1
+    assert stats["peak_in_flight"]["velpic"] >= 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -84,6 +85,29 @@ async def test_stats_count_requests_statuses_and_records(make_sandbox: MakeSandb
         "updates": 0,
         "duplicates": 0,
     }
+
+
+async def test_stats_keep_the_most_requests_in_flight_at_once(make_sandbox: MakeSandbox) -> None:
+    """Three requests held by a latency fault are in flight together; one after them does not raise the peak;
+    a reset starts it again."""
+    async with (
+        make_sandbox(cfg("fake:methods=GET,latency=300ms"), platform_classes=FAKES) as sb,
+        aiohttp.ClientSession() as http,
+    ):
+
+        async def item(n: int) -> int:
+            async with http.get(sb.url(f"/fake/api/items/{n}"), headers=SRC) as resp:
+                return resp.status
+
+        assert await asyncio.gather(item(1), item(2), item(3)) == [200, 200, 200]
+        assert await item(4) == 200
+        stats = await get_json(http, sb, "/_sandbox/stats")
+        assert stats["peak_in_flight"] == {"fake": 3}
+        status, _ = await post(http, sb, "/_sandbox/reset", json={})
+        assert status == 200
+        assert (await get_json(http, sb, "/_sandbox/stats"))["peak_in_flight"] == {}
+        assert await item(5) == 200
+        assert (await get_json(http, sb, "/_sandbox/stats"))["peak_in_flight"] == {"fake": 1}
 
 
 async def test_records_dump_jsonl(make_sandbox: MakeSandbox) -> None:
