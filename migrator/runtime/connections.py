@@ -1,11 +1,15 @@
 """One ``Transport`` per plan connection: its budgets (:func:`migrator.plan.budgets.resolve_budgets`: the
 plan's, else the catalog's documented ones), concurrency, timeout and auth. Used by ``run``, ``verify`` and
-``explain --probe``."""
+``explain --probe``; :class:`OpenedTransports` opens them on first use, for the passes that ask a few
+connections a few questions (the inventory, the probe)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+
+import anyio
 
 from migrator.connectors.catalog import CATALOG
 from migrator.connectors.registry import make_auth
@@ -16,7 +20,7 @@ from migrator.plan.env import ResolvedConnection
 from migrator.plan.model import Connection, Plan
 from migrator.transport import Transport
 
-__all__ = ["DEFAULT_CONCURRENCY", "build_transport", "connection_budgets"]
+__all__ = ["DEFAULT_CONCURRENCY", "OpenedTransports", "build_transport", "connection_budgets"]
 
 DEFAULT_CONCURRENCY = 8
 
@@ -51,6 +55,47 @@ def build_transport(
         verify_tls=verify_tls,
         time_scale=time_scale,
     )
+
+
+class OpenedTransports:
+    """The plan's connections' transports, each built and opened the first time it is asked for (by any of
+    the tasks that share this), and all closed when the ``async with`` ends. ``await opened(name)``."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        connections: Mapping[str, ResolvedConnection],
+        redactor: Redactor,
+        *,
+        verify_tls: bool = True,
+        time_scale: float = 1.0,
+    ) -> None:
+        self._plan, self._connections, self._redactor = plan, connections, redactor
+        self._verify_tls, self._time_scale = verify_tls, time_scale
+        self._open: dict[str, Transport] = {}
+        self._opening = anyio.Lock()  # two tasks asking at once for one connection open it once
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> OpenedTransports:
+        await self._stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def __call__(self, name: str) -> Transport:
+        async with self._opening:
+            if name not in self._open:
+                built = build_transport(
+                    self._plan,
+                    name,
+                    self._connections[name],
+                    self._redactor,
+                    verify_tls=self._verify_tls,
+                    time_scale=self._time_scale,
+                )
+                self._open[name] = await self._stack.enter_async_context(built)
+        return self._open[name]
 
 
 def connection_budgets(conn: Connection, platform: str) -> Budgets:

@@ -14,8 +14,7 @@ inventory informs the run, it does not stop it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
@@ -30,14 +29,12 @@ from migrator.plan.env import ResolvedConnection, resolved_paths
 from migrator.plan.model import Plan
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.build import connection_folder
-from migrator.runtime.connections import build_transport
+from migrator.runtime.connections import OpenedTransports
 from migrator.transport import Transport
 
 __all__ = ["take_inventory"]
 
 _EMPTY = Page([])
-#: a source connection's transport, opened on first use
-_Transports = Callable[[str], Awaitable[Transport]]
 
 
 async def take_inventory(
@@ -52,22 +49,12 @@ async def take_inventory(
     """One tally per (source connection, entity, status) of the plan, in :func:`~migrator.coverage.slices`
     order (whatever order the counts are answered in)."""
     plan = resolved_paths(plan, connections)
-    async with AsyncExitStack() as stack:
-        transports: dict[str, Transport] = {}
-        opening = anyio.Lock()  # the counts run at once: a connection's transport is opened by the first
-
-        async def transport(name: str) -> Transport:
-            async with opening:
-                if name not in transports:
-                    built = build_transport(
-                        plan, name, connections[name], redactor, verify_tls=verify_tls, time_scale=time_scale
-                    )
-                    transports[name] = await stack.enter_async_context(built)
-            return transports[name]
+    opened = OpenedTransports(plan, connections, redactor, verify_tls=verify_tls, time_scale=time_scale)
+    async with opened:
 
         async def tally(index: int, piece: Slice) -> None:
             try:
-                count, note = await _count(plan, piece, base_dir, transport)
+                count, note = await _count(plan, piece, base_dir, opened)
             except MigratorError as error:
                 count, note = None, redactor.text(str(error))[:300]
             except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -91,7 +78,7 @@ async def _count(
     plan: Plan,
     piece: Slice,
     base_dir: Path,
-    transport: _Transports,
+    transport: OpenedTransports,
 ) -> tuple[int | None, str]:
     spec = entity_spec(piece.platform, piece.entity)
     paging = spec.read.paging if spec is not None and spec.read is not None else None

@@ -6,6 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
+
+from migrator.graph import compile_graph
+from migrator.logging import Redactor
+from migrator.plan.env import read_env_file, resolve_connections
+from migrator.plan.load import load_plan
+from migrator.runtime.probe import probe_counts
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from tests.e2e.helpers import PLANS, get_json, migrator, records, write_env
@@ -39,16 +46,37 @@ def test_probe_uses_the_sources_real_counts(tmp_path: Path) -> None:
         assert '"records": 7' in forced or '"count": 7' in forced
 
 
-def test_the_counts_are_asked_all_at_once(tmp_path: Path) -> None:
+LATENT = SandboxConfig(
+    seed=13, scale=60, platforms=("velpic",), default_limits=False, faults="velpic:methods=GET,latency=300ms"
+)
+
+
+def test_the_inventorys_counts_are_asked_all_at_once(tmp_path: Path) -> None:
     """Each source slice's count is a request of its own, held here by 300 ms of latency: the inventory sends
     them together, not one after the other, and the counts are still each step's own."""
-    faults = "velpic:methods=GET,latency=300ms"
-    config = SandboxConfig(seed=13, scale=60, platforms=("velpic",), default_limits=False, faults=faults)
-    with SandboxThread(config) as sb:
+    with SandboxThread(LATENT) as sb:
         data = _probe_demo(sb, tmp_path)
         stats = get_json(sb.base_url + "/_sandbox/stats")
         groups, users = _source_counts(sb)
     assert data["probed"] == {"groups": groups, "users": users, "user_status": users}
-    # the probe's per-step counts go one by one; the inventory's five (groups, users by status, and what the
-    # plan leaves behind) go together: one at a time, the peak would be 1
+    # five slices (groups, users by status, and what the plan leaves behind): one at a time, the peak would be 1
     assert stats["peak_in_flight"]["velpic"] >= 3
+
+
+def test_the_steps_counts_are_asked_all_at_once(tmp_path: Path) -> None:
+    """The probe's own pass (one request per step, before the inventory): the demo's three steps that read
+    Velpic are asked together, and each gets its own count."""
+    with SandboxThread(LATENT) as sb:
+        env = read_env_file(str(write_env(sb, tmp_path / "sb.env")))
+        loaded = load_plan(str(PLANS / "demo.toml"))
+        connections = resolve_connections(loaded.plan, env, loaded.file)
+
+        async def probe() -> dict[str, int | None]:
+            graph = compile_graph(loaded)
+            return await probe_counts(loaded.plan, graph, connections, Redactor(), base_dir=PLANS)
+
+        counts = anyio.run(probe)
+        stats = get_json(sb.base_url + "/_sandbox/stats")
+        groups, users = _source_counts(sb)
+    assert counts == {"groups": groups, "users": users, "user_status": users}
+    assert stats["peak_in_flight"] == {"velpic": 3}
