@@ -113,6 +113,7 @@ migrator raise :class:`~migrator.errors.JournalError` saying what to do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -430,6 +431,26 @@ _NOBODY: Final = (None, None, None, None)
 _UNSENT: Final = (None, None, _NOBODY)
 
 _INSERT_IMAGES: Final = "INSERT INTO batch_images (run_id, step, images) VALUES (?, ?, ?)"
+#: the values of one done ledger row, as ``_upsert_done`` takes them, and the most rows one statement holds
+_DONE_VALUES: Final = 13
+_DONE_ROWS_MAX: Final = 500
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_done(rows: int) -> str:
+    """The upsert of ``rows`` done ledger rows, :data:`_DONE_VALUES` values each (step, source key, idempotency
+    key, batch, target id, action, content hash, time, sequence, name, e-mail, number, links)."""
+    row = "(?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    return (
+        "INSERT INTO records (step, source_key, idem_key, state, batch_id, target_id, action, "
+        "content_hash, updated_at, seq, name, email, number, links) "
+        f"VALUES {', '.join([row] * rows)} "
+        "ON CONFLICT (step, source_key) DO UPDATE SET "
+        "state = 'done', batch_id = excluded.batch_id, target_id = coalesce(excluded.target_id, "
+        "records.target_id), action = excluded.action, content_hash = coalesce(excluded.content_hash, "
+        f"records.content_hash), updated_at = excluded.updated_at, seq = excluded.seq, {_NAMED}"
+    )
+
 
 #: what an upgrade statement says when an older build already made its change (tolerated, not an error)
 _ALREADY_MIGRATED: Final = ("duplicate column", "use DROP VIEW", "already exists")
@@ -801,6 +822,10 @@ class Journal:
         self._writer_lock = writer_lock  # None for a reader
         self._closed = False
         self.run_id: int | None = None
+        #: done ledger rows per upsert statement (``_write_results``)
+        self._rows_per_statement = min(
+            _DONE_ROWS_MAX, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _DONE_VALUES
+        )
 
     # -- opening ------------------------------------------------------------------------------------
 
@@ -1285,17 +1310,13 @@ class Journal:
 
     def _write_results(self, cur: sqlite3.Cursor, done_rows: list[tuple[Any, ...]]) -> None:
         """Done records into the ledger (the crosswalk is the ledger's view of their target ids), each with who
-        it is (name, e-mail, number, links; Nones: what was kept before stands)."""
-        cur.executemany(
-            "INSERT INTO records (step, source_key, idem_key, state, batch_id, target_id, action, "
-            "content_hash, updated_at, seq, name, email, number, links) "
-            "VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (step, source_key) DO UPDATE SET "
-            "state = 'done', batch_id = excluded.batch_id, target_id = coalesce(excluded.target_id, "
-            "records.target_id), action = excluded.action, content_hash = coalesce(excluded.content_hash, "
-            f"records.content_hash), updated_at = excluded.updated_at, seq = excluded.seq, {_NAMED}",
-            done_rows,
-        )
+        it is (name, e-mail, number, links; Nones: what was kept before stands). A batch's rows go in one
+        statement (up to :data:`_DONE_ROWS_MAX`, and what SQLite binds in one), each upserted in turn as
+        ``executemany`` would, without its round of binding and stepping per row."""
+        per = self._rows_per_statement
+        for start in range(0, len(done_rows), per):
+            rows = done_rows[start : start + per]
+            cur.execute(_upsert_done(len(rows)), [value for row in rows for value in row])
 
     def _names_of(
         self, cur: sqlite3.Cursor, step: str, batch_id: str, entries: Sequence[Any]

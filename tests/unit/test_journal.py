@@ -140,6 +140,36 @@ def test_a_batch_of_mapped_records_goes_straight_into_the_ledger(journal: Journa
     assert {x.content_hash for x in doubt.records} == {i.content_hash for i in items}
 
 
+def test_a_batch_larger_than_one_statement_is_written_whole_and_in_order(journal: Journal) -> None:
+    """The done rows of a batch go in statements of several rows: a batch of 1,200 in statements of 500 (and
+    of 7, here) leaves every record done with its own target id, hash and who it is; a record answered twice
+    in one call ends as its last answer says, as one upsert after the other would."""
+    for per, step in ((500, "big"), (7, "small")):
+        journal._rows_per_statement = per
+        keys = [str(i) for i in range(1200)]
+        sent = [SentRecord(idempotency_key(PLAN, step, k), k, f"h{k}", {"firstName": f"F{k}"}) for k in keys]
+        journal.mark_batch_sent(step, "b", sent)
+        results = [WriteResult(r.idem_key, r.source_key, f"T{r.source_key}", "created") for r in sent]
+        results.append(WriteResult(sent[3].idem_key, "3", "T3-again", "updated"))
+        assert journal.mark_batch_done(step, "b", results) == 0
+        crosswalk = journal.crosswalk(step)
+        assert {k: crosswalk.get(k) for k in keys} == {k: "T3-again" if k == "3" else f"T{k}" for k in keys}
+        assert journal.done_hashes(step) == {r.idem_key: f"h{r.source_key}" for r in sent}
+        assert ledger_row(journal, step, "3") == {
+            "idem_key": sent[3].idem_key,
+            "step": step,
+            "source_key": "3",
+            "state": "done",
+            "batch_id": "b",
+            "target_id": "T3-again",
+            "action": "updated",
+            "content_hash": "h3",
+        }
+        names = journal._conn.execute("SELECT count(DISTINCT name) FROM records WHERE step = ?", (step,))
+        assert names.fetchone() == (1200,)
+    assert journal.integrity_check() == []
+
+
 def test_pages_done_round_trip(journal: Journal) -> None:
     journal.mark_pages_done("s", ["startIndex=0&maxResults=100"])
     journal.mark_pages_done("s", ["startIndex=100&maxResults=100"])
