@@ -49,6 +49,7 @@ __all__ = [
     "RateLimitedError",
     "TransientError",
     "UnreachableError",
+    "first_leaf",
 ]
 
 
@@ -165,3 +166,12 @@ class JournalError(MigratorError):
 class JournalStorageError(JournalError):
     """The journal's disk refused a write during a run (full, read-only, an I/O error): the whole run stops
     cleanly, as for refused credentials; what the journal holds stays consistent and a later run resumes."""
+
+
+def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a task group's exception group, out of any groups nested in it: what a pass of
+    concurrent calls raises as it is when one of them fails (refused credentials, retries spent)."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

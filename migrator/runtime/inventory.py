@@ -50,6 +50,8 @@ async def take_inventory(
     order (whatever order the counts are answered in)."""
     plan = resolved_paths(plan, connections)
     opened = OpenedTransports(plan, connections, redactor, verify_tls=verify_tls, time_scale=time_scale)
+    pieces = slices(plan, CATALOG)
+    tallies: list[Tally] = [_tally(piece, None, piece.uncountable) for piece in pieces]
     async with opened:
 
         async def tally(index: int, piece: Slice) -> None:
@@ -61,8 +63,6 @@ async def take_inventory(
                 count, note = None, f"the source's answer could not be read ({type(error).__name__})"
             tallies[index] = _tally(piece, count, note)
 
-        pieces = slices(plan, CATALOG)
-        tallies: list[Tally] = [_tally(piece, None, piece.uncountable) for piece in pieces]
         async with anyio.create_task_group() as group:
             for index, piece in enumerate(pieces):
                 if not piece.uncountable:

@@ -15,6 +15,7 @@ import anyio
 
 from migrator.connectors.base import CountingReader, NestedReader, PagedReader
 from migrator.connectors.registry import make_reader
+from migrator.errors import first_leaf
 from migrator.graph import TaskGraph
 from migrator.logging import Redactor
 from migrator.plan.env import ResolvedConnection, resolved_paths
@@ -65,8 +66,5 @@ async def probe_counts(
                 if graph.steps[name].parent is None:  # a nested read (once per parent record): unknown
                     group.start_soon(count, name)
     except BaseExceptionGroup as errors:  # a source refused, or a reader cannot be made: that error, as it is
-        error: BaseException = errors
-        while isinstance(error, BaseExceptionGroup):
-            error = error.exceptions[0]
-        raise error from None
+        raise first_leaf(errors) from None
     return counts

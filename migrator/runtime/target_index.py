@@ -45,6 +45,7 @@ from migrator.connectors.base import (
 )
 from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader
+from migrator.errors import first_leaf
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
 from migrator.runtime.fetch import fetch_many
 from migrator.transport import Transport
@@ -400,10 +401,7 @@ async def _read_all(
         except* _Unreadable:
             unreadable = True
     except BaseExceptionGroup as group:  # a page's call failed (refused credentials, retries spent): as it is
-        error: BaseException = group
-        while isinstance(error, BaseExceptionGroup):
-            error = error.exceptions[0]
-        raise error from None
+        raise first_leaf(group) from None
     return None if unreadable else read
 
 

@@ -18,6 +18,7 @@ import anyio
 import structlog
 
 from migrator.connectors.base import OpenListing, Reader, Request
+from migrator.errors import first_leaf
 from migrator.runtime.dryrun import DRY_RUN_ID
 from migrator.runtime.failures import StepFailed
 from migrator.transport import Transport
@@ -70,10 +71,7 @@ class Unlisted:
                 for parent in parents:
                     tg.start_soon(self._one, parent, limiter)
         except BaseExceptionGroup as group:  # a read refused, or its call failed: that error, as it is
-            error: BaseException = group
-            while isinstance(error, BaseExceptionGroup):
-                error = error.exceptions[0]
-            raise error from None
+            raise first_leaf(group) from None
         log.info("target_unlisted_read", step=self.step, entity=self.entity, parents=len(parents))
 
     async def _one(self, parent: Mapping[str, Any], limiter: anyio.Semaphore) -> None:
