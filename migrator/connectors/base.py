@@ -17,11 +17,12 @@ writers
     ``Writer``: what every writer has (its mode, batch limit, whether a resend is safe, the fields that find a
     record on the target, and ``prepare``, the target's own rules); ``RequestWriter``: writes through HTTP
     calls; ``LookupWriter``: can find a record by its match key when its create is in doubt;
-    ``PreReadWriter``: reads from the target before it writes (Velpic ILT attendance); ``IdWriter``: writes
-    at a target id (an update); ``DirectWriter``: writes itself, without the transport (local files, the
-    dry run); ``ListedOtherwise``: its target lists what it writes under other field names (aNewSpring
-    users); ``StateWriter``: writes one of two states, so what a record held before is known (Velpic user
-    status).
+    ``PreReadWriter``: reads from the target before it writes (Velpic ILT attendance), and
+    ``PagedPreReadWriter`` page after page where a list it reads may hold more than one page (Velpic group
+    members); ``IdWriter``: writes at a target id (an update); ``DirectWriter``: writes itself, without the
+    transport (local files, the dry run); ``ListedOtherwise``: its target lists what it writes under other
+    field names (aNewSpring users); ``StateWriter``: writes one of two states, so what a record held before
+    is known (Velpic user status).
 undo
     ``UndoWriter``: takes away what a run created (``migrator undo``): per entity how, or why it cannot be,
     and the calls one after the other (``Removed`` when done).
@@ -57,6 +58,7 @@ __all__ = [
     "NestedReader",
     "OpenListing",
     "Page",
+    "PagedPreReadWriter",
     "PagedReader",
     "PartialReader",
     "PreReadJudge",
@@ -437,6 +439,19 @@ class PreReadWriter(RequestWriter, Protocol):
         self, items: Sequence[WriteItem], answers: Sequence[tuple[Response, list[WriteItem]]]
     ) -> list[WriteItem | RowResult]:
         """The records to write, completed from the answers, or their rejections."""
+
+
+@runtime_checkable
+class PagedPreReadWriter(PreReadWriter, Protocol):
+    """A writer whose reads before it writes are lists that may hold more than one page (Velpic: a group's
+    members, a session's attendees), read to their end: each round of answers is handed to ``next_lookups``,
+    which learns it and names the next pages, until it names none; then every answer goes to
+    ``apply_pre_lookups``."""
+
+    def next_lookups(
+        self, answers: Sequence[tuple[Response, list[WriteItem]]]
+    ) -> list[tuple[Request, list[WriteItem]]]:
+        """Learns the pages ``answers`` hold; the next page of each list they say holds more (none: read)."""
 
 
 @runtime_checkable

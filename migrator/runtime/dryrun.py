@@ -56,6 +56,7 @@ from migrator.connectors.base import (
 from migrator.journal import DeadLetter, Rejection, WriteResult
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.ledger import DiscardLedger
+from migrator.runtime.pre_reads import pre_read
 from migrator.runtime.step_spec import Resolver
 from migrator.runtime.target_index import CurrentValues, TargetIndex, match_value
 from migrator.runtime.unchanged import same_value
@@ -387,7 +388,7 @@ class DryRunWriter:
         there = [it for it in items if not _stands_in(match_value(self.writer, it) or it.match_value)]
         if not there:
             return {}
-        answers = [(await target.send(request), its) for request, its in judge.pre_lookups(there)]
+        answers = await pre_read(target.send, judge, there)
         out: dict[str, RowResult] = {}
         for row in judge.apply_pre_lookups(there, answers):
             if isinstance(row, RowResult):

@@ -41,6 +41,7 @@ from migrator.journal import Journal, UndoMark
 from migrator.plan.model import Plan
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.listed_fields import FieldLists
+from migrator.runtime.pre_reads import pre_read
 from migrator.runtime.states import records_of, state_fields
 from migrator.transport import Transport
 from migrator.undo import Reversal, StepTarget, UndoPlan
@@ -228,7 +229,7 @@ async def _restore(
             prepared.idem_key, prepared.source_key, {**prepared.payload, **emptied}, prepared.match_value
         )
     if isinstance(writer, PreReadWriter):  # it completes what it sends from the target (accessplanit $upsert)
-        answers = [(await transport.send(request), its) for request, its in writer.pre_lookups([prepared])]
+        answers = await pre_read(transport.send, writer, [prepared])
         (completed,) = writer.apply_pre_lookups([prepared], answers)
         if not isinstance(completed, WriteItem):
             return ReversalOutcome(reversal, "failed", transport.redactor.text(completed.reason or "refused"))

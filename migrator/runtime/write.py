@@ -40,6 +40,7 @@ from migrator.runtime.failures import StepFailed
 from migrator.runtime.indoubt import InDoubt, found_on_target, send_create
 from migrator.runtime.kept import KEPT, kept_before, put_back
 from migrator.runtime.pages import PageTracker
+from migrator.runtime.pre_reads import pre_read
 from migrator.runtime.step_spec import StepSpec
 from migrator.runtime.target_index import TargetRecord, match_value, record_match
 from migrator.runtime.unchanged import unchanged, with_overwrite_policy
@@ -428,7 +429,7 @@ async def _pre_read(
     target already holds as the write would leave it (``PreReadJudge``: Velpic schedules, group members) is
     settled unchanged, without a call."""
     assert path.pre_reads is not None
-    answers = [(await spec.target.send(request), its) for request, its in path.pre_reads.pre_lookups(items)]
+    answers = await pre_read(spec.target.send, path.pre_reads, items)
     judge = path.pre_reads if isinstance(path.pre_reads, PreReadJudge) else None
     source_keys = {it.idem_key: it.source_key for it in items}
     out: list[WriteItem] = []

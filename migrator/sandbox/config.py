@@ -42,6 +42,7 @@ ADVERSARIAL: dict[str, Any] = {
     "velpic.bulk_omitted": "reset",
     "velpic.bulk_omitted_groups": "reset",
     "velpic.bulk_max_users": 100,
+    "velpic.max_page_size": 50,
     "accessplanit.filter_precedence": "left",
     "accessplanit.token_verbs": "post",
     "accessplanit.default_order": "shuffled",

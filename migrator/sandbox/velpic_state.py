@@ -123,8 +123,11 @@ class VelpicTenant:
         return bool(value)
 
     def paging(self, query: Mapping[str, str]) -> tuple[int, int]:
-        """``(startIndex, maxResults)`` of a list request (0 = no limit)."""
-        return page_params(query, int(self.opt("default_max_results", 0)))
+        """``(startIndex, maxResults)`` of a list request (0 = no limit); with option ``max_page_size`` N a
+        list answers at most N rows, whatever ``maxResults`` asks (no largest page is documented)."""
+        start, asked = page_params(query, int(self.opt("default_max_results", 0)))
+        cap = int(self.opt("max_page_size", 0))
+        return start, min(asked or cap, cap) if cap else asked
 
     def meta(self, total: int, start: int, count: int) -> dict[str, Any]:
         return meta(total, start, count, inclusive=self.opt("end_index", "exclusive") == "inclusive")

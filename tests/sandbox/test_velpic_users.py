@@ -135,6 +135,23 @@ async def test_paging_edges(platform_server: Any) -> None:
         assert len((await get_json(client, platform, "/user?activeValue=all&maxResults=0"))["results"]) == 25
 
 
+async def test_a_largest_page_caps_every_list_whatever_maxresults_asks(platform_server: Any) -> None:
+    """``velpic.max_page_size``: no largest page is documented, so the sandbox can answer fewer rows than asked
+    (the total still says how many the list holds); without it a list answers what it is asked."""
+    async with platform_server(VelpicPlatform, scale=25, options={"velpic.max_page_size": 7}) as (
+        client,
+        platform,
+    ):
+        for asked in ("maxResults=1000", "maxResults=0", ""):
+            page = await get_json(client, platform, f"/user?activeValue=all&startIndex=14&{asked}")
+            assert len(page["results"]) == 7 and page["meta"]["totalResultCount"] == 25
+        few = await get_json(client, platform, "/user?activeValue=all&startIndex=0&maxResults=3")
+        assert len(few["results"]) == 3
+    async with platform_server(VelpicPlatform, scale=25) as (client, platform):
+        page = await get_json(client, platform, "/user?activeValue=all&startIndex=0&maxResults=1000")
+        assert len(page["results"]) == 25
+
+
 async def test_create_user_returns_id_and_dates_and_applies_defaults(platform_server: Any) -> None:
     async with platform_server(VelpicPlatform, scale=5) as (client, platform):
         resp = await client.post(f"{API}/user", headers=auth(platform, "target"), json=DOC_CREATE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, cast
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from migrator.connectors.base import (
     LookupWriter,
     Method,
+    PagedPreReadWriter,
     PreReadJudge,
     PreReadWriter,
     Removed,
@@ -30,6 +32,8 @@ from migrator.connectors.velpic import make_auth, make_reader, make_writer
 from migrator.connectors.velpic.lessons import VelpicScheduleReader
 from migrator.connectors.velpic.undo import make_undo_writer
 from migrator.connectors.velpic.users import VelpicBulkCreate, VelpicBulkUsers
+from migrator.errors import PermanentError
+from migrator.runtime.pre_reads import pre_read
 from migrator.sandbox.velpic import VelpicPlatform
 from tests.sandbox.conftest import serve_platform
 
@@ -99,7 +103,7 @@ async def _pre_read(
     """The records as the writer's reads complete them (none for a writer that reads nothing first)."""
     if not isinstance(writer, PreReadWriter):
         return list(items)
-    answers = [(await _send(client, key, req), its) for req, its in writer.pre_lookups(items)]
+    answers = await pre_read(partial(_send, client, key), writer, items)
     ready = writer.apply_pre_lookups(items, answers)
     assert all(isinstance(it, WriteItem) for it in ready), ready
     return cast(list[WriteItem], ready)
@@ -396,6 +400,90 @@ async def test_a_user_already_in_the_group_is_not_added_again_nor_named_as_added
         assert {r.action for r in rows} == {"unchanged"}
 
 
+@pytest.mark.parametrize("entity", ["group_member", "group_supervisor"])
+async def test_a_group_longer_than_the_page_the_server_answers_is_read_to_its_end(entity: str) -> None:
+    """No largest page is documented: a Velpic that answers at most 2 rows whatever ``maxResults`` asks
+    (``velpic.max_page_size``) has the group read page after page from the rows answered, so a user on its
+    last page is known to be in it: not added again, not named as added (an undo would take them out)."""
+    writer = make_writer(entity, "create", "groupId")
+    async with serve_platform(VelpicPlatform, scale=5, options={"velpic.max_page_size": 2}) as (
+        client,
+        platform,
+    ):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        users = sorted(u["id"] for u in await _imported(client, key, [_user(n) for n in range(1, 8)]))
+        group = (await _call(client, key, "POST", "/group", {"name": "Everyone", "description": "kept"}))["id"]
+        adds = "add_members" if entity == "group_member" else "add_supervisors"
+        await _call(client, key, "POST", f"/group/{group}/{adds}", {"userIds": users[:5]})  # the customer's
+        sent: list[Request] = []
+
+        async def send(request: Request) -> Response:
+            sent.append(request)
+            return await _send(client, key, request)
+
+        items = _prepared(
+            writer, [{"groupId": group, "userIds": users[4]}, {"groupId": group, "userIds": users[4:]}]
+        )
+        ready = writer.apply_pre_lookups(items, await pre_read(send, writer, items))
+        assert [dict(r.params)["startIndex"] for r in sent] == ["0", "2", "4"]
+        assert isinstance(writer, PreReadJudge)
+        settled = [writer.settled(cast(WriteItem, it)) for it in ready]
+        assert settled[0] is not None and (settled[0].action, settled[0].target_id) == (
+            "unchanged",
+            f"{group}:{users[4]}",
+        )
+        assert settled[1] is None
+        [added] = await _calls(client, key, writer, [cast(WriteItem, ready[1])])
+        assert (added.action, added.target_id) == ("created", f"{group}:{users[5]},{users[6]}")
+
+
+def test_a_list_the_server_pages_wrongly_leaves_its_group_unknown_and_its_records_sent_whole() -> None:
+    """A page of no user not read before (a server that ignores ``startIndex``), a refused page, or an empty
+    page before the total: the group is not known, its records are sent whole and none is settled."""
+    writer = make_writer("group_member", "create", "groupId")
+    assert isinstance(writer, PreReadJudge) and isinstance(writer, PagedPreReadWriter)
+
+    def page(ids: list[int], total: int) -> Response:
+        body = {"results": [{"id": i} for i in ids], "meta": {"totalResultCount": total}}
+        return Response(200, json.dumps(body).encode())
+
+    for second in (page([1, 2], 3), Response(500, b"{}"), page([], 3)):
+        items = _prepared(writer, [{"groupId": 9, "userIds": [1, 4]}])
+        [first] = writer.pre_lookups(items)
+        assert dict(first[0].params) == {"startIndex": "0", "maxResults": "1000"}
+        [following] = writer.next_lookups([(page([1, 2], 3), first[1])])
+        assert dict(following[0].params)["startIndex"] == "2"
+        assert writer.next_lookups([(second, following[1])]) == []
+        [ready] = writer.apply_pre_lookups(items, [])
+        assert isinstance(ready, WriteItem) and ready.payload["userIds"] == [1, 4]
+        assert writer.settled(ready) is None
+        writer = make_writer("group_member", "create", "groupId")
+        assert isinstance(writer, PreReadJudge) and isinstance(writer, PagedPreReadWriter)
+
+
+def test_two_batches_reading_one_group_at_once_each_read_it_to_its_end() -> None:
+    """Write workers read at once: two batches of one step may each read the same group, page for page, and
+    neither read is taken for the other's (the group is known once either ends, with what both found)."""
+    writer = make_writer("group_member", "create", "groupId")
+    assert isinstance(writer, PreReadJudge) and isinstance(writer, PagedPreReadWriter)
+
+    def page(ids: list[int]) -> Response:
+        return Response(200, json.dumps({"results": [{"id": i} for i in ids], "meta": {"totalResultCount": 4}}))
+
+    first = _prepared(writer, [{"groupId": 9, "userIds": [3]}])
+    second = [WriteItem("k9", "s9", {"groupId": 9, "userIds": [4, 5]})]
+    [(_, a)] = writer.pre_lookups(first)
+    [(_, b)] = writer.pre_lookups(second)
+    [(a_next, _)] = writer.next_lookups([(page([1, 2]), a)])
+    [(b_next, _)] = writer.next_lookups([(page([1, 2]), b)])
+    assert dict(a_next.params)["startIndex"] == dict(b_next.params)["startIndex"] == "2"
+    assert writer.next_lookups([(page([3, 4]), a)]) == [] and writer.next_lookups([(page([3, 4]), b)]) == []
+    [held] = writer.apply_pre_lookups(first, [])
+    [partly] = writer.apply_pre_lookups(second, [])
+    assert isinstance(held, WriteItem) and isinstance(partly, WriteItem)
+    assert writer.settled(held) is not None and partly.payload["userIds"] == [5]
+
+
 async def test_a_group_that_cannot_be_read_is_added_to_whole_and_refused_with_its_reason() -> None:
     writer = make_writer("group_member", "create", "groupId")
     async with serve_platform(VelpicPlatform, scale=5) as (client, platform):
@@ -440,13 +528,40 @@ def test_an_undo_cancels_a_session_quietly_unless_it_is_cancelled_already() -> N
     assert isinstance(refused, str) and "answered 403" in refused
 
 
+async def test_a_list_read_in_one_call_that_holds_more_than_the_page_answered_stops_saying_how_much() -> None:
+    """A Velpic that answers smaller pages than asked: a list read in one call (a group's supervisors, for a
+    user's ``user_supervisors`` record) that says it holds more stops the step with the list's total and the
+    rows answered, rather than miss a supervisor."""
+    reader = make_reader("user_supervisors", {}, 100, "supervisors")
+    async with serve_platform(VelpicPlatform, scale=5, options={"velpic.max_page_size": 4}) as (
+        client,
+        platform,
+    ):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        users = sorted(u["id"] for u in await _imported(client, key, [_user(n) for n in range(1, 7)]))
+        group = (await _call(client, key, "POST", "/group", {"name": "Leads", "description": "kept"}))["id"]
+        await _call(client, key, "POST", f"/group/{group}/add_supervisors", {"userIds": users[:5]})
+        parent = {"id": users[5], "groups": [{"id": group}]}
+        call = reader.children(parent)
+        assert call is not None
+        answer = await _send(client, key, call)
+    with pytest.raises(PermanentError) as refused:
+        reader.decode_children(answer, parent)
+    assert str(refused.value).startswith(
+        f"Velpic: the supervisors of group {group} holds 5 records, more than the one page this call reads "
+        "(4 answered to maxResults=1000); "
+    )
+
+
 def test_a_registration_reads_the_sessions_attendees_and_sends_only_who_is_not_registered() -> None:
     writer = make_writer("ilt_registration", "create", "sessionId")
     items = _prepared(writer, [{"sessionId": 7, "userIds": [1]}, {"sessionId": 7, "userIds": [1, 2]}])
     ((read, its),) = writer.pre_lookups(items)
     assert (read.method, read.path, its) == ("GET", "/ilt_session/7/attendees", items)
     attendees = {"results": [{"id": 90, "userId": 1, "sessionId": 7}], "meta": {"totalResultCount": 1}}
-    first, second = writer.apply_pre_lookups(items, [(Response(200, json.dumps(attendees).encode()), its)])
+    answers = [(Response(200, json.dumps(attendees).encode()), its)]
+    assert isinstance(writer, PagedPreReadWriter) and writer.next_lookups(answers) == []  # one page: all of it
+    first, second = writer.apply_pre_lookups(items, answers)
     assert isinstance(first, WriteItem) and isinstance(second, WriteItem)
     assert writer.settled(first) == RowResult("k0", ok=True, target_id="7:1", action="unchanged")
     assert writer.settled(second) is None and second.payload["userIds"] == [2]

@@ -17,6 +17,7 @@ __all__ = [
     "ONE_PAGE",
     "error_text",
     "id_list",
+    "list_total",
     "listed",
     "more_than_a_page",
     "one_written",
@@ -59,20 +60,29 @@ def listed(response: Response) -> tuple[list[dict[str, Any]], bool]:
     ``meta.totalResultCount`` says no more, or, for a list answered without meta (a user's lesson schedules),
     the page is not full."""
     rows = results(response)
-    body = response.json() if response.status == 200 else None
-    meta = body.get("meta") if isinstance(body, dict) else None
-    total = meta.get("totalResultCount") if isinstance(meta, dict) else None
-    if isinstance(total, int) and not isinstance(total, bool):
+    total = list_total(response)
+    if total is not None:
         return rows, total <= len(rows)
     return rows, len(rows) < MAX_PAGE
 
 
-def more_than_a_page(what: str, advice: str) -> PermanentError:
-    """The error of a list read in one call (``ONE_PAGE``) whose answer says it holds more: ``what`` names the
-    list, ``advice`` what to do."""
+def list_total(response: Response) -> int | None:
+    """The ``meta.totalResultCount`` of a 200 list answer: how many records the whole list holds (None: the
+    answer does not say)."""
+    body = response.json() if response.status == 200 else None
+    meta = body.get("meta") if isinstance(body, dict) else None
+    total = meta.get("totalResultCount") if isinstance(meta, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def more_than_a_page(what: str, advice: str, response: Response) -> PermanentError:
+    """The error of a list read in one call (``ONE_PAGE``) whose ``response`` says it holds more: ``what``
+    names the list, ``advice`` what to do."""
+    total, answered = list_total(response), len(results(response))
+    holds = f"{total:,}" if total is not None else f"at least {answered:,}"  # a full page, and no total
     return PermanentError(
-        f"Velpic: {what} holds more than {MAX_PAGE} records, more than the one page of {MAX_PAGE} this call "
-        f"reads; {advice}"
+        f"Velpic: {what} holds {holds} records, more than the one page this call reads ({answered:,} "
+        f"answered to maxResults={MAX_PAGE}); {advice}"
     )
 
 

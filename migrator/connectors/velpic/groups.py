@@ -92,6 +92,7 @@ class VelpicGroupCreate(VelpicGroupWriter):
             raise more_than_a_page(
                 f"GET /group?q={want!r}",
                 "the group in doubt is not on that page, so the step cannot tell whether it was created",
+                response,
             )
         return None
 
@@ -181,7 +182,9 @@ class VelpicGroupSupervisorsReader(VelpicReader):
         rows, complete = listed(response)
         if not complete:
             raise more_than_a_page(
-                f"the supervisors of group {group}", "the engine reads a group's supervisors in one call"
+                f"the supervisors of group {group}",
+                "the engine reads a group's supervisors in one call",
+                response,
             )
         own = id_list(parent.get("id"))
         ids = {i for r in rows for i in id_list(r.get("id")) or ()} - set(own or ())

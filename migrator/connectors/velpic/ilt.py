@@ -200,6 +200,7 @@ class VelpicIltSessionCreate(VelpicIltSessionWriter):
             raise more_than_a_page(
                 f"the ILT sessions of instructor {item.payload.get('instructorId')}",
                 "the session in doubt is not on that page, so the step cannot tell whether it was created",
+                response,
             )
         return None
 
@@ -291,6 +292,7 @@ def attendee_ids(response: Response, session_id: int | str) -> dict[int, int]:
         raise more_than_a_page(
             f"the attendees of ILT session {session_id}",
             "save their progress with attendees given by attendee id (attendees = [{id, passed, attended}])",
+            response,
         )
     out: dict[int, int] = {}
     for row in rows:

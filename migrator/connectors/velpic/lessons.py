@@ -86,6 +86,7 @@ class VelpicScheduleReader(VelpicReader):
                 f"the lesson schedules of user {parent.get('id')} (status {self.status})",
                 "read them in several steps, each with one read.filter.status (scheduled, due, overdue, "
                 "completed, cancelled)",
+                response,
             )
         out: list[dict[str, Any]] = []
         for row in rows:
@@ -287,5 +288,6 @@ class VelpicCompletionWriter:
             raise more_than_a_page(
                 f"the completed lesson schedules of user {item.payload.get('userId')}",
                 "the completion in doubt is not on that page, so the step cannot tell whether it was recorded",
+                response,
             )
         return None

@@ -198,6 +198,7 @@ def _found_user(field: str, response: Response, item: WriteItem) -> str | None:
             f"GET /user filtered by {field} = {want!r}",
             "the user in doubt is not on that page, so the step cannot tell whether it was created; match "
             "on a field that finds fewer users (emailAddress or employeeNumber)",
+            response,
         )
     return None
 
