@@ -67,7 +67,17 @@ from typing import Any, Final, Literal
 
 import anyio
 
-from migrator.connectors.base import IdWriter, NestedReader, Page, Reader, RowResult, StreamReader, WriteItem
+from migrator.connectors.base import (
+    IdWriter,
+    NestedReader,
+    Page,
+    Reader,
+    Request,
+    Response,
+    RowResult,
+    StreamReader,
+    WriteItem,
+)
 from migrator.connectors.catalog import CATALOG, entity_spec
 from migrator.connectors.registry import make_reader, make_writer
 from migrator.coverage import CoverageRow, kept_rows, left_behind, written_records
@@ -81,6 +91,7 @@ from migrator.plan.mapping import MappingError, parse_value
 from migrator.plan.model import Plan
 from migrator.protocol.keys import idempotency_key
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
+from migrator.runtime.children import read_children
 from migrator.runtime.connections import build_transport
 from migrator.runtime.target_index import normalised_match
 from migrator.transport import Transport
@@ -563,16 +574,15 @@ async def _expand(
 ) -> list[dict[str, Any]]:
     out: list[list[dict[str, Any]]] = [[] for _ in parents]
 
-    async def one(i: int, parent: dict[str, Any]) -> None:
-        request = nested.children(parent)
-        if request is None:
-            return
+    async def send(request: Request) -> Response:
         async with limiter:
             tally.requests += 1
-            response = await transport.send(request)
-        if response.status in (204, 404):
-            return
-        if response.status != 200:
+            return await transport.send(request)
+
+    async def one(i: int, parent: dict[str, Any]) -> None:
+        children = await read_children(send, nested, parent)
+        if isinstance(children, tuple):
+            request, response = children
             raise PermanentError(
                 f"verify: reading {what} failed",
                 platform=transport.platform,
@@ -581,7 +591,7 @@ async def _expand(
                 status=response.status,
                 body_excerpt=transport.redactor.excerpt(response.body, 200),
             )
-        out[i] = nested.decode_children(response, parent)
+        out[i] = children
 
     async with anyio.create_task_group() as tg:
         for i, parent in enumerate(parents):

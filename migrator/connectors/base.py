@@ -8,7 +8,8 @@ when it builds a step, never per record:
 
 readers
     ``PagedReader``: reads one entity page by page through the transport; ``NestedReader``: a paged reader of
-    a parent entity that expands each parent into its children (Velpic schedules per user); ``DetailReader``:
+    a parent entity that expands each parent into its children (Velpic schedules per user), and
+    ``PagedChildrenReader`` one whose children of a parent may take several pages; ``DetailReader``:
     a nested reader that completes each child with one more request (Velpic: a schedule's certificate);
     ``ChangesReader``: can narrow its read to what changed since a date (``--delta``); ``StreamReader``:
     reads its pages itself, without the transport (local files); ``CountingReader``: can count its
@@ -58,6 +59,7 @@ __all__ = [
     "NestedReader",
     "OpenListing",
     "Page",
+    "PagedChildrenReader",
     "PagedPreReadWriter",
     "PagedReader",
     "PartialReader",
@@ -216,6 +218,15 @@ class NestedReader(PagedReader, Protocol):
     def children(self, parent: Mapping[str, Any]) -> Request | None: ...
 
     def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class PagedChildrenReader(NestedReader, Protocol):
+    """A nested reader whose children of one parent may take more than one page (Velpic: a user's lesson
+    schedules): after each page's answer, ``next_children`` names the next page (the same request from a later
+    row), or None once the list is read."""
+
+    def next_children(self, request: Request, response: Response) -> Request | None: ...
 
 
 @runtime_checkable

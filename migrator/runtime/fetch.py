@@ -3,7 +3,8 @@
 What a reader can do is decided once, by ``page_feed``: a ``StreamReader`` (local files) yields its own pages;
 a ``PagedReader`` is driven through the source transport by its paginator — one page after another, or the
 planned remaining pages with up to ``read_concurrency`` in flight — and a ``NestedReader``'s parent pages are
-expanded into the children of their records; a ``DetailReader``'s children are completed with one request each,
+expanded into the children of their records (page after page where a list of them may take several:
+``children.read_children``); a ``DetailReader``'s children are completed with one request each,
 made only for a child the step still ``needs`` (by source key: not settled in the journal). Pages the journal
 has as done are not sent again.
 """
@@ -18,8 +19,18 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from migrator.connectors.base import DetailReader, NestedReader, Page, PagedReader, Reader, StreamReader
+from migrator.connectors.base import (
+    DetailReader,
+    NestedReader,
+    Page,
+    PagedReader,
+    Reader,
+    Request,
+    Response,
+    StreamReader,
+)
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
+from migrator.runtime.children import read_children
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.delta import server_clock
 from migrator.runtime.failures import StepFailed
@@ -153,20 +164,19 @@ class HttpFeed:
         out: list[list[dict[str, Any]]] = [[] for _ in parents]
         limiter = anyio.Semaphore(max(1, self.read_concurrency))
 
-        async def one(i: int, parent: dict[str, Any]) -> None:
-            request = nested.children(parent)
-            if request is None:
-                return
+        async def send(request: Request) -> Response:
             async with limiter:
-                response = await self.source.send(request)
-            if response.status in (204, 404):
-                return
-            if response.status != 200:
+                return await self.source.send(request)
+
+        async def one(i: int, parent: dict[str, Any]) -> None:
+            children = await read_children(send, nested, parent)
+            if isinstance(children, tuple):
+                request, response = children
                 raise StepFailed(
                     f"step {self.step}: reading {request.path} failed with HTTP {response.status}: "
                     f"{self.source.redactor.excerpt(response.body, 200)}"
                 )
-            out[i] = nested.decode_children(response, parent)
+            out[i] = children
 
         async with anyio.create_task_group() as tg:
             for i, parent in enumerate(parents):

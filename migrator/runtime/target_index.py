@@ -40,6 +40,8 @@ from migrator.connectors.base import (
     NestedReader,
     PagedReader,
     PartialReader,
+    Request,
+    Response,
     WriteItem,
     Writer,
 )
@@ -47,6 +49,7 @@ from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader
 from migrator.errors import first_leaf
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
+from migrator.runtime.children import read_children
 from migrator.runtime.fetch import fetch_many
 from migrator.transport import Transport
 
@@ -415,21 +418,20 @@ async def _children(
     refused: list[int] = []
     limiter = anyio.Semaphore(max(1, transport.limits.concurrency))
 
-    async def one(i: int, parent: Mapping[str, Any]) -> None:
-        request = reader.children(parent)
-        if request is None:
-            return
+    async def send(request: Request) -> Response:
         async with limiter:
-            response = await transport.send(request)
-        if response.status in (204, 404):
-            return
-        if response.status != 200:
-            refused.append(response.status)
-            return
+            return await transport.send(request)
+
+    async def one(i: int, parent: Mapping[str, Any]) -> None:
         try:
-            out[i] = reader.decode_children(response, parent)
+            children = await read_children(send, reader, parent)
         except (ValueError, KeyError, TypeError):
-            refused.append(response.status)
+            refused.append(200)
+            return
+        if isinstance(children, tuple):
+            refused.append(children[1].status)
+        else:
+            out[i] = children
 
     async with anyio.create_task_group() as tg:
         for i, parent in enumerate(parents):

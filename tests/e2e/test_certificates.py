@@ -2,15 +2,17 @@
 certificates step (``certificate`` read per completed schedule of each user, written to a files connection's
 ``documents``). Every passed completed schedule of the source gives one PDF whose bytes are the sandbox's, the
 index's SHA-256 is the file's, names are unique; a completed schedule that was not passed is a dead letter
-with the platform's reason (whatever status refuses it); a kill -9 during the step and a resume give the same
-archive, with no duplicate and no partial file; a re-run downloads nothing. In process: the reader's requests,
-and what it makes of a PDF, a refusal and a body that is not a PDF."""
+with the platform's reason (whatever status refuses it), and so on a Velpic that answers fewer rows than
+asked, each user's completed schedules read page after page; a kill -9 during the step and a resume give the
+same archive, with no duplicate and no partial file; a re-run downloads nothing. In process: the reader's
+requests, and what it makes of a PDF, a refusal and a body that is not a PDF."""
 
 from __future__ import annotations
 
 import base64
 import csv
 import hashlib
+import json
 import os
 import re
 import signal
@@ -70,10 +72,11 @@ map.completedDate  = "lessonCompletedDate"
 )
 
 
-def _sandbox(refused_status: int, faults: str = "") -> SandboxThread:
+def _sandbox(refused_status: int, faults: str = "", page: int = 0) -> SandboxThread:
     options = {
         "velpic.certificate_failed_every": FAILED_EVERY,
         "velpic.certificate_refused_status": refused_status,
+        "velpic.max_page_size": page,
     }
     return SandboxThread(
         SandboxConfig(
@@ -82,9 +85,17 @@ def _sandbox(refused_status: int, faults: str = "") -> SandboxThread:
     )
 
 
-@pytest.fixture(params=[400, 404], ids=["refused-400", "refused-404"])
+#: the most rows a Velpic list answers in the third variant, whatever maxResults asks (no largest page is
+#: documented): each user's completed schedules, a list without meta, are read page after page
+PAGE = 2
+
+
+@pytest.fixture(
+    params=[(400, 0), (404, 0), (404, PAGE)], ids=["refused-400", "refused-404", f"refused-404-pages-of-{PAGE}"]
+)
 def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxThread]:
-    with _sandbox(request.param) as sb:
+    status, page = request.param
+    with _sandbox(status, page=page) as sb:
         yield sb
 
 
@@ -176,6 +187,32 @@ def _check_archive(sb: SandboxThread, folder: Path) -> None:
         assert row["completedDate"] == schedule["lessonCompletedDate"]
 
 
+def _complete_lessons(sb: SandboxThread, count: int) -> None:
+    """Arrange: ``count`` more completed schedules for one active source user (``complete_lesson``, by
+    itself), so that its completed schedules take several pages where pages are short."""
+    env = sb.sandbox.env()
+    user = min(u["id"] for u in records(sb.base_url, "velpic", "source", "user") if u["clientStatusId"] == 56)
+    lessons = sorted(
+        lesson["lessonId"]
+        for lesson in records(sb.base_url, "velpic", "source", "lesson")
+        if lesson["status"] in ("active", "inactive")
+    )
+    for day, lesson in enumerate(lessons[:count], start=1):
+        body = {
+            "lessonId": lesson,
+            "completedDate": f"2026-01-{day:02d}T09:00:00.000Z",
+            "manuallyCompletedByUserId": user,
+        }
+        request = urllib.request.Request(
+            f"{env['VELPIC_BASE_URL']}/lesson_schedule/{user}/complete_lesson",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"AccessKey": env["VELPIC_SOURCE_ACCESS_KEY"], "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert resp.status == 200
+
+
 def _dead_letters(tmp: Path) -> dict[str, str]:
     """The certificates step's dead letters: source key → reason."""
     with sqlite3.connect(tmp / "journal.sqlite") as db:
@@ -187,8 +224,12 @@ def test_every_certificate_is_archived_once(sandbox: SandboxThread, tmp_path: Pa
     env = write_env(sandbox, tmp_path / "sb.env")
     plan = tmp_path / "plan.toml"
     plan.write_text(PLAN)
+    _complete_lessons(sandbox, 3 * PAGE)
     failed = _failed_completed(sandbox)
     assert failed and _passed_completed(sandbox), "the seed must give passed and failed completed schedules"
+    schedules = records(sandbox.base_url, "velpic", "source", "lesson_schedule")
+    completed = [s["userId"] for s in schedules if s["status"] == "completed"]
+    assert max(completed.count(u) for u in set(completed)) > 2 * PAGE  # some list takes several pages
 
     first = run_plan(plan, tmp_path, env)
     assert first.returncode == 3, first.stdout + first.stderr  # done; the failed ones are dead letters

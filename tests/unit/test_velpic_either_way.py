@@ -29,10 +29,13 @@ from migrator.connectors.base import (
     WriteItem,
 )
 from migrator.connectors.velpic import make_auth, make_reader, make_writer
+from migrator.connectors.velpic.calls import ONE_PAGE
 from migrator.connectors.velpic.lessons import VelpicScheduleReader
 from migrator.connectors.velpic.undo import make_undo_writer
 from migrator.connectors.velpic.users import VelpicBulkCreate, VelpicBulkUsers
 from migrator.errors import PermanentError
+from migrator.protocol.pagination import PaginationLoopError
+from migrator.runtime.children import read_children
 from migrator.runtime.pre_reads import pre_read
 from migrator.sandbox.velpic import VelpicPlatform
 from tests.sandbox.conftest import serve_platform
@@ -220,6 +223,52 @@ async def test_a_users_schedules_are_read_whole_when_a_list_without_maxresults_a
         assert request is not None
         schedules = reader.decode_children(await _send(client, key, request), user)
         assert sorted(s["lessonVersionId"] for s in schedules) == versions
+
+
+async def test_a_users_schedules_longer_than_the_page_the_server_answers_are_read_to_the_last() -> None:
+    """The schedule list has no meta and no largest page is documented: on a Velpic that answers at most 5 rows
+    whatever ``maxResults`` asks (``velpic.max_page_size``), a user's 12 schedules are read page after page
+    from the rows answered, and a user with fewer schedules than a page the read was answered before (the
+    users' page) costs one request."""
+    async with serve_platform(VelpicPlatform, scale=5, options={"velpic.max_page_size": 5}) as (
+        client,
+        platform,
+    ):
+        key = cast(VelpicPlatform, platform).access_key("target")
+        many, few, *_ = await _imported(client, key, [_user(n) for n in range(1, 8)])
+        versions = sorted(lesson["lessonVersionId"] for lesson in platform.tables["target"]["lesson"])[:MANY]
+        for user, held in ((many, versions), (few, versions[:2])):
+            await _call(client, key, "POST", f"/user/{user['id']}/lesson_schedule", {"lessonVersionIds": held})
+        reader = make_reader("lesson_schedule", {}, 100, "schedules")
+        assert isinstance(reader, VelpicScheduleReader)
+        users = Request("GET", "/user", "/user", params=(("activeValue", "all"), *dict(ONE_PAGE).items()))
+        assert len(reader.decode_page(await _send(client, key, users)).records) == 5
+        sent: list[Request] = []
+
+        async def send(request: Request) -> Response:
+            sent.append(request)
+            return await _send(client, key, request)
+
+        schedules = await read_children(send, reader, many)
+        assert isinstance(schedules, list)
+        assert sorted(s["lessonVersionId"] for s in schedules) == versions
+        assert [dict(r.params)["startIndex"] for r in sent] == ["0", "5", "10"]
+        sent.clear()
+        schedules = await read_children(send, reader, few)
+        assert isinstance(schedules, list) and len(schedules) == 2 and len(sent) == 1
+
+
+async def test_a_server_answering_the_same_schedules_from_every_row_stops_the_read() -> None:
+    """A Velpic that ignores ``startIndex``: the next page holds only what the first did, and the read stops
+    saying so rather than go round."""
+    reader = make_reader("lesson_schedule", {}, 100, "schedules")
+    same = Response(200, json.dumps({"results": [{"id": n, "userId": 7} for n in range(3)]}).encode())
+
+    async def send(request: Request) -> Response:
+        return same
+
+    with pytest.raises(PaginationLoopError, match="the page from row 3 holds only records of the pages before"):
+        await read_children(send, reader, {"id": 7})
 
 
 async def test_a_lost_group_create_is_found_past_the_tenth_group_of_its_name() -> None:

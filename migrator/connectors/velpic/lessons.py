@@ -2,7 +2,7 @@
 
 - Schedules are read per user (``VelpicScheduleReader``, a nested read): the users are paged with
   ``GET /user``, and each user's schedules come from ``GET /user/{userId}/lesson_schedule?status=…``, which
-  has no meta, in one page of the largest size a list serves.
+  has no meta, in pages of the largest size a list serves, read on while one may not be the last.
 - ``POST /user/{userId}/lesson_schedule`` (``VelpicScheduleWriter``) schedules a user. The user's schedules
   are read first: a lesson already scheduled is ``unchanged``, whatever the answer's status (the document
   gives the duplicate's body, ``{"error":"Lesson Schedule already exists"}``, not its status), so a resend is
@@ -15,18 +15,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from migrator.connectors.base import Request, Response, RowResult, SettingError, WriteItem
+from migrator.connectors.base import Page, Request, Response, RowResult, SettingError, WriteItem
 from migrator.connectors.spec import Endpoint
 from migrator.connectors.velpic.calls import (
     ONE_PAGE,
     error_text,
     id_list,
+    list_total,
     listed,
     more_than_a_page,
     rejected,
     request,
+    results,
 )
 from migrator.connectors.velpic.lists import VelpicReader, list_spec
 from migrator.connectors.velpic.spec import VELPIC
@@ -55,10 +58,14 @@ class VelpicScheduleReader(VelpicReader):
     """Lesson schedules, per user: pages the users (with the user filters) and asks each user's schedule list
     with ``status`` from the filter (default ``all``).
 
-    Each user's list is one request of the largest page a list serves (``ONE_PAGE``: a missing ``maxResults``
-    is "Default is 0", which the document leaves unexplained); the list has no ``meta``, so a full page means
-    there may be more, and the read stops with what to do rather than leave schedules out. Each schedule is
-    given ``userId`` from its parent when the list leaves it out.
+    Each user's list is asked from its first row in the largest page a list serves (``ONE_PAGE``: a missing
+    ``maxResults`` is "Default is 0", which the document leaves unexplained), and read on from the rows
+    answered (``next_children``) while it may hold more: its answer has no ``meta`` (the document's example has
+    none; a ``meta.totalResultCount``, where one comes, says it), and no largest page is documented, so a page
+    is the whole list only when it is shorter than one this read has been answered before — the users' pages
+    or another user's schedules — which shows the platform serves pages at least that long ([ASSUMED]: one
+    largest page for every list, if any). Each schedule is given ``userId`` from its parent when the list
+    leaves it out.
     """
 
     def __init__(self, filters: Mapping[str, Any], page_size: int, step: str) -> None:
@@ -72,6 +79,13 @@ class VelpicScheduleReader(VelpicReader):
                 "read.filter.status", f"lesson schedule status must be one of {', '.join(SCHEDULE_STATUSES)}"
             )
         self.status = status
+        #: the most rows one answer of this read has held: the platform serves pages at least that long
+        self._served = 0
+
+    def decode_page(self, response: Response) -> Page:
+        page = super().decode_page(response)
+        self._served = max(self._served, len(page.records))
+        return page
 
     def children(self, parent: Mapping[str, Any]) -> Request | None:
         user_id = parent.get("id")
@@ -80,20 +94,25 @@ class VelpicScheduleReader(VelpicReader):
         return request(_SCHEDULES.endpoint, user_id, params=(("status", self.status), *ONE_PAGE))
 
     def decode_children(self, response: Response, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
-        rows, complete = listed(response)
-        if not complete:
-            raise more_than_a_page(
-                f"the lesson schedules of user {parent.get('id')} (status {self.status})",
-                "read them in several steps, each with one read.filter.status (scheduled, due, overdue, "
-                "completed, cancelled)",
-                response,
-            )
         out: list[dict[str, Any]] = []
-        for row in rows:
+        for row in results(response):
             record = dict(row)
             record.setdefault("userId", parent.get("id"))
             out.append(record)
         return out
+
+    def next_children(self, request: Request, response: Response) -> Request | None:
+        """The page of the same list from the row after ``response``'s last, or None: the list is read (an
+        empty page; the total, where the answer gives one; or a page shorter than one answered before)."""
+        rows = len(results(response))
+        served, self._served = self._served, max(self._served, rows)
+        start = int(dict(request.params).get("startIndex", "0"))
+        total = list_total(response)
+        if rows == 0 or (start + rows >= total if total is not None else rows < served):
+            return None
+        following = str(start + rows)
+        params = tuple((k, following if k == "startIndex" else v) for k, v in request.params)
+        return replace(request, params=params)
 
 
 def _created_ids(response: Response) -> list[Any]:
