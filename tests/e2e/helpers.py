@@ -84,9 +84,13 @@ def get_json(url: str) -> Any:
         return json.loads(resp.read())
 
 
-def post_json(url: str, body: Any) -> Any:
+def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+    """``body`` POSTed as JSON to ``url`` (with ``headers`` too); the answer's JSON, None when empty."""
     req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         raw = resp.read()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
-import json
 import os
 import re
 import signal
@@ -31,7 +30,7 @@ from migrator.connectors.velpic import make_reader
 from migrator.sandbox.app import SandboxThread
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.velpic_lessons import certificate_pdf
-from tests.e2e.helpers import VELPIC_TO_VELPIC, get_json, records, run_plan, start_run, write_env
+from tests.e2e.helpers import VELPIC_TO_VELPIC, get_json, post_json, records, run_plan, start_run, write_env
 
 #: every Nth completed schedule (by id) was failed: no certificate
 FAILED_EVERY = 4
@@ -203,14 +202,9 @@ def _complete_lessons(sb: SandboxThread, count: int) -> None:
             "completedDate": f"2026-01-{day:02d}T09:00:00.000Z",
             "manuallyCompletedByUserId": user,
         }
-        request = urllib.request.Request(
-            f"{env['VELPIC_BASE_URL']}/lesson_schedule/{user}/complete_lesson",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"AccessKey": env["VELPIC_SOURCE_ACCESS_KEY"], "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            assert resp.status == 200
+        url = f"{env['VELPIC_BASE_URL']}/lesson_schedule/{user}/complete_lesson"
+        answer = post_json(url, body, {"AccessKey": env["VELPIC_SOURCE_ACCESS_KEY"]})
+        assert answer["ids"], answer
 
 
 def _dead_letters(tmp: Path) -> dict[str, str]:

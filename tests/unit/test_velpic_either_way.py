@@ -68,6 +68,15 @@ async def _imported(client: Any, key: str, users: list[dict[str, Any]]) -> Any:
     return await _call(client, key, "POST", "/bulkUserImport", {"users": users, "mergeType": "empNo"})
 
 
+async def _users_and_group(client: Any, key: str, users: int, adds: str, held: int) -> tuple[list[int], int]:
+    """Arrange: ``users`` users on the target (their ids, ascending) and a group of the customer's whose
+    members or supervisors (``adds``: the call that adds them) are the first ``held``."""
+    ids = sorted(u["id"] for u in await _imported(client, key, [_user(n) for n in range(1, users + 1)]))
+    group = (await _call(client, key, "POST", "/group", {"name": "Everyone", "description": "kept"}))["id"]
+    await _call(client, key, "POST", f"/group/{group}/{adds}", {"userIds": ids[:held]})
+    return ids, int(group)
+
+
 def _user(n: int, **extra: Any) -> dict[str, Any]:
     return {
         "firstName": f"Ann{n}",
@@ -460,10 +469,8 @@ async def test_a_group_longer_than_the_page_the_server_answers_is_read_to_its_en
         platform,
     ):
         key = cast(VelpicPlatform, platform).access_key("target")
-        users = sorted(u["id"] for u in await _imported(client, key, [_user(n) for n in range(1, 8)]))
-        group = (await _call(client, key, "POST", "/group", {"name": "Everyone", "description": "kept"}))["id"]
         adds = "add_members" if entity == "group_member" else "add_supervisors"
-        await _call(client, key, "POST", f"/group/{group}/{adds}", {"userIds": users[:5]})  # the customer's
+        users, group = await _users_and_group(client, key, 7, adds, 5)
         sent: list[Request] = []
 
         async def send(request: Request) -> Response:
@@ -587,9 +594,7 @@ async def test_a_list_read_in_one_call_that_holds_more_than_the_page_answered_st
         platform,
     ):
         key = cast(VelpicPlatform, platform).access_key("target")
-        users = sorted(u["id"] for u in await _imported(client, key, [_user(n) for n in range(1, 7)]))
-        group = (await _call(client, key, "POST", "/group", {"name": "Leads", "description": "kept"}))["id"]
-        await _call(client, key, "POST", f"/group/{group}/add_supervisors", {"userIds": users[:5]})
+        users, group = await _users_and_group(client, key, 6, "add_supervisors", 5)
         parent = {"id": users[5], "groups": [{"id": group}]}
         call = reader.children(parent)
         assert call is not None
