@@ -91,7 +91,7 @@ from migrator.plan.mapping import MappingError, parse_value
 from migrator.plan.model import Plan
 from migrator.protocol.keys import idempotency_key
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
-from migrator.runtime.children import read_children
+from migrator.runtime.children import children_read
 from migrator.runtime.connections import build_transport
 from migrator.runtime.target_index import normalised_match
 from migrator.transport import Transport
@@ -573,6 +573,7 @@ async def _expand(
     tally: ReadTally,
 ) -> list[dict[str, Any]]:
     out: list[list[dict[str, Any]]] = [[] for _ in parents]
+    read = children_read(nested)
 
     async def send(request: Request) -> Response:
         async with limiter:
@@ -580,7 +581,7 @@ async def _expand(
             return await transport.send(request)
 
     async def one(i: int, parent: dict[str, Any]) -> None:
-        children = await read_children(send, nested, parent)
+        children = await read(send, parent)
         if isinstance(children, tuple):
             request, response = children
             raise PermanentError(

@@ -4,7 +4,7 @@ What a reader can do is decided once, by ``page_feed``: a ``StreamReader`` (loca
 a ``PagedReader`` is driven through the source transport by its paginator — one page after another, or the
 planned remaining pages with up to ``read_concurrency`` in flight — and a ``NestedReader``'s parent pages are
 expanded into the children of their records (page after page where a list of them may take several:
-``children.read_children``); a ``DetailReader``'s children are completed with one request each,
+``children.children_read``); a ``DetailReader``'s children are completed with one request each,
 made only for a child the step still ``needs`` (by source key: not settled in the journal). Pages the journal
 has as done are not sent again.
 """
@@ -30,7 +30,7 @@ from migrator.connectors.base import (
     StreamReader,
 )
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
-from migrator.runtime.children import read_children
+from migrator.runtime.children import children_read
 from migrator.runtime.counters import StepCounters
 from migrator.runtime.delta import server_clock
 from migrator.runtime.failures import StepFailed
@@ -163,13 +163,14 @@ class HttpFeed:
         """The children of every parent record of one page, fetched concurrently, in parent order."""
         out: list[list[dict[str, Any]]] = [[] for _ in parents]
         limiter = anyio.Semaphore(max(1, self.read_concurrency))
+        read = children_read(nested)
 
         async def send(request: Request) -> Response:
             async with limiter:
                 return await self.source.send(request)
 
         async def one(i: int, parent: dict[str, Any]) -> None:
-            children = await read_children(send, nested, parent)
+            children = await read(send, parent)
             if isinstance(children, tuple):
                 request, response = children
                 raise StepFailed(

@@ -49,7 +49,7 @@ from migrator.connectors.catalog import entity_spec
 from migrator.connectors.registry import make_reader
 from migrator.errors import first_leaf
 from migrator.protocol.pagination import NextPage, PageRequest, RemainingPages
-from migrator.runtime.children import read_children
+from migrator.runtime.children import children_read
 from migrator.runtime.fetch import fetch_many
 from migrator.transport import Transport
 
@@ -417,6 +417,7 @@ async def _children(
     out: list[list[dict[str, Any]]] = [[] for _ in parents]
     refused: list[int] = []
     limiter = anyio.Semaphore(max(1, transport.limits.concurrency))
+    read = children_read(reader)
 
     async def send(request: Request) -> Response:
         async with limiter:
@@ -424,7 +425,7 @@ async def _children(
 
     async def one(i: int, parent: Mapping[str, Any]) -> None:
         try:
-            children = await read_children(send, reader, parent)
+            children = await read(send, parent)
         except (ValueError, KeyError, TypeError):
             refused.append(200)
             return

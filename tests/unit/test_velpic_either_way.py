@@ -35,7 +35,7 @@ from migrator.connectors.velpic.undo import make_undo_writer
 from migrator.connectors.velpic.users import VelpicBulkCreate, VelpicBulkUsers
 from migrator.errors import PermanentError
 from migrator.protocol.pagination import PaginationLoopError
-from migrator.runtime.children import read_children
+from migrator.runtime.children import children_read
 from migrator.runtime.pre_reads import pre_read
 from migrator.sandbox.velpic import VelpicPlatform
 from tests.sandbox.conftest import serve_platform
@@ -258,12 +258,12 @@ async def test_a_users_schedules_longer_than_the_page_the_server_answers_are_rea
             sent.append(request)
             return await _send(client, key, request)
 
-        schedules = await read_children(send, reader, many)
+        schedules = await children_read(reader)(send, many)
         assert isinstance(schedules, list)
         assert sorted(s["lessonVersionId"] for s in schedules) == versions
         assert [dict(r.params)["startIndex"] for r in sent] == ["0", "5", "10"]
         sent.clear()
-        schedules = await read_children(send, reader, few)
+        schedules = await children_read(reader)(send, few)
         assert isinstance(schedules, list) and len(schedules) == 2 and len(sent) == 1
 
 
@@ -277,7 +277,7 @@ async def test_a_server_answering_the_same_schedules_from_every_row_stops_the_re
         return same
 
     with pytest.raises(PaginationLoopError, match="the page from row 3 holds only records of the pages before"):
-        await read_children(send, reader, {"id": 7})
+        await children_read(reader)(send, {"id": 7})
 
 
 async def test_a_lost_group_create_is_found_past_the_tenth_group_of_its_name() -> None:
